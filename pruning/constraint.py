@@ -1,0 +1,67 @@
+"""A layer's constraint set: a sparsity structure, optionally intersected with
+a quantization level set, and its exact Euclidean projection.
+
+For the intersection ``{z : support(z) allowed, z_i in levels}`` with a fixed
+scale, the projection is separable once the support is chosen: a kept weight
+goes to its nearest level ``q(w)``, a pruned one to 0.  Keeping weight i instead
+of zeroing it lowers the squared error by the *gain* ``w_i^2 - (w_i - q(w_i))^2``,
+so the optimal support is the allowed one of largest total gain.  This is not
+"prune by magnitude then round": a weight that rounds to 0 has no gain, and a
+weight far from every level may lose to a smaller one that sits on a level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from .quantizers import Quantizer
+from .structures import Structure
+
+
+@dataclass(frozen=True)
+class Constraint:
+    structure: Structure = Structure("dense")
+    quantizer: Quantizer | None = None
+
+    @property
+    def prunes(self) -> bool:
+        return self.structure.kind != "dense"
+
+    def gain(self, w: torch.Tensor) -> torch.Tensor:
+        if self.quantizer is None:
+            return w * w
+        q = self.quantizer.quantize(w)
+        return w * w - (w - q) ** 2
+
+    def project(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(z, mask)``: the closest point of the set to ``w`` and its support mask."""
+        w = w.detach()
+        if self.quantizer is None:
+            if not self.prunes:
+                return w.clone(), torch.ones_like(w, dtype=torch.bool)
+            if self.structure.kind == "nonstructured":  # |w| orders like w^2, cheaper
+                mask = self.structure.keep_mask(w.abs())
+            else:
+                mask = self.structure.keep_mask(w * w)
+            return w * mask, mask
+        q = self.quantizer.quantize(w)
+        if not self.prunes:
+            return q, q != 0
+        mask = self.structure.keep_mask(w * w - (w - q) ** 2)
+        z = q * mask
+        return z, mask & (z != 0)
+
+    def fit(self, w: torch.Tensor) -> "Constraint":
+        """Constraint whose quantizer scale is fitted to the weights that survive pruning."""
+        if self.quantizer is None:
+            return self
+        w = w.detach()
+        support = Constraint(self.structure).project(w)[1] if self.prunes else torch.ones_like(w, dtype=torch.bool)
+        return replace(self, quantizer=self.quantizer.fit(w[support]))
+
+    def to_dict(self) -> dict:
+        d = self.structure.to_dict()
+        d["quantizer"] = None if self.quantizer is None else self.quantizer.to_dict()
+        return d

@@ -1,0 +1,203 @@
+"""Data sets held entirely as tensors (no DataLoader workers: 2 cores, small images).
+
+* ``digits``  - scikit-learn's bundled 8x8 digits (the embedded default; no files)
+* ``mnist``   - the four IDX files (``.gz`` or raw) in a directory, SHA-256 verified
+* ``cifar10`` - the python pickled batches (``data_batch_1..5``, ``test_batch``)
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import pickle
+import struct
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+MNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+# SHA-256 of the published .gz files (the values torchvision, Keras and TFDS check).
+MNIST_SHA256 = {
+    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+}
+MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",)
+DATASETS = ("digits", "mnist", "cifar10")
+
+
+class DataError(RuntimeError):
+    """Missing, corrupt or malformed data files."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.train_x.shape[1:])
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None, **kw) -> Dataset:
+    if name == "digits":
+        return load_digits(**kw)
+    if name not in DATASETS:
+        raise ValueError(f"dataset {name!r} unknown; allowed: {', '.join(DATASETS)}")
+    if data_dir is None:
+        raise ValueError(f"dataset {name!r} needs --data-dir (a directory with its files)")
+    return load_mnist(data_dir, **kw) if name == "mnist" else load_cifar10(data_dir, **kw)
+
+
+def _standardize(train: torch.Tensor, test: torch.Tensor, dims: tuple[int, ...]):
+    mean = train.mean(dims, keepdim=True)
+    std = train.std(dims, keepdim=True).clamp_min(1e-6)
+    return (train - mean) / std, (test - mean) / std
+
+
+def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
+    """sklearn's 1,797 8x8 digits; a stratified, seeded train/test split."""
+    from sklearn.datasets import load_digits as _load
+
+    d = _load()
+    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.0
+    y = torch.tensor(d.target, dtype=torch.long)
+    g = torch.Generator().manual_seed(seed)
+    test_idx = []
+    for c in range(10):
+        idx = (y == c).nonzero().reshape(-1)
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        test_idx.append(idx[: int(round(len(idx) * test_fraction))])
+    test_mask = torch.zeros(len(y), dtype=torch.bool)
+    test_mask[torch.cat(test_idx)] = True
+    tr, te = _standardize(x[~test_mask], x[test_mask], (0, 1, 2, 3))
+    return Dataset("digits", tr, y[~test_mask], te, y[test_mask], 10)
+
+
+# ----------------------------------------------------------------------- MNIST
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Parse an IDX file (optionally gzip'ed): magic, dims, big-endian uint8 payload."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4:
+        raise DataError(f"{path}: too short for an IDX header")
+    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype_code != 0x08:
+        raise DataError(f"{path}: not an unsigned-byte IDX file (magic {raw[:4].hex()})")
+    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    payload = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if payload.size != int(np.prod(dims)):
+        raise DataError(f"{path}: header says {dims} ({int(np.prod(dims))} bytes), payload has {payload.size}")
+    return payload.reshape(dims)
+
+
+def _find(data_dir: Path, stem: str) -> Path:
+    for cand in (data_dir / f"{stem}.gz", data_dir / stem):
+        if cand.exists():
+            return cand
+    raise DataError(f"MNIST file {stem}(.gz) not found in {data_dir}")
+
+
+def load_mnist(data_dir: str | os.PathLike, verify: bool = True, sha256: dict | None = None) -> Dataset:
+    """MNIST from IDX files; ``.gz`` files are checked against the published SHA-256."""
+    data_dir = Path(data_dir)
+    sums = MNIST_SHA256 if sha256 is None else sha256
+    arrays = {}
+    for key, stem in MNIST_FILES.items():
+        path = _find(data_dir, stem)
+        if verify and path.name in sums and _sha256(path) != sums[path.name]:
+            raise DataError(f"{path}: SHA-256 mismatch (corrupt or not the published file)")
+        arrays[key] = read_idx(path)
+    for split in ("train", "test"):
+        if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
+            raise DataError(f"MNIST {split}: {len(arrays[f'{split}_images'])} images but "
+                            f"{len(arrays[f'{split}_labels'])} labels")
+    to_x = lambda a: (torch.tensor(a, dtype=torch.float32)[:, None] / 255.0 - 0.1307) / 0.3081  # noqa: E731
+    to_y = lambda a: torch.tensor(a, dtype=torch.long)  # noqa: E731
+    return Dataset("mnist", to_x(arrays["train_images"]), to_y(arrays["train_labels"]),
+                   to_x(arrays["test_images"]), to_y(arrays["test_labels"]), 10)
+
+
+def download_mnist(data_dir: str | os.PathLike, mirrors=MNIST_MIRRORS, sha256: dict | None = None) -> Path:
+    """Fetch the four ``.gz`` files where a network exists; each is verified before it is kept."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sums = MNIST_SHA256 if sha256 is None else sha256
+    for stem in MNIST_FILES.values():
+        name = f"{stem}.gz"
+        dest = data_dir / name
+        if dest.exists() and _sha256(dest) == sums[name]:
+            continue
+        errors = []
+        for mirror in mirrors:
+            tmp = dest.with_suffix(".part")
+            try:
+                urllib.request.urlretrieve(mirror + name, tmp)
+            except OSError as e:
+                errors.append(f"{mirror}: {e}")
+                continue
+            if _sha256(tmp) != sums[name]:
+                tmp.unlink()
+                errors.append(f"{mirror}: checksum mismatch")
+                continue
+            os.replace(tmp, dest)
+            break
+        else:
+            raise DataError(f"could not download {name}: " + "; ".join(errors))
+    return data_dir
+
+
+# -------------------------------------------------------------------- CIFAR-10
+def load_cifar10(data_dir: str | os.PathLike) -> Dataset:
+    """CIFAR-10 from the python batches (directory containing data_batch_* and test_batch)."""
+    data_dir = Path(data_dir)
+    if (data_dir / "cifar-10-batches-py").is_dir():
+        data_dir = data_dir / "cifar-10-batches-py"
+
+    def read(name: str):
+        path = data_dir / name
+        if not path.exists():
+            raise DataError(f"CIFAR-10 batch {name} not found in {data_dir}")
+        with open(path, "rb") as f:
+            d = pickle.load(f, encoding="bytes")
+        try:
+            x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+            y = np.asarray(d[b"labels"], dtype=np.int64)
+        except (KeyError, ValueError) as e:
+            raise DataError(f"{path}: not a CIFAR-10 python batch ({e})") from e
+        return x, y
+
+    train = [read(f"data_batch_{i}") for i in range(1, 6) if (data_dir / f"data_batch_{i}").exists()]
+    if not train:
+        raise DataError(f"no data_batch_* files in {data_dir}")
+    tx, ty = np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train])
+    vx, vy = read("test_batch")
+    tr = torch.tensor(tx, dtype=torch.float32) / 255.0
+    te = torch.tensor(vx, dtype=torch.float32) / 255.0
+    tr, te = _standardize(tr, te, (0, 2, 3))
+    return Dataset("cifar10", tr, torch.tensor(ty), te, torch.tensor(vy), 10)
