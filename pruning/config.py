@@ -151,7 +151,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class ADMMConfig:
     schedule: tuple[float, ...] = (1.0,)  # progressive steps: fractions of the final log-compression
-    rounds: int = 4                       # ADMM rounds per step
+    rounds: int = 4                       # ADMM rounds per step (0: one-shot prune + retrain)
     epochs_per_round: int = 1
     rho: float = 1e-3
     rho_multiplier: float = 1.3
@@ -195,7 +195,7 @@ class PruneConfig:
             raise ConfigError(f"admm: field 'schedule'={sched!r}; allowed: increasing fractions in (0, 1] "
                               "ending with 1")
         admm = replace(admm, schedule=tuple(float(s) for s in sched))
-        _number("admm", "rounds", admm.rounds, 1, integer=True)
+        _number("admm", "rounds", admm.rounds, 0, integer=True)  # 0: one-shot prune, then retrain
         _number("admm", "epochs_per_round", admm.epochs_per_round, 1, integer=True)
         _number("admm", "rho", admm.rho, 0, lo_open=True)
         _number("admm", "rho_multiplier", admm.rho_multiplier, 1)

@@ -1,11 +1,14 @@
 """A layer's constraint set: a sparsity structure, optionally intersected with
 a quantization level set, and its exact Euclidean projection.
 
-For the intersection ``{z : support(z) allowed, z_i in levels}`` with a fixed
-scale, the projection is separable once the support is chosen: a kept weight
-goes to its nearest level ``q(w)``, a pruned one to 0.  Keeping weight i instead
-of zeroing it lowers the squared error by the *gain* ``w_i^2 - (w_i - q(w_i))^2``,
-so the optimal support is the allowed one of largest total gain.  This is not
+For the intersection ``{z : support(z) allowed, z_i in levels or 0}`` with a
+fixed scale, the projection is separable once the support is chosen: a kept
+weight goes to its nearest level ``q(w)``, a pruned one to 0.  Keeping weight i
+instead of zeroing it lowers the squared error by the *gain*
+``w_i^2 - (w_i - q(w_i))^2``; it can be negative for level sets without 0
+(binary), and then the entry is better zero even inside a kept group.  So a
+group is worth the sum of its positive gains, and the optimal support is the
+allowed one of largest worth.  This is not
 "prune by magnitude then round": a weight that rounds to 0 has no gain, and a
 weight far from every level may lose to a smaller one that sits on a level.
 """
@@ -29,12 +32,6 @@ class Constraint:
     def prunes(self) -> bool:
         return self.structure.kind != "dense"
 
-    def gain(self, w: torch.Tensor) -> torch.Tensor:
-        if self.quantizer is None:
-            return w * w
-        q = self.quantizer.quantize(w)
-        return w * w - (w - q) ** 2
-
     def project(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(z, mask)``: the closest point of the set to ``w`` and its support mask."""
         w = w.detach()
@@ -49,9 +46,14 @@ class Constraint:
         q = self.quantizer.quantize(w)
         if not self.prunes:
             return q, q != 0
-        mask = self.structure.keep_mask(w * w - (w - q) ** 2)
-        z = q * mask
-        return z, mask & (z != 0)
+        gain = (2 * w - q).mul_(q)  # = w^2 - (w - q)^2
+        if self.structure.kind == "nonstructured":
+            # gain = max over levels l of l(2|w| - l) rises strictly with |w| where it is positive, so
+            # the top-k positive gains are the top-k |w| that have a positive gain (same order, same ties)
+            mask = self.structure.keep_mask(w.abs()) & (gain > 0)
+        else:  # inside a kept group an entry may still be 0: a group is worth its positive gains
+            mask = self.structure.keep_mask(gain.clamp(min=0)) & (gain > 0)
+        return q * mask, mask
 
     def fit(self, w: torch.Tensor) -> "Constraint":
         """Constraint whose quantizer scale is fitted to the weights that survive pruning."""

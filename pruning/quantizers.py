@@ -109,8 +109,10 @@ class Quantizer:
     def quantize(self, w: torch.Tensor) -> torch.Tensor:
         """Exact projection of ``w`` onto the level set (fixed scale)."""
         s = self._require_scale()
+        if not self.is_pow2 and self.zero_level:  # symmetric levels: no sign bookkeeping
+            return torch.round(w / s).clamp_(-self.max_code, self.max_code).mul_(s)
         sign = torch.where(w < 0, -1.0, 1.0).to(w.dtype)
-        return sign * self.unit_codes(w.abs() / s) * s
+        return self.unit_codes(w.abs() / s).mul_(sign).mul_(s)
 
     # ------------------------------------------------------------------- fit
     def fit(self, w: torch.Tensor) -> "Quantizer":

@@ -70,7 +70,7 @@ def group_ids(structure, shape):
 
 
 def brute_force_error(w, constraint):
-    """Smallest ||w - z||^2 over every feasible support (enumerated)."""
+    """Smallest ||w - z||^2 over every feasible support (enumerated: at most k groups)."""
     s = constraint.structure
     flat = w.reshape(-1).double()
     q = flat if constraint.quantizer is None else constraint.quantizer.quantize(flat)
@@ -81,7 +81,8 @@ def brute_force_error(w, constraint):
         for g in groups:  # independent per M-group
             idx = (gid == g).nonzero().reshape(-1)
             opts = []
-            for keep in itertools.combinations(idx.tolist(), s.n):
+            subsets = itertools.chain.from_iterable(itertools.combinations(idx.tolist(), r) for r in range(s.n + 1))
+            for keep in subsets:  # "at most N": with levels lacking 0, zero can beat a level
                 z = torch.zeros(len(idx), dtype=torch.float64)
                 for j, i in enumerate(idx.tolist()):
                     if i in keep:
@@ -91,9 +92,11 @@ def brute_force_error(w, constraint):
         return best
     k = keep_count(len(groups), s.ratio)
     best = float("inf")
-    for keep in itertools.combinations(groups, k):
-        on = torch.isin(gid, torch.tensor(keep))
-        best = min(best, float(((flat - torch.where(on, q, 0.0)) ** 2).sum()))
+    for keep in itertools.chain.from_iterable(itertools.combinations(groups, r) for r in range(k + 1)):
+        on = torch.isin(gid, torch.tensor(keep, dtype=torch.long))
+        # inside kept groups each entry is on its nearest level or 0, whichever is closer
+        per = torch.minimum((flat - q) ** 2, flat ** 2)
+        best = min(best, float(torch.where(on, per, flat ** 2).sum()))
     return best
 
 
