@@ -1,0 +1,236 @@
+"""What a layer demands from an accelerator: the one trace both engines consume.
+
+For every (layer, accelerator) pair this computes, from the real weight
+matrix and the hardware description, vectorized over hardware configs:
+
+* the weight format and its exact storage bits (weights / index / padding / pointers),
+* the executed and useful MACs, compute cycles and the number of tiles,
+* DRAM traffic (with the re-fetches the buffer size forces) and its
+  compulsory lower bound, SRAM and register-file traffic, index decodes.
+
+Mapping rules (see docs/cost_model.md):
+
+* systolic / nm: the GEMM (M x K x N*batch) after dropping all-zero rows and
+  columns is folded onto the R x C array; SCALE-Sim's stall-free cycle count
+  per fold: WS/IS ``2R + C + T - 2``, OS ``R + C + T - 2``, with
+  (Sr, Sc, T) = WS (K, M, N), OS (N, M, K), IS (K, N, M).  The nm engine
+  compresses K by N/M when the layer is N:M-sparse, else runs it dense.
+* sparse (EIE): GEMM rows interleaved over P PEs; each PE decodes its CSC
+  entries (incl. padding) at ``decode_entries_per_cycle``; per input vector the
+  array takes ``max(most-loaded PE's entries / rate, nonzero activations)``
+  cycles (activation broadcast is one per cycle), scaled by activation density
+  when zero activations are skipped.
+* DRAM: weights (encoded), input and output activations once if they fit half
+  the global buffer; otherwise the cheaper of re-reading inputs per weight
+  chunk or weights per input chunk.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from accel_models.hardware import Accelerator
+
+from .formats import encode_relative, index_width, pointer_width
+from .workload import LayerWorkload
+
+
+@dataclass(frozen=True, eq=False)
+class HardwareArrays:
+    """A batch of accelerators as parallel numpy arrays (one entry per config)."""
+
+    names: list
+    engine: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    dataflow: np.ndarray
+    act_bits: np.ndarray
+    acc_bits: np.ndarray
+    glb_bits: np.ndarray
+    dram_bw: np.ndarray
+    dram_latency: np.ndarray
+    dram_pj_bit: np.ndarray
+    glb_pj_bit: np.ndarray
+    rf_pj_bit: np.ndarray
+    gating: np.ndarray
+    skipping: np.ndarray
+    gated_fraction: np.ndarray
+    index_bits: np.ndarray
+    decode_rate: np.ndarray
+    decode_pj: np.ndarray
+    nm_n: np.ndarray
+    nm_m: np.ndarray
+    compact: np.ndarray
+    clock_hz: np.ndarray
+    accelerators: list
+
+    @classmethod
+    def from_accelerators(cls, accs: list[Accelerator]) -> "HardwareArrays":
+        a = lambda f, dt=float: np.array([f(x) for x in accs], dtype=dt)  # noqa: E731
+        return cls(
+            names=[x.name for x in accs],
+            engine=np.array([x.pe.engine for x in accs]),
+            rows=a(lambda x: x.pe.rows, np.int64), cols=a(lambda x: x.pe.cols, np.int64),
+            dataflow=np.array([x.pe.dataflow for x in accs]),
+            act_bits=a(lambda x: x.pe.act_bits), acc_bits=a(lambda x: x.pe.acc_bits),
+            glb_bits=a(lambda x: x.glb.capacity_bytes * 8),
+            dram_bw=a(lambda x: x.dram.bandwidth_bits_per_cycle), dram_latency=a(lambda x: x.dram.latency_cycles),
+            dram_pj_bit=a(lambda x: x.dram.pj_per_bit), glb_pj_bit=a(lambda x: x.glb.pj_per_bit(x.energy_scale)),
+            rf_pj_bit=a(lambda x: x.rf.pj_per_bit(x.energy_scale)),
+            gating=a(lambda x: x.pe.zero_handling in ("gating", "skipping"), bool),
+            skipping=a(lambda x: x.pe.zero_handling == "skipping", bool),
+            gated_fraction=a(lambda x: x.pe.gated_mac_fraction),
+            index_bits=a(lambda x: x.pe.index_bits, np.int64), decode_rate=a(lambda x: x.pe.decode_entries_per_cycle),
+            decode_pj=a(lambda x: x.decode_pj()), nm_n=a(lambda x: x.pe.nm[0], np.int64),
+            nm_m=a(lambda x: x.pe.nm[1], np.int64), compact=a(lambda x: x.pe.compact_zero_rows_cols, bool),
+            clock_hz=a(lambda x: x.clock_hz), accelerators=list(accs))
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+def systolic_cycles(sr, sc, t, rows, cols, dataflow) -> tuple[np.ndarray, np.ndarray]:
+    """(cycles, folds) for an Sr x Sc x T mapping on R x C arrays (SCALE-Sim's stall-free model)."""
+    folds = _ceil_div(sr, rows) * _ceil_div(sc, cols)
+    per_fold = np.where(dataflow == "os", rows + cols + t - 2, 2 * rows + cols + t - 2)
+    return folds * per_fold, folds
+
+
+def spatio_temporal(m, k, n, dataflow):
+    sr = np.where(dataflow == "os", n, k)
+    sc = np.where(dataflow == "is", n, m)
+    t = np.where(dataflow == "ws", n, np.where(dataflow == "os", k, m))
+    return sr, sc, t
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """Hardware-independent facts about one layer's weights (computed once)."""
+
+    M: int
+    K: int
+    nnz: int
+    kept_rows: int
+    kept_cols: int
+    kept_input_fraction: float
+
+
+def layer_stats(w: LayerWorkload) -> LayerStats:
+    mask = w.mask
+    kept_in = 1.0
+    if w.kind == "conv2d" and w.geometry.get("kernel"):
+        rs = int(np.prod(w.geometry["kernel"]))
+        if w.K % rs == 0:
+            kept_in = float(mask.reshape(w.M, w.K // rs, rs).any((0, 2)).mean()) if w.nnz else 0.0
+    elif w.kind == "linear":
+        kept_in = w.kept_cols / w.K
+    return LayerStats(w.M, w.K, w.nnz, w.kept_rows, w.kept_cols, kept_in)
+
+
+_EIE_CACHE: dict = {}
+
+
+def eie_load(w: LayerWorkload, pes: int, index_bits: int) -> tuple[int, int, int]:
+    """(entries incl. padding, entries of the most-loaded PE, pointer bits) for the EIE layout."""
+    key = (id(w.weights), w.weights.shape, pes, index_bits)
+    if key not in _EIE_CACHE:
+        e = encode_relative(w.weights, 1, index_bits=index_bits, pes=pes)
+        per_pe = np.bincount(e.arrays["pe"], weights=e.arrays["pads"] + 1, minlength=pes)
+        entries = int(per_pe.sum())
+        _EIE_CACHE[key] = (entries, int(per_pe.max(initial=0)), e.pointer_bits)
+        if len(_EIE_CACHE) > 4096:
+            _EIE_CACHE.pop(next(iter(_EIE_CACHE)))
+    return _EIE_CACHE[key]
+
+
+def storage_width(accs: list[Accelerator], weight_bits: int) -> np.ndarray:
+    return np.array([a.pe.storage_bits(weight_bits) for a in accs], dtype=float)
+
+
+def layer_demand(w: LayerWorkload, hw: HardwareArrays) -> dict[str, np.ndarray]:
+    """Every quantity both engines need, one array entry per hardware config."""
+    s = layer_stats(w)
+    n_cols = w.columns
+    b = storage_width(hw.accelerators, w.weight_bits)
+    sparse = hw.engine == "sparse"
+    nm_eng = hw.engine == "nm"
+    act_d = w.act_density
+    # ---------------- dense-array engines: compacted GEMM, optional N:M compression
+    m_eff = np.where(hw.compact, s.kept_rows, s.M).astype(float)
+    k_eff = np.where(hw.compact, s.kept_cols, s.K).astype(float)
+    nm_max = {int(m): w.max_nonzeros_per_group(int(m)) for m in set(hw.nm_m[nm_eng].tolist())}
+    nm_ok = np.array([bool(nm_eng[i]) and nm_max[int(hw.nm_m[i])] <= hw.nm_n[i] for i in range(len(hw.names))])
+    k_arr = np.where(nm_ok, s.K * hw.nm_n / hw.nm_m, k_eff)
+    m_arr = np.where(nm_ok, float(s.M), m_eff)  # the N:M format keeps every row
+    compacted = (m_eff < s.M) | (k_eff < s.K)
+    # storage bits per format
+    iw_m, iw_k = index_width(s.M), index_width(s.K)
+    dense_vals = m_arr * k_eff * b
+    fmt = np.where(nm_ok, "nm", np.where(compacted, "compact", "dense")).astype(object)
+    weight_bits = s.nnz * b
+    padding = np.where(nm_ok, (s.M * (s.K / hw.nm_m) * hw.nm_n - s.nnz) * b, dense_vals - weight_bits)
+    index = np.where(nm_ok, s.M * (s.K / hw.nm_m) * hw.nm_n * np.array([index_width(int(m)) for m in hw.nm_m]),
+                     np.where(compacted, m_eff * iw_m + k_eff * iw_k, 0.0))
+    pointers = np.zeros(len(hw.names))
+    sr, sc, t = spatio_temporal(m_arr, np.ceil(k_arr), n_cols, hw.dataflow)
+    cycles, tiles = systolic_cycles(sr, sc, t, hw.rows, hw.cols, hw.dataflow)
+    cycles, tiles = cycles.astype(float), tiles.astype(float)
+    macs = m_arr * np.ceil(k_arr) * n_cols
+    useful = s.nnz * n_cols * act_d * np.ones_like(macs)
+    decodes = np.where(nm_ok, macs, 0.0)  # one metadata mux select per N:M MAC
+    row_folds = _ceil_div(sr, hw.rows).astype(float)
+    col_folds = _ceil_div(sc, hw.cols).astype(float)
+    # GLB traffic by dataflow (bits): weights, inputs, partial sums / outputs
+    wt_bits_total = weight_bits + padding + index + pointers
+    sram = np.where(hw.dataflow == "ws",
+                    wt_bits_total + k_arr * n_cols * col_folds * hw.act_bits
+                    + m_arr * n_cols * (2 * row_folds - 1) * hw.acc_bits,
+                    np.where(hw.dataflow == "os",
+                             wt_bits_total * row_folds + k_arr * n_cols * col_folds * hw.act_bits
+                             + m_arr * n_cols * hw.act_bits,
+                             wt_bits_total * col_folds + k_arr * n_cols * hw.act_bits
+                             + m_arr * n_cols * (2 * row_folds - 1) * hw.acc_bits))
+    # ---------------- sparse engine (EIE)
+    if sparse.any():
+        for i in np.nonzero(sparse)[0]:
+            pes = int(hw.rows[i] * hw.cols[i])
+            entries, most, ptr_bits = eie_load(w, pes, int(hw.index_bits[i]))
+            skip = act_d if hw.skipping[i] else 1.0
+            # a PE retires at most one MAC and decode_rate entries per cycle
+            per_vec = max(math.ceil(skip * most / min(hw.decode_rate[i], 1.0)), math.ceil(skip * w.K))
+            fmt[i] = "relative"
+            padding[i] = (entries - s.nnz) * (b[i] + hw.index_bits[i])
+            index[i] = s.nnz * hw.index_bits[i]
+            pointers[i] = ptr_bits
+            cycles[i] = per_vec * n_cols
+            tiles[i] = n_cols
+            macs[i] = entries * n_cols * skip
+            decodes[i] = entries * n_cols * skip
+            m_arr[i], k_arr[i] = s.M, s.K
+            sram[i] = (n_cols * (entries * (b[i] + hw.index_bits[i]) + ptr_bits) * skip
+                       + s.K * n_cols * hw.act_bits[i] + s.M * n_cols * hw.acc_bits[i] * 2)
+    wt_bits_total = weight_bits + padding + index + pointers
+    # ---------------- DRAM traffic and tiling
+    in_bits = w.input_elems * w.batch * hw.act_bits * np.where(hw.compact & ~sparse, s.kept_input_fraction, 1.0)
+    out_bits = m_arr * n_cols * hw.act_bits
+    half = hw.glb_bits / 2
+    chunks_w = np.maximum(1, np.ceil(wt_bits_total / half))
+    chunks_i = np.maximum(1, np.ceil(in_bits / half))
+    dram = np.minimum(wt_bits_total + in_bits * chunks_w, wt_bits_total * chunks_i + in_bits) + out_bits
+    compulsory = weight_bits + in_bits * act_d + out_bits  # values only, nonzero inputs, outputs once
+    # zero gating: MACs with a zero operand cost ``gated_fraction`` of a MAC
+    nz_frac = np.where(sparse, 1.0, np.minimum(1.0, useful / np.maximum(macs, 1)))
+    mac_weight = np.where(hw.gating, nz_frac + (1 - nz_frac) * hw.gated_fraction, 1.0)
+    rf = macs * (b + hw.act_bits + 2 * hw.acc_bits)
+    return {
+        "format": fmt, "storage_weight_bits": weight_bits, "storage_index_bits": index,
+        "storage_padding_bits": padding, "storage_pointer_bits": pointers, "storage_bits": wt_bits_total,
+        "macs_executed": macs, "macs_useful": useful, "mac_energy_weight": mac_weight, "compute_cycles": cycles,
+        "tiles": tiles, "dram_bits": dram, "dram_bits_compulsory": compulsory, "sram_bits": sram + dram,
+        "rf_bits": rf, "index_decodes": decodes, "gemm_m": m_arr, "gemm_k": k_arr, "nm_compressed": nm_ok,
+        "storage_value_width": b,
+    }

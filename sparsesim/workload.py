@@ -1,0 +1,216 @@
+"""Per-layer workloads: the GEMM view of each Conv2d/Linear with its real weights.
+
+Sources:
+
+* a pruned-model artifact (``manifest.json`` + ``weights.safetensors``; no torch
+  model code needed),
+* any torch model and an example input (``torch.nn.utils.prune`` models work:
+  their ``weight`` is ``weight_orig * weight_mask``),
+* a plain state dict of (possibly sparse) weights, with optional output sizes.
+
+A workload holds ``M`` filters x ``K`` inputs per filter x ``N`` output pixels
+per sample, the batch, conv geometry, the actual ``M x K`` weight matrix with its
+zero pattern and bit-width, and (optionally) the measured density of the
+layer's input activations on a calibration batch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+
+class WorkloadError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, eq=False)
+class LayerWorkload:
+    name: str
+    kind: str                      # conv2d | linear
+    M: int
+    K: int
+    N: int                         # output pixels per sample (1 for linear)
+    weights: np.ndarray = field(repr=False)  # (M, K) float32, real zero pattern
+    weight_bits: int = 32
+    batch: int = 1
+    groups: int = 1
+    input_elems: int = 0           # input activations per sample (C*H*W or in_features)
+    act_density: float = 1.0       # fraction of nonzero input activations (1.0 = not measured)
+    sparsity_type: str = "dense"
+    geometry: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        if self.weights.shape != (self.M, self.K):
+            raise WorkloadError(f"layer {self.name!r}: weights {self.weights.shape} != (M={self.M}, K={self.K})")
+        for name in ("M", "K", "N", "batch", "groups", "weight_bits"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise WorkloadError(f"layer {self.name!r}: field {name!r}={v!r}; allowed: an integer >= 1")
+        if not 0.0 <= self.act_density <= 1.0:
+            raise WorkloadError(f"layer {self.name!r}: act_density={self.act_density}; allowed: [0, 1]")
+        if not self.input_elems:
+            object.__setattr__(self, "input_elems", self.K * self.groups if self.kind == "linear" else self.K)
+
+    # ------------------------------------------------------------- stats
+    @cached_property
+    def mask(self) -> np.ndarray:
+        return self.weights != 0
+
+    @cached_property
+    def nnz(self) -> int:
+        return int(self.mask.sum())
+
+    @cached_property
+    def kept_rows(self) -> int:
+        return int(self.mask.any(1).sum())
+
+    @cached_property
+    def kept_cols(self) -> int:
+        return int(self.mask.any(0).sum())
+
+    @property
+    def density(self) -> float:
+        return self.nnz / (self.M * self.K)
+
+    @property
+    def dense_macs(self) -> int:
+        return self.M * self.K * self.N * self.batch
+
+    @property
+    def columns(self) -> int:
+        """GEMM columns streamed through the array: output pixels x batch."""
+        return self.N * self.batch
+
+    def with_batch(self, batch: int) -> "LayerWorkload":
+        return replace(self, batch=batch)
+
+    def max_nonzeros_per_group(self, m: int) -> int:
+        if self.K % m:
+            return m + 1  # not groupable
+        return int(self.mask.reshape(self.M, self.K // m, m).sum(-1).max(initial=0))
+
+
+def _entry_workload(entry: dict, w: np.ndarray, batch: int, density: float | None) -> LayerWorkload:
+    gemm = entry["gemm"]
+    if entry["kind"] == "conv2d":
+        inp = entry["in_channels"] * (entry["input_hw"][0] * entry["input_hw"][1] if entry.get("input_hw") else 1)
+    else:
+        inp = entry["in_features"]
+    return LayerWorkload(
+        name=entry["name"], kind=entry["kind"], M=int(gemm["M"]), K=int(gemm["K"]), N=int(gemm["N"] or 1),
+        weights=np.ascontiguousarray(w.reshape(gemm["M"], gemm["K"]), dtype=np.float32),
+        weight_bits=int(entry.get("bits", 32)), batch=batch, groups=int(gemm.get("groups", 1)), input_elems=int(inp),
+        act_density=1.0 if density is None else float(density),
+        sparsity_type=entry.get("sparsity", {}).get("type", "dense"),
+        geometry={k: entry[k] for k in ("kernel", "stride", "padding", "dilation", "input_hw", "output_hw")
+                  if k in entry})
+
+
+def from_artifact(path: str | Path, batch: int = 1, act_density: dict[str, float] | None = None,
+                  layers: list[str] | None = None) -> list[LayerWorkload]:
+    """Workloads of every Conv2d/Linear in an artifact (manifest order)."""
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    mpath = path / "manifest.json"
+    if not mpath.exists():
+        raise WorkloadError(f"{path}: no manifest.json (not a pruned-model artifact)")
+    manifest = json.loads(mpath.read_text())
+    if manifest.get("format") != "sparsecodesign.pruned-model":
+        raise WorkloadError(f"{mpath}: format {manifest.get('format')!r} is not a pruned-model artifact")
+    tensors = load_file(str(path / "weights.safetensors"))
+    out = []
+    for entry in manifest["layers"]:
+        if layers is not None and entry["name"] not in layers:
+            continue
+        key = f"{entry['name']}.weight"
+        if key not in tensors:
+            raise WorkloadError(f"{path}: weights.safetensors has no tensor {key!r}")
+        out.append(_entry_workload(entry, tensors[key], batch, (act_density or {}).get(entry["name"])))
+    return out
+
+
+def from_model(model, example, batch: int = 1, weight_bits: int | dict = 32,
+               calibration=None) -> list[LayerWorkload]:
+    """Workloads of a torch model; ``calibration`` (a batch) measures input-activation density."""
+    import torch
+
+    from pruning.artifact import layer_geometry
+
+    geo = layer_geometry(model, example)
+    density = measure_activation_density(model, calibration) if calibration is not None else {}
+    modules = dict(model.named_modules())
+    out = []
+    for name, g in geo.items():
+        w = modules[name].weight.detach()
+        if w.is_sparse:
+            w = w.to_dense()
+        entry = {"name": name, **g, "bits": weight_bits.get(name, 32) if isinstance(weight_bits, dict)
+                 else weight_bits}
+        out.append(_entry_workload(entry, w.float().cpu().numpy(), batch, density.get(name)))
+    del torch
+    return out
+
+
+def measure_activation_density(model, batch) -> dict[str, float]:
+    """Fraction of nonzero inputs to each Conv2d/Linear on a calibration batch (ReLU zeros)."""
+    import torch
+    from torch import nn
+
+    stats: dict[str, list[float]] = {}
+    hooks = []
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            def hook(mod, inp, out, name=name):
+                x = inp[0].detach()
+                stats.setdefault(name, []).extend([float((x != 0).sum()), float(x.numel())])
+            hooks.append(m.register_forward_hook(hook))
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(batch)
+    finally:
+        model.train(was)
+        for h in hooks:
+            h.remove()
+    return {n: v[0] / v[1] for n, v in stats.items()}
+
+
+def from_state_dict(state: dict, output_hw: dict[str, tuple[int, int]] | None = None, batch: int = 1,
+                    weight_bits: int = 32) -> list[LayerWorkload]:
+    """Workloads from a bare state dict; conv ``N`` comes from ``output_hw`` (else 1 pixel)."""
+    import torch
+
+    names = []
+    for key in state:
+        if key.endswith(".weight_orig"):
+            names.append((key[: -len(".weight_orig")], "pruned"))
+        elif key.endswith(".weight") and f"{key}_orig" not in state:
+            names.append((key[: -len(".weight")], "plain"))
+    out = []
+    for name, how in names:
+        if how == "pruned":
+            w = state[f"{name}.weight_orig"] * state[f"{name}.weight_mask"]
+        else:
+            w = state[f"{name}.weight"]
+        if isinstance(w, torch.Tensor):
+            w = (w.to_dense() if w.is_sparse else w).detach().float().cpu().numpy()
+        w = np.asarray(w, dtype=np.float32)
+        if w.ndim not in (2, 4):
+            continue  # BatchNorm and other 1-D parameters
+        hw = (output_hw or {}).get(name, (1, 1))
+        kind = "conv2d" if w.ndim == 4 else "linear"
+        entry = {"name": name, "kind": kind, "bits": weight_bits,
+                 "gemm": {"M": w.shape[0], "K": int(np.prod(w.shape[1:])), "N": hw[0] * hw[1] if kind == "conv2d"
+                          else 1, "groups": 1},
+                 "in_channels": w.shape[1] if kind == "conv2d" else None, "in_features": w.shape[1]}
+        out.append(_entry_workload(entry, w, batch, None))
+    if not out:
+        raise WorkloadError("state dict holds no 2-D or 4-D weight tensors")
+    return out
