@@ -49,6 +49,73 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_presets(args: argparse.Namespace) -> int:
+    from accel_models.hardware import load_accelerator, preset_names
+
+    rows = []
+    for name in preset_names():
+        a = load_accelerator(name)
+        rows.append((name, a.platform, a.pe.engine, f"{a.pe.rows}x{a.pe.cols}",
+                     a.pe.dataflow if a.pe.engine != "sparse" else "-",
+                     f"{a.clock_hz / 1e6:g} MHz", f"{a.glb.capacity_bytes / 1024:g} KiB", a.dram.kind, a.description))
+    head = ("name", "platform", "engine", "array", "dataflow", "clock", "buffer", "dram", "description")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head) - 1)]
+    for r in [head] + rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)) + "  " + r[-1])
+    print(f"\nDefault for `sparsesim simulate`: {DEFAULT_HW}.  Use --hw NAME[,NAME...] or --hw FILE.yaml.")
+    return 0
+
+
+DEFAULT_HW = "eyeriss_like"
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from accel_models.hardware import load_accelerator
+    from pruning.checkpoint import atomic_write_text
+    from sparsesim.analytical import evaluate
+    from sparsesim.event_sim import simulate, timeline_rows
+    from sparsesim.workload import from_artifact
+
+    accs = [load_accelerator(h.strip()) for h in args.hw.split(",") if h.strip()]
+    workloads = from_artifact(args.artifact, batch=args.batch)
+    table = evaluate(workloads, accs)
+    out = Path(args.out) if args.out else Path(args.artifact) / "sim"
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "layers.csv")
+    table.to_json(out / "layers.json")
+    totals = table.totals()
+    print(f"{'layer':14s} {'hardware':14s} {'format':9s} {'storage kbit':>12s} {'idx+pad %':>9s} "
+          f"{'cycles':>12s} {'util':>6s} {'energy uJ':>10s} {'DRAM %':>7s}")
+    for r in table.rows() + [dataclass_row(t) for t in totals.values()]:
+        overhead = (r["storage_bits"] - r["storage_weight_bits"]) / max(r["storage_bits"], 1) * 100
+        print(f"{r['layer'][:14]:14s} {r['hardware'][:14]:14s} {r['format'][:9]:9s} "
+              f"{r['storage_bits'] / 1e3:12.1f} {overhead:9.1f} {r['cycles']:12.0f} {r['utilization']:6.3f} "
+              f"{r['energy_pj'] / 1e6:10.3f} {r['energy_dram_pj'] / max(r['energy_pj'], 1e-12) * 100:7.1f}")
+    if args.engine == "simpy":
+        import csv
+        import io
+
+        sims = [s for a in accs for s in simulate(workloads, a)]
+        buf = io.StringIO()
+        wtr = csv.DictWriter(buf, fieldnames=["layer", "hardware", "resource", "tile", "start", "end"])
+        wtr.writeheader()
+        wtr.writerows(timeline_rows(sims))
+        atomic_write_text(out / "timeline.csv", buf.getvalue())
+        print("\nsimpy engine (cycles, stall cycles) vs analytical:")
+        analytic = {(r["layer"], r["hardware"]): r["cycles"] for r in table.rows()}
+        for s in sims:
+            ref = analytic[(s.layer, s.hardware)]
+            print(f"  {s.layer:14s} {s.hardware:14s} {s.cycles:12.0f} {s.stall_cycles:10.0f}  "
+                  f"({(s.cycles - ref) / ref * 100:+.2f}% vs analytical)")
+    print(f"\nwrote {out / 'layers.csv'} and {out / 'layers.json'}")
+    return 0
+
+
+def dataclass_row(cost) -> dict:
+    from dataclasses import asdict
+    return asdict(cost)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sparsesim", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -68,19 +135,36 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--threads", type=int, help="torch intra-op threads")
     pr.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     pr.set_defaults(func=cmd_prune)
+
+    sm = sub.add_parser("simulate", help="price a pruned-model artifact on accelerators (per-layer table, CSV, JSON)")
+    sm.add_argument("artifact", help="pruned-model artifact directory")
+    sm.add_argument("--hw", default=DEFAULT_HW, help="preset name(s), comma-separated, or a YAML file "
+                                                     f"(default {DEFAULT_HW}; see `sparsesim presets`)")
+    sm.add_argument("--batch", type=int, default=1)
+    sm.add_argument("--engine", choices=["analytical", "simpy"], default="analytical",
+                    help="simpy also runs the event-level engine and writes timeline.csv")
+    sm.add_argument("--out", help="output directory (default ARTIFACT/sim)")
+    sm.set_defaults(func=cmd_simulate)
+
+    ps = sub.add_parser("presets", help="list the shipped hardware presets")
+    ps.set_defaults(func=cmd_presets)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from accel_models.hardware import HardwareError
     from pruning.artifact import ArtifactError
     from pruning.config import ConfigError
+    from sparsesim.formats import FormatError
+    from sparsesim.workload import WorkloadError
     from pruning.data import DataError
     from pruning.pipeline import PruneError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataError, ArtifactError, ValueError, FileNotFoundError) as e:
+    except (ConfigError, DataError, ArtifactError, HardwareError, WorkloadError, FormatError, ValueError,
+            FileNotFoundError) as e:
         print(f"sparsesim {args.command}: error: {e}", file=sys.stderr)
         return 2
     except PruneError as e:

@@ -131,24 +131,24 @@ def layer_stats(w: LayerWorkload) -> LayerStats:
     return LayerStats(w.M, w.K, w.nnz, w.kept_rows, w.kept_cols, kept_in)
 
 
-_EIE_CACHE: dict = {}
-
-
 def eie_load(w: LayerWorkload, pes: int, index_bits: int) -> tuple[int, int, int]:
-    """(entries incl. padding, entries of the most-loaded PE, pointer bits) for the EIE layout."""
-    key = (id(w.weights), w.weights.shape, pes, index_bits)
-    if key not in _EIE_CACHE:
+    """(entries incl. padding, entries of the most-loaded PE, pointer bits) for the EIE layout.
+
+    Computed once per (layer, PE count, index width) from the real mask and kept on the workload.
+    """
+    key = ("eie", pes, index_bits)
+    if key not in w.cache:
         e = encode_relative(w.weights, 1, index_bits=index_bits, pes=pes)
         per_pe = np.bincount(e.arrays["pe"], weights=e.arrays["pads"] + 1, minlength=pes)
-        entries = int(per_pe.sum())
-        _EIE_CACHE[key] = (entries, int(per_pe.max(initial=0)), e.pointer_bits)
-        if len(_EIE_CACHE) > 4096:
-            _EIE_CACHE.pop(next(iter(_EIE_CACHE)))
-    return _EIE_CACHE[key]
+        w.cache[key] = (int(per_pe.sum()), int(per_pe.max(initial=0)), e.pointer_bits)
+    return w.cache[key]
 
 
 def storage_width(accs: list[Accelerator], weight_bits: int) -> np.ndarray:
-    return np.array([a.pe.storage_bits(weight_bits) for a in accs], dtype=float)
+    """Value width per config.  Unquantized float32 layers are taken as post-training quantized to
+    the PE's widest weight width; a quantized layer wider than the PE accepts is an error."""
+    return np.array([a.pe.storage_bits(min(weight_bits, max(a.pe.weight_bits)) if weight_bits == 32
+                                       else weight_bits) for a in accs], dtype=float)
 
 
 def layer_demand(w: LayerWorkload, hw: HardwareArrays) -> dict[str, np.ndarray]:

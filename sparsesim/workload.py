@@ -43,6 +43,7 @@ class LayerWorkload:
     act_density: float = 1.0       # fraction of nonzero input activations (1.0 = not measured)
     sparsity_type: str = "dense"
     geometry: dict = field(default_factory=dict, repr=False)
+    cache: dict = field(default_factory=dict, repr=False)  # derived per-hardware facts (e.g. EIE loads)
 
     def __post_init__(self):
         if self.weights.shape != (self.M, self.K):
@@ -87,7 +88,7 @@ class LayerWorkload:
         return self.N * self.batch
 
     def with_batch(self, batch: int) -> "LayerWorkload":
-        return replace(self, batch=batch)
+        return replace(self, batch=batch, cache=self.cache)
 
     def max_nonzeros_per_group(self, m: int) -> int:
         if self.K % m:

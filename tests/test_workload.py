@@ -1,0 +1,84 @@
+"""Workloads from artifacts, torch models (incl. torch.nn.utils.prune) and state dicts; simulate CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from analysis.cli import main
+from pruning.config import PruneConfig
+from pruning.models import build_model
+from pruning.pipeline import run_prune
+from sparsesim.workload import WorkloadError, from_artifact, from_model, from_state_dict
+
+CFG = {"pretrain_epochs": 1, "retrain_epochs": 1, "train": {"batch_size": 64},
+       "admm": {"schedule": [1.0], "rounds": 1, "epochs_per_round": 1},
+       "layers": {"conv2": {"type": "filter", "ratio": 0.5, "bits": 8}, "fc1": {"ratio": 0.9, "bits": 4}}}
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory, tiny_digits):
+    out = tmp_path_factory.mktemp("art")
+    torch.manual_seed(0)
+    run_prune(build_model("digits_cnn"), tiny_digits, PruneConfig.from_dict(CFG), out, progress=False,
+              log=lambda s: None, model_name="digits_cnn")
+    return out
+
+
+def test_from_artifact_reads_real_zero_patterns(artifact):
+    ws = {w.name: w for w in from_artifact(artifact, batch=4)}
+    conv2 = ws["conv2"]
+    assert (conv2.M, conv2.K, conv2.N, conv2.batch) == (64, 288, 64, 4)
+    assert conv2.weight_bits == 8 and conv2.sparsity_type == "filter"
+    assert conv2.kept_rows <= 32
+    assert ws["fc1"].nnz <= round(0.1 * 32 * 1024) and ws["fc1"].weight_bits == 4
+    assert ws["conv1"].weight_bits == 32 and ws["conv1"].input_elems == 64
+
+
+def test_from_model_with_torch_prune_and_activation_density():
+    torch.manual_seed(0)
+    model = build_model("lenet5")
+    prune.l1_unstructured(model.fc1, "weight", amount=0.75)
+    x = torch.randn(8, 1, 28, 28)
+    ws = {w.name: w for w in from_model(model, x[:1], calibration=x)}
+    assert ws["fc1"].density == pytest.approx(0.25, abs=1e-3)
+    assert ws["conv2"].N == 64 and ws["conv1"].N == 576
+    assert ws["conv1"].act_density == 1.0  # raw input has no zeros
+    assert 0.2 < ws["fc1"].act_density < 0.8  # after ReLU
+
+
+def test_from_state_dict_dense_sparse_and_pruned():
+    lin = nn.Linear(10, 6)
+    prune.random_unstructured(lin, "weight", amount=0.5)
+    sd = {"a.weight_orig": lin.weight_orig.detach(), "a.weight_mask": lin.weight_mask,
+          "b.weight": torch.eye(4).to_sparse(), "c.weight": torch.ones(3, 2, 3, 3), "bn.weight": torch.ones(3)}
+    ws = {w.name: w for w in from_state_dict(sd, output_hw={"c": (5, 5)})}
+    assert set(ws) == {"a", "b", "c"}
+    assert ws["a"].nnz == 30 and ws["b"].nnz == 4 and ws["c"].N == 25 and ws["c"].K == 18
+    with pytest.raises(WorkloadError, match="no 2-D or 4-D"):
+        from_state_dict({"bn.weight": torch.ones(3)})
+
+
+def test_simulate_cli_writes_tables(artifact, tmp_path, capsys):
+    rc = main(["simulate", str(artifact), "--hw", "eie_like,fpga_small", "--engine", "simpy",
+               "--out", str(tmp_path / "sim")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "TOTAL" in out and "fpga_small" in out
+    rows = json.loads((tmp_path / "sim" / "layers.json").read_text())
+    assert len(rows) == 8 and {r["hardware"] for r in rows} == {"eie_like", "fpga_small"}
+    assert (tmp_path / "sim" / "layers.csv").read_text().startswith("layer,hardware")
+    assert "dram" in (tmp_path / "sim" / "timeline.csv").read_text()
+    assert main(["simulate", str(artifact), "--hw", "nope"]) == 2
+    assert main(["presets"]) == 0
+
+
+def test_user_yaml_hardware(artifact, tmp_path):
+    p = tmp_path / "mine.yaml"
+    p.write_text("name: mine\npe: {engine: systolic, rows: 4, cols: 4, weight_bits: [8, 32], act_bits: 8}\n")
+    assert main(["simulate", str(artifact), "--hw", str(p), "--out", str(tmp_path / "o")]) == 0
+    assert np.all(np.array([r["hardware"] for r in json.loads((tmp_path / "o" / "layers.json").read_text())])
+                  == "mine")
