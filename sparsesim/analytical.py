@@ -25,7 +25,6 @@ from typing import Sequence
 import numpy as np
 
 from accel_models.hardware import Accelerator
-from accel_models.tech import mac_pj
 
 from .demand import HardwareArrays, layer_demand
 from .results import COLUMNS, CostTable
@@ -42,18 +41,13 @@ def evaluate(workloads: Sequence[LayerWorkload], accelerators: Sequence[Accelera
     n_hw = len(hw.names)
     pes = (hw.rows * hw.cols).astype(float)
     cols: dict[str, list] = {k: [] for k in COLUMNS}
-    mac_cache: dict = {}
     for w in workloads:
         d = layer_demand(w, hw)
         tiles = np.maximum(d["tiles"], 1.0)
         load = d["dram_bits"] / tiles / hw.dram_bw
         comp = d["compute_cycles"] / tiles
         cycles = hw.dram_latency + pipeline_cycles(load, comp, tiles)
-        key = (w.weight_bits, tuple(d["storage_value_width"].tolist()))
-        if key not in mac_cache:
-            mac_cache[key] = np.array([mac_pj(int(bw), a.pe.act_bits, a.pe.acc_bits, a.energy_scale)
-                                       for bw, a in zip(d["storage_value_width"], hw.accelerators)])
-        e_mac = mac_cache[key]
+        e_mac = d["mac_pj"]
         energy = {
             "energy_dram_pj": d["dram_bits"] * hw.dram_pj_bit,
             "energy_sram_pj": d["sram_bits"] * hw.glb_pj_bit,

@@ -27,14 +27,14 @@ Mapping rules (see docs/cost_model.md):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from accel_models.hardware import Accelerator
+from accel_models.hardware import Accelerator, HardwareError
+from accel_models.tech import mac_pj
 
-from .formats import encode_relative, index_width, pointer_width
+from .formats import encode_relative, index_width
 from .workload import LayerWorkload
 
 
@@ -65,6 +65,9 @@ class HardwareArrays:
     nm_m: np.ndarray
     compact: np.ndarray
     clock_hz: np.ndarray
+    storage_table: np.ndarray   # [config, bits] -> stored value width (0: unsupported)
+    widest_bits: np.ndarray
+    energy_scale: np.ndarray
     accelerators: list
 
     @classmethod
@@ -86,7 +89,11 @@ class HardwareArrays:
             index_bits=a(lambda x: x.pe.index_bits, np.int64), decode_rate=a(lambda x: x.pe.decode_entries_per_cycle),
             decode_pj=a(lambda x: x.decode_pj()), nm_n=a(lambda x: x.pe.nm[0], np.int64),
             nm_m=a(lambda x: x.pe.nm[1], np.int64), compact=a(lambda x: x.pe.compact_zero_rows_cols, bool),
-            clock_hz=a(lambda x: x.clock_hz), accelerators=list(accs))
+            clock_hz=a(lambda x: x.clock_hz),
+            storage_table=np.array([[next((w for w in x.pe.weight_bits if w >= b), 0) for b in range(33)]
+                                    for x in accs], dtype=float).reshape(len(accs), 33),
+            widest_bits=a(lambda x: max(x.pe.weight_bits)), energy_scale=a(lambda x: x.energy_scale),
+            accelerators=list(accs))
 
 
 def _ceil_div(a, b):
@@ -120,6 +127,12 @@ class LayerStats:
 
 
 def layer_stats(w: LayerWorkload) -> LayerStats:
+    if "stats" not in w.cache:
+        w.cache["stats"] = _layer_stats(w)
+    return w.cache["stats"]
+
+
+def _layer_stats(w: LayerWorkload) -> LayerStats:
     mask = w.mask
     kept_in = 1.0
     if w.kind == "conv2d" and w.geometry.get("kernel"):
@@ -144,26 +157,47 @@ def eie_load(w: LayerWorkload, pes: int, index_bits: int) -> tuple[int, int, int
     return w.cache[key]
 
 
-def storage_width(accs: list[Accelerator], weight_bits: int) -> np.ndarray:
+def storage_width(hw: HardwareArrays, weight_bits: int) -> np.ndarray:
     """Value width per config.  Unquantized float32 layers are taken as post-training quantized to
     the PE's widest weight width; a quantized layer wider than the PE accepts is an error."""
-    return np.array([a.pe.storage_bits(min(weight_bits, max(a.pe.weight_bits)) if weight_bits == 32
-                                       else weight_bits) for a in accs], dtype=float)
+    want = np.minimum(weight_bits, hw.widest_bits) if weight_bits == 32 else np.full(len(hw.names), weight_bits)
+    b = hw.storage_table[np.arange(len(hw.names)), want.astype(int)]
+    if (b == 0).any():
+        i = int(np.nonzero(b == 0)[0][0])
+        raise HardwareError(f"{hw.names[i]}: pe: weights of {weight_bits} bits exceed the widest supported "
+                            f"weight_bits={int(hw.widest_bits[i])}")
+    return b
+
+
+def mac_energy(hw: HardwareArrays, weight_bits: np.ndarray) -> np.ndarray:
+    """Vectorized ``accel_models.tech.mac_pj`` over configs."""
+    return np.array([mac_pj(int(b), int(a), int(c), float(e)) for b, a, c, e in
+                     zip(weight_bits, hw.act_bits, hw.acc_bits, hw.energy_scale)]) if len(hw.names) < 8 else \
+        _mac_vec(hw, weight_bits)
+
+
+def _mac_vec(hw: HardwareArrays, weight_bits: np.ndarray) -> np.ndarray:
+    keys = np.stack([weight_bits, hw.act_bits, hw.acc_bits, hw.energy_scale], 1)
+    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    vals = np.array([mac_pj(int(b), int(a), int(c), float(e)) for b, a, c, e in uniq])
+    return vals[inv.reshape(-1)]
 
 
 def layer_demand(w: LayerWorkload, hw: HardwareArrays) -> dict[str, np.ndarray]:
     """Every quantity both engines need, one array entry per hardware config."""
     s = layer_stats(w)
     n_cols = w.columns
-    b = storage_width(hw.accelerators, w.weight_bits)
+    b = storage_width(hw, w.weight_bits)
     sparse = hw.engine == "sparse"
     nm_eng = hw.engine == "nm"
     act_d = w.act_density
     # ---------------- dense-array engines: compacted GEMM, optional N:M compression
     m_eff = np.where(hw.compact, s.kept_rows, s.M).astype(float)
     k_eff = np.where(hw.compact, s.kept_cols, s.K).astype(float)
-    nm_max = {int(m): w.max_nonzeros_per_group(int(m)) for m in set(hw.nm_m[nm_eng].tolist())}
-    nm_ok = np.array([bool(nm_eng[i]) and nm_max[int(hw.nm_m[i])] <= hw.nm_n[i] for i in range(len(hw.names))])
+    nm_max = np.full(len(hw.names), np.inf)
+    for m in set(hw.nm_m[nm_eng].tolist()):
+        nm_max[hw.nm_m == m] = w.max_nonzeros_per_group(int(m))
+    nm_ok = nm_eng & (nm_max <= hw.nm_n)
     k_arr = np.where(nm_ok, s.K * hw.nm_n / hw.nm_m, k_eff)
     m_arr = np.where(nm_ok, float(s.M), m_eff)  # the N:M format keeps every row
     compacted = (m_eff < s.M) | (k_eff < s.K)
@@ -173,7 +207,8 @@ def layer_demand(w: LayerWorkload, hw: HardwareArrays) -> dict[str, np.ndarray]:
     fmt = np.where(nm_ok, "nm", np.where(compacted, "compact", "dense")).astype(object)
     weight_bits = s.nnz * b
     padding = np.where(nm_ok, (s.M * (s.K / hw.nm_m) * hw.nm_n - s.nnz) * b, dense_vals - weight_bits)
-    index = np.where(nm_ok, s.M * (s.K / hw.nm_m) * hw.nm_n * np.array([index_width(int(m)) for m in hw.nm_m]),
+    nm_meta_bits = np.maximum(1, np.ceil(np.log2(hw.nm_m)))
+    index = np.where(nm_ok, s.M * (s.K / hw.nm_m) * hw.nm_n * nm_meta_bits,
                      np.where(compacted, m_eff * iw_m + k_eff * iw_k, 0.0))
     pointers = np.zeros(len(hw.names))
     sr, sc, t = spatio_temporal(m_arr, np.ceil(k_arr), n_cols, hw.dataflow)
@@ -196,23 +231,28 @@ def layer_demand(w: LayerWorkload, hw: HardwareArrays) -> dict[str, np.ndarray]:
                              + m_arr * n_cols * (2 * row_folds - 1) * hw.acc_bits))
     # ---------------- sparse engine (EIE)
     if sparse.any():
-        for i in np.nonzero(sparse)[0]:
-            pes = int(hw.rows[i] * hw.cols[i])
-            entries, most, ptr_bits = eie_load(w, pes, int(hw.index_bits[i]))
-            skip = act_d if hw.skipping[i] else 1.0
-            # a PE retires at most one MAC and decode_rate entries per cycle
-            per_vec = max(math.ceil(skip * most / min(hw.decode_rate[i], 1.0)), math.ceil(skip * w.K))
-            fmt[i] = "relative"
-            padding[i] = (entries - s.nnz) * (b[i] + hw.index_bits[i])
-            index[i] = s.nnz * hw.index_bits[i]
-            pointers[i] = ptr_bits
-            cycles[i] = per_vec * n_cols
-            tiles[i] = n_cols
-            macs[i] = entries * n_cols * skip
-            decodes[i] = entries * n_cols * skip
-            m_arr[i], k_arr[i] = s.M, s.K
-            sram[i] = (n_cols * (entries * (b[i] + hw.index_bits[i]) + ptr_bits) * skip
-                       + s.K * n_cols * hw.act_bits[i] + s.M * n_cols * hw.acc_bits[i] * 2)
+        idx = np.nonzero(sparse)[0]
+        pes_arr = hw.rows[idx] * hw.cols[idx]
+        entries = np.empty(idx.size)
+        most = np.empty(idx.size)
+        ptr_bits = np.empty(idx.size)
+        for p, r in set(zip(pes_arr.tolist(), hw.index_bits[idx].tolist())):
+            sel = (pes_arr == p) & (hw.index_bits[idx] == r)
+            entries[sel], most[sel], ptr_bits[sel] = eie_load(w, int(p), int(r))
+        skip = np.where(hw.skipping[idx], act_d, 1.0)
+        # a PE retires at most one MAC and decode_rate entries per cycle; one activation broadcast per cycle
+        per_vec = np.maximum(np.ceil(skip * most / np.minimum(hw.decode_rate[idx], 1.0)), np.ceil(skip * w.K))
+        fmt[idx] = "relative"
+        padding[idx] = (entries - s.nnz) * (b[idx] + hw.index_bits[idx])
+        index[idx] = s.nnz * hw.index_bits[idx]
+        pointers[idx] = ptr_bits
+        cycles[idx] = per_vec * n_cols
+        tiles[idx] = n_cols
+        macs[idx] = entries * n_cols * skip
+        decodes[idx] = entries * n_cols * skip
+        m_arr[idx], k_arr[idx] = s.M, s.K
+        sram[idx] = (n_cols * (entries * (b[idx] + hw.index_bits[idx]) + ptr_bits) * skip
+                     + s.K * n_cols * hw.act_bits[idx] + s.M * n_cols * hw.acc_bits[idx] * 2)
     wt_bits_total = weight_bits + padding + index + pointers
     # ---------------- DRAM traffic and tiling
     in_bits = w.input_elems * w.batch * hw.act_bits * np.where(hw.compact & ~sparse, s.kept_input_fraction, 1.0)
@@ -232,5 +272,5 @@ def layer_demand(w: LayerWorkload, hw: HardwareArrays) -> dict[str, np.ndarray]:
         "macs_executed": macs, "macs_useful": useful, "mac_energy_weight": mac_weight, "compute_cycles": cycles,
         "tiles": tiles, "dram_bits": dram, "dram_bits_compulsory": compulsory, "sram_bits": sram + dram,
         "rf_bits": rf, "index_decodes": decodes, "gemm_m": m_arr, "gemm_k": k_arr, "nm_compressed": nm_ok,
-        "storage_value_width": b,
+        "storage_value_width": b, "mac_pj": mac_energy(hw, b),
     }

@@ -91,9 +91,12 @@ class LayerWorkload:
         return replace(self, batch=batch, cache=self.cache)
 
     def max_nonzeros_per_group(self, m: int) -> int:
-        if self.K % m:
-            return m + 1  # not groupable
-        return int(self.mask.reshape(self.M, self.K // m, m).sum(-1).max(initial=0))
+        """Most nonzeros in any M-group along K (m + 1 if K is not a multiple of m); cached."""
+        key = ("nm_max", m)
+        if key not in self.cache:
+            self.cache[key] = m + 1 if self.K % m else int(
+                self.mask.reshape(self.M, self.K // m, m).sum(-1, dtype=np.int32).max(initial=0))
+        return self.cache[key]
 
 
 def _entry_workload(entry: dict, w: np.ndarray, batch: int, density: float | None) -> LayerWorkload:
