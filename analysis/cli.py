@@ -111,6 +111,42 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import csv
+    import io
+    import json
+    from dataclasses import asdict
+
+    import torch
+
+    from analysis.bench import bench_artifact
+    from pruning.checkpoint import atomic_write_text
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print("sparsesim bench: no CUDA device on this machine; GPU runs skipped (use --device cpu)")
+        return 0
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows, roof = bench_artifact(args.artifact, batches=tuple(sorted({1, args.batch})), device=args.device,
+                                repeats=args.repeats)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(out / "measured.csv", buf.getvalue())
+    atomic_write_text(out / "roofline.json", json.dumps(asdict(roof), indent=1) + "\n")
+    print(f"{'layer':10s} {'batch':>5s} {'variant':8s} {'median us':>10s} {'IQR %':>6s} {'speedup':>8s} "
+          f"{'GFLOP/s':>8s} {'% peak':>7s}  note")
+    for r in rows:
+        iqr = (r["latency_p75_s"] - r["latency_p25_s"]) / r["latency_s"] * 100
+        print(f"{r['layer'][:10]:10s} {r['batch']:5d} {r['format']:8s} {r['latency_s'] * 1e6:10.1f} {iqr:6.1f} "
+              f"{r['speedup_vs_dense']:8.2f} {r['achieved_gflops']:8.2f} {r['utilization'] * 100:7.1f}  {r['note']}")
+    print(f"\nwrote {out / 'measured.csv'} and {out / 'roofline.json'}")
+    return 0
+
+
 def dataclass_row(cost) -> dict:
     from dataclasses import asdict
     return asdict(cost)
@@ -146,6 +182,15 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--out", help="output directory (default ARTIFACT/sim)")
     sm.set_defaults(func=cmd_simulate)
 
+    bn = sub.add_parser("bench", help="time an artifact's layers dense / CSR / COO / compacted on this CPU or GPU")
+    bn.add_argument("artifact")
+    bn.add_argument("--device", default="cpu", help="cpu or cuda (skipped with a message when no GPU exists)")
+    bn.add_argument("--out", required=True, help="output directory (measured.csv, roofline.json)")
+    bn.add_argument("--batch", type=int, default=8, help="user batch, timed besides batch 1")
+    bn.add_argument("--repeats", type=int, default=20)
+    bn.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    bn.set_defaults(func=cmd_bench)
+
     ps = sub.add_parser("presets", help="list the shipped hardware presets")
     ps.set_defaults(func=cmd_presets)
     return p
@@ -155,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     from accel_models.hardware import HardwareError
     from pruning.artifact import ArtifactError
     from pruning.config import ConfigError
+    from accel_models.measure import MeasureError
     from sparsesim.formats import FormatError
     from sparsesim.workload import WorkloadError
     from pruning.data import DataError
@@ -163,8 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataError, ArtifactError, HardwareError, WorkloadError, FormatError, ValueError,
-            FileNotFoundError) as e:
+    except (ConfigError, DataError, ArtifactError, HardwareError, WorkloadError, FormatError, MeasureError,
+            ValueError, FileNotFoundError) as e:
         print(f"sparsesim {args.command}: error: {e}", file=sys.stderr)
         return 2
     except PruneError as e:

@@ -82,3 +82,11 @@ def test_user_yaml_hardware(artifact, tmp_path):
     assert main(["simulate", str(artifact), "--hw", str(p), "--out", str(tmp_path / "o")]) == 0
     assert np.all(np.array([r["hardware"] for r in json.loads((tmp_path / "o" / "layers.json").read_text())])
                   == "mine")
+
+
+def test_bench_cli_measures_artifact(artifact, tmp_path, capsys):
+    assert main(["bench", str(artifact), "--out", str(tmp_path / "b"), "--repeats", "2", "--batch", "2"]) == 0
+    text = (tmp_path / "b" / "measured.csv").read_text()
+    assert text.startswith("layer,hardware,engine,format")
+    assert ",MODEL," not in text and "MODEL,cpu" in text and "compact" in text
+    assert "peak_gflops" in (tmp_path / "b" / "roofline.json").read_text()

@@ -1,0 +1,154 @@
+"""Measured CPU/GPU speed of a pruned model beside the simulations (``sparsesim bench``).
+
+* ``bench_artifact``: every Conv2d/Linear of an artifact timed as dense, CSR,
+  COO, compacted (and 2:4 on CUDA) at batch 1 and a user batch, plus the whole
+  model dense vs compacted (``pruning.purification.compact``) vs all-CSR;
+  rows in the simulator's schema (``hardware``, ``format``, ``latency_s``,
+  ``utilization`` = achieved / peak GFLOP/s).
+* ``sweep_ratio`` / ``break_even``: for one layer shape and structure, the
+  measured speedup against the pruning ratio and the ratio where sparse starts
+  to beat dense on this machine.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from accel_models.measure import (MeasureError, Roofline, WallTimer, layer_inputs, measure_roofline, run_layer,
+                                  time_fn, timer_for)
+
+
+class CSRLinear(nn.Module):
+    """A Linear/Conv2d run as CSR x im2col (whole-model sparse variant)."""
+
+    def __init__(self, layer: nn.Module):
+        super().__init__()
+        import warnings
+
+        self.layer = layer
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            self.csr = layer.weight.detach().reshape(layer.weight.shape[0], -1).to_sparse_csr()
+
+    def forward(self, x):
+        from accel_models.measure import _fold_out, _unfold
+        lay = self.layer
+        b = lay.bias
+        if isinstance(lay, nn.Conv2d):
+            y = torch.sparse.mm(self.csr, _unfold(lay, x))
+            if b is not None:
+                y = y + b[:, None]
+            h = (x.shape[2] + 2 * lay.padding[0] - lay.dilation[0] * (lay.kernel_size[0] - 1) - 1) // lay.stride[0] + 1
+            w = (x.shape[3] + 2 * lay.padding[1] - lay.dilation[1] * (lay.kernel_size[1] - 1) - 1) // lay.stride[1] + 1
+            return _fold_out(y, x.shape[0], (h, w))
+        y = torch.sparse.mm(self.csr, x.t())
+        return (y if b is None else y + b[:, None]).t()
+
+
+def csr_model(model: nn.Module) -> nn.Module:
+    m = copy.deepcopy(model)
+    for name, mod in list(m.named_modules()):
+        for cname, child in list(mod.named_children()):
+            if isinstance(child, (nn.Conv2d, nn.Linear)) and (not isinstance(child, nn.Conv2d) or child.groups == 1):
+                setattr(mod, cname, CSRLinear(child))
+    return m
+
+
+def bench_model(model: nn.Module, example_shape, batches=(1, 8), device: str = "cpu", repeats: int = 20,
+                roof: Roofline | None = None, log=print) -> list[dict]:
+    """Per-layer and whole-model timings; returns rows (one per layer x variant x batch)."""
+    from pruning.purification import PurificationError, compact
+
+    model = model.eval().to(device)
+    timer = timer_for(device)
+    rows = []
+    for batch in batches:
+        x = torch.randn(batch, *example_shape, device=device)
+        inputs = layer_inputs(model, x)
+        for name, mod in model.named_modules():
+            if not isinstance(mod, (nn.Conv2d, nn.Linear)):
+                continue
+            try:
+                runs = run_layer(name, mod, inputs[name], device, repeats=repeats, timer=timer)
+            except MeasureError as e:
+                log(f"  {name}: skipped ({e})")
+                continue
+            dense = next(r for r in runs if r.variant == "dense").timing.median_s
+            for r in runs:
+                row = r.to_row(device, roof)
+                row["speedup_vs_dense"] = dense / r.timing.median_s
+                rows.append(row)
+        # whole model: dense vs compacted vs all-CSR
+        variants = {"dense": model}
+        try:
+            variants["compact"] = compact(model, x[:1]).eval()
+        except PurificationError as e:
+            log(f"  whole-model compaction skipped: {e}")
+        variants["csr"] = csr_model(model)
+        with torch.no_grad():
+            ref = model(x)
+            base = None
+            for vname, vm in variants.items():
+                out = vm(x)
+                err = float((out - ref).abs().max())
+                if err > 1e-3 * max(1.0, float(ref.abs().max())):
+                    raise MeasureError(f"whole model: variant {vname} disagrees with dense (max abs err {err:.3g})")
+                t = time_fn(lambda vm=vm: vm(x), timer, repeats, 3)
+                base = base or t.median_s
+                rows.append({"layer": "MODEL", "hardware": f"{device} ({torch.get_num_threads()} threads)"
+                             if device == "cpu" else device, "engine": "measured", "format": vname, "batch": batch,
+                             "latency_s": t.median_s, "latency_p25_s": t.p25_s, "latency_p75_s": t.p75_s,
+                             "repeats": t.repeats, "macs_useful": float("nan"), "achieved_gflops": float("nan"),
+                             "utilization": float("nan"), "max_abs_err": err, "note": "", "speedup_vs_dense":
+                             base / t.median_s})
+    return rows
+
+
+def bench_artifact(path: str | Path, batches=(1, 8), device: str = "cpu", repeats: int = 20, log=print) -> tuple[list, Roofline]:
+    from pruning.artifact import load_artifact
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise MeasureError("--device cuda: no CUDA device is available on this machine")
+    art = load_artifact(path)
+    roof = measure_roofline(device, size=1024 if device == "cpu" else 4096)
+    log(f"{device}: {roof.threads} threads, peak dense GEMM {roof.peak_gflops:.1f} GFLOP/s, "
+        f"copy bandwidth {roof.bandwidth_gbs:.1f} GB/s")
+    rows = bench_model(art.model, art.manifest["model"]["input_shape"], batches, device, repeats, roof, log)
+    return rows, roof
+
+
+def sweep_ratio(layer: nn.Module, x: torch.Tensor, structure: str, ratios: list[float], device: str = "cpu",
+                repeats: int = 10, seed: int = 0) -> list[dict]:
+    """Prune copies of ``layer`` to each ratio and time every variant; speedups against dense."""
+    from pruning.constraint import Constraint
+    from pruning.structures import Structure
+
+    torch.manual_seed(seed)
+    out = []
+    for r in ratios:
+        lay = copy.deepcopy(layer)
+        with torch.no_grad():
+            lay.weight.copy_(Constraint(Structure(structure, r)).project(lay.weight)[0])
+        runs = {run.variant: run for run in run_layer(f"r{r}", lay, x, device, repeats=repeats)}
+        d = runs["dense"].timing.median_s
+        out.append({"structure": structure, "ratio": r, "dense_s": d, "ideal_speedup": 1.0 / (1.0 - r),
+                    **{f"{v}_speedup": d / run.timing.median_s for v, run in runs.items() if v != "dense"}})
+    return out
+
+
+def break_even(ratios: list[float], speedups: list[float]) -> float | None:
+    """Smallest pruning ratio where the speedup reaches 1 (linear interpolation); None if never."""
+    pts = sorted(zip(ratios, speedups))
+    if pts and pts[0][1] >= 1.0:
+        return pts[0][0]
+    for (r0, s0), (r1, s1) in zip(pts, pts[1:]):
+        if s1 >= 1.0:
+            return r0 + (1.0 - s0) * (r1 - r0) / (s1 - s0)
+    return None
+
+
+__all__ = ["bench_artifact", "bench_model", "sweep_ratio", "break_even", "csr_model", "WallTimer"]
