@@ -179,6 +179,8 @@ def layer_variants(layer: nn.Module, x: torch.Tensor, device: str) -> dict[str, 
         xcols = x.t().contiguous()
         post = lambda y: (y if bias is None else y + bias[:, None]).t()  # noqa: E731
     out["dense"] = (dense, lambda r: r, "")
+    if is_conv:  # the same GEMM formulation the sparse variants use, for a like-for-like ratio
+        out["dense_gemm"] = (lambda: torch.mm(w2, _unfold(layer, x)), post, "unfold + dense mm")
     with warnings.catch_warnings():  # "sparse CSR support is in beta"
         warnings.simplefilter("ignore", UserWarning)
         csr = w2.to_sparse_csr()

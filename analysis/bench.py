@@ -108,6 +108,35 @@ def bench_model(model: nn.Module, example_shape, batches=(1, 8), device: str = "
     return rows
 
 
+def measure_model(model: nn.Module, input_shape, batch: int, device: str = "cpu", repeats: int = 20,
+                  variants=("dense", "compact", "csr")) -> dict[str, dict]:
+    """Whole-model latency of the dense, compacted and all-CSR variants (outputs checked equal)."""
+    from pruning.purification import PurificationError, compact
+
+    model = model.eval().to(device)
+    x = torch.randn(batch, *input_shape, device=device)
+    timer = timer_for(device)
+    built = {"dense": model}
+    if "compact" in variants:
+        try:
+            built["compact"] = compact(model, x[:1]).eval()
+        except PurificationError:
+            pass
+    if "csr" in variants:
+        built["csr"] = csr_model(model)
+    out = {}
+    with torch.no_grad():
+        ref = model(x)
+        for name, vm in built.items():
+            err = float((vm(x) - ref).abs().max())
+            if err > 1e-3 * max(1.0, float(ref.abs().max())):
+                raise MeasureError(f"whole model: variant {name} disagrees with dense (max abs err {err:.3g})")
+            t = time_fn(lambda vm=vm: vm(x), timer, repeats, 3)
+            out[name] = {"latency_s": t.median_s, "p25_s": t.p25_s, "p75_s": t.p75_s, "max_abs_err": err,
+                         "params": sum(p.numel() for p in vm.parameters())}
+    return out
+
+
 def bench_artifact(path: str | Path, batches=(1, 8), device: str = "cpu", repeats: int = 20, log=print) -> tuple[list, Roofline]:
     from pruning.artifact import load_artifact
 
@@ -135,19 +164,25 @@ def sweep_ratio(layer: nn.Module, x: torch.Tensor, structure: str, ratios: list[
             lay.weight.copy_(Constraint(Structure(structure, r)).project(lay.weight)[0])
         runs = {run.variant: run for run in run_layer(f"r{r}", lay, x, device, repeats=repeats)}
         d = runs["dense"].timing.median_s
-        out.append({"structure": structure, "ratio": r, "dense_s": d, "ideal_speedup": 1.0 / (1.0 - r),
-                    **{f"{v}_speedup": d / run.timing.median_s for v, run in runs.items() if v != "dense"}})
+        g = runs["dense_gemm"].timing.median_s if "dense_gemm" in runs else d
+        out.append({"structure": structure, "ratio": r, "dense_s": d, "dense_gemm_s": g,
+                    "ideal_speedup": 1.0 / (1.0 - r),
+                    **{f"{v}_speedup": d / run.timing.median_s for v, run in runs.items() if v != "dense"},
+                    **{f"{v}_speedup_vs_gemm": g / run.timing.median_s for v, run in runs.items()
+                       if v not in ("dense", "dense_gemm")}})
     return out
 
 
-def break_even(ratios: list[float], speedups: list[float]) -> float | None:
-    """Smallest pruning ratio where the speedup reaches 1 (linear interpolation); None if never."""
+def break_even(ratios: list[float], speedups: list[float], strict: bool = False) -> float | None:
+    """Smallest pruning ratio where the speedup reaches 1 (``strict``: exceeds 1), linearly
+    interpolated between sweep points; None if it never does."""
     pts = sorted(zip(ratios, speedups))
-    if pts and pts[0][1] >= 1.0:
+    wins = (lambda s: s > 1.0 + 1e-9) if strict else (lambda s: s >= 1.0)
+    if pts and wins(pts[0][1]):
         return pts[0][0]
     for (r0, s0), (r1, s1) in zip(pts, pts[1:]):
-        if s1 >= 1.0:
-            return r0 + (1.0 - s0) * (r1 - r0) / (s1 - s0)
+        if wins(s1):
+            return r0 + (1.0 - s0) * (r1 - r0) / (s1 - s0) if s1 != s0 else r1
     return None
 
 

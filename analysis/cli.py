@@ -147,6 +147,50 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    import torch
+
+    from analysis.compare import CompareConfig, run_compare
+    from pruning.config import load_yaml
+
+    base = load_yaml(args.config) if args.config else {}
+    over = {k: v for k, v in {
+        "model": args.model, "dataset": args.dataset, "data_dir": args.data_dir, "bits": args.bits,
+        "tolerance_pp": args.tolerance, "seed": args.seed,
+        "structures": tuple(args.structures.split(",")) if args.structures else None,
+        "presets": tuple(args.presets.split(",")) if args.presets else None,
+        "measure_cpu": False if args.no_cpu else None}.items() if v is not None}
+    data = {**base, **over}
+    if "model" not in data:
+        data["model"] = DEFAULT_MODEL[data.get("dataset", "digits")]
+    for key in ("structures", "presets", "ladder", "block", "nm", "breakeven_bits"):
+        if key in data and isinstance(data[key], list):
+            data[key] = tuple(data[key])
+    try:
+        cfg = CompareConfig(**data)
+    except TypeError as e:
+        raise ValueError(f"compare config: {e}") from None
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
+    summary = run_compare(cfg, args.out, log=log, progress=False)
+    if args.quiet:
+        for v in summary["verdicts"]:
+            print(v["text"])
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from analysis.sweep import SweepSpec, run_sweep
+
+    spec = SweepSpec.from_yaml(args.spec)
+    out = Path(args.out) if args.out else Path(args.spec).with_suffix("")
+    res = run_sweep(spec, out, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
+    print(f"{len(res.rows)} points ({res.computed} computed, {res.cached} from cache); "
+          f"Pareto front of {len(res.pareto)} on {', '.join(spec.objectives)}; tables in {out}")
+    return 0
+
+
 def dataclass_row(cost) -> dict:
     from dataclasses import asdict
     return asdict(cost)
@@ -191,6 +235,32 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     bn.set_defaults(func=cmd_bench)
 
+    cp = sub.add_parser("compare", help="prune with every structure at matched accuracy, price on every platform, "
+                                        "write report.md/report.html, results.csv and plots")
+    cp.add_argument("--out", required=True)
+    cp.add_argument("--config", help="YAML with CompareConfig fields (flags override it)")
+    cp.add_argument("--model")
+    cp.add_argument("--dataset", choices=sorted(DEFAULT_MODEL))
+    cp.add_argument("--data-dir")
+    cp.add_argument("--bits", type=int, help="weight bit-width for every structure (32 = float)")
+    cp.add_argument("--tolerance", type=float, help="accuracy loss allowed, percentage points")
+    cp.add_argument("--structures", help="comma-separated subset of nonstructured,filter,channel,column,block,nm")
+    cp.add_argument("--presets", help="comma-separated hardware presets")
+    cp.add_argument("--no-cpu", action="store_true", help="skip the measured CPU runs")
+    cp.add_argument("--seed", type=int)
+    cp.add_argument("--threads", type=int)
+    cp.add_argument("--quiet", action="store_true")
+    cp.set_defaults(func=cmd_compare)
+
+    sw = sub.add_parser("sweep", help="design-space sweep over hardware x structure x ratio x bits (Dask)")
+    sw.add_argument("spec", help="sweep YAML (see docs/sweep.md)")
+    sw.add_argument("--out", help="output directory (default: the YAML's name)")
+    sw.add_argument("--scheduler", help="tcp://host:port of a Dask cluster; 'sync' runs in this process; "
+                                        "default: a LocalCluster on this machine")
+    sw.add_argument("--workers", type=int, help="LocalCluster worker processes (default 2)")
+    sw.add_argument("--quiet", action="store_true")
+    sw.set_defaults(func=cmd_sweep)
+
     ps = sub.add_parser("presets", help="list the shipped hardware presets")
     ps.set_defaults(func=cmd_presets)
     return p
@@ -201,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     from pruning.artifact import ArtifactError
     from pruning.config import ConfigError
     from accel_models.measure import MeasureError
+    from analysis.compare import CompareError
+    from analysis.sweep import SweepError
     from sparsesim.formats import FormatError
     from sparsesim.workload import WorkloadError
     from pruning.data import DataError
@@ -210,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ConfigError, DataError, ArtifactError, HardwareError, WorkloadError, FormatError, MeasureError,
-            ValueError, FileNotFoundError) as e:
+            CompareError, SweepError, ValueError, FileNotFoundError) as e:
         print(f"sparsesim {args.command}: error: {e}", file=sys.stderr)
         return 2
     except PruneError as e:

@@ -1,0 +1,231 @@
+"""The main comparison (``sparsesim compare``): sparsity structures at matched accuracy, priced everywhere.
+
+1. Train the model dense once (cached in OUT/dense); hold out a validation
+   split of the training data for every accuracy decision.
+2. For each structure (non-structured, filter, channel, column, block, N:M) at
+   the same weight bit-width, search the highest pruning ratio whose validation
+   accuracy loss stays within the tolerance (``analysis.search``); every probe is
+   an ADMM prune + masked retrain from the dense weights, cached as an artifact.
+3. Price the dense model and every probed artifact on every hardware preset
+   (analytical engine) and measure the chosen ones on this CPU (and GPU).
+4. Break-even curves, hardware-in-the-loop per-layer structures, plots, report.
+
+Every step writes into OUT and is skipped when its output exists, so a killed
+run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from accel_models.hardware import load_accelerator
+from pruning.artifact import load_artifact, read_manifest
+from pruning.checkpoint import atomic_write_json
+from pruning.config import PruneConfig
+from pruning.data import Dataset, load_dataset
+from pruning.models import build_model, prunable_layers
+from pruning.pipeline import run_prune
+from pruning.structures import Structure, StructureError
+from pruning.train import evaluate
+
+from .search import matched_ratio
+
+STRUCTURES = ("nonstructured", "filter", "channel", "column", "block", "nm")
+DEFAULT_PRESETS = ("tpu_like", "eyeriss_like", "eie_like", "nm_asic", "fpga_small", "fpga_large", "fpga_sparse")
+
+
+class CompareError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    model: str = "digits_cnn"
+    dataset: str = "digits"
+    data_dir: str | None = None
+    structures: tuple[str, ...] = STRUCTURES
+    bits: int = 8                       # weight bit-width for every structure (32 = float)
+    tolerance_pp: float = 1.0           # allowed validation accuracy loss, percentage points
+    ladder: tuple[float, ...] = (0.5, 0.75, 0.9)
+    bisections: int = 1
+    block: tuple[int, int] = (4, 4)
+    nm: tuple[int, int] = (2, 4)
+    presets: tuple[str, ...] = DEFAULT_PRESETS
+    measure_cpu: bool = True
+    batch: int = 8
+    seed: int = 0
+    validation_fraction: float = 0.1
+    pretrain_epochs: int = 15
+    admm_rounds: int = 3
+    epochs_per_round: int = 1
+    retrain_epochs: int = 4
+    lr: float = 2e-3
+    batch_size: int = 64
+    rho: float = 0.05
+    breakeven_bits: tuple[int, ...] = (8,)
+    hil_preset: str | None = "eie_like"
+
+    def __post_init__(self):
+        bad = [s for s in self.structures if s not in STRUCTURES]
+        if bad:
+            raise CompareError(f"structures {bad}; allowed: {', '.join(STRUCTURES)}")
+        if not 0 < self.tolerance_pp < 100:
+            raise CompareError(f"tolerance_pp={self.tolerance_pp}; allowed: (0, 100) percentage points")
+        if not (isinstance(self.bits, int) and (1 <= self.bits <= 16 or self.bits == 32)):
+            raise CompareError(f"bits={self.bits}; allowed: 1..16 or 32 (float)")
+        if not 0 < self.validation_fraction < 0.5:
+            raise CompareError(f"validation_fraction={self.validation_fraction}; allowed: (0, 0.5)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------ helpers
+def split_validation(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    """(search data: train minus validation, tested on validation), (final data: full train, real test)."""
+    g = torch.Generator().manual_seed(seed + 1)
+    perm = torch.randperm(len(data.train_y), generator=g)
+    n_val = max(1, int(len(perm) * fraction))
+    val, tr = perm[:n_val], perm[n_val:]
+    search = Dataset(data.name, data.train_x[tr], data.train_y[tr], data.train_x[val], data.train_y[val],
+                     data.num_classes)
+    return search, data
+
+
+def layer_plan(model: nn.Module, structure: str, ratio: float, cfg: CompareConfig) -> dict:
+    """Per-layer YAML fields: the structure where it fits; dense (same bits) where it cannot apply."""
+    layers = prunable_layers(model)
+    last = list(layers)[-1]
+    plan = {}
+    for name, mod in layers.items():
+        spec: dict = {"type": structure, "ratio": float(ratio)}
+        if structure == "block":
+            spec["block"] = list(cfg.block)
+        if structure == "nm":
+            spec = {"type": "nm", "nm": list(cfg.nm)}
+        try:
+            Structure(structure, 0.0 if structure == "nm" else ratio, block=cfg.block, n=cfg.nm[0],
+                      m=cfg.nm[1]).check_shape(tuple(mod.weight.shape), name)
+        except StructureError:
+            spec = {"type": "dense"}
+        if name == last and structure == "filter":  # filters of the classifier are the classes
+            spec = {"type": "dense"}
+        if cfg.bits != 32:
+            spec["bits"] = cfg.bits
+        plan[name] = spec
+    return plan
+
+
+def prune_config(cfg: CompareConfig, layers: dict, pretrain: int = 0, rounds: int | None = None) -> PruneConfig:
+    return PruneConfig.from_dict({
+        "method": "admm", "seed": cfg.seed, "pretrain_epochs": pretrain,
+        "retrain_epochs": cfg.retrain_epochs if rounds is None or rounds else 0,
+        "train": {"optimizer": "adam", "lr": cfg.lr, "batch_size": cfg.batch_size},
+        "admm": {"schedule": [1.0], "rounds": cfg.admm_rounds if rounds is None else rounds,
+                 "epochs_per_round": cfg.epochs_per_round, "rho": cfg.rho, "rho_multiplier": 1.3},
+        "layers": layers})
+
+
+def test_accuracy(path: Path, data: Dataset) -> float:
+    art = load_artifact(path)
+    return evaluate(art.model, data.test_x, data.test_y)
+
+
+# --------------------------------------------------------------------- run
+def run_compare(cfg: CompareConfig, out_dir: str | Path, log: Callable[[str], None] = print,
+                progress: bool = False) -> dict:
+    """Run the whole comparison into ``out_dir``; returns the summary dict (also summary.json)."""
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    (out / "configs").mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "configs" / "compare.json", cfg.to_dict())
+    accs = [load_accelerator(p) for p in cfg.presets]
+    data = load_dataset(cfg.dataset, cfg.data_dir)
+    search_data, full = split_validation(data, cfg.validation_fraction, cfg.seed)
+    torch.manual_seed(cfg.seed)
+    model0 = build_model(cfg.model, data.num_classes)
+    if tuple(model0.input_shape) != tuple(data.input_shape):
+        raise CompareError(f"model {cfg.model!r} takes {tuple(model0.input_shape)}, data {cfg.dataset!r} "
+                           f"has {tuple(data.input_shape)}")
+
+    # 1. dense baseline (all layers dense at the chosen bits, trained on the search split)
+    dense_dir = out / "runs" / "dense"
+    dense_layers = {n: ({"type": "dense", "bits": cfg.bits} if cfg.bits != 32 else {"type": "dense"})
+                    for n in prunable_layers(model0)}
+    if not (dense_dir / "manifest.json").exists():
+        log(f"[dense] training {cfg.model} for {cfg.pretrain_epochs} epochs")
+        run_prune(model0, search_data, prune_config(cfg, dense_layers, cfg.pretrain_epochs, rounds=0),
+                  dense_dir, model_name=cfg.model, resume=True, progress=progress, log=lambda s: None)
+    dense_m = read_manifest(dense_dir)
+    baseline = dense_m["accuracy"]["pruned"]
+    log(f"[dense] validation accuracy {baseline:.4f}")
+
+    # 2. matched-accuracy search per structure
+    results: dict[str, dict] = {}
+    for structure in cfg.structures:
+        probes: dict[float, Path] = {}
+
+        def evaluate_ratio(r: float, structure=structure, probes=probes) -> float:
+            layers = layer_plan(model0, structure, r, cfg)
+            tag = "nm" if structure == "nm" else f"{r:.4f}"
+            run_dir = out / "runs" / f"{structure}_{tag}"
+            if not (run_dir / "manifest.json").exists():
+                torch.manual_seed(cfg.seed)
+                m = load_artifact(dense_dir, build_model(cfg.model, data.num_classes)).model
+                run_prune(m, search_data, prune_config(cfg, layers), run_dir, model_name=cfg.model, resume=True,
+                          progress=progress, log=lambda s: None)
+            probes[r] = run_dir
+            acc = read_manifest(run_dir)["accuracy"]["pruned"]
+            log(f"[{structure}] ratio {r:.3f}: validation accuracy {acc:.4f} "
+                f"({(baseline - acc) * 100:+.2f} pp)")
+            return acc
+
+        if structure == "nm":  # fixed pattern: one probe
+            r = 1 - cfg.nm[0] / cfg.nm[1]
+            acc = evaluate_ratio(r)
+            ok = baseline - acc <= cfg.tolerance_pp / 100 + 1e-12
+            chosen = (r, acc) if ok else (None, None)
+            points = [(r, acc, ok)]
+        else:
+            res = matched_ratio(evaluate_ratio, baseline, cfg.tolerance_pp / 100, cfg.ladder, cfg.bisections)
+            chosen = (res.ratio, res.accuracy)
+            points = [(p.ratio, p.accuracy, p.within) for p in res.points]
+        results[structure] = {"ratio": chosen[0], "val_accuracy": chosen[1], "points": points,
+                              "dir": str(probes[chosen[0]]) if chosen[0] is not None else None,
+                              "probe_dirs": {f"{r:.6f}": str(p) for r, p in probes.items()}}
+        if chosen[0] is None:
+            log(f"[{structure}] no ratio within {cfg.tolerance_pp} pp; it is left out of the comparison")
+
+    # 3. price everything, measure the chosen models
+    from .report_data import build_tables
+    tables = build_tables(cfg, out, dense_dir, results, accs, full, log)
+    summary = {"config": cfg.to_dict(), "baseline_val_accuracy": baseline, "structures": results, **tables,
+               "wall_s": time.perf_counter() - t0}
+    atomic_write_json(out / "summary.json", _jsonable(summary))
+    from .report import write_report
+    write_report(out, summary, log)
+    summary["wall_s"] = time.perf_counter() - t0
+    atomic_write_json(out / "summary.json", _jsonable(summary))
+    log(f"compare finished in {summary['wall_s']:.0f} s: {out / 'report.md'}, {out / 'report.html'}")
+    return summary
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, Path):
+        return str(x)
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    return x

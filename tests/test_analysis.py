@@ -1,0 +1,139 @@
+"""The main job: matched-accuracy search, sweeps (resume, Dask), compare end to end."""
+
+import json
+
+import pytest
+import torch
+
+from analysis.compare import CompareConfig, CompareError, run_compare
+from analysis.search import matched_ratio
+from analysis.sweep import SweepError, SweepSpec, run_sweep
+from pruning.config import PruneConfig
+from pruning.models import build_model
+from pruning.pipeline import run_prune
+
+
+def curve(boundary):
+    """Synthetic accuracy: flat at 0.99 until ``boundary``, then falling 2 points per 0.01 of ratio."""
+    calls = []
+
+    def acc(r):
+        calls.append(r)
+        return 0.99 - max(0.0, r - boundary) * 2.0
+    return acc, calls
+
+
+@pytest.mark.parametrize("boundary", [0.62, 0.8, 0.93])
+def test_search_finds_the_boundary_of_a_synthetic_curve(boundary):
+    acc, calls = curve(boundary)
+    res = matched_ratio(acc, 0.99, 0.01, ladder=(0.5, 0.75, 0.9), bisections=8)
+    edge = boundary + 0.005  # loss reaches 1 pp here
+    assert res.ratio <= edge + 1e-9 and edge - res.ratio < 0.15 / 2**8 + 1e-9
+    assert 0.99 - res.accuracy <= 0.01 + 1e-12
+    assert res.evaluations == len(calls) == len(set(calls))  # every probe recorded, none repeated
+
+
+def test_search_edge_cases():
+    acc, _ = curve(0.0)
+    assert matched_ratio(acc, 0.99, 0.001, ladder=(0.5,)).ratio is None  # nothing passes
+    res = matched_ratio(lambda r: 0.99, 0.99, 0.01, ladder=(0.5, 0.9), max_ratio=0.97)
+    assert res.ratio == 0.97  # everything passes: the cap
+    with pytest.raises(ValueError, match="ladder"):
+        matched_ratio(acc, 0.99, 0.01, ladder=(0.9, 0.5))
+
+
+@pytest.fixture(scope="module")
+def dense_artifact(tmp_path_factory, tiny_digits):
+    out = tmp_path_factory.mktemp("dense")
+    torch.manual_seed(0)
+    cfg = PruneConfig.from_dict({"pretrain_epochs": 1, "retrain_epochs": 0, "admm": {"rounds": 0},
+                                 "layers": {"fc2": {"type": "dense"}}})
+    run_prune(build_model("digits_cnn"), tiny_digits, cfg, out, progress=False, log=lambda s: None,
+              model_name="digits_cnn")
+    return out
+
+
+def _spec(path, **kw):
+    d = {"artifact": str(path), "base_hw": "fpga_small",
+         "parameters": {"pe.rows": [4, 8], "pe.cols": [8], "glb.capacity_bytes": [65536, 262144]},
+         "workload": {"structures": ["nonstructured", "filter"], "ratios": [0.5, 0.8], "bits": [8]}}
+    d.update(kw)
+    return SweepSpec.from_dict(d)
+
+
+def test_sweep_resume_recomputes_nothing(dense_artifact, tmp_path):
+    spec = _spec(dense_artifact)
+    first = run_sweep(spec, tmp_path, scheduler="sync", progress=False)
+    assert (first.computed, first.cached, len(first.rows)) == (16, 0, 16)
+    # a killed run: drop some cached points, the rest must not be recomputed
+    files = sorted((tmp_path / "cache").glob("*.json"))
+    for f in files[:5]:
+        f.unlink()
+    again = run_sweep(spec, tmp_path, scheduler="sync", progress=False)
+    assert (again.computed, again.cached) == (5, 11)
+    assert again.rows == first.rows
+    assert run_sweep(spec, tmp_path, scheduler="sync", progress=False).computed == 0
+    assert (tmp_path / "results.csv").exists() and (tmp_path / "pareto.png").exists()
+    assert 1 <= len(first.pareto) <= 16
+
+
+def test_dask_local_cluster_matches_local_run(dense_artifact, tmp_path):
+    from distributed import Client, LocalCluster
+
+    spec = _spec(dense_artifact, mode="random", samples=6, seed=3)
+    local = run_sweep(spec, tmp_path / "local", scheduler="sync", progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        remote = run_sweep(spec, tmp_path / "dask", client=client, progress=False)
+    assert remote.rows == local.rows
+    assert (tmp_path / "dask" / "results.csv").read_text() == (tmp_path / "local" / "results.csv").read_text()
+
+
+@pytest.mark.parametrize("patch, pattern", [
+    ({"mode": "lattice"}, r"'mode'='lattice'; allowed: grid, random"),
+    ({"colour": 1}, r"unknown field\(s\) 'colour'"),
+    ({"workload": {"ratios": [1.5]}}, r"ratio 1.5; allowed"),
+    ({"workload": {"structures": ["diagonal"]}}, r"structure 'diagonal' unknown"),
+    ({"parameters": {"pe.rows": [-1]}}, r"sweep point \{'pe.rows': -1\}: pe: field 'rows'=-1"),
+    ({"parameters": {"pe.rows": []}}, r"'pe.rows' must be a non-empty list"),
+    ({"parameters": {"cpu.cores": [2]}}, r"'cpu.cores' unknown"),
+    ({"artifact": "/nonexistent"}, r"'artifact'='/nonexistent' is not an artifact"),
+    ({"objectives": ["beauty"]}, r"objective 'beauty'"),
+])
+def test_bad_sweep_files_raise_clear_errors(dense_artifact, patch, pattern):
+    with pytest.raises(SweepError, match=pattern):
+        _spec(dense_artifact, **patch)
+
+
+def test_sweep_yaml_duplicate_keys(tmp_path, dense_artifact):
+    p = tmp_path / "s.yaml"
+    p.write_text(f"artifact: {dense_artifact}\nmode: grid\nmode: random\n")
+    with pytest.raises(SweepError, match="duplicate key 'mode'"):
+        SweepSpec.from_yaml(p)
+
+
+def test_compare_end_to_end_small(tmp_path):
+    cfg = CompareConfig(structures=("nonstructured", "filter"), presets=("eie_like", "fpga_small"),
+                        pretrain_epochs=4, admm_rounds=1, retrain_epochs=1, ladder=(0.5, 0.75), bisections=0,
+                        tolerance_pp=5.0, hil_preset="eie_like")
+    summary = run_compare(cfg, tmp_path, log=lambda s: None)
+    for f in ("report.md", "report.html", "results.csv", "energy_breakdown.png", "storage.png",
+              "speedup_vs_ratio.png", "pareto.png", "sim_vs_measured.png", "configs/compare.json"):
+        assert (tmp_path / f).exists(), f
+    rows = (tmp_path / "results.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3 * 3  # (dense, 2 structures) x (2 presets + cpu)
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 5
+    assert {v["platform"] for v in summary["verdicts"]} >= {"eie_like", "fpga_small"}
+    assert "wins" in (tmp_path / "report.md").read_text()
+    assert json.loads((tmp_path / "summary.json").read_text())["hil"]["preset"] == "eie_like"
+    # resumable: a second run reuses every pruning run
+    t = run_compare(cfg, tmp_path, log=lambda s: None)
+    assert t["structures"]["filter"]["ratio"] == summary["structures"]["filter"]["ratio"]
+
+
+def test_compare_config_errors():
+    with pytest.raises(CompareError, match="structures"):
+        CompareConfig(structures=("diagonal",))
+    with pytest.raises(CompareError, match="tolerance_pp"):
+        CompareConfig(tolerance_pp=0)
