@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
-import yaml
+from pruning.yamlio import DuplicateKeyError, load_unique_yaml
 
 from .tech import DRAM_PJ_PER_BIT, add_pj, dram_pj_per_bit, mac_pj, sram_access_pj
 
@@ -260,21 +260,12 @@ class Accelerator:
 
 
 # ------------------------------------------------------------------- loading
-class _UniqueKeyLoader(yaml.SafeLoader):
-    pass
-
-
-def _mapping(loader, node, deep=False):
-    seen = set()
-    for k, _ in node.value:
-        key = loader.construct_object(k, deep=deep)
-        if key in seen:
-            raise HardwareError(f"duplicate key {key!r} at line {k.start_mark.line + 1}")
-        seen.add(key)
-    return loader.construct_mapping(node, deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+def _check_fields(where: str, data: dict, cls) -> None:
+    allowed = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise HardwareError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; "
+                            f"allowed: {', '.join(sorted(allowed))}")
 
 
 def _build(cls, where: str, data):
@@ -282,11 +273,7 @@ def _build(cls, where: str, data):
         return cls()
     if not isinstance(data, dict):
         raise HardwareError(f"{where}: expected a mapping, got {data!r}")
-    allowed = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise HardwareError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; "
-                            f"allowed: {', '.join(sorted(allowed))}")
+    _check_fields(where, data, cls)
     try:
         return cls(**data)
     except TypeError as e:
@@ -296,11 +283,7 @@ def _build(cls, where: str, data):
 def accelerator_from_dict(data: dict, name: str | None = None) -> Accelerator:
     if not isinstance(data, dict):
         raise HardwareError(f"hardware description must be a mapping, got {type(data).__name__}")
-    allowed = {f.name for f in fields(Accelerator)}
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise HardwareError(f"hardware: unknown field(s) {', '.join(map(repr, unknown))}; "
-                            f"allowed: {', '.join(sorted(allowed))}")
+    _check_fields("hardware", data, Accelerator)
     d = dict(data)
     d["name"] = str(d.get("name") or name or "unnamed")
     d["pe"] = _build(PEArray, "pe", d.get("pe"))
@@ -336,6 +319,8 @@ def load_accelerator(name_or_path: str | Path) -> Accelerator:
         if not p.exists():
             raise HardwareError(f"hardware preset {name_or_path!r} unknown; shipped presets: "
                                 f"{', '.join(preset_names())} (or give a .yaml file)")
-    with open(p) as f:
-        data = yaml.load(f, Loader=_UniqueKeyLoader)
+    try:
+        data = load_unique_yaml(p)
+    except DuplicateKeyError as e:
+        raise HardwareError(f"{p}: {e}") from None
     return accelerator_from_dict(data, name=p.stem)

@@ -27,6 +27,13 @@ def _grid(n: int):
     return fig, list(axes.flat[:n])
 
 
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _stacked(rows, parts, path: Path, title: str, unit: str, scale: float) -> Path:
     sim = [r for r in rows if r["kind"] != "cpu"]
     platforms = list(dict.fromkeys(r["platform"] for r in sim))
@@ -45,10 +52,7 @@ def _stacked(rows, parts, path: Path, title: str, unit: str, scale: float) -> Pa
         ax.tick_params(axis="y", labelsize=8)
     axes[0].legend(fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def energy_breakdown(rows, out: Path) -> Path:
@@ -91,11 +95,7 @@ def breakeven(curves: dict, out: Path, measured: list[dict] | None = None) -> Pa
     axes[1].legend(fontsize=7, ncol=2)
     fig.suptitle(f"Non-structured sparsity vs the dense model on each platform's dense counterpart, {bits}-bit "
                  "weights (x: break-even)")
-    fig.tight_layout()
-    path = out / "speedup_vs_ratio.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "speedup_vs_ratio.png")
 
 
 def pareto(points: list[dict], out: Path) -> Path:
@@ -121,11 +121,7 @@ def pareto(points: list[dict], out: Path) -> Path:
         ax.tick_params(labelsize=8)
     axes[0].legend(fontsize=7)
     fig.suptitle("Accuracy vs energy: every probed pruning run, Pareto front in black")
-    fig.tight_layout()
-    path = out / "pareto.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "pareto.png")
 
 
 def sim_vs_measured(rows: list[dict], out: Path) -> Path:
@@ -148,8 +144,4 @@ def sim_vs_measured(rows: list[dict], out: Path) -> Path:
     ax.set_ylabel("simulated speedup vs dense")
     ax.legend(fontsize=7)
     ax.set_title("Simulated accelerators vs measured CPU, per structure")
-    fig.tight_layout()
-    path = out / "sim_vs_measured.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "sim_vs_measured.png")

@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from torch import nn
 
 from .constraint import Constraint
 from .quantizers import SCHEMES, Quantizer
 from .structures import KINDS, Structure
+from .yamlio import DuplicateKeyError, load_unique_yaml
 
 METHODS = ("admm", "magnitude", "group_lasso")
 
@@ -30,26 +30,11 @@ class ConfigError(ValueError):
     """An invalid configuration; the message names the field and what is allowed."""
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    pass
-
-
-def _no_duplicates(loader, node, deep=False):
-    seen = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise ConfigError(f"duplicate key {key!r} at line {key_node.start_mark.line + 1}")
-        seen.add(key)
-    return loader.construct_mapping(node, deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
-
-
 def load_yaml(path: str | Path) -> dict:
-    with open(path) as f:
-        data = yaml.load(f, Loader=_UniqueKeyLoader)
+    try:
+        data = load_unique_yaml(path)
+    except DuplicateKeyError as e:
+        raise ConfigError(str(e)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
