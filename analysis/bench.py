@@ -61,8 +61,6 @@ def csr_model(model: nn.Module) -> nn.Module:
 def bench_model(model: nn.Module, example_shape, batches=(1, 8), device: str = "cpu", repeats: int = 20,
                 roof: Roofline | None = None, log=print) -> list[dict]:
     """Per-layer and whole-model timings; returns rows (one per layer x variant x batch)."""
-    from pruning.purification import PurificationError, compact
-
     model = model.eval().to(device)
     timer = timer_for(device)
     rows = []
@@ -83,28 +81,15 @@ def bench_model(model: nn.Module, example_shape, batches=(1, 8), device: str = "
                 row["speedup_vs_dense"] = dense / r.timing.median_s
                 rows.append(row)
         # whole model: dense vs compacted vs all-CSR
-        variants = {"dense": model}
-        try:
-            variants["compact"] = compact(model, x[:1]).eval()
-        except PurificationError as e:
-            log(f"  whole-model compaction skipped: {e}")
-        variants["csr"] = csr_model(model)
-        with torch.no_grad():
-            ref = model(x)
-            base = None
-            for vname, vm in variants.items():
-                out = vm(x)
-                err = float((out - ref).abs().max())
-                if err > 1e-3 * max(1.0, float(ref.abs().max())):
-                    raise MeasureError(f"whole model: variant {vname} disagrees with dense (max abs err {err:.3g})")
-                t = time_fn(lambda vm=vm: vm(x), timer, repeats, 3)
-                base = base or t.median_s
-                rows.append({"layer": "MODEL", "hardware": f"{device} ({torch.get_num_threads()} threads)"
-                             if device == "cpu" else device, "engine": "measured", "format": vname, "batch": batch,
-                             "latency_s": t.median_s, "latency_p25_s": t.p25_s, "latency_p75_s": t.p75_s,
-                             "repeats": t.repeats, "macs_useful": float("nan"), "achieved_gflops": float("nan"),
-                             "utilization": float("nan"), "max_abs_err": err, "note": "", "speedup_vs_dense":
-                             base / t.median_s})
+        meas = measure_model(model, example_shape, batch, device, repeats)
+        hw = f"{device} ({torch.get_num_threads()} threads)" if device == "cpu" else device
+        for vname, m in meas.items():
+            rows.append({"layer": "MODEL", "hardware": hw, "engine": "measured", "format": vname, "batch": batch,
+                         "latency_s": m["latency_s"], "latency_p25_s": m["p25_s"], "latency_p75_s": m["p75_s"],
+                         "repeats": repeats, "macs_useful": float("nan"), "achieved_gflops": float("nan"),
+                         "utilization": float("nan"), "max_abs_err": m["max_abs_err"],
+                         "note": f"{m['params']:,} parameters",
+                         "speedup_vs_dense": meas["dense"]["latency_s"] / m["latency_s"]})
     return rows
 
 

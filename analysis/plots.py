@@ -35,7 +35,7 @@ def _save(fig, path: Path) -> Path:
 
 
 def _stacked(rows, parts, path: Path, title: str, unit: str, scale: float) -> Path:
-    sim = [r for r in rows if r["kind"] != "cpu"]
+    sim = [r for r in rows if r["kind"] not in ("cpu", "gpu")]
     platforms = list(dict.fromkeys(r["platform"] for r in sim))
     fig, axes = _grid(len(platforms))
     for ax, plat in zip(axes, platforms):
@@ -126,7 +126,8 @@ def pareto(points: list[dict], out: Path) -> Path:
 
 def sim_vs_measured(rows: list[dict], out: Path) -> Path:
     cpu = {r["structure"]: r for r in rows if r["kind"] == "cpu"}
-    sim = [r for r in rows if r["kind"] != "cpu" and r["structure"] in cpu and r.get("speedup_vs_dense")]
+    sim = [r for r in rows if r["kind"] not in ("cpu", "gpu") and r["structure"] in cpu
+           and r.get("speedup_vs_dense")]
     fig, ax = plt.subplots(figsize=(6, 5))
     for plat in dict.fromkeys(r["platform"] for r in sim):
         pr = [r for r in sim if r["platform"] == plat]

@@ -48,12 +48,17 @@ def _sim_rows(cfg, structure, ratio, path: Path, accs, val_acc, test_acc) -> lis
     return rows, table
 
 
-def _cpu_rows(cfg, structure, ratio, path, val_acc, test_acc, log) -> list[dict]:
+def measured_devices() -> list[str]:
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _measured_rows(cfg, structure, ratio, path, val_acc, test_acc, log, device: str = "cpu") -> list[dict]:
+    """Whole-model latency on a real device, the variant that suits the structure."""
     art = load_artifact(path)
     try:
-        meas = measure_model(art.model, art.manifest["model"]["input_shape"], cfg.batch, "cpu", repeats=15)
+        meas = measure_model(art.model, art.manifest["model"]["input_shape"], cfg.batch, device, repeats=15)
     except Exception as e:  # noqa: BLE001 - a measurement failure must not lose the simulations
-        log(f"[cpu] {structure}: measurement failed: {e}")
+        log(f"[{device}] {structure}: measurement failed: {e}")
         return []
     variant = "dense" if structure == "dense" else ("csr" if structure == "nonstructured" else "compact")
     if variant not in meas:
@@ -61,8 +66,9 @@ def _cpu_rows(cfg, structure, ratio, path, val_acc, test_acc, log) -> list[dict]
     best = min(meas, key=lambda v: meas[v]["latency_s"])
     m = meas[variant]
     note = "; ".join(f"{v} {d['latency_s'] * 1e6:.0f} us" for v, d in meas.items())
-    return [{"model": cfg.model, "structure": structure, "platform": f"cpu ({torch.get_num_threads()} threads)",
-             "kind": "cpu", "engine": f"measured:{variant}", "ratio": ratio,
+    platform = f"cpu ({torch.get_num_threads()} threads)" if device == "cpu" else torch.cuda.get_device_name()
+    return [{"model": cfg.model, "structure": structure, "platform": platform,
+             "kind": "cpu" if device == "cpu" else "gpu", "engine": f"measured:{variant}", "ratio": ratio,
              "compression": read_manifest(path)["totals"]["compression"], "val_accuracy": val_acc,
              "test_accuracy": test_acc, "weight_bits": 32, "latency_s": m["latency_s"],
              "note": f"batch {cfg.batch}; {note}; fastest: {best}"}]
@@ -83,7 +89,8 @@ def build_tables(cfg, out: Path, dense_dir: Path, results: dict, accs: list[Acce
         rows += sim
         layer_tables[structure] = table
         if cfg.measure_cpu:
-            rows += _cpu_rows(cfg, structure, ratio, path, val, ta, log)
+            for device in measured_devices():
+                rows += _measured_rows(cfg, structure, ratio, path, val, ta, log, device)
         log(f"[price] {structure}: ratio {ratio:.3f}, test accuracy {ta:.4f}")
     dense_by_platform = {r["platform"]: r for r in rows if r["structure"] == "dense"}
     for r in rows:
@@ -264,8 +271,9 @@ def make_verdicts(rows: list[dict], results: dict) -> list[dict]:
     for platform in dict.fromkeys(r["platform"] for r in rows):
         prow = [r for r in rows if r["platform"] == platform]
         kind = prow[0]["kind"]
-        key = "latency_s" if kind == "cpu" else "energy_pj"
-        metric = "latency" if kind == "cpu" else "energy"
+        measured = kind in ("cpu", "gpu")
+        key = "latency_s" if measured else "energy_pj"
+        metric = "latency" if measured else "energy"
         cand = [r for r in prow if r.get(key) is not None]
         if not cand:
             continue
@@ -285,7 +293,7 @@ def make_verdicts(rows: list[dict], results: dict) -> list[dict]:
             else:
                 text += (f"; non-structured is {1 / ratio:.2f}x cheaper than the best structured "
                          f"({best_s['structure']}, ratio {best_s['ratio']:.2f} vs {ns['ratio']:.2f})")
-            if kind != "cpu" and ns.get("storage_bits"):
+            if not measured and ns.get("storage_bits"):
                 over = (ns["storage_bits"] - ns["storage_weight_bits"]) / ns["storage_bits"]
                 text += (f". Why: non-structured stores {over:.0%} of its bits as index/padding/pointers "
                          f"({ns['engine']} engine, {ns.get('utilization', 0):.1%} PE utilization vs "
