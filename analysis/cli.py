@@ -77,7 +77,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from sparsesim.workload import from_artifact
 
     accs = [load_accelerator(h.strip()) for h in args.hw.split(",") if h.strip()]
-    workloads = from_artifact(args.artifact, batch=args.batch)
+    density = None
+    if args.calibrate:
+        from pruning.artifact import load_artifact
+        from pruning.data import load_dataset
+        from sparsesim.workload import measure_activation_density
+
+        art = load_artifact(args.artifact)
+        data = load_dataset(art.manifest["dataset"], args.data_dir)
+        density = measure_activation_density(art.model, data.test_x[: args.calibrate])
+        print("input-activation density (calibration, " + f"{min(args.calibrate, len(data.test_x))} images): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in density.items()))
+    workloads = from_artifact(args.artifact, batch=args.batch, act_density=density)
     table = evaluate(workloads, accs)
     out = Path(args.out) if args.out else Path(args.artifact) / "sim"
     out.mkdir(parents=True, exist_ok=True)
@@ -224,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--engine", choices=["analytical", "simpy"], default="analytical",
                     help="simpy also runs the event-level engine and writes timeline.csv")
     sm.add_argument("--out", help="output directory (default ARTIFACT/sim)")
+    sm.add_argument("--calibrate", type=int, metavar="N",
+                    help="measure input-activation sparsity (ReLU zeros) on N test images of the artifact's data set")
+    sm.add_argument("--data-dir", help="data directory for --calibrate (mnist, cifar10)")
     sm.set_defaults(func=cmd_simulate)
 
     bn = sub.add_parser("bench", help="time an artifact's layers dense / CSR / COO / compacted on this CPU or GPU")

@@ -76,6 +76,21 @@ def test_simulate_cli_writes_tables(artifact, tmp_path, capsys):
     assert main(["presets"]) == 0
 
 
+def test_simulate_with_calibrated_activation_sparsity(artifact, tmp_path, capsys):
+    assert main(["simulate", str(artifact), "--hw", "eie_like", "--calibrate", "64", "--out", str(tmp_path)]) == 0
+    assert "input-activation density" in capsys.readouterr().out
+    plain = from_artifact(artifact)
+    rows = {r["layer"]: r for r in json.loads((tmp_path / "layers.json").read_text())}
+    assert rows["fc2"]["macs_executed"] < evaluate_one(plain, "fc2")  # zero activations skipped
+
+
+def evaluate_one(workloads, name):
+    from accel_models.hardware import load_accelerator
+    from sparsesim.analytical import evaluate
+    return next(r["macs_executed"] for r in evaluate(workloads, [load_accelerator("eie_like")]).rows()
+                if r["layer"] == name)
+
+
 def test_user_yaml_hardware(artifact, tmp_path):
     p = tmp_path / "mine.yaml"
     p.write_text("name: mine\npe: {engine: systolic, rows: 4, cols: 4, weight_bits: [8, 32], act_bits: 8}\n")
