@@ -83,12 +83,13 @@ def main() -> None:
     mag = run("magnitude_same_targets", mag_cfg, data, out, out / "dense", args.quiet)
     rows.append(("magnitude", "full", mag["accuracy"]["pruned"], mag["totals"]["compression"],
                  sum(mag["timings_s"].get(k, 0) for k in ("prune", "hard_prune", "retrain"))))
-    if dense_acc - mag["accuracy"]["pruned"] > args.tolerance_pp / 100:
+    within = lambda acc: round((dense_acc - acc) * 100, 6) <= args.tolerance_pp  # noqa: E731 (pp, float-safe)
+    if not within(mag["accuracy"]["pruned"]):
         for f in (float(s) for s in args.fractions.split(",")):
             m = run(f"magnitude_{f:g}", scaled(mag_cfg, f), data, out, out / "dense", args.quiet)
             rows.append(("magnitude", f"{f:g} of log-target", m["accuracy"]["pruned"], m["totals"]["compression"],
                          sum(m["timings_s"].get(k, 0) for k in ("prune", "hard_prune", "retrain"))))
-            if dense_acc - m["accuracy"]["pruned"] <= args.tolerance_pp / 100:
+            if within(m["accuracy"]["pruned"]):
                 break
     with open(out / "summary.csv", "w", newline="") as f:
         w = csv.writer(f)
