@@ -54,7 +54,7 @@ class CompareConfig:
     bits: int = 8                       # weight bit-width for every structure (32 = float)
     tolerance_pp: float = 1.0           # allowed validation accuracy loss, percentage points
     ladder: tuple[float, ...] = (0.5, 0.75, 0.9)
-    bisections: int = 1
+    bisections: int = 2
     block: tuple[int, int] = (4, 4)
     nm: tuple[int, int] = (2, 4)
     presets: tuple[str, ...] = DEFAULT_PRESETS
@@ -63,9 +63,9 @@ class CompareConfig:
     seed: int = 0
     validation_fraction: float = 0.1
     pretrain_epochs: int = 15
-    admm_rounds: int = 3
+    admm_rounds: int = 4
     epochs_per_round: int = 1
-    retrain_epochs: int = 4
+    retrain_epochs: int = 6
     lr: float = 2e-3
     batch_size: int = 64
     rho: float = 0.05
