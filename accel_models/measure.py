@@ -15,8 +15,9 @@ Method: warm-up runs, then repeated runs; the median and quartiles are
 reported with the thread count; CUDA runs are timed with CUDA events after a
 synchronize.  Every variant's output is checked against dense (``allclose``)
 before it is timed.  A roofline (peak dense GEMM rate, memory bandwidth) is
-measured once per device so each run also reports achieved GFLOP/s and its
-fraction of the peak.
+measured once per device so each run also reports achieved GFLOP/s, its
+fraction of the peak, and its fraction of the roofline limit
+``min(peak, intensity x bandwidth)`` for the least data the layer must move.
 """
 
 from __future__ import annotations
@@ -133,15 +134,20 @@ class LayerRun:
     flops_useful: float      # 2 x nonzero weights x output pixels x batch
     max_abs_err: float
     note: str = ""
+    bytes_min: float = 0.0   # least data any variant must move: nonzero weights, input, output (fp32)
 
     def to_row(self, device: str, roof: Roofline | None) -> dict:
         gflops = self.flops_useful / self.timing.median_s / 1e9
+        attainable = float("nan")
+        if roof and self.bytes_min:  # roofline: min(peak compute, arithmetic intensity x bandwidth)
+            attainable = min(roof.peak_gflops, self.flops_useful / self.bytes_min * roof.bandwidth_gbs)
         return {"layer": self.layer, "hardware": f"{device} ({torch.get_num_threads()} threads)"
                 if device == "cpu" else device, "engine": "measured", "format": self.variant, "batch": self.batch,
                 "latency_s": self.timing.median_s, "latency_p25_s": self.timing.p25_s,
                 "latency_p75_s": self.timing.p75_s, "repeats": self.timing.repeats,
                 "macs_useful": self.flops_useful / 2, "achieved_gflops": gflops,
                 "utilization": gflops / roof.peak_gflops if roof else float("nan"),
+                "roofline_gflops": attainable, "fraction_of_roofline": gflops / attainable,
                 "max_abs_err": self.max_abs_err, "note": self.note}
 
 
@@ -263,7 +269,8 @@ def run_layer(name: str, layer: nn.Module, x: torch.Tensor, device: str, repeats
             err = float((y.float() - ref).abs().max()) if y.numel() else 0.0
             if not torch.allclose(y.float(), ref, rtol=tol, atol=max(atol, tol * float(ref.abs().max()))):
                 raise MeasureError(f"{name}: variant {vname} disagrees with dense (max abs err {err:.3g})")
-            runs.append(LayerRun(name, vname, x.shape[0], time_fn(fn, timer, repeats, warmup), flops, err, note))
+            runs.append(LayerRun(name, vname, x.shape[0], time_fn(fn, timer, repeats, warmup), flops, err, note,
+                                 4.0 * (nnz + x.numel() + ref.numel())))
     return runs
 
 

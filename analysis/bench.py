@@ -87,7 +87,8 @@ def bench_model(model: nn.Module, example_shape, batches=(1, 8), device: str = "
             rows.append({"layer": "MODEL", "hardware": hw, "engine": "measured", "format": vname, "batch": batch,
                          "latency_s": m["latency_s"], "latency_p25_s": m["p25_s"], "latency_p75_s": m["p75_s"],
                          "repeats": repeats, "macs_useful": float("nan"), "achieved_gflops": float("nan"),
-                         "utilization": float("nan"), "max_abs_err": m["max_abs_err"],
+                         "utilization": float("nan"), "roofline_gflops": float("nan"),
+                         "fraction_of_roofline": float("nan"), "max_abs_err": m["max_abs_err"],
                          "note": f"{m['params']:,} parameters",
                          "speedup_vs_dense": meas["dense"]["latency_s"] / m["latency_s"]})
     return rows

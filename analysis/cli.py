@@ -149,11 +149,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     atomic_write_text(out / "measured.csv", buf.getvalue())
     atomic_write_text(out / "roofline.json", json.dumps(asdict(roof), indent=1) + "\n")
     print(f"{'layer':10s} {'batch':>5s} {'variant':8s} {'median us':>10s} {'IQR %':>6s} {'speedup':>8s} "
-          f"{'GFLOP/s':>8s} {'% peak':>7s}  note")
+          f"{'GFLOP/s':>8s} {'% peak':>7s} {'% roof':>7s}  note")
     for r in rows:
         iqr = (r["latency_p75_s"] - r["latency_p25_s"]) / r["latency_s"] * 100
         print(f"{r['layer'][:10]:10s} {r['batch']:5d} {r['format']:8s} {r['latency_s'] * 1e6:10.1f} {iqr:6.1f} "
-              f"{r['speedup_vs_dense']:8.2f} {r['achieved_gflops']:8.2f} {r['utilization'] * 100:7.1f}  {r['note']}")
+              f"{r['speedup_vs_dense']:8.2f} {r['achieved_gflops']:8.2f} {r['utilization'] * 100:7.1f} "
+              f"{r['fraction_of_roofline'] * 100:7.1f}  {r['note']}")
     print(f"\nwrote {out / 'measured.csv'} and {out / 'roofline.json'}")
     return 0
 
