@@ -151,13 +151,13 @@ class LayerRun:
                 "max_abs_err": self.max_abs_err, "note": self.note}
 
 
-def _unfold(layer: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+def unfold_gemm(layer: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """im2col: (K, N*batch) with K in PyTorch's (C, R, S) order."""
     cols = F.unfold(x, layer.kernel_size, dilation=layer.dilation, padding=layer.padding, stride=layer.stride)
     return cols.permute(1, 0, 2).reshape(cols.shape[1], -1)
 
 
-def _fold_out(y: torch.Tensor, batch: int, out_hw) -> torch.Tensor:
+def fold_gemm_output(y: torch.Tensor, batch: int, out_hw) -> torch.Tensor:
     m = y.shape[0]
     return y.reshape(m, batch, -1).permute(1, 0, 2).reshape(batch, m, *out_hw)
 
@@ -178,25 +178,25 @@ def layer_variants(layer: nn.Module, x: torch.Tensor, device: str) -> dict[str, 
         out_hw = y_dense.shape[2:]
         batch = x.shape[0]
         dense = lambda: F.conv2d(x, w, bias, layer.stride, layer.padding, layer.dilation)  # noqa: E731
-        xcols = _unfold(layer, x)
-        post = lambda y: _fold_out(y if bias is None else y + bias[:, None], batch, out_hw)  # noqa: E731
+        xcols = unfold_gemm(layer, x)
+        post = lambda y: fold_gemm_output(y if bias is None else y + bias[:, None], batch, out_hw)  # noqa: E731
     else:
         dense = lambda: F.linear(x, w, bias)  # noqa: E731
         xcols = x.t().contiguous()
         post = lambda y: (y if bias is None else y + bias[:, None]).t()  # noqa: E731
     out["dense"] = (dense, lambda r: r, "")
     if is_conv:  # the same GEMM formulation the sparse variants use, for a like-for-like ratio
-        out["dense_gemm"] = (lambda: torch.mm(w2, _unfold(layer, x)), post, "unfold + dense mm")
+        out["dense_gemm"] = (lambda: torch.mm(w2, unfold_gemm(layer, x)), post, "unfold + dense mm")
     with warnings.catch_warnings():  # "sparse CSR support is in beta"
         warnings.simplefilter("ignore", UserWarning)
         csr = w2.to_sparse_csr()
     if is_conv:
-        out["csr"] = (lambda: torch.sparse.mm(csr, _unfold(layer, x)), post, "unfold + CSR spmm")
+        out["csr"] = (lambda: torch.sparse.mm(csr, unfold_gemm(layer, x)), post, "unfold + CSR spmm")
     else:
         out["csr"] = (lambda: torch.sparse.mm(csr, xcols), post, "CSR spmm")
     if device == "cpu":  # on CUDA both go through cuSPARSE's CSR path
         coo = w2.to_sparse_coo()
-        out["coo"] = ((lambda: torch.sparse.mm(coo, _unfold(layer, x))) if is_conv
+        out["coo"] = ((lambda: torch.sparse.mm(coo, unfold_gemm(layer, x))) if is_conv
                       else (lambda: torch.sparse.mm(coo, xcols)), post, "COO spmm")
     rows = torch.nonzero(w2.abs().sum(1)).reshape(-1)
     cols = torch.nonzero(w2.abs().sum(0)).reshape(-1)
@@ -206,7 +206,7 @@ def layer_variants(layer: nn.Module, x: torch.Tensor, device: str) -> dict[str, 
         y[rows] = y_small
         if bias is not None:
             y += bias[:, None]
-        return _fold_out(y, x.shape[0], out_hw) if is_conv else y.t()
+        return fold_gemm_output(y, x.shape[0], out_hw) if is_conv else y.t()
 
     if is_conv:
         c = w.shape[1]
@@ -220,7 +220,7 @@ def layer_variants(layer: nn.Module, x: torch.Tensor, device: str) -> dict[str, 
                               f"conv {rows.numel()}x{chans.numel()} of {m}x{c}")
         else:  # column (shape) pruning: gather kept GEMM columns, one smaller mm
             w_small = w2[rows][:, cols].contiguous()
-            out["compact"] = (lambda: torch.mm(w_small, _unfold(layer, x).index_select(0, cols)), scatter,
+            out["compact"] = (lambda: torch.mm(w_small, unfold_gemm(layer, x).index_select(0, cols)), scatter,
                               f"unfold + gather + mm {rows.numel()}x{cols.numel()} of {m}x{w2.shape[1]}")
     else:
         w_small = w2[rows][:, cols].contiguous()

@@ -35,16 +35,16 @@ class CSRLinear(nn.Module):
             self.csr = layer.weight.detach().reshape(layer.weight.shape[0], -1).to_sparse_csr()
 
     def forward(self, x):
-        from accel_models.measure import _fold_out, _unfold
+        from accel_models.measure import fold_gemm_output, unfold_gemm
         lay = self.layer
         b = lay.bias
         if isinstance(lay, nn.Conv2d):
-            y = torch.sparse.mm(self.csr, _unfold(lay, x))
+            y = torch.sparse.mm(self.csr, unfold_gemm(lay, x))
             if b is not None:
                 y = y + b[:, None]
             h = (x.shape[2] + 2 * lay.padding[0] - lay.dilation[0] * (lay.kernel_size[0] - 1) - 1) // lay.stride[0] + 1
             w = (x.shape[3] + 2 * lay.padding[1] - lay.dilation[1] * (lay.kernel_size[1] - 1) - 1) // lay.stride[1] + 1
-            return _fold_out(y, x.shape[0], (h, w))
+            return fold_gemm_output(y, x.shape[0], (h, w))
         y = torch.sparse.mm(self.csr, x.t())
         return (y if b is None else y + b[:, None]).t()
 

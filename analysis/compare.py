@@ -33,7 +33,6 @@ from pruning.data import Dataset, load_dataset
 from pruning.models import build_model, prunable_layers
 from pruning.pipeline import run_prune
 from pruning.structures import Structure, StructureError
-from pruning.train import evaluate
 
 from .search import matched_ratio
 
@@ -131,11 +130,6 @@ def prune_config(cfg: CompareConfig, layers: dict, pretrain: int = 0, rounds: in
         "admm": {"schedule": [1.0], "rounds": cfg.admm_rounds if rounds is None else rounds,
                  "epochs_per_round": cfg.epochs_per_round, "rho": cfg.rho, "rho_multiplier": 1.3},
         "layers": layers})
-
-
-def test_accuracy(path: Path, data: Dataset) -> float:
-    art = load_artifact(path)
-    return evaluate(art.model, data.test_x, data.test_y)
 
 
 # --------------------------------------------------------------------- run

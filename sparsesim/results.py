@@ -92,6 +92,11 @@ class CostTable:
             out[r.hardware] = r if r.hardware not in out else out[r.hardware] + r
         return {h: LayerCost(**{**asdict(c), "layer": "TOTAL"}) for h, c in out.items()}
 
+    def to_pandas(self):
+        """A pandas DataFrame, one row per (layer, hardware) (pandas is optional)."""
+        import pandas as pd
+        return pd.DataFrame(self.rows(), columns=COLUMNS)
+
     def to_csv(self, path=None) -> str:
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=COLUMNS)

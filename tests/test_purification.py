@@ -1,6 +1,5 @@
 """Network purification: dead channels are found, and compaction is exact."""
 
-import pytest
 import torch
 from torch import nn
 
