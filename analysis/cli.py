@@ -32,6 +32,11 @@ def cmd_prune(args: argparse.Namespace) -> int:
                                    ("pretrain_epochs", args.pretrain_epochs)) if v is not None}
     if overrides:
         cfg = PruneConfig.from_dict({**cfg.to_dict(), **overrides})
+    if args.download:
+        if args.dataset != "mnist" or not args.data_dir:
+            raise ValueError("--download fetches MNIST: use it with --dataset mnist --data-dir DIR")
+        from pruning.data import download_mnist
+        download_mnist(args.data_dir)  # each file SHA-256 checked; needs a network
     data = load_dataset(args.dataset, args.data_dir)
     torch.manual_seed(cfg.seed)
     model = build_model(model_name, data.num_classes)
@@ -219,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--config", help="pruning YAML (default: a shipped config for the model)")
     pr.add_argument("--out", required=True, help="artifact directory")
     pr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    pr.add_argument("--download", action="store_true", help="fetch missing MNIST files into --data-dir (verified)")
     pr.add_argument("--init", help="start from the weights of an artifact directory")
     pr.add_argument("--method", choices=["admm", "magnitude", "group_lasso"], help="override the config")
     pr.add_argument("--pretrain-epochs", type=int, help="override the config (0 with --init)")
