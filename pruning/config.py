@@ -188,7 +188,8 @@ class PruneConfig:
         if admm.lr is not None:
             _number("admm", "lr", admm.lr, 0, lo_open=True)
         for name in ("seed", "pretrain_epochs", "retrain_epochs"):
-            _number("config", name, data.get(name, getattr(cls, name, 0) if name != "seed" else 0), 0, integer=True)
+            if name in data:
+                _number("config", name, data[name], 0, integer=True)
         if data.get("retrain_lr") is not None:
             _number("config", "retrain_lr", data["retrain_lr"], 0, lo_open=True)
         _number("config", "group_lasso", data.get("group_lasso", 1e-4), 0)

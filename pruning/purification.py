@@ -138,8 +138,6 @@ def analyse_spaces(model: nn.Module, example: torch.Tensor) -> tuple[_Spaces, di
                 sp.pin(space_of[a][0], "model output")
             continue
         if shape is None:  # non-tensor values (sizes, ints): no channels
-            for a in inputs(node):
-                pass
             continue
         ins = inputs(node)
         target = node.target

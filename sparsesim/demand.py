@@ -170,13 +170,7 @@ def storage_width(hw: HardwareArrays, weight_bits: int) -> np.ndarray:
 
 
 def mac_energy(hw: HardwareArrays, weight_bits: np.ndarray) -> np.ndarray:
-    """Vectorized ``accel_models.tech.mac_pj`` over configs."""
-    return np.array([mac_pj(int(b), int(a), int(c), float(e)) for b, a, c, e in
-                     zip(weight_bits, hw.act_bits, hw.acc_bits, hw.energy_scale)]) if len(hw.names) < 8 else \
-        _mac_vec(hw, weight_bits)
-
-
-def _mac_vec(hw: HardwareArrays, weight_bits: np.ndarray) -> np.ndarray:
+    """``accel_models.tech.mac_pj`` per config, computed once per distinct (bits, act, acc, scale)."""
     keys = np.stack([weight_bits, hw.act_bits, hw.acc_bits, hw.energy_scale], 1)
     uniq, inv = np.unique(keys, axis=0, return_inverse=True)
     vals = np.array([mac_pj(int(b), int(a), int(c), float(e)) for b, a, c, e in uniq])
