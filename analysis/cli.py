@@ -74,39 +74,73 @@ def cmd_presets(args: argparse.Namespace) -> int:
 DEFAULT_HW = "eyeriss_like"
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
+def _simulate_hardware(args: argparse.Namespace) -> list:
     from accel_models.hardware import load_accelerator
-    from pruning.checkpoint import atomic_write_text
-    from sparsesim.analytical import evaluate
-    from sparsesim.event_sim import simulate, timeline_rows
-    from sparsesim.workload import from_artifact
+    from accel_models.scalesim_cfg import accelerator_from_scalesim_cfg
 
-    accs = [load_accelerator(h.strip()) for h in args.hw.split(",") if h.strip()]
+    accs = []
+    if args.scalesim_config:
+        accs.append(accelerator_from_scalesim_cfg(args.scalesim_config))
+    hw = args.hw if args.hw is not None else (None if accs else DEFAULT_HW)
+    if hw is not None:
+        names = [h.strip() for h in hw.split(",") if h.strip()]
+        if not names:
+            raise ValueError(f"--hw {hw!r}: no preset or file named; see `sparsesim presets`")
+        accs += [load_accelerator(h) for h in names]
+    return accs
+
+
+def _simulate_workloads(args: argparse.Namespace):
+    """(workloads, default output directory) from an artifact or a SCALE-Sim topology."""
+    from sparsesim.topology import read_topology
+    from sparsesim.workload import from_artifact, measure_activation_density
+
+    if bool(args.artifact) == bool(args.topology):
+        raise ValueError("give an artifact directory or --topology FILE.csv (one of them)")
+    if args.topology:
+        if args.calibrate:
+            raise ValueError("--calibrate needs an artifact (a topology file has no data set)")
+        ws = read_topology(args.topology, seed=args.seed, weight_bits=args.bits)
+        return [w.with_batch(w.batch * args.batch) for w in ws], Path(args.topology).with_suffix("").with_name(
+            Path(args.topology).stem + "_sim")
     density = None
     if args.calibrate:
         from pruning.artifact import load_artifact
         from pruning.data import load_dataset
-        from sparsesim.workload import measure_activation_density
 
         art = load_artifact(args.artifact)
         data = load_dataset(art.manifest["dataset"], args.data_dir)
         density = measure_activation_density(art.model, data.test_x[: args.calibrate])
         print("input-activation density (calibration, " + f"{min(args.calibrate, len(data.test_x))} images): "
               + ", ".join(f"{k} {v:.2f}" for k, v in density.items()))
-    workloads = from_artifact(args.artifact, batch=args.batch, act_density=density)
+    return from_artifact(args.artifact, batch=args.batch, act_density=density), Path(args.artifact) / "sim"
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from pruning.checkpoint import atomic_write_text
+    from sparsesim.analytical import evaluate
+    from sparsesim.event_sim import simulate, timeline_rows
+
+    accs = _simulate_hardware(args)
+    workloads, default_out = _simulate_workloads(args)
     table = evaluate(workloads, accs)
-    out = Path(args.out) if args.out else Path(args.artifact) / "sim"
+    out = Path(args.out) if args.out else default_out
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "layers.csv")
     table.to_json(out / "layers.json")
     totals = table.totals()
     print(f"{'layer':14s} {'hardware':14s} {'format':9s} {'storage kbit':>12s} {'idx+pad %':>9s} "
-          f"{'cycles':>12s} {'util':>6s} {'energy uJ':>10s} {'DRAM %':>7s}")
+          f"{'cycles':>12s} {'stall %':>7s} {'util':>6s} {'energy uJ':>10s} {'DRAM %':>7s}")
     for r in table.rows() + [dataclass_row(t) for t in totals.values()]:
         overhead = (r["storage_bits"] - r["storage_weight_bits"]) / max(r["storage_bits"], 1) * 100
         print(f"{r['layer'][:14]:14s} {r['hardware'][:14]:14s} {r['format'][:9]:9s} "
-              f"{r['storage_bits'] / 1e3:12.1f} {overhead:9.1f} {r['cycles']:12.0f} {r['utilization']:6.3f} "
+              f"{r['storage_bits'] / 1e3:12.1f} {overhead:9.1f} {r['cycles']:12.0f} "
+              f"{r['stall_cycles'] / max(r['cycles'], 1e-12) * 100:7.1f} {r['utilization']:6.3f} "
               f"{r['energy_pj'] / 1e6:10.3f} {r['energy_dram_pj'] / max(r['energy_pj'], 1e-12) * 100:7.1f}")
+    conventions = sorted({a.memory.convention for a in accs} - {"native"})
+    if conventions:
+        print(f"\n(convention {', '.join(conventions)}: cycles, stalls and per-operand words follow that tool's "
+              "rules; see docs/cost_model.md)")
     if args.engine == "simpy":
         import csv
         import io
@@ -234,14 +268,21 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     pr.set_defaults(func=cmd_prune)
 
-    sm = sub.add_parser("simulate", help="price a pruned-model artifact on accelerators (per-layer table, CSV, JSON)")
-    sm.add_argument("artifact", help="pruned-model artifact directory")
-    sm.add_argument("--hw", default=DEFAULT_HW, help="preset name(s), comma-separated, or a YAML file "
-                                                     f"(default {DEFAULT_HW}; see `sparsesim presets`)")
+    sm = sub.add_parser("simulate", help="price a pruned-model artifact or a SCALE-Sim topology on accelerators "
+                                         "(per-layer table, CSV, JSON)")
+    sm.add_argument("artifact", nargs="?", help="pruned-model artifact directory (or use --topology)")
+    sm.add_argument("--topology", metavar="FILE.csv", help="SCALE-Sim v3 topology file (conv or GEMM format; "
+                                                           "optional Sparsity, Weight density, Activation density)")
+    sm.add_argument("--seed", type=int, default=0, help="seed of the random masks a topology's densities ask for")
+    sm.add_argument("--bits", type=int, default=8, help="weight bits of topology layers (default 8)")
+    sm.add_argument("--scalesim-config", metavar="FILE.cfg", help="hardware from a SCALE-Sim .cfg (implies the "
+                                                                   "SCALE-Sim convention; cycles incl. prefetch)")
+    sm.add_argument("--hw", help="preset name(s), comma-separated, or a YAML file "
+                                 f"(default {DEFAULT_HW} unless --scalesim-config; see `sparsesim presets`)")
     sm.add_argument("--batch", type=int, default=1)
     sm.add_argument("--engine", choices=["analytical", "simpy"], default="analytical",
                     help="simpy also runs the event-level engine and writes timeline.csv")
-    sm.add_argument("--out", help="output directory (default ARTIFACT/sim)")
+    sm.add_argument("--out", help="output directory (default ARTIFACT/sim, or TOPOLOGY_sim)")
     sm.add_argument("--calibrate", type=int, metavar="N",
                     help="measure input-activation sparsity (ReLU zeros) on N test images of the artifact's data set")
     sm.add_argument("--data-dir", help="data directory for --calibrate (mnist, cifar10)")

@@ -20,7 +20,7 @@ from pruning.constraint import Constraint
 from pruning.models import build_model
 from pruning.structures import Structure
 from sparsesim.analytical import evaluate
-from sparsesim.demand import HardwareArrays
+from sparsesim.hwarrays import HardwareArrays
 from sparsesim.event_sim import simulate
 from sparsesim.workload import from_model
 

@@ -1,34 +1,50 @@
 """The analytical engine: closed-form costs, vectorized over hardware configs.
 
 ``evaluate(workloads, accelerators)`` prices every layer on every accelerator
-in one call: per layer, one numpy evaluation over all configs (no Python loop
-over configs, cycles or weights; the EIE load of each distinct PE count is
-computed once from the real mask and cached).
+in one call: per layer, one numpy evaluation per engine over all its configs
+(no Python loop over configs, cycles or weights; per-layer facts computed from
+the real mask are cached on the workload).  Steps: compute demand (engine) ->
+memory traffic (convention) -> timing -> energy.
 
-Timing: a layer is ``T`` tiles (systolic folds; EIE input vectors); tile
-loads (DRAM) and tile computes overlap through double buffering.  The DRAM
-latency is exposed once (the first request), then transfers stream at the
-DRAM bandwidth.  With per-tile load ``L = bits/T/bw`` and compute
+Timing (``native`` and ``zigzag`` conventions): a layer is ``T`` tiles (folds,
+input vectors, ...); tile loads (DRAM) and computes overlap through double
+buffering.  The DRAM latency is exposed once, then transfers stream at the
+DRAM bandwidth: one channel shared by every operand, or one interface per
+operand (the slowest sets the pace).  With per-tile load ``L`` and compute
 ``C = compute_cycles/T``
 
-    cycles = latency + L + C + (T - 1) * max(L, C)
+    cycles = latency + L + C + (T - 1) max(L, C)
 
-(the exact makespan of the two-stage pipeline with equal tiles; the simpy
-engine simulates the same schedule event by event).  Energy is the sum of
-DRAM, SRAM, register-file, MAC and index-decode energies.
+the exact makespan of the two-stage pipeline with equal tiles; the first
+tile's load is the prefetch phase.  The simpy engine runs the same tiles with
+unequal per-tile traffic and operand streams competing for DRAM.  The
+``scalesim`` convention reproduces SCALE-Sim v3's own memory simulation
+(``sparsesim.conventions.scalesim``) and reports its cycle counts.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from accel_models.hardware import Accelerator
+from accel_models.hardware import OPERANDS, Accelerator
 
-from .demand import HardwareArrays, layer_demand
+from .demand import ComputeDemand, compute_demand
+from .energy import layer_energy, rf_bits
+from .hwarrays import HardwareArrays
+from .memory import Traffic, native_traffic, resident_weights
 from .results import COLUMNS, CostTable
 from .workload import LayerWorkload
+
+
+@dataclass(frozen=True, eq=False)
+class Timing:
+    compute_cycles: np.ndarray
+    memory_cycles: np.ndarray        # DRAM latency + every transfer back to back
+    cycles: np.ndarray               # makespan incl. the prefetch phase
+    stall_cycles: np.ndarray         # cycles the array waits for data
 
 
 def pipeline_cycles(load, compute, tiles):
@@ -36,42 +52,72 @@ def pipeline_cycles(load, compute, tiles):
     return load + compute + (tiles - 1) * np.maximum(load, compute)
 
 
+def transfer_cycles(t: Traffic, hw: HardwareArrays) -> np.ndarray:
+    """Cycles to move the layer's DRAM traffic: one shared channel, or per-operand interfaces in parallel."""
+    per_op = {"ifmap": t.dram_ifmap_bits, "filter": t.dram_filter_bits, "ofmap": t.dram_ofmap_bits}
+    shared = t.dram_bits / hw.dram_bw
+    parallel = np.max([per_op[op] / hw.dram_op_bw[op] for op in OPERANDS], axis=0)
+    return np.where(hw.stall_free, 0.0, np.where(hw.dram_shared, shared, parallel))
+
+
+def pipelined_timing(d: ComputeDemand, t: Traffic, hw: HardwareArrays) -> Timing:
+    tiles = np.maximum(d.tiles, 1.0)
+    transfer = transfer_cycles(t, hw)
+    latency = np.where(t.dram_bits > 0, hw.dram_latency, 0.0)   # exposed once, by the first request
+    cycles = latency + pipeline_cycles(transfer / tiles, d.compute_cycles / tiles, tiles)
+    return Timing(d.compute_cycles, latency + transfer, cycles, cycles - d.compute_cycles)
+
+
+def layer_costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray) -> dict:
+    """Every cost column of one layer on every config."""
+    from .conventions import convention_costs
+
+    traffic, timing = convention_costs(w, d, hw, resident)
+    e = layer_energy(d, traffic, hw)
+    units = hw.mac_units.astype(float)
+    n = len(hw)
+    sram_bits = sum(traffic.sram_read_bits[op] + traffic.sram_write_bits[op] for op in OPERANDS)
+    return {
+        "layer": [w.name] * n, "hardware": list(hw.names), "engine": list(hw.engine),
+        "convention": list(hw.convention), "format": list(d.format), "num_pes": hw.pes, "mac_units": hw.mac_units,
+        "weight_bits": [w.weight_bits] * n, "weights_resident": traffic.weights_resident,
+        "storage_weight_bits": d.storage_weight_bits, "storage_index_bits": d.storage_index_bits,
+        "storage_padding_bits": d.storage_padding_bits, "storage_pointer_bits": d.storage_pointer_bits,
+        "storage_bits": d.storage_bits, "macs_dense": np.full(n, float(w.dense_macs)),
+        "macs_executed": d.macs_executed, "macs_useful": d.macs_useful,
+        "compute_cycles": timing.compute_cycles, "memory_cycles": timing.memory_cycles,
+        "stall_cycles": timing.stall_cycles, "cycles": timing.cycles, "ideal_cycles": d.macs_useful / units,
+        "utilization": np.where(timing.cycles > 0, d.macs_useful / np.maximum(timing.cycles * units, 1e-300), 0.0),
+        "tiles": np.maximum(d.tiles, 1.0),
+        "sram_ifmap_read_words": traffic.sram_ifmap_read_words,
+        "sram_ifmap_write_words": traffic.sram_ifmap_write_words,
+        "sram_filter_read_words": traffic.sram_filter_read_words,
+        "sram_filter_write_words": traffic.sram_filter_write_words,
+        "sram_ofmap_write_words": traffic.sram_ofmap_write_words,
+        "sram_ofmap_read_words": traffic.sram_ofmap_read_words,
+        "dram_ifmap_read_words": traffic.dram_ifmap_read_words,
+        "dram_filter_read_words": traffic.dram_filter_read_words,
+        "dram_ofmap_write_words": traffic.dram_ofmap_write_words,
+        "dram_ofmap_read_words": traffic.dram_ofmap_read_words,
+        "dram_bits": traffic.dram_bits, "dram_bits_compulsory": traffic.dram_bits_compulsory,
+        "sram_bits": sram_bits, "rf_bits": rf_bits(d, traffic, hw), "index_decodes": d.index_decodes,
+        "energy_dram_pj": e.dram_pj, "energy_sram_pj": e.sram_pj, "energy_rf_pj": e.rf_pj,
+        "energy_mac_pj": e.mac_pj, "energy_index_pj": e.index_pj, "energy_pj": e.total_pj,
+        "energy_lower_bound_pj": e.lower_bound_pj, "latency_s": timing.cycles / hw.clock_hz,
+    }
+
+
 def evaluate(workloads: Sequence[LayerWorkload], accelerators: Sequence[Accelerator] | HardwareArrays) -> CostTable:
-    hw = accelerators if isinstance(accelerators, HardwareArrays) else HardwareArrays.from_accelerators(list(accelerators))
-    n_hw = len(hw.names)
-    pes = (hw.rows * hw.cols).astype(float)
+    hw = HardwareArrays.of(accelerators)
+    demands = [compute_demand(w, hw) for w in workloads]
+    model_weight_bits = sum((d.storage_bits for d in demands), np.zeros(len(hw)))
+    resident = resident_weights(hw, model_weight_bits)
     cols: dict[str, list] = {k: [] for k in COLUMNS}
-    for w in workloads:
-        d = layer_demand(w, hw)
-        tiles = np.maximum(d["tiles"], 1.0)
-        load = d["dram_bits"] / tiles / hw.dram_bw
-        comp = d["compute_cycles"] / tiles
-        cycles = hw.dram_latency + pipeline_cycles(load, comp, tiles)
-        e_mac = d["mac_pj"]
-        energy = {
-            "energy_dram_pj": d["dram_bits"] * hw.dram_pj_bit,
-            "energy_sram_pj": d["sram_bits"] * hw.glb_pj_bit,
-            "energy_rf_pj": d["rf_bits"] * hw.rf_pj_bit,
-            "energy_mac_pj": d["macs_executed"] * d["mac_energy_weight"] * e_mac,
-            "energy_index_pj": d["index_decodes"] * hw.decode_pj,
-        }
-        total = sum(energy.values())
-        lower = d["dram_bits_compulsory"] * hw.dram_pj_bit + d["macs_useful"] * e_mac
-        ideal = d["macs_useful"] / pes
-        block = {
-            "layer": [w.name] * n_hw, "hardware": list(hw.names), "engine": list(hw.engine),
-            "format": list(d["format"]), "num_pes": pes.astype(int), "weight_bits": [w.weight_bits] * n_hw,
-            "storage_weight_bits": d["storage_weight_bits"], "storage_index_bits": d["storage_index_bits"],
-            "storage_padding_bits": d["storage_padding_bits"], "storage_pointer_bits": d["storage_pointer_bits"],
-            "storage_bits": d["storage_bits"], "macs_dense": np.full(n_hw, float(w.dense_macs)),
-            "macs_executed": d["macs_executed"], "macs_useful": d["macs_useful"],
-            "compute_cycles": d["compute_cycles"], "memory_cycles": hw.dram_latency + load * tiles,
-            "stall_cycles": cycles - d["compute_cycles"], "cycles": cycles, "ideal_cycles": ideal,
-            "utilization": d["macs_useful"] / (cycles * pes), "tiles": tiles, "dram_bits": d["dram_bits"],
-            "dram_bits_compulsory": d["dram_bits_compulsory"], "sram_bits": d["sram_bits"], "rf_bits": d["rf_bits"],
-            "index_decodes": d["index_decodes"], **energy, "energy_pj": total, "energy_lower_bound_pj": lower,
-            "latency_s": cycles / hw.clock_hz,
-        }
+    for w, d in zip(workloads, demands):
+        block = layer_costs(w, d, hw, resident)
         for k in COLUMNS:
             cols[k].extend(list(block[k]))
     return CostTable(cols)
+
+
+__all__ = ["evaluate", "pipeline_cycles", "pipelined_timing", "transfer_cycles", "Timing", "native_traffic"]

@@ -1,20 +1,24 @@
-"""The event-level engine (simpy): DRAM channel, double-buffered SRAM tiles,
-index decoders and the PE array as processes at tile granularity.
+"""The event-level engine (simpy): per-tile operand streams competing for DRAM.
 
-It replays the tile trace of ``sparsesim.demand`` for one (layer, accelerator):
+It consumes the per-tile demand of one (layer, accelerator), not totals:
 
-* ``dram``    one channel: the first request waits the DRAM latency, then each
-              tile's bits stream at the bandwidth; a tile may only be loaded
-              into a free buffer (``buffers`` of them, 2 = double buffering);
-* ``decoder`` (sparse engine) decodes a tile's index stream, overlapped with the
-              PE array's MACs on the same tile (a PE waits for both);
-* ``pe``      computes a tile, then frees its buffer.
+* tiles are unequal: an operand fetched once although the array passes over
+  it several times (it fits its buffer) arrives during the first pass only;
+  operands refetched per pass arrive with every tile; outputs leave when their
+  accumulation ends (the last tile of each output group), spilled partial sums
+  leave and come back in between;
+* each operand stream (input, weight and partial-sum loads; output stores) is
+  a process that requests its DRAM interface per tile: one channel shared by
+  all streams (FIFO arbitration, so stores of tile t compete with loads of
+  tile t+1), or one interface per operand;
+* loads of tile t start only when one of ``buffers`` tile slots is free (2 =
+  double buffering, deeper queues prefetch further ahead); the PE array
+  computes tile t when all its loads are in and tile t-1 is done, then frees
+  the slot; the first DRAM request waits the DRAM latency.
 
-It reports the makespan, the PE array's stall cycles (waiting for data) and a
-per-resource timeline of busy intervals.  With equal tiles its assumptions are
-the analytical engine's, and the two agree (tested within 2%); with
-``burst_weights=True`` each weight chunk arrives with its first tile, which
-the analytical closed form does not model.
+With equal tiles its assumptions are the analytical closed form's and the two
+agree (tested); when a burst of traffic meets a compute-bound phase they
+differ, which a test shows.  Results carry a per-resource timeline.
 """
 
 from __future__ import annotations
@@ -26,8 +30,13 @@ import simpy
 
 from accel_models.hardware import Accelerator
 
-from .demand import HardwareArrays, layer_demand
+from .conventions import convention_costs
+from .demand import ComputeDemand, compute_demand
+from .hwarrays import HardwareArrays
+from .memory import Traffic, resident_weights
 from .workload import LayerWorkload
+
+LOADS = ("ifmap", "filter", "psum")
 
 
 @dataclass(frozen=True)
@@ -42,83 +51,138 @@ class SimResult:
     timeline: tuple = field(repr=False, default=())  # (resource, tile, start, end)
 
 
-def tile_trace(demand: dict, i: int, hw: HardwareArrays, burst_weights: bool = False) -> dict[str, np.ndarray]:
-    """Per-tile DRAM bits, compute cycles and decode cycles for config ``i``."""
-    t = int(max(demand["tiles"][i], 1))
-    comp = np.full(t, demand["compute_cycles"][i] / t)
-    bits = np.full(t, demand["dram_bits"][i] / t)
-    if burst_weights:
-        w_bits = demand["storage_bits"][i]
-        chunks = max(1, int(np.ceil(w_bits / (hw.glb_bits[i] / 2))))
-        bits = np.full(t, (demand["dram_bits"][i] - w_bits) / t)
-        starts = (np.arange(chunks) * t) // chunks
-        np.add.at(bits, starts, w_bits / chunks)
-    decode = np.zeros(t)
-    if hw.engine[i] == "sparse":
-        decode = np.full(t, demand["index_decodes"][i] / t / (hw.rows[i] * hw.cols[i]) / hw.decode_rate[i])
-    return {"bits": bits, "compute": comp, "decode": decode}
+@dataclass(frozen=True, eq=False)
+class TileTrace:
+    """Per-tile DRAM bits by stream and compute cycles for one config."""
+
+    loads: dict           # stream -> bits per tile (ifmap, filter, psum)
+    stores: np.ndarray    # output and spilled partial-sum bits per tile
+    compute: np.ndarray   # cycles per tile
 
 
-def simulate_trace(trace: dict, bandwidth_bits_per_cycle: float, latency_cycles: float, buffers: int = 2,
+def _first_pass(total: float, tiles: int, passes: int) -> np.ndarray:
+    per_pass = max(1, tiles // max(passes, 1))
+    out = np.zeros(tiles)
+    out[:per_pass] = total / per_pass
+    return out
+
+
+def tile_trace(d: ComputeDemand, t: Traffic, i: int, hw: HardwareArrays) -> TileTrace:
+    """Unequal tiles from the pass structure (module docstring) for config ``i``."""
+    n = int(max(d.tiles[i], 1))
+    act, acc = float(hw.act_bits[i]), float(hw.acc_bits[i])
+    even = np.full(n, 1.0 / n)
+    if_bits = t.dram_ifmap_read_words[i] * act
+    once_if = t.dram_ifmap_read_words[i] <= d.ifmap_words[i] * (1 + 1e-9) and d.ifmap_passes[i] > 1
+    ifmap = _first_pass(if_bits, n, int(d.ifmap_passes[i])) if once_if else if_bits * even
+    w_bits = t.dram_filter_bits[i]
+    entries = d.storage_bits[i] / max(d.filter_word_bits[i], 1e-12)
+    once_w = t.dram_filter_read_words[i] <= entries * (1 + 1e-9) and d.filter_passes[i] > 1
+    filt = _first_pass(w_bits, n, int(d.filter_passes[i])) if once_w else w_bits * even
+    groups = int(max(1, min(n, round(n / max(d.psum_passes[i], 1)))))
+    group_end = np.zeros(n)
+    group_end[(np.arange(groups) + 1) * n // groups - 1] = 1.0 / groups
+    spill = t.dram_ofmap_read_words[i] * acc
+    outputs = (t.dram_ofmap_write_words[i] - t.dram_ofmap_read_words[i]) * act
+    stores = outputs * group_end + spill * even
+    return TileTrace({"ifmap": ifmap, "filter": filt, "psum": spill * even}, stores,
+                     np.full(n, d.compute_cycles[i] / n))
+
+
+def simulate_trace(trace: TileTrace, bandwidth: dict, shared: bool, latency_cycles: float, buffers: int = 2,
                    record: bool = True) -> tuple[float, float, float, list]:
-    """Run one tile trace; returns (makespan, pe stall cycles, dram busy cycles, timeline)."""
-    env = simpy.Environment()
-    free = simpy.Container(env, capacity=buffers, init=buffers)
-    ready = simpy.Store(env)
-    timeline: list = []
-    stats = {"stall": 0.0, "dram": 0.0}
-    n = len(trace["compute"])
+    """Run one tile trace; returns (makespan, PE stall cycles, DRAM busy cycles, timeline).
 
-    def dram():
-        first = True
-        for t in range(n):
-            yield free.get(1)
-            if first:
+    ``bandwidth`` maps each stream (ifmap, filter, psum, store) to its interface's bits/cycle.
+    """
+    env = simpy.Environment()
+    n = trace.compute.size
+    channels = ({s: simpy.Resource(env, 1) for s in ("dram",)} if shared
+                else {s: simpy.Resource(env, 1) for s in (*LOADS, "store")})
+    slots = simpy.Container(env, capacity=buffers, init=buffers)
+    loaded = [[env.event() for _ in range(n)] for _ in LOADS]
+    computed = [env.event() for _ in range(n)]
+    timeline: list = []
+    stats = {"stall": 0.0, "dram": 0.0, "first": True}
+
+    def transfer(stream: str, tile: int, bits: float):
+        with channels["dram" if shared else stream].request() as req:
+            yield req
+            if stats["first"]:
+                stats["first"] = False
                 yield env.timeout(latency_cycles)
-                first = False
             start = env.now
-            dur = trace["bits"][t] / bandwidth_bits_per_cycle
+            dur = bits / bandwidth[stream]
             yield env.timeout(dur)
             stats["dram"] += dur
             if record:
-                timeline.append(("dram", t, start, env.now))
-            yield ready.put(t)
+                timeline.append((f"dram:{stream}", tile, start, env.now))
 
-    def pe():
-        last_end = 0.0
-        for _ in range(n):
-            t = yield ready.get()
+    def loader():
+        for t in range(n):
+            yield slots.get(1)
+            for s, stream in enumerate(LOADS):
+                bits = trace.loads[stream][t]
+                if bits > 0:
+                    env.process(_then(transfer(stream, t, bits), loaded[s][t]))
+                else:
+                    loaded[s][t].succeed()
+
+    def _then(proc, event):
+        yield env.process(proc)
+        event.succeed()
+
+    def array():
+        last = 0.0
+        for t in range(n):
+            yield env.all_of([loaded[s][t] for s in range(len(LOADS))])
             start = env.now
-            stats["stall"] += start - last_end
-            c, d = trace["compute"][t], trace["decode"][t]
-            if d > 0:
-                yield env.all_of([env.timeout(c), env.timeout(d)])
-                if record:
-                    timeline.append(("decoder", t, start, start + d))
-            else:
-                yield env.timeout(c)
+            stats["stall"] += start - last
+            yield env.timeout(trace.compute[t])
             if record:
                 timeline.append(("pe", t, start, env.now))
-            last_end = env.now
-            yield free.put(1)
+            last = env.now
+            computed[t].succeed()
+            yield slots.put(1)
 
-    env.process(dram())
-    done = env.process(pe())
+    def storer():
+        for t in range(n):
+            yield computed[t]
+            if trace.stores[t] > 0:
+                yield env.process(transfer("store", t, trace.stores[t]))
+
+    env.process(loader())
+    env.process(array())
+    done = env.process(storer())
     env.run(until=done)
     return env.now, stats["stall"], stats["dram"], timeline
 
 
+def stream_bandwidths(hw: HardwareArrays, i: int) -> dict:
+    if hw.dram_shared[i]:
+        return {s: float(hw.dram_bw[i]) for s in (*LOADS, "store")}
+    return {"ifmap": float(hw.dram_op_bw["ifmap"][i]), "filter": float(hw.dram_op_bw["filter"][i]),
+            "psum": float(hw.dram_op_bw["ofmap"][i]), "store": float(hw.dram_op_bw["ofmap"][i])}
+
+
 def simulate(workloads: list[LayerWorkload], accelerator: Accelerator, buffers: int = 2,
-             burst_weights: bool = False, record_timeline: bool = True) -> list[SimResult]:
+             record_timeline: bool = True, equal_tiles: bool = False) -> list[SimResult]:
+    """Event-level costs of every layer on one accelerator (``equal_tiles`` spreads traffic evenly)."""
     hw = HardwareArrays.from_accelerators([accelerator])
+    demands = [compute_demand(w, hw) for w in workloads]
+    resident = resident_weights(hw, sum(d.storage_bits for d in demands))
     out = []
-    for w in workloads:
-        d = layer_demand(w, hw)
-        trace = tile_trace(d, 0, hw, burst_weights)
-        cycles, stall, dram_busy, tl = simulate_trace(trace, float(hw.dram_bw[0]), float(hw.dram_latency[0]),
-                                                      buffers, record_timeline)
-        out.append(SimResult(w.name, accelerator.name, cycles, float(d["compute_cycles"][0]), stall, dram_busy,
-                             len(trace["compute"]), tuple(tl)))
+    for w, d in zip(workloads, demands):
+        traffic, _ = convention_costs(w, d, hw, resident)
+        trace = tile_trace(d, traffic, 0, hw)
+        if equal_tiles:
+            n = trace.compute.size
+            trace = TileTrace({s: np.full(n, v.sum() / n) for s, v in trace.loads.items()},
+                              np.full(n, trace.stores.sum() / n), trace.compute)
+        cycles, stall, busy, tl = simulate_trace(trace, stream_bandwidths(hw, 0), bool(hw.dram_shared[0]),
+                                                 float(hw.dram_latency[0]), buffers, record_timeline)
+        out.append(SimResult(w.name, accelerator.name, cycles, float(d.compute_cycles[0]), stall, busy,
+                             trace.compute.size, tuple(tl)))
     return out
 
 

@@ -15,9 +15,12 @@ class LayerCost:
     layer: str
     hardware: str
     engine: str
+    convention: str             # whose memory/traffic rules priced it: native | scalesim | zigzag
     format: str
     num_pes: int
+    mac_units: int              # multipliers working in parallel (PEs x multipliers per PE)
     weight_bits: int            # bit-width of the layer's weights (after quantization)
+    weights_resident: bool      # weights kept on chip across inferences (no DRAM weight traffic)
     storage_weight_bits: float  # nonzero values stored
     storage_index_bits: float
     storage_padding_bits: float
@@ -29,10 +32,20 @@ class LayerCost:
     compute_cycles: float
     memory_cycles: float
     stall_cycles: float
-    cycles: float
+    cycles: float               # incl. the prefetch of the first tile (SCALE-Sim: "Total Cycles (incl. prefetch)")
     ideal_cycles: float         # lower bound: useful MACs / PEs
-    utilization: float          # useful MACs / (cycles * PEs)
+    utilization: float          # useful MACs / (cycles * MAC units)
     tiles: float
+    sram_ifmap_read_words: float     # words: operand elements (stored weight entries for the filter)
+    sram_ifmap_write_words: float
+    sram_filter_read_words: float
+    sram_filter_write_words: float
+    sram_ofmap_write_words: float
+    sram_ofmap_read_words: float
+    dram_ifmap_read_words: float
+    dram_filter_read_words: float
+    dram_ofmap_write_words: float
+    dram_ofmap_read_words: float
     dram_bits: float
     dram_bits_compulsory: float
     sram_bits: float
@@ -54,11 +67,13 @@ class LayerCost:
             a, b = getattr(self, f.name), getattr(other, f.name)
             if isinstance(a, str):
                 d[f.name] = a if a == b else (f"{a}+{b}" if f.name == "layer" else "mixed")
-            elif f.name == "num_pes":
-                d[f.name] = a
+            elif isinstance(a, (bool, np.bool_)):
+                d[f.name] = bool(a and b)
+            elif f.name in ("num_pes", "mac_units", "weight_bits"):
+                d[f.name] = a if a == b else max(a, b)
             else:
                 d[f.name] = a + b
-        d["utilization"] = d["macs_useful"] / (d["cycles"] * d["num_pes"]) if d["cycles"] else 0.0
+        d["utilization"] = d["macs_useful"] / (d["cycles"] * d["mac_units"]) if d["cycles"] else 0.0
         return LayerCost(**d)
 
 

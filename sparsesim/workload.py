@@ -91,11 +91,13 @@ class LayerWorkload:
         return replace(self, batch=batch, cache=self.cache)
 
     def max_nonzeros_per_group(self, m: int) -> int:
-        """Most nonzeros in any M-group along K (m + 1 if K is not a multiple of m); cached."""
+        """Most nonzeros in any group of m consecutive weights along K (K zero-padded to a multiple of m)."""
         key = ("nm_max", m)
         if key not in self.cache:
-            self.cache[key] = m + 1 if self.K % m else int(
-                self.mask.reshape(self.M, self.K // m, m).sum(-1, dtype=np.int32).max(initial=0))
+            pad = (-self.K) % m
+            mask = np.pad(self.mask, ((0, 0), (0, pad))) if pad else self.mask
+            self.cache[key] = int(mask.reshape(self.M, (self.K + pad) // m, m).sum(-1, dtype=np.int32)
+                                  .max(initial=0))
         return self.cache[key]
 
 

@@ -1,0 +1,123 @@
+"""A hardware description from a SCALE-Sim v3 ``.cfg`` file (and the SCALE-Sim convention it implies).
+
+Read: ``[general] run_name``; ``[architecture_presets]`` ArrayHeight,
+ArrayWidth, IfmapSramSzkB, FilterSramSzkB, OfmapSramSzkB, Dataflow, Bandwidth;
+``[run_presets] InterfaceBandwidth`` (USER or CALC); ``[layout]``
+IfmapSRAMBankBandwidth and FilterSRAMBankBandwidth (optional; SCALE-Sim uses
+them as the ifmap and filter DRAM bandwidths in USER mode, and ``Bandwidth`` as
+the ofmap's).  Offsets, request buffers, bank and port counts, Ramulator and
+sparsity options do not change what SCALE-Sim reports for the layers modelled
+here and are accepted as written.
+
+The result: a ``systolic`` array (``nm`` when ``SparsitySupport`` is true) of
+ArrayHeight x ArrayWidth, one-byte words for every operand (SCALE-Sim's
+``word_size = 1``), three double-buffered per-operand SRAMs, one DRAM interface
+per operand (USER) or a stall-free DRAM (CALC), ``memory.convention:
+scalesim``.  Energies keep this toolkit's defaults (SCALE-Sim reports none).
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+from pathlib import Path
+
+from .hardware import DATAFLOWS, Accelerator, HardwareError, accelerator_from_dict
+
+REQUIRED = {"general": ("run_name",),
+            "architecture_presets": ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB",
+                                     "OfmapSramSzkB", "Dataflow"),
+            "run_presets": ("InterfaceBandwidth",)}
+MAX_FILE_BYTES = 1024 * 1024
+WORD_BITS = 8
+
+
+def _line_of(text: str, section: str, key: str) -> int:
+    """Line number of ``key`` inside ``[section]`` (of the section header when the key is absent)."""
+    lines = text.splitlines()
+    sec_line, in_sec = 0, False
+    for i, line in enumerate(lines, 1):
+        s = line.strip()
+        if s.startswith("["):
+            in_sec = s.strip("[]").strip().lower() == section.lower()
+            sec_line = i if in_sec else sec_line
+        elif in_sec and re.match(rf"{re.escape(key)}\s*[:=]", s, re.IGNORECASE):
+            return i
+    return sec_line or 1
+
+
+class _Cfg:
+    def __init__(self, path: Path):
+        self.path = path
+        if not path.is_file():
+            raise HardwareError(f"SCALE-Sim config {path} not found")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise HardwareError(f"{path}: {path.stat().st_size:,} bytes; allowed: at most {MAX_FILE_BYTES:,}")
+        self.text = path.read_text(errors="replace")
+        self.cp = configparser.ConfigParser(interpolation=None)
+        try:
+            self.cp.read_string(self.text, source=str(path))
+        except configparser.Error as e:
+            first = str(e).splitlines()[0][:200]
+            raise HardwareError(f"{path}: not a SCALE-Sim .cfg: {first}") from None
+
+    def where(self, section: str, key: str) -> str:
+        return f"{self.path}: line {_line_of(self.text, section, key)}"
+
+    def get(self, section: str, key: str, default: str | None = None) -> str:
+        if not self.cp.has_section(section):
+            if default is not None:
+                return default
+            raise HardwareError(f"{self.path}: missing section [{section}] (needs {key})")
+        if not self.cp.has_option(section, key):
+            if default is not None:
+                return default
+            raise HardwareError(f"{self.where(section, key)}: missing field {key!r} in [{section}]")
+        return self.cp.get(section, key).strip()
+
+    def positive_int(self, section: str, key: str, default: str | None = None) -> int:
+        text = self.get(section, key, default)
+        try:
+            v = int(text.split(",")[0].strip())
+        except ValueError:
+            v = 0
+        if v < 1:
+            raise HardwareError(f"{self.where(section, key)}: field {key!r}={text[:40]!r}; allowed: a positive "
+                                "integer")
+        return v
+
+
+def accelerator_from_scalesim_cfg(path: str | Path) -> Accelerator:
+    cfg = _Cfg(Path(path))
+    for section, keys in REQUIRED.items():
+        for key in keys:
+            cfg.get(section, key)
+    arch = "architecture_presets"
+    dataflow = cfg.get(arch, "Dataflow").lower()
+    if dataflow not in DATAFLOWS:
+        raise HardwareError(f"{cfg.where(arch, 'Dataflow')}: field 'Dataflow'={dataflow[:20]!r}; allowed: "
+                            f"{', '.join(DATAFLOWS)}")
+    mode = cfg.get("run_presets", "InterfaceBandwidth").upper()
+    if mode not in ("USER", "CALC"):
+        raise HardwareError(f"{cfg.where('run_presets', 'InterfaceBandwidth')}: field 'InterfaceBandwidth'="
+                            f"{mode[:20]!r}; allowed: USER, CALC")
+    sram = {op: {"capacity_bytes": cfg.positive_int(arch, f"{name}SramSzkB") * 1024, "width_bits": WORD_BITS}
+            for op, name in (("ifmap", "Ifmap"), ("filter", "Filter"), ("ofmap", "Ofmap"))}
+    if mode == "USER":
+        bw = cfg.positive_int(arch, "Bandwidth")
+        dram = {"interfaces": "per_operand", "bandwidth_bits_per_cycle": bw * WORD_BITS,
+                "ifmap_bits_per_cycle": cfg.positive_int("layout", "IfmapSRAMBankBandwidth", str(bw)) * WORD_BITS,
+                "filter_bits_per_cycle": cfg.positive_int("layout", "FilterSRAMBankBandwidth", str(bw)) * WORD_BITS,
+                "ofmap_bits_per_cycle": bw * WORD_BITS, "latency_cycles": 1}
+    else:
+        dram = {"stall_free": True, "bandwidth_bits_per_cycle": 10 * WORD_BITS, "latency_cycles": 1}
+    sparse = cfg.get("sparsity", "SparsitySupport", "false").lower() == "true"
+    return accelerator_from_dict({
+        "name": cfg.get("general", "run_name") or Path(path).stem,
+        "description": f"from SCALE-Sim config {Path(path).name} ({mode} bandwidth)",
+        "pe": {"engine": "nm" if sparse else "systolic", "rows": cfg.positive_int(arch, "ArrayHeight"),
+               "cols": cfg.positive_int(arch, "ArrayWidth"), "dataflow": dataflow, "weight_bits": [WORD_BITS],
+               "act_bits": WORD_BITS, "compact_zero_rows_cols": False},
+        "memory": {"organization": "per_operand", "double_buffered": True, "weights": "streamed",
+                   "convention": "scalesim"},
+        "ifmap_sram": sram["ifmap"], "filter_sram": sram["filter"], "ofmap_sram": sram["ofmap"], "dram": dram})

@@ -1,0 +1,123 @@
+"""SCNN-style sparse CNN engine (Parashar et al., ISCA 2017): Cartesian products of nonzeros.
+
+The input plane (H x W) is tiled over the rows x cols PEs (planar tiling, each
+PE holding every input channel of its tile).  Output channels are processed
+``channel_group`` (Kc) at a time.  For output group g and input channel c a PE
+multiplies every nonzero weight of (g, c) with every nonzero activation of its
+tile of channel c, ``cartesian = [F, I]`` of each per cycle:
+
+    cycles(g, c, pe) = ceil(nnz_w[g, c] / F) * ceil(nnz_a[c, pe] / I)
+
+PEs synchronise at the end of each output group (halo exchange), so
+
+    cycles = batch * sum_g max_pe sum_c cycles(g, c, pe)
+
+(one matrix product per layer).  nnz_w is counted from the real mask;
+nnz_a[c, pe] is a binomial draw with the layer's activation density over the
+tile's pixels, seeded by the layer's name (the same for every config).  Every
+product is computed, so strided layers waste the products no output needs
+(SCNN's known inefficiency; utilisation shows it).  Layers without a spatial
+plane (linear layers) are a 1 x 1 plane: one PE holds it, the others idle.
+Weights and activations are stored compressed (nonzero values with
+``index_bits``-bit zero-run indices, a padding entry per run that overflows).
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from ..demand import ComputeDemand, ceil_div, layer_stats, storage_width
+from ..formats import encode_relative
+from ..hwarrays import HardwareArrays
+from ..workload import LayerWorkload
+
+
+def plane(w: LayerWorkload) -> tuple[int, int, int]:
+    """(H, W, R*S) of the layer's input plane (1, 1, 1 for layers without one)."""
+    kernel, hw_in = w.geometry.get("kernel"), w.geometry.get("input_hw")
+    if w.kind != "conv2d" or not kernel or not hw_in:
+        return 1, 1, 1
+    rs = int(np.prod(kernel))
+    return (int(hw_in[0]), int(hw_in[1]), rs) if w.K % rs == 0 else (1, 1, 1)
+
+
+def tile_pixels(h: int, wd: int, rows: int, cols: int) -> np.ndarray:
+    """Pixels of each PE's planar tile, PE-major (rows x cols)."""
+    th, tw = ceil_div(h, rows), ceil_div(wd, cols)
+    ph = np.clip(h - np.arange(rows) * th, 0, th)
+    pw = np.clip(wd - np.arange(cols) * tw, 0, tw)
+    return (ph[:, None] * pw[None, :]).reshape(-1)
+
+
+def weight_counts(w: LayerWorkload, group: int) -> np.ndarray:
+    """nnz_w[g, c]: nonzero weights of output group g and input channel c (cached)."""
+    key = ("scnn_w", group)
+    if key not in w.cache:
+        _, _, rs = plane(w)
+        per = w.mask.reshape(w.M, w.K // rs, rs).sum(-1)
+        pad = (-w.M) % group
+        per = np.pad(per, ((0, pad), (0, 0)))
+        w.cache[key] = per.reshape(-1, group, per.shape[1]).sum(1)
+    return w.cache[key]
+
+
+def activation_counts(w: LayerWorkload, rows: int, cols: int) -> np.ndarray:
+    """nnz_a[c, pe]: nonzero activations of channel c in each PE's tile (seeded draw; cached)."""
+    key = ("scnn_a", rows, cols, w.act_density)
+    if key not in w.cache:
+        h, wd, rs = plane(w)
+        px = tile_pixels(h, wd, rows, cols)
+        rng = np.random.default_rng(zlib.crc32(w.name.encode()))
+        w.cache[key] = rng.binomial(np.broadcast_to(px, (w.K // rs, px.size)), w.act_density)
+    return w.cache[key]
+
+
+def scnn_cycles(w: LayerWorkload, rows: int, cols: int, f: int, i: int, group: int) -> tuple[float, float]:
+    """(cycles, products computed) per image."""
+    nw = weight_counts(w, group)
+    na = activation_counts(w, rows, cols)
+    per_pe = ceil_div(nw, f) @ ceil_div(na, i)           # [g, pe]
+    return float(per_pe.max(1).sum()), float((nw @ na).sum())
+
+
+def rle_layout(w: LayerWorkload, index_bits: int) -> tuple[int, int]:
+    """(stored entries incl. padding, pointer bits) of the zero-run encoded weights; cached."""
+    key = ("rle", index_bits)
+    if key not in w.cache:
+        e = encode_relative(w.weights, 1, index_bits=index_bits, pes=1)
+        w.cache[key] = (w.nnz + e.params["padding_entries"], e.pointer_bits)
+    return w.cache[key]
+
+
+def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDemand:
+    s = layer_stats(w)
+    n = idx.size
+    b = storage_width(hw, w.weight_bits, idx)
+    keys = np.stack([hw.rows[idx], hw.cols[idx], hw.cart_f[idx], hw.cart_i[idx], hw.channel_group[idx],
+                     hw.index_bits[idx]], 1).astype(np.int64)
+    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    per_key = np.array([[*scnn_cycles(w, *map(int, k[:5])), *rle_layout(w, int(k[5]))] for k in uniq])
+    cycles, products, entries, pointers = per_key.reshape(len(uniq), 4)[inv.reshape(-1)].T
+    cycles, products = cycles * w.batch, products * w.batch
+    ib = hw.index_bits[idx]
+    groups = ceil_div(s.M, hw.channel_group[idx])
+    padding = (entries - s.nnz) * (b + ib)
+    storage = s.nnz * (b + ib) + padding + pointers
+    useful = s.nnz * float(w.columns) * w.act_density * np.ones(n)
+    act_nnz = w.input_elems * w.batch * w.act_density
+    return ComputeDemand(
+        format=np.full(n, "rle", dtype=object), value_width=b, storage_weight_bits=s.nnz * b,
+        storage_index_bits=s.nnz * ib, storage_padding_bits=padding, storage_pointer_bits=pointers,
+        macs_executed=products, macs_useful=np.minimum(useful, products), mac_energy_weight=np.ones(n),
+        index_decodes=products, compute_cycles=cycles, tiles=groups.astype(float) * w.batch,
+        gemm_m=np.full(n, float(s.M)), gemm_k=np.full(n, float(s.K)),
+        sram_ifmap_read_words=act_nnz * groups, sram_filter_read_words=entries * w.batch,
+        sram_ofmap_write_words=np.full(n, float(s.M * w.columns)), sram_ofmap_read_words=np.zeros(n),
+        rf_weight_accesses=products, rf_act_accesses=products,
+        rf_psum_accesses=2 * products,  # accumulator read-modify-write per product
+        filter_word_bits=storage / np.maximum(entries, 1),
+        ifmap_words=np.full(n, float(w.input_elems * w.batch)), ofmap_words=np.full(n, float(s.M * w.columns)),
+        ifmap_passes=groups.astype(float), filter_passes=np.full(n, float(w.batch)), psum_passes=np.ones(n),
+        ofmap_tile_words=np.minimum(hw.channel_group[idx], s.M) * float(w.N))

@@ -1,0 +1,106 @@
+"""Flexible sparse-GEMM engine (SIGMA, Qin et al. HPCA 2020; as STONNE models it).
+
+The sparse weight matrix is stationary.  Its nonzeros are packed onto the
+P = rows x cols multipliers whole rows at a time, in row order, while they
+fit; a row with more than P nonzeros runs alone, folded over
+1 + ceil((n - P) / (P - 1)) iterations (one multiplier re-injects the partial
+sum).  One packing is an *iteration*; iterations do not overlap.  In each, the
+dense input streams one column per step through a distribution network of
+``distribution_bw_words`` ports, each port feeding g = P / ports multipliers
+(one word per port per cycle, so streaming slows by g); the products of each
+row are added by a pipelined reduction tree whose results leave through
+``reduction_bw_words`` collection lines (one result per line per cycle):
+
+    T_i = max(min(g, e_i) (N + 1),  ceil(r_i / rn) N + 1)
+          + ceil(log2 s_i) + [ports < P] + iteration_overhead_cycles
+    cycles = sum_i T_i
+
+with e_i nonzeros, r_i rows and s_i the largest row (chunk) of iteration i,
+all counted from the real mask.  Zeros are never mapped, so cycles fall with
+the number of iterations as weights get sparser; the streamed input is not
+compressed (its zeros are multiplied).  Weights are stored as a bitmap plus
+values.  Checked against STONNE's SIGMA model (docs/validation.md).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..demand import ComputeDemand, ceil_div, gating_weight, layer_stats, storage_width
+from ..hwarrays import HardwareArrays
+from ..workload import LayerWorkload
+
+
+def _folded(c: int, multipliers: int) -> list[int]:
+    """Multipliers used by each iteration of a row longer than the array (one re-injects the partial sum)."""
+    reinject = 1 if multipliers > 1 else 0          # a single multiplier accumulates in the output instead
+    chunks, rest = [multipliers], c - multipliers
+    while rest > 0:
+        take = min(multipliers - reinject, rest)
+        chunks.append(take + reinject)
+        rest -= take
+    return chunks
+
+
+def pack_rows(row_nnz: np.ndarray, multipliers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Iterations as (multipliers used, rows, largest row) arrays: whole rows while they fit; long rows folded."""
+    its: list[tuple[int, int, int]] = []
+    total = count = big = 0
+    for c in row_nnz.tolist():
+        if c > multipliers or total + c > multipliers:
+            if count:
+                its.append((total, count, big))
+            total = count = big = 0
+        if c > multipliers:
+            its += [(ch, 1, ch) for ch in _folded(int(c), multipliers)]
+            continue
+        total, count, big = total + c, count + 1, max(big, c)
+    if count:
+        its.append((total, count, big))
+    a = np.array(its, dtype=float).reshape(-1, 3)
+    return a[:, 0], a[:, 1], a[:, 2]
+
+
+def sigma_cycles(w: LayerWorkload, multipliers: int, dn: int, rn: int, overhead: int) -> tuple[float, float]:
+    """(cycles, iterations) per layer; cached per configuration."""
+    key = ("sigma", multipliers, dn, rn, overhead)
+    if key not in w.cache:
+        e, r, s = pack_rows(w.mask.sum(1), multipliers)
+        n = float(w.columns)
+        fan = max(1, multipliers // dn)
+        stream = np.minimum(fan, e) * (n + 1)
+        collect = ceil_div(r, rn) * n + 1
+        depth = np.ceil(np.log2(np.maximum(s, 1)))
+        t = np.maximum(stream, collect) + depth + (1 if dn < multipliers else 0) + overhead
+        w.cache[key] = (float(t.sum()), float(e.size))
+    return w.cache[key]
+
+
+def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDemand:
+    s = layer_stats(w)
+    n = idx.size
+    n_cols = float(w.columns)
+    b = storage_width(hw, w.weight_bits, idx)
+    keys = np.stack([hw.pes[idx], hw.dist_bw[idx], hw.red_bw[idx], hw.iter_overhead[idx]], 1).astype(np.int64)
+    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    per_key = np.array([sigma_cycles(w, *map(int, k)) for k in uniq]).reshape(len(uniq), 2)[inv.reshape(-1)]
+    cycles, iters = per_key[:, 0], per_key[:, 1]
+    macs = s.nnz * n_cols * np.ones(n)
+    useful = macs * w.act_density
+    bitmap = float(s.M * s.K)
+    storage = s.nnz * b + bitmap
+    iters = np.maximum(iters, 1)
+    return ComputeDemand(
+        format=np.full(n, "bitmask", dtype=object), value_width=b, storage_weight_bits=s.nnz * b,
+        storage_index_bits=np.full(n, bitmap), storage_padding_bits=np.zeros(n),
+        storage_pointer_bits=np.zeros(n), macs_executed=macs, macs_useful=useful,
+        mac_energy_weight=gating_weight(hw, idx, useful, macs), index_decodes=np.full(n, bitmap),
+        compute_cycles=cycles, tiles=np.full(n, max(n_cols, 1.0)), gemm_m=np.full(n, float(s.M)), gemm_k=np.full(n, float(s.K)),
+        sram_ifmap_read_words=macs.copy(), sram_filter_read_words=np.full(n, float(s.nnz)),
+        sram_ofmap_write_words=np.full(n, s.M * n_cols), sram_ofmap_read_words=np.zeros(n),
+        rf_weight_accesses=macs, rf_act_accesses=macs, rf_psum_accesses=np.zeros(n), filter_word_bits=storage / max(s.nnz, 1),
+        ifmap_words=np.full(n, float(w.input_elems * w.batch)), ofmap_words=np.full(n, s.M * n_cols),
+        ifmap_passes=iters, filter_passes=np.ones(n), psum_passes=np.ones(n),
+        ofmap_tile_words=np.full(n, s.M * n_cols))

@@ -1,0 +1,177 @@
+"""Workloads from SCALE-Sim v3 topology files (conv and GEMM formats).
+
+Conv format (SCALE-Sim's column order; every row may end with a comma)::
+
+    Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides, Sparsity,
+
+``Sparsity`` (optional) is SCALE-Sim's "N:M": the first N weights of every M
+consecutive weights along K are kept, as SCALE-Sim does.  GEMM format::
+
+    Layer, M, N, K, Sparsity,
+
+(SCALE-Sim's naming: M output rows, N output columns = filters, K reduction).
+Two optional columns of ours, found by header name: ``Weight density`` (a
+random weight mask of that density, drawn from ``seed``) and ``Activation
+density`` (the input-activation density that zero-skipping engines use).
+
+Geometry follows SCALE-Sim's conventions, since the file is SCALE-Sim's: IFMAP
+sizes already include any padding, outputs are ``ceil((H - R + S) / S)`` per
+side, a layer whose name contains ``DP`` is depthwise (one single-channel
+layer per channel).  Each workload keeps that geometry in
+``geometry["scalesim_layer"]`` = (H, W, R, S, C, M, stride) for the
+``scalesim`` convention.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .workload import LayerWorkload, WorkloadError
+
+CONV_COLUMNS = ("IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels", "Num Filter", "Strides")
+GEMM_COLUMNS = ("M", "N", "K")
+EXTRA_COLUMNS = ("Sparsity", "Weight density", "Activation density")
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_DIM = 1 << 20
+
+
+class TopologyError(WorkloadError):
+    """A bad topology file; the message names the file, the line and the field."""
+
+
+def _cells(row: list[str]) -> list[str]:
+    cells = [c.strip() for c in row]
+    while cells and cells[-1] == "":
+        cells.pop()
+    return cells
+
+
+def _int(path, line: int, field: str, text: str, lo: int = 1) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise TopologyError(f"{path}: line {line}: field {field!r}={text[:40]!r}; allowed: an integer >= {lo}") \
+            from None
+    if not lo <= v <= MAX_DIM:
+        raise TopologyError(f"{path}: line {line}: field {field!r}={v}; allowed: an integer in {lo}..{MAX_DIM}")
+    return v
+
+
+def _density(path, line: int, field: str, text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 0 < v <= 1:
+        raise TopologyError(f"{path}: line {line}: field {field!r}={text[:40]!r}; allowed: a number in (0, 1]")
+    return v
+
+
+def _nm(path, line: int, text: str) -> tuple[int, int]:
+    parts = text.split(":")
+    ok = len(parts) == 2 and all(p.strip().isdigit() for p in parts)
+    n, m = (int(parts[0]), int(parts[1])) if ok else (0, 0)
+    if not (ok and 0 < n <= m <= 1024):
+        raise TopologyError(f"{path}: line {line}: field 'Sparsity'={text[:40]!r}; allowed: 'N:M' with 0 < N <= M")
+    return n, m
+
+
+def _header(path, header: list[str]) -> tuple[str, dict]:
+    names = [h.lower() for h in header]
+    if [n for n in names[1:4]] == [c.lower() for c in GEMM_COLUMNS]:
+        kind, expected = "gemm", GEMM_COLUMNS
+    else:
+        kind, expected = "conv", CONV_COLUMNS
+    missing = [c for i, c in enumerate(expected) if len(names) <= i + 1 or names[i + 1] != c.lower()]
+    if missing:
+        position = expected.index(missing[0]) + 2
+        raise TopologyError(f"{path}: line 1: missing column {missing[0]!r} (column {position}); a SCALE-Sim "
+                            f"{kind} topology has: Layer name, " + ", ".join(expected) + ", [Sparsity]")
+    extra = {c: names.index(c.lower()) for c in EXTRA_COLUMNS if c.lower() in names}
+    unknown = [h for i, h in enumerate(header) if i > len(expected) and i not in extra.values()]
+    if unknown:
+        raise TopologyError(f"{path}: line 1: unknown column {unknown[0]!r}; allowed extra columns: "
+                            + ", ".join(EXTRA_COLUMNS))
+    return kind, extra
+
+
+def _mask(m: int, k: int, nm, density: float | None, rng) -> np.ndarray:
+    if nm is not None:
+        keep = (np.arange(k) % nm[1]) < nm[0]
+        return np.broadcast_to(keep, (m, k)).copy()
+    if density is not None:
+        return rng.random((m, k)) < density
+    return np.ones((m, k), dtype=bool)
+
+
+def _layer(name: str, geo: tuple, gemm: bool, nm, w_density, a_density, rng, weight_bits: int) -> LayerWorkload:
+    h, wd, r, s, c, m, st = geo
+    e, f = math.ceil((h - r + st) / st), math.ceil((wd - s + st) / st)
+    k = r * s * c
+    weights = rng.standard_normal((m, k)).astype(np.float32)
+    weights[weights == 0] = 1.0
+    weights *= _mask(m, k, nm, w_density, rng)
+    sparsity = "nm" if nm is not None else ("nonstructured" if w_density is not None else "dense")
+    act = 1.0 if a_density is None else a_density
+    if gemm or (h, wd, r, s) == (1, 1, 1, 1):   # a GEMM's rows are the batch of a linear layer
+        return LayerWorkload(name, "linear", m, k, 1, weights, weight_bits=weight_bits, batch=e * f,
+                             input_elems=k, act_density=act, sparsity_type=sparsity,
+                             geometry={"scalesim_layer": geo, "scalesim_nm": nm})
+    geometry = {"kernel": (r, s), "stride": (st, st), "padding": (0, 0), "input_hw": (h, wd), "output_hw": (e, f),
+                "scalesim_layer": geo, "scalesim_nm": nm}
+    return LayerWorkload(name, "conv2d", m, k, e * f, weights, weight_bits=weight_bits, input_elems=h * wd * c,
+                         act_density=act, sparsity_type=sparsity, geometry=geometry)
+
+
+def read_topology(path: str | Path, seed: int = 0, weight_bits: int = 8) -> list[LayerWorkload]:
+    """Every layer of a SCALE-Sim topology file as a workload (masks drawn from ``seed``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise TopologyError(f"topology file {path} not found")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise TopologyError(f"{path}: {path.stat().st_size:,} bytes; allowed: at most {MAX_FILE_BYTES:,}")
+    with open(path, newline="", errors="replace") as f:
+        rows = [(i + 1, _cells(r)) for i, r in enumerate(csv.reader(f))]
+    rows = [(i, r) for i, r in rows if r]
+    if not rows:
+        raise TopologyError(f"{path}: empty topology file")
+    kind, extra = _header(path, rows[0][1])
+    expected = GEMM_COLUMNS if kind == "gemm" else CONV_COLUMNS
+    rng = np.random.default_rng(seed)
+    out: list[LayerWorkload] = []
+    for line, cells in rows[1:]:
+        if len(cells) < len(expected) + 1:
+            missing = expected[len(cells) - 1] if len(cells) >= 1 else "Layer name"
+            raise TopologyError(f"{path}: line {line}: missing field {missing!r}")
+        name = cells[0] or f"layer{len(out)}"
+        vals = [_int(path, line, col, cells[i + 1]) for i, col in enumerate(expected)]
+        get = {c: cells[i] if i < len(cells) and cells[i] else None for c, i in extra.items()}
+        if "Sparsity" not in extra and len(cells) > len(expected) + 1 and cells[len(expected) + 1]:
+            get["Sparsity"] = cells[len(expected) + 1]      # SCALE-Sim reads it positionally
+        nm = _nm(path, line, get["Sparsity"]) if get.get("Sparsity") else None
+        if nm == (1, 1):
+            nm = None
+        w_d = _density(path, line, "Weight density", get["Weight density"]) if get.get("Weight density") else None
+        a_d = _density(path, line, "Activation density", get["Activation density"]) \
+            if get.get("Activation density") else None
+        if nm is not None and w_d is not None:
+            raise TopologyError(f"{path}: line {line}: give 'Sparsity' or 'Weight density', not both")
+        if kind == "gemm":
+            gm, gn, gk = vals
+            geo = (gm, gk, 1, gk, 1, gn, 1)
+        else:
+            h, wd, r, s, c, m, st = vals
+            for side, (a, b) in (("Filter Height", (r, h)), ("Filter Width", (s, wd))):
+                if a > b:
+                    raise TopologyError(f"{path}: line {line}: field {side!r}={a} exceeds the IFMAP side {b}")
+            geo = (h, wd, r, s, c, m, st)
+        layers = ([(f"{name}Channel_{i}", (*geo[:4], 1, *geo[5:])) for i in range(geo[4])] if "DP" in name
+                  else [(name, geo)])
+        out += [_layer(n, g, kind == "gemm", nm, w_d, a_d, rng, weight_bits) for n, g in layers]
+    if not out:
+        raise TopologyError(f"{path}: no layers after the header")
+    return out
