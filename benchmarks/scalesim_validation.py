@@ -1,13 +1,18 @@
-"""Side by side with SCALE-Sim v3: dense systolic compute cycles for WS, OS and IS.
+"""Side by side with SCALE-Sim v3: every reported count under the SCALE-Sim convention, and the speed.
 
-SCALE-Sim (``pip install scalesim==3.0.0 "numpy<2.4"``, best in its own venv)
-is run on the same layers and array in its stall-free CALC bandwidth mode; its
-"Total Cycles" is compared with our dense systolic model's compute cycles.
-SCALE-Sim's CALC path reports ``max(ofmap_serviced_cycles)``, the index of the
-last busy cycle counted from 0, so it equals our cycle count minus one
-(docs/validation.md); the table shows both and the difference.
+Runs (when ``--scalesim-python`` is given) the real SCALE-Sim 3.0.0 on LeNet-5 and AlexNet conv1-5 on a
+32x32 array with 64 KB SRAMs, dataflows WS/OS/IS, in CALC and USER (10 words/cycle) bandwidth modes, plus
+N:M 1:4 and 2:4 in USER mode, and an 8x8 / 4 KB quick set; writes tests/fixtures/scalesim/golden.csv
+(``--write``); then prices the same topology and .cfg files through this toolkit's public path
+(``sparsesim.topology.read_topology`` + ``accel_models.scalesim_cfg`` + ``sparsesim.analytical.evaluate``)
+and prints, per layer, every quantity's error and both tools' wall times.
 
-Usage: python benchmarks/scalesim_validation.py --scalesim-python /path/to/venv/bin/python [--array 32]
+SCALE-Sim is run through its own Python API (``scalesim.scale_sim.scalesim``) with ``save_disk_space=True``:
+its command line ignores ``-s N`` and writes every cycle's trace.  Install it in its own venv:
+
+    python -m venv /tmp/ssvenv && /tmp/ssvenv/bin/pip install scalesim==3.0.0 "numpy<2.4"
+    python benchmarks/scalesim_validation.py --scalesim-python /tmp/ssvenv/bin/python --write
+    python benchmarks/scalesim_validation.py            # compare against the stored fixture only
 """
 
 from __future__ import annotations
@@ -15,128 +20,130 @@ from __future__ import annotations
 import argparse
 import csv
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
-from accel_models.hardware import accelerator_from_dict
-from sparsesim.analytical import evaluate
-from sparsesim.workload import LayerWorkload
+from accel_models.scalesim_cfg import accelerator_from_scalesim_cfg  # noqa: E402
+from sparsesim.analytical import evaluate  # noqa: E402
+from sparsesim.topology import read_topology  # noqa: E402
+from test_validation import SCALESIM_CFG, SCALESIM_KEYS, scalesim_topology  # noqa: E402
 
-# (name, H, W, R, S, C, M, stride, pad): ResNet-18 and VGG-16 for 32x32 inputs (pruning/models.py)
-LAYERS = [
-    ("resnet18.conv1", 32, 32, 3, 3, 3, 64, 1, 1),
-    ("resnet18.layer1.0.conv1", 32, 32, 3, 3, 64, 64, 1, 1),
-    ("resnet18.layer2.0.conv1", 32, 32, 3, 3, 64, 128, 2, 1),
-    ("resnet18.layer2.0.shortcut", 32, 32, 1, 1, 64, 128, 2, 0),
-    ("resnet18.layer3.1.conv2", 8, 8, 3, 3, 256, 256, 1, 1),
-    ("resnet18.layer4.1.conv2", 4, 4, 3, 3, 512, 512, 1, 1),
-    ("vgg16.features.3", 32, 32, 3, 3, 64, 64, 1, 1),
-    ("vgg16.features.10", 8, 8, 3, 3, 128, 256, 1, 1),
-    ("vgg16.features.34", 2, 2, 3, 3, 512, 512, 1, 1),
-]
-
-CFG = """[general]
-run_name = v
-
-[architecture_presets]
-ArrayHeight: {rows}
-ArrayWidth: {cols}
-IfmapSramSzkB: 1024
-FilterSramSzkB: 1024
-OfmapSramSzkB: 1024
-IfmapOffset: 0
-FilterOffset: 10000000
-OfmapOffset: 20000000
-Bandwidth: 10
-Dataflow: {df}
-MemoryBanks: 1
-ReadRequestBuffer: 512
-WriteRequestBuffer: 512
-
-[layout]
-IfmapCustomLayout: False
-FilterCustomLayout: False
-IfmapSRAMBankBandwidth: 10
-IfmapSRAMBankNum: 1
-IfmapSRAMBankPort: 2
-FilterSRAMBankBandwidth: 10
-FilterSRAMBankNum: 1
-FilterSRAMBankPort: 2
-
-[sparsity]
-SparsitySupport: false
-SparseRep: ellpack_block
-OptimizedMapping: false
-BlockSize: 8
-RandomNumberGeneratorSeed: 40
-
-[run_presets]
-InterfaceBandwidth: CALC
-UseRamulatorTrace: False
+FIXTURE = ROOT / "tests" / "fixtures" / "scalesim" / "golden.csv"
+RUNS = ([(mode, "dense", df, "32x32", "64", topo) for mode in ("USER", "CALC") for df in ("ws", "os", "is")
+         for topo in ("lenet5", "alexnet")]
+        + [("USER", sp, df, "32x32", "64", topo) for sp in ("1:4", "2:4") for df in ("ws", "os", "is")
+           for topo in ("lenet5", "alexnet")]
+        + [(mode, "dense", df, "8x8", "4", "lenet5c12") for mode in ("USER", "CALC") for df in ("ws", "os", "is")])
+COLUMNS = ["mode", "sparsity", "dataflow", "array", "sram_kb", "topology", "layer", "total_cycles_incl_prefetch",
+           "total_cycles", "stall_cycles", "sram_ifmap_reads", "sram_filter_reads", "sram_ofmap_writes",
+           "dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes", "wall_s_invocation"]
+RUNNER = """
+import sys, time
+from scalesim.scale_sim import scalesim
+t = time.time()
+s = scalesim(save_disk_space=True, verbose=False, config=sys.argv[1], topology=sys.argv[2], layout=sys.argv[3],
+             input_type_gemm=False)
+s.run_scale(top_path=sys.argv[4])
+print("WALL_S", time.time() - t)
 """
 
 
-def run_scalesim(python: str, df: str, rows: int, cols: int, work: Path) -> tuple[list[int], float]:
-    (work / f"{df}.cfg").write_text(CFG.format(rows=rows, cols=cols, df=df))
-    topo = ["Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,"]
-    layout = ["Layer name," + ",".join(f"f{i}" for i in range(20)) + ","]
-    for i, (name, h, w, r, s, c, m, st, pad) in enumerate(LAYERS):
-        topo.append(f"L{i}, {h + 2 * pad}, {w + 2 * pad}, {r}, {s}, {c}, {m}, {st},")
-        layout.append(f"L{i}," + ",".join(["1"] * 6 + ["0", "1", "2"] * 3 + ["0", "1", "2", "3"] * 2) + ",")
-    (work / "topo.csv").write_text("\n".join(topo) + "\n")
-    (work / "layout.csv").write_text("\n".join(layout) + "\n")
+def write_inputs(run: tuple, work: Path) -> tuple[Path, Path, Path]:
+    mode, sparsity, dataflow, array, kb, topology = run
+    cfg = work / "run.cfg"
+    cfg.write_text(SCALESIM_CFG.format(array=array.split("x")[0], kb=kb, dataflow=dataflow, mode=mode,
+                                       sparse="true" if sparsity != "dense" else "false"))
+    topo = scalesim_topology(work, topology, sparsity)
+    layers = [line.split(",")[0] for line in topo.read_text().splitlines()[1:]]
+    layout = work / "layout.csv"   # required by SCALE-Sim's reader even with custom layouts off
+    layout.write_text("Layer name," + ",".join(f"f{i}" for i in range(20)) + ",\n"
+                      + "".join(f"{n}," + ",".join(["1"] * 6 + ["0", "1", "2"] * 3 + ["0", "1", "2", "3"] * 2)
+                                + ",\n" for n in layers))
+    return cfg, topo, layout
+
+
+def _report(path: Path) -> list[dict]:
+    rows = [[c.strip() for c in line.rstrip().rstrip(",").split(",")] for line in path.read_text().splitlines()
+            if line.strip()]
+    return [dict(zip(rows[0], r)) for r in rows[1:]]
+
+
+def run_scalesim(python: str, run: tuple, work: Path) -> list[dict]:
+    cfg, topo, layout = write_inputs(run, work)
+    out = subprocess.run([python, "-c", RUNNER, str(cfg), str(topo), str(layout), str(work / "out")],
+                         check=True, capture_output=True, text=True, cwd=work)
+    wall = float(out.stdout.split("WALL_S")[-1])
+    rep = work / "out" / "ref"
+    compute, detail = _report(rep / "COMPUTE_REPORT.csv"), _report(rep / "DETAILED_ACCESS_REPORT.csv")
+    names = [line.split(",")[0].strip() for line in topo.read_text().splitlines()[1:]]
+    rows = []
+    for name, c, d in zip(names, compute, detail):
+        rows.append(dict(zip(COLUMNS, [*run, name, c["Total Cycles (incl. prefetch)"], c["Total Cycles"],
+                                       c["Stall Cycles"], d["SRAM IFMAP Reads"], d["SRAM Filter Reads"],
+                                       d["SRAM OFMAP Writes"], d["DRAM IFMAP Reads"], d["DRAM Filter Reads"],
+                                       d["DRAM OFMAP Writes"], f"{wall:.3f}"])))
+    return rows
+
+
+def ours(run: tuple, work: Path) -> tuple[dict, float]:
+    cfg, topo, _ = write_inputs(run, work)
     t = time.perf_counter()
-    subprocess.run([python, "-m", "scalesim.scale", "-c", str(work / f"{df}.cfg"), "-t", str(work / "topo.csv"),
-                    "-l", str(work / "layout.csv"), "-p", str(work / f"out_{df}"), "-s", "N"], check=True,
-                   capture_output=True, cwd=work)
-    dt = time.perf_counter() - t
-    with open(work / f"out_{df}" / "v" / "COMPUTE_REPORT.csv") as f:
-        rows_ = list(csv.reader(f))[1:]
-    return [int(r[2]) for r in rows_], dt
+    table = evaluate(read_topology(topo), [accelerator_from_scalesim_cfg(cfg)])
+    return {r["layer"]: r for r in table.rows()}, time.perf_counter() - t
 
 
-def out_size(h: int, r: int, st: int, pad: int, convention: str) -> int:
-    if convention == "torch":  # PyTorch (and our artifacts): floor((H + 2p - R) / S) + 1
-        return (h + 2 * pad - r) // st + 1
-    return -(-(h + 2 * pad - r + st) // st)  # SCALE-Sim topology_utils: ceil((H' - R + S) / S)
-
-
-def ours(df: str, rows: int, cols: int, convention: str) -> list[int]:
-    hw = accelerator_from_dict({"name": f"sa_{df}", "pe": {"engine": "systolic", "rows": rows, "cols": cols,
-                                                           "dataflow": df, "weight_bits": [8],
-                                                           "compact_zero_rows_cols": False}})
-    ws = []
-    for name, h, w, r, s, c, m, st, pad in LAYERS:
-        n = out_size(h, r, st, pad, convention) * out_size(w, s, st, pad, convention)
-        ws.append(LayerWorkload(name, "conv2d", m, c * r * s, n, np.ones((m, c * r * s), np.float32), 8))
-    return [int(r["compute_cycles"]) for r in evaluate(ws, [hw]).rows()]
+def load_fixture() -> list[dict]:
+    with open(FIXTURE) as f:
+        return list(csv.DictReader(line for line in f if not line.startswith("#")))
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--scalesim-python", required=True)
-    ap.add_argument("--array", type=int, default=32)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scalesim-python", help="python of a venv with scalesim==3.0.0 (rerun the reference)")
+    ap.add_argument("--write", action="store_true", help="store the reference numbers as the test fixture")
     args = ap.parse_args()
-    print(f"Array {args.array}x{args.array}; SCALE-Sim 3.0.0, CALC bandwidth mode (stall-free)\n")
-    print("| dataflow | layer | M | K | N (torch / SCALE-Sim) | ours, torch geometry | ours, SCALE-Sim geometry "
-          "| SCALE-Sim Total Cycles | SCALE-Sim + 1 = ours? |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as tmp:
-        for df in ("ws", "os", "is"):
-            ss, dt = run_scalesim(args.scalesim_python, df, args.array, args.array, Path(tmp))
-            t = time.perf_counter()
-            torch_geo = ours(df, args.array, args.array, "torch")
-            ours_dt = time.perf_counter() - t
-            ss_geo = ours(df, args.array, args.array, "scalesim")
-            for (name, h, w, r, s, c, m, st, pad), a, b, ref in zip(LAYERS, torch_geo, ss_geo, ss):
-                nt = out_size(h, r, st, pad, "torch") * out_size(w, s, st, pad, "torch")
-                ns = out_size(h, r, st, pad, "scalesim") * out_size(w, s, st, pad, "scalesim")
-                print(f"| {df.upper()} | {name} | {m} | {c * r * s} | {nt} / {ns} | {a:,} | {b:,} | {ref:,} | "
-                      f"{'yes' if b == ref + 1 else 'NO'} |")
-            print(f"| {df.upper()} | *time, {len(LAYERS)} layers* | | | | {ours_dt * 1e3:.1f} ms | | {dt:.1f} s | |")
+    golden = load_fixture()
+    if args.scalesim_python:
+        golden = []
+        for run in RUNS:
+            with tempfile.TemporaryDirectory() as tmp:
+                golden += run_scalesim(args.scalesim_python, run, Path(tmp))
+            print(f"SCALE-Sim {' '.join(run)}: {golden[-1]['wall_s_invocation']} s", flush=True)
+        if args.write:
+            with open(FIXTURE) as f:
+                header = "".join(line for line in f if line.startswith("#"))
+            with open(FIXTURE, "w", newline="") as f:
+                f.write(header)
+                w = csv.DictWriter(f, fieldnames=COLUMNS)
+                w.writeheader()
+                w.writerows(golden)
+    keys = list(SCALESIM_KEYS)
+    print("| mode | N:M | dataflow | array | layer | " + " | ".join(keys) + " | ours s | SCALE-Sim s |")
+    print("|" + "---|" * (len(keys) + 7))
+    worst = 0.0
+    for run in RUNS:
+        ref = [g for g in golden if tuple(g[c] for c in COLUMNS[:6]) == run]
+        if not ref:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            table, dt = ours(run, Path(tmp))
+        for i, g in enumerate(ref):
+            errs = []
+            for k in keys:
+                r, o = float(g[k]), table[g["layer"]][SCALESIM_KEYS[k]]
+                e = abs(o - r) / r * 100 if r else abs(o)
+                worst = max(worst, e)
+                errs.append(f"{e:.2f}%")
+            timing = f"{dt:.2f} | {g['wall_s_invocation']}" if i == 0 else " | "
+            print(f"| {run[0]} | {run[1]} | {run[2]} | {run[3]} | {g['layer']} | " + " | ".join(errs)
+                  + f" | {timing} |")
+    print(f"\nlargest error over {len(golden)} layer runs and {len(keys)} quantities: {worst:.4f}%")
 
 
 if __name__ == "__main__":

@@ -163,8 +163,8 @@ def _skew(x: np.ndarray) -> np.ndarray:
     """Column c delayed by c rows (the systolic skew)."""
     rows, cols = x.shape
     out = np.full((rows + cols - 1, cols), -1, np.int64)
-    for c in range(cols):
-        out[c:c + rows, c] = x[:, c]
+    c = np.arange(cols)[None, :]
+    out[np.arange(rows)[:, None] + c, c] = x
     return out
 
 
@@ -286,45 +286,48 @@ def user_read_buffer(prefetch: np.ndarray, demand: np.ndarray, words: int, bw: i
     p_sets = min(math.ceil(half / per_set), sets - a_sets)
     n0 = min(math.ceil(active / bw), -(-prefetch.size // bw))
     n_pf = math.ceil(half / bw)
-    set_id = np.arange(addrs.size) // per_set
-    order = np.lexsort((set_id, addrs))
-    a_s, s_s = addrs[order], set_id[order]
-    keep = np.ones(a_s.size, bool)
-    keep[1:] = (a_s[1:] != a_s[:-1]) | (s_s[1:] != s_s[:-1])
-    a_s, s_s = a_s[keep], s_s[keep]
-    first = np.flatnonzero(np.r_[True, a_s[1:] != a_s[:-1]])
+    uaddr = np.unique(addrs)
+    fetch_uid = np.searchsorted(uaddr, addrs)
     rows, cols = np.nonzero(demand != -1)
-    uid = np.searchsorted(a_s[first], demand[rows, cols])
-    misses, moves = _window_moves(uid, rows, s_s, first, sets, a_sets, p_sets)
+    uid = np.searchsorted(uaddr, demand[rows, cols])
+    misses, moves = _window_moves(uid, rows, fetch_uid, per_set, sets, a_sets, p_sets)
     return ReadBufferRun(n0 * bw + moves * n_pf * bw, -n0, -1 + moves * (n_pf + 1), misses, n_pf + 1)
 
 
-def _window_moves(uid, rows, set_of, first, sets, a_sets, p_sets) -> tuple[dict, int]:
-    """Walk the demand stream; each address outside the active window moves it on until it is inside."""
-    cache: dict = {}
+def _window_moves(uid, rows, fetch_uid, per_set, sets, a_sets, p_sets) -> tuple[dict, int]:
+    """Walk the demand stream; each address outside the active window moves it on until it is inside.
+
+    The window holds sets [start, start + a_sets) (circular); set j holds the prefetch entries
+    [j * per_set, (j + 1) * per_set), so membership is marked from those entries' addresses.
+    """
+    n_u, n_fetch = int(fetch_uid.max(initial=-1)) + 1, fetch_uid.size
+    everything = np.ones(n_u, dtype=bool)
 
     def inside(start):
-        if start not in cache:
-            dist = (set_of - start) % sets
-            cache[start] = np.minimum.reduceat(dist, first) < a_sets if a_sets < sets else np.ones(first.size, bool)
-        return cache[start]
+        if a_sets >= sets:
+            return everything
+        out = np.zeros(n_u, dtype=bool)
+        lo, hi = start * per_set, (start + a_sets) * per_set
+        out[fetch_uid[lo:min(hi, n_fetch)]] = True
+        if start + a_sets > sets:                        # the window wraps round to set 0
+            out[fetch_uid[:(start + a_sets - sets) * per_set]] = True
+        return out
 
     start = pos = moves = 0
     misses: dict = {}
     chunk = 1 << 14
+    hit_now = inside(start)
     while pos < uid.size:
-        hit = inside(start)[uid[pos:pos + chunk]]
-        miss = np.flatnonzero(~hit)
+        miss = np.flatnonzero(~hit_now[uid[pos:pos + chunk]])
         if miss.size == 0:
             pos, chunk = pos + chunk, min(chunk * 2, 1 << 22)
             continue
         pos, chunk = pos + int(miss[0]), 1 << 14
-        u = uid[pos]
-        holders = set_of[first[u]:(first[u + 1] if u + 1 < first.size else set_of.size)]
         k = 0
         while True:
             start, k = (start + p_sets) % sets, k + 1
-            if a_sets >= sets or np.any((holders - start) % sets < a_sets):
+            hit_now = inside(start)
+            if hit_now[uid[pos]]:
                 break
             if k > 2 * sets + 2:
                 raise RuntimeError("scalesim convention: an address is in no prefetch set (internal error)")

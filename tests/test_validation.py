@@ -1,0 +1,195 @@
+"""Golden checks against reference simulators and published silicon (docs/validation.md).
+
+Fixtures in tests/fixtures were produced by the real tools (commands in docs/validation.md), so these
+tests run without them and fail when the model drifts.
+"""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from accel_models.hardware import accelerator_from_dict, load_accelerator
+from accel_models.scalesim_cfg import accelerator_from_scalesim_cfg
+from sparsesim.analytical import evaluate
+from sparsesim.topology import read_topology
+from sparsesim.workload import LayerWorkload
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(line for line in f if not line.startswith("#")))
+
+
+# ------------------------------------------------------------------ SCALE-Sim v3
+SCALESIM_CFG = """[general]
+run_name = ref
+[architecture_presets]
+ArrayHeight: {array}
+ArrayWidth: {array}
+IfmapSramSzkB: {kb}
+FilterSramSzkB: {kb}
+OfmapSramSzkB: {kb}
+IfmapOffset: 0
+FilterOffset: 10000000
+OfmapOffset: 20000000
+Bandwidth: 10
+Dataflow: {dataflow}
+MemoryBanks: 1
+ReadRequestBuffer: 512
+WriteRequestBuffer: 512
+[layout]
+IfmapCustomLayout: False
+IfmapSRAMBankBandwidth: 10
+IfmapSRAMBankNum: 1
+IfmapSRAMBankPort: 2
+FilterCustomLayout: False
+FilterSRAMBankBandwidth: 10
+FilterSRAMBankNum: 1
+FilterSRAMBankPort: 2
+[sparsity]
+SparsitySupport: {sparse}
+SparseRep: ellpack_block
+OptimizedMapping: false
+BlockSize: 4
+RandomNumberGeneratorSeed: 40
+[run_presets]
+InterfaceBandwidth: {mode}
+UseRamulatorTrace: False
+"""
+SCALESIM_KEYS = {  # golden column -> our layers.csv column
+    "total_cycles_incl_prefetch": "cycles", "stall_cycles": "stall_cycles",
+    "sram_ifmap_reads": "sram_ifmap_read_words", "sram_filter_reads": "sram_filter_read_words",
+    "sram_ofmap_writes": "sram_ofmap_write_words", "dram_ifmap_reads": "dram_ifmap_read_words",
+    "dram_filter_reads": "dram_filter_read_words", "dram_ofmap_writes": "dram_ofmap_write_words"}
+SCALESIM_GOLDEN = _rows(FIXTURES / "scalesim" / "golden.csv")
+SCALESIM_RUNS = sorted({(r["mode"], r["sparsity"], r["dataflow"], r["array"], r["sram_kb"], r["topology"])
+                        for r in SCALESIM_GOLDEN})
+
+
+def scalesim_topology(tmp_path: Path, name: str, sparsity: str) -> Path:
+    """The fixture topology, with SCALE-Sim's Sparsity column when the run is N:M."""
+    source = "lenet5" if name.startswith("lenet5") else name
+    lines = (FIXTURES / "scalesim" / f"{source}.csv").read_text().strip().splitlines()
+    if name == "lenet5c12":
+        lines = lines[:3]                                      # the 8x8 quick set: conv1 and conv2
+    if sparsity != "dense":
+        lines = [lines[0] + " Sparsity,"] + [line + f" {sparsity}," for line in lines[1:]]
+    path = tmp_path / f"{name}.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("run", SCALESIM_RUNS, ids=["-".join(r) for r in SCALESIM_RUNS])
+def test_scalesim_convention_reproduces_scalesim(run, tmp_path):
+    mode, sparsity, dataflow, array, kb, topology = run
+    cfg = tmp_path / "ref.cfg"
+    cfg.write_text(SCALESIM_CFG.format(array=array.split("x")[0], kb=kb, dataflow=dataflow, mode=mode,
+                                       sparse="true" if sparsity != "dense" else "false"))
+    hw = accelerator_from_scalesim_cfg(cfg)
+    table = {r["layer"]: r for r in evaluate(read_topology(scalesim_topology(tmp_path, topology, sparsity)),
+                                             [hw]).rows()}
+    golden = [r for r in SCALESIM_GOLDEN if (r["mode"], r["sparsity"], r["dataflow"], r["array"], r["sram_kb"],
+                                            r["topology"]) == run]
+    assert len(golden) == len(table)
+    for g in golden:
+        ours = table[g["layer"]]
+        for ref_key, our_key in SCALESIM_KEYS.items():   # acceptance: within 5%; the convention is exact
+            assert ours[our_key] == pytest.approx(float(g[ref_key]), rel=1e-9, abs=1e-9), (g["layer"], ref_key)
+        assert ours["compute_cycles"] == float(g["total_cycles"]) - float(g["stall_cycles"]) + 1
+
+
+def test_scalesim_calc_compute_cycles_equal_the_native_fold_model():
+    """CALC: SCALE-Sim's stall-free 'Total Cycles' is the native model's compute cycles minus one."""
+    layers = read_topology(FIXTURES / "scalesim" / "lenet5.csv")
+    for dataflow in ("ws", "os", "is"):
+        native = accelerator_from_dict({"name": "n", "pe": {"engine": "systolic", "rows": 32, "cols": 32,
+                                                            "dataflow": dataflow, "compact_zero_rows_cols": False}})
+        ours = {r["layer"]: r["compute_cycles"] for r in evaluate(layers, [native]).rows()}
+        for g in SCALESIM_GOLDEN:
+            if (g["mode"], g["sparsity"], g["dataflow"], g["topology"]) == ("CALC", "dense", dataflow, "lenet5"):
+                assert ours[g["layer"]] - 1 == float(g["total_cycles"])
+
+
+# ------------------------------------------------------------------ ZigZag
+def test_zigzag_convention_reproduces_zigzag_energy():
+    hw = load_accelerator(FIXTURES / "zigzag" / "zigzag_tpu_like.yaml")
+    for g in _rows(FIXTURES / "zigzag" / "golden.csv"):
+        k, c, ox, oy, fx, fy, s, p = (int(g[x]) for x in ("K", "C", "OX", "OY", "FX", "FY", "stride", "padding"))
+        h, w = (oy - 1) * s + fy - 2 * p, (ox - 1) * s + fx - 2 * p
+        conv = (fx, ox) != (1, 1)
+        layer = LayerWorkload(g["layer"], "conv2d" if conv else "linear", k, c * fx * fy, ox * oy,
+                              np.ones((k, c * fx * fy), np.float32), weight_bits=8, input_elems=c * h * w,
+                              geometry={"kernel": (fy, fx)} if conv else {})
+        ours = evaluate([layer], [hw]).rows()[0]
+        assert ours["energy_pj"] == pytest.approx(float(g["total_energy_pj"]), rel=0.01), g["layer"]  # acc.: 10%
+        assert ours["energy_mac_pj"] == pytest.approx(float(g["mac_energy_pj"]), rel=1e-9)
+        assert ours["energy_dram_pj"] == pytest.approx(float(g["total_dram_energy_pj"]), rel=0.01)
+
+
+# ------------------------------------------------------------------ EIE (ISCA 2016)
+EIE = _rows(FIXTURES / "eie" / "published.csv")
+
+
+def eie_layer(row: dict, seed: int = 0) -> LayerWorkload:
+    rng = np.random.default_rng(seed)
+    m, k = int(row["outputs"]), int(row["inputs"])
+    w = (rng.random((m, k)) < float(row["weight_density"])).astype(np.float32)
+    return LayerWorkload(row["layer"], "linear", m, k, 1, w, weight_bits=4, act_density=float(row["act_density"]))
+
+
+@pytest.mark.parametrize("row", EIE, ids=[r["layer"] for r in EIE])
+def test_eie_like_latency_against_the_paper(row):
+    ours = evaluate([eie_layer(row)], [load_accelerator("eie_like")]).rows()[0]
+    latency_us = ours["latency_s"] * 1e6
+    perfect_us = ours["macs_executed"] / 64 / 800  # work incl. padding entries, perfectly balanced
+    # the load-imbalance the FIFOs leave matches the paper's own actual/perfect-balance ratio within 15%
+    assert latency_us / perfect_us == pytest.approx(float(row["actual_us"]) / float(row["perfect_balance_us"]),
+                                                    rel=0.15)
+    if row["layer"] != "Alex-8":
+        assert latency_us == pytest.approx(float(row["actual_us"]), rel=0.15)
+    else:
+        # the paper's Alex-8 perfect-balance time (8.9 us) is 19% above the work its own densities imply
+        # (25% x 37.5% of 4096 x 1000 on 64 PEs: 7.5 us); our latency is 16% under the measured 9.9 us
+        # (docs/validation.md). Pinned so that drift shows.
+        assert 8.0 < latency_us < 8.7 and perfect_us < 0.85 * float(row["perfect_balance_us"])
+
+
+# ------------------------------------------------------------------ STONNE SIGMA
+STONNE = json.loads((FIXTURES / "stonne" / "sigma_runs.json").read_text())["runs"]
+
+
+def sigma_layer(run: dict) -> LayerWorkload:
+    nnz = np.array(run["row_nnz"])
+    mask = np.arange(run["gemm_k"])[None, :] < nnz[:, None]
+    return LayerWorkload("g", "linear", run["gemm_m"], run["gemm_k"], 1, mask.astype(np.float32), weight_bits=8,
+                         batch=run["gemm_n"])
+
+
+def sigma_cycles(run: dict) -> float:
+    from sparsesim.engines.sigma import sigma_cycles as cycles
+    return cycles(sigma_layer(run), run["ms_size"], run["dn_bw"], run["rn_bw"], 4)[0]
+
+
+def test_sigma_engine_matches_stonne_within_15_percent_on_the_chosen_gemms():
+    chosen = [r for r in STONNE if r["set"] in ("C", "D", "E", "J")]   # every sparsity of four GEMM/array pairs
+    assert len(chosen) == 16 and {r["mk_sparsity_pct"] for r in chosen} == {0, 50, 80, 90}
+    for r in chosen:
+        assert sigma_cycles(r) == pytest.approx(r["cycles"], rel=0.15), r
+    errors = [abs(sigma_cycles(r) / r["cycles"] - 1) for r in chosen]
+    assert max(errors) < 0.035
+
+
+def test_sigma_engine_underpredicts_only_where_stonne_serialises_its_collection_bus():
+    """Many short rows in one iteration: STONNE makes their results share collection-bus lines (its ART
+    wiring), which a SIGMA-like reduction network does not need; the model is documented to be low there."""
+    for r in STONNE:
+        ratio = sigma_cycles(r) / r["cycles"]
+        if ratio < 0.85:
+            rows_per_iteration = len(r["row_nnz"]) / max(1, np.ceil(r["nnz"] / r["ms_size"]))
+            assert rows_per_iteration > 3 or r["rn_bw"] < 64, r
+        assert 0.5 < ratio < 1.05
