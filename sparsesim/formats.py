@@ -136,7 +136,8 @@ def relative_entries(w: np.ndarray, pes: int, index_bits: int) -> dict:
     r, c = np.nonzero(w)
     pe = r % pes
     local = r // pes
-    order = np.lexsort((local, c, pe))
+    rows_per_pe = -(-m // pes)
+    order = np.argsort((pe.astype(np.int64) * k + c) * rows_per_pe + local)   # by (pe, column, local row)
     pe, c, local, vals = pe[order], c[order], local[order], w[r[order], c[order]]
     seg = pe.astype(np.int64) * k + c
     new_seg = np.ones(seg.size, dtype=bool)

@@ -82,7 +82,7 @@ def _nm(path, line: int, text: str) -> tuple[int, int]:
 
 def _header(path, header: list[str]) -> tuple[str, dict]:
     names = [h.lower() for h in header]
-    if [n for n in names[1:4]] == [c.lower() for c in GEMM_COLUMNS]:
+    if names[1:3] == ["m", "n"]:
         kind, expected = "gemm", GEMM_COLUMNS
     else:
         kind, expected = "conv", CONV_COLUMNS
@@ -150,8 +150,10 @@ def read_topology(path: str | Path, seed: int = 0, weight_bits: int = 8) -> list
         name = cells[0] or f"layer{len(out)}"
         vals = [_int(path, line, col, cells[i + 1]) for i, col in enumerate(expected)]
         get = {c: cells[i] if i < len(cells) and cells[i] else None for c, i in extra.items()}
-        if "Sparsity" not in extra and len(cells) > len(expected) + 1 and cells[len(expected) + 1]:
-            get["Sparsity"] = cells[len(expected) + 1]      # SCALE-Sim reads it positionally
+        positional = len(expected) + 1
+        if "Sparsity" not in extra and positional not in extra.values() and len(cells) > positional \
+                and cells[positional]:
+            get["Sparsity"] = cells[positional]             # SCALE-Sim reads it positionally
         nm = _nm(path, line, get["Sparsity"]) if get.get("Sparsity") else None
         if nm == (1, 1):
             nm = None

@@ -38,14 +38,24 @@ from ..workload import LayerWorkload
 SAMPLED_VECTORS = 4   # input vectors simulated per layer (all of them when the layer has fewer)
 
 
-def eie_layout(w: LayerWorkload, pes: int, index_bits: int) -> tuple[np.ndarray, int, int]:
-    """(entries per (PE, column) incl. padding as a (P, K) array, all entries, pointer bits); cached."""
-    key = ("eie_layout", pes, index_bits)
+def eie_layout(w: LayerWorkload, pes: int, index_bits: int) -> np.ndarray:
+    """Entries (real and padding) per (column, PE) as a (K, PEs holding rows) int32 array; also caches the
+    layout's totals (``layout_totals``).  The array itself is not cached: it can be large, and every result
+    derived from it is."""
+    e = encode_relative(w.weights, 1, index_bits=index_bits, pes=pes)
+    w.cache[("eie_totals", pes, index_bits)] = (w.nnz + e.params["padding_entries"], e.pointer_bits)
+    live = min(pes, w.M)                               # PEs beyond the row count hold nothing
+    per = np.bincount(e.arrays["col"].astype(np.int64) * live + e.arrays["pe"], weights=e.arrays["pads"] + 1,
+                      minlength=w.K * live)
+    return per.astype(np.int32).reshape(w.K, live)
+
+
+def layout_totals(w: LayerWorkload, pes: int, index_bits: int) -> tuple[int, int]:
+    """(entries incl. padding, pointer bits) of the EIE layout; cached."""
+    key = ("eie_totals", pes, index_bits)
     if key not in w.cache:
         e = encode_relative(w.weights, 1, index_bits=index_bits, pes=pes)
-        per = np.bincount(e.arrays["pe"].astype(np.int64) * w.K + e.arrays["col"], weights=e.arrays["pads"] + 1,
-                          minlength=pes * w.K).astype(np.int64)
-        w.cache[key] = (per.reshape(pes, w.K), int(per.sum()), e.pointer_bits)
+        w.cache[key] = (w.nnz + e.params["padding_entries"], e.pointer_bits)
     return w.cache[key]
 
 
@@ -59,34 +69,42 @@ def activation_stream(w: LayerWorkload, skipping: bool) -> np.ndarray:
     return np.nonzero(u < w.act_density)[1]
 
 
-def queue_makespan(work: np.ndarray, depth: int, interval: float) -> float:
-    """Makespan of the broadcast / per-PE FIFO recursion (module docstring) for work[j, p]."""
-    n, pes = work.shape
-    if n == 0:
+def queue_makespan(per: np.ndarray, cols: np.ndarray, rate: float, depth: int, interval: float) -> float:
+    """Makespan of the broadcast / per-PE FIFO recursion (module docstring); work of activation j on
+    PE p is ceil(per[cols[j], p] / rate).  Keeps only the last ``depth`` start times."""
+    if cols.size == 0:
         return 0.0
-    start = np.empty((n, pes))
+    pes = per.shape[1]
+    starts = np.zeros((depth, pes))                    # ring buffer: start times of the last depth activations
     finish = np.zeros(pes)
     b = -interval
-    for j in range(n):
+    for j, col in enumerate(cols.tolist()):
         b += interval
         if j >= depth:
-            b = max(b, start[j - depth].max())
+            b = max(b, starts[j % depth].max())
         s = np.maximum(finish, b)
-        start[j] = s
-        finish = s + work[j]
+        starts[j % depth] = s
+        finish = s + np.ceil(per[col] / rate)
     return float(finish.max())
 
 
-def vector_cycles(w: LayerWorkload, pes: int, index_bits: int, depth: int, interval: float, rate: float,
-                  skipping: bool) -> float:
-    """Cycles per input vector (mean over the sampled stream); cached per configuration."""
-    key = ("eie_cycles", pes, index_bits, depth, interval, rate, skipping, w.act_density)
-    if key not in w.cache:
-        per = eie_layout(w, pes, index_bits)[0]
-        cols = activation_stream(w, skipping)
-        work = np.ceil(per[:, cols].T / rate)
-        w.cache[key] = queue_makespan(work, depth, interval) / min(w.columns, SAMPLED_VECTORS)
-    return w.cache[key]
+def vector_cycles(w: LayerWorkload, configs: list[tuple]) -> dict:
+    """Cycles per input vector (mean over the sampled stream) for each (pes, index_bits, depth, interval,
+    rate, skipping) in ``configs``; one layout per (pes, index_bits); cached per configuration."""
+    out, todo = {}, []
+    for c in configs:
+        key = ("eie_cycles", *c, w.act_density)
+        if key in w.cache:
+            out[c] = w.cache[key]
+        else:
+            todo.append(c)
+    for pes, index_bits in sorted({(c[0], c[1]) for c in todo}):
+        per = eie_layout(w, pes, index_bits)
+        for c in [c for c in todo if (c[0], c[1]) == (pes, index_bits)]:
+            _, _, depth, interval, rate, skipping = c
+            cycles = queue_makespan(per, activation_stream(w, skipping), rate, depth, interval)
+            out[c] = w.cache[("eie_cycles", *c, w.act_density)] = cycles / min(w.columns, SAMPLED_VECTORS)
+    return out
 
 
 def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDemand:
@@ -98,9 +116,10 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
     keys = np.stack([hw.pes[idx], hw.index_bits[idx], hw.fifo_depth[idx], 1.0 / hw.bcast_rate[idx], rate,
                      hw.skipping[idx]], 1)
     uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    per_key = np.array([[*eie_layout(w, int(p), int(r))[1:],
-                         vector_cycles(w, int(p), int(r), int(dpt), float(iv), float(rt), bool(sk)) * n_cols]
-                        for p, r, dpt, iv, rt, sk in uniq]).reshape(len(uniq), 3)[inv.reshape(-1)]
+    configs = [(int(p), int(r), int(dpt), float(iv), float(rt), bool(sk)) for p, r, dpt, iv, rt, sk in uniq]
+    cycles_of = vector_cycles(w, configs)
+    per_key = np.array([[*layout_totals(w, c[0], c[1]), cycles_of[c] * n_cols] for c in configs]
+                       ).reshape(len(uniq), 3)[inv.reshape(-1)]
     entries, pointers, cycles = per_key[:, 0], per_key[:, 1], per_key[:, 2]
     skip = np.where(hw.skipping[idx], w.act_density, 1.0)
     ib = hw.index_bits[idx]

@@ -13,8 +13,9 @@ PEs synchronise at the end of each output group (halo exchange), so
     cycles = batch * sum_g max_pe sum_c cycles(g, c, pe)
 
 (one matrix product per layer).  nnz_w is counted from the real mask;
-nnz_a[c, pe] is a binomial draw with the layer's activation density over the
-tile's pixels, seeded by the layer's name (the same for every config).  Every
+nnz_a[c, pe] counts the nonzero activations of the tile, each input
+activation drawn nonzero with the layer's density from a generator seeded by
+the layer's name (the same draw for every config, nested across densities).  Every
 product is computed, so strided layers waste the products no output needs
 (SCNN's known inefficiency; utilisation shows it).  Layers without a spatial
 plane (linear layers) are a 1 x 1 plane: one PE holds it, the others idle.
@@ -43,14 +44,6 @@ def plane(w: LayerWorkload) -> tuple[int, int, int]:
     return (int(hw_in[0]), int(hw_in[1]), rs) if w.K % rs == 0 else (1, 1, 1)
 
 
-def tile_pixels(h: int, wd: int, rows: int, cols: int) -> np.ndarray:
-    """Pixels of each PE's planar tile, PE-major (rows x cols)."""
-    th, tw = ceil_div(h, rows), ceil_div(wd, cols)
-    ph = np.clip(h - np.arange(rows) * th, 0, th)
-    pw = np.clip(wd - np.arange(cols) * tw, 0, tw)
-    return (ph[:, None] * pw[None, :]).reshape(-1)
-
-
 def weight_counts(w: LayerWorkload, group: int) -> np.ndarray:
     """nnz_w[g, c]: nonzero weights of output group g and input channel c (cached)."""
     key = ("scnn_w", group)
@@ -64,22 +57,34 @@ def weight_counts(w: LayerWorkload, group: int) -> np.ndarray:
 
 
 def activation_counts(w: LayerWorkload, rows: int, cols: int) -> np.ndarray:
-    """nnz_a[c, pe]: nonzero activations of channel c in each PE's tile (seeded draw; cached)."""
+    """nnz_a[c, pe] over the PEs whose tile is not empty; cached.
+
+    Each input activation (c, y, x) is nonzero when a uniform draw, seeded by the layer's name, falls
+    below the layer's activation density, so a lower density never adds a nonzero activation.
+    """
     key = ("scnn_a", rows, cols, w.act_density)
     if key not in w.cache:
         h, wd, rs = plane(w)
-        px = tile_pixels(h, wd, rows, cols)
         rng = np.random.default_rng(zlib.crc32(w.name.encode()))
-        w.cache[key] = rng.binomial(np.broadcast_to(px, (w.K // rs, px.size)), w.act_density)
+        nonzero = rng.random((w.K // rs, h, wd)) < w.act_density
+        th, tw = ceil_div(h, rows), ceil_div(wd, cols)
+        ph, pw = ceil_div(h, th), ceil_div(wd, tw)        # PEs that hold pixels, per side
+        padded = np.zeros((nonzero.shape[0], ph * th, pw * tw), dtype=bool)
+        padded[:, :h, :wd] = nonzero
+        counts = padded.reshape(-1, ph, th, pw, tw).sum((2, 4), dtype=np.int64)
+        w.cache[key] = counts.reshape(counts.shape[0], -1).astype(float)
     return w.cache[key]
 
 
 def scnn_cycles(w: LayerWorkload, rows: int, cols: int, f: int, i: int, group: int) -> tuple[float, float]:
-    """(cycles, products computed) per image."""
-    nw = weight_counts(w, group)
-    na = activation_counts(w, rows, cols)
-    per_pe = ceil_div(nw, f) @ ceil_div(na, i)           # [g, pe]
-    return float(per_pe.max(1).sum()), float((nw @ na).sum())
+    """(cycles, products computed) per image; cached per configuration."""
+    key = ("scnn_cycles", rows, cols, f, i, group, w.act_density)
+    if key not in w.cache:
+        nw = weight_counts(w, group).astype(float)
+        na = activation_counts(w, rows, cols)
+        per_pe = np.ceil(nw / f) @ np.ceil(na / i)          # [g, pe]
+        w.cache[key] = (float(per_pe.max(1, initial=0.0).sum()), float((nw @ na).sum()))
+    return w.cache[key]
 
 
 def rle_layout(w: LayerWorkload, index_bits: int) -> tuple[int, int]:
