@@ -244,6 +244,7 @@ class PEArray:
     macs_per_pe_per_cycle: int = 1          # eie, sigma: MACs one PE / multiplier retires per cycle
     fifo_depth: int = 8                     # eie: activation queue entries per PE
     act_broadcast_per_cycle: float = 1.0    # eie: nonzero activations broadcast per cycle
+    skip_empty_columns: bool = False        # eie: activations no PE holds a weight for are never broadcast
     distribution_bw_words: int | None = None  # sigma: input words delivered per cycle (None: one per multiplier)
     reduction_bw_words: int | None = None     # sigma: outputs the reduction network emits per cycle (None: cols)
     iteration_overhead_cycles: int = 4      # sigma: configure + collect stages paid once per stationary iteration
@@ -279,6 +280,8 @@ class PEArray:
         _int_in(w, "macs_per_pe_per_cycle", self.macs_per_pe_per_cycle, 1, 1024)
         _int_in(w, "fifo_depth", self.fifo_depth, 1, 1 << 16)
         _pos(w, "act_broadcast_per_cycle", self.act_broadcast_per_cycle, upper=1e6)
+        if not isinstance(self.skip_empty_columns, bool):
+            raise HardwareError(f"pe: field 'skip_empty_columns'={self.skip_empty_columns!r}; allowed: true, false")
         for name in ("distribution_bw_words", "reduction_bw_words"):
             if getattr(self, name) is not None:
                 _int_in(w, name, getattr(self, name), 1, MAX_PES)

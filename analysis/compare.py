@@ -7,7 +7,9 @@
    accuracy loss stays within the tolerance (``analysis.search``); every probe is
    an ADMM prune + masked retrain from the dense weights, cached as an artifact.
 3. Price the dense model and every probed artifact on every hardware preset
-   (analytical engine) and measure the chosen ones on this CPU (and GPU).
+   (analytical engine; each model's input-activation density measured on
+   ``calibrate_images`` validation images, so zero-skipping engines see the
+   real ReLU sparsity) and measure the chosen ones on this CPU (and GPU).
 4. Break-even curves, hardware-in-the-loop per-layer structures, plots, report.
 
 Every step writes into OUT and is skipped when its output exists, so a killed
@@ -37,7 +39,8 @@ from pruning.structures import Structure, StructureError
 from .search import matched_ratio
 
 STRUCTURES = ("nonstructured", "filter", "channel", "column", "block", "nm")
-DEFAULT_PRESETS = ("tpu_like", "eyeriss_like", "eie_like", "nm_asic", "fpga_small", "fpga_large", "fpga_sparse")
+DEFAULT_PRESETS = ("tpu_like", "eyeriss_like", "eie_like", "sigma_like", "scnn_like", "nm_asic", "fpga_small",
+                   "fpga_large", "fpga_sparse")
 
 
 class CompareError(ValueError):
@@ -70,6 +73,7 @@ class CompareConfig:
     rho: float = 0.05
     breakeven_bits: tuple[int, ...] = (8,)
     hil_preset: str | None = "eie_like"
+    calibrate_images: int = 256         # validation images that measure input-activation density (0: dense)
 
     def __post_init__(self):
         bad = [s for s in self.structures if s not in STRUCTURES]
@@ -79,6 +83,9 @@ class CompareConfig:
             raise CompareError(f"tolerance_pp={self.tolerance_pp}; allowed: (0, 100) percentage points")
         if not (isinstance(self.bits, int) and (1 <= self.bits <= 16 or self.bits == 32)):
             raise CompareError(f"bits={self.bits}; allowed: 1..16 or 32 (float)")
+        if isinstance(self.calibrate_images, bool) or not isinstance(self.calibrate_images, int) \
+                or self.calibrate_images < 0:
+            raise CompareError(f"calibrate_images={self.calibrate_images!r}; allowed: an integer >= 0")
         if not 0 < self.validation_fraction < 0.5:
             raise CompareError(f"validation_fraction={self.validation_fraction}; allowed: (0, 0.5)")
 
@@ -199,7 +206,8 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, log: Callable[[str], No
 
     # 3. price everything, measure the chosen models
     from .report_data import build_tables
-    tables = build_tables(cfg, out, dense_dir, results, accs, full, log)
+    calibration = search_data.test_x[: cfg.calibrate_images] if cfg.calibrate_images else None
+    tables = build_tables(cfg, out, dense_dir, results, accs, full, log, calibration)
     summary = {"config": cfg.to_dict(), "baseline_val_accuracy": baseline, "structures": results, **tables,
                "wall_s": time.perf_counter() - t0}
     atomic_write_json(out / "summary.json", _jsonable(summary))

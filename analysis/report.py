@@ -38,7 +38,12 @@ def write_report(out: Path, summary: dict, log=print) -> None:
     md = [f"# Sparsity structures compared: {cfg['model']} on {cfg['dataset']}", "",
           f"Weights {cfg['bits']}-bit; accuracy tolerance {cfg['tolerance_pp']} percentage points of validation "
           f"accuracy (dense: {summary['baseline_val_accuracy'] * 100:.2f}%); batch {cfg['batch']}; "
-          f"wall time {summary.get('wall_s', 0):.0f} s.", "", "## Verdict per platform", ""]
+          f"wall time {summary.get('wall_s', 0):.0f} s.",
+          "", (f"Input-activation density measured on {cfg['calibrate_images']} validation images (zero-skipping "
+               "engines use it)." if cfg.get("calibrate_images") else "Input activations taken as dense (no "
+                                                                        "calibration)."),
+          "Costs follow each preset's memory convention (native unless the YAML says otherwise); numbers are "
+          "model estimates, validated as docs/validation.md describes.", "", "## Verdict per platform", ""]
     md += [f"- {v['text']}" for v in summary["verdicts"]]
     md += ["", "## Matched accuracy", ""]
     body = []

@@ -16,7 +16,7 @@ from pruning.constraint import Constraint
 from pruning.structures import Structure
 from pruning.train import evaluate
 from sparsesim.analytical import evaluate as simulate
-from sparsesim.workload import from_artifact, from_model
+from sparsesim.workload import from_artifact, from_model, measure_activation_density
 
 from .bench import break_even, measure_model
 
@@ -29,9 +29,15 @@ STRUCTURED = ("filter", "channel", "column", "block", "nm")
 BREAKEVEN_RATIOS = [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99]
 
 
-def _sim_rows(cfg, structure, ratio, path: Path, accs, val_acc, test_acc) -> list[dict]:
+def priced_workloads(cfg, path: Path, calibration):
+    """The artifact's workloads, with input-activation densities measured on the calibration images."""
+    density = None if calibration is None else measure_activation_density(load_artifact(path).model, calibration)
+    return from_artifact(path, batch=cfg.batch, act_density=density)
+
+
+def _sim_rows(cfg, structure, ratio, path: Path, accs, val_acc, test_acc, calibration) -> list[dict]:
     m = read_manifest(path)
-    table = simulate(from_artifact(path, batch=cfg.batch), accs)
+    table = simulate(priced_workloads(cfg, path, calibration), accs)
     rows = []
     for a in accs:
         t = table.totals()[a.name]
@@ -74,7 +80,8 @@ def _measured_rows(cfg, structure, ratio, path, val_acc, test_acc, log, device: 
              "note": f"batch {cfg.batch}; {note}; fastest: {best}"}]
 
 
-def build_tables(cfg, out: Path, dense_dir: Path, results: dict, accs: list[Accelerator], full, log) -> dict:
+def build_tables(cfg, out: Path, dense_dir: Path, results: dict, accs: list[Accelerator], full, log,
+                 calibration=None) -> dict:
     def test_acc(path):
         return evaluate(load_artifact(path).model, full.test_x, full.test_y)
 
@@ -85,7 +92,7 @@ def build_tables(cfg, out: Path, dense_dir: Path, results: dict, accs: list[Acce
     layer_tables = {}
     for structure, ratio, path, val in entries:
         ta = test_acc(path)
-        sim, table = _sim_rows(cfg, structure, ratio, path, accs, val, ta)
+        sim, table = _sim_rows(cfg, structure, ratio, path, accs, val, ta, calibration)
         rows += sim
         layer_tables[structure] = table
         if cfg.measure_cpu:
@@ -105,7 +112,7 @@ def build_tables(cfg, out: Path, dense_dir: Path, results: dict, accs: list[Acce
     for structure, res in results.items():
         for key, path in res["probe_dirs"].items():
             acc = read_manifest(path)["accuracy"]["pruned"]
-            tot = simulate(from_artifact(path, batch=cfg.batch), accs).totals()
+            tot = simulate(priced_workloads(cfg, path, calibration), accs).totals()
             for a in accs:
                 pareto.append({"structure": structure, "ratio": float(key), "val_accuracy": acc, "platform": a.name,
                                "energy_pj": tot[a.name].energy_pj, "latency_s": tot[a.name].latency_s})
@@ -114,12 +121,13 @@ def build_tables(cfg, out: Path, dense_dir: Path, results: dict, accs: list[Acce
         pareto.append({"structure": "dense", "ratio": 0.0, "val_accuracy": dense_val, "platform": a.name,
                        "energy_pj": d["energy_pj"], "latency_s": d["latency_s"]})
 
-    breakeven = breakeven_curves(cfg, dense_dir, accs, rows, results)
+    breakeven = breakeven_curves(cfg, dense_dir, accs, rows, results, calibration)
     if cfg.measure_cpu:
         breakeven["cpu_sweep"] = cpu_sweep(cfg, dense_dir)
         breakeven["cpu_breakeven"] = break_even([r["ratio"] for r in breakeven["cpu_sweep"]],
                                                 [r["csr_speedup"] for r in breakeven["cpu_sweep"]])
-    hil = hardware_in_the_loop(cfg, out, dense_dir, results, layer_tables, accs, full, log) if cfg.hil_preset else None
+    hil = (hardware_in_the_loop(cfg, out, dense_dir, results, layer_tables, accs, full, log, calibration)
+           if cfg.hil_preset else None)
     verdicts = make_verdicts(rows, results)
     return {"rows": rows, "pareto": pareto, "breakeven": breakeven, "hil": hil, "verdicts": verdicts}
 
@@ -135,13 +143,14 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 # ------------------------------------------------------------- break-even
 def dense_counterpart(a: Accelerator) -> Accelerator:
-    """The dense reference for break-even: same PEs, buffers, DRAM and clock, a plain dense datapath."""
+    """The dense reference for break-even: same multipliers, buffers, DRAM and clock, a plain dense datapath."""
+    f, i = a.pe.cartesian if a.pe.engine == "scnn" else (1, 1)
     pe = replace(a.pe, engine="systolic", dataflow=a.pe.dataflow if a.pe.engine == "systolic" else "ws",
-                 zero_handling="none", compact_zero_rows_cols=False)
+                 zero_handling="none", compact_zero_rows_cols=False, rows=a.pe.rows * f, cols=a.pe.cols * i)
     return replace(a, name=f"{a.name}:dense", pe=pe, fpga=None, platform="asic")
 
 
-def breakeven_curves(cfg, dense_dir: Path, accs, rows, results) -> dict:
+def breakeven_curves(cfg, dense_dir: Path, accs, rows, results, calibration=None) -> dict:
     """Per platform and bit-width: costs of non-structured sparsity vs ratio (magnitude masks on the
     trained dense weights), and the ratios where it beats dense and the best structured model.
 
@@ -164,7 +173,7 @@ def breakeven_curves(cfg, dense_dir: Path, accs, rows, results) -> dict:
                 for mod in model.modules():
                     if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)) and r > 0:
                         mod.weight.copy_(Constraint(Structure("nonstructured", r)).project(mod.weight)[0])
-            ws = from_model(model, torch.zeros(1, *shape), batch=cfg.batch, weight_bits=bits)
+            ws = from_model(model, torch.zeros(1, *shape), batch=cfg.batch, weight_bits=bits, calibration=calibration)
             tot = simulate(ws, accs).totals()
             if r == 0:
                 ref = simulate(ws, counterparts).totals()
@@ -213,7 +222,8 @@ def cpu_sweep(cfg, dense_dir: Path) -> list[dict]:
 
 
 # ------------------------------------------------------- hardware in the loop
-def hardware_in_the_loop(cfg, out: Path, dense_dir: Path, results, layer_tables, accs, full, log) -> dict | None:
+def hardware_in_the_loop(cfg, out: Path, dense_dir: Path, results, layer_tables, accs, full, log,
+                         calibration=None) -> dict | None:
     """Per layer, the structure with the least simulated energy on ``cfg.hil_preset``; then prune that mix."""
     from pruning.models import build_model
     from pruning.pipeline import run_prune
@@ -251,7 +261,7 @@ def hardware_in_the_loop(cfg, out: Path, dense_dir: Path, results, layer_tables,
     val = read_manifest(run_dir)["accuracy"]["pruned"]
     test = evaluate(load_artifact(run_dir).model, full.test_x, full.test_y)
     acc = [a for a in accs if a.name == preset]
-    mixed_cost = simulate(from_artifact(run_dir, batch=cfg.batch), acc).totals()[preset]
+    mixed_cost = simulate(priced_workloads(cfg, run_dir, calibration), acc).totals()[preset]
     singles = {s: layer_tables[s].select(preset).totals()[preset].energy_pj for s in candidates}
     best_single = min(singles, key=singles.get)
     baseline = read_manifest(dense_dir)["accuracy"]["pruned"]

@@ -37,8 +37,8 @@ from pruning.checkpoint import atomic_write_json, atomic_write_text
 from pruning.config import load_yaml
 from pruning.structures import KINDS
 
-CODE_VERSION = "sweep-1"
-COST_KEYS = ("energy_pj", "latency_s", "cycles", "storage_bits", "dram_bits", "utilization",
+CODE_VERSION = "sweep-2"  # bump when the cost model changes (issue 8: memory hierarchy, engines, energy)
+COST_KEYS = ("energy_pj", "latency_s", "cycles", "stall_cycles", "storage_bits", "dram_bits", "utilization",
              "energy_dram_pj", "energy_sram_pj", "energy_rf_pj", "energy_mac_pj", "energy_index_pj")
 OBJECTIVES = ("energy_pj", "latency_s", "cycles", "storage_bits", "dram_bits")
 

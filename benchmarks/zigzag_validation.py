@@ -118,9 +118,9 @@ def main() -> None:
         dt = time.perf_counter() - t
         ref = float(g["total_energy_pj"])
         rf = float(g["total_rf128b_energy_pj"]) + float(g["total_rf2b_energy_pj"])
+        load = float(g["onloading_cycles"]) + float(g["offloading_cycles"])
         lat = (f"{float(g['latency_cycles']):,.0f} ({float(g['ideal_temporal_cycles']):,.0f} + "
-               f"{float(g['stall_slack_cycles']):,.0f} + {float(g['onloading_cycles']) + float(g['offloading_cycles']):,.0f}"
-               f" + {float(g['systolic_drain_cycles']):,.0f})")
+               f"{float(g['stall_slack_cycles']):,.0f} + {load:,.0f} + {float(g['systolic_drain_cycles']):,.0f})")
         print(f"| {layer[0]} | {ref:,.0f} | {r['energy_pj']:,.0f} | {(r['energy_pj'] - ref) / ref * 100:+.2f}% | "
               f"{float(g['total_dram_energy_pj']):,.0f} / {r['energy_dram_pj']:,.0f} | "
               f"{float(g['total_sram2mb_energy_pj']):,.0f} / {r['energy_sram_pj']:,.0f} | "

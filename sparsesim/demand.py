@@ -58,6 +58,8 @@ class ComputeDemand:
     filter_passes: np.ndarray          # times the array consumes all weights
     psum_passes: np.ndarray            # accumulation passes per output (> 1: partial sums)
     ofmap_tile_words: np.ndarray       # outputs accumulated at once; they spill if they do not fit
+    restream_filter: np.ndarray        # 1 where splitting the outputs into chunks re-reads the weights (WS)
+    restream_ifmap: np.ndarray         # 1 where it re-reads the inputs instead (IS)
 
     @property
     def storage_bits(self) -> np.ndarray:

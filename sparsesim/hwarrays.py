@@ -44,6 +44,7 @@ class HardwareArrays:
     macs_per_pe: np.ndarray
     fifo_depth: np.ndarray
     bcast_rate: np.ndarray
+    skip_empty_cols: np.ndarray
     dist_bw: np.ndarray
     red_bw: np.ndarray
     iter_overhead: np.ndarray
@@ -114,6 +115,7 @@ class HardwareArrays:
             index_bits=a(lambda x: x.pe.index_bits, np.int64), decode_rate=a(lambda x: x.pe.decode_entries_per_cycle),
             macs_per_pe=a(lambda x: x.pe.macs_per_pe_per_cycle), fifo_depth=a(lambda x: x.pe.fifo_depth, np.int64),
             bcast_rate=a(lambda x: x.pe.act_broadcast_per_cycle),
+            skip_empty_cols=a(lambda x: x.pe.skip_empty_columns, bool),
             dist_bw=a(lambda x: x.pe.distribution_bw), red_bw=a(lambda x: x.pe.reduction_bw),
             iter_overhead=a(lambda x: x.pe.iteration_overhead_cycles),
             cart_f=a(lambda x: x.pe.cartesian[0], np.int64), cart_i=a(lambda x: x.pe.cartesian[1], np.int64),

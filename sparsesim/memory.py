@@ -20,8 +20,10 @@ buffers and between the buffers and the array.  Rules (docs/cost_model.md):
   then neither touches DRAM (the previous layer left the input on chip).
 * Outputs.  Outputs are written once.  When a layer accumulates over several
   passes (``psum_passes``) and the output tile being accumulated does not fit,
-  partial sums spill: written at ``acc_bits`` after every pass but the last and
-  read back before the next.
+  either partial sums spill (written at ``acc_bits`` after every pass but the
+  last and read back before the next) or the output columns are split into
+  chunks that fit and the stationary operand is streamed again per chunk,
+  whichever moves fewer bits.
 * Shared buffer.  The operands kept on chip are the subset that fits the buffer
   and minimises DRAM traffic (all 8 subsets are priced, vectorized).
 * Buffer traffic.  The array's reads and writes come from the engine; every
@@ -94,6 +96,24 @@ def _kept_on_chip(hw: HardwareArrays, sizes: dict, savings: dict) -> dict:
     return {op: np.where(hw.per_operand, own[op], best[op]) for op in ops}
 
 
+def _partial_sums(d: ComputeDemand, hw: HardwareArrays, kept: dict, resident: np.ndarray) -> tuple:
+    """A layer whose accumulating output tile does not fit either spills partial sums to DRAM, or splits its
+    output columns into chunks that fit and streams the stationary operand (WS: weights, IS: inputs) again
+    per chunk; the cheaper wins.  Returns (spilled words, extra weight entries, extra input words)."""
+    acc = hw.acc_bits
+    needs = (d.psum_passes > 1) & ~kept["ofmap"]
+    spill_words = d.ofmap_words * np.maximum(d.psum_passes - 1, 0)
+    half = np.where(hw.double_buffered, 0.5, 1.0)
+    chunks = np.maximum(1.0, np.ceil(d.ofmap_tile_words * acc / (hw.buf_bits["ofmap"] * half)))
+    w_again = d.restream_filter * np.where(kept["filter"] | resident, 0.0, d.storage_bits)
+    if_again = d.restream_ifmap * np.where(kept["ifmap"], 0.0, d.ifmap_words * hw.act_bits)
+    chunked = needs & ((chunks - 1) * (w_again + if_again) < 2 * spill_words * acc)
+    entries = d.storage_bits / np.maximum(d.filter_word_bits, 1e-12)
+    extra_w = np.where(chunked & (w_again > 0), (chunks - 1) * entries, 0.0)
+    extra_if = np.where(chunked & (if_again > 0), (chunks - 1) * d.ifmap_words, 0.0)
+    return np.where(needs & ~chunked, spill_words, 0.0), extra_w, extra_if
+
+
 def native_traffic(d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray, act_density: float) -> Traffic:
     act, acc = hw.act_bits, hw.acc_bits
     entries = d.storage_bits / np.maximum(d.filter_word_bits, 1e-12)
@@ -107,13 +127,11 @@ def native_traffic(d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray, a
     acts_fit = (sizes["ifmap"] <= hw.buf_bits["ifmap"] * half) & (d.ofmap_words * act <= hw.buf_bits["ofmap"] * half)
     acts_on_chip = (hw.acts_mode == "resident") | ((hw.acts_mode == "auto") & acts_fit)
     kept["ifmap"] = kept["ifmap"] | acts_on_chip
-    dram_if = np.where(acts_on_chip, 0.0, d.ifmap_words * np.where(kept["ifmap"], 1.0, d.ifmap_passes))
-    dram_w = np.where(resident, 0.0, entries * np.where(kept["filter"], 1.0, d.filter_passes))
-    spill = np.where(kept["ofmap"] | (d.psum_passes <= 1), 0.0, spill_words)
+    spill, extra_w, extra_if = _partial_sums(d, hw, kept, resident)
+    dram_if = np.where(acts_on_chip, 0.0, d.ifmap_words * np.where(kept["ifmap"], 1.0, d.ifmap_passes)) + extra_if
+    dram_w = np.where(resident, 0.0, entries * np.where(kept["filter"], 1.0, d.filter_passes)) + extra_w
     out_words = np.where(acts_on_chip, 0.0, d.ofmap_words)
-    dram_out_w = out_words + spill
     bits_if, bits_w = dram_if * act, dram_w * d.filter_word_bits
-    bits_o = out_words * act + 2 * spill * acc
     compulsory = np.where(resident, 0.0, d.storage_weight_bits) + np.where(
         acts_on_chip, 0.0, d.ifmap_words * act * act_density + d.ofmap_words * act)
     reads = {"ifmap": d.sram_ifmap_read_words * act, "filter": d.sram_filter_read_words * d.filter_word_bits,
@@ -124,8 +142,8 @@ def native_traffic(d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray, a
         sram_filter_read_words=d.sram_filter_read_words, sram_filter_write_words=dram_w,
         sram_ofmap_write_words=d.sram_ofmap_write_words + spill,
         sram_ofmap_read_words=d.sram_ofmap_read_words + out_words + spill,
-        dram_ifmap_read_words=dram_if, dram_filter_read_words=dram_w, dram_ofmap_write_words=dram_out_w,
-        dram_ofmap_read_words=spill, dram_ifmap_bits=bits_if, dram_filter_bits=bits_w, dram_ofmap_bits=bits_o,
-        dram_write_bits=out_words * act + spill * acc, dram_bits_compulsory=compulsory,
-        rf_weight_accesses=d.rf_weight_accesses, rf_act_accesses=d.rf_act_accesses,
+        dram_ifmap_read_words=dram_if, dram_filter_read_words=dram_w, dram_ofmap_write_words=out_words + spill,
+        dram_ofmap_read_words=spill, dram_ifmap_bits=bits_if, dram_filter_bits=bits_w,
+        dram_ofmap_bits=out_words * act + 2 * spill * acc, dram_write_bits=out_words * act + spill * acc,
+        dram_bits_compulsory=compulsory, rf_weight_accesses=d.rf_weight_accesses, rf_act_accesses=d.rf_act_accesses,
         rf_psum_accesses=d.rf_psum_accesses, sram_read_bits=reads, sram_write_bits=writes, weights_resident=resident)

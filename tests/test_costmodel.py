@@ -283,13 +283,23 @@ def test_resident_weights_cost_no_dram_weight_traffic():
     assert not evaluate([_fc()], [tiny]).rows()[0]["weights_resident"]
 
 
-def test_partial_sums_spill_when_the_output_tile_does_not_fit():
+def test_partial_sums_spill_or_outputs_are_chunked_whichever_moves_less():
     layer = _fc(m=64, k=256, batch=512)            # WS on 8x8: 32 row folds accumulate each output
     big, small = _bandwidth_bound_config(1024), _bandwidth_bound_config(1)
     a, b = evaluate([layer], [big, small]).rows()
-    assert a["dram_ofmap_read_words"] == 0
-    assert b["dram_ofmap_read_words"] == 64 * 512 * 31          # every pass but the last is read back
-    assert b["dram_ofmap_write_words"] == 64 * 512 * 32
+    assert a["dram_ofmap_read_words"] == 0 and a["dram_filter_read_words"] == 64 * 256
+    # 512 x 8 partial sums of 32 bits per column fold need 32 chunks of a 4-kbit half buffer: re-reading the
+    # 64 x 256 weights 31 more times (4 Mbit) beats spilling 31 passes of partial sums (65 Mbit)
+    assert b["dram_ofmap_read_words"] == 0 and b["dram_filter_read_words"] == 64 * 256 * 32
+    tiny_out = accelerator_from_dict({
+        "name": "t", "pe": {"engine": "systolic", "rows": 8, "cols": 8, "weight_bits": [8],
+                            "compact_zero_rows_cols": False},
+        "memory": {"organization": "per_operand"}, "ifmap_sram": {"capacity_bytes": 1 << 20},
+        "filter_sram": {"capacity_bytes": 1024}, "ofmap_sram": {"capacity_bytes": 16}})
+    c = evaluate([layer], [tiny_out]).rows()[0]
+    assert c["dram_ofmap_read_words"] == 64 * 512 * 31          # spilling is cheaper: every pass but the last
+    assert c["dram_ofmap_write_words"] == 64 * 512 * 32
+    assert c["dram_filter_read_words"] == 64 * 256
 
 
 def test_inputs_are_refetched_per_pass_when_they_do_not_fit():

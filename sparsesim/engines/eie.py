@@ -6,7 +6,8 @@ row indices, a gap longer than 2^index_bits - 1 costing a padding entry
 (``sparsesim.formats.encode_relative``).  For each input vector the nonzero
 activations (all activations when the engine does not skip zeros) are
 broadcast, ``act_broadcast_per_cycle`` per cycle, into every PE's activation
-queue of ``fifo_depth`` entries; a PE works on the head of its queue for
+queue of ``fifo_depth`` entries (with ``skip_empty_columns`` an activation no
+PE holds a weight for is not broadcast: a compiler dropped that input); a PE works on the head of its queue for
 ``ceil(entries / min(decode_entries_per_cycle, macs_per_pe_per_cycle))``
 cycles, ``entries`` being its entries (real and padding) in that column.  The
 broadcast stalls while any PE's queue is full.  The makespan is the exact
@@ -22,6 +23,11 @@ layer's name (the same draw for every hardware config, nested across
 densities, so fewer nonzero activations never cost more).  Layers with many
 input vectors (convolutions) simulate ``SAMPLED_VECTORS`` of them as one
 continuous stream and scale by the vector count.
+
+The broadcast bounds the engine at one activation per cycle: a layer with no
+more rows than PEs gives each PE at most one entry per column, so weight
+sparsity cannot make it faster (only activation sparsity, and dropped input
+columns when ``skip_empty_columns``), as in EIE itself.
 """
 
 from __future__ import annotations
@@ -59,14 +65,16 @@ def layout_totals(w: LayerWorkload, pes: int, index_bits: int) -> tuple[int, int
     return w.cache[key]
 
 
-def activation_stream(w: LayerWorkload, skipping: bool) -> np.ndarray:
-    """Column indices of the activations broadcast, sampled vectors back to back (seeded by the layer name)."""
+def activation_stream(w: LayerWorkload, skipping: bool, skip_empty: bool) -> np.ndarray:
+    """Column indices of the activations broadcast, sampled vectors back to back (seeded by the layer name);
+    with ``skip_empty`` the columns without any weight are left out."""
     n_vec = min(w.columns, SAMPLED_VECTORS)
     if not skipping or w.act_density >= 1.0:
-        return np.tile(np.arange(w.K), n_vec)
-    rng = np.random.default_rng(zlib.crc32(w.name.encode()))
-    u = rng.random((n_vec, w.K))
-    return np.nonzero(u < w.act_density)[1]
+        cols = np.tile(np.arange(w.K), n_vec)
+    else:
+        rng = np.random.default_rng(zlib.crc32(w.name.encode()))
+        cols = np.nonzero(rng.random((n_vec, w.K)) < w.act_density)[1]
+    return cols[w.mask.any(0)[cols]] if skip_empty else cols
 
 
 def queue_makespan(per: np.ndarray, cols: np.ndarray, rate: float, depth: int, interval: float) -> float:
@@ -90,7 +98,7 @@ def queue_makespan(per: np.ndarray, cols: np.ndarray, rate: float, depth: int, i
 
 def vector_cycles(w: LayerWorkload, configs: list[tuple]) -> dict:
     """Cycles per input vector (mean over the sampled stream) for each (pes, index_bits, depth, interval,
-    rate, skipping) in ``configs``; one layout per (pes, index_bits); cached per configuration."""
+    rate, skipping, skip_empty) in ``configs``; one layout per (pes, index_bits); cached per configuration."""
     out, todo = {}, []
     for c in configs:
         key = ("eie_cycles", *c, w.act_density)
@@ -101,8 +109,8 @@ def vector_cycles(w: LayerWorkload, configs: list[tuple]) -> dict:
     for pes, index_bits in sorted({(c[0], c[1]) for c in todo}):
         per = eie_layout(w, pes, index_bits)
         for c in [c for c in todo if (c[0], c[1]) == (pes, index_bits)]:
-            _, _, depth, interval, rate, skipping = c
-            cycles = queue_makespan(per, activation_stream(w, skipping), rate, depth, interval)
+            _, _, depth, interval, rate, skipping, skip_empty = c
+            cycles = queue_makespan(per, activation_stream(w, skipping, skip_empty), rate, depth, interval)
             out[c] = w.cache[("eie_cycles", *c, w.act_density)] = cycles / min(w.columns, SAMPLED_VECTORS)
     return out
 
@@ -114,9 +122,10 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
     n = idx.size
     rate = np.minimum(hw.decode_rate[idx], hw.macs_per_pe[idx])
     keys = np.stack([hw.pes[idx], hw.index_bits[idx], hw.fifo_depth[idx], 1.0 / hw.bcast_rate[idx], rate,
-                     hw.skipping[idx]], 1)
+                     hw.skipping[idx], hw.skip_empty_cols[idx]], 1)
     uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    configs = [(int(p), int(r), int(dpt), float(iv), float(rt), bool(sk)) for p, r, dpt, iv, rt, sk in uniq]
+    configs = [(int(p), int(r), int(dpt), float(iv), float(rt), bool(sk), bool(se))
+               for p, r, dpt, iv, rt, sk, se in uniq]
     cycles_of = vector_cycles(w, configs)
     per_key = np.array([[*layout_totals(w, c[0], c[1]), cycles_of[c] * n_cols] for c in configs]
                        ).reshape(len(uniq), 3)[inv.reshape(-1)]
@@ -139,4 +148,4 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
         rf_psum_accesses=2 * processed,
         filter_word_bits=storage / np.maximum(entries, 1), ifmap_words=np.full(n, float(w.input_elems * w.batch)),
         ofmap_words=np.full(n, s.M * n_cols), ifmap_passes=np.ones(n), filter_passes=np.full(n, n_cols),
-        psum_passes=np.ones(n), ofmap_tile_words=np.full(n, float(s.M)))
+        psum_passes=np.ones(n), ofmap_tile_words=np.full(n, float(s.M)), restream_filter=np.zeros(n), restream_ifmap=np.zeros(n))

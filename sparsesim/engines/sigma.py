@@ -24,7 +24,6 @@ values.  Checked against STONNE's SIGMA model (docs/validation.md).
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -97,10 +96,12 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
         storage_index_bits=np.full(n, bitmap), storage_padding_bits=np.zeros(n),
         storage_pointer_bits=np.zeros(n), macs_executed=macs, macs_useful=useful,
         mac_energy_weight=gating_weight(hw, idx, useful, macs), index_decodes=np.full(n, bitmap),
-        compute_cycles=cycles, tiles=np.full(n, max(n_cols, 1.0)), gemm_m=np.full(n, float(s.M)), gemm_k=np.full(n, float(s.K)),
+        compute_cycles=cycles, tiles=np.full(n, max(n_cols, 1.0)), gemm_m=np.full(n, float(s.M)),
+        gemm_k=np.full(n, float(s.K)),
         sram_ifmap_read_words=macs.copy(), sram_filter_read_words=np.full(n, float(s.nnz)),
         sram_ofmap_write_words=np.full(n, s.M * n_cols), sram_ofmap_read_words=np.zeros(n),
-        rf_weight_accesses=macs, rf_act_accesses=macs, rf_psum_accesses=np.zeros(n), filter_word_bits=storage / max(s.nnz, 1),
+        rf_weight_accesses=macs, rf_act_accesses=macs, rf_psum_accesses=np.zeros(n),
+        filter_word_bits=storage / max(s.nnz, 1),
         ifmap_words=np.full(n, float(w.input_elems * w.batch)), ofmap_words=np.full(n, s.M * n_cols),
         ifmap_passes=iters, filter_passes=np.ones(n), psum_passes=np.ones(n),
-        ofmap_tile_words=np.full(n, s.M * n_cols))
+        ofmap_tile_words=np.full(n, s.M * n_cols), restream_filter=np.zeros(n), restream_ifmap=np.zeros(n))

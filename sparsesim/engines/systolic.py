@@ -107,4 +107,5 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
         psum_passes=psums,
         ofmap_tile_words=np.where(ws, n_cols * np.minimum(cols, m_eff),
                                   np.where(os_, np.minimum(rows, n_cols) * np.minimum(cols, m_eff),
-                                           np.minimum(cols, n_cols) * m_eff)))
+                                           np.minimum(cols, n_cols) * m_eff)),
+        restream_filter=ws.astype(float), restream_ifmap=is_.astype(float))
