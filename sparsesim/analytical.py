@@ -24,54 +24,24 @@ unequal per-tile traffic and operand streams competing for DRAM.  The
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from accel_models.hardware import OPERANDS, Accelerator
 
+from .conventions import convention_costs
 from .demand import ComputeDemand, compute_demand
 from .energy import layer_energy, rf_bits
 from .hwarrays import HardwareArrays
-from .memory import Traffic, native_traffic, resident_weights
+from .memory import resident_weights
 from .results import COLUMNS, CostTable
+from .timing import Timing, pipeline_cycles, pipelined_timing, transfer_cycles
 from .workload import LayerWorkload
-
-
-@dataclass(frozen=True, eq=False)
-class Timing:
-    compute_cycles: np.ndarray
-    memory_cycles: np.ndarray        # DRAM latency + every transfer back to back
-    cycles: np.ndarray               # makespan incl. the prefetch phase
-    stall_cycles: np.ndarray         # cycles the array waits for data
-
-
-def pipeline_cycles(load, compute, tiles):
-    """Makespan of ``tiles`` equal tiles through a double-buffered load -> compute pipeline."""
-    return load + compute + (tiles - 1) * np.maximum(load, compute)
-
-
-def transfer_cycles(t: Traffic, hw: HardwareArrays) -> np.ndarray:
-    """Cycles to move the layer's DRAM traffic: one shared channel, or per-operand interfaces in parallel."""
-    per_op = {"ifmap": t.dram_ifmap_bits, "filter": t.dram_filter_bits, "ofmap": t.dram_ofmap_bits}
-    shared = t.dram_bits / hw.dram_bw
-    parallel = np.max([per_op[op] / hw.dram_op_bw[op] for op in OPERANDS], axis=0)
-    return np.where(hw.stall_free, 0.0, np.where(hw.dram_shared, shared, parallel))
-
-
-def pipelined_timing(d: ComputeDemand, t: Traffic, hw: HardwareArrays) -> Timing:
-    tiles = np.maximum(d.tiles, 1.0)
-    transfer = transfer_cycles(t, hw)
-    latency = np.where(t.dram_bits > 0, hw.dram_latency, 0.0)   # exposed once, by the first request
-    cycles = latency + pipeline_cycles(transfer / tiles, d.compute_cycles / tiles, tiles)
-    return Timing(d.compute_cycles, latency + transfer, cycles, cycles - d.compute_cycles)
 
 
 def layer_costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray) -> dict:
     """Every cost column of one layer on every config."""
-    from .conventions import convention_costs
-
     traffic, timing = convention_costs(w, d, hw, resident)
     e = layer_energy(d, traffic, hw)
     units = hw.mac_units.astype(float)
@@ -120,4 +90,4 @@ def evaluate(workloads: Sequence[LayerWorkload], accelerators: Sequence[Accelera
     return CostTable(cols)
 
 
-__all__ = ["evaluate", "pipeline_cycles", "pipelined_timing", "transfer_cycles", "Timing", "native_traffic"]
+__all__ = ["evaluate", "layer_costs", "pipeline_cycles", "pipelined_timing", "transfer_cycles", "Timing"]

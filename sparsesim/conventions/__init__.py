@@ -19,7 +19,9 @@ import numpy as np
 from ..demand import ComputeDemand
 from ..hwarrays import HardwareArrays
 from ..memory import Traffic, native_traffic
+from ..timing import pipelined_timing
 from ..workload import LayerWorkload
+from . import scalesim, zigzag
 
 
 def _merge(full, idx: np.ndarray, part):
@@ -37,9 +39,6 @@ def _merge(full, idx: np.ndarray, part):
 
 def convention_costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray):
     """(Traffic, Timing) for every config, each priced under its own convention."""
-    from ..analytical import pipelined_timing
-    from . import scalesim, zigzag
-
     traffic = native_traffic(d, hw, resident, w.act_density)
     timing = pipelined_timing(d, traffic, hw)
     for name, module in (("scalesim", scalesim), ("zigzag", zigzag)):

@@ -45,6 +45,7 @@ import numpy as np
 from ..demand import ComputeDemand
 from ..hwarrays import HardwareArrays
 from ..memory import Traffic
+from ..timing import Timing
 from ..workload import LayerWorkload
 
 OFFSETS = (0, 10_000_000, 20_000_000)   # SCALE-Sim's default ifmap / filter / ofmap address offsets
@@ -532,8 +533,6 @@ def report(w: LayerWorkload, hw: HardwareArrays, i: int) -> ScaleSimReport:
 # ------------------------------------------------------------- convention
 def costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, idx: np.ndarray, resident: np.ndarray):
     """(Traffic, Timing) for configs ``idx``: SCALE-Sim's counts and cycles, priced per word."""
-    from ..analytical import Timing
-
     reps = [report(w, hw, int(i)) for i in idx]
     col = {f: np.array([getattr(r, f) for r in reps], dtype=float) for f in ScaleSimReport.__dataclass_fields__}
     act, b = hw.act_bits[idx], d.value_width[idx]

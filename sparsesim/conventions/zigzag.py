@@ -36,6 +36,7 @@ import numpy as np
 from ..demand import ComputeDemand, ceil_div
 from ..hwarrays import HardwareArrays
 from ..memory import Traffic
+from ..timing import pipelined_timing
 from ..workload import LayerWorkload
 
 
@@ -47,8 +48,6 @@ def _window(w: LayerWorkload) -> int:
 
 def costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, idx: np.ndarray, resident: np.ndarray):
     """(Traffic, Timing) for configs ``idx`` under the zigzag convention."""
-    from ..analytical import pipelined_timing
-
     rs = _window(w)
     act = hw.act_bits[idx]
     m, c = d.gemm_m[idx], np.maximum(d.gemm_k[idx] / rs, 1.0)

@@ -148,4 +148,5 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
         rf_psum_accesses=2 * processed,
         filter_word_bits=storage / np.maximum(entries, 1), ifmap_words=np.full(n, float(w.input_elems * w.batch)),
         ofmap_words=np.full(n, s.M * n_cols), ifmap_passes=np.ones(n), filter_passes=np.full(n, n_cols),
-        psum_passes=np.ones(n), ofmap_tile_words=np.full(n, float(s.M)), restream_filter=np.zeros(n), restream_ifmap=np.zeros(n))
+        psum_passes=np.ones(n), ofmap_tile_words=np.full(n, float(s.M)), restream_filter=np.zeros(n),
+        restream_ifmap=np.zeros(n))

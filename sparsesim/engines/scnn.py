@@ -125,4 +125,5 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
         filter_word_bits=storage / np.maximum(entries, 1),
         ifmap_words=np.full(n, float(w.input_elems * w.batch)), ofmap_words=np.full(n, float(s.M * w.columns)),
         ifmap_passes=groups.astype(float), filter_passes=np.full(n, float(w.batch)), psum_passes=np.ones(n),
-        ofmap_tile_words=np.minimum(hw.channel_group[idx], s.M) * float(w.N), restream_filter=np.zeros(n), restream_ifmap=np.zeros(n))
+        ofmap_tile_words=np.minimum(hw.channel_group[idx], s.M) * float(w.N), restream_filter=np.zeros(n),
+        restream_ifmap=np.zeros(n))
