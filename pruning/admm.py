@@ -6,12 +6,23 @@ g_i the indicator of layer i's constraint set S_i.  Scaled-form ADMM:
     W  <- a few epochs of SGD/Adam on  loss(W) + sum_i rho_i/2 ||W_i - Z_i + U_i||^2
     Z  <- Pi_Si(W + U)
     U  <- U + W - Z
-    rho_i <- min(rho_i * multiplier, rho_max)        (dynamic regulation)
+    rho_i' = min(rho_i * multiplier, rho_max);  U <- U * rho_i / rho_i'   (dynamic regulation)
 
-with ``Z0 = Pi(W)`` (a copy) and ``U0 = 0``.  The penalty is not added to the
-loss graph: its gradient ``rho (W - Z + U)`` is added to ``W.grad`` after
-``backward()`` (two in-place ops per layer), which keeps an ADMM epoch within a
-few percent of a plain one.  Any optimizer works, since only gradients change.
+with ``Z0 = Pi(W)`` (a copy) and ``U0 = 0``.  ``U`` is the *scaled* dual
+(``U = Lambda / rho``), so when rho grows the multiplier ``Lambda`` is kept by
+rescaling ``U`` (Boyd et al. 2011, section 3.4.1); without it every rho step
+would silently shrink the accumulated dual.
+
+Convergence (Zhang et al. 2018, section 3.3; Boyd et al. 3.3.1): after each
+round the primal residual ``||W - Z||`` and the dual residual
+``rho ||Z - Z_prev||`` are measured per layer; made scale free as
+``||W - Z|| / ||W||`` and ``||Z - Z_prev|| / ||Z||``, a layer has converged
+when both are at most ``eps`` (the paper's epsilon, relative).
+
+The penalty is not added to the loss graph: its gradient ``rho (W - Z + U)``
+is added to W's gradient by a hook on each weight (``pruning.lifecycle``), which keeps
+an ADMM epoch within a few percent of a plain one.  Any optimizer works, since
+only gradients change.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from .budget import Allocation, GlobalBudget, budget_constraints
 from .config import LayerPlan
 from .constraint import Constraint
 from .quantizers import Quantizer
@@ -30,16 +42,24 @@ from .structures import Structure
 @dataclass(frozen=True)
 class Residual:
     layer: str
-    primal: float  # ||W - Z||_F after the update
-    dual: float    # rho ||Z - Z_prev||_F
-    rho: float     # rho used in the round that just ended
+    primal: float       # ||W - Z||_F after the update
+    dual: float         # rho ||Z - Z_prev||_F
+    rho: float          # rho used in the round that just ended
+    primal_rel: float   # ||W - Z|| / ||W||
+    dual_rel: float     # ||Z - Z_prev|| / ||Z||  (the dual residual over rho ||Z||, scale free)
+
+    def converged(self, eps: float) -> bool:
+        return self.primal_rel <= eps and self.dual_rel <= eps
 
 
 class ADMM:
-    """Hook object for ``train_epoch``: adds the penalty gradient after every backward."""
+    """The ADMM state (Z, U, rho) of a set of layers and its updates; ``pruning.lifecycle.Pruner`` drives it.
+
+    With a ``budget`` the Z-update is the exact projection onto the whole-network set of
+    ``pruning.budget`` in the norm ``sum_l rho_l ||.||^2`` that ADMM minimises."""
 
     def __init__(self, model: nn.Module, plans: dict[str, LayerPlan], rho_multiplier: float = 1.3,
-                 rho_max: float = 10.0):
+                 rho_max: float = 10.0, budget: GlobalBudget | None = None):
         modules = dict(model.named_modules())
         self.params = {name: modules[name].weight for name in plans}
         self.constraints: dict[str, Constraint] = {
@@ -47,6 +67,8 @@ class ADMM:
         self.rho = {name: float(plan.rho) for name, plan in plans.items()}
         self.rho_multiplier = rho_multiplier
         self.rho_max = rho_max
+        self.budget = budget
+        self.allocation: Allocation | None = None
         self.Z: dict[str, torch.Tensor] = {}
         self.U: dict[str, torch.Tensor] = {}
         self._shift: dict[str, torch.Tensor] = {}  # U - Z, constant between updates
@@ -55,30 +77,32 @@ class ADMM:
             self.U[name] = torch.zeros_like(w)
             self._shift[name] = self.U[name] - self.Z[name]
 
-    # --------------------------------------------------------------- hooks
     @torch.no_grad()
-    def after_backward(self) -> None:
-        for name, w in self.params.items():
-            if w.grad is None:
-                continue
-            rho = self.rho[name]
-            w.grad.add_(w, alpha=rho).add_(self._shift[name], alpha=rho)
+    def penalty_grad(self, name: str, w: torch.Tensor) -> torch.Tensor:
+        """Gradient of ``rho/2 ||W - Z + U||^2`` with respect to W."""
+        return (w + self._shift[name]).mul_(self.rho[name])
 
     # -------------------------------------------------------------- update
     @torch.no_grad()
     def update(self) -> list[Residual]:
-        """Z- and U-updates, then rho grows; returns the residuals of the round."""
+        """Z- and U-updates, then rho grows (U rescaled); returns the residuals of the round."""
+        if self.budget is not None:  # share the budget out for this Z-update
+            v = {n: w.detach() + self.U[n] for n, w in self.params.items()}
+            self.constraints, self.allocation = budget_constraints(self.budget, self.constraints, v, self.rho)
         out = []
         for name, w in self.params.items():
             z_prev = self.Z[name]
             z = self.constraints[name].project(w + self.U[name])[0]
             self.U[name].add_(w - z)
             rho = self.rho[name]
-            out.append(Residual(name, float(torch.linalg.vector_norm(w - z)),
-                                rho * float(torch.linalg.vector_norm(z - z_prev)), rho))
+            primal = float(torch.linalg.vector_norm(w - z))
+            step = float(torch.linalg.vector_norm(z - z_prev))
+            out.append(Residual(name, primal, rho * step, rho, primal / _norm_floor(w), step / _norm_floor(z)))
             self.Z[name] = z
+            new_rho = min(rho * self.rho_multiplier, self.rho_max)
+            self.U[name].mul_(rho / new_rho)  # scaled dual: keep Lambda = rho U when rho changes
             self._shift[name] = self.U[name] - z
-            self.rho[name] = min(rho * self.rho_multiplier, self.rho_max)
+            self.rho[name] = new_rho
         return out
 
     @torch.no_grad()
@@ -88,17 +112,6 @@ class ADMM:
     @torch.no_grad()
     def primal_residuals(self) -> dict[str, float]:
         return {n: float(torch.linalg.vector_norm(w - self.Z[n])) for n, w in self.params.items()}
-
-    # ----------------------------------------------------------- hard prune
-    @torch.no_grad()
-    def hard_prune(self) -> dict[str, torch.Tensor]:
-        """Project W onto its set in place; returns the support masks."""
-        masks = {}
-        for name, w in self.params.items():
-            z, mask = self.constraints[name].project(w)
-            w.copy_(z)
-            masks[name] = mask
-        return masks
 
     # --------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:
@@ -116,6 +129,10 @@ class ADMM:
             self._shift[n] = self.U[n] - self.Z[n]
             self.rho[n] = float(state["rho"][n])
             self.constraints[n] = constraint_from_dict(state["constraints"][n])
+
+
+def _norm_floor(t: torch.Tensor) -> float:
+    return max(float(torch.linalg.vector_norm(t)), 1e-12)
 
 
 def constraint_from_dict(d: dict) -> Constraint:

@@ -18,6 +18,7 @@ from typing import Any
 
 from torch import nn
 
+from .budget import POOLED, BudgetError, GlobalBudget
 from .constraint import Constraint
 from .quantizers import SCHEMES, Quantizer
 from .structures import KINDS, Structure
@@ -142,6 +143,8 @@ class ADMMConfig:
     rho_multiplier: float = 1.3
     rho_max: float = 10.0
     lr: float | None = None               # None: train.lr; reset at the start of every round
+    eps: float | None = None              # convergence: a step ends early once every layer's relative
+                                          # primal and dual residuals are <= eps (None: always `rounds`)
 
 
 @dataclass(frozen=True)
@@ -156,12 +159,13 @@ class PruneConfig:
     admm: ADMMConfig = field(default_factory=ADMMConfig)
     defaults: LayerSpec = field(default_factory=LayerSpec)
     layers: tuple[tuple[str, LayerSpec], ...] = ()
+    budget: GlobalBudget | None = None   # one whole-network ratio shared out across layers (pruning.budget)
 
     # --------------------------------------------------------------- parsing
     @classmethod
     def from_dict(cls, data: dict) -> "PruneConfig":
         top = {"method", "seed", "pretrain_epochs", "retrain_epochs", "retrain_lr", "group_lasso",
-               "train", "admm", "defaults", "layers", "prune_ratios"}
+               "train", "admm", "defaults", "layers", "prune_ratios", "budget"}
         _check_keys("config", data, top)
         method = data.get("method", "admm")
         if method not in METHODS:
@@ -187,6 +191,8 @@ class PruneConfig:
         _number("admm", "rho_max", admm.rho_max, 0, lo_open=True)
         if admm.lr is not None:
             _number("admm", "lr", admm.lr, 0, lo_open=True)
+        if admm.eps is not None:
+            _number("admm", "eps", admm.eps, 0, 1, lo_open=True)
         for name in ("seed", "pretrain_epochs", "retrain_epochs"):
             if name in data:
                 _number("config", name, data[name], 0, integer=True)
@@ -209,7 +215,9 @@ class PruneConfig:
             layers.append((_strip(name), LayerSpec.from_dict(f"layer {name!r}", {"ratio": ratio}, defaults)))
         kw = {k: data[k] for k in ("seed", "pretrain_epochs", "retrain_epochs", "retrain_lr", "group_lasso")
               if k in data}
-        return cls(method=method, train=train, admm=admm, defaults=defaults, layers=tuple(layers), **kw)
+        budget = _budget(data.get("budget"), layers)
+        return cls(method=method, train=train, admm=admm, defaults=defaults, layers=tuple(layers), budget=budget,
+                   **kw)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "PruneConfig":
@@ -218,6 +226,8 @@ class PruneConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["layers"] = {name: asdict(spec) for name, spec in self.layers}
+        if self.budget is None:
+            d.pop("budget")
         return _plain(d)
 
     def with_overrides(self, **kw) -> "PruneConfig":
@@ -251,6 +261,26 @@ class PruneConfig:
                     raise ConfigError(str(e)) from None
                 plans[name] = LayerPlan(name, constraint, float(spec.rho if spec.rho is not None else self.admm.rho))
         return plans
+
+
+def _budget(data, layers: list[tuple[str, LayerSpec]]) -> GlobalBudget | None:
+    """``budget: {ratio: 0.986, min_keep: 0.0}``: pooled layers must leave their own ratio unset."""
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise ConfigError(f"budget: expected a mapping like {{ratio: 0.98}}, got {data!r}")
+    _check_keys("budget", data, {"ratio", "min_keep", "exact_cells"})
+    if "ratio" not in data:
+        raise ConfigError("budget: field 'ratio' is required (the fraction of all pooled weights pruned)")
+    try:
+        budget = GlobalBudget(**data)
+    except BudgetError as e:
+        raise ConfigError(str(e)) from None
+    for name, spec in layers:
+        if spec.type in POOLED and spec.ratio:
+            raise ConfigError(f"layer {name!r}: field 'ratio'={spec.ratio} conflicts with 'budget' (the budget "
+                              "shares out per-layer ratios); remove one")
+    return budget
 
 
 def _sub(cls, where: str, data) -> Any:

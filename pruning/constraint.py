@@ -55,6 +55,15 @@ class Constraint:
             mask = self.structure.keep_mask(gain.clamp(min=0)) & (gain > 0)
         return q * mask, mask
 
+    def gains(self, w: torch.Tensor) -> torch.Tensor:
+        """Per weight, how much keeping it lowers the squared error (``w^2``; with a quantizer the positive
+        part of ``w^2 - (w - q(w))^2``): the values a group's worth is summed from."""
+        w = w.detach()
+        if self.quantizer is None:
+            return w * w
+        q = self.quantizer.quantize(w)
+        return (2 * w - q).mul_(q).clamp_(min=0)
+
     def fit(self, w: torch.Tensor) -> "Constraint":
         """Constraint whose quantizer scale is fitted to the weights that survive pruning."""
         if self.quantizer is None:
