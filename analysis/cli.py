@@ -25,6 +25,11 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from pruning.models import build_model
     from pruning.pipeline import run_prune
 
+    from pruning.distributed import init_from_env
+
+    init_from_env(args.device)  # under torchrun: join the process group (DDP)
+    if args.dataset not in DEFAULT_MODEL and not args.model:
+        raise ValueError(f"--dataset {args.dataset} needs --model (a zoo model taking its image size)")
     model_name = args.model or DEFAULT_MODEL[args.dataset]
     cfg_path = Path(args.config) if args.config else _default_config(model_name, args.dataset)
     cfg = PruneConfig.from_yaml(cfg_path)
@@ -37,7 +42,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
             raise ValueError("--download fetches MNIST: use it with --dataset mnist --data-dir DIR")
         from pruning.data import download_mnist
         download_mnist(args.data_dir)  # each file SHA-256 checked; needs a network
-    data = load_dataset(args.dataset, args.data_dir)
+    data = load_dataset(args.dataset, args.data_dir,
+                        **({"num_workers": args.workers} if args.dataset == "imagefolder" else {}))
     torch.manual_seed(cfg.seed)
     model = build_model(model_name, data.num_classes)
     if args.init:
@@ -252,9 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     pr = sub.add_parser("prune", help="ADMM-prune and quantize a model; write a pruned-model artifact")
-    pr.add_argument("--model", help="zoo model (default: digits_cnn for digits, lenet5 for mnist)")
-    pr.add_argument("--dataset", default="digits", choices=sorted(DEFAULT_MODEL))
-    pr.add_argument("--data-dir", help="directory with the data set's files (mnist, cifar10)")
+    pr.add_argument("--model", help="zoo model (default: digits_cnn for digits, lenet5 for mnist; required "
+                                    "for imagefolder)")
+    pr.add_argument("--dataset", default="digits", choices=sorted([*DEFAULT_MODEL, "imagefolder"]))
+    pr.add_argument("--data-dir", help="directory with the data set's files (mnist, cifar10; imagefolder: "
+                                       "DIR/train/<class>/*.png and DIR/test/<class>/*.png)")
+    pr.add_argument("--workers", type=int, default=0, help="imagefolder: DataLoader worker processes")
     pr.add_argument("--config", help="pruning YAML (default: a shipped config for the model)")
     pr.add_argument("--out", required=True, help="artifact directory")
     pr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")

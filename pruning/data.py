@@ -1,8 +1,13 @@
-"""Data sets held entirely as tensors (no DataLoader workers: 2 cores, small images).
+"""Data sets: small ones held as tensors, large ones streamed from disk.
 
-* ``digits``  - scikit-learn's bundled 8x8 digits (the embedded default; no files)
-* ``mnist``   - the four IDX files (``.gz`` or raw) in a directory, SHA-256 verified
-* ``cifar10`` - the python pickled batches (``data_batch_1..5``, ``test_batch``)
+* ``digits``      - scikit-learn's bundled 8x8 digits (the embedded default; no files)
+* ``mnist``       - the four IDX files (``.gz`` or raw) in a directory, SHA-256 verified
+* ``cifar10``     - the python pickled batches (``data_batch_1..5``, ``test_batch``)
+* ``imagefolder`` - ``DIR/train/<class>/*.png|jpg`` and ``DIR/test/<class>/...``
+                    (``val`` accepted for ``test``), decoded image by image as
+                    batches are drawn: the set never has to fit in memory
+
+Every data set offers ``train`` and ``test`` batch sources (``pruning.batches``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .batches import StreamSource, TensorSource
+
 MNIST_FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -33,7 +40,8 @@ MNIST_SHA256 = {
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
 MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",)
-DATASETS = ("digits", "mnist", "cifar10")
+DATASETS = ("digits", "mnist", "cifar10", "imagefolder")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".gif", ".tif", ".tiff", ".webp")
 
 
 class DataError(RuntimeError):
@@ -53,6 +61,26 @@ class Dataset:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.train_x.shape[1:])
 
+    @property
+    def train(self) -> TensorSource:
+        return TensorSource(self.train_x, self.train_y)
+
+    @property
+    def test(self) -> TensorSource:
+        return TensorSource(self.test_x, self.test_y)
+
+
+@dataclass(frozen=True)
+class StreamDataset:
+    """A data set read from disk batch by batch (same interface as ``Dataset`` minus the tensors)."""
+
+    name: str
+    train: StreamSource
+    test: StreamSource
+    num_classes: int
+    input_shape: tuple[int, ...]
+    classes: tuple[str, ...] = ()
+
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, **kw) -> Dataset:
     if name == "digits":
@@ -61,7 +89,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, **kw) -> 
         raise ValueError(f"dataset {name!r} unknown; allowed: {', '.join(DATASETS)}")
     if data_dir is None:
         raise ValueError(f"dataset {name!r} needs --data-dir (a directory with its files)")
-    return load_mnist(data_dir, **kw) if name == "mnist" else load_cifar10(data_dir, **kw)
+    loader = {"mnist": load_mnist, "cifar10": load_cifar10, "imagefolder": load_imagefolder}[name]
+    return loader(data_dir, **kw)
 
 
 def _standardize(train: torch.Tensor, test: torch.Tensor, dims: tuple[int, ...]):
@@ -201,3 +230,74 @@ def load_cifar10(data_dir: str | os.PathLike) -> Dataset:
     te = torch.tensor(vx, dtype=torch.float32) / 255.0
     tr, te = _standardize(tr, te, (0, 2, 3))
     return Dataset("cifar10", tr, torch.tensor(ty), te, torch.tensor(vy), 10)
+
+
+# ----------------------------------------------------------------- ImageFolder
+class ImageFiles(torch.utils.data.Dataset):
+    """Labelled image files decoded on access: grey (1 channel) or RGB, standardised per channel."""
+
+    def __init__(self, files: list[tuple[Path, int]], mode: str, size: tuple[int, int],
+                 mean: torch.Tensor | None = None, std: torch.Tensor | None = None):
+        self.files, self.mode, self.size = files, mode, size
+        self.mean, self.std = mean, std
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def raw(self, i: int) -> torch.Tensor:
+        from PIL import Image
+
+        path, _ = self.files[i]
+        try:
+            with Image.open(path) as im:
+                im = im.convert(self.mode)
+                if im.size != self.size:
+                    im = im.resize(self.size)
+                a = np.asarray(im, dtype=np.float32) / 255.0
+        except OSError as e:
+            raise DataError(f"{path}: cannot be read as an image ({e})") from None
+        return torch.from_numpy(a[None] if a.ndim == 2 else a.transpose(2, 0, 1).copy())
+
+    def __getitem__(self, i: int):
+        x = self.raw(i)
+        if self.mean is not None:
+            x = (x - self.mean) / self.std
+        return x, self.files[i][1]
+
+
+def _image_files(split_dir: Path, classes: list[str]) -> list[tuple[Path, int]]:
+    files = []
+    for label, c in enumerate(classes):
+        d = split_dir / c
+        if d.is_dir():
+            files += [(p, label) for p in sorted(d.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    return files
+
+
+def load_imagefolder(data_dir: str | os.PathLike, num_workers: int = 0, stats_images: int = 512) -> StreamDataset:
+    """``DIR/train/<class>/*`` and ``DIR/test/<class>/*`` (or ``val``); classes are the sorted train folders.
+
+    The first training image fixes the mode (grey or RGB) and size (others are converted / resized);
+    per-channel mean and std come from up to ``stats_images`` training images spread over the set."""
+    root = Path(data_dir)
+    train_dir = root / "train"
+    test_dir = next((root / s for s in ("test", "val") if (root / s).is_dir()), None)
+    if not train_dir.is_dir() or test_dir is None:
+        raise DataError(f"{root}: an ImageFolder needs train/<class>/ and test/<class>/ (or val/) directories")
+    classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
+    train, test = _image_files(train_dir, classes), _image_files(test_dir, classes)
+    if not train or not test:
+        raise DataError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) under "
+                        f"{train_dir if not train else test_dir}/<class>/")
+    from PIL import Image
+
+    with Image.open(train[0][0]) as im:
+        mode, size = ("L", im.size) if im.mode in ("L", "1", "I", "I;16") else ("RGB", im.size)
+    probe = ImageFiles(train, mode, size)
+    step = max(1, len(train) // stats_images)
+    sample = torch.stack([probe.raw(i) for i in range(0, len(train), step)])
+    mean = sample.mean((0, 2, 3)).reshape(-1, 1, 1)
+    std = sample.std((0, 2, 3)).clamp_min(1e-6).reshape(-1, 1, 1)
+    sets = [ImageFiles(f, mode, size, mean, std) for f in (train, test)]
+    return StreamDataset("imagefolder", StreamSource(sets[0], num_workers), StreamSource(sets[1], num_workers),
+                         len(classes), (1 if mode == "L" else 3, size[1], size[0]), tuple(classes))

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from . import distributed
 from .admm import ADMM, Residual, constraint_from_dict
 from .budget import Allocation, GlobalBudget, budget_constraints
 from .config import LayerPlan
@@ -148,7 +149,7 @@ class Pruner:
         if self.example is not None:
             masks.update({k: v.bool() for k, v in coupled_masks(self.model, self.example, weight_masks).items()})
         quantizers = {f"{n}.weight": c.quantizer for n, c in cons.items() if c.quantizer is not None}
-        apply_masks(self.model, masks, quantizers)
+        apply_masks(self.model, masks, quantizers, fresh_tensors=distributed.active())
         self.result = HardPrune(cons, masks, self.allocation if self.budget is not None else None)
         self.admm, self.phase = None, "masked"
         return self.result

@@ -45,8 +45,12 @@ def _split(name: str) -> tuple[str, str]:
 
 
 def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor],
-                quantizers: dict[str, Quantizer] | None = None) -> None:
-    """Register ``MaskAndLevels`` on every named parameter (a quantizer alone gets an all-ones mask)."""
+                quantizers: dict[str, Quantizer] | None = None, fresh_tensors: bool = False) -> None:
+    """Register ``MaskAndLevels`` on every named parameter (a quantizer alone gets an all-ones mask).
+
+    The latent is the parameter object itself (an optimizer built before keeps training it), unless
+    ``fresh_tensors``: then a new Parameter (rebuild the optimizer), which DDP needs because a previous
+    ``DistributedDataParallel`` leaves hooks on the old tensor that break the next wrapper."""
     quantizers = dict(quantizers or {})
     params = dict(model.named_parameters())
     unknown = sorted((set(masks) | set(quantizers)) - set(params))
@@ -59,6 +63,9 @@ def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor],
         module, attr = _split(name)
         with torch.no_grad():
             p.mul_(mask)  # pruned latents start (and, without gradient, stay) at zero
+        if fresh_tensors:  # a DDP reducer's hooks on the old tensor must not follow it into the new wrapper
+            p = nn.Parameter(p.detach().clone(), requires_grad=p.requires_grad)
+            setattr(modules[module], attr, p)
         parametrize.register_parametrization(modules[module], attr, MaskAndLevels(mask, quantizers.get(name)))
 
 

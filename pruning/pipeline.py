@@ -17,8 +17,9 @@ Methods (same budget, same framework, for honest comparison):
 * ``group_lasso`` structured sparsity learning: train with a group-lasso penalty
                   over the structure's groups, then prune (Wen et al. 2016)
 
-Accuracies measured during the job use ``data.test_x`` (the caller passes a
+Accuracies measured during the job use ``data.test`` (the caller passes a
 validation split there when the test set must stay unseen, as ``compare`` does).
+Data come as batch sources (``pruning.batches``): tensors, or a streamed set.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ from .admm import with_ratio
 from .artifact import read_manifest, save_artifact
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import LayerPlan, PruneConfig, step_ratio
-from .data import Dataset
+from .data import Dataset, StreamDataset
+from .distributed import Replicas, barrier, is_main, shard
 from .lifecycle import Pruner
 from .purification import PurificationError, purify
-from .train import NonFiniteLoss, cosine_lr, evaluate, make_optimizer, prepare_for_speed, set_lr, train_epoch
+from .train import NonFiniteLoss, cosine_lr, evaluate_source, make_optimizer, prepare_for_speed, set_lr, train_source
 
 
 class PruneError(RuntimeError):
@@ -82,8 +84,11 @@ def group_lasso_penalty(plans: dict[str, LayerPlan], modules: dict[str, nn.Modul
 class _Job:
     """State of one prune job between units (everything a checkpoint must carry is in ``self.state``)."""
 
-    def __init__(self, model: nn.Module, data: Dataset, cfg: PruneConfig, device: str, progress: bool, log):
-        self.model, self.data, self.cfg, self.progress, self.log = model, data, cfg, progress, log
+    def __init__(self, model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig, device: str,
+                 progress: bool, log):
+        self.model, self.data, self.cfg = model, data, cfg
+        self.progress, self.log = progress and is_main(), log if is_main() else (lambda s: None)
+        self.shard, self.replicas = shard(), Replicas(model)
         self.plans = cfg.resolve(model)  # raises ConfigError before any training
         if not self.plans:
             raise PruneError("config names no layer to prune")
@@ -98,7 +103,7 @@ class _Job:
 
     # ---------------------------------------------------------------- helpers
     def evaluate(self) -> float:
-        return evaluate(self.model, self.data.test_x, self.data.test_y)
+        return evaluate_source(self.model, self.data.test)
 
     def row(self, **kw) -> None:
         self.state["log"].append(kw)
@@ -124,8 +129,9 @@ class _Job:
         return opt
 
     def train(self, desc: str, extra_loss=None):
-        return train_epoch(self.model, self.data.train_x, self.data.train_y, self.optimizer, self.cfg.train.batch_size,
-                           self.generator, extra_loss=extra_loss, progress=self.progress, desc=desc)
+        return train_source(self.replicas.trainable(), self.data.train, self.optimizer, self.cfg.train.batch_size,
+                            self.generator, extra_loss=extra_loss, progress=self.progress, desc=desc,
+                            shard=self.shard)
 
     def save_pruner(self, step: int | None) -> None:
         self.state["pruner"] = None if self.pruner is None else self.pruner.state_dict()
@@ -257,11 +263,14 @@ def _allocation_dict(a) -> dict:
             "budget_weights": a.budget_weights, "exact": a.exact}
 
 
-def run_prune(model: nn.Module, data: Dataset, cfg: PruneConfig, out_dir: str | Path, *,
+def run_prune(model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig, out_dir: str | Path, *,
               model_name: str | None = None, resume: bool = False, device: str = "cpu",
               progress: bool = True, log: Callable[[str], None] = print,
               on_unit: Callable[[tuple], None] | None = None) -> PruneResult:
-    """Run the whole job; write the artifact to ``out_dir``.  Validates the config first."""
+    """Run the whole job; write the artifact to ``out_dir``.  Validates the config first.
+
+    Under ``torchrun`` (a process group initialised, e.g. by ``pruning.distributed.init_from_env``) every
+    process runs this with the same arguments; the first one writes."""
     out = Path(out_dir)
     torch.manual_seed(cfg.seed)
     model = prepare_for_speed(model.to(device))
@@ -289,8 +298,9 @@ def run_prune(model: nn.Module, data: Dataset, cfg: PruneConfig, out_dir: str | 
             raise PruneError(f"{e} (unit {i + 1}/{len(units)}: {unit[0]}){where}") from None
         job.state["timings"][unit[0]] = job.state["timings"].get(unit[0], 0.0) + time.perf_counter() - t0
         job.state["done"] = i + 1
-        save_checkpoint(ckpt_path, {"config": cfg.to_dict(), "model": model.state_dict(),
-                                    "generator": job.generator.get_state(), "state": job.state})
+        if is_main():
+            save_checkpoint(ckpt_path, {"config": cfg.to_dict(), "model": model.state_dict(),
+                                        "generator": job.generator.get_state(), "state": job.state})
         if on_unit is not None:
             on_unit(unit)
     job.state["timings"]["total_this_process"] = time.perf_counter() - t_start
@@ -313,8 +323,10 @@ def _finish(job: _Job, out: Path, model_name: str | None) -> PruneResult:
         "budget_allocation": state["allocations"][-1] if state["allocations"] else None,
         "purification": _purification(model, job.example),
     }
-    save_artifact(out, model, model_name=model_name, constraints=final_c, example=job.example, extra=extra,
-                  log_rows=state["log"])
+    if is_main():
+        save_artifact(out, model, model_name=model_name, constraints=final_c, example=job.example, extra=extra,
+                      log_rows=state["log"])
+    barrier()
     manifest = read_manifest(out)
     job.log(f"accuracy {state['dense_acc']:.4f} -> {pruned_acc:.4f}, compression "
             f"{manifest['totals']['compression']:.1f}x; artifact in {out}")

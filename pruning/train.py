@@ -1,8 +1,9 @@
-"""A lean training loop over tensors, with hooks for ADMM and masked retraining.
+"""A lean training loop over a batch source (``pruning.batches``): tensors in memory or a streamed data set.
 
-Hooks are objects with any of ``before_forward()``, ``after_backward()`` and
-``after_step()``; the loop calls them around every optimizer step, so ADMM's
-penalty gradient and the retraining masks need no change to user training code.
+Pruning needs nothing from the loop (``pruning.lifecycle`` rides on gradient
+hooks and parametrizations).  Optional hooks are objects with any of
+``before_forward()``, ``after_backward()`` and ``after_step()``, called around
+every optimizer step.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+
+from .batches import BatchSource, Shard, TensorSource
 
 
 class NonFiniteLoss(RuntimeError):
@@ -45,12 +48,6 @@ def _as_input(x: torch.Tensor, model: nn.Module) -> torch.Tensor:
     return x
 
 
-def batches(n: int, batch_size: int, generator: torch.Generator | None) -> Iterable[torch.Tensor]:
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    for i in range(0, n, batch_size):
-        yield order[i : i + batch_size]
-
-
 def _call(hooks: Sequence, name: str) -> None:
     for h in hooks:
         f = getattr(h, name, None)
@@ -59,19 +56,25 @@ def _call(hooks: Sequence, name: str) -> None:
 
 
 def train_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer,
-                batch_size: int = 256, generator: torch.Generator | None = None, hooks: Sequence = (),
-                loss_fn=nn.functional.cross_entropy, extra_loss=None, progress: bool = False,
-                desc: str = "train") -> EpochStats:
-    """One pass over ``(x, y)``. ``extra_loss(model)`` adds a differentiable term (e.g. group lasso)."""
+                batch_size: int = 256, generator: torch.Generator | None = None, **kw) -> EpochStats:
+    """One pass over the tensors ``(x, y)``; keywords as ``train_source``."""
+    return train_source(model, TensorSource(x, y), optimizer, batch_size, generator, **kw)
+
+
+def train_source(model: nn.Module, source: BatchSource, optimizer: torch.optim.Optimizer, batch_size: int = 256,
+                 generator: torch.Generator | None = None, hooks: Sequence = (), loss_fn=nn.functional.cross_entropy,
+                 extra_loss=None, progress: bool = False, desc: str = "train", shard: Shard = Shard()) -> EpochStats:
+    """One pass over ``source`` (this process's shard of every batch). ``extra_loss(model)`` adds a
+    differentiable term (e.g. group lasso)."""
     model.train()
     device = next(model.parameters()).device
     start = time.perf_counter()
     total = torch.zeros((), dtype=torch.float64, device=device)
-    n = len(x)
-    bar = tqdm(total=n, desc=desc, unit="img", leave=False, disable=not progress)
-    for idx in batches(n, batch_size, generator):
-        xb = _as_input(x[idx].to(device, non_blocking=True), model)
-        yb = y[idx].to(device, non_blocking=True)
+    seen = 0
+    bar = tqdm(total=len(source), desc=desc, unit="img", leave=False, disable=not progress)
+    for xb, yb in source.batches(batch_size, generator, shard):
+        xb = _as_input(xb.to(device, non_blocking=True), model)
+        yb = yb.to(device, non_blocking=True)
         _call(hooks, "before_forward")
         loss = loss_fn(model(xb), yb)
         if extra_loss is not None:
@@ -84,24 +87,30 @@ def train_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: t
         _call(hooks, "after_backward")
         optimizer.step()
         _call(hooks, "after_step")
-        total += loss.detach() * len(idx)
-        bar.update(len(idx))
+        total += loss.detach() * len(yb)
+        seen += len(yb)
+        bar.update(len(yb) * shard.world)
     bar.close()
-    return EpochStats(float(total) / n, time.perf_counter() - start, n)
+    return EpochStats(float(total) / max(seen, 1), time.perf_counter() - start, seen)
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
     """Top-1 accuracy in [0, 1]."""
+    return evaluate_source(model, TensorSource(x, y), batch_size)
+
+
+@torch.no_grad()
+def evaluate_source(model: nn.Module, source: BatchSource, batch_size: int = 1000) -> float:
+    """Top-1 accuracy in [0, 1] over the whole source, in order."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     correct = 0
-    for i in range(0, len(x), batch_size):
-        xb = _as_input(x[i : i + batch_size].to(device), model)
-        correct += int((model(xb).argmax(1) == y[i : i + batch_size].to(device)).sum())
+    for xb, yb in source.batches(batch_size):
+        correct += int((model(_as_input(xb.to(device), model)).argmax(1) == yb.to(device)).sum())
     model.train(was_training)
-    return correct / max(len(x), 1)
+    return correct / max(len(source), 1)
 
 
 def make_optimizer(name: str, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
