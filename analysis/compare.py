@@ -6,11 +6,18 @@
    the same weight bit-width, search the highest pruning ratio whose validation
    accuracy loss stays within the tolerance (``analysis.search``); every probe is
    an ADMM prune + masked retrain from the dense weights, cached as an artifact.
+   A structure is *matched* only if its test accuracy is also within the
+   tolerance of the dense model's; otherwise it is flagged "validation only"
+   and never declared a winner.  Every accuracy carries its n and a 95% Wilson
+   interval, and the summary says whether n resolves the tolerance
+   (``analysis.stats``).
 3. Price the dense model and every probed artifact on every hardware preset
    (analytical engine; each model's input-activation density measured on
    ``calibrate_images`` validation images, so zero-skipping engines see the
    real ReLU sparsity) and measure the chosen ones on this CPU (and GPU).
-4. Break-even curves, hardware-in-the-loop per-layer structures, plots, report.
+4. Break-even curves, hardware-in-the-loop per-layer structures (scaled down
+   until the mix meets the tolerance), verdicts (``analysis.verdict``; costs
+   within ``tie_threshold`` tie), plots, report.
 
 Every step writes into OUT and is skipped when its output exists, so a killed
 run resumes where it stopped.
@@ -19,9 +26,10 @@ run resumes where it stopped.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -36,7 +44,11 @@ from pruning.models import build_model, prunable_layers
 from pruning.pipeline import run_prune
 from pruning.structures import Structure, StructureError
 
-from .search import matched_ratio
+from .search import loss_within, matched_ratio
+from .stats import Accuracy, resolution
+
+if TYPE_CHECKING:
+    from .report_data import ChosenModel
 
 STRUCTURES = ("nonstructured", "filter", "channel", "column", "block", "nm")
 DEFAULT_PRESETS = ("tpu_like", "eyeriss_like", "eie_like", "sigma_like", "scnn_like", "nm_asic", "fpga_small",
@@ -74,6 +86,8 @@ class CompareConfig:
     breakeven_bits: tuple[int, ...] = (8,)
     hil_preset: str | None = "eie_like"
     calibrate_images: int = 256         # validation images that measure input-activation density (0: dense)
+    tie_threshold: float = 0.05         # relative cost difference below which two models tie (0.05 = 5%)
+    hil_probes: int = 4                 # most ADMM runs the hardware-in-the-loop scale search may spend
 
     def __post_init__(self):
         bad = [s for s in self.structures if s not in STRUCTURES]
@@ -88,6 +102,12 @@ class CompareConfig:
             raise CompareError(f"calibrate_images={self.calibrate_images!r}; allowed: an integer >= 0")
         if not 0 < self.validation_fraction < 0.5:
             raise CompareError(f"validation_fraction={self.validation_fraction}; allowed: (0, 0.5)")
+        if isinstance(self.tie_threshold, bool) or not isinstance(self.tie_threshold, (int, float)) \
+                or not 0 <= self.tie_threshold < 1:
+            raise CompareError(f"tie_threshold={self.tie_threshold!r}; allowed: a relative cost difference in "
+                               "[0, 1), e.g. 0.05 = 5%")
+        if isinstance(self.hil_probes, bool) or not isinstance(self.hil_probes, int) or not 1 <= self.hil_probes <= 8:
+            raise CompareError(f"hil_probes={self.hil_probes!r}; allowed: an integer in 1..8 (ADMM runs)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -139,6 +159,47 @@ def prune_config(cfg: CompareConfig, layers: dict, pretrain: int = 0, rounds: in
         "layers": layers})
 
 
+def final_test_accuracy(path: Path, data: Dataset) -> Accuracy:
+    from pruning.train import evaluate
+
+    return Accuracy.from_fraction(evaluate(load_artifact(path).model, data.test_x, data.test_y), len(data.test_y))
+
+
+def chosen_models(cfg: CompareConfig, dense_dir: Path, results: dict, full: Dataset,
+                  n_val: int) -> list[ChosenModel]:
+    """The dense model, then each structure at its matched ratio, with validation and test accuracies."""
+    from .report_data import chosen_model
+
+    dense_test = final_test_accuracy(dense_dir, full)
+    dense_val = Accuracy.from_fraction(read_manifest(dense_dir)["accuracy"]["pruned"], n_val)
+    models = [chosen_model("dense", 0.0, dense_dir, dense_val, dense_test, dense_test, cfg.tolerance_pp)]
+    for s, r in results.items():
+        if r["dir"]:
+            models.append(chosen_model(s, r["ratio"], Path(r["dir"]), Accuracy.from_fraction(r["val_accuracy"], n_val),
+                                       final_test_accuracy(Path(r["dir"]), full), dense_test, cfg.tolerance_pp))
+    return models
+
+
+def structure_summary(result: dict, chosen: ChosenModel | None, n_val: int) -> dict:
+    """summary.json entry of one structure: probes and chosen model with n and 95% intervals, status."""
+    points = [{"ratio": r, "val": Accuracy.from_fraction(a, n_val).to_dict(), "within": ok}
+              for r, a, ok in result["points"]]
+    out = {**result, "points": points, "status": "not matched", "val": None, "test": None, "test_loss_pp": None}
+    if chosen is not None:
+        out.update(status=chosen.status, val=chosen.val.to_dict(), test=chosen.test.to_dict(),
+                   test_loss_pp=chosen.test_loss_pp)
+    return out
+
+
+def accuracy_summary(cfg: CompareConfig, models: list[ChosenModel], n_val: int, n_test: int) -> dict:
+    """n, dense accuracies with intervals, and whether each set resolves the tolerance."""
+    dense = models[0]
+    return {"n_val": n_val, "n_test": n_test, "baseline_val_accuracy": dense.val.fraction,
+            "baseline_val": dense.val.to_dict(), "baseline_test": dense.test.to_dict(),
+            "resolution": {"validation": resolution(n_val, dense.val.fraction, cfg.tolerance_pp).to_dict(),
+                           "test": resolution(n_test, dense.test.fraction, cfg.tolerance_pp).to_dict()}}
+
+
 # --------------------------------------------------------------------- run
 def run_compare(cfg: CompareConfig, out_dir: str | Path, log: Callable[[str], None] = print,
                 progress: bool = False) -> dict:
@@ -150,6 +211,7 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, log: Callable[[str], No
     accs = [load_accelerator(p) for p in cfg.presets]
     data = load_dataset(cfg.dataset, cfg.data_dir)
     search_data, full = split_validation(data, cfg.validation_fraction, cfg.seed)
+    n_val, n_test = len(search_data.test_y), len(full.test_y)
     torch.manual_seed(cfg.seed)
     model0 = build_model(cfg.model, data.num_classes)
     if tuple(model0.input_shape) != tuple(data.input_shape):
@@ -166,7 +228,8 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, log: Callable[[str], No
                   dense_dir, model_name=cfg.model, resume=True, progress=progress, log=lambda s: None)
     dense_m = read_manifest(dense_dir)
     baseline = dense_m["accuracy"]["pruned"]
-    log(f"[dense] validation accuracy {baseline:.4f}")
+    log(f"[dense] validation accuracy {Accuracy.from_fraction(baseline, n_val).text()}")
+    log(resolution(n_val, baseline, cfg.tolerance_pp).sentence("validation").replace("**", ""))
 
     # 2. matched-accuracy search per structure
     results: dict[str, dict] = {}
@@ -184,14 +247,14 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, log: Callable[[str], No
                           progress=progress, log=lambda s: None)
             probes[r] = run_dir
             acc = read_manifest(run_dir)["accuracy"]["pruned"]
-            log(f"[{structure}] ratio {r:.3f}: validation accuracy {acc:.4f} "
-                f"({(baseline - acc) * 100:+.2f} pp)")
+            log(f"[{structure}] ratio {r:.3f}: validation accuracy {Accuracy.from_fraction(acc, n_val).text()} "
+                f"(loss {(baseline - acc) * 100:+.2f} pp)")
             return acc
 
         if structure == "nm":  # fixed pattern: one probe
             r = 1 - cfg.nm[0] / cfg.nm[1]
             acc = evaluate_ratio(r)
-            ok = baseline - acc <= cfg.tolerance_pp / 100 + 1e-12
+            ok = loss_within(baseline, acc, cfg.tolerance_pp / 100)
             chosen = (r, acc) if ok else (None, None)
             points = [(r, acc, ok)]
         else:
@@ -204,12 +267,18 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, log: Callable[[str], No
         if chosen[0] is None:
             log(f"[{structure}] no ratio within {cfg.tolerance_pp} pp; it is left out of the comparison")
 
-    # 3. price everything, measure the chosen models
+    # 3. test accuracy of the chosen models (matched = within tolerance on test too), price, measure
     from .report_data import build_tables
+    models = chosen_models(cfg, dense_dir, results, full, n_val)
+    by_structure = {m.structure: m for m in models}
+    for m in models[1:]:
+        if m.status != "matched":
+            log(f"[{m.structure}] matched on validation only: test accuracy {m.test_loss_pp:.2f} pp below dense")
     calibration = search_data.test_x[: cfg.calibrate_images] if cfg.calibrate_images else None
-    tables = build_tables(cfg, out, dense_dir, results, accs, full, log, calibration)
-    summary = {"config": cfg.to_dict(), "baseline_val_accuracy": baseline, "structures": results, **tables,
-               "wall_s": time.perf_counter() - t0}
+    tables = build_tables(cfg, out, models, results, accs, full, log, calibration)
+    structures = {s: structure_summary(r, by_structure.get(s), n_val) for s, r in results.items()}
+    summary = {"config": cfg.to_dict(), **accuracy_summary(cfg, models, n_val, n_test), "structures": structures,
+               **tables, "wall_s": time.perf_counter() - t0}
     atomic_write_json(out / "summary.json", _jsonable(summary))
     from .report import write_report
     write_report(out, summary, log)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 
 from pruning.checkpoint import atomic_write_text
 
 from . import plots
+from .stats import Accuracy, Resolution
 
 
 def _fmt(v, spec=".3g"):
@@ -25,8 +27,139 @@ def _md_table(head: list[str], body: list[list]) -> str:
     return "\n".join(lines)
 
 
+def _acc(d: dict | None) -> str:
+    """An accuracy dict of the summary as '98.61% [97.1, 99.3], n=143'."""
+    return "-" if d is None else Accuracy.from_dict(d).text()
+
+
+def _status(r: dict) -> str:
+    if r["status"] == "validation only":
+        return f"matched on validation only: test accuracy {r['test_loss_pp']:.2f} pp below dense"
+    return r["status"]
+
+
+RESOLUTION_RULE = ("(A set resolves the tolerance when one image is worth at most half of it and the 95% interval of "
+                   "a dense-vs-pruned difference, Newcombe's from two Wilson intervals, is no wider than it.)")
+VERDICT_NOTE = ("Candidates are dense and the matched structures. *Why* compares non-structured with the best "
+                "structured model on energy: the cost ratio of the dearer to the cheaper is split exactly into work "
+                "x DRAM energy per useful MAC x on-chip energy per useful MAC, and the largest factor in the winner's "
+                "favour is named (summary.json holds every factor, cycles split too). Work is useful MACs: kept "
+                "weights x output pixels x input-activation density, so it need not follow the pruning ratio. "
+                "A *Flag* marks a structure matched on validation only.")
+BREAKEVEN_NOTE = ("Ratio above which non-structured sparsity (magnitude masks on the dense weights, all layers) costs "
+                  "less than dense (storage: plain dense bits; energy and cycles: the dense model on the platform's "
+                  "dense counterpart, same PEs, memories and clock) and less than the best matched structured model; "
+                  "`-` = not within 0.99. The non-structured matched ratio says whether that ratio is reachable "
+                  "within the tolerance.")
+COST_NOTE = ("Costs follow each preset's memory convention (native unless the YAML says otherwise); numbers are "
+             "model estimates, validated as docs/validation.md describes.")
+
+
+def _header(summary: dict) -> list[str]:
+    cfg, res = summary["config"], summary["resolution"]
+    tol = cfg["tolerance_pp"]
+    intro = (f"Weights {cfg['bits']}-bit; batch {cfg['batch']}; wall time {summary.get('wall_s', 0):.0f} s. "
+             f"A structure is **matched** when its validation accuracy stays within {tol} percentage points (pp) of "
+             f"dense ({_acc(summary['baseline_val'])}) at the highest ratio the search found, and its test accuracy "
+             f"also stays within {tol} pp of dense ({_acc(summary['baseline_test'])}); a structure that passes on "
+             f"validation only is flagged and never declared a winner. Costs closer than {cfg['tie_threshold']:.0%} "
+             "(relative) tie. Accuracies are shown with their 95% Wilson interval and the number of images n.")
+    calibration = (f"Input-activation density measured on {cfg['calibrate_images']} validation images "
+                   "(zero-skipping engines use it)." if cfg.get("calibrate_images")
+                   else "Input activations taken as dense (no calibration).")
+    return [f"# Sparsity structures compared: {cfg['model']} on {cfg['dataset']}", "", intro, "",
+            Resolution(**_fields(res["validation"])).sentence("validation"),
+            Resolution(**_fields(res["test"])).sentence("test"), RESOLUTION_RULE, "", calibration, COST_NOTE]
+
+
+def _fields(d: dict) -> dict:
+    return {k: d[k] for k in ("n", "tolerance_pp", "image_pp", "diff_halfwidth_pp", "tolerance_images")}
+
+
+def _verdicts(summary: dict) -> list[str]:
+    return ["## Verdict per platform", "", VERDICT_NOTE, ""] + [f"- {v['text']}" for v in summary["verdicts"]]
+
+
+def _matched(summary: dict) -> list[str]:
+    body = [["dense", 0.0, _acc(summary["baseline_val"]), _acc(summary["baseline_test"]), "reference"]]
+    for s, r in summary["structures"].items():
+        body.append([s, r["ratio"], _acc(r["val"]), _acc(r["test"]),
+                     _status(r) if r["ratio"] is not None else "no ratio within the tolerance"])
+    base = summary["baseline_val"]["accuracy"]
+    probes = [[s, f"{p['ratio']:.4f}", _acc(p["val"]), f"{(base - p['val']['accuracy']) * 100:.2f}",
+               "yes" if p["within"] else "no"] for s, r in summary["structures"].items() for p in r["points"]]
+    return ["## Matched accuracy", "",
+            _md_table(["structure", "matched ratio", "validation accuracy", "test accuracy", "status"], body), "",
+            "### Search probes (every ADMM run of the matched-ratio search)", "",
+            _md_table(["structure", "ratio", "validation accuracy", "loss vs dense (pp)", "within tolerance"],
+                      probes)]
+
+
+def _results(rows: list[dict], structures: dict) -> list[str]:
+    flagged = {s for s, r in structures.items() if r["status"] == "validation only"}
+    body = [[r["structure"] + (" (validation only)" if r["structure"] in flagged else ""), r["platform"], r["ratio"],
+             r["compression"], None if r.get("energy_pj") is None else r["energy_pj"] / 1e6,
+             r.get("latency_s") and r["latency_s"] * 1e6, r.get("energy_vs_dense"), r.get("speedup_vs_dense")]
+            for r in rows]
+    note = ("Accuracies of these models: the matched-accuracy table above (results.csv repeats them with n and the "
+            "95% interval).")
+    return ["## Results (results.csv)", "", note, "",
+            _md_table(["structure", "platform", "ratio", "compression", "energy (uJ)", "latency (us)",
+                       "energy / dense", "speedup vs dense"], body)]
+
+
+def _breakeven(summary: dict) -> list[str]:
+    md = ["## Break-even pruning ratios of non-structured sparsity", "", BREAKEVEN_NOTE, ""]
+    if summary["breakeven"].get("cpu_sweep"):
+        be = summary["breakeven"].get("cpu_breakeven")
+        layer = summary["breakeven"]["cpu_sweep"][0]["layer"]
+        at = "not reached" if be is None else f"{be:.2f}"
+        md += [f"Measured on this CPU (largest layer, {layer}, CSR vs dense): break-even ratio {at}.", ""]
+    for bits, data in summary["breakeven"]["bits"].items():
+        body = [[bits, plat, e.get("storage_bits_vs_dense"), e.get("energy_pj_vs_dense"), e.get("cycles_vs_dense"),
+                 e.get("energy_pj_vs_structured"), e.get("best_structured_energy_pj"),
+                 e.get("nonstructured_matched_ratio")] for plat, e in data["breakeven"].items()]
+        md.append(_md_table(["bits", "platform", "storage vs dense", "energy vs dense", "cycles vs dense",
+                             "energy vs best structured", "best structured", "non-structured matched ratio"], body))
+    return md
+
+
+def _hil(hil: dict, summary: dict) -> list[str]:
+    tol = summary["config"]["tolerance_pp"]
+    ratios = {s: r["ratio"] for s, r in summary["structures"].items()}
+    how = (f"Per layer, the matched structure whose model spends the least simulated energy in that layer on "
+           f"{hil['preset']}; the mix is then pruned with each layer's ratio = scale x its structure's matched ratio "
+           "(N:M layers keep their pattern, layers a structure cannot prune stay dense). The scale starts at 1 and "
+           f"is bisected downward, at most {hil['max_probes']} ADMM runs, until the mix's validation loss is within "
+           f"{tol} pp; only such a mix is reported.")
+    trail = [[f"{t['scale']:.4f}", ", ".join(f"{k} {v}" for k, v in t["layers"].items()), _acc(t["val"]),
+              "yes" if t["within"] else "no"] for t in hil["trail"]]
+    md = [f"## Hardware in the loop ({hil['preset']})", "", how, "",
+          _md_table(["layer", "structure", "matched ratio"], [[k, v, ratios.get(v)] for k, v in
+                                                              hil["per_layer"].items()]), "",
+          _md_table(["scale", "per-layer ratios", "validation accuracy", "within tolerance"], trail), ""]
+    single = f"best single structure {hil['best_single']}: {hil['best_single_energy_pj'] / 1e6:.3f} uJ"
+    c = hil["chosen"]
+    if c is None:
+        none = (f"**No mix within tolerance** in {len(hil['trail'])} ADMM runs, so no mix is reported; the best "
+                f"single structure stays {hil['best_single']} ({hil['best_single_energy_pj'] / 1e6:.3f} uJ).")
+        return [*md, none]
+    flag = "" if c["status"] == "matched" else f" (flag: test accuracy {c['test_loss_pp']:.2f} pp below dense)"
+    return md + [f"Mix at scale {c['scale']:.4f}: {c['energy_pj'] / 1e6:.3f} uJ, validation accuracy "
+                 f"{_acc(c['val'])}, test accuracy {_acc(c['test'])}{flag}; {single}. " + _mix_vs_single(hil)]
+
+
+def _mix_vs_single(hil: dict) -> str:
+    c, best = hil["chosen"], hil["best_single"]
+    rel = c["energy_pj"] / hil["best_single_energy_pj"]
+    if rel <= 1:
+        return f"The mix costs {rel:.2f}x the best single structure."
+    why = (f"it keeps only {c['scale']:.3g} of the matched ratios to stay within the tolerance" if c["scale"] < 1
+           else "a layer's cost depends on how its neighbours are pruned, so per-layer choices need not add up")
+    return f"The mix costs {rel:.2f}x the best single structure ({why}): prefer {best} on {hil['preset']}."
+
+
 def write_report(out: Path, summary: dict, log=print) -> None:
-    cfg = summary["config"]
     rows = summary["rows"]
     figs = {
         "energy": plots.energy_breakdown(rows, out),
@@ -35,58 +168,10 @@ def write_report(out: Path, summary: dict, log=print) -> None:
         "pareto": plots.pareto(summary["pareto"], out),
         "simmeas": plots.sim_vs_measured(rows, out),
     }
-    md = [f"# Sparsity structures compared: {cfg['model']} on {cfg['dataset']}", "",
-          f"Weights {cfg['bits']}-bit; accuracy tolerance {cfg['tolerance_pp']} percentage points of validation "
-          f"accuracy (dense: {summary['baseline_val_accuracy'] * 100:.2f}%); batch {cfg['batch']}; "
-          f"wall time {summary.get('wall_s', 0):.0f} s.",
-          "", (f"Input-activation density measured on {cfg['calibrate_images']} validation images (zero-skipping "
-               "engines use it)." if cfg.get("calibrate_images") else "Input activations taken as dense (no "
-                                                                        "calibration)."),
-          "Costs follow each preset's memory convention (native unless the YAML says otherwise); numbers are "
-          "model estimates, validated as docs/validation.md describes.", "", "## Verdict per platform", ""]
-    md += [f"- {v['text']}" for v in summary["verdicts"]]
-    md += ["", "## Matched accuracy", ""]
-    body = []
-    for s, r in summary["structures"].items():
-        probes = ", ".join(f"{p[0]:.3f}: {p[1] * 100:.2f}%{'' if p[2] else ' (x)'}" for p in r["points"])
-        body.append([s, r["ratio"], None if r["val_accuracy"] is None else f"{r['val_accuracy'] * 100:.2f}%", probes])
-    md.append(_md_table(["structure", "matched ratio", "val. accuracy", "probes (ratio: accuracy; x = over tolerance)"],
-                        body))
-    md += ["", "## Results (results.csv)", ""]
-    body = [[r["structure"], r["platform"], r["ratio"], r["compression"],
-             None if r["test_accuracy"] is None else f"{r['test_accuracy'] * 100:.2f}%",
-             None if r.get("energy_pj") is None else r["energy_pj"] / 1e6,
-             r.get("latency_s") and r["latency_s"] * 1e6, r.get("energy_vs_dense"), r.get("speedup_vs_dense")]
-            for r in rows]
-    md.append(_md_table(["structure", "platform", "ratio", "compression", "test acc.", "energy (uJ)", "latency (us)",
-                         "energy / dense", "speedup vs dense"], body))
-    md += ["", "## Break-even pruning ratios of non-structured sparsity", "",
-           "Ratio above which non-structured sparsity (magnitude masks on the dense weights, all layers) costs "
-           "less than dense (storage: plain dense bits; energy and cycles: the dense model on the platform's "
-           "dense counterpart, same PEs, memories and clock) and less than the best structured model at matched "
-           "accuracy; `-` = not within 0.99. The non-structured matched ratio says whether that ratio is "
-           "reachable within the tolerance.", ""]
-    if summary["breakeven"].get("cpu_sweep"):
-        be = summary["breakeven"].get("cpu_breakeven")
-        md += [f"Measured on this CPU (largest layer, {summary['breakeven']['cpu_sweep'][0]['layer']}, CSR vs "
-               f"dense): break-even ratio {'not reached' if be is None else f'{be:.2f}'}.", ""]
-    for bits, data in summary["breakeven"]["bits"].items():
-        body = []
-        for plat, e in data["breakeven"].items():
-            body.append([bits, plat, e.get("storage_bits_vs_dense"), e.get("energy_pj_vs_dense"),
-                         e.get("cycles_vs_dense"), e.get("energy_pj_vs_structured"),
-                         e.get("best_structured_energy_pj"), e.get("nonstructured_matched_ratio")])
-        md.append(_md_table(["bits", "platform", "storage vs dense", "energy vs dense", "cycles vs dense",
-                             "energy vs best structured", "best structured", "non-structured matched ratio"], body))
-    hil = summary.get("hil")
-    if hil:
-        md += ["", f"## Hardware in the loop ({hil['preset']})", "",
-               "Per layer the structure with the least simulated energy, then one ADMM run of that mix:", "",
-               _md_table(["layer", "structure"], [[k, v] for k, v in hil["per_layer"].items()]), "",
-               f"Mixed model: {hil['energy_pj'] / 1e6:.3f} uJ, validation accuracy {hil['val_accuracy'] * 100:.2f}% "
-               f"({'within' if hil['within_tolerance'] else 'outside'} the tolerance), test "
-               f"{hil['test_accuracy'] * 100:.2f}%; best single structure {hil['best_single']}: "
-               f"{hil['best_single_energy_pj'] / 1e6:.3f} uJ."]
+    md = _header(summary) + [""] + _verdicts(summary) + [""] + _matched(summary) + [""] + \
+        _results(rows, summary["structures"]) + [""] + _breakeven(summary)
+    if summary.get("hil"):
+        md += [""] + _hil(summary["hil"], summary)
     md += ["", "## Figures", ""]
     captions = {"energy": "Energy breakdown", "storage": "Storage with index and padding overhead",
                 "breakeven": "Speedup vs pruning ratio, break-even marked", "pareto": "Accuracy vs energy",
@@ -99,12 +184,20 @@ def write_report(out: Path, summary: dict, log=print) -> None:
     log(f"[report] {out / 'report.md'}")
 
 
+def _inline(text: str) -> str:
+    """Escaped text with **bold**, *italic* and `code` turned into tags."""
+    t = html.escape(text)
+    t = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", t)
+    t = re.sub(r"(?<![\w*])\*(\S.*?)\*(?![\w*])", r"<em>\1</em>", t)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", t)
+
+
 def _html(md: str, figs: dict) -> str:
     """Minimal markdown -> HTML (headings, lists, tables, images inlined as data URIs)."""
     out, in_table = [], False
     for line in md.splitlines():
         if line.startswith("|"):
-            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+            cells = [_inline(c.strip()) for c in line.strip("|").split("|")]
             if set("".join(cells)) <= set("-"):
                 continue
             if not in_table:
@@ -126,9 +219,9 @@ def _html(md: str, figs: dict) -> str:
             level = len(line) - len(line.lstrip("#"))
             out.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
         elif line.startswith("- "):
-            out.append(f"<li>{html.escape(line[2:])}</li>")
+            out.append(f"<li>{_inline(line[2:])}</li>")
         elif line.strip():
-            out.append(f"<p>{html.escape(line)}</p>")
+            out.append(f"<p>{_inline(line)}</p>")
     if in_table:
         out.append("</table>")
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"

@@ -1,10 +1,13 @@
-"""Numbers behind the comparison report: results.csv rows, Pareto points, break-even curves, HIL, verdicts."""
+"""Numbers behind the comparison report: results.csv rows, Pareto points, break-even curves, HIL, verdicts.
+
+Every row carries its accuracies with n and 95% Wilson bounds and an ``accuracy_status`` (dense, matched, or
+validation only); verdicts come from ``analysis.verdict``."""
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -19,14 +22,49 @@ from sparsesim.analytical import evaluate as simulate
 from sparsesim.workload import from_artifact, from_model, measure_activation_density
 
 from .bench import break_even, measure_model
+from .search import loss_within, scale_search
+from .stats import Accuracy
+from .verdict import STRUCTURED, make_verdicts
 
-ROW_KEYS = ["model", "structure", "platform", "kind", "engine", "ratio", "compression", "val_accuracy",
-            "test_accuracy", "weight_bits", "storage_bits", "storage_weight_bits", "storage_index_bits",
-            "storage_padding_bits", "storage_pointer_bits", "energy_pj", "energy_dram_pj", "energy_sram_pj",
-            "energy_rf_pj", "energy_mac_pj", "energy_index_pj", "cycles", "latency_s", "utilization",
-            "energy_vs_dense", "speedup_vs_dense", "note"]
-STRUCTURED = ("filter", "channel", "column", "block", "nm")
+ROW_KEYS = ["model", "structure", "platform", "kind", "engine", "ratio", "compression", "accuracy_status",
+            "val_accuracy", "n_val", "val_ci_low", "val_ci_high", "test_accuracy", "n_test", "test_ci_low",
+            "test_ci_high", "test_loss_pp", "weight_bits", "storage_bits", "storage_weight_bits",
+            "storage_index_bits", "storage_padding_bits", "storage_pointer_bits", "macs_useful", "energy_pj",
+            "energy_dram_pj", "energy_sram_pj", "energy_rf_pj", "energy_mac_pj", "energy_index_pj", "cycles",
+            "compute_cycles", "stall_cycles", "latency_s", "utilization", "energy_vs_dense", "speedup_vs_dense",
+            "note"]
 BREAKEVEN_RATIOS = [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99]
+DENSE, MATCHED, VALIDATION_ONLY = "dense", "matched", "validation only"
+
+
+@dataclass(frozen=True)
+class ChosenModel:
+    """A model the comparison prices: dense, or a structure at its matched ratio, with both accuracies."""
+
+    structure: str
+    ratio: float
+    path: Path
+    val: Accuracy
+    test: Accuracy
+    status: str                 # dense | matched (validation and test) | validation only
+    test_loss_pp: float         # dense test accuracy minus this model's, percentage points
+
+    def accuracy_columns(self) -> dict:
+        (vl, vh), (tl, th) = self.val.ci95, self.test.ci95
+        return {"accuracy_status": self.status, "val_accuracy": self.val.fraction, "n_val": self.val.n,
+                "val_ci_low": vl, "val_ci_high": vh, "test_accuracy": self.test.fraction, "n_test": self.test.n,
+                "test_ci_low": tl, "test_ci_high": th, "test_loss_pp": self.test_loss_pp}
+
+
+def chosen_model(structure: str, ratio: float, path: Path, val: Accuracy, test: Accuracy, dense_test: Accuracy,
+                 tolerance_pp: float) -> ChosenModel:
+    """Status: matched only if the test accuracy is also within the tolerance of the dense model's."""
+    if structure == DENSE:
+        status = DENSE
+    else:
+        status = MATCHED if loss_within(dense_test.fraction, test.fraction, tolerance_pp / 100) else VALIDATION_ONLY
+    return ChosenModel(structure, ratio, Path(path), val, test, status,
+                       (dense_test.fraction - test.fraction) * 100)
 
 
 def priced_workloads(cfg, path: Path, calibration):
@@ -35,22 +73,18 @@ def priced_workloads(cfg, path: Path, calibration):
     return from_artifact(path, batch=cfg.batch, act_density=density)
 
 
-def _sim_rows(cfg, structure, ratio, path: Path, accs, val_acc, test_acc, calibration) -> list[dict]:
-    m = read_manifest(path)
-    table = simulate(priced_workloads(cfg, path, calibration), accs)
-    rows = []
-    for a in accs:
-        t = table.totals()[a.name]
-        rows.append({"model": cfg.model, "structure": structure, "platform": a.name, "kind": a.platform,
-                     "engine": a.pe.engine, "ratio": ratio, "compression": m["totals"]["compression"],
-                     "val_accuracy": val_acc, "test_accuracy": test_acc, "weight_bits": cfg.bits,
-                     "storage_bits": t.storage_bits, "storage_weight_bits": t.storage_weight_bits,
-                     "storage_index_bits": t.storage_index_bits, "storage_padding_bits": t.storage_padding_bits,
-                     "storage_pointer_bits": t.storage_pointer_bits, "energy_pj": t.energy_pj,
-                     "energy_dram_pj": t.energy_dram_pj, "energy_sram_pj": t.energy_sram_pj,
-                     "energy_rf_pj": t.energy_rf_pj, "energy_mac_pj": t.energy_mac_pj,
-                     "energy_index_pj": t.energy_index_pj, "cycles": t.cycles, "latency_s": t.latency_s,
-                     "utilization": t.utilization, "note": ""})
+def _sim_rows(cfg, chosen: ChosenModel, accs, calibration) -> tuple[list[dict], object]:
+    m = read_manifest(chosen.path)
+    table = simulate(priced_workloads(cfg, chosen.path, calibration), accs)
+    totals = table.totals()
+    cost_keys = ("storage_bits", "storage_weight_bits", "storage_index_bits", "storage_padding_bits",
+                 "storage_pointer_bits", "macs_useful", "energy_pj", "energy_dram_pj", "energy_sram_pj",
+                 "energy_rf_pj", "energy_mac_pj", "energy_index_pj", "cycles", "compute_cycles", "stall_cycles",
+                 "latency_s", "utilization")
+    rows = [{"model": cfg.model, "structure": chosen.structure, "platform": a.name, "kind": a.platform,
+             "engine": a.pe.engine, "ratio": chosen.ratio, "compression": m["totals"]["compression"],
+             **chosen.accuracy_columns(), "weight_bits": cfg.bits,
+             **{k: getattr(totals[a.name], k) for k in cost_keys}, "note": ""} for a in accs]
     return rows, table
 
 
@@ -58,9 +92,10 @@ def measured_devices() -> list[str]:
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-def _measured_rows(cfg, structure, ratio, path, val_acc, test_acc, log, device: str = "cpu") -> list[dict]:
+def _measured_rows(cfg, chosen: ChosenModel, log, device: str = "cpu") -> list[dict]:
     """Whole-model latency on a real device, the variant that suits the structure."""
-    art = load_artifact(path)
+    structure = chosen.structure
+    art = load_artifact(chosen.path)
     try:
         meas = measure_model(art.model, art.manifest["model"]["input_shape"], cfg.batch, device, repeats=15)
     except Exception as e:  # noqa: BLE001 - a measurement failure must not lose the simulations
@@ -70,35 +105,27 @@ def _measured_rows(cfg, structure, ratio, path, val_acc, test_acc, log, device: 
     if variant not in meas:
         variant = "dense"
     best = min(meas, key=lambda v: meas[v]["latency_s"])
-    m = meas[variant]
     note = "; ".join(f"{v} {d['latency_s'] * 1e6:.0f} us" for v, d in meas.items())
     platform = f"cpu ({torch.get_num_threads()} threads)" if device == "cpu" else torch.cuda.get_device_name()
     return [{"model": cfg.model, "structure": structure, "platform": platform,
-             "kind": "cpu" if device == "cpu" else "gpu", "engine": f"measured:{variant}", "ratio": ratio,
-             "compression": read_manifest(path)["totals"]["compression"], "val_accuracy": val_acc,
-             "test_accuracy": test_acc, "weight_bits": 32, "latency_s": m["latency_s"],
-             "note": f"batch {cfg.batch}; {note}; fastest: {best}"}]
+             "kind": "cpu" if device == "cpu" else "gpu", "engine": f"measured:{variant}", "ratio": chosen.ratio,
+             "compression": art.manifest["totals"]["compression"], **chosen.accuracy_columns(), "weight_bits": 32,
+             "latency_s": meas[variant]["latency_s"], "note": f"batch {cfg.batch}; {note}; fastest: {best}"}]
 
 
-def build_tables(cfg, out: Path, dense_dir: Path, results: dict, accs: list[Accelerator], full, log,
+def build_tables(cfg, out: Path, models: list[ChosenModel], results: dict, accs: list[Accelerator], full, log,
                  calibration=None) -> dict:
-    def test_acc(path):
-        return evaluate(load_artifact(path).model, full.test_x, full.test_y)
-
-    dense_val = read_manifest(dense_dir)["accuracy"]["pruned"]
-    entries = [("dense", 0.0, dense_dir, dense_val)] + [
-        (s, r["ratio"], Path(r["dir"]), r["val_accuracy"]) for s, r in results.items() if r["dir"]]
+    """results.csv rows, Pareto points, break-even curves, HIL and verdicts; ``models[0]`` is the dense model."""
+    dense = models[0]
     rows: list[dict] = []
     layer_tables = {}
-    for structure, ratio, path, val in entries:
-        ta = test_acc(path)
-        sim, table = _sim_rows(cfg, structure, ratio, path, accs, val, ta, calibration)
+    for chosen in models:
+        sim, layer_tables[chosen.structure] = _sim_rows(cfg, chosen, accs, calibration)
         rows += sim
-        layer_tables[structure] = table
         if cfg.measure_cpu:
             for device in measured_devices():
-                rows += _measured_rows(cfg, structure, ratio, path, val, ta, log, device)
-        log(f"[price] {structure}: ratio {ratio:.3f}, test accuracy {ta:.4f}")
+                rows += _measured_rows(cfg, chosen, log, device)
+        log(f"[price] {chosen.structure}: ratio {chosen.ratio:.3f}, test accuracy {chosen.test.text()}")
     dense_by_platform = {r["platform"]: r for r in rows if r["structure"] == "dense"}
     for r in rows:
         d = dense_by_platform.get(r["platform"])
@@ -106,30 +133,34 @@ def build_tables(cfg, out: Path, dense_dir: Path, results: dict, accs: list[Acce
         r["energy_vs_dense"] = (r["energy_pj"] / d["energy_pj"] if d and r.get("energy_pj") is not None
                                 and d.get("energy_pj") else None)
     _write_csv(out / "results.csv", rows)
+    pareto = pareto_points(cfg, results, dense, dense_by_platform, accs, calibration)
+    breakeven = breakeven_curves(cfg, dense.path, accs, rows, results, calibration)
+    if cfg.measure_cpu:
+        breakeven["cpu_sweep"] = cpu_sweep(cfg, dense.path)
+        breakeven["cpu_breakeven"] = break_even([r["ratio"] for r in breakeven["cpu_sweep"]],
+                                                [r["csr_speedup"] for r in breakeven["cpu_sweep"]])
+    hil = (hardware_in_the_loop(cfg, out, models, layer_tables, accs, full, log, calibration)
+           if cfg.hil_preset else None)
+    return {"rows": rows, "pareto": pareto, "breakeven": breakeven, "hil": hil,
+            "verdicts": make_verdicts(rows, cfg.tie_threshold)}
 
-    # every search probe on every platform (accuracy vs energy: Pareto)
+
+def pareto_points(cfg, results: dict, dense: ChosenModel, dense_by_platform: dict, accs, calibration) -> list[dict]:
+    """Every search probe on every platform (validation accuracy vs energy), plus dense."""
     pareto = []
     for structure, res in results.items():
         for key, path in res["probe_dirs"].items():
             acc = read_manifest(path)["accuracy"]["pruned"]
             tot = simulate(priced_workloads(cfg, path, calibration), accs).totals()
             for a in accs:
-                pareto.append({"structure": structure, "ratio": float(key), "val_accuracy": acc, "platform": a.name,
-                               "energy_pj": tot[a.name].energy_pj, "latency_s": tot[a.name].latency_s})
+                pareto.append({"structure": structure, "ratio": float(key), "val_accuracy": acc,
+                               "n_val": dense.val.n, "platform": a.name, "energy_pj": tot[a.name].energy_pj,
+                               "latency_s": tot[a.name].latency_s})
     for a in accs:
         d = dense_by_platform[a.name]
-        pareto.append({"structure": "dense", "ratio": 0.0, "val_accuracy": dense_val, "platform": a.name,
-                       "energy_pj": d["energy_pj"], "latency_s": d["latency_s"]})
-
-    breakeven = breakeven_curves(cfg, dense_dir, accs, rows, results, calibration)
-    if cfg.measure_cpu:
-        breakeven["cpu_sweep"] = cpu_sweep(cfg, dense_dir)
-        breakeven["cpu_breakeven"] = break_even([r["ratio"] for r in breakeven["cpu_sweep"]],
-                                                [r["csr_speedup"] for r in breakeven["cpu_sweep"]])
-    hil = (hardware_in_the_loop(cfg, out, dense_dir, results, layer_tables, accs, full, log, calibration)
-           if cfg.hil_preset else None)
-    verdicts = make_verdicts(rows, results)
-    return {"rows": rows, "pareto": pareto, "breakeven": breakeven, "hil": hil, "verdicts": verdicts}
+        pareto.append({"structure": "dense", "ratio": 0.0, "val_accuracy": dense.val.fraction, "n_val": dense.val.n,
+                       "platform": a.name, "energy_pj": d["energy_pj"], "latency_s": d["latency_s"]})
+    return pareto
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
@@ -152,7 +183,8 @@ def dense_counterpart(a: Accelerator) -> Accelerator:
 
 def breakeven_curves(cfg, dense_dir: Path, accs, rows, results, calibration=None) -> dict:
     """Per platform and bit-width: costs of non-structured sparsity vs ratio (magnitude masks on the
-    trained dense weights), and the ratios where it beats dense and the best structured model.
+    trained dense weights), and the ratios where it beats dense and the best structured model matched on
+    validation and test.
 
     Dense reference: storage = plain dense bits (M*K*b); energy and cycles = the dense model on the
     platform's dense counterpart (same PEs, memories and clock; a dense datapath), as the ADMM-NN
@@ -191,7 +223,7 @@ def breakeven_curves(cfg, dense_dir: Path, accs, rows, results, calibration=None
                 gains = [reference[a.name][k] / v for v in c[k]]
                 entry[f"{k}_vs_dense"] = break_even(BREAKEVEN_RATIOS[1:], gains[1:], strict=True)
                 structured = [x for x in rows if x["platform"] == a.name and x["structure"] in STRUCTURED
-                              and x.get(k) is not None]
+                              and x["accuracy_status"] == MATCHED and x.get(k) is not None]
                 if structured:
                     best = min(structured, key=lambda x: x[k])
                     entry[f"{k}_vs_structured"] = break_even(BREAKEVEN_RATIOS[1:], [best[k] / v for v in c[k][1:]],
@@ -222,95 +254,98 @@ def cpu_sweep(cfg, dense_dir: Path) -> list[dict]:
 
 
 # ------------------------------------------------------- hardware in the loop
-def hardware_in_the_loop(cfg, out: Path, dense_dir: Path, results, layer_tables, accs, full, log,
-                         calibration=None) -> dict | None:
-    """Per layer, the structure with the least simulated energy on ``cfg.hil_preset``; then prune that mix."""
+def cheapest_per_layer(layer_tables: dict, structures: list[str], preset: str) -> dict[str, str]:
+    """Per layer, the structure whose model spends the least simulated energy in that layer on ``preset``."""
+    energy = {s: {r["layer"]: r["energy_pj"] for r in layer_tables[s].select(preset).rows()} for s in structures}
+    layers = list(energy[structures[0]])
+    return {layer: min(structures, key=lambda s: energy[s][layer]) for layer in layers}
+
+
+def mix_plan(model0, per_layer: dict[str, str], ratios: dict[str, float], scale: float, cfg) -> dict:
+    """Per-layer YAML fields of the mix at ``scale``: ratio = scale x the structure's matched ratio (N:M fixed)."""
+    from .compare import layer_plan
+
+    return {layer: layer_plan(model0, s, round(scale * ratios[s], 6), cfg)[layer] for layer, s in per_layer.items()}
+
+
+def _plan_label(spec: dict) -> str:
+    if spec["type"] in ("dense", "nm"):
+        return "dense" if spec["type"] == "dense" else ":".join(map(str, spec["nm"]))
+    return f"{spec['type']} {spec['ratio']:.3f}"
+
+
+def _hil_probe(cfg, run_dir: Path, dense_path: Path, search_data, plan: dict) -> float:
+    """Validation accuracy of one ADMM run of the mix (cached in ``run_dir``; a different mix there is an error)."""
     from pruning.models import build_model
     from pruning.pipeline import run_prune
 
-    from .compare import layer_plan, prune_config, split_validation
+    from .compare import CompareError, prune_config
 
-    preset = cfg.hil_preset
+    if (run_dir / "manifest.json").exists():
+        stored = read_manifest(run_dir)["config"]["layers"]
+        if {k: _plan_label(v) for k, v in stored.items()} != {k: _plan_label(v) for k, v in plan.items()}:
+            raise CompareError(f"{run_dir} holds a different mix; delete it or use a new --out")
+    else:
+        torch.manual_seed(cfg.seed)
+        m = load_artifact(dense_path, build_model(cfg.model, search_data.num_classes)).model
+        run_prune(m, search_data, prune_config(cfg, plan), run_dir, model_name=cfg.model, resume=True,
+                  progress=False, log=lambda s: None)
+    return read_manifest(run_dir)["accuracy"]["pruned"]
+
+
+def hardware_in_the_loop(cfg, out: Path, models: list[ChosenModel], layer_tables, accs, full, log,
+                         calibration=None) -> dict | None:
+    """Per layer the structure with the least simulated energy on ``cfg.hil_preset`` (among the structures
+    matched on validation and test); then the highest common scale of their matched ratios whose mix stays
+    within the tolerance on validation (``scale_search``, at most ``cfg.hil_probes`` ADMM runs)."""
+    from pruning.models import build_model
+
+    from .compare import split_validation
+
+    preset, dense = cfg.hil_preset, models[0]
     if preset not in [a.name for a in accs]:
         log(f"[hil] preset {preset!r} is not among the simulated presets; skipped")
         return None
-    candidates = {s: r for s, r in results.items() if r["dir"]}
+    candidates = {m.structure: m for m in models if m.status == MATCHED}
     if not candidates:
+        log("[hil] no structure is matched on validation and test; skipped")
         return None
-    model0 = build_model(cfg.model, None)
-    per_layer = {}
-    for layer in [n for n in layer_plan(model0, "nonstructured", 0.5, cfg)]:
-        best = None
-        for s in candidates:
-            t = layer_tables[s].select(preset)
-            e = next(r["energy_pj"] for r in t.rows() if r["layer"] == layer)
-            if best is None or e < best[1]:
-                best = (s, e)
-        per_layer[layer] = best[0]
-    mixed = {}
-    for layer, s in per_layer.items():
-        mixed[layer] = layer_plan(model0, s, candidates[s]["ratio"], cfg)[layer]
-    run_dir = out / "runs" / "hil_mixed"
-    data = full
-    search, _ = split_validation(data, cfg.validation_fraction, cfg.seed)
-    if not (run_dir / "manifest.json").exists():
-        torch.manual_seed(cfg.seed)
-        m = load_artifact(dense_dir, build_model(cfg.model, data.num_classes)).model
-        run_prune(m, search, prune_config(cfg, mixed), run_dir, model_name=cfg.model, resume=True, progress=False,
-                  log=lambda s: None)
-    val = read_manifest(run_dir)["accuracy"]["pruned"]
-    test = evaluate(load_artifact(run_dir).model, full.test_x, full.test_y)
-    acc = [a for a in accs if a.name == preset]
-    mixed_cost = simulate(priced_workloads(cfg, run_dir, calibration), acc).totals()[preset]
+    model0 = build_model(cfg.model, full.num_classes)
+    per_layer = cheapest_per_layer(layer_tables, list(candidates), preset)
+    ratios = {s: m.ratio for s, m in candidates.items()}
+    search_data, _ = split_validation(full, cfg.validation_fraction, cfg.seed)
+
+    def evaluate(scale: float) -> float:
+        acc = _hil_probe(cfg, out / "runs" / f"hil_s{scale:.4f}", dense.path, search_data,
+                         mix_plan(model0, per_layer, ratios, scale, cfg))
+        log(f"[hil] scale {scale:.4f}: validation accuracy {Accuracy.from_fraction(acc, dense.val.n).text()}")
+        return acc
+
+    found = scale_search(evaluate, dense.val.fraction, cfg.tolerance_pp / 100, cfg.hil_probes)
+    trail = [{"scale": p.ratio, "layers": {k: _plan_label(v) for k, v in
+                                            mix_plan(model0, per_layer, ratios, p.ratio, cfg).items()},
+              "val": Accuracy.from_fraction(p.accuracy, dense.val.n).to_dict(), "within": p.within}
+             for p in found.points]
     singles = {s: layer_tables[s].select(preset).totals()[preset].energy_pj for s in candidates}
     best_single = min(singles, key=singles.get)
-    baseline = read_manifest(dense_dir)["accuracy"]["pruned"]
-    res = {"preset": preset, "per_layer": per_layer, "val_accuracy": val, "test_accuracy": test,
-           "within_tolerance": baseline - val <= cfg.tolerance_pp / 100 + 1e-12,
-           "energy_pj": mixed_cost.energy_pj, "latency_s": mixed_cost.latency_s,
-           "best_single": best_single, "best_single_energy_pj": singles[best_single]}
-    log(f"[hil] {preset}: mixed {res['energy_pj'] / 1e6:.3f} uJ (val acc {val:.4f}) vs best single "
-        f"{best_single} {singles[best_single] / 1e6:.3f} uJ")
+    res = {"preset": preset, "per_layer": per_layer, "trail": trail, "max_probes": cfg.hil_probes,
+           "best_single": best_single, "best_single_energy_pj": singles[best_single], "chosen": None,
+           "note": "no mix within tolerance"}
+    if found.scale is None:
+        log(f"[hil] {preset}: no mix within {cfg.tolerance_pp} pp in {len(trail)} probes")
+        return res
+    res.update(chosen=_price_mix(cfg, out / "runs" / f"hil_s{found.scale:.4f}", found.scale, dense, accs, preset,
+                                 full, calibration), note="")
+    log(f"[hil] {preset}: mix at scale {found.scale:.4f}: {res['chosen']['energy_pj'] / 1e6:.3f} uJ vs best "
+        f"single {best_single} {singles[best_single] / 1e6:.3f} uJ")
     return res
 
 
-# ---------------------------------------------------------------- verdicts
-def make_verdicts(rows: list[dict], results: dict) -> list[dict]:
-    """Per platform: which structure wins at matched accuracy, by how much, and why."""
-    out = []
-    for platform in dict.fromkeys(r["platform"] for r in rows):
-        prow = [r for r in rows if r["platform"] == platform]
-        kind = prow[0]["kind"]
-        measured = kind in ("cpu", "gpu")
-        key = "latency_s" if measured else "energy_pj"
-        metric = "latency" if measured else "energy"
-        cand = [r for r in prow if r.get(key) is not None]
-        if not cand:
-            continue
-        win = min(cand, key=lambda r: r[key])
-        dense = next((r for r in prow if r["structure"] == "dense"), None)
-        ns = next((r for r in prow if r["structure"] == "nonstructured"), None)
-        structured = [r for r in cand if r["structure"] in STRUCTURED]
-        best_s = min(structured, key=lambda r: r[key]) if structured else None
-        text = f"On {platform}, {win['structure']} wins on {metric}"
-        if dense and win is not dense:
-            text += f" ({dense[key] / win[key]:.2f}x less than dense)"
-        if ns and best_s:
-            ratio = ns[key] / best_s[key]
-            if ratio > 1:
-                text += (f"; non-structured costs {ratio:.2f}x the best structured ({best_s['structure']}, "
-                         f"ratio {best_s['ratio']:.2f} vs {ns['ratio']:.2f})")
-            else:
-                text += (f"; non-structured is {1 / ratio:.2f}x cheaper than the best structured "
-                         f"({best_s['structure']}, ratio {best_s['ratio']:.2f} vs {ns['ratio']:.2f})")
-            if not measured and ns.get("storage_bits"):
-                over = (ns["storage_bits"] - ns["storage_weight_bits"]) / ns["storage_bits"]
-                text += (f". Why: non-structured stores {over:.0%} of its bits as index/padding/pointers "
-                         f"({ns['engine']} engine, {ns.get('utilization', 0):.1%} PE utilization vs "
-                         f"{best_s.get('utilization', 0):.1%} for {best_s['structure']})")
-        elif ns is None:
-            text += "; non-structured found no ratio within the tolerance"
-        out.append({"platform": platform, "kind": kind, "metric": metric, "winner": win["structure"],
-                    "text": text + "."})
-    return out
-
+def _price_mix(cfg, run_dir: Path, scale: float, dense: ChosenModel, accs, preset: str, full, calibration) -> dict:
+    """The chosen mix: accuracies (validation, test, status) and its cost on ``preset``."""
+    val = Accuracy.from_fraction(read_manifest(run_dir)["accuracy"]["pruned"], dense.val.n)
+    test = Accuracy.from_fraction(evaluate(load_artifact(run_dir).model, full.test_x, full.test_y), len(full.test_y))
+    mix = chosen_model("hil", scale, run_dir, val, test, dense.test, cfg.tolerance_pp)
+    cost = simulate(priced_workloads(cfg, run_dir, calibration), [a for a in accs if a.name == preset]).totals()[preset]
+    return {"scale": scale, "dir": str(run_dir), "val": val.to_dict(), "test": test.to_dict(), "status": mix.status,
+            "test_loss_pp": mix.test_loss_pp, "energy_pj": cost.energy_pj, "latency_s": cost.latency_s}

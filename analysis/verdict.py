@@ -1,0 +1,212 @@
+"""Per-platform verdicts that explain themselves from the numbers.
+
+Candidates: the dense model and every structure matched on validation AND test
+(``accuracy_status`` 'dense' or 'matched'); a structure matched on validation
+only never wins, and a "Flag:" sentence says so when it would have.  The
+non-structured vs structured comparison answers the tool's question even when
+non-structured is matched on validation only (its name then carries
+"(validation only)" and a flag follows); the best structured model is taken
+among the matched ones first.
+
+Ties: two costs tie when the larger is at most ``threshold`` (relative) above
+the smaller, ``max <= min * (1 + threshold)`` (symmetric by construction).
+
+Why (simulated platforms): for non-structured vs the best structured model,
+the log of the cost ratio (loser / winner) is split exactly into three terms,
+
+    ln(E_o / E_w) = ln(W_o / W_w)                      work: useful MACs left after pruning
+                  + share of ln(e_o / e_w) from DRAM   memory: DRAM energy per useful MAC
+                  + share of ln(e_o / e_w) on chip     compute: SRAM, RF, MAC, index energy per useful MAC
+
+with e = E / W and the per-MAC part split by the logarithmic mean (exact:
+the two shares add up to ln(e_o / e_w)).  Cycles split the same way (stall
+cycles vs compute cycles per useful MAC).  The sentence names the largest term
+in the winner's favour.  Index overhead is named only when the winner is
+structured, non-structured stores the larger index/padding/pointer share and
+its PE utilization is not higher.
+"""
+
+from __future__ import annotations
+
+import math
+
+TERM_LABELS = {"work": "work", "dram_per_mac": "DRAM per MAC", "on_chip_per_mac": "on-chip per MAC"}
+STRUCTURED = ("filter", "channel", "column", "block", "nm")
+ELIGIBLE = ("dense", "matched")
+VALIDATION_ONLY = "validation only"
+TERMS = {"energy": ("energy_pj", "energy_dram_pj", "dram_per_mac", "on_chip_per_mac"),
+         "cycles": ("cycles", "stall_cycles", "stall_per_mac", "compute_per_mac")}
+
+
+def label(structure: str) -> str:
+    return "non-structured" if structure == "nonstructured" else structure
+
+
+def is_tie(a: float, b: float, threshold: float) -> bool:
+    """Costs ``a`` and ``b`` tie when the larger is within ``threshold`` (relative) of the smaller."""
+    lo, hi = sorted((a, b))
+    return hi <= lo * (1 + threshold) * (1 + 1e-12)
+
+
+def log_mean(x: float, y: float) -> float:
+    """Logarithmic mean of two positive numbers."""
+    return x if math.isclose(x, y, rel_tol=1e-12) else (x - y) / (math.log(x) - math.log(y))
+
+
+def split_log_ratio(parts_w: dict[str, float], parts_o: dict[str, float]) -> dict[str, float]:
+    """Exact additive split of ln(sum(parts_o) / sum(parts_w)) over the parts (positive: the part costs o more)."""
+    scale = log_mean(sum(parts_o.values()), sum(parts_w.values()))
+    return {k: (parts_o[k] - parts_w[k]) / scale for k in parts_w}
+
+
+def cost_split(win: dict, other: dict, metric: str = "energy") -> dict[str, float]:
+    """ln(cost_other / cost_win) split into work, memory-per-MAC and compute-per-MAC terms (see module doc)."""
+    total, memory, memory_term, compute_term = TERMS[metric]
+    if min(win["macs_useful"], other["macs_useful"], win[total], other[total]) <= 0:
+        return {}
+
+    def per_mac(r: dict) -> dict[str, float]:
+        return {memory_term: r[memory] / r["macs_useful"], compute_term: (r[total] - r[memory]) / r["macs_useful"]}
+    return {"work": math.log(other["macs_useful"] / win["macs_useful"]),
+            **split_log_ratio(per_mac(win), per_mac(other))}
+
+
+def row_factors(r: dict) -> dict:
+    """The numbers a verdict can point to, for one results row."""
+    overhead = r["storage_index_bits"] + r["storage_padding_bits"] + r["storage_pointer_bits"]
+    return {"ratio": r["ratio"], "compression": r["compression"], "macs_useful": r["macs_useful"],
+            "storage_overhead_share": overhead / r["storage_bits"] if r["storage_bits"] else 0.0,
+            "utilization": r["utilization"], "dram_share": r["energy_dram_pj"] / r["energy_pj"],
+            "stall_share": r["stall_cycles"] / r["cycles"] if r["cycles"] else 0.0}
+
+
+def _index_clause(win: dict, other: dict) -> str:
+    fw, fo = row_factors(win), row_factors(other)
+    if other["structure"] != "nonstructured" or win["structure"] not in STRUCTURED \
+            or fo["utilization"] > fw["utilization"] or fo["storage_overhead_share"] <= fw["storage_overhead_share"]:
+        return ""
+    return (f"; {fo['storage_overhead_share']:.0%} of non-structured's stored bits are index/padding/pointers "
+            f"vs {fw['storage_overhead_share']:.0%}")
+
+
+def explain(win: dict, other: dict, split: dict[str, float]) -> tuple[str, str]:
+    """(decisive term, 'Why: ...' sentence) for ``win`` beating ``other`` on energy."""
+    decisive = max(split, key=split.get)
+    fw, fo = row_factors(win), row_factors(other)
+    w, o = label(win["structure"]), label(other["structure"])
+    reason = {
+        "work": (f"work done decides: {w} keeps {other['macs_useful'] / win['macs_useful']:.2f}x fewer useful "
+                 f"MACs (ratio {win['ratio']:.2f} vs {other['ratio']:.2f}, compression {win['compression']:.1f}x vs "
+                 f"{other['compression']:.1f}x)"),
+        "dram_per_mac": (f"DRAM energy per useful MAC decides: {o} spends {math.exp(split[decisive]):.2f}x more "
+                         f"(it stores {other['storage_bits'] / win['storage_bits']:.2f}x the bits; DRAM is "
+                         f"{fo['dram_share']:.0%} of its energy vs {fw['dram_share']:.0%})"
+                         + _index_clause(win, other)),
+        "on_chip_per_mac": (f"on-chip energy per useful MAC decides: {o} spends {math.exp(split[decisive]):.2f}x "
+                            f"more (PE utilization {fo['utilization']:.1%} vs {fw['utilization']:.1%})"
+                            + _index_clause(win, other)),
+    }[decisive]
+    total = math.exp(sum(split.values()))
+    parts = " x ".join(f"{math.exp(v):.2f} ({TERM_LABELS[k]})" for k, v in split.items())
+    return decisive, f"Why: {reason}; the {total:.2f}x splits as {parts}"
+
+
+def _flag_clauses(flagged: list[dict], winner: dict, key: str) -> list[str]:
+    """Structures matched on validation only that would have appeared in the line (non-structured, or cheaper)."""
+    out = []
+    for r in flagged:
+        loss = f"matched on validation only (test accuracy {r['test_loss_pp']:.2f} pp below dense)"
+        if r[key] < winner[key]:
+            out.append(f"Flag: {label(r['structure'])} would cost {winner[key] / r[key]:.2f}x less than "
+                       f"{label(winner['structure'])} but is {loss}, so it cannot win")
+        elif r["structure"] == "nonstructured":
+            out.append(f"Flag: non-structured is {loss}")
+    return out
+
+
+def _opening(platform: str, eligible: list[dict], key: str, metric: str, threshold: float) -> tuple[dict, list, str]:
+    best = min(eligible, key=lambda r: r[key])
+    tied = [r for r in sorted(eligible, key=lambda r: r[key]) if is_tie(r[key], best[key], threshold)]
+    names = [label(r["structure"]) for r in tied]
+    dense = next((r for r in eligible if r["structure"] == "dense"), None)
+    vs_dense = f"{dense[key] / best[key]:.2f}x less than dense" if dense and best is not dense else ""
+    if len(tied) > 1:
+        text = (f"On {platform}, {', '.join(names[:-1])} and {names[-1]} tie on {metric} (within {threshold:.0%}"
+                + (f"; {vs_dense})" if vs_dense else ")"))
+    else:
+        text = f"On {platform}, {names[0]} wins on {metric}" + (f" ({vs_dense})" if vs_dense else "")
+    return best, tied, text
+
+
+def _name(r: dict) -> str:
+    return label(r["structure"]) + (" (validation only)" if r["accuracy_status"] == VALIDATION_ONLY else "")
+
+
+def _pair(priced: list[dict], key: str) -> tuple[dict | None, dict | None]:
+    """Non-structured (whatever its status; flagged in the text) and the best structured model, matched ones first."""
+    ns = next((r for r in priced if r["structure"] == "nonstructured"), None)
+    structured = [r for r in priced if r["structure"] in STRUCTURED]
+    pool = [r for r in structured if r["accuracy_status"] in ELIGIBLE] or structured
+    return ns, min(pool, key=lambda r: r[key], default=None)
+
+
+def _pair_clause(ns: dict | None, best_s: dict | None, key: str, threshold: float) -> tuple[str, bool]:
+    """'; non-structured costs 2.1x the best structured (...)' and whether they tie."""
+    if ns is None:
+        return "; non-structured found no ratio within the tolerance", False
+    if best_s is None:
+        return "; no structured model is matched", False
+    n, ratio = _name(ns), ns[key] / best_s[key]
+    detail = f"{_name(best_s)}, ratio {best_s['ratio']:.2f} vs {ns['ratio']:.2f}"
+    if is_tie(ns[key], best_s[key], threshold):
+        return f"; {n} and the best structured ({detail}) tie (within {threshold:.0%}: {ratio:.2f}x)", True
+    if ratio > 1:
+        return f"; {n} costs {ratio:.2f}x the best structured ({detail})", False
+    return f"; {n} is {1 / ratio:.2f}x cheaper than the best structured ({detail})", False
+
+
+def platform_verdict(prow: list[dict], threshold: float) -> dict | None:
+    """One platform's verdict: winner (or tie), non-structured vs best structured, why, flags."""
+    platform, kind = prow[0]["platform"], prow[0]["kind"]
+    measured = kind in ("cpu", "gpu")
+    key, metric = ("latency_s", "latency") if measured else ("energy_pj", "energy")
+    priced = [r for r in prow if r.get(key) is not None]
+    eligible = [r for r in priced if r.get("accuracy_status") in ELIGIBLE]
+    if not eligible:
+        return None
+    best, tied, text = _opening(platform, eligible, key, metric, threshold)
+    ns, best_s = _pair(priced, key)
+    pair_text, pair_tie = _pair_clause(ns, best_s, key, threshold)
+    details, why = pair_details(ns, best_s, key, pair_tie) if ns and best_s and not measured else ({}, "")
+    if measured and ns and best_s:
+        why = ("Measured latency, no hardware factors (non-structured runs as CSR, structured models as "
+               "compacted dense layers)")
+    flags = _flag_clauses([r for r in priced if r.get("accuracy_status") == VALIDATION_ONLY], best, key)
+    sentences = [text + pair_text] + ([why] if why else []) + flags
+    return {"platform": platform, "kind": kind, "metric": metric, "winner": best["structure"],
+            "tied": [r["structure"] for r in tied], "tie_threshold": threshold, "flags": flags, **details,
+            "text": ". ".join(sentences) + "."}
+
+
+def pair_details(ns: dict, best_s: dict, key: str, tie: bool) -> tuple[dict, str]:
+    """Factors and cost split of non-structured vs the best structured; the 'Why: ...' text ('' on a tie)."""
+    win, other = (ns, best_s) if ns[key] <= best_s[key] else (best_s, ns)
+    split = cost_split(win, other, "energy")
+    details = {"pair": {"winner": win["structure"], "other": other["structure"], "tie": tie,
+                        "cost_ratio": other[key] / win[key]},
+               "factors": {win["structure"]: row_factors(win), other["structure"]: row_factors(other)},
+               "split_log": split, "split_cycles_log": cost_split(win, other, "cycles")}
+    if tie or not split:
+        return details, ""
+    details["decisive"], why = explain(win, other, split)
+    return details, why
+
+
+def make_verdicts(rows: list[dict], threshold: float) -> list[dict]:
+    """Per platform (in row order), the verdict dict; platforms without a matched candidate are left out."""
+    out = []
+    for platform in dict.fromkeys(r["platform"] for r in rows):
+        v = platform_verdict([r for r in rows if r["platform"] == platform], threshold)
+        if v:
+            out.append(v)
+    return out

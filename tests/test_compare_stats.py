@@ -1,0 +1,270 @@
+"""The compare's numbers: accuracy intervals, resolution, ties, self-explaining verdicts, searches on noisy curves."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import binomtest
+
+from analysis.compare import CompareConfig, CompareError
+from analysis.report import _hil
+from analysis.report_data import ChosenModel, chosen_model
+from analysis.search import matched_ratio, scale_search
+from analysis.stats import Accuracy, difference_interval, resolution, wilson_interval
+from analysis.verdict import cost_split, is_tie, make_verdicts, split_log_ratio
+
+FAST = settings(max_examples=60, deadline=None)
+
+
+# ------------------------------------------------------------------ statistics
+@FAST
+@given(st.integers(1, 5000).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
+def test_wilson_contains_the_estimate_and_stays_in_unit_interval(counts):
+    correct, n = counts
+    lo, hi = wilson_interval(correct, n)
+    assert 0.0 <= lo <= correct / n <= hi <= 1.0
+    assert hi - lo > 0
+
+
+@pytest.mark.parametrize("correct, n", [(81, 263), (142, 143), (143, 143), (0, 10), (355, 360)])
+def test_wilson_matches_scipy(correct, n):
+    ref = binomtest(correct, n).proportion_ci(confidence_level=0.95, method="wilson")
+    assert wilson_interval(correct, n) == pytest.approx((ref.low, ref.high), abs=1e-9)
+
+
+def test_accuracy_counts_and_text():
+    a = Accuracy.from_fraction(0.986013986, 143)
+    assert (a.correct, a.n) == (141, 143)
+    assert a.text() == "98.60% [95.0, 99.6], n=143"
+    assert Accuracy.from_dict(a.to_dict()) == a
+    with pytest.raises(ValueError, match="correct=5, n=3"):
+        wilson_interval(5, 3)
+
+
+@FAST
+@given(st.integers(1, 2000), st.floats(0, 1), st.floats(0, 1))
+def test_difference_interval_contains_the_observed_difference(n, p, q):
+    a, b = Accuracy.from_fraction(p, n), Accuracy.from_fraction(q, n)
+    lo, hi = difference_interval(a, b)
+    assert -1 <= lo <= a.fraction - b.fraction <= hi <= 1
+
+
+def test_resolution_of_the_digits_demo_and_of_mnist():
+    digits = resolution(143, 1.0, 1.0)  # the default demo: one image = 0.7 pp
+    assert not digits.resolved and not digits.fine_enough_grain and digits.tolerance_images == 1
+    assert digits.image_pp == pytest.approx(100 / 143)
+    assert digits.sentence("validation") == (
+        "**The validation set is too small to resolve the 1 pp tolerance**: 143 images, one image is 0.70 pp (more "
+        "than half the tolerance), a dense-vs-pruned difference carries a 95% interval of ±2.62 pp (wider than the "
+        "tolerance); the tolerance comes down to 1 image(s), so read decisions on this set as indicative.")
+    mnist = resolution(6000, 0.992, 0.5)  # LeNet-5: 10% of 60,000 images
+    assert mnist.resolved and mnist.diff_halfwidth_pp < 0.5
+    assert mnist.sentence("validation").startswith("The validation set resolves the 0.5 pp tolerance: 6000 images")
+    coarse_interval = resolution(5000, 0.90, 1.0)  # fine grain, but +-1.2 pp of noise on a difference
+    assert coarse_interval.fine_enough_grain and not coarse_interval.resolved
+
+
+# ---------------------------------------------------------------------- ties
+@FAST
+@given(st.floats(0, 1e9), st.floats(0, 1e9), st.floats(0, 0.99))
+def test_ties_are_symmetric(a, b, threshold):
+    assert is_tie(a, b, threshold) == is_tie(b, a, threshold)
+    assert is_tie(a, a, threshold)
+
+
+def test_tie_threshold_is_relative():
+    assert is_tie(100.0, 105.0, 0.05) and not is_tie(100.0, 105.1, 0.05)
+    assert not is_tie(100.0, 101.0, 0.0)
+
+
+@pytest.mark.parametrize("field, value, pattern", [
+    ("tie_threshold", -0.1, r"tie_threshold=-0.1; allowed: a relative cost difference in \[0, 1\)"),
+    ("tie_threshold", 1.5, r"tie_threshold=1.5; allowed"),
+    ("tie_threshold", "5%", r"tie_threshold='5%'; allowed"),
+    ("hil_probes", 0, r"hil_probes=0; allowed: an integer in 1..8"),
+    ("hil_probes", 2.5, r"hil_probes=2.5; allowed"),
+])
+def test_bad_compare_fields_raise_one_clear_line(field, value, pattern):
+    with pytest.raises(CompareError, match=pattern) as e:
+        CompareConfig(**{field: value})
+    assert "\n" not in str(e.value)
+
+
+# ------------------------------------------------------------------ verdicts
+def row(structure, energy_pj, *, platform="acc", kind="asic", macs=1e6, dram_share=0.5, util=0.1, overhead=0.0,
+        ratio=0.8, status="matched", latency_s=None, stall_share=0.2, test_loss_pp=0.3):
+    storage = 1000.0
+    return {"structure": structure, "platform": platform, "kind": kind, "engine": "e", "ratio": ratio,
+            "compression": 1 / (1 - ratio), "accuracy_status": status, "test_loss_pp": test_loss_pp,
+            "storage_bits": storage, "storage_weight_bits": storage * (1 - overhead),
+            "storage_index_bits": storage * overhead, "storage_padding_bits": 0.0, "storage_pointer_bits": 0.0,
+            "macs_useful": macs, "energy_pj": energy_pj, "energy_dram_pj": energy_pj * dram_share,
+            "cycles": 1000.0, "stall_cycles": 1000.0 * stall_share, "utilization": util,
+            "latency_s": latency_s if latency_s is not None else energy_pj * 1e-9}
+
+
+def dense(**kw):
+    return row("dense", 1000.0, ratio=0.0, macs=4e6, status="dense", **kw)
+
+
+def test_structured_winner_blamed_on_index_overhead_only_from_the_numbers():
+    rows = [dense(), row("nonstructured", 300.0, util=0.05, overhead=0.8, dram_share=0.3),
+            row("filter", 100.0, util=0.2, dram_share=0.5)]
+    (v,) = make_verdicts(rows, 0.05)
+    assert v["winner"] == "filter" and v["decisive"] == "on_chip_per_mac"
+    assert "non-structured costs 3.00x the best structured" in v["text"]
+    assert "80% of non-structured's stored bits are index/padding/pointers" in v["text"]
+    assert v["factors"]["nonstructured"]["storage_overhead_share"] == pytest.approx(0.8)
+    assert sum(v["split_log"].values()) == pytest.approx(math.log(3.0))
+
+
+def test_work_decides_when_the_winner_keeps_fewer_macs():
+    rows = [dense(), row("nonstructured", 100.0, macs=1e6, ratio=0.9, overhead=0.6, util=0.3),
+            row("filter", 250.0, macs=2.5e6, ratio=0.7, util=0.2)]
+    (v,) = make_verdicts(rows, 0.05)
+    assert v["winner"] == "nonstructured" and v["decisive"] == "work"
+    assert "work done decides: non-structured keeps 2.50x fewer useful MACs" in v["text"]
+    assert "index" not in v["text"]
+
+
+@FAST
+@given(st.floats(10, 1000), st.floats(10, 1000), st.floats(0.01, 1), st.floats(0.01, 1), st.floats(0, 0.9),
+       st.floats(0, 0.9), st.floats(0.05, 0.95), st.floats(0.05, 0.95), st.floats(1e5, 1e7), st.floats(1e5, 1e7))
+def test_index_overhead_is_never_blamed_when_nonstructured_wins_or_has_higher_utilization(
+        e_ns, e_s, u_ns, u_s, o_ns, o_s, d_ns, d_s, m_ns, m_s):
+    rows = [dense(), row("nonstructured", e_ns, util=u_ns, overhead=o_ns, dram_share=d_ns, macs=m_ns),
+            row("block", e_s, util=u_s, overhead=o_s, dram_share=d_s, macs=m_s)]
+    (v,) = make_verdicts(rows, 0.05)
+    if v["winner"] == "nonstructured" or u_ns > u_s or e_ns <= e_s:
+        assert "index" not in v["text"]
+    if v.get("split_log"):
+        assert sum(v["split_log"].values()) == pytest.approx(math.log(max(e_ns, e_s) / min(e_ns, e_s)))
+
+
+def test_small_differences_are_ties():
+    rows = [dense(), row("nonstructured", 102.0), row("filter", 100.0), row("channel", 150.0)]
+    (v,) = make_verdicts(rows, 0.05)
+    assert v["text"].startswith("On acc, filter and non-structured tie on energy (within 5%; 10.00x less than dense)")
+    assert "tie (within 5%: 1.02x)" in v["text"] and "Why" not in v["text"]
+    assert v["tied"] == ["filter", "nonstructured"]
+
+
+def test_validation_only_structure_never_wins_silently():
+    rows = [dense(), row("nonstructured", 300.0), row("filter", 200.0),
+            row("block", 50.0, status="validation only", test_loss_pp=1.67)]
+    (v,) = make_verdicts(rows, 0.05)
+    assert v["winner"] == "filter"
+    assert ("Flag: block would cost 4.00x less than filter but is matched on validation only (test accuracy "
+            "1.67 pp below dense), so it cannot win.") in v["text"]
+
+
+def test_nonstructured_on_validation_only_is_still_compared_with_its_flag():
+    rows = [dense(), row("nonstructured", 80.0, status="validation only", test_loss_pp=1.11, util=0.3),
+            row("filter", 100.0), row("block", 60.0, status="validation only", test_loss_pp=2.0)]
+    (v,) = make_verdicts(rows, 0.05)
+    assert v["winner"] == "filter" and v["pair"]["winner"] == "nonstructured"
+    assert "non-structured (validation only) is 1.25x cheaper than the best structured (filter," in v["text"]
+    assert "Why:" in v["text"] and len(v["flags"]) == 2
+    assert ("Flag: non-structured would cost 1.25x less than filter but is matched on validation only (test "
+            "accuracy 1.11 pp below dense), so it cannot win.") in v["text"]
+
+
+def test_measured_platforms_get_a_verdict_without_hardware_factors():
+    rows = [dense(kind="cpu", latency_s=1e-3), row("nonstructured", 1, kind="cpu", latency_s=2e-3),
+            row("filter", 1, kind="cpu", latency_s=5e-4)]
+    (v,) = make_verdicts(rows, 0.05)
+    assert v["metric"] == "latency" and "Why" not in v["text"] and "factors" not in v
+    assert "Measured latency, no hardware factors" in v["text"]
+    assert "non-structured costs 4.00x the best structured (filter" in v["text"]
+
+
+@FAST
+@given(st.lists(st.floats(0.01, 100), min_size=2, max_size=2), st.lists(st.floats(0.01, 100), min_size=2, max_size=2))
+def test_log_split_is_exact(a, b):
+    parts = split_log_ratio({"x": a[0], "y": a[1]}, {"x": b[0], "y": b[1]})
+    assert sum(parts.values()) == pytest.approx(math.log(sum(b) / sum(a)), abs=1e-9)
+
+
+def test_cycle_split_adds_up():
+    w, o = row("filter", 100.0, macs=1e6, stall_share=0.1), row("nonstructured", 300.0, macs=2e6, stall_share=0.5)
+    o["cycles"] = 3000.0
+    o["stall_cycles"] = 1500.0
+    assert sum(cost_split(w, o, "cycles").values()) == pytest.approx(math.log(3.0))
+
+
+def test_matched_requires_the_test_accuracy_too():
+    dense_test = Accuracy(358, 360)
+    ok = chosen_model("filter", 0.7, "x", Accuracy(142, 143), Accuracy(356, 360), dense_test, 1.0)
+    bad = chosen_model("block", 0.9, "x", Accuracy(142, 143), Accuracy(352, 360), dense_test, 1.0)
+    assert isinstance(ok, ChosenModel) and ok.status == "matched"
+    assert bad.status == "validation only" and bad.test_loss_pp == pytest.approx(600 / 360)
+
+
+# ----------------------------------------------------------------- searches
+def noisy_curve(boundary: float, amplitude: float, seed: int, slope: float = 2.0):
+    """Flat at 0.99 up to ``boundary``, then falling ``slope`` per unit ratio; plus seeded uniform noise."""
+    rng = np.random.default_rng(seed)
+    return lambda r: 0.99 - max(0.0, r - boundary) * slope + rng.uniform(-amplitude, amplitude)
+
+
+@FAST
+@given(st.floats(0.52, 0.975), st.floats(0, 0.9), st.integers(0, 2**31))
+def test_matched_ratio_on_noisy_curves(boundary, noise_of_tolerance, seed):
+    tol, slope, bisections = 0.01, 2.0, 6
+    amplitude = noise_of_tolerance * tol
+    res = matched_ratio(noisy_curve(boundary, amplitude, seed, slope), 0.99, tol, ladder=(0.5, 0.75, 0.9),
+                        bisections=bisections)
+    edge = boundary + tol / slope  # the clean loss reaches the tolerance here
+    assert 0.99 - res.accuracy <= tol + 1e-12
+    assert all(res.ratio < p.ratio for p in res.points if not p.within)  # never above a probed failure
+    assert abs(res.ratio - edge) <= amplitude / slope + 0.25 / 2**bisections + 1e-9
+
+
+def evaluator(accuracies: list[float]):
+    """An arbitrary (noisy, non-monotone) evaluator: the k-th call returns accuracies[k]."""
+    calls = []
+
+    def evaluate(scale):
+        calls.append(scale)
+        return accuracies[len(calls) - 1]
+    return evaluate, calls
+
+
+@FAST
+@given(st.lists(st.floats(0.5, 1.0), min_size=8, max_size=8), st.integers(1, 6))
+def test_scale_search_never_returns_a_mix_outside_the_tolerance(accuracies, max_probes):
+    evaluate, calls = evaluator(accuracies)
+    res = scale_search(evaluate, 0.95, 0.01, max_probes=max_probes)
+    assert len(calls) == len(res.points) <= max_probes and calls[0] == 1.0
+    if res.scale is None:
+        assert res.accuracy is None and not any(p.within for p in res.points)
+    else:
+        assert 0 < res.scale <= 1 and 0.95 - res.accuracy <= 0.01 + 1e-12
+        assert all(res.scale < p.ratio for p in res.points if not p.within)
+
+
+@FAST
+@given(st.floats(0.05, 1.5), st.floats(0, 0.9), st.integers(0, 2**31))
+def test_scale_search_brackets_the_boundary_of_a_monotone_noisy_curve(boundary, noise_of_tolerance, seed):
+    tol, slope = 0.01, 0.2
+    amplitude = noise_of_tolerance * tol
+    res = scale_search(noisy_curve(boundary, amplitude, seed, slope), 0.99, tol, max_probes=4)
+    edge = boundary + tol / slope
+    if edge >= 1 + amplitude / slope:
+        assert res.scale == 1.0
+    elif res.scale is not None:
+        assert res.scale <= edge + amplitude / slope + 1e-9
+        assert res.scale >= edge - amplitude / slope - 1 / 2**3 - 1e-9
+
+
+def test_report_says_when_no_mix_meets_the_tolerance():
+    hil = {"preset": "eie_like", "per_layer": {"conv1": "filter"}, "max_probes": 2, "best_single": "filter",
+           "best_single_energy_pj": 2e6, "chosen": None, "note": "no mix within tolerance",
+           "trail": [{"scale": s, "layers": {"conv1": f"filter {0.7 * s:.3f}"},
+                      "val": Accuracy(120, 143).to_dict(), "within": False} for s in (1.0, 0.5)]}
+    text = "\n".join(_hil(hil, {"config": {"tolerance_pp": 1.0}, "structures": {"filter": {"ratio": 0.7}}}))
+    assert "**No mix within tolerance** in 2 ADMM runs, so no mix is reported; the best single structure stays " \
+           "filter (2.000 uJ)." in text
+    assert "| 0.5000 | conv1 filter 0.350 | 83.92% [77.0, 89.0], n=143 | no |" in text
