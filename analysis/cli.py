@@ -213,7 +213,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     base = load_yaml(args.config) if args.config else {}
     over = {k: v for k, v in {
         "model": args.model, "dataset": args.dataset, "data_dir": args.data_dir, "bits": args.bits,
-        "tolerance_pp": args.tolerance, "seed": args.seed,
+        "tolerance_pp": args.tolerance, "seed": args.seed, "budget": args.budget,
+        "tie_threshold": args.tie_threshold,
         "structures": tuple(args.structures.split(",")) if args.structures else None,
         "presets": tuple(args.presets.split(",")) if args.presets else None,
         "measure_cpu": False if args.no_cpu else None}.items() if v is not None}
@@ -315,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--data-dir")
     cp.add_argument("--bits", type=int, help="weight bit-width for every structure (32 = float)")
     cp.add_argument("--tolerance", type=float, help="accuracy loss allowed, percentage points")
+    cp.add_argument("--budget", choices=["global", "uniform", "both"],
+                    help="global (default): one whole-network ratio per structure, shared out per layer; uniform: "
+                         "the same ratio in every layer; both: global decides, uniform reported beside")
+    cp.add_argument("--tie-threshold", type=float, help="relative cost difference below which models tie "
+                                                         "(default 0.05)")
     cp.add_argument("--structures", help="comma-separated subset of nonstructured,filter,channel,column,block,nm")
     cp.add_argument("--presets", help="comma-separated hardware presets")
     cp.add_argument("--no-cpu", action="store_true", help="skip the measured CPU runs")

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from .report_data import ChosenModel
 
 STRUCTURES = ("nonstructured", "filter", "channel", "column", "block", "nm")
+BUDGETS = ("global", "uniform", "both")
 DEFAULT_PRESETS = ("tpu_like", "eyeriss_like", "eie_like", "sigma_like", "scnn_like", "nm_asic", "fpga_small",
                    "fpga_large", "fpga_sparse")
 
@@ -87,6 +88,10 @@ class CompareConfig:
     hil_preset: str | None = "eie_like"
     calibrate_images: int = 256         # validation images that measure input-activation density (0: dense)
     tie_threshold: float = 0.05         # relative cost difference below which two models tie (0.05 = 5%)
+    budget: str = "global"              # global: one whole-network ratio shared out per layer (exact ADMM
+                                        # projection); uniform: the same ratio in every layer; both: global
+                                        # decides, uniform reported beside it
+    budget_min_keep: float = 0.0        # global: each layer keeps at least this fraction of its groups
     hil_probes: int = 4                 # most ADMM runs the hardware-in-the-loop scale search may spend
 
     def __post_init__(self):
@@ -106,6 +111,11 @@ class CompareConfig:
                 or not 0 <= self.tie_threshold < 1:
             raise CompareError(f"tie_threshold={self.tie_threshold!r}; allowed: a relative cost difference in "
                                "[0, 1), e.g. 0.05 = 5%")
+        if self.budget not in BUDGETS:
+            raise CompareError(f"budget={self.budget!r}; allowed: {', '.join(BUDGETS)}")
+        if isinstance(self.budget_min_keep, bool) or not isinstance(self.budget_min_keep, (int, float)) \
+                or not 0 <= self.budget_min_keep < 1:
+            raise CompareError(f"budget_min_keep={self.budget_min_keep!r}; allowed: a fraction in [0, 1)")
         if isinstance(self.hil_probes, bool) or not isinstance(self.hil_probes, int) or not 1 <= self.hil_probes <= 8:
             raise CompareError(f"hil_probes={self.hil_probes!r}; allowed: an integer in 1..8 (ADMM runs)")
 
@@ -125,13 +135,20 @@ def split_validation(data: Dataset, fraction: float, seed: int) -> tuple[Dataset
     return search, data
 
 
-def layer_plan(model: nn.Module, structure: str, ratio: float, cfg: CompareConfig) -> dict:
-    """Per-layer YAML fields: the structure where it fits; dense (same bits) where it cannot apply."""
+def budget_modes(cfg: CompareConfig) -> tuple[str, ...]:
+    """The searches to run, the deciding one first."""
+    return ("global", "uniform") if cfg.budget == "both" else (cfg.budget,)
+
+
+def layer_plan(model: nn.Module, structure: str, ratio: float, cfg: CompareConfig, budget: str = "uniform") -> dict:
+    """Per-layer YAML fields: the structure where it fits; dense (same bits) where it cannot apply.
+
+    ``budget="global"``: pooled layers carry no ratio (``prune_config`` adds the whole-network budget)."""
     layers = prunable_layers(model)
     last = list(layers)[-1]
     plan = {}
     for name, mod in layers.items():
-        spec: dict = {"type": structure, "ratio": float(ratio)}
+        spec: dict = {"type": structure} if budget == "global" else {"type": structure, "ratio": float(ratio)}
         if structure == "block":
             spec["block"] = list(cfg.block)
         if structure == "nm":
@@ -149,8 +166,11 @@ def layer_plan(model: nn.Module, structure: str, ratio: float, cfg: CompareConfi
     return plan
 
 
-def prune_config(cfg: CompareConfig, layers: dict, pretrain: int = 0, rounds: int | None = None) -> PruneConfig:
-    return PruneConfig.from_dict({
+def prune_config(cfg: CompareConfig, layers: dict, pretrain: int = 0, rounds: int | None = None,
+                 budget_ratio: float | None = None) -> PruneConfig:
+    budget = {} if budget_ratio is None else {"budget": {"ratio": float(budget_ratio),
+                                                         "min_keep": cfg.budget_min_keep}}
+    return PruneConfig.from_dict({**budget,
         "method": "admm", "seed": cfg.seed, "pretrain_epochs": pretrain,
         "retrain_epochs": cfg.retrain_epochs if rounds is None or rounds else 0,
         "train": {"optimizer": "adam", "lr": cfg.lr, "batch_size": cfg.batch_size},
@@ -181,14 +201,31 @@ def chosen_models(cfg: CompareConfig, dense_dir: Path, results: dict, full: Data
 
 
 def structure_summary(result: dict, chosen: ChosenModel | None, n_val: int) -> dict:
-    """summary.json entry of one structure: probes and chosen model with n and 95% intervals, status."""
+    """summary.json entry of one structure: probes and chosen model with n and 95% intervals, status, compression
+    and the per-layer ratios it reached."""
+    from .report_data import layer_ratios
+
     points = [{"ratio": r, "val": Accuracy.from_fraction(a, n_val).to_dict(), "within": ok}
               for r, a, ok in result["points"]]
-    out = {**result, "points": points, "status": "not matched", "val": None, "test": None, "test_loss_pp": None}
+    out = {**result, "points": points, "status": "not matched", "val": None, "test": None, "test_loss_pp": None,
+           "compression": None, "layer_ratios": None}
     if chosen is not None:
         out.update(status=chosen.status, val=chosen.val.to_dict(), test=chosen.test.to_dict(),
-                   test_loss_pp=chosen.test_loss_pp)
+                   test_loss_pp=chosen.test_loss_pp, compression=read_manifest(chosen.path)["totals"]["compression"],
+                   layer_ratios=layer_ratios(chosen.path))
     return out
+
+
+def beside_summary(cfg: CompareConfig, searched: dict, budget: str, dense_dir: Path, full: Dataset, n_val: int,
+                   accs, calibration) -> dict:
+    """The other budget's search, priced and judged the same way, reported beside the deciding one."""
+    from .report_data import priced_verdicts
+
+    models = chosen_models(cfg, dense_dir, searched[budget], full, n_val)
+    by_structure = {m.structure: m for m in models}
+    rows, verdicts = priced_verdicts(cfg, models, accs, calibration)
+    return {"budget": budget, "verdicts": verdicts, "rows": rows,
+            "structures": {s: structure_summary(r, by_structure.get(s), n_val) for s, r in searched[budget].items()}}
 
 
 def accuracy_summary(cfg: CompareConfig, models: list[ChosenModel], n_val: int, n_test: int) -> dict:
@@ -198,6 +235,72 @@ def accuracy_summary(cfg: CompareConfig, models: list[ChosenModel], n_val: int, 
             "baseline_val": dense.val.to_dict(), "baseline_test": dense.test.to_dict(),
             "resolution": {"validation": resolution(n_val, dense.val.fraction, cfg.tolerance_pp).to_dict(),
                            "test": resolution(n_test, dense.test.fraction, cfg.tolerance_pp).to_dict()}}
+
+
+# ------------------------------------------------------------------ search
+@dataclass(frozen=True)
+class _Search:
+    """What every probe of the matched-ratio search needs."""
+
+    cfg: CompareConfig
+    out: Path
+    model0: nn.Module
+    dense_dir: Path
+    data: Dataset
+    baseline: float
+    n_val: int
+    num_classes: int
+    log: Callable[[str], None]
+    progress: bool
+
+
+def probe_dir(ctx: _Search, structure: str, ratio: float, budget: str) -> Path:
+    """One ADMM run per (structure, ratio, budget); N:M is a fixed pattern, shared by both budgets."""
+    if structure == "nm":
+        return ctx.out / "runs" / "nm_nm"
+    return ctx.out / "runs" / f"{structure}_{'g' if budget == 'global' else ''}{ratio:.4f}"
+
+
+def prune_probe(ctx: _Search, structure: str, ratio: float, budget: str) -> Path:
+    """The probe's artifact directory, pruned now unless cached."""
+    cfg = ctx.cfg
+    run_dir = probe_dir(ctx, structure, ratio, budget)
+    if not (run_dir / "manifest.json").exists():
+        pooled = budget == "global" and structure != "nm"
+        layers = layer_plan(ctx.model0, structure, ratio, cfg, "global" if pooled else "uniform")
+        torch.manual_seed(cfg.seed)
+        m = load_artifact(ctx.dense_dir, build_model(cfg.model, ctx.num_classes)).model
+        run_prune(m, ctx.data, prune_config(cfg, layers, budget_ratio=ratio if pooled else None), run_dir,
+                  model_name=cfg.model, resume=True, progress=ctx.progress, log=lambda s: None)
+    return run_dir
+
+
+def search_structure(ctx: _Search, structure: str, budget: str) -> dict:
+    """The highest ratio of ``structure`` within the tolerance on validation, with every probe."""
+    cfg, probes = ctx.cfg, {}
+
+    def evaluate_ratio(r: float) -> float:
+        probes[r] = prune_probe(ctx, structure, r, budget)
+        acc = read_manifest(probes[r])["accuracy"]["pruned"]
+        ctx.log(f"[{structure}, {budget}] ratio {r:.3f}: validation accuracy "
+                f"{Accuracy.from_fraction(acc, ctx.n_val).text()} (loss {(ctx.baseline - acc) * 100:+.2f} pp)")
+        return acc
+
+    if structure == "nm":  # fixed pattern: one probe
+        r = 1 - cfg.nm[0] / cfg.nm[1]
+        acc = evaluate_ratio(r)
+        ok = loss_within(ctx.baseline, acc, cfg.tolerance_pp / 100)
+        chosen = (r, acc) if ok else (None, None)
+        points = [(r, acc, ok)]
+    else:
+        res = matched_ratio(evaluate_ratio, ctx.baseline, cfg.tolerance_pp / 100, cfg.ladder, cfg.bisections)
+        chosen = (res.ratio, res.accuracy)
+        points = [(p.ratio, p.accuracy, p.within) for p in res.points]
+    if chosen[0] is None:
+        ctx.log(f"[{structure}, {budget}] no ratio within {cfg.tolerance_pp} pp; it is left out of the comparison")
+    return {"budget": budget, "ratio": chosen[0], "val_accuracy": chosen[1], "points": points,
+            "dir": str(probes[chosen[0]]) if chosen[0] is not None else None,
+            "probe_dirs": {f"{r:.6f}": str(p) for r, p in probes.items()}}
 
 
 # --------------------------------------------------------------------- run
@@ -231,41 +334,11 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, log: Callable[[str], No
     log(f"[dense] validation accuracy {Accuracy.from_fraction(baseline, n_val).text()}")
     log(resolution(n_val, baseline, cfg.tolerance_pp).sentence("validation").replace("**", ""))
 
-    # 2. matched-accuracy search per structure
-    results: dict[str, dict] = {}
-    for structure in cfg.structures:
-        probes: dict[float, Path] = {}
-
-        def evaluate_ratio(r: float, structure=structure, probes=probes) -> float:
-            layers = layer_plan(model0, structure, r, cfg)
-            tag = "nm" if structure == "nm" else f"{r:.4f}"
-            run_dir = out / "runs" / f"{structure}_{tag}"
-            if not (run_dir / "manifest.json").exists():
-                torch.manual_seed(cfg.seed)
-                m = load_artifact(dense_dir, build_model(cfg.model, data.num_classes)).model
-                run_prune(m, search_data, prune_config(cfg, layers), run_dir, model_name=cfg.model, resume=True,
-                          progress=progress, log=lambda s: None)
-            probes[r] = run_dir
-            acc = read_manifest(run_dir)["accuracy"]["pruned"]
-            log(f"[{structure}] ratio {r:.3f}: validation accuracy {Accuracy.from_fraction(acc, n_val).text()} "
-                f"(loss {(baseline - acc) * 100:+.2f} pp)")
-            return acc
-
-        if structure == "nm":  # fixed pattern: one probe
-            r = 1 - cfg.nm[0] / cfg.nm[1]
-            acc = evaluate_ratio(r)
-            ok = loss_within(baseline, acc, cfg.tolerance_pp / 100)
-            chosen = (r, acc) if ok else (None, None)
-            points = [(r, acc, ok)]
-        else:
-            res = matched_ratio(evaluate_ratio, baseline, cfg.tolerance_pp / 100, cfg.ladder, cfg.bisections)
-            chosen = (res.ratio, res.accuracy)
-            points = [(p.ratio, p.accuracy, p.within) for p in res.points]
-        results[structure] = {"ratio": chosen[0], "val_accuracy": chosen[1], "points": points,
-                              "dir": str(probes[chosen[0]]) if chosen[0] is not None else None,
-                              "probe_dirs": {f"{r:.6f}": str(p) for r, p in probes.items()}}
-        if chosen[0] is None:
-            log(f"[{structure}] no ratio within {cfg.tolerance_pp} pp; it is left out of the comparison")
+    # 2. matched-accuracy search per structure (per budget mode)
+    ctx = _Search(cfg, out, model0, dense_dir, search_data, baseline, n_val, data.num_classes, log, progress)
+    searched = {mode: {s: search_structure(ctx, s, mode) for s in cfg.structures} for mode in budget_modes(cfg)}
+    mode = budget_modes(cfg)[0]
+    results = searched[mode]
 
     # 3. test accuracy of the chosen models (matched = within tolerance on test too), price, measure
     from .report_data import build_tables
@@ -277,8 +350,10 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, log: Callable[[str], No
     calibration = search_data.test_x[: cfg.calibrate_images] if cfg.calibrate_images else None
     tables = build_tables(cfg, out, models, results, accs, full, log, calibration)
     structures = {s: structure_summary(r, by_structure.get(s), n_val) for s, r in results.items()}
-    summary = {"config": cfg.to_dict(), **accuracy_summary(cfg, models, n_val, n_test), "structures": structures,
-               **tables, "wall_s": time.perf_counter() - t0}
+    beside = [beside_summary(cfg, searched, b, dense_dir, full, n_val, accs, calibration)
+              for b in budget_modes(cfg)[1:]]
+    summary = {"config": cfg.to_dict(), **accuracy_summary(cfg, models, n_val, n_test), "budget": mode,
+               "structures": structures, "beside": beside, **tables, "wall_s": time.perf_counter() - t0}
     atomic_write_json(out / "summary.json", _jsonable(summary))
     from .report import write_report
     write_report(out, summary, log)

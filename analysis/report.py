@@ -80,19 +80,56 @@ def _verdicts(summary: dict) -> list[str]:
     return ["## Verdict per platform", "", VERDICT_NOTE, ""] + [f"- {v['text']}" for v in summary["verdicts"]]
 
 
-def _matched(summary: dict) -> list[str]:
-    body = [["dense", 0.0, _acc(summary["baseline_val"]), _acc(summary["baseline_test"]), "reference"]]
-    for s, r in summary["structures"].items():
-        body.append([s, r["ratio"], _acc(r["val"]), _acc(r["test"]),
+BUDGET_TEXT = {
+    "global": "**Budget: global.** Each structure's ratio is one whole-network budget: the fraction of all pooled "
+              "weights pruned, shared out across layers by the exact ADMM projection onto the whole-network set "
+              "(ECCV'18; docs/config.md), so each layer gets its own ratio (table below).",
+    "uniform": "**Budget: uniform.** Each structure's ratio is applied to every layer alike (groups pruned per layer).",
+}
+
+
+def _matched_table(structures: dict, summary: dict) -> str:
+    body = [["dense", 0.0, 1.0, _acc(summary["baseline_val"]), _acc(summary["baseline_test"]), "reference"]]
+    for s, r in structures.items():
+        body.append([s, r["ratio"], r.get("compression"), _acc(r["val"]), _acc(r["test"]),
                      _status(r) if r["ratio"] is not None else "no ratio within the tolerance"])
+    return _md_table(["structure", "matched ratio", "compression", "validation accuracy", "test accuracy", "status"],
+                     body)
+
+
+def _layer_ratios(structures: dict) -> str:
+    chosen = {s: r["layer_ratios"] for s, r in structures.items() if r.get("layer_ratios")}
+    if not chosen:
+        return ""
+    layers = list(next(iter(chosen.values())))
+    return _md_table(["structure", *layers], [[s, *(f"{lr[layer]:.3f}" for layer in layers)]
+                                             for s, lr in chosen.items()])
+
+
+def _matched(summary: dict) -> list[str]:
     base = summary["baseline_val"]["accuracy"]
     probes = [[s, f"{p['ratio']:.4f}", _acc(p["val"]), f"{(base - p['val']['accuracy']) * 100:.2f}",
                "yes" if p["within"] else "no"] for s, r in summary["structures"].items() for p in r["points"]]
-    return ["## Matched accuracy", "",
-            _md_table(["structure", "matched ratio", "validation accuracy", "test accuracy", "status"], body), "",
+    return ["## Matched accuracy", "", BUDGET_TEXT[summary.get("budget", "uniform")], "",
+            _matched_table(summary["structures"], summary), "",
+            "Per-layer pruning ratios of the matched models (groups pruned in each layer):", "",
+            _layer_ratios(summary["structures"]), "",
             "### Search probes (every ADMM run of the matched-ratio search)", "",
             _md_table(["structure", "ratio", "validation accuracy", "loss vs dense (pp)", "within tolerance"],
                       probes)]
+
+
+def _beside(summary: dict, other: dict) -> list[str]:
+    """The other budget's result next to the deciding one: matched models, verdicts, compression side by side."""
+    main, alt = summary["structures"], other["structures"]
+    both = [[s, main[s].get("compression"), alt[s].get("compression"), main[s]["status"], alt[s]["status"]]
+            for s in main if s in alt]
+    return [f"## Beside it: {other['budget']} ratios", "", BUDGET_TEXT[other["budget"]], "",
+            _md_table(["structure", f"compression ({summary['budget']})", f"compression ({other['budget']})",
+                       f"status ({summary['budget']})", f"status ({other['budget']})"], both), "",
+            _matched_table(alt, summary), "", _layer_ratios(alt), "",
+            f"Verdicts with {other['budget']} ratios (simulated platforms):", ""] + \
+        [f"- {v['text']}" for v in other["verdicts"]]
 
 
 def _results(rows: list[dict], structures: dict) -> list[str]:
@@ -170,6 +207,8 @@ def write_report(out: Path, summary: dict, log=print) -> None:
     }
     md = _header(summary) + [""] + _verdicts(summary) + [""] + _matched(summary) + [""] + \
         _results(rows, summary["structures"]) + [""] + _breakeven(summary)
+    for other in summary.get("beside", []):
+        md += [""] + _beside(summary, other)
     if summary.get("hil"):
         md += [""] + _hil(summary["hil"], summary)
     md += ["", "## Figures", ""]

@@ -145,6 +145,17 @@ def build_tables(cfg, out: Path, models: list[ChosenModel], results: dict, accs:
             "verdicts": make_verdicts(rows, cfg.tie_threshold)}
 
 
+def priced_verdicts(cfg, models: list[ChosenModel], accs: list[Accelerator], calibration=None) -> tuple[list, list]:
+    """Simulated rows and verdicts only (no measurement, break-even or HIL): the comparison reported beside."""
+    rows = [r for chosen in models for r in _sim_rows(cfg, chosen, accs, calibration)[0]]
+    dense_by_platform = {r["platform"]: r for r in rows if r["structure"] == "dense"}
+    for r in rows:
+        d = dense_by_platform[r["platform"]]
+        r["energy_vs_dense"] = r["energy_pj"] / d["energy_pj"] if d["energy_pj"] else None
+        r["speedup_vs_dense"] = d["latency_s"] / r["latency_s"] if r["latency_s"] else None
+    return rows, make_verdicts(rows, cfg.tie_threshold)
+
+
 def pareto_points(cfg, results: dict, dense: ChosenModel, dense_by_platform: dict, accs, calibration) -> list[dict]:
     """Every search probe on every platform (validation accuracy vs energy), plus dense."""
     pareto = []
@@ -261,11 +272,19 @@ def cheapest_per_layer(layer_tables: dict, structures: list[str], preset: str) -
     return {layer: min(structures, key=lambda s: energy[s][layer]) for layer in layers}
 
 
-def mix_plan(model0, per_layer: dict[str, str], ratios: dict[str, float], scale: float, cfg) -> dict:
-    """Per-layer YAML fields of the mix at ``scale``: ratio = scale x the structure's matched ratio (N:M fixed)."""
+def layer_ratios(path: Path) -> dict[str, float]:
+    """Per layer, the pruning ratio of its structure in an artifact (the matched ratio under a uniform budget,
+    the ratio the whole-network budget gave that layer under a global one)."""
+    return {e["name"]: float(e["sparsity"]["ratio"]) for e in read_manifest(path)["layers"]}
+
+
+def mix_plan(model0, per_layer: dict[str, str], ratios: dict[str, dict[str, float]], scale: float, cfg) -> dict:
+    """Per-layer YAML fields of the mix at ``scale``: each layer's ratio = scale x its ratio in the chosen
+    model of its structure (``ratios[structure][layer]``; N:M fixed)."""
     from .compare import layer_plan
 
-    return {layer: layer_plan(model0, s, round(scale * ratios[s], 6), cfg)[layer] for layer, s in per_layer.items()}
+    return {layer: layer_plan(model0, s, round(scale * ratios[s][layer], 6), cfg)[layer]
+            for layer, s in per_layer.items()}
 
 
 def _plan_label(spec: dict) -> str:
@@ -312,7 +331,7 @@ def hardware_in_the_loop(cfg, out: Path, models: list[ChosenModel], layer_tables
         return None
     model0 = build_model(cfg.model, full.num_classes)
     per_layer = cheapest_per_layer(layer_tables, list(candidates), preset)
-    ratios = {s: m.ratio for s, m in candidates.items()}
+    ratios = {s: layer_ratios(m.path) for s, m in candidates.items()}
     search_data, _ = split_validation(full, cfg.validation_fraction, cfg.seed)
 
     def evaluate(scale: float) -> float:

@@ -115,7 +115,7 @@ def test_sweep_yaml_duplicate_keys(tmp_path, dense_artifact):
 def test_compare_end_to_end_small(tmp_path):
     cfg = CompareConfig(structures=("nonstructured", "filter"), presets=("eie_like", "fpga_small"),
                         pretrain_epochs=4, admm_rounds=1, retrain_epochs=1, ladder=(0.5, 0.75), bisections=0,
-                        tolerance_pp=5.0, hil_preset="eie_like")
+                        tolerance_pp=5.0, hil_preset="eie_like", budget="both")
     summary = run_compare(cfg, tmp_path, log=lambda s: None)
     for f in ("report.md", "report.html", "results.csv", "energy_breakdown.png", "storage.png",
               "speedup_vs_ratio.png", "pareto.png", "sim_vs_measured.png", "configs/compare.json"):
@@ -135,6 +135,13 @@ def test_compare_end_to_end_small(tmp_path):
     assert hil["preset"] == "eie_like" and 1 <= len(hil["trail"]) <= cfg.hil_probes
     if hil["chosen"] is not None:  # only a mix within the tolerance is reported
         assert next(t for t in hil["trail"] if t["scale"] == hil["chosen"]["scale"])["within"]
+    # per-layer budgets decide; the uniform search is reported beside it
+    assert saved["budget"] == "global" and [b["budget"] for b in saved["beside"]] == ["uniform"]
+    ns = saved["structures"]["nonstructured"]
+    assert len({round(r, 3) for r in ns["layer_ratios"].values()}) > 1  # the budget gave each layer its own ratio
+    uniform = saved["beside"][0]["structures"]["nonstructured"]
+    assert len({round(r, 3) for r in uniform["layer_ratios"].values()}) == 1
+    assert "Beside it: uniform ratios" in report and "Budget: global" in report
     # resumable: a second run reuses every pruning run
     t = run_compare(cfg, tmp_path, log=lambda s: None)
     assert t["structures"]["filter"]["ratio"] == summary["structures"]["filter"]["ratio"]
@@ -145,3 +152,7 @@ def test_compare_config_errors():
         CompareConfig(structures=("diagonal",))
     with pytest.raises(CompareError, match="tolerance_pp"):
         CompareConfig(tolerance_pp=0)
+    with pytest.raises(CompareError, match="budget='layerwise'; allowed: global, uniform, both"):
+        CompareConfig(budget="layerwise")
+    with pytest.raises(CompareError, match="budget_min_keep=1.5"):
+        CompareConfig(budget_min_keep=1.5)
