@@ -225,6 +225,10 @@ class _Job:
         if self.pruner is None:
             self.pruner = self.new_pruner(last)
         result = self.pruner.hard_prune()
+        self.state["coupled_zeroed"] = coupled_zeroed(result.masks, self.plans)
+        for name, c in self.state["coupled_zeroed"].items():
+            self.log(f"hard prune: {c['zeroed']} of {c['of']} entries of {name} belong to all-zero filters and are "
+                     "zeroed too (manifest: coupled_zeroed)")
         if result.allocation is not None:
             self.state["allocations"].append(_allocation_dict(result.allocation))
         self.save_pruner(last)
@@ -256,6 +260,19 @@ class _Job:
             self.hard_prune()
         else:
             self.retrain(epoch)
+
+
+def coupled_zeroed(masks: dict[str, torch.Tensor], plans: dict) -> dict[str, dict]:
+    """Biases and BatchNorm parameters the hard prune zeroed because their filter's weights are all zero
+    (a dead neuron/channel), per parameter: how many of how many; only parameters with any zeroed."""
+    out = {}
+    for name, m in masks.items():
+        if name.endswith(".weight") and name[: -len(".weight")] in plans:
+            continue
+        zeroed = int((~m.bool()).sum())
+        if zeroed:
+            out[name] = {"zeroed": zeroed, "of": m.numel()}
+    return out
 
 
 def _allocation_dict(a) -> dict:
@@ -321,6 +338,7 @@ def _finish(job: _Job, out: Path, model_name: str | None) -> PruneResult:
         "config": job.cfg.to_dict(),
         "admm_convergence": state["convergence"],
         "budget_allocation": state["allocations"][-1] if state["allocations"] else None,
+        "coupled_zeroed": state.get("coupled_zeroed", {}),
         "purification": _purification(model, job.example),
     }
     if is_main():

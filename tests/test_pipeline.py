@@ -170,3 +170,13 @@ def test_prune_ratios_format_and_duplicate_keys(tmp_path):
 def test_config_round_trips_through_dict():
     cfg = PruneConfig.from_dict(TINY)
     assert PruneConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_dead_filters_are_reported_with_their_zeroed_biases(tiny_digits, tmp_path):
+    cfg = {**TINY, "layers": {"conv2": {"type": "filter", "ratio": 0.5}, "fc1": {"type": "filter", "ratio": 0.75}}}
+    res = _run(tiny_digits, tmp_path, cfg=cfg)
+    zeroed = res.manifest["coupled_zeroed"]
+    assert zeroed["fc1.bias"] == {"zeroed": 24, "of": 32}  # 3/4 of fc1's neurons pruned: their biases say so
+    assert zeroed["bn2.weight"] == zeroed["bn2.bias"] == {"zeroed": 32, "of": 64}  # BatchNorm of dead channels
+    art = load_artifact(tmp_path)
+    assert int((art.model.fc1.bias == 0).sum()) >= 24
