@@ -214,7 +214,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     over = {k: v for k, v in {
         "model": args.model, "dataset": args.dataset, "data_dir": args.data_dir, "bits": args.bits,
         "tolerance_pp": args.tolerance, "seed": args.seed, "budget": args.budget,
-        "tie_threshold": args.tie_threshold,
+        "tie_threshold": args.tie_threshold, "jobs": args.jobs,
         "structures": tuple(args.structures.split(",")) if args.structures else None,
         "presets": tuple(args.presets.split(",")) if args.presets else None,
         "measure_cpu": False if args.no_cpu else None}.items() if v is not None}
@@ -319,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--budget", choices=["global", "uniform", "both"],
                     help="global (default): one whole-network ratio per structure, shared out per layer; uniform: "
                          "the same ratio in every layer; both: global decides, uniform reported beside")
+    cp.add_argument("--jobs", type=int, help="structure searches run at once (processes; default 1)")
     cp.add_argument("--tie-threshold", type=float, help="relative cost difference below which models tie "
                                                          "(default 0.05)")
     cp.add_argument("--structures", help="comma-separated subset of nonstructured,filter,channel,column,block,nm")

@@ -25,6 +25,7 @@ run resumes where it stopped.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -93,6 +94,7 @@ class CompareConfig:
                                         # decides, uniform reported beside it
     budget_min_keep: float = 0.0        # global: each layer keeps at least this fraction of its groups
     hil_probes: int = 4                 # most ADMM runs the hardware-in-the-loop scale search may spend
+    jobs: int = 1                       # structure searches run at once (processes, 1 torch thread each if > 1)
 
     def __post_init__(self):
         bad = [s for s in self.structures if s not in STRUCTURES]
@@ -111,6 +113,8 @@ class CompareConfig:
                 or not 0 <= self.tie_threshold < 1:
             raise CompareError(f"tie_threshold={self.tie_threshold!r}; allowed: a relative cost difference in "
                                "[0, 1), e.g. 0.05 = 5%")
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or not 1 <= self.jobs <= 64:
+            raise CompareError(f"jobs={self.jobs!r}; allowed: an integer in 1..64 (parallel structure searches)")
         if self.budget not in BUDGETS:
             raise CompareError(f"budget={self.budget!r}; allowed: {', '.join(BUDGETS)}")
         if isinstance(self.budget_min_keep, bool) or not isinstance(self.budget_min_keep, (int, float)) \
@@ -303,6 +307,40 @@ def search_structure(ctx: _Search, structure: str, budget: str) -> dict:
             "probe_dirs": {f"{r:.6f}": str(p) for r, p in probes.items()}}
 
 
+def search_all(ctx: _Search) -> dict[str, dict[str, dict]]:
+    """Every (budget, structure) search; N:M (a fixed pattern) runs once and serves both budgets.
+
+    With ``cfg.jobs > 1`` the searches run in that many processes, one torch thread each (results then
+    differ from ``jobs=1`` by floating-point order only)."""
+    cfg, modes = ctx.cfg, budget_modes(ctx.cfg)
+    tasks = [(m, s) for m in modes for s in cfg.structures if not (s == "nm" and m != modes[0])]
+    if cfg.jobs == 1:
+        found = [search_structure(ctx, s, m) for m, s in tasks]
+    else:
+        with multiprocessing.get_context("spawn").Pool(cfg.jobs) as pool:
+            found = pool.starmap(_search_in_process, [(cfg, str(ctx.out), m, s) for m, s in tasks])
+    searched = {m: {} for m in modes}
+    for (m, s), res in zip(tasks, found):
+        searched[m][s] = res
+    for m in modes[1:]:
+        if "nm" in cfg.structures:
+            searched[m]["nm"] = {**searched[modes[0]]["nm"], "budget": m}
+        searched[m] = {s: searched[m][s] for s in cfg.structures}
+    return searched
+
+
+def _search_in_process(cfg: CompareConfig, out: str, budget: str, structure: str) -> dict:
+    """``search_structure`` in a worker process: data and dense model reloaded, lines printed."""
+    torch.set_num_threads(1)
+    data = load_dataset(cfg.dataset, cfg.data_dir)
+    search_data, _ = split_validation(data, cfg.validation_fraction, cfg.seed)
+    dense_dir = Path(out) / "runs" / "dense"
+    ctx = _Search(cfg, Path(out), build_model(cfg.model, data.num_classes), dense_dir, search_data,
+                  read_manifest(dense_dir)["accuracy"]["pruned"], len(search_data.test_y), data.num_classes,
+                  lambda line: print(line, flush=True), False)
+    return search_structure(ctx, structure, budget)
+
+
 # --------------------------------------------------------------------- run
 def run_compare(cfg: CompareConfig, out_dir: str | Path, log: Callable[[str], None] = print,
                 progress: bool = False) -> dict:
@@ -336,7 +374,7 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, log: Callable[[str], No
 
     # 2. matched-accuracy search per structure (per budget mode)
     ctx = _Search(cfg, out, model0, dense_dir, search_data, baseline, n_val, data.num_classes, log, progress)
-    searched = {mode: {s: search_structure(ctx, s, mode) for s in cfg.structures} for mode in budget_modes(cfg)}
+    searched = search_all(ctx)
     mode = budget_modes(cfg)[0]
     results = searched[mode]
 

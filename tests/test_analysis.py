@@ -154,5 +154,7 @@ def test_compare_config_errors():
         CompareConfig(tolerance_pp=0)
     with pytest.raises(CompareError, match="budget='layerwise'; allowed: global, uniform, both"):
         CompareConfig(budget="layerwise")
+    with pytest.raises(CompareError, match="jobs=0; allowed: an integer in 1..64"):
+        CompareConfig(jobs=0)
     with pytest.raises(CompareError, match="budget_min_keep=1.5"):
         CompareConfig(budget_min_keep=1.5)
