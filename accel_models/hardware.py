@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
-from pruning.yamlio import DuplicateKeyError, load_unique_yaml
+from pruning.yamlio import YamlError, load_unique_yaml, short
 
 from .tech import DRAM_PJ_PER_BIT, NODE_ENERGY_FACTOR, add_pj, dram_pj_per_bit, mac_pj, sram_access_pj
 
@@ -60,8 +60,16 @@ WEIGHT_RESIDENCY = ("streamed", "resident", "auto")
 CONVENTIONS = ("native", "scalesim", "zigzag")
 DRAM_INTERFACES = ("shared", "per_operand")
 OPERANDS = ("ifmap", "filter", "ofmap")
+# Bounds that keep every model's memory and time finite (docs/cost_model.md, "Allowed ranges").
 MAX_ARRAY_SIDE = 65_536
 MAX_PES = 1 << 24
+MAX_EIE_QUEUE_SLOTS = 1 << 24     # fifo_depth x PEs: the EIE queue model keeps one start time per slot
+MIN_RATE = 1e-3                   # bits or entries per cycle: below this a layer takes > 1e12 cycles
+MAX_RATE = 1e9
+MAX_PJ = 1e9                      # any one energy per action or per bit
+MIN_CLOCK_HZ, MAX_CLOCK_HZ = 1e3, 1e13
+MIN_ENERGY_SCALE, MAX_ENERGY_SCALE = 1e-6, 1e6
+MAX_NAME_CHARS = 80
 
 
 class HardwareError(ValueError):
@@ -72,40 +80,50 @@ class FPGAFitError(HardwareError):
     """A design that exceeds its FPGA part; names the resource and the overflow."""
 
 
-def _pos(where: str, name: str, value, integer: bool = False, zero_ok: bool = False, upper=None):
+def _pos(where: str, name: str, value, integer: bool = False, zero_ok: bool = False, upper=None, lower=None):
+    """A finite number (an int when ``integer``; never a bool) > 0 (>= 0 with ``zero_ok``; >= ``lower`` when
+    given) and <= ``upper``."""
     ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    bad = isinstance(value, bool) or not ok or (value < 0 if zero_ok else value <= 0) or (
-        isinstance(value, float) and not math.isfinite(value)) or (upper is not None and value > upper)
+    bad = isinstance(value, bool) or not ok or (
+        isinstance(value, float) and not math.isfinite(value)) or (value < 0 if zero_ok else value <= 0) or (
+        lower is not None and value < lower) or (upper is not None and value > upper)
     if bad:
         kind = "an integer" if integer else "a number"
-        bound = ">= 0" if zero_ok else "> 0"
+        bound = f">= {lower:g}" if lower is not None else (">= 0" if zero_ok else "> 0")
         bound += f" and <= {upper:g}" if upper is not None else ""
-        raise HardwareError(f"{where}: field {name!r}={value!r}; allowed: {kind} {bound}")
+        raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: {kind} {bound}")
     return value
 
 
-def _opt_pos(where: str, name: str, value, zero_ok: bool = False):
+def _opt_pos(where: str, name: str, value, zero_ok: bool = False, upper=None, lower=None):
     if value is not None:
-        _pos(where, name, value, zero_ok=zero_ok)
+        _pos(where, name, value, zero_ok=zero_ok, upper=upper, lower=lower)
 
 
 def _choice(where: str, name: str, value, allowed) -> str:
-    if value not in allowed:
-        raise HardwareError(f"{where}: field {name!r}={value!r}; allowed: {', '.join(map(str, allowed))}")
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or value not in allowed:
+        raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: {', '.join(map(str, allowed))}")
+    return value
+
+
+def _flag(where: str, name: str, value) -> bool:
+    if not isinstance(value, bool):
+        hint = " (a string is not a bool: write true or false unquoted)" if isinstance(value, str) else ""
+        raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: true, false{hint}")
     return value
 
 
 def _int_in(where: str, name: str, value, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise HardwareError(f"{where}: field {name!r}={value!r}; allowed: an integer in {lo}..{hi}")
+        raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: an integer in {lo}..{hi}")
     return value
 
 
 def _pair(where: str, name: str, value, check) -> tuple[int, int]:
     v = tuple(value) if isinstance(value, (list, tuple)) else ()
     if len(v) != 2 or any(isinstance(x, bool) or not isinstance(x, int) for x in v) or not check(v):
-        raise HardwareError(f"{where}: field {name!r}={value!r}; allowed: two positive integers"
-                            + (" [N, M] with 0 < N <= M" if name == "nm" else ""))
+        raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: two positive integers"
+                            + (" [N, M] with 0 < N <= M <= 1024" if name == "nm" else " <= 1024"))
     return v
 
 
@@ -126,15 +144,18 @@ class DRAM:
         if self.energy_pj_per_bit is None:
             _choice("dram", "kind", self.kind, tuple(DRAM_PJ_PER_BIT))
         else:
-            _pos("dram", "energy_pj_per_bit", self.energy_pj_per_bit)
-        _opt_pos("dram", "write_energy_pj_per_bit", self.write_energy_pj_per_bit)
-        _pos("dram", "bandwidth_bits_per_cycle", self.bandwidth_bits_per_cycle)
+            if not isinstance(self.kind, str) or len(self.kind) > MAX_NAME_CHARS:
+                raise HardwareError(f"dram: field 'kind'={short(self.kind)}; allowed: a name (text of at most "
+                                    f"{MAX_NAME_CHARS} characters)")
+            _pos("dram", "energy_pj_per_bit", self.energy_pj_per_bit, upper=MAX_PJ)
+        _opt_pos("dram", "write_energy_pj_per_bit", self.write_energy_pj_per_bit, upper=MAX_PJ)
+        _pos("dram", "bandwidth_bits_per_cycle", self.bandwidth_bits_per_cycle, lower=MIN_RATE, upper=MAX_RATE)
         _pos("dram", "latency_cycles", self.latency_cycles, integer=True, zero_ok=True, upper=10**9)
         _choice("dram", "interfaces", self.interfaces, DRAM_INTERFACES)
         for op in OPERANDS:
-            _opt_pos("dram", f"{op}_bits_per_cycle", getattr(self, f"{op}_bits_per_cycle"))
-        if not isinstance(self.stall_free, bool):
-            raise HardwareError(f"dram: field 'stall_free'={self.stall_free!r}; allowed: true, false")
+            _opt_pos("dram", f"{op}_bits_per_cycle", getattr(self, f"{op}_bits_per_cycle"), lower=MIN_RATE,
+                     upper=MAX_RATE)
+        _flag("dram", "stall_free", self.stall_free)
 
     @property
     def pj_per_bit(self) -> float:
@@ -165,8 +186,8 @@ class Buffer:
         _pos("buffer", "capacity_bytes", self.capacity_bytes, integer=True, upper=2**40)
         _pos("buffer", "banks", self.banks, integer=True, upper=2**20)
         _pos("buffer", "width_bits", self.width_bits, integer=True, upper=2**16)
-        _opt_pos("buffer", "read_pj", self.read_pj, zero_ok=True)
-        _opt_pos("buffer", "write_pj", self.write_pj, zero_ok=True)
+        _opt_pos("buffer", "read_pj", self.read_pj, zero_ok=True, upper=MAX_PJ)
+        _opt_pos("buffer", "write_pj", self.write_pj, zero_ok=True, upper=MAX_PJ)
         if self.min_access_bits is not None:
             _int_in("buffer", "min_access_bits", self.min_access_bits, 1, self.width_bits)
 
@@ -194,7 +215,7 @@ class RegisterFile:
         _pos("rf", "capacity_bytes", self.capacity_bytes, integer=True, upper=2**30)
         _pos("rf", "width_bits", self.width_bits, integer=True, upper=2**16)
         for name in ("access_pj", "weight_access_pj", "act_access_pj", "psum_access_pj"):
-            _opt_pos("rf", name, getattr(self, name), zero_ok=True)
+            _opt_pos("rf", name, getattr(self, name), zero_ok=True, upper=MAX_PJ)
 
     def pj_per_bit(self, node_factor: float) -> float:
         if self.access_pj is not None:
@@ -218,8 +239,7 @@ class Memory:
 
     def __post_init__(self):
         _choice("memory", "organization", self.organization, ORGANIZATIONS)
-        if not isinstance(self.double_buffered, bool):
-            raise HardwareError(f"memory: field 'double_buffered'={self.double_buffered!r}; allowed: true, false")
+        _flag("memory", "double_buffered", self.double_buffered)
         _choice("memory", "weights", self.weights, WEIGHT_RESIDENCY)
         _choice("memory", "activations", self.activations, WEIGHT_RESIDENCY)
         _choice("memory", "convention", self.convention, CONVENTIONS)
@@ -253,7 +273,8 @@ class PEArray:
 
     def __post_init__(self):
         w = "pe"
-        object.__setattr__(self, "engine", ENGINE_ALIASES.get(self.engine, self.engine))
+        if isinstance(self.engine, str):
+            object.__setattr__(self, "engine", ENGINE_ALIASES.get(self.engine, self.engine))
         _choice(w, "engine", self.engine, ENGINES)
         _choice(w, "dataflow", self.dataflow, DATAFLOWS)
         _choice(w, "zero_handling", self.zero_handling, ZERO_HANDLING)
@@ -263,25 +284,27 @@ class PEArray:
             raise HardwareError(f"pe: rows*cols={self.rows * self.cols:,} PEs; allowed: at most {MAX_PES:,}")
         bits = self.weight_bits if isinstance(self.weight_bits, (list, tuple)) else (self.weight_bits,)
         if not bits or any(isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= 32 for b in bits):
-            raise HardwareError(f"pe: field 'weight_bits'={self.weight_bits!r}; allowed: integers in 1..32")
+            raise HardwareError(f"pe: field 'weight_bits'={short(self.weight_bits)}; allowed: a non-empty list of "
+                                "integers in 1..32")
         object.__setattr__(self, "weight_bits", tuple(sorted(set(bits))))
         _int_in(w, "act_bits", self.act_bits, 1, 64)
         _int_in(w, "acc_bits", self.acc_bits, 1, 64)
         if isinstance(self.gated_mac_fraction, bool) or not isinstance(self.gated_mac_fraction, (int, float)) \
                 or not 0 <= self.gated_mac_fraction <= 1:
-            raise HardwareError(f"pe: field 'gated_mac_fraction'={self.gated_mac_fraction!r}; allowed: [0, 1]")
-        _opt_pos(w, "mac_pj", self.mac_pj, zero_ok=True)
-        if not isinstance(self.compact_zero_rows_cols, bool):
-            raise HardwareError(f"pe: field 'compact_zero_rows_cols'={self.compact_zero_rows_cols!r}; "
-                                "allowed: true, false")
+            raise HardwareError(f"pe: field 'gated_mac_fraction'={short(self.gated_mac_fraction)}; allowed: a "
+                                "number in [0, 1]")
+        _opt_pos(w, "mac_pj", self.mac_pj, zero_ok=True, upper=MAX_PJ)
+        _flag(w, "compact_zero_rows_cols", self.compact_zero_rows_cols)
         object.__setattr__(self, "nm", _pair(w, "nm", self.nm, lambda v: 0 < v[0] <= v[1] <= 1024))
         _int_in(w, "index_bits", self.index_bits, 1, 32)
-        _pos(w, "decode_entries_per_cycle", self.decode_entries_per_cycle, upper=1e6)
+        _pos(w, "decode_entries_per_cycle", self.decode_entries_per_cycle, lower=MIN_RATE, upper=1e6)
         _int_in(w, "macs_per_pe_per_cycle", self.macs_per_pe_per_cycle, 1, 1024)
         _int_in(w, "fifo_depth", self.fifo_depth, 1, 1 << 16)
-        _pos(w, "act_broadcast_per_cycle", self.act_broadcast_per_cycle, upper=1e6)
-        if not isinstance(self.skip_empty_columns, bool):
-            raise HardwareError(f"pe: field 'skip_empty_columns'={self.skip_empty_columns!r}; allowed: true, false")
+        if self.engine == "eie" and self.fifo_depth * self.rows * self.cols > MAX_EIE_QUEUE_SLOTS:
+            raise HardwareError(f"pe: fifo_depth x rows x cols={self.fifo_depth * self.rows * self.cols:,} queue "
+                                f"slots; allowed: at most {MAX_EIE_QUEUE_SLOTS:,} for engine eie")
+        _pos(w, "act_broadcast_per_cycle", self.act_broadcast_per_cycle, lower=MIN_RATE, upper=1e6)
+        _flag(w, "skip_empty_columns", self.skip_empty_columns)
         for name in ("distribution_bw_words", "reduction_bw_words"):
             if getattr(self, name) is not None:
                 _int_in(w, name, getattr(self, name), 1, MAX_PES)
@@ -351,8 +374,9 @@ class FPGAImpl:
 
     def __post_init__(self):
         _choice("fpga", "part", self.part, tuple(FPGA_PARTS))
-        for n in ("macs_per_dsp", "lut_per_pe", "lut_per_decoder", "lut_base"):
-            _pos("fpga", n, getattr(self, n), integer=True, zero_ok=n != "macs_per_dsp", upper=10**9)
+        _int_in("fpga", "macs_per_dsp", self.macs_per_dsp, 1, 64)
+        for n in ("lut_per_pe", "lut_per_decoder", "lut_base"):
+            _pos("fpga", n, getattr(self, n), integer=True, zero_ok=True, upper=10**9)
 
 
 @dataclass(frozen=True)
@@ -374,10 +398,19 @@ class Accelerator:
     description: str = ""
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not 0 < len(self.name) <= MAX_NAME_CHARS:
+            raise HardwareError(f"hardware: field 'name'={short(self.name)}; allowed: text of 1..{MAX_NAME_CHARS} "
+                                "characters")
         _choice(self.name, "platform", self.platform, PLATFORMS)
-        _pos(self.name, "clock_hz", self.clock_hz, upper=1e13)
+        _pos(self.name, "clock_hz", self.clock_hz, lower=MIN_CLOCK_HZ, upper=MAX_CLOCK_HZ)
         _choice(self.name, "tech_node_nm", self.tech_node_nm, tuple(NODE_ENERGY_FACTOR))
-        _pos(self.name, "energy_scale", self.energy_scale, upper=1e6)
+        _pos(self.name, "energy_scale", self.energy_scale, lower=MIN_ENERGY_SCALE, upper=MAX_ENERGY_SCALE)
+        for sec, cls in SECTIONS.items():
+            v = getattr(self, sec)
+            if not (isinstance(v, cls) or (v is None and sec in OPTIONAL_SECTIONS)):
+                raise HardwareError(f"{self.name}: section {sec!r} is {type(v).__name__}; allowed: a {cls.__name__}")
+        if not isinstance(self.description, str):
+            raise HardwareError(f"{self.name}: field 'description'={short(self.description)}; allowed: text")
         per_op = [op for op in OPERANDS if getattr(self, f"{op}_sram") is not None]
         if self.memory.organization == "per_operand" and len(per_op) != 3:
             missing = [f"{op}_sram" for op in OPERANDS if op not in per_op]
@@ -464,7 +497,7 @@ def _build(cls, where: str, data):
     if data is None:
         return cls()
     if not isinstance(data, dict):
-        raise HardwareError(f"{where}: expected a mapping, got {str(data)[:60]!r}")
+        raise HardwareError(f"{where}: expected a mapping of fields, got {short(data)}")
     _check_fields(where, data, cls)
     try:
         return cls(**data)
@@ -477,7 +510,7 @@ def _number(name: str, key: str, value):
         try:
             return float(value)
         except ValueError:
-            raise HardwareError(f"{name}: field {key!r}={value[:40]!r}; allowed: a number > 0") from None
+            raise HardwareError(f"{name}: field {key!r}={short(value)}; allowed: a number > 0") from None
     return value
 
 
@@ -486,7 +519,10 @@ def accelerator_from_dict(data: dict, name: str | None = None) -> Accelerator:
         raise HardwareError(f"hardware description must be a mapping, got {type(data).__name__}")
     _check_fields("hardware", data, Accelerator)
     d = dict(data)
-    d["name"] = str(d.get("name") or name or "unnamed")
+    given = d.get("name")
+    if given is not None and (isinstance(given, bool) or not isinstance(given, (str, int))):
+        raise HardwareError(f"hardware: field 'name'={short(given)}; allowed: text")
+    d["name"] = str(given) if given not in (None, "") else str(name or "unnamed")[:MAX_NAME_CHARS]
     for sec, cls in SECTIONS.items():
         if sec in OPTIONAL_SECTIONS:
             d[sec] = _build(cls, sec, d[sec]) if d.get(sec) is not None else None
@@ -496,7 +532,7 @@ def accelerator_from_dict(data: dict, name: str | None = None) -> Accelerator:
         if key in d:
             d[key] = _number(d["name"], key, d[key])
     if not isinstance(d.get("description", ""), str):
-        raise HardwareError(f"{d['name']}: field 'description' must be text")
+        raise HardwareError(f"{short(d['name'], 40)}: field 'description' must be text")
     return Accelerator(**d)
 
 
@@ -511,16 +547,23 @@ def preset_names() -> list[str]:
 def load_accelerator(name_or_path: str | Path) -> Accelerator:
     """A shipped preset by name, or a user YAML file."""
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml"):
+    user_file = p.suffix in (".yaml", ".yml")
+    if user_file:
         if not p.exists():
-            raise HardwareError(f"hardware file {p} not found")
+            raise HardwareError(f"hardware file {short(str(p), 200)} not found")
     else:
+        known = preset_names()
+        if str(name_or_path) not in known:
+            raise HardwareError(f"hardware preset {short(str(name_or_path))} unknown; shipped presets: "
+                                f"{', '.join(known)} (or give a .yaml file)")
         p = _presets_dir() / f"{name_or_path}.yaml"
-        if not p.exists():
-            raise HardwareError(f"hardware preset {name_or_path!r} unknown; shipped presets: "
-                                f"{', '.join(preset_names())} (or give a .yaml file)")
     try:
         data = load_unique_yaml(p)
-    except DuplicateKeyError as e:
-        raise HardwareError(f"{p}: {e}") from None
-    return accelerator_from_dict(data, name=p.stem)
+    except YamlError as e:
+        raise HardwareError(str(e)) from None
+    if not user_file:
+        return accelerator_from_dict(data, name=p.stem)
+    try:
+        return accelerator_from_dict(data, name=p.stem)
+    except HardwareError as e:  # name the file the field is in
+        raise type(e)(f"{p}: {e}") from None

@@ -123,12 +123,15 @@ def measure_model(model: nn.Module, input_shape, batch: int, device: str = "cpu"
     return out
 
 
-def bench_artifact(path: str | Path, batches=(1, 8), device: str = "cpu", repeats: int = 20, log=print) -> tuple[list, Roofline]:
+def bench_artifact(path: str | Path, batches=(1, 8), device: str = "cpu", repeats: int = 20, log=print,
+                   trust_module: str | None = None) -> tuple[list, Roofline]:
+    """Time the artifact's model; a zoo model is built from its name, a ``module:Callable`` factory only when
+    ``trust_module`` names its module (``pruning.artifact.load_artifact``), else ArtifactError before any run."""
     from pruning.artifact import load_artifact
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise MeasureError("--device cuda: no CUDA device is available on this machine")
-    art = load_artifact(path)
+    art = load_artifact(path, trust_module=trust_module)
     roof = measure_roofline(device, size=1024 if device == "cpu" else 4096)
     log(f"{device}: {roof.threads} threads, peak dense GEMM {roof.peak_gflops:.1f} GFLOP/s, "
         f"copy bandwidth {roof.bandwidth_gbs:.1f} GB/s")

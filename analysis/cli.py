@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import math
+import re
 import sys
 from importlib import resources
 from pathlib import Path
 
+from pruning.yamlio import clip, short
+
 DEFAULT_MODEL = {"digits": "digits_cnn", "mnist": "lenet5", "cifar10": "vgg16"}
+MAX_SEED = 2**32 - 1
+MAX_THREADS = 1024
+MAX_BATCH = 65_536
 
 
 def _default_config(model: str, dataset: str) -> Path:
@@ -23,10 +31,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from pruning.config import PruneConfig
     from pruning.data import load_dataset
     from pruning.models import build_model
-    from pruning.pipeline import run_prune
-
     from pruning.distributed import init_from_env
+    from pruning.pipeline import check_output, run_prune
 
+    _check_device(args.device)
     init_from_env(args.device)  # under torchrun: join the process group (DDP)
     if args.dataset not in DEFAULT_MODEL and not args.model:
         raise ValueError(f"--dataset {args.dataset} needs --model (a zoo model taking its image size)")
@@ -37,6 +45,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
                                    ("pretrain_epochs", args.pretrain_epochs)) if v is not None}
     if overrides:
         cfg = PruneConfig.from_dict({**cfg.to_dict(), **overrides})
+    check_output(args.out, args.resume, args.overwrite)   # the config is sound: the output before any data
     if args.download:
         if args.dataset != "mnist" or not args.data_dir:
             raise ValueError("--download fetches MNIST: use it with --dataset mnist --data-dir DIR")
@@ -55,8 +64,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
     log(f"prune: model {model_name}, dataset {args.dataset}, config {cfg_path}, out {args.out}")
-    run_prune(model, data, cfg, args.out, model_name=model_name, resume=args.resume, device=args.device,
-              progress=not args.quiet, log=log)
+    run_prune(model, data, cfg, args.out, model_name=model_name, resume=args.resume, overwrite=args.overwrite,
+              device=args.device, progress=not args.quiet, log=log)
     return 0
 
 
@@ -89,9 +98,15 @@ def _simulate_hardware(args: argparse.Namespace) -> list:
         accs.append(accelerator_from_scalesim_cfg(args.scalesim_config))
     hw = args.hw if args.hw is not None else (None if accs else DEFAULT_HW)
     if hw is not None:
-        names = [h.strip() for h in hw.split(",") if h.strip()]
-        if not names:
-            raise ValueError(f"--hw {hw!r}: no preset or file named; see `sparsesim presets`")
+        names = [h.strip() for h in hw.split(",")]
+        if not any(names):
+            raise ValueError(f"--hw {short(hw)}: no preset or file named; see `sparsesim presets`")
+        if not all(names):
+            raise ValueError(f"--hw {short(hw)}: an empty name in the list; allowed: NAME[,NAME...] "
+                             "(see `sparsesim presets`) or FILE.yaml")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"--hw {short(hw)}: {short(twice[0])} named twice; allowed: each name once")
         accs += [load_accelerator(h) for h in names]
     return accs
 
@@ -114,7 +129,9 @@ def _simulate_workloads(args: argparse.Namespace):
         from pruning.artifact import load_artifact
         from pruning.data import load_dataset
 
-        art = load_artifact(args.artifact)
+        art = load_artifact(args.artifact, trust_module=args.trust_module)
+        if not art.manifest.get("dataset"):
+            raise ValueError(f"--calibrate: {args.artifact}/manifest.json names no 'dataset' to calibrate on")
         data = load_dataset(art.manifest["dataset"], args.data_dir)
         density = measure_activation_density(art.model, data.test_x[: args.calibrate])
         print("input-activation density (calibration, " + f"{min(args.calibrate, len(data.test_x))} images): "
@@ -184,7 +201,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     rows, roof = bench_artifact(args.artifact, batches=tuple(sorted({1, args.batch})), device=args.device,
-                                repeats=args.repeats)
+                                repeats=args.repeats, trust_module=args.trust_module)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
@@ -215,19 +232,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "model": args.model, "dataset": args.dataset, "data_dir": args.data_dir, "bits": args.bits,
         "tolerance_pp": args.tolerance, "seed": args.seed, "budget": args.budget,
         "tie_threshold": args.tie_threshold, "jobs": args.jobs,
-        "structures": tuple(args.structures.split(",")) if args.structures else None,
-        "presets": tuple(args.presets.split(",")) if args.presets else None,
+        "structures": args.structures, "presets": args.presets,
         "measure_cpu": False if args.no_cpu else None}.items() if v is not None}
     data = {**base, **over}
-    if "model" not in data:
-        data["model"] = DEFAULT_MODEL[data.get("dataset", "digits")]
-    for key in ("structures", "presets", "ladder", "block", "nm", "breakeven_bits"):
-        if key in data and isinstance(data[key], list):
-            data[key] = tuple(data[key])
-    try:
-        cfg = CompareConfig(**data)
-    except TypeError as e:
-        raise ValueError(f"compare config: {e}") from None
+    dataset = data.get("dataset", "digits")
+    if "model" not in data and isinstance(dataset, str) and dataset in DEFAULT_MODEL:
+        data["model"] = DEFAULT_MODEL[dataset]
+    cfg = CompareConfig.from_dict(data)
     if args.threads:
         torch.set_num_threads(args.threads)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
@@ -254,118 +265,270 @@ def dataclass_row(cost) -> dict:
     return asdict(cost)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sparsesim", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+# ------------------------------------------------------------ option types
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (``sparsesim <command>: error: ...``), no usage block."""
 
-    pr = sub.add_parser("prune", help="ADMM-prune and quantize a model; write a pruned-model artifact")
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {clip(message, 300)} (see {self.prog} --help)\n")
+
+
+def _int_in(lo: int, hi: int, what: str = ""):
+    """An argparse type: an integer in lo..hi."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{short(text)} is not an integer; allowed: an integer in "
+                                             f"{lo}..{hi:,}{what}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{short(value)}; allowed: an integer in {lo}..{hi:,}{what}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+def _finite_float(text: str) -> float:
+    """An argparse type: a finite number (its range is the config field's, checked there)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{short(text)} is not a number; allowed: a finite number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{short(text)}; allowed: a finite number")
+    return value
+
+
+_finite_float.__name__ = "number"
+DEVICE = re.compile(r"cpu|cuda(:\d{1,3})?")
+
+
+def _device(text: str) -> str:
+    """An argparse type: cpu, cuda or cuda:N."""
+    if not DEVICE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{short(text)}; allowed: cpu, cuda, cuda:N")
+    return text
+
+
+_device.__name__ = "device"
+
+
+def _check_device(device: str) -> None:
+    """A CUDA device that this machine has (``prune`` needs it; ``bench`` skips with a message instead)."""
+    if device == "cpu":
+        return
+    import torch
+
+    index = int(device.split(":")[1]) if ":" in device else 0
+    if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+        have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        raise ValueError(f"--device {device}: this machine has {have} CUDA device(s); allowed: cpu"
+                         + (f", cuda, cuda:0..{have - 1}" if have else ""))
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """An argparse type: a comma-separated list of names, none empty, each once."""
+    names = tuple(n.strip() for n in text.split(","))
+    if not any(names):
+        raise argparse.ArgumentTypeError(f"{short(text)} names nothing; allowed: NAME[,NAME...]")
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"{short(text)} has an empty name; allowed: NAME[,NAME...]")
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{short(text)} repeats a name; allowed: each name once")
+    return names
+
+
+_names.__name__ = "list"
+SEED = _int_in(0, MAX_SEED)
+THREADS = _int_in(1, MAX_THREADS)
+BATCH = _int_in(1, MAX_BATCH)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the traceback of an error instead of one line")
+    p = _Parser(prog="sparsesim", description=__doc__, parents=[common])
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    pr = sub.add_parser("prune", parents=[common],
+                        help="ADMM-prune and quantize a model; write a pruned-model artifact")
     pr.add_argument("--model", help="zoo model (default: digits_cnn for digits, lenet5 for mnist; required "
                                     "for imagefolder)")
     pr.add_argument("--dataset", default="digits", choices=sorted([*DEFAULT_MODEL, "imagefolder"]))
     pr.add_argument("--data-dir", help="directory with the data set's files (mnist, cifar10; imagefolder: "
                                        "DIR/train/<class>/*.png and DIR/test/<class>/*.png)")
-    pr.add_argument("--workers", type=int, default=0, help="imagefolder: DataLoader worker processes")
+    pr.add_argument("--workers", type=_int_in(0, 64), default=0, help="imagefolder: DataLoader worker processes "
+                                                                      "(0..64)")
     pr.add_argument("--config", help="pruning YAML (default: a shipped config for the model)")
     pr.add_argument("--out", required=True, help="artifact directory")
-    pr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    pr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt (a config may change "
+                                                          "learning rates, rho and epoch counts of units not yet run)")
+    pr.add_argument("--overwrite", action="store_true", help="discard a checkpoint or artifact already in OUT "
+                                                             "(without it or --resume such an OUT is refused)")
     pr.add_argument("--download", action="store_true", help="fetch missing MNIST files into --data-dir (verified)")
     pr.add_argument("--init", help="start from the weights of an artifact directory")
     pr.add_argument("--method", choices=["admm", "magnitude", "group_lasso"], help="override the config")
-    pr.add_argument("--pretrain-epochs", type=int, help="override the config (0 with --init)")
-    pr.add_argument("--seed", type=int)
-    pr.add_argument("--device", default="cpu")
-    pr.add_argument("--threads", type=int, help="torch intra-op threads")
+    pr.add_argument("--pretrain-epochs", type=_int_in(0, 100_000), help="override the config (0..100000; 0 with "
+                                                                         "--init)")
+    pr.add_argument("--seed", type=SEED, help=f"override the config (0..{MAX_SEED})")
+    pr.add_argument("--device", type=_device, default="cpu", help="cpu, cuda or cuda:N")
+    pr.add_argument("--threads", type=THREADS, help=f"torch intra-op threads (1..{MAX_THREADS})")
     pr.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     pr.set_defaults(func=cmd_prune)
 
-    sm = sub.add_parser("simulate", help="price a pruned-model artifact or a SCALE-Sim topology on accelerators "
-                                         "(per-layer table, CSV, JSON)")
+    sm = sub.add_parser("simulate", parents=[common],
+                        help="price a pruned-model artifact or a SCALE-Sim topology on accelerators "
+                             "(per-layer table, CSV, JSON)")
     sm.add_argument("artifact", nargs="?", help="pruned-model artifact directory (or use --topology)")
     sm.add_argument("--topology", metavar="FILE.csv", help="SCALE-Sim v3 topology file (conv or GEMM format; "
                                                            "optional Sparsity, Weight density, Activation density)")
-    sm.add_argument("--seed", type=int, default=0, help="seed of the random masks a topology's densities ask for")
-    sm.add_argument("--bits", type=int, default=8, help="weight bits of topology layers (default 8)")
+    sm.add_argument("--seed", type=SEED, default=0, help="seed of the random masks a topology's densities ask for "
+                                                         f"(0..{MAX_SEED})")
+    sm.add_argument("--bits", type=_int_in(1, 32), default=8, help="weight bits of topology layers (1..32, "
+                                                                    "default 8)")
     sm.add_argument("--scalesim-config", metavar="FILE.cfg", help="hardware from a SCALE-Sim .cfg (implies the "
                                                                    "SCALE-Sim convention; cycles incl. prefetch)")
     sm.add_argument("--hw", help="preset name(s), comma-separated, or a YAML file "
                                  f"(default {DEFAULT_HW} unless --scalesim-config; see `sparsesim presets`)")
-    sm.add_argument("--batch", type=int, default=1)
+    sm.add_argument("--batch", type=BATCH, default=1, help=f"images per inference (1..{MAX_BATCH})")
     sm.add_argument("--engine", choices=["analytical", "simpy"], default="analytical",
                     help="simpy also runs the event-level engine and writes timeline.csv")
     sm.add_argument("--out", help="output directory (default ARTIFACT/sim, or TOPOLOGY_sim)")
-    sm.add_argument("--calibrate", type=int, metavar="N",
-                    help="measure input-activation sparsity (ReLU zeros) on N test images of the artifact's data set")
+    sm.add_argument("--calibrate", type=_int_in(1, 1_000_000), metavar="N",
+                    help="measure input-activation sparsity (ReLU zeros) on N test images of the artifact's data set "
+                         "(1..1000000)")
     sm.add_argument("--data-dir", help="data directory for --calibrate (mnist, cifar10)")
+    sm.add_argument("--trust-module", metavar="MODULE", help="--calibrate: import the artifact's model.factory "
+                                                             "from MODULE (code; zoo models need no flag)")
     sm.set_defaults(func=cmd_simulate)
 
-    bn = sub.add_parser("bench", help="time an artifact's layers dense / CSR / COO / compacted on this CPU or GPU")
+    bn = sub.add_parser("bench", parents=[common],
+                        help="time an artifact's layers dense / CSR / COO / compacted on this CPU or GPU")
     bn.add_argument("artifact")
-    bn.add_argument("--device", default="cpu", help="cpu or cuda (skipped with a message when no GPU exists)")
+    bn.add_argument("--device", type=_device, default="cpu", help="cpu, cuda or cuda:N (skipped with a message "
+                                                                   "when no GPU exists)")
     bn.add_argument("--out", required=True, help="output directory (measured.csv, roofline.json)")
-    bn.add_argument("--batch", type=int, default=8, help="user batch, timed besides batch 1")
-    bn.add_argument("--repeats", type=int, default=20)
-    bn.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    bn.add_argument("--batch", type=BATCH, default=8, help=f"user batch, timed besides batch 1 (1..{MAX_BATCH})")
+    bn.add_argument("--repeats", type=_int_in(1, 10_000), default=20, help="timed runs per case (1..10000)")
+    bn.add_argument("--threads", type=THREADS, help="torch intra-op threads (default: torch's)")
+    bn.add_argument("--trust-module", metavar="MODULE", help="import the artifact's model.factory from MODULE "
+                                                             "(code; zoo models need no flag)")
     bn.set_defaults(func=cmd_bench)
 
-    cp = sub.add_parser("compare", help="prune with every structure at matched accuracy, price on every platform, "
-                                        "write report.md/report.html, results.csv and plots")
+    cp = sub.add_parser("compare", parents=[common],
+                        help="prune with every structure at matched accuracy, price on every platform, "
+                             "write report.md/report.html, results.csv and plots")
     cp.add_argument("--out", required=True)
     cp.add_argument("--config", help="YAML with CompareConfig fields (flags override it)")
     cp.add_argument("--model")
     cp.add_argument("--dataset", choices=sorted(DEFAULT_MODEL))
     cp.add_argument("--data-dir")
-    cp.add_argument("--bits", type=int, help="weight bit-width for every structure (32 = float)")
-    cp.add_argument("--tolerance", type=float, help="accuracy loss allowed, percentage points")
+    cp.add_argument("--bits", type=_int_in(1, 32), help="weight bit-width for every structure: 1..16, or 32 = "
+                                                         "float")
+    cp.add_argument("--tolerance", type=_finite_float, help="accuracy loss allowed, percentage points (0, 100)")
     cp.add_argument("--budget", choices=["global", "uniform", "both"],
                     help="global (default): one whole-network ratio per structure, shared out per layer; uniform: "
                          "the same ratio in every layer; both: global decides, uniform reported beside")
-    cp.add_argument("--jobs", type=int, help="structure searches run at once (processes; default 1)")
-    cp.add_argument("--tie-threshold", type=float, help="relative cost difference below which models tie "
-                                                         "(default 0.05)")
-    cp.add_argument("--structures", help="comma-separated subset of nonstructured,filter,channel,column,block,nm")
-    cp.add_argument("--presets", help="comma-separated hardware presets")
+    cp.add_argument("--jobs", type=_int_in(1, 64), help="structure searches run at once (processes; 1..64, "
+                                                         "default 1)")
+    cp.add_argument("--tie-threshold", type=_finite_float, help="relative cost difference below which models tie, "
+                                                                 "[0, 1) (default 0.05)")
+    cp.add_argument("--structures", type=_names, help="comma-separated subset of nonstructured,filter,channel,"
+                                                      "column,block,nm")
+    cp.add_argument("--presets", type=_names, help="comma-separated hardware presets (or .yaml files)")
     cp.add_argument("--no-cpu", action="store_true", help="skip the measured CPU runs")
-    cp.add_argument("--seed", type=int)
-    cp.add_argument("--threads", type=int)
+    cp.add_argument("--seed", type=SEED, help=f"0..{MAX_SEED}")
+    cp.add_argument("--threads", type=THREADS, help=f"torch intra-op threads (1..{MAX_THREADS})")
     cp.add_argument("--quiet", action="store_true")
     cp.set_defaults(func=cmd_compare)
 
-    sw = sub.add_parser("sweep", help="design-space sweep over hardware x structure x ratio x bits (Dask)")
+    sw = sub.add_parser("sweep", parents=[common],
+                        help="design-space sweep over hardware x structure x ratio x bits (Dask)")
     sw.add_argument("spec", help="sweep YAML (see docs/sweep.md)")
     sw.add_argument("--out", help="output directory (default: the YAML's name)")
     sw.add_argument("--scheduler", help="tcp://host:port of a Dask cluster; 'sync' runs in this process; "
                                         "default: a LocalCluster on this machine")
-    sw.add_argument("--workers", type=int, help="LocalCluster worker processes (default 2)")
+    sw.add_argument("--workers", type=_int_in(1, 256), help="LocalCluster worker processes (1..256, default 2)")
     sw.add_argument("--quiet", action="store_true")
     sw.set_defaults(func=cmd_sweep)
 
-    ps = sub.add_parser("presets", help="list the shipped hardware presets")
+    ps = sub.add_parser("presets", parents=[common], help="list the shipped hardware presets")
     ps.set_defaults(func=cmd_presets)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def _bad_input_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean the input is wrong (exit 2); their messages name the file, field or option."""
     from accel_models.hardware import HardwareError
-    from pruning.artifact import ArtifactError
-    from pruning.config import ConfigError
     from accel_models.measure import MeasureError
     from analysis.compare import CompareError
     from analysis.sweep import SweepError
+    from pruning.artifact import ArtifactError
+    from pruning.data import DataError
     from sparsesim.formats import FormatError
     from sparsesim.workload import WorkloadError
-    from pruning.data import DataError
+
+    return (DataError, ArtifactError, MeasureError, HardwareError, WorkloadError, FormatError, CompareError,
+            SweepError, ValueError)
+
+
+def _os_error(e: OSError) -> tuple[int, str]:
+    """(exit code, message) of a file-system error: what happened to which path."""
+    where = f"{e.filename}: " if e.filename else ""
+    what = e.strerror or str(e) or type(e).__name__
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return 1, f"failed: {where}{what} (disk full: free space and rerun; finished work is kept)"
+    if isinstance(e, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError)) \
+            or e.errno == errno.EROFS:
+        return 2, f"error: {where}{what}"
+    return 1, f"failed: {where}{what}"
+
+
+def _run(args: argparse.Namespace) -> tuple[int, str | None]:
+    """Run the subcommand: (exit code, the one error line after ``sparsesim <command>: `` or None)."""
     from pruning.pipeline import PruneError
 
-    args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
-    except (ConfigError, DataError, ArtifactError, HardwareError, WorkloadError, FormatError, MeasureError,
-            CompareError, SweepError, ValueError, FileNotFoundError) as e:
-        print(f"sparsesim {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return args.func(args), None
+    except KeyboardInterrupt:
+        return 130, "interrupted (finished work is kept; rerun to continue)"
     except PruneError as e:
-        print(f"sparsesim {args.command}: failed: {e}", file=sys.stderr)
-        return 1
+        return 1, f"failed: {e}"
+    except _bad_input_errors() as e:
+        return 2, f"error: {e}"
+    except OSError as e:
+        return _os_error(e)
+    except MemoryError:
+        return 1, "failed: out of memory (use a smaller batch, model or sweep)"
+    except RuntimeError as e:
+        text = str(e)
+        if "enforce fail" in text or "write failed" in text or "file write" in text:  # torch.save on a full disk
+            return 1, f"failed: could not write a file (disk full or I/O error): {clip(text, 160)}"
+        return 1, f"failed: {type(e).__name__}: {text} (run with --debug for the traceback)"
+    except Exception as e:  # last resort: one line, never a traceback
+        return 1, f"failed: {type(e).__name__}: {e} (run with --debug for the traceback)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``sparsesim`` entry point: the exit code (0 done, 1 a failed run, 2 bad input, 130 interrupted).
+
+    Every failure is one line on stderr, ``sparsesim <command>: error: ...`` (bad input) or ``... failed: ...``;
+    ``--debug`` shows the traceback instead."""
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            parser.exit(2, f"sparsesim {args.command}: error: unrecognized arguments: {clip(' '.join(extra), 200)} "
+                           f"(see sparsesim {args.command} --help)\n")
+    except SystemExit as e:  # --help, or a bad option (argparse printed its one line)
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    if getattr(args, "debug", False):
+        return args.func(args)
+    code, message = _run(args)
+    if message is not None:
+        print(f"sparsesim {args.command}: {clip(message, 1000)}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

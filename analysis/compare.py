@@ -25,10 +25,11 @@ run resumes where it stopped.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,14 +37,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from accel_models.hardware import load_accelerator
+from accel_models.hardware import load_accelerator, preset_names
 from pruning.artifact import load_artifact, read_manifest
-from pruning.checkpoint import atomic_write_json
+from pruning.checkpoint import OutputLock, atomic_write_json
 from pruning.config import PruneConfig
-from pruning.data import Dataset, load_dataset
-from pruning.models import build_model, prunable_layers
+from pruning.data import DATASETS, Dataset, load_dataset
+from pruning.models import MODELS, build_model, prunable_layers
 from pruning.pipeline import run_prune
 from pruning.structures import Structure, StructureError
+from pruning.yamlio import as_tuple, short
 
 from .search import loss_within, matched_ratio
 from .stats import Accuracy, resolution
@@ -59,6 +61,36 @@ DEFAULT_PRESETS = ("tpu_like", "eyeriss_like", "eie_like", "sigma_like", "scnn_l
 
 class CompareError(ValueError):
     pass
+
+
+LIST_FIELDS = ("structures", "presets", "ladder", "breakeven_bits")  # a scalar is a one-element list
+MAX_SEED = 2**32 - 1
+MAX_EPOCHS = 100_000
+
+
+def _num(name: str, value, lo, hi, integer: bool = False, lo_open: bool = False, hi_open: bool = False,
+         kind: str = "a finite number", what: str = ""):
+    """``value`` when it is a finite number (an int when ``integer``; never a bool) within [lo, hi] (open ends
+    as asked); otherwise one CompareError line with the field, the value and the range."""
+    ok = not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
+    ok = ok and (integer or math.isfinite(value))
+    ok = ok and (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
+    if not ok:
+        rng = (f"an integer in {lo}..{hi}" if integer else
+               f"{kind} in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}")
+        raise CompareError(f"compare config: {name}={short(value)}; allowed: {rng}{what}")
+    return value
+
+
+def _items(name: str, values: tuple, check, allowed: str) -> None:
+    if not values:
+        raise CompareError(f"compare config: {name} is empty; allowed: a non-empty list of {allowed}")
+    for v in values:
+        if not check(v):
+            raise CompareError(f"compare config: {name} has {short(v)}; allowed: {allowed}")
+    if len(set(map(repr, values))) != len(values):
+        raise CompareError(f"compare config: {name}={short(list(values))} repeats an entry; allowed: each "
+                           "once")
 
 
 @dataclass(frozen=True)
@@ -96,32 +128,72 @@ class CompareConfig:
     hil_probes: int = 4                 # most ADMM runs the hardware-in-the-loop scale search may spend
     jobs: int = 1                       # structure searches run at once (processes, 1 torch thread each if > 1)
 
+    @classmethod
+    def from_dict(cls, data) -> "CompareConfig":
+        """A config from a YAML mapping: unknown fields refused, list fields may be given as one scalar."""
+        if not isinstance(data, dict):
+            raise CompareError(f"compare config: expected a mapping of fields, got {short(data)}")
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - allowed, key=str)
+        if unknown:
+            raise CompareError(f"compare config: unknown field(s) {', '.join(short(k, 40) for k in unknown[:5])}; "
+                               f"allowed: {', '.join(sorted(allowed))}")
+        return cls(**data)
+
     def __post_init__(self):
-        bad = [s for s in self.structures if s not in STRUCTURES]
-        if bad:
-            raise CompareError(f"structures {bad}; allowed: {', '.join(STRUCTURES)}")
-        if not 0 < self.tolerance_pp < 100:
-            raise CompareError(f"tolerance_pp={self.tolerance_pp}; allowed: (0, 100) percentage points")
-        if not (isinstance(self.bits, int) and (1 <= self.bits <= 16 or self.bits == 32)):
-            raise CompareError(f"bits={self.bits}; allowed: 1..16 or 32 (float)")
-        if isinstance(self.calibrate_images, bool) or not isinstance(self.calibrate_images, int) \
-                or self.calibrate_images < 0:
-            raise CompareError(f"calibrate_images={self.calibrate_images!r}; allowed: an integer >= 0")
-        if not 0 < self.validation_fraction < 0.5:
-            raise CompareError(f"validation_fraction={self.validation_fraction}; allowed: (0, 0.5)")
-        if isinstance(self.tie_threshold, bool) or not isinstance(self.tie_threshold, (int, float)) \
-                or not 0 <= self.tie_threshold < 1:
-            raise CompareError(f"tie_threshold={self.tie_threshold!r}; allowed: a relative cost difference in "
-                               "[0, 1), e.g. 0.05 = 5%")
-        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or not 1 <= self.jobs <= 64:
-            raise CompareError(f"jobs={self.jobs!r}; allowed: an integer in 1..64 (parallel structure searches)")
-        if self.budget not in BUDGETS:
-            raise CompareError(f"budget={self.budget!r}; allowed: {', '.join(BUDGETS)}")
-        if isinstance(self.budget_min_keep, bool) or not isinstance(self.budget_min_keep, (int, float)) \
-                or not 0 <= self.budget_min_keep < 1:
-            raise CompareError(f"budget_min_keep={self.budget_min_keep!r}; allowed: a fraction in [0, 1)")
-        if isinstance(self.hil_probes, bool) or not isinstance(self.hil_probes, int) or not 1 <= self.hil_probes <= 8:
-            raise CompareError(f"hil_probes={self.hil_probes!r}; allowed: an integer in 1..8 (ADMM runs)")
+        for name in LIST_FIELDS + ("block", "nm"):
+            v = getattr(self, name)
+            object.__setattr__(self, name, as_tuple(v) if name in LIST_FIELDS else
+                               (tuple(v) if isinstance(v, list) else v))
+        for name, allowed in (("model", tuple(MODELS)), ("dataset", DATASETS), ("budget", BUDGETS)):
+            v = getattr(self, name)
+            if not isinstance(v, str) or v not in allowed:
+                raise CompareError(f"compare config: {name}={short(v)}; allowed: {', '.join(allowed)}")
+        for name in ("data_dir", "hil_preset"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, str) or not v):
+                raise CompareError(f"compare config: {name}={short(v)}; allowed: text or null")
+        _items("structures", self.structures, lambda s: isinstance(s, str) and s in STRUCTURES,
+               ", ".join(STRUCTURES))
+        known = set(preset_names())
+        _items("presets", self.presets, lambda p: isinstance(p, str) and (p in known or p.endswith((".yaml", ".yml"))),
+               f"preset names ({', '.join(sorted(known))}) or .yaml files")
+        if self.hil_preset is not None and self.hil_preset not in known and not self.hil_preset.endswith(
+                (".yaml", ".yml")):
+            raise CompareError(f"compare config: hil_preset={short(self.hil_preset)}; allowed: null, "
+                               f"{', '.join(sorted(known))} or a .yaml file")
+        _items("ladder", self.ladder, lambda r: not isinstance(r, bool) and isinstance(r, (int, float))
+               and 0 <= r < 1, "ratios in [0, 1)")
+        if list(self.ladder) != sorted(self.ladder):
+            raise CompareError(f"compare config: ladder={short(list(self.ladder))}; allowed: increasing "
+                               "ratios")
+        _items("breakeven_bits", self.breakeven_bits, lambda b: not isinstance(b, bool) and isinstance(b, int)
+               and (1 <= b <= 16 or b == 32), "bit-widths 1..16 or 32")
+        if not (not isinstance(self.bits, bool) and isinstance(self.bits, int) and (1 <= self.bits <= 16
+                                                                                   or self.bits == 32)):
+            raise CompareError(f"compare config: bits={short(self.bits)}; allowed: 1..16 or 32 (float)")
+        for name, hi in (("block", 65_536), ("nm", 1024)):
+            v = getattr(self, name)
+            if not (isinstance(v, tuple) and len(v) == 2 and all(
+                    not isinstance(i, bool) and isinstance(i, int) and 1 <= i <= hi for i in v)):
+                raise CompareError(f"compare config: {name}={short(v)}; allowed: two integers in 1..{hi}")
+        if self.nm[0] > self.nm[1]:
+            raise CompareError(f"compare config: nm={list(self.nm)}; allowed: [N, M] with N <= M")
+        if not isinstance(self.measure_cpu, bool):
+            raise CompareError(f"compare config: measure_cpu={short(self.measure_cpu)}; allowed: true, false")
+        _num("tolerance_pp", self.tolerance_pp, 0, 100, lo_open=True, hi_open=True, what=" percentage points")
+        _num("validation_fraction", self.validation_fraction, 0, 0.5, lo_open=True, hi_open=True)
+        _num("tie_threshold", self.tie_threshold, 0, 1, hi_open=True, kind="a relative cost difference",
+             what=", e.g. 0.05 = 5%")
+        _num("budget_min_keep", self.budget_min_keep, 0, 1, hi_open=True, kind="a fraction of groups")
+        _num("lr", self.lr, 0, 1e3, lo_open=True)
+        _num("rho", self.rho, 0, 1e6, lo_open=True)
+        for name, lo, hi in (("bisections", 0, 20), ("batch", 1, 65_536), ("seed", 0, MAX_SEED),
+                             ("pretrain_epochs", 0, MAX_EPOCHS), ("admm_rounds", 0, 10_000),
+                             ("epochs_per_round", 1, MAX_EPOCHS), ("retrain_epochs", 0, MAX_EPOCHS),
+                             ("batch_size", 1, 1 << 20), ("calibrate_images", 0, 1_000_000), ("hil_probes", 1, 8),
+                             ("jobs", 1, 64)):
+            _num(name, getattr(self, name), lo, hi, integer=True)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -344,9 +416,15 @@ def _search_in_process(cfg: CompareConfig, out: str, budget: str, structure: str
 # --------------------------------------------------------------------- run
 def run_compare(cfg: CompareConfig, out_dir: str | Path, log: Callable[[str], None] = print,
                 progress: bool = False) -> dict:
-    """Run the whole comparison into ``out_dir``; returns the summary dict (also summary.json)."""
+    """Run the whole comparison into ``out_dir``; returns the summary dict (also summary.json).
+
+    ``out_dir`` is locked for the run: a second compare into it fails at once (``OutputError``)."""
+    with OutputLock(out_dir, "compare", log):
+        return _run_compare(cfg, Path(out_dir), log, progress)
+
+
+def _run_compare(cfg: CompareConfig, out: Path, log: Callable[[str], None], progress: bool) -> dict:
     t0 = time.perf_counter()
-    out = Path(out_dir)
     (out / "configs").mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "configs" / "compare.json", cfg.to_dict())
     accs = [load_accelerator(p) for p in cfg.presets]

@@ -10,10 +10,19 @@ draws ``samples`` points with ``seed``.
 Execution runs on Dask: by default a ``LocalCluster`` of worker processes on
 this machine; ``--scheduler tcp://host:8786`` sends the same tasks to a remote
 cluster.  A task is one workload (structure, ratio, bits) priced on all of its
-hardware points in one vectorized call.  Each finished point is cached as
-``OUT/cache/<sha256>.json`` (hash of the point, the artifact's weights and the
-code version) by the client as results arrive, so a killed sweep restarts
-without recomputing anything it finished.  Results: ``results.csv`` (and
+hardware points in one vectorized call.  ``base_hw`` may name several
+accelerators (a list): every hardware point is then taken on each.
+
+Each finished point is cached as ``OUT/cache/<sha256>.json`` (plain JSON) by
+the client as results arrive, so a killed sweep restarts without recomputing
+anything it finished.  The key cannot go stale: it hashes the resolved
+hardware description (the base file's content with the point's overrides
+applied, canonical JSON), the workload (structure, ratio, bits, batch, block,
+N:M), the artifact's bytes (manifest and weights) and the cost-model version
+(a hash of the simulator's source, ``cost_model_version``).  Editing a hardware
+YAML recomputes exactly the points whose description changed.  A corrupt cache
+entry is named in a log line, recomputed and replaced.  ``OUT`` is locked for
+the run (``pruning.checkpoint.OutputLock``).  Results: ``results.csv`` (and
 ``results.parquet`` when pyarrow is installed), ``pareto.csv`` and
 ``pareto.png``.
 """
@@ -22,25 +31,48 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import hashlib
 import io
 import itertools
 import json
+import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from accel_models.hardware import HardwareError, accelerator_from_dict, load_accelerator
-from pruning.checkpoint import atomic_write_json, atomic_write_text
+from pruning.checkpoint import OutputLock, atomic_write_json, atomic_write_text
 from pruning.config import load_yaml
+from pruning.yamlio import as_tuple, short
 from pruning.structures import KINDS
 
-CODE_VERSION = "sweep-2"  # bump when the cost model changes (issue 8: memory hierarchy, engines, energy)
+CACHE_SCHEMA = "sweep-3"  # the layout of a cache entry and its key
+# Source whose every byte enters the cost-model version: the simulator, the hardware models (presets excluded:
+# their content enters each point's key), the projections that re-prune the weights, and this module.
+COST_MODEL_SOURCES = ("sparsesim", "accel_models", "pruning/structures.py", "pruning/constraint.py",
+                      "pruning/quantizers.py", "pruning/topk.py", "pruning/models.py", "pruning/artifact.py",
+                      "analysis/sweep.py")
 COST_KEYS = ("energy_pj", "latency_s", "cycles", "stall_cycles", "storage_bits", "dram_bits", "utilization",
              "energy_dram_pj", "energy_sram_pj", "energy_rf_pj", "energy_mac_pj", "energy_index_pj")
 OBJECTIVES = ("energy_pj", "latency_s", "cycles", "storage_bits", "dram_bits")
+
+
+def _beside(entry, base_dir: Path):
+    """A hardware file named relative to the sweep file (presets and absolute paths as given)."""
+    if isinstance(entry, str) and entry.endswith((".yaml", ".yml")) and not Path(entry).is_absolute():
+        return str(base_dir / entry)
+    return entry
+
+
+def _pair(value, name: str) -> tuple:
+    if not (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 64 for v in value)):
+        raise SweepError(f"sweep.workload: field '{name}'={short(value)}; allowed: two integers in 1..64")
+    return tuple(value)
 
 
 class SweepError(ValueError):
@@ -50,7 +82,7 @@ class SweepError(ValueError):
 @dataclass(frozen=True)
 class SweepSpec:
     artifact: str
-    base_hw: str = "eyeriss_like"
+    base_hw: str | tuple = "eyeriss_like"                # preset name or YAML file, or a tuple of them
     mode: str = "grid"
     samples: int = 20
     seed: int = 0
@@ -86,13 +118,24 @@ class SweepSpec:
         params = d.get("parameters") or {}
         if not isinstance(params, dict):
             raise SweepError("sweep: field 'parameters' must map dotted hardware paths (pe.rows) to value lists")
-        spec = cls(artifact=str(art), base_hw=str(d.get("base_hw", "eyeriss_like")), mode=d.get("mode", "grid"),
+        base_hw = d.get("base_hw", "eyeriss_like")
+        if base_dir is not None:   # hardware files, like the artifact, are relative to the sweep file
+            base_hw = [_beside(b, base_dir) for b in base_hw] if isinstance(base_hw, (list, tuple)) \
+                else _beside(base_hw, base_dir)
+        if isinstance(base_hw, (list, tuple)):
+            if not base_hw or len(set(map(str, base_hw))) != len(base_hw):
+                raise SweepError(f"sweep: field 'base_hw'={str(base_hw)[:80]}; allowed: a preset name or hardware "
+                                 "YAML, or a non-empty list of distinct ones")
+            base_hw = tuple(str(b) for b in base_hw)
+        else:
+            base_hw = str(base_hw)
+        spec = cls(artifact=str(art), base_hw=base_hw, mode=d.get("mode", "grid"),
                    samples=d.get("samples", 20), seed=d.get("seed", 0), batch=d.get("batch", 1),
                    parameters={str(k): list(v) if isinstance(v, (list, tuple)) else v for k, v in params.items()},
-                   structures=tuple(work.get("structures", ("nonstructured",))),
-                   ratios=tuple(work.get("ratios", (0.5,))), bits=tuple(work.get("bits", (8,))),
-                   objectives=tuple(d.get("objectives", ("energy_pj", "latency_s"))),
-                   block=tuple(work.get("block", (4, 4))), nm=tuple(work.get("nm", (2, 4))))
+                   structures=as_tuple(work.get("structures", ("nonstructured",))),
+                   ratios=as_tuple(work.get("ratios", (0.5,))), bits=as_tuple(work.get("bits", (8,))),
+                   objectives=as_tuple(d.get("objectives", ("energy_pj", "latency_s"))),
+                   block=_pair(work.get("block", (4, 4)), "block"), nm=_pair(work.get("nm", (2, 4)), "nm"))
         spec.validate()
         return spec
 
@@ -102,11 +145,19 @@ class SweepSpec:
             data = load_yaml(path)
         except (OSError, yaml.YAMLError) as e:
             raise SweepError(f"{path}: cannot read sweep file: {e}") from None
-        except ValueError as e:
-            raise SweepError(f"{path}: {e}") from None
+        except ValueError as e:   # the loader's messages name the file already
+            raise SweepError(str(e)) from None
+        if not isinstance(data, dict):
+            raise SweepError(f"{path}: a sweep file is a mapping (artifact, base_hw, parameters, workload, ...), "
+                             f"not {type(data).__name__}")
         return cls.from_dict(data, Path(path).parent)
 
     def validate(self) -> None:
+        for name in ("structures", "ratios", "bits", "objectives"):
+            if not getattr(self, name):
+                raise SweepError(f"sweep: field '{name}' is empty; allowed: a value or a non-empty list")
+            if len(set(map(repr, getattr(self, name)))) != len(getattr(self, name)):
+                raise SweepError(f"sweep: field '{name}'={short(list(getattr(self, name)))} repeats a value")
         if self.mode not in ("grid", "random"):
             raise SweepError(f"sweep: field 'mode'={self.mode!r}; allowed: grid, random")
         if not isinstance(self.samples, int) or self.samples < 1:
@@ -134,26 +185,40 @@ class SweepSpec:
         for o in self.objectives:
             if o not in OBJECTIVES:
                 raise SweepError(f"sweep: objective {o!r}; allowed: {', '.join(OBJECTIVES)}")
-        base = self.base_dict()
+        bases = self.base_dicts()
         for point in self.hw_points():  # every hardware point must be a valid description
             try:
-                build_accelerator(base, point)
+                build_accelerator(bases[point["base"]], overrides(point))
             except HardwareError as e:
-                raise SweepError(f"sweep point {point}: {e}") from None
+                shown = point if len(bases) > 1 else overrides(point)
+                raise SweepError(f"sweep point {shown}: {e}") from None
 
     # ------------------------------------------------------------ points
+    def bases(self) -> tuple[str, ...]:
+        return self.base_hw if isinstance(self.base_hw, tuple) else (self.base_hw,)
+
+    def base_dicts(self) -> dict[str, dict]:
+        """Each base accelerator's description, read now (an edited file is seen on the next run)."""
+        out = {}
+        for b in self.bases():
+            try:
+                out[b] = load_accelerator(b).to_dict()
+            except HardwareError as e:
+                raise SweepError(f"sweep: field 'base_hw': {e}") from None
+        return out
+
     def base_dict(self) -> dict:
-        try:
-            return load_accelerator(self.base_hw).to_dict()
-        except HardwareError as e:
-            raise SweepError(f"sweep: field 'base_hw': {e}") from None
+        return self.base_dicts()[self.bases()[0]]
 
     def hw_points(self) -> list[dict]:
+        """Hardware points: ``{"base": base_hw entry, dotted path: value, ...}``, every base x every point."""
         keys = sorted(self.parameters)
         if self.mode == "grid":
-            return [dict(zip(keys, vals)) for vals in itertools.product(*(self.parameters[k] for k in keys))]
-        rng = random.Random(self.seed)
-        return [{k: rng.choice(self.parameters[k]) for k in keys} for _ in range(self.samples)]
+            points = [dict(zip(keys, vals)) for vals in itertools.product(*(self.parameters[k] for k in keys))]
+        else:
+            rng = random.Random(self.seed)
+            points = [{k: rng.choice(self.parameters[k]) for k in keys} for _ in range(self.samples)]
+        return [{"base": b, **p} for b in self.bases() for p in points]
 
     def workloads(self) -> list[tuple[str, float, int]]:
         out = []
@@ -166,7 +231,12 @@ class SweepSpec:
         return list(dict.fromkeys(out))
 
 
-def build_accelerator(base: dict, overrides: dict):
+def overrides(point: dict) -> dict:
+    """A hardware point's overrides (dotted paths), without its base."""
+    return {k: v for k, v in point.items() if k != "base"}
+
+
+def build_accelerator(base: dict, overrides: dict, name: str | None = None):
     d = copy.deepcopy(base)
     for path, value in overrides.items():
         if "." in path:
@@ -177,57 +247,112 @@ def build_accelerator(base: dict, overrides: dict):
             d[sec][key] = value
         else:
             d[path] = value
-    d["name"] = "hw[" + ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) + "]"
+    d["name"] = name or "hw[" + ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) + "]"
     return accelerator_from_dict(d)
 
 
+def hardware_fingerprint(base: dict, point: dict) -> str:
+    """SHA-256 of the resolved hardware description (base with the point's overrides, validated, canonical
+    JSON); labels (name, description) left out: two files describing the same machine share their points."""
+    d = build_accelerator(base, overrides(point)).to_dict()
+    d = {k: v for k, v in d.items() if k not in ("name", "description")}
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _file_sha256(path: Path, h) -> None:
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+
+
 def _artifact_digest(path: str) -> str:
+    """SHA-256 of the artifact's manifest and weights bytes (every field that can change a cost)."""
     h = hashlib.sha256()
     for name in ("manifest.json", "weights.safetensors"):
-        h.update((Path(path) / name).read_bytes())
+        h.update(name.encode() + b"\0")
+        _file_sha256(Path(path) / name, h)
     return h.hexdigest()
 
 
-def point_key(digest: str, spec: SweepSpec, workload: tuple, hw: dict) -> str:
-    blob = json.dumps({"v": CODE_VERSION, "artifact": digest, "base": spec.base_hw, "batch": spec.batch,
-                       "block": list(spec.block), "nm": list(spec.nm), "workload": list(workload), "hw": hw},
-                      sort_keys=True, default=str)
+@functools.lru_cache(maxsize=1)
+def cost_model_version() -> str:
+    """SHA-256 over the source of the cost model (``COST_MODEL_SOURCES``), computed once per process: any
+    edit of the simulator, the hardware models or the projections gives every point a new key."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256(CACHE_SCHEMA.encode())
+    for src in COST_MODEL_SOURCES:
+        p = root / src
+        if not p.exists():
+            h.update(f"missing:{src}\0".encode())
+            continue
+        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in (".py", ".csv", ".json")
+                       and "presets" not in f.relative_to(root).parts and "__pycache__" not in f.parts) \
+            if p.is_dir() else [p]
+        for f in files:
+            h.update(str(f.relative_to(root)).encode() + b"\0")
+            _file_sha256(f, h)
+    return h.hexdigest()
+
+
+def point_key(digest: str, spec: SweepSpec, workload: tuple, hw_fingerprint: str) -> str:
+    """The cache key of one point: resolved hardware, workload, artifact bytes and cost-model version."""
+    blob = json.dumps({"schema": CACHE_SCHEMA, "cost_model": cost_model_version(), "artifact": digest,
+                       "batch": spec.batch, "block": list(spec.block), "nm": list(spec.nm),
+                       "workload": list(workload), "hw": hw_fingerprint}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def point_labels(point: dict, workload: tuple) -> dict:
+    structure, ratio, bits = workload
+    return {**{f"hw.{k}": v for k, v in point.items()}, "structure": structure, "ratio": ratio, "bits": bits}
+
+
+def read_cached(path: Path, point: dict, workload: tuple) -> dict:
+    """A cached point as a result row (labels from this run's point); ``ValueError`` saying why it is unusable."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"unreadable ({type(e).__name__})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"not a JSON object ({type(data).__name__})")  # noqa: TRY004 - one kind of bad entry
+    bad = [k for k in COST_KEYS if isinstance(data.get(k), bool) or not isinstance(data.get(k), (int, float))
+           or (isinstance(data.get(k), float) and math.isnan(data[k]))]
+    if bad:
+        raise ValueError(f"missing or non-numeric {', '.join(bad[:3])}")
+    return {**point_labels(point, workload), **{k: data[k] for k in COST_KEYS}}
+
+
 # ----------------------------------------------------------------- task
-def evaluate_group(artifact: str, base: dict, workload: tuple, hw_points: list[dict], batch: int,
+def evaluate_group(artifact: str, bases: dict, workload: tuple, hw_points: list[dict], batch: int,
                    block: tuple, nm: tuple) -> list[dict]:
-    """One workload priced on many hardware points (one vectorized analytical call). Pure."""
+    """One workload priced on many hardware points (one vectorized analytical call). Pure.
+
+    ``bases``: base descriptions by the points' ``base`` entry."""
+    import numpy as np
     import torch
 
-    from pruning.artifact import load_artifact
     from pruning.constraint import Constraint
     from pruning.structures import Structure, StructureError
     from sparsesim.analytical import evaluate
-    from sparsesim.workload import from_model
+    from sparsesim.workload import from_artifact
 
     structure, ratio, bits = workload
-    art = load_artifact(artifact)
-    model = art.model
-    with torch.no_grad():
-        for name, mod in model.named_modules():
-            if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)) and structure != "dense":
-                s = Structure(structure, 0.0 if structure == "nm" else ratio, block=block, n=nm[0], m=nm[1])
-                try:
-                    s.check_shape(tuple(mod.weight.shape), name)
-                except StructureError:
-                    continue  # layers the structure cannot apply to stay dense
-                mod.weight.copy_(Constraint(s).project(mod.weight)[0])
-    ws = from_model(model, torch.zeros(1, *art.manifest["model"]["input_shape"]), batch=batch, weight_bits=bits)
-    accs = [build_accelerator(base, p) for p in hw_points]
+
+    def project(name, w):   # the artifact's weights re-pruned to this point's structure; no model code runs
+        if structure == "dense":
+            return w
+        s = Structure(structure, 0.0 if structure == "nm" else ratio, block=block, n=nm[0], m=nm[1])
+        try:
+            s.check_shape(tuple(w.shape), name)
+        except StructureError:
+            return w   # layers the structure cannot apply to stay dense
+        return Constraint(s).project(torch.from_numpy(np.array(w)))[0].numpy()
+
+    ws = from_artifact(artifact, batch=batch, weight_bits=bits, transform=project)
+    accs = [build_accelerator(bases[p["base"]], overrides(p), name=f"point{i}") for i, p in enumerate(hw_points)]
     totals = evaluate(ws, accs).totals()
-    rows = []
-    for p, a in zip(hw_points, accs):
-        t = totals[a.name]
-        rows.append({**{f"hw.{k}": v for k, v in p.items()}, "structure": structure, "ratio": ratio, "bits": bits,
-                     **{k: getattr(t, k) for k in COST_KEYS}})
-    return rows
+    return [{**point_labels(p, workload), **{k: getattr(totals[a.name], k) for k in COST_KEYS}}
+            for p, a in zip(hw_points, accs)]
 
 
 # ------------------------------------------------------------------ run
@@ -256,28 +381,45 @@ def pareto_front(rows: list[dict], objectives: tuple) -> list[dict]:
 
 
 def run_sweep(spec: SweepSpec, out_dir: str | Path, scheduler: str | None = None, workers: int | None = None,
-              progress: bool = True, client=None) -> SweepResult:
+              progress: bool = True, client=None, log: Callable[[str], None] = print) -> SweepResult:
     """Run (or resume) a sweep.  ``scheduler``: None = LocalCluster here, "sync" = in this process,
-    "tcp://..." = a Dask cluster; ``client``: an existing ``distributed.Client``."""
+    "tcp://..." = a Dask cluster; ``client``: an existing ``distributed.Client``.  ``OUT`` is locked for the
+    run: a second sweep into it fails at once (``OutputError``)."""
+    out = Path(out_dir)
+    with OutputLock(out, "sweep", log):
+        return _run_locked(spec, out, scheduler, workers, progress, client, log)
+
+
+def _run_locked(spec: SweepSpec, out: Path, scheduler, workers, progress, client, log) -> SweepResult:
     from tqdm.auto import tqdm
 
-    out = Path(out_dir)
     cache = out / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     digest = _artifact_digest(spec.artifact)
-    base = spec.base_dict()
+    bases = spec.base_dicts()
     hw = spec.hw_points()
+    try:
+        fingerprints = [hardware_fingerprint(bases[p["base"]], p) for p in hw]
+    except HardwareError as e:  # a base file edited since the spec was validated
+        raise SweepError(f"sweep: field 'base_hw': {e}") from None
+    keys = {wl: [point_key(digest, spec, wl, fp) for fp in fingerprints] for wl in spec.workloads()}
     groups = []
     cached_rows: dict[str, dict] = {}
+    pending: set[str] = set()
     for wl in spec.workloads():
         missing = []
-        for p in hw:
-            key = point_key(digest, spec, wl, p)
+        for p, key in zip(hw, keys[wl]):
             f = cache / f"{key}.json"
+            if key in cached_rows or key in pending:
+                continue  # two points resolving to the same hardware: one computation
             if f.exists():
-                cached_rows[key] = json.loads(f.read_text())
-            else:
-                missing.append((key, p))
+                try:
+                    cached_rows[key] = read_cached(f, p, wl)
+                    continue
+                except ValueError as e:
+                    log(f"sweep: cache entry {f} is corrupt ({e}); recomputing it")
+            pending.add(key)
+            missing.append((key, p))
         if missing:
             groups.append((wl, missing))
     n_todo = sum(len(m) for _, m in groups)
@@ -293,7 +435,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, scheduler: str | None = None
     if groups:
         if scheduler == "sync" and client is None:
             for wl, missing in groups:
-                store(missing, evaluate_group(spec.artifact, base, wl, [p for _, p in missing], spec.batch,
+                store(missing, evaluate_group(spec.artifact, bases, wl, [p for _, p in missing], spec.batch,
                                               spec.block, spec.nm))
                 computed += len(missing)
         else:
@@ -311,8 +453,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, scheduler: str | None = None
             else:
                 own_client = False
             try:
-                futures = {client.submit(evaluate_group, spec.artifact, base, wl, [p for _, p in missing], spec.batch,
-                                         spec.block, spec.nm, pure=False): missing for wl, missing in groups}
+                futures = {client.submit(evaluate_group, spec.artifact, bases, wl, [p for _, p in missing],
+                                         spec.batch, spec.block, spec.nm, pure=False): missing
+                           for wl, missing in groups}
                 for fut in as_completed(futures):
                     store(futures[fut], fut.result())
                     computed += len(futures[fut])
@@ -322,7 +465,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, scheduler: str | None = None
                 if own_cluster is not None:
                     own_cluster.close()
     bar.close()
-    rows = [cached_rows[point_key(digest, spec, wl, p)] for wl in spec.workloads() for p in hw]
+    # labels from this run's points (a cached entry may have been computed under another base name)
+    rows = [{**point_labels(p, wl), **{k: cached_rows[key][k] for k in COST_KEYS}}
+            for wl in spec.workloads() for p, key in zip(hw, keys[wl])]
     front = pareto_front(rows, spec.objectives)
     write_tables(out, rows, front, spec)
     return SweepResult(rows, front, computed, len(rows) - computed, out)

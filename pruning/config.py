@@ -11,6 +11,7 @@ format.  Two ways to name layers are accepted:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -22,9 +23,16 @@ from .budget import POOLED, BudgetError, GlobalBudget
 from .constraint import Constraint
 from .quantizers import SCHEMES, Quantizer
 from .structures import KINDS, Structure
-from .yamlio import DuplicateKeyError, load_unique_yaml
+from .yamlio import YamlError, as_tuple, load_unique_yaml, short
 
 METHODS = ("admm", "magnitude", "group_lasso")
+MAX_SEED = 2**32 - 1
+MAX_EPOCHS = 100_000
+MAX_ROUNDS = 10_000
+MAX_BATCH = 1 << 20
+MAX_BLOCK_SIDE = 65_536
+MAX_NM_M = 1024
+MAX_EXACT_CELLS = 1_000_000_000
 
 
 class ConfigError(ValueError):
@@ -32,32 +40,67 @@ class ConfigError(ValueError):
 
 
 def load_yaml(path: str | Path) -> dict:
+    """A YAML mapping from ``path`` ({} when the file is empty); one ConfigError line for anything else."""
     try:
         data = load_unique_yaml(path)
-    except DuplicateKeyError as e:
+    except YamlError as e:
         raise ConfigError(str(e)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+        raise ConfigError(f"{path}: top level must be a mapping of fields, got {type(data).__name__}")
     return data
 
 
 def _check_keys(where: str, data: dict, allowed) -> None:
-    unknown = sorted(set(data) - set(allowed))
+    unknown = sorted(set(data) - set(allowed), key=str)
     if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; "
-                          f"allowed: {', '.join(sorted(allowed))}")
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(short(k, 40) for k in unknown[:5])}"
+                          f"{' ...' if len(unknown) > 5 else ''}; allowed: {', '.join(sorted(allowed))}")
 
 
-def _number(where: str, name: str, value, lo=None, hi=None, integer=False, lo_open=False):
+def _fmt(v) -> str:
+    return f"{v:,}" if isinstance(v, int) else f"{v:g}"
+
+
+def _range_text(lo, hi, integer: bool, lo_open: bool, hi_open: bool) -> str:
+    kind = "an integer" if integer else "a finite number"
+    if lo is not None and hi is not None and integer:
+        return f"{kind} >= {_fmt(lo)} and <= {_fmt(hi)}"
+    if lo is not None and hi is not None:
+        return f"{kind} in {'(' if lo_open else '['}{_fmt(lo)}, {_fmt(hi)}{')' if hi_open else ']'}"
+    if lo is not None:
+        return f"{kind} {'>' if lo_open else '>='} {_fmt(lo)}"
+    if hi is not None:
+        return f"{kind} {'<' if hi_open else '<='} {_fmt(hi)}"
+    return kind
+
+
+def _number(where: str, name: str, value, lo=None, hi=None, integer=False, lo_open=False, hi_open=False):
+    """``value`` if it is a number (an int when ``integer``; never a bool, NaN or inf) within the bounds."""
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type:
-        raise ConfigError(f"{where}: field {name!r}={value!r}; allowed: {'an integer' if integer else 'a number'}")
-    if lo is not None and (value <= lo if lo_open else value < lo):
-        raise ConfigError(f"{where}: field {name!r}={value!r}; allowed: {'>' if lo_open else '>='} {lo}")
-    if hi is not None and value > hi:
-        raise ConfigError(f"{where}: field {name!r}={value!r}; allowed: <= {hi}")
+    ok = not isinstance(value, bool) and ok_type and (integer or math.isfinite(value))
+    if ok and lo is not None:
+        ok = value > lo if lo_open else value >= lo
+    if ok and hi is not None:
+        ok = value < hi if hi_open else value <= hi
+    if not ok:
+        raise ConfigError(f"{where}: field {name!r}={short(value)}; allowed: "
+                          f"{_range_text(lo, hi, integer, lo_open, hi_open)}")
+    return value
+
+
+def _bool(where: str, name: str, value) -> bool:
+    """Only YAML ``true``/``false``: the string 'false' is not a bool (it would read as true)."""
+    if not isinstance(value, bool):
+        hint = " (a string is not a bool: write true or false unquoted)" if isinstance(value, str) else ""
+        raise ConfigError(f"{where}: field {name!r}={short(value)}; allowed: true, false{hint}")
+    return value
+
+
+def _choice(where: str, name: str, value, allowed) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise ConfigError(f"{where}: field {name!r}={short(value)}; allowed: {', '.join(allowed)}")
     return value
 
 
@@ -78,27 +121,25 @@ class LayerSpec:
     @classmethod
     def from_dict(cls, where: str, data: dict, base: "LayerSpec | None" = None) -> "LayerSpec":
         if not isinstance(data, dict):
-            raise ConfigError(f"{where}: expected a mapping of fields, got {data!r}")
+            raise ConfigError(f"{where}: expected a mapping of fields, got {short(data)}")
         _check_keys(where, data, {f.name for f in fields(cls)})
         spec = replace(base or cls(), **data)
         return spec.validated(where)
 
     def validated(self, where: str) -> "LayerSpec":
-        if self.type not in KINDS:
-            raise ConfigError(f"{where}: field 'type'={self.type!r}; allowed: {', '.join(KINDS)}")
-        ratio = self.ratio
-        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio < 1:
-            raise ConfigError(f"{where}: field 'ratio'={ratio!r}; allowed: a number in [0, 1) (fraction pruned)")
-        for name in ("block", "nm"):
+        _choice(where, "type", self.type, KINDS)
+        _number(where, "ratio", self.ratio, 0, 1, hi_open=True)  # fraction pruned
+        for name, hi in (("block", MAX_BLOCK_SIDE), ("nm", MAX_NM_M)):
             v = getattr(self, name)
-            if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(i, int) and i > 0 for i in v)):
-                raise ConfigError(f"{where}: field {name!r}={v!r}; allowed: two positive integers")
+            if not (isinstance(v, (list, tuple)) and len(v) == 2
+                    and all(isinstance(i, int) and not isinstance(i, bool) and 0 < i <= hi for i in v)):
+                raise ConfigError(f"{where}: field {name!r}={short(v)}; allowed: two integers in 1..{hi}")
         if self.nm[0] > self.nm[1]:
             raise ConfigError(f"{where}: field 'nm'={list(self.nm)}; allowed: N <= M")
         if self.bits is not None:
             _number(where, "bits", self.bits, 1, 16, integer=True)
-        if self.quant not in SCHEMES:
-            raise ConfigError(f"{where}: field 'quant'={self.quant!r}; allowed: {', '.join(SCHEMES)}")
+        _choice(where, "quant", self.quant, SCHEMES)
+        _bool(where, "zero_level", self.zero_level)
         if self.rho is not None:
             _number(where, "rho", self.rho, 0, lo_open=True)
         return replace(self, block=tuple(self.block), nm=tuple(self.nm))
@@ -164,55 +205,39 @@ class PruneConfig:
     # --------------------------------------------------------------- parsing
     @classmethod
     def from_dict(cls, data: dict) -> "PruneConfig":
+        if not isinstance(data, dict):
+            raise ConfigError(f"config: expected a mapping of fields, got {short(data)}")
         top = {"method", "seed", "pretrain_epochs", "retrain_epochs", "retrain_lr", "group_lasso",
                "train", "admm", "defaults", "layers", "prune_ratios", "budget"}
         _check_keys("config", data, top)
-        method = data.get("method", "admm")
-        if method not in METHODS:
-            raise ConfigError(f"config: field 'method'={method!r}; allowed: {', '.join(METHODS)}")
-        train = _sub(TrainConfig, "train", data.get("train", {}))
-        if train.optimizer not in ("sgd", "adam"):
-            raise ConfigError(f"train: field 'optimizer'={train.optimizer!r}; allowed: sgd, adam")
-        _number("train", "lr", train.lr, 0, lo_open=True)
-        _number("train", "batch_size", train.batch_size, 1, integer=True)
-        _number("train", "weight_decay", train.weight_decay, 0)
-        admm = _sub(ADMMConfig, "admm", data.get("admm", {}))
-        sched = admm.schedule
-        if not isinstance(sched, (list, tuple)) or not sched or any(
-                isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s <= 1 for s in sched) \
-                or list(sched) != sorted(sched) or sched[-1] != 1:
-            raise ConfigError(f"admm: field 'schedule'={sched!r}; allowed: increasing fractions in (0, 1] "
-                              "ending with 1")
-        admm = replace(admm, schedule=tuple(float(s) for s in sched))
-        _number("admm", "rounds", admm.rounds, 0, integer=True)  # 0: one-shot prune, then retrain
-        _number("admm", "epochs_per_round", admm.epochs_per_round, 1, integer=True)
-        _number("admm", "rho", admm.rho, 0, lo_open=True)
-        _number("admm", "rho_multiplier", admm.rho_multiplier, 1)
-        _number("admm", "rho_max", admm.rho_max, 0, lo_open=True)
-        if admm.lr is not None:
-            _number("admm", "lr", admm.lr, 0, lo_open=True)
-        if admm.eps is not None:
-            _number("admm", "eps", admm.eps, 0, 1, lo_open=True)
-        for name in ("seed", "pretrain_epochs", "retrain_epochs"):
+        method = _choice("config", "method", data.get("method", "admm"), METHODS)
+        train = _train(_sub(TrainConfig, "train", data.get("train", {})))
+        admm = _admm(_sub(ADMMConfig, "admm", data.get("admm", {})))
+        for name, hi in (("seed", MAX_SEED), ("pretrain_epochs", MAX_EPOCHS), ("retrain_epochs", MAX_EPOCHS)):
             if name in data:
-                _number("config", name, data[name], 0, integer=True)
+                _number("config", name, data[name], 0, hi, integer=True)
         if data.get("retrain_lr") is not None:
             _number("config", "retrain_lr", data["retrain_lr"], 0, lo_open=True)
         _number("config", "group_lasso", data.get("group_lasso", 1e-4), 0)
         defaults = LayerSpec.from_dict("defaults", data.get("defaults", {}))
         layers: list[tuple[str, LayerSpec]] = []
-        raw_layers = data.get("layers") or {}
+        raw_layers = data.get("layers")
+        raw_layers = {} if raw_layers is None else raw_layers
         if not isinstance(raw_layers, dict):
-            raise ConfigError("config: field 'layers' must map layer names to their fields")
+            raise ConfigError(f"config: field 'layers'={short(raw_layers)}; allowed: a mapping of layer names "
+                              "(or re:PATTERN) to their fields")
         for name, spec in raw_layers.items():
-            layers.append((_strip(name), LayerSpec.from_dict(f"layer {name!r}", spec or {}, defaults)))
-        ratios = data.get("prune_ratios") or {}
+            key = _layer_key(name, "layers", layers)
+            layers.append((key, LayerSpec.from_dict(f"layer {short(name, 60)}", {} if spec is None else spec,
+                                                    defaults)))
+        ratios = data.get("prune_ratios")
+        ratios = {} if ratios is None else ratios
         if not isinstance(ratios, dict):
-            raise ConfigError("config: field 'prune_ratios' must map layer names to ratios")
+            raise ConfigError(f"config: field 'prune_ratios'={short(ratios)}; allowed: a mapping of layer names "
+                              "to ratios")
         for name, ratio in ratios.items():
-            if any(n == _strip(name) for n, _ in layers):
-                raise ConfigError(f"layer {name!r} is named in both 'layers' and 'prune_ratios'")
-            layers.append((_strip(name), LayerSpec.from_dict(f"layer {name!r}", {"ratio": ratio}, defaults)))
+            key = _layer_key(name, "prune_ratios", layers)
+            layers.append((key, LayerSpec.from_dict(f"layer {short(name, 60)}", {"ratio": ratio}, defaults)))
         kw = {k: data[k] for k in ("seed", "pretrain_epochs", "retrain_epochs", "retrain_lr", "group_lasso")
               if k in data}
         budget = _budget(data.get("budget"), layers)
@@ -239,20 +264,26 @@ class PruneConfig:
         modules = dict(model.named_modules())
         prunable = [n for n, m in modules.items() if isinstance(m, (nn.Conv2d, nn.Linear))]
         plans: dict[str, LayerPlan] = {}
+        named_by: dict[str, str] = {}
         for key, spec in self.layers:
             if key.startswith("re:"):
-                pattern = re.compile(key[3:])
+                pattern = _compile(key)
                 names = [n for n in prunable if pattern.fullmatch(n)]
                 if not names:
-                    raise ConfigError(f"layer pattern {key!r} matches no Conv2d/Linear layer; "
+                    raise ConfigError(f"layer pattern {short(key)} matches no Conv2d/Linear layer; "
                                       f"prunable layers: {', '.join(prunable)}")
             else:
                 if key not in modules:
-                    raise ConfigError(f"layer {key!r} not found in the model; prunable layers: {', '.join(prunable)}")
+                    raise ConfigError(f"layer {short(key)} not found in the model; prunable layers: "
+                                      f"{', '.join(prunable)}")
                 if key not in prunable:
-                    raise ConfigError(f"layer {key!r} is {type(modules[key]).__name__}; allowed: Conv2d, Linear")
+                    raise ConfigError(f"layer {short(key)} is {type(modules[key]).__name__}; allowed: Conv2d, Linear")
                 names = [key]
             for name in names:
+                if name in named_by:
+                    raise ConfigError(f"layer {name!r} is named by both {short(named_by[name], 60)} and "
+                                      f"{short(key, 60)}; allowed: one key per layer (narrow the pattern)")
+                named_by[name] = key
                 where = f"layer {name!r}"
                 constraint = spec.constraint(where)
                 try:
@@ -268,10 +299,13 @@ def _budget(data, layers: list[tuple[str, LayerSpec]]) -> GlobalBudget | None:
     if data is None:
         return None
     if not isinstance(data, dict):
-        raise ConfigError(f"budget: expected a mapping like {{ratio: 0.98}}, got {data!r}")
+        raise ConfigError(f"budget: expected a mapping like {{ratio: 0.98}}, got {short(data)}")
     _check_keys("budget", data, {"ratio", "min_keep", "exact_cells"})
     if "ratio" not in data:
         raise ConfigError("budget: field 'ratio' is required (the fraction of all pooled weights pruned)")
+    _number("budget", "ratio", data["ratio"], 0, 1, hi_open=True)
+    _number("budget", "min_keep", data.get("min_keep", 0.0), 0, 1)
+    _number("budget", "exact_cells", data.get("exact_cells", 0), 0, MAX_EXACT_CELLS, integer=True)
     try:
         budget = GlobalBudget(**data)
     except BudgetError as e:
@@ -284,10 +318,62 @@ def _budget(data, layers: list[tuple[str, LayerSpec]]) -> GlobalBudget | None:
 
 
 def _sub(cls, where: str, data) -> Any:
+    if data is None:
+        return cls()
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+        raise ConfigError(f"{where}: expected a mapping, got {short(data)}")
     _check_keys(where, data, {f.name for f in fields(cls)})
     return cls(**data)
+
+
+def _train(train: TrainConfig) -> TrainConfig:
+    _choice("train", "optimizer", train.optimizer, ("sgd", "adam"))
+    _number("train", "lr", train.lr, 0, lo_open=True)
+    _number("train", "momentum", train.momentum, 0, 1)
+    _number("train", "weight_decay", train.weight_decay, 0)
+    _number("train", "batch_size", train.batch_size, 1, MAX_BATCH, integer=True)
+    return train
+
+
+def _admm(admm: ADMMConfig) -> ADMMConfig:
+    sched = as_tuple(admm.schedule)  # a scalar is a one-step schedule
+    if not sched or any(isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s <= 1 for s in sched) \
+            or list(sched) != sorted(sched) or sched[-1] != 1:
+        raise ConfigError(f"admm: field 'schedule'={short(admm.schedule)}; allowed: a non-empty list of increasing "
+                          "fractions in (0, 1] ending with 1")
+    admm = replace(admm, schedule=tuple(float(s) for s in sched))
+    _number("admm", "rounds", admm.rounds, 0, MAX_ROUNDS, integer=True)  # 0: one-shot prune, then retrain
+    _number("admm", "epochs_per_round", admm.epochs_per_round, 1, MAX_EPOCHS, integer=True)
+    _number("admm", "rho", admm.rho, 0, lo_open=True)
+    _number("admm", "rho_multiplier", admm.rho_multiplier, 1)
+    _number("admm", "rho_max", admm.rho_max, 0, lo_open=True)
+    if admm.lr is not None:
+        _number("admm", "lr", admm.lr, 0, lo_open=True)
+    if admm.eps is not None:
+        _number("admm", "eps", admm.eps, 0, 1, lo_open=True)
+    return admm
+
+
+def _compile(key: str) -> re.Pattern:
+    try:
+        return re.compile(key[3:])
+    except (re.error, RecursionError, OverflowError) as e:
+        raise ConfigError(f"layer key {short(key)}: invalid regular expression: {short(str(e))[1:-1]}; "
+                          "allowed: re: plus a Python regular expression") from None
+
+
+def _layer_key(name, section: str, layers: list[tuple[str, "LayerSpec"]]) -> str:
+    """A layer key of ``section`` as stored: a str, '.weight' stripped, a 're:' pattern compiled once to check it,
+    not given twice."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{section}: key {short(name)}; allowed: a layer name or re:PATTERN (a string)")
+    key = _strip(name)
+    if key.startswith("re:"):
+        _compile(key)
+    if any(n == key for n, _ in layers):
+        raise ConfigError(f"{section}: layer {short(key)} is named twice (in both 'layers' and 'prune_ratios', or "
+                          "with and without '.weight'); allowed: one key per layer")
+    return key
 
 
 def _strip(name: str) -> str:

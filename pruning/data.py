@@ -2,7 +2,8 @@
 
 * ``digits``      - scikit-learn's bundled 8x8 digits (the embedded default; no files)
 * ``mnist``       - the four IDX files (``.gz`` or raw) in a directory, SHA-256 verified
-* ``cifar10``     - the python pickled batches (``data_batch_1..5``, ``test_batch``)
+* ``cifar10``     - the python pickled batches (``data_batch_1..5``, ``test_batch``),
+                    read by a restricted unpickler that admits only arrays (no code runs)
 * ``imagefolder`` - ``DIR/train/<class>/*.png|jpg`` and ``DIR/test/<class>/...``
                     (``val`` accepted for ``test``), decoded image by image as
                     batches are drawn: the set never has to fit in memory
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .bounded_io import ReadRefused, read_regular
 from .batches import StreamSource, TensorSource
 
 MNIST_FILES = {
@@ -118,6 +120,18 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     return Dataset("digits", tr, y[~test_mask], te, y[test_mask], 10)
 
 
+# ----------------------------------------------------------------------- files
+MAX_IDX_BYTES = 256 << 20   # an MNIST IDX file, uncompressed, is at most 47 MB
+
+
+def _read_regular(path: Path, cap: int, opener=None) -> bytes:
+    """At most ``cap`` bytes of a regular file (devices and FIFOs refused; ``opener`` e.g. gzip.open)."""
+    try:
+        return read_regular(path, cap, "data file", opener)
+    except ReadRefused as e:
+        raise DataError(str(e)) from None
+
+
 # ----------------------------------------------------------------------- MNIST
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
@@ -130,14 +144,14 @@ def _sha256(path: Path) -> str:
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Parse an IDX file (optionally gzip'ed): magic, dims, big-endian uint8 payload."""
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    raw = _read_regular(path, MAX_IDX_BYTES, gzip.open if path.suffix == ".gz" else None)
     if len(raw) < 4:
         raise DataError(f"{path}: too short for an IDX header")
     zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
     if zero != 0 or dtype_code != 0x08:
         raise DataError(f"{path}: not an unsigned-byte IDX file (magic {raw[:4].hex()})")
+    if len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header ({ndim} dimensions, {len(raw)} bytes)")
     dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     payload = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if payload.size != int(np.prod(dims)):
@@ -202,6 +216,72 @@ def download_mnist(data_dir: str | os.PathLike, mirrors=MNIST_MIRRORS, sha256: d
 
 
 # -------------------------------------------------------------------- CIFAR-10
+MAX_CIFAR_BATCH_BYTES = 256 << 20   # one published batch is ~31 MB
+
+
+def _numpy_pickle_globals() -> dict:
+    """What numpy's own pickles of plain arrays refer to (names differ between numpy 1 and 2)."""
+    import codecs
+
+    def dtype(*args):
+        d = np.dtype(*args)
+        if d.hasobject:
+            raise pickle.UnpicklingError("object dtype refused")
+        return d
+
+    def encode(text, encoding="utf-8"):      # protocol-2 pickles written by python 3 spell bytes this way
+        if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+            raise pickle.UnpicklingError(f"_codecs.encode with {encoding!r} refused")
+        return codecs.encode(text, "latin1")
+
+    arr = np.zeros(2, np.uint8)
+    reconstruct, scalar, frombuffer = arr.__reduce__()[0], np.int64(0).__reduce__()[0], arr.__reduce_ex__(5)[0]
+    out = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): dtype, ("_codecs", "encode"): encode}
+    for mod in ("numpy.core", "numpy._core"):
+        out[(f"{mod}.multiarray", "_reconstruct")] = reconstruct
+        out[(f"{mod}.multiarray", "scalar")] = scalar
+        out[(f"{mod}.numeric", "_frombuffer")] = frombuffer
+    return out
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Admits dicts, lists, bytes, str, numbers and plain numpy arrays; any other global is refused unrun."""
+
+    def __init__(self, f, path: Path):
+        super().__init__(f, encoding="bytes")
+        self.path = path
+        self.allowed = _numpy_pickle_globals()
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self.allowed:
+            return self.allowed[(module, name)]
+        raise DataError(f"{self.path}: refused pickle global {module[:60]}.{name[:60]}; a CIFAR-10 batch holds "
+                        "only dicts, lists, bytes, numbers and numpy arrays")
+
+
+def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 3, 32, 32) uint8 and labels of one python batch, read without running pickled code."""
+    import io
+
+    path = Path(path)
+    raw = _read_regular(path, MAX_CIFAR_BATCH_BYTES)
+    try:
+        d = _CifarUnpickler(io.BytesIO(raw), path).load()
+    except DataError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any malformed pickle is a bad data file
+        raise DataError(f"{path}: not a CIFAR-10 python batch ({type(e).__name__}: {str(e)[:80]})") from None
+    try:
+        x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        y = np.asarray(d[b"labels"], dtype=np.int64)
+    except (KeyError, ValueError, TypeError, IndexError) as e:
+        raise DataError(f"{path}: not a CIFAR-10 python batch ({type(e).__name__}: {str(e)[:80]})") from None
+    if y.shape != (len(x),) or (y.size and not 0 <= y.min() <= y.max() <= 9):
+        raise DataError(f"{path}: not a CIFAR-10 python batch ({len(x)} images, labels of shape {y.shape} "
+                        "in 0..9 expected)")
+    return x, y
+
+
 def load_cifar10(data_dir: str | os.PathLike) -> Dataset:
     """CIFAR-10 from the python batches (directory containing data_batch_* and test_batch)."""
     data_dir = Path(data_dir)
@@ -212,14 +292,7 @@ def load_cifar10(data_dir: str | os.PathLike) -> Dataset:
         path = data_dir / name
         if not path.exists():
             raise DataError(f"CIFAR-10 batch {name} not found in {data_dir}")
-        with open(path, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
-        try:
-            x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-            y = np.asarray(d[b"labels"], dtype=np.int64)
-        except (KeyError, ValueError) as e:
-            raise DataError(f"{path}: not a CIFAR-10 python batch ({e})") from e
-        return x, y
+        return read_cifar_batch(path)
 
     train = [read(f"data_batch_{i}") for i in range(1, 6) if (data_dir / f"data_batch_{i}").exists()]
     if not train:

@@ -7,6 +7,15 @@ epoch).  After each unit a checkpoint is written atomically to
 and, with the same seed and thread count, reaches the same weights as an
 uninterrupted run.
 
+Nothing finished is lost: ``OUT`` is checked writable and locked for the run
+(``pruning.checkpoint.OutputLock``: a second job into it fails at once); a
+directory that already holds a run (checkpoint or artifact) is resumed with
+``resume=True`` or discarded with ``overwrite=True``, and refused otherwise.
+A resume may change the training hyperparameters (``RESUMABLE_FIELDS``: the
+learning rates, rho, epoch and round counts...) as long as the finished units
+stay the same, so a run stopped by a NaN loss continues from its last good
+checkpoint with a corrected config; the log says what changed.
+
 Methods (same budget, same framework, for honest comparison):
 
 * ``admm``        ADMM rounds per progressive step (Zhang et al. 2018; ADMM-NN);
@@ -24,7 +33,9 @@ Data come as batch sources (``pruning.batches``): tensors, or a streamed set.
 
 from __future__ import annotations
 
+import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -34,7 +45,7 @@ from torch import nn
 
 from .admm import with_ratio
 from .artifact import read_manifest, save_artifact
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import OutputError, OutputLock, ensure_writable, load_checkpoint, save_checkpoint
 from .config import LayerPlan, PruneConfig, step_ratio
 from .data import Dataset, StreamDataset
 from .distributed import Replicas, barrier, is_main, shard
@@ -45,6 +56,14 @@ from .train import NonFiniteLoss, cosine_lr, evaluate_source, make_optimizer, pr
 
 class PruneError(RuntimeError):
     pass
+
+
+# Config fields a resume may change (dotted; ``*`` is any layer): hyperparameters of units not yet run.
+# Epoch and round counts may change too when the finished units stay the same (``_units`` prefix).
+RESUMABLE_FIELDS = ("pretrain_epochs", "retrain_epochs", "retrain_lr", "group_lasso", "train.lr", "train.momentum",
+                    "train.weight_decay", "train.batch_size", "admm.rounds", "admm.epochs_per_round", "admm.rho",
+                    "admm.rho_multiplier", "admm.rho_max", "admm.lr", "admm.eps", "defaults.rho", "layers.*.rho")
+RUN_FILES = ("checkpoint.pt", "manifest.json", "weights.safetensors", "training_log.csv")
 
 
 @dataclass(frozen=True)
@@ -281,25 +300,78 @@ def _allocation_dict(a) -> dict:
 
 
 def run_prune(model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig, out_dir: str | Path, *,
-              model_name: str | None = None, resume: bool = False, device: str = "cpu",
+              model_name: str | None = None, resume: bool = False, overwrite: bool = False, device: str = "cpu",
               progress: bool = True, log: Callable[[str], None] = print,
               on_unit: Callable[[tuple], None] | None = None) -> PruneResult:
     """Run the whole job; write the artifact to ``out_dir``.  Validates the config first.
 
-    Under ``torchrun`` (a process group initialised, e.g. by ``pruning.distributed.init_from_env``) every
-    process runs this with the same arguments; the first one writes."""
+    ``out_dir`` holding a run already (a checkpoint or an artifact): ``resume=True`` continues it,
+    ``overwrite=True`` discards it; neither raises ``OutputError``.  Under ``torchrun`` (a process group
+    initialised, e.g. by ``pruning.distributed.init_from_env``) every process runs this with the same
+    arguments; the first one locks the directory and writes."""
+    if resume and overwrite:
+        raise OutputError("resume and overwrite (--resume, --overwrite) exclude each other; allowed: one of them")
     out = Path(out_dir)
     torch.manual_seed(cfg.seed)
     model = prepare_for_speed(model.to(device))
     job = _Job(model, data, cfg, device, progress, log)
+    with OutputLock(out, "prune", log) if is_main() else nullcontext():
+        return _run_locked(job, out, model_name, resume, overwrite, on_unit)
+
+
+def check_output(out_dir: str | Path, resume: bool = False, overwrite: bool = False) -> Path:
+    """What ``run_prune`` checks about ``out_dir`` before any work, for drivers to call before loading data:
+    writable, and a run already there is refused unless ``resume`` or ``overwrite`` (``OutputError``)."""
+    if resume and overwrite:
+        raise OutputError("resume and overwrite (--resume, --overwrite) exclude each other; allowed: one of them")
+    out = Path(out_dir)
+    if not out.exists():   # nothing is created before the job starts: the nearest existing parent must take it
+        parent = next((p for p in out.parents if p.exists()), Path("."))
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise OutputError(f"output directory {_short(str(out))} cannot be created under {_short(str(parent))} "
+                              "(not a writable directory); allowed: a directory this user can create and write")
+        return out
+    out = ensure_writable(out)
+    existing = _existing_run(out)
+    if existing and not (resume or overwrite):
+        raise OutputError(f"{out} has {existing}; pass --resume to continue or --overwrite to discard")
+    return out
+
+
+def _run_locked(job: _Job, out: Path, model_name: str | None, resume: bool, overwrite: bool,
+                on_unit: Callable[[tuple], None] | None) -> PruneResult:
+    cfg, log, model = job.cfg, job.log, job.model
     ckpt_path = out / "checkpoint.pt"
     units = _units(cfg)
+    if overwrite or not resume:
+        existing = _existing_run(out)
+        if existing and not overwrite:
+            raise OutputError(f"{out} has {existing}; pass --resume to continue or --overwrite to discard")
+        if existing:
+            if is_main():
+                for name in RUN_FILES:
+                    (out / name).unlink(missing_ok=True)
+            log(f"discarding {existing} in {out} (overwrite)")
+    barrier()
     if resume and ckpt_path.exists():
-        ck = load_checkpoint(ckpt_path)
-        if ck.get("config") != cfg.to_dict():
-            raise PruneError(f"{ckpt_path} was written with another config; cannot resume")
+        try:
+            ck = load_checkpoint(ckpt_path)
+            done = int(ck["state"]["done"])
+        except Exception as e:  # noqa: BLE001 - a damaged file: say which, keep it
+            raise PruneError(f"{ckpt_path} is unreadable ({type(e).__name__}: {_short(str(e))}); pass --overwrite "
+                             "to discard it") from None
+        changes = resume_changes(ck.get("config"), cfg, done, ckpt_path)
+        if changes:
+            _rescale_admm(ck, ck["config"], cfg, job.model)
+            ck["state"].setdefault("config_changes", []).append({"at_unit": ck["state"]["done"],
+                                                                 "changes": changes})
         job.restore(ck)
+        for c in changes:
+            log(f"resume: {c}")
         log(f"resuming after unit {job.state['done']}/{len(units)}")
+    elif resume and (out / "manifest.json").exists():
+        raise OutputError(f"{out} has a finished artifact (manifest.json) but no checkpoint.pt to resume from; "
+                          "pass --overwrite to discard it or choose another --out")
     elif resume:
         log(f"no checkpoint in {out}; starting from scratch")
 
@@ -310,8 +382,10 @@ def run_prune(model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig,
         t0 = time.perf_counter()
         try:
             job.run_unit(unit)
+            _check_finite(model, unit)  # a diverged unit never overwrites the last good checkpoint
         except NonFiniteLoss as e:
-            where = f"; the last good checkpoint is {ckpt_path}" if ckpt_path.exists() else ""
+            where = f"; the last good checkpoint is {ckpt_path}: correct the config (a lower lr or rho) and " \
+                    "rerun with --resume" if ckpt_path.exists() else ""
             raise PruneError(f"{e} (unit {i + 1}/{len(units)}: {unit[0]}){where}") from None
         job.state["timings"][unit[0]] = job.state["timings"].get(unit[0], 0.0) + time.perf_counter() - t0
         job.state["done"] = i + 1
@@ -322,6 +396,84 @@ def run_prune(model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig,
             on_unit(unit)
     job.state["timings"]["total_this_process"] = time.perf_counter() - t_start
     return _finish(job, out, model_name)
+
+
+def _check_finite(model: nn.Module, unit: tuple) -> None:
+    for name, t in [*model.named_parameters(), *model.named_buffers()]:
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise NonFiniteLoss(f"weights became non-finite ({name}) during {unit[0]}")
+
+
+def _existing_run(out: Path) -> str | None:
+    """What of a run ``out`` holds, in words (None: nothing)."""
+    ckpt = out / "checkpoint.pt"
+    if ckpt.exists():
+        try:
+            return f"a checkpoint of {int(load_checkpoint(ckpt)['state']['done'])} finished units"
+        except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is still someone's work
+            return f"a checkpoint ({ckpt.name}, unreadable: {type(e).__name__})"
+    if (out / "manifest.json").exists():
+        return "a finished artifact (manifest.json)"
+    return None
+
+
+def _flat(d, prefix: str = "") -> dict:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _resumable(path: str) -> bool:
+    if path.startswith("layers."):  # layers.<name, may hold dots>.<field>
+        return path.endswith(".rho")
+    return path in RESUMABLE_FIELDS
+
+
+def resume_changes(old: dict | None, cfg: PruneConfig, done: int, where: Path | str = "checkpoint") -> list[str]:
+    """The config changes a resume makes, in words; ``PruneError`` when one would alter finished work."""
+    if not isinstance(old, dict):
+        raise PruneError(f"{where} holds no config; cannot resume (pass --overwrite to discard it)")
+    a, b = _flat(old), _flat(cfg.to_dict())
+    changed = sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
+    fixed = [k for k in changed if not _resumable(k)]
+    if fixed:
+        shown = "; ".join(f"{k}: {_short(a.get(k, '<absent>'))} -> {_short(b.get(k, '<absent>'))}"
+                          for k in fixed[:3])
+        raise PruneError(f"{where} was written with another config ({shown}); cannot resume; a resume may "
+                         f"change only {', '.join(RESUMABLE_FIELDS)}")
+    try:
+        old_units = _units(PruneConfig.from_dict(old))
+    except ValueError as e:
+        raise PruneError(f"{where}: its config is no longer valid ({e}); cannot resume") from None
+    if _units(cfg)[:done] != old_units[:done]:
+        raise PruneError(f"{where}: the changes to {', '.join(changed)} alter the {done} finished units; "
+                         "cannot resume (epoch and round counts may change only for units not yet run)")
+    return [f"{k} {_short(a.get(k, '<absent>'))} -> {_short(b.get(k, '<absent>'))} (checkpoint after unit {done})"
+            for k in changed]
+
+
+def _short(value, limit: int = 80) -> str:
+    s = repr(value)
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def _rescale_admm(ck: dict, old: dict, cfg: PruneConfig, model: nn.Module) -> None:
+    """A resumed ADMM step takes a changed rho at once: each layer's running rho scaled by new/old initial
+    rho and capped by the new rho_max, U rescaled so the multiplier rho U is kept (as ``ADMM.update`` does)."""
+    pruner = ck["state"].get("pruner")
+    if not pruner or pruner.get("phase") != "admm" or not pruner.get("admm"):
+        return
+    old_rho = {n: p.rho for n, p in PruneConfig.from_dict(old).resolve(model).items()}
+    new_rho = {n: p.rho for n, p in cfg.resolve(model).items()}
+    admm = pruner["admm"]
+    for n, rho in admm["rho"].items():
+        target = min(rho * new_rho.get(n, old_rho[n]) / old_rho[n], cfg.admm.rho_max)
+        if target != rho:
+            admm["U"][n] = admm["U"][n] * (rho / target)
+            admm["rho"][n] = target
 
 
 def _finish(job: _Job, out: Path, model_name: str | None) -> PruneResult:

@@ -74,7 +74,7 @@ class Quantizer:
         """The level set for scale 1, ascending (float64)."""
         m = self.max_code
         if self.is_pow2:
-            mags = 2.0 ** -torch.arange(m, dtype=torch.float64)
+            mags = 2.0 ** -torch.arange(m - 1, -1, -1, dtype=torch.float64)
         else:
             mags = torch.arange(1, m + 1, dtype=torch.float64)
         parts = [-mags.flip(0), mags]

@@ -25,10 +25,13 @@ layer per channel).  Each workload keeps that geometry in
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
 import numpy as np
+
+from pruning.bounded_io import ReadRefused, read_regular
 
 from .workload import LayerWorkload, WorkloadError
 
@@ -37,6 +40,8 @@ GEMM_COLUMNS = ("M", "N", "K")
 EXTRA_COLUMNS = ("Sparsity", "Weight density", "Activation density")
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_DIM = 1 << 20
+MAX_LAYERS = 1 << 16                 # layers after depthwise ("DP") layers are split per channel
+MAX_TOTAL_WEIGHTS = 1 << 26          # M x K summed over the file's layers (drawn as float32 matrices)
 
 
 class TopologyError(WorkloadError):
@@ -73,7 +78,7 @@ def _density(path, line: int, field: str, text: str) -> float:
 
 def _nm(path, line: int, text: str) -> tuple[int, int]:
     parts = text.split(":")
-    ok = len(parts) == 2 and all(p.strip().isdigit() for p in parts)
+    ok = len(parts) == 2 and all(p.strip().isascii() and p.strip().isdigit() for p in parts)
     n, m = (int(parts[0]), int(parts[1])) if ok else (0, 0)
     if not (ok and 0 < n <= m <= 1024):
         raise TopologyError(f"{path}: line {line}: field 'Sparsity'={text[:40]!r}; allowed: 'N:M' with 0 < N <= M")
@@ -127,15 +132,27 @@ def _layer(name: str, geo: tuple, gemm: bool, nm, w_density, a_density, rng, wei
                          act_density=act, sparsity_type=sparsity, geometry=geometry)
 
 
+def _read_text(path: Path) -> str:
+    """The text of a regular file of at most MAX_FILE_BYTES (devices, FIFOs and directories refused)."""
+    if not path.exists():
+        raise TopologyError(f"topology file {path} not found")
+    try:
+        return read_regular(path, MAX_FILE_BYTES, "topology file").decode("utf-8", errors="replace")
+    except ReadRefused as e:
+        raise TopologyError(str(e)) from None
+
+
 def read_topology(path: str | Path, seed: int = 0, weight_bits: int = 8) -> list[LayerWorkload]:
     """Every layer of a SCALE-Sim topology file as a workload (masks drawn from ``seed``)."""
     path = Path(path)
-    if not path.is_file():
-        raise TopologyError(f"topology file {path} not found")
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise TopologyError(f"{path}: {path.stat().st_size:,} bytes; allowed: at most {MAX_FILE_BYTES:,}")
-    with open(path, newline="", errors="replace") as f:
-        rows = [(i + 1, _cells(r)) for i, r in enumerate(csv.reader(f))]
+    text = _read_text(path)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows = []
+    try:
+        for r in reader:
+            rows.append((reader.line_num, _cells(r)))
+    except csv.Error as e:
+        raise TopologyError(f"{path}: line {max(reader.line_num, 1)}: not CSV ({e})") from None
     rows = [(i, r) for i, r in rows if r]
     if not rows:
         raise TopologyError(f"{path}: empty topology file")
@@ -143,6 +160,7 @@ def read_topology(path: str | Path, seed: int = 0, weight_bits: int = 8) -> list
     expected = GEMM_COLUMNS if kind == "gemm" else CONV_COLUMNS
     rng = np.random.default_rng(seed)
     out: list[LayerWorkload] = []
+    total = 0
     for line, cells in rows[1:]:
         if len(cells) < len(expected) + 1:
             missing = expected[len(cells) - 1] if len(cells) >= 1 else "Layer name"
@@ -171,6 +189,14 @@ def read_topology(path: str | Path, seed: int = 0, weight_bits: int = 8) -> list
                 if a > b:
                     raise TopologyError(f"{path}: line {line}: field {side!r}={a} exceeds the IFMAP side {b}")
             geo = (h, wd, r, s, c, m, st)
+        copies = geo[4] if "DP" in name else 1
+        if len(out) + copies > MAX_LAYERS:
+            raise TopologyError(f"{path}: line {line}: more than {MAX_LAYERS:,} layers (depthwise layers count "
+                                "one per channel)")
+        total += copies * geo[5] * geo[2] * geo[3] * (1 if "DP" in name else geo[4])
+        if total > MAX_TOTAL_WEIGHTS:
+            raise TopologyError(f"{path}: line {line}: the layers up to here hold {total:,} weights; allowed: at "
+                                f"most {MAX_TOTAL_WEIGHTS:,} in one file")
         layers = ([(f"{name}Channel_{i}", (*geo[:4], 1, *geo[5:])) for i in range(geo[4])] if "DP" in name
                   else [(name, geo)])
         out += [_layer(n, g, kind == "gemm", nm, w_d, a_d, rng, weight_bits) for n, g in layers]

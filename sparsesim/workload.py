@@ -16,7 +16,6 @@ layer's input activations on a calibration batch.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -118,26 +117,37 @@ def _entry_workload(entry: dict, w: np.ndarray, batch: int, density: float | Non
 
 
 def from_artifact(path: str | Path, batch: int = 1, act_density: dict[str, float] | None = None,
-                  layers: list[str] | None = None) -> list[LayerWorkload]:
-    """Workloads of every Conv2d/Linear in an artifact (manifest order)."""
-    from safetensors.numpy import load_file
+                  layers: list[str] | None = None, *, weight_bits: int | None = None,
+                  transform=None) -> list[LayerWorkload]:
+    """Workloads of every Conv2d/Linear in an artifact (manifest order).
 
-    path = Path(path)
-    mpath = path / "manifest.json"
-    if not mpath.exists():
-        raise WorkloadError(f"{path}: no manifest.json (not a pruned-model artifact)")
-    manifest = json.loads(mpath.read_text())
-    if manifest.get("format") != "sparsecodesign.pruned-model":
-        raise WorkloadError(f"{mpath}: format {manifest.get('format')!r} is not a pruned-model artifact")
-    tensors = load_file(str(path / "weights.safetensors"))
+    Reads only ``manifest.json`` and ``weights.safetensors``, validated against each other
+    (``pruning.artifact.read_artifact``: shapes, GEMM dims, bits vs the levels present, unique layers,
+    version); no model code is imported.  ``weight_bits`` prices every layer at that width instead of
+    the manifest's; ``transform(name, w)`` returns replacement weights of ``w``'s shape (e.g. a re-pruning),
+    applied before the GEMM view is taken."""
+    from pruning.artifact import read_artifact
+
+    art = read_artifact(path)
+    names = [e["name"] for e in art.manifest["layers"]]
+    for what, given in (("layers", layers), ("act_density", act_density)):
+        unknown = [n for n in (given or ()) if n not in names]
+        if unknown:
+            raise WorkloadError(f"{path}: {what} names layer {unknown[0]!r}, which the artifact does not have; "
+                                f"its layers: {', '.join(names)[:200]}")
     out = []
-    for entry in manifest["layers"]:
+    for entry in art.manifest["layers"]:
         if layers is not None and entry["name"] not in layers:
             continue
-        key = f"{entry['name']}.weight"
-        if key not in tensors:
-            raise WorkloadError(f"{path}: weights.safetensors has no tensor {key!r}")
-        out.append(_entry_workload(entry, tensors[key], batch, (act_density or {}).get(entry["name"])))
+        w = art.weights[entry["name"]]
+        if transform is not None:
+            new = np.asarray(transform(entry["name"], w))
+            if new.shape != w.shape:
+                raise WorkloadError(f"layer {entry['name']!r}: transform returned shape {new.shape}, not {w.shape}")
+            w = new
+        if weight_bits is not None:
+            entry = {**entry, "bits": weight_bits}
+        out.append(_entry_workload(entry, w, batch, (act_density or {}).get(entry["name"])))
     return out
 
 

@@ -260,3 +260,10 @@ def test_projection_on_cuda_matches_cpu():
         zc, _ = c.project(w)
         zg, _ = c.project(w.cuda())
         assert torch.equal(zg.cpu(), zc)
+
+
+@pytest.mark.parametrize("kind,bits", [("uniform", 2), ("uniform", 4), ("pow2", 3), ("pow2", 5), ("binary", 1),
+                                       ("ternary", 2)])
+def test_unit_levels_ascend_as_documented(kind, bits):
+    levels = Quantizer(kind, bits).unit_levels()
+    assert torch.all(levels[1:] > levels[:-1]), levels.tolist()
