@@ -38,6 +38,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     init_from_env(args.device)  # under torchrun: join the process group (DDP)
     if args.dataset not in DEFAULT_MODEL and not args.model:
         raise ValueError(f"--dataset {args.dataset} needs --model (a zoo model taking its image size)")
+    if args.workers is not None and args.dataset != "imagefolder":   # it would be ignored
+        raise ValueError(f"--workers {args.workers}: only --dataset imagefolder reads with DataLoader workers; "
+                         f"--dataset {args.dataset} is read in this process (leave --workers out)")
     model_name = args.model or DEFAULT_MODEL[args.dataset]
     cfg_path = Path(args.config) if args.config else _default_config(model_name, args.dataset)
     cfg = PruneConfig.from_yaml(cfg_path)
@@ -52,7 +55,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         from pruning.data import download_mnist
         download_mnist(args.data_dir)  # each file SHA-256 checked; needs a network
     data = load_dataset(args.dataset, args.data_dir,
-                        **({"num_workers": args.workers} if args.dataset == "imagefolder" else {}))
+                        **({"num_workers": args.workers or 0} if args.dataset == "imagefolder" else {}))
     torch.manual_seed(cfg.seed)
     model = build_model(model_name, data.num_classes)
     if args.init:
@@ -140,14 +143,14 @@ def _simulate_workloads(args: argparse.Namespace):
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from pruning.checkpoint import atomic_write_text
+    from pruning.checkpoint import atomic_write_text, check_writable
     from sparsesim.analytical import evaluate
     from sparsesim.event_sim import simulate, timeline_rows
 
     accs = _simulate_hardware(args)
     workloads, default_out = _simulate_workloads(args)
+    out = check_writable(Path(args.out) if args.out else default_out)   # before the work, not after it
     table = evaluate(workloads, accs)
-    out = Path(args.out) if args.out else default_out
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "layers.csv")
     table.to_json(out / "layers.json")
@@ -193,16 +196,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
     from analysis.bench import bench_artifact
-    from pruning.checkpoint import atomic_write_text
+    from pruning.checkpoint import atomic_write_text, check_writable
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("sparsesim bench: no CUDA device on this machine; GPU runs skipped (use --device cpu)")
         return 0
+    out = check_writable(args.out)   # before minutes of timing, not after them
     if args.threads:
         torch.set_num_threads(args.threads)
     rows, roof = bench_artifact(args.artifact, batches=tuple(sorted({1, args.batch})), device=args.device,
                                 repeats=args.repeats, trust_module=args.trust_module)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -250,8 +253,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from analysis.sweep import SweepSpec, run_sweep
+    from analysis.sweep import SweepSpec, check_scheduler, run_sweep
 
+    check_scheduler(args.scheduler)
     spec = SweepSpec.from_yaml(args.spec)
     out = Path(args.out) if args.out else Path(args.spec).with_suffix("")
     res = run_sweep(spec, out, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
@@ -358,8 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--dataset", default="digits", choices=sorted([*DEFAULT_MODEL, "imagefolder"]))
     pr.add_argument("--data-dir", help="directory with the data set's files (mnist, cifar10; imagefolder: "
                                        "DIR/train/<class>/*.png and DIR/test/<class>/*.png)")
-    pr.add_argument("--workers", type=_int_in(0, 64), default=0, help="imagefolder: DataLoader worker processes "
-                                                                      "(0..64)")
+    pr.add_argument("--workers", type=_int_in(0, 64), help="imagefolder: DataLoader worker processes (0..64, "
+                                                           "default 0)")
     pr.add_argument("--config", help="pruning YAML (default: a shipped config for the model)")
     pr.add_argument("--out", required=True, help="artifact directory")
     pr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt (a config may change "

@@ -38,6 +38,7 @@ import itertools
 import json
 import math
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,7 @@ from pathlib import Path
 import yaml
 
 from accel_models.hardware import HardwareError, accelerator_from_dict, load_accelerator
+from pruning.bounded_io import ReadRefused, read_regular
 from pruning.checkpoint import OutputLock, atomic_write_json, atomic_write_text
 from pruning.config import load_yaml
 from pruning.yamlio import as_tuple, short
@@ -56,6 +58,10 @@ CACHE_SCHEMA = "sweep-3"  # the layout of a cache entry and its key
 COST_MODEL_SOURCES = ("sparsesim", "accel_models", "pruning/structures.py", "pruning/constraint.py",
                       "pruning/quantizers.py", "pruning/topk.py", "pruning/models.py", "pruning/artifact.py",
                       "analysis/sweep.py")
+MAX_POINTS = 1_000_000     # hardware points per sweep (each is validated and keyed before any work)
+MAX_SEED = 2**32 - 1
+MAX_BATCH = 65_536         # as `sparsesim simulate --batch`
+MAX_CACHE_ENTRY_BYTES = 1 << 20  # one point's costs are ~500 bytes of JSON
 COST_KEYS = ("energy_pj", "latency_s", "cycles", "stall_cycles", "storage_bits", "dram_bits", "utilization",
              "energy_dram_pj", "energy_sram_pj", "energy_rf_pj", "energy_mac_pj", "energy_index_pj")
 OBJECTIVES = ("energy_pj", "latency_s", "cycles", "storage_bits", "dram_bits")
@@ -105,6 +111,8 @@ class SweepSpec:
                              f"{', '.join(sorted(allowed))}")
         if "artifact" not in d:
             raise SweepError("sweep: field 'artifact' is required (an artifact directory whose weights are re-pruned)")
+        if not isinstance(d["artifact"], str) or not d["artifact"]:
+            raise SweepError(f"sweep: field 'artifact'={short(d['artifact'])}; allowed: an artifact directory (a path)")
         art = Path(d["artifact"])
         if not art.is_absolute() and base_dir is not None:
             art = base_dir / art
@@ -160,10 +168,10 @@ class SweepSpec:
                 raise SweepError(f"sweep: field '{name}'={short(list(getattr(self, name)))} repeats a value")
         if self.mode not in ("grid", "random"):
             raise SweepError(f"sweep: field 'mode'={self.mode!r}; allowed: grid, random")
-        if not isinstance(self.samples, int) or self.samples < 1:
-            raise SweepError(f"sweep: field 'samples'={self.samples!r}; allowed: an integer >= 1")
-        if not isinstance(self.batch, int) or self.batch < 1:
-            raise SweepError(f"sweep: field 'batch'={self.batch!r}; allowed: an integer >= 1")
+        for name, lo, hi in (("samples", 1, MAX_POINTS), ("seed", 0, MAX_SEED), ("batch", 1, MAX_BATCH)):
+            v = getattr(self, name)   # bounded like the CLI's options: no bool, no 1e9 samples to draw
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise SweepError(f"sweep: field {name!r}={short(v)}; allowed: an integer in {lo}..{hi:,}")
         if not (Path(self.artifact) / "manifest.json").exists():
             raise SweepError(f"sweep: field 'artifact'={self.artifact!r} is not an artifact directory")
         for path, values in self.parameters.items():
@@ -185,6 +193,11 @@ class SweepSpec:
         for o in self.objectives:
             if o not in OBJECTIVES:
                 raise SweepError(f"sweep: objective {o!r}; allowed: {', '.join(OBJECTIVES)}")
+        n_points = len(self.bases()) * (math.prod(len(v) for v in self.parameters.values()) if self.mode == "grid"
+                                        else self.samples)
+        if n_points > MAX_POINTS:   # counted before any point is built
+            raise SweepError(f"sweep: {n_points:,} hardware points ({self.mode}); allowed: at most {MAX_POINTS:,} "
+                             "per sweep (fewer values, or mode: random with fewer samples)")
         bases = self.base_dicts()
         for point in self.hw_points():  # every hardware point must be a valid description
             try:
@@ -309,8 +322,10 @@ def point_labels(point: dict, workload: tuple) -> dict:
 
 def read_cached(path: Path, point: dict, workload: tuple) -> dict:
     """A cached point as a result row (labels from this run's point); ``ValueError`` saying why it is unusable."""
-    try:
-        data = json.loads(path.read_text())
+    try:   # bounded, regular files only: a FIFO or a link to /dev/zero in the cache neither hangs nor fills memory
+        data = json.loads(read_regular(path, MAX_CACHE_ENTRY_BYTES, "cache entry").decode())
+    except ReadRefused as e:
+        raise ValueError(str(e).removeprefix(f"{path}: ")) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"unreadable ({type(e).__name__})") from None
     if not isinstance(data, dict):
@@ -320,6 +335,19 @@ def read_cached(path: Path, point: dict, workload: tuple) -> dict:
     if bad:
         raise ValueError(f"missing or non-numeric {', '.join(bad[:3])}")
     return {**point_labels(point, workload), **{k: data[k] for k in COST_KEYS}}
+
+
+def _discard_entry(path: Path) -> None:
+    """Make room for a corrupt cache entry's replacement: a file, link or FIFO is unlinked, an empty directory
+    removed; anything else is a ``SweepError`` naming it (the atomic rename cannot replace a directory)."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            path.rmdir()
+        else:
+            path.unlink(missing_ok=True)
+    except OSError as e:
+        raise SweepError(f"cache entry {path} cannot be replaced ({e.strerror or type(e).__name__}); allowed: a "
+                         "JSON file: remove it and rerun") from None
 
 
 # ----------------------------------------------------------------- task
@@ -385,9 +413,22 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, scheduler: str | None = None
     """Run (or resume) a sweep.  ``scheduler``: None = LocalCluster here, "sync" = in this process,
     "tcp://..." = a Dask cluster; ``client``: an existing ``distributed.Client``.  ``OUT`` is locked for the
     run: a second sweep into it fails at once (``OutputError``)."""
+    check_scheduler(scheduler)
     out = Path(out_dir)
     with OutputLock(out, "sweep", log):
         return _run_locked(spec, out, scheduler, workers, progress, client, log)
+
+
+SCHEDULER = re.compile(r"(tcp|tls)://[^\s/:]+(:\d{1,5})?/?")
+
+
+def check_scheduler(scheduler: str | None) -> None:
+    """None (a LocalCluster), 'sync' or a Dask address tcp://host:port; anything else is a ``SweepError``
+    (it would silently start a LocalCluster instead)."""
+    if scheduler is None or scheduler == "sync" or (isinstance(scheduler, str) and SCHEDULER.fullmatch(scheduler)):
+        return
+    raise SweepError(f"--scheduler {short(scheduler)}; allowed: sync, tcp://host:port or tls://host:port (a Dask "
+                     "scheduler), or leave it out for a LocalCluster on this machine")
 
 
 def _run_locked(spec: SweepSpec, out: Path, scheduler, workers, progress, client, log) -> SweepResult:
@@ -418,6 +459,7 @@ def _run_locked(spec: SweepSpec, out: Path, scheduler, workers, progress, client
                     continue
                 except ValueError as e:
                     log(f"sweep: cache entry {f} is corrupt ({e}); recomputing it")
+                    _discard_entry(f)
             pending.add(key)
             missing.append((key, p))
         if missing:
@@ -443,7 +485,7 @@ def _run_locked(spec: SweepSpec, out: Path, scheduler, workers, progress, client
 
             own_cluster = None
             if client is None:
-                if scheduler and scheduler.startswith("tcp://"):
+                if scheduler:
                     client = Client(scheduler)
                 else:
                     own_cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,

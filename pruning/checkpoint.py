@@ -124,6 +124,21 @@ def ensure_writable(out: str | os.PathLike) -> Path:
     return out
 
 
+def check_writable(out: str | os.PathLike) -> Path:
+    """``out`` could be written, checked before any work and without creating anything (a refused job leaves no
+    empty directory behind): an existing directory is probed, a new one needs a writable nearest parent."""
+    out = Path(out)
+    if out.exists():
+        return ensure_writable(out)
+    if out.is_symlink():
+        raise OutputError(f"output directory {_short(out)} is a dangling link; allowed: a directory (new or existing)")
+    parent = next((p for p in out.absolute().parents if p.exists()), Path("/"))
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"output directory {_short(out)} cannot be created under {_short(parent)} (not a writable "
+                          "directory); allowed: a directory this user can create and write")
+    return out
+
+
 def _describe(holder: dict) -> str:
     started = holder.get("started")
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if isinstance(started, (int, float)) else "?"

@@ -241,6 +241,7 @@ class PruneConfig:
         kw = {k: data[k] for k in ("seed", "pretrain_epochs", "retrain_epochs", "retrain_lr", "group_lasso")
               if k in data}
         budget = _budget(data.get("budget"), layers)
+        _rho_within_max(admm, defaults, layers)
         return cls(method=method, train=train, admm=admm, defaults=defaults, layers=tuple(layers), budget=budget,
                    **kw)
 
@@ -317,6 +318,16 @@ def _budget(data, layers: list[tuple[str, LayerSpec]]) -> GlobalBudget | None:
     return budget
 
 
+def _rho_within_max(admm: ADMMConfig, defaults: LayerSpec, layers: list[tuple[str, LayerSpec]]) -> None:
+    """Every initial rho at most ``admm.rho_max``: a larger one would be cut to rho_max after the first round
+    (silently changing the schedule the config asks for)."""
+    for where, rho in (("admm", admm.rho), ("defaults", defaults.rho),
+                       *((f"layer {short(name, 60)}", spec.rho) for name, spec in layers)):
+        if rho is not None and rho > admm.rho_max:
+            raise ConfigError(f"{where}: field 'rho'={short(rho)} exceeds admm: field 'rho_max'={short(admm.rho_max)}; "
+                              "allowed: rho <= rho_max (raise admm.rho_max or lower rho)")
+
+
 def _sub(cls, where: str, data) -> Any:
     if data is None:
         return cls()
@@ -338,7 +349,7 @@ def _train(train: TrainConfig) -> TrainConfig:
 def _admm(admm: ADMMConfig) -> ADMMConfig:
     sched = as_tuple(admm.schedule)  # a scalar is a one-step schedule
     if not sched or any(isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s <= 1 for s in sched) \
-            or list(sched) != sorted(sched) or sched[-1] != 1:
+            or any(b <= a for a, b in zip(sched, sched[1:])) or sched[-1] != 1:   # strictly: a repeat is no step
         raise ConfigError(f"admm: field 'schedule'={short(admm.schedule)}; allowed: a non-empty list of increasing "
                           "fractions in (0, 1] ending with 1")
     admm = replace(admm, schedule=tuple(float(s) for s in sched))

@@ -46,7 +46,7 @@ from torch import nn
 from .admm import with_ratio
 from .artifact import read_manifest, save_artifact
 from .checkpoint import OutputError, OutputLock, ensure_writable, load_checkpoint, save_checkpoint
-from .config import LayerPlan, PruneConfig, step_ratio
+from .config import ConfigError, LayerPlan, PruneConfig, step_ratio
 from .data import Dataset, StreamDataset
 from .distributed import Replicas, barrier, is_main, shard
 from .lifecycle import Pruner
@@ -433,7 +433,8 @@ def _resumable(path: str) -> bool:
 
 
 def resume_changes(old: dict | None, cfg: PruneConfig, done: int, where: Path | str = "checkpoint") -> list[str]:
-    """The config changes a resume makes, in words; ``PruneError`` when one would alter finished work."""
+    """The config changes a resume makes, in words; ``ConfigError`` (bad input, exit 2) when one would alter
+    finished work."""
     if not isinstance(old, dict):
         raise PruneError(f"{where} holds no config; cannot resume (pass --overwrite to discard it)")
     a, b = _flat(old), _flat(cfg.to_dict())
@@ -442,14 +443,14 @@ def resume_changes(old: dict | None, cfg: PruneConfig, done: int, where: Path | 
     if fixed:
         shown = "; ".join(f"{k}: {_short(a.get(k, '<absent>'))} -> {_short(b.get(k, '<absent>'))}"
                           for k in fixed[:3])
-        raise PruneError(f"{where} was written with another config ({shown}); cannot resume; a resume may "
+        raise ConfigError(f"{where} was written with another config ({shown}); cannot resume; a resume may "
                          f"change only {', '.join(RESUMABLE_FIELDS)}")
     try:
         old_units = _units(PruneConfig.from_dict(old))
     except ValueError as e:
         raise PruneError(f"{where}: its config is no longer valid ({e}); cannot resume") from None
     if _units(cfg)[:done] != old_units[:done]:
-        raise PruneError(f"{where}: the changes to {', '.join(changed)} alter the {done} finished units; "
+        raise ConfigError(f"{where}: the changes to {', '.join(changed)} alter the {done} finished units; "
                          "cannot resume (epoch and round counts may change only for units not yet run)")
     return [f"{k} {_short(a.get(k, '<absent>'))} -> {_short(b.get(k, '<absent>'))} (checkpoint after unit {done})"
             for k in changed]

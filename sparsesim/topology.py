@@ -160,6 +160,7 @@ def read_topology(path: str | Path, seed: int = 0, weight_bits: int = 8) -> list
     expected = GEMM_COLUMNS if kind == "gemm" else CONV_COLUMNS
     rng = np.random.default_rng(seed)
     out: list[LayerWorkload] = []
+    seen: dict[str, int] = {}
     total = 0
     for line, cells in rows[1:]:
         if len(cells) < len(expected) + 1:
@@ -199,6 +200,11 @@ def read_topology(path: str | Path, seed: int = 0, weight_bits: int = 8) -> list
                                 f"most {MAX_TOTAL_WEIGHTS:,} in one file")
         layers = ([(f"{name}Channel_{i}", (*geo[:4], 1, *geo[5:])) for i in range(geo[4])] if "DP" in name
                   else [(name, geo)])
+        for n, _ in layers:   # results (tables, the simpy comparison) are keyed by layer name
+            if n in seen:
+                raise TopologyError(f"{path}: line {line}: layer name {n[:60]!r} is already used on line {seen[n]}; "
+                                    "allowed: unique layer names")
+            seen[n] = line
         out += [_layer(n, g, kind == "gemm", nm, w_d, a_d, rng, weight_bits) for n, g in layers]
     if not out:
         raise TopologyError(f"{path}: no layers after the header")

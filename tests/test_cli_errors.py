@@ -54,6 +54,7 @@ FILES = {
     "hw_eie_queue.yaml": "name: q\npe: {engine: eie, rows: 4096, cols: 4096, fifo_depth: 65536}\n",
     "hw_clock.yaml": "name: c\nclock_hz: 1.0e-300\n",
     "t.csv": TOPOLOGY,
+    "dup_names.csv": TOPOLOGY + "c1, 8, 8, 3, 3, 2, 4, 1,\n",
 }
 
 
@@ -134,6 +135,11 @@ CASES = [
     (["compare", "--presets", "tpu_v9"], 2, r"compare config: presets has 'tpu_v9'"),
     (["sweep", "{d}/s.yaml", "--workers", "0"], 2, r"argument --workers: 0"),
     (["prune", "--frobnicate"], 2, r"unrecognized arguments: --frobnicate"),
+    # options that would be silently ignored; output checked before the work, not after it
+    (["prune", "--workers", "4"], 2, r"--workers 4: only --dataset imagefolder reads with DataLoader workers"),
+    (["sweep", "{d}/s.yaml", "--scheduler", "foo"], 2, r"--scheduler 'foo'; allowed: sync, tcp://host:port"),
+    (["simulate", "--topology", "{d}/t.csv", "--out", "{d}/t.csv"], 2, r"output directory .*t.csv is a file"),
+    (["simulate", "--topology", "{d}/dup_names.csv"], 2, r"dup_names.csv: line 3: layer name 'c1' is already used"),
 ]
 
 
@@ -214,6 +220,19 @@ def test_real_permission_errors_are_one_line(files, tmp_path, capsys):
     rc, lines = _run(["simulate", "--topology", str(files / "t.csv"), "--hw", "eie_like", "--out",
                       str(ro / "sim")], capsys)
     assert rc == 2 and len(lines) == 1 and lines[0].startswith("sparsesim simulate: error: ")
+
+
+def test_bench_checks_its_output_before_timing_anything(tmp_path, capsys, monkeypatch):
+    import analysis.bench
+
+    def must_not_run(*a, **k):
+        raise AssertionError("timed before --out was checked")
+
+    monkeypatch.setattr(analysis.bench, "bench_artifact", must_not_run)
+    (tmp_path / "f").write_text("a file")
+    rc, lines = _run(["bench", str(tmp_path / "art"), "--out", str(tmp_path / "f"), "--repeats", "1"], capsys)
+    assert rc == 2 and len(lines) == 1, lines
+    assert re.search(r"^sparsesim bench: error: output directory .*f is a file", lines[0]), lines[0]
 
 
 def test_simulate_a_topology_still_works(files, tmp_path, capsys):
@@ -297,6 +316,12 @@ def test_short_bounds_any_value():
     ({"layers": {"fc1": {}}, "prune_ratios": {"fc1.weight": 0.5}}, r"layer 'fc1' is named twice"),
     ({"layers": {"fc1": 0}}, r"layer 'fc1': expected a mapping"),
     ({"layers": {7: {}}}, r"layers: key 7"),
+    # a repeated schedule step is no step; a rho above rho_max would be cut to rho_max after one round
+    ({"admm": {"schedule": [0.5, 0.5, 1.0]}}, r"'schedule'=\[0.5, 0.5, 1.0\]; allowed: .*increasing"),
+    ({"admm": {"rho": 1.0, "rho_max": 0.1}}, r"admm: field 'rho'=1.0 exceeds admm: field 'rho_max'=0.1"),
+    ({"admm": {"rho": 20.0}}, r"'rho'=20.0 exceeds admm: field 'rho_max'=10.0"),   # rho_max's default
+    ({"defaults": {"rho": 2.0}, "admm": {"rho_max": 1.0}}, r"defaults: field 'rho'=2.0 exceeds"),
+    ({"layers": {"fc1": {"rho": 2.0}}, "admm": {"rho_max": 1.0}}, r"layer 'fc1': field 'rho'=2.0 exceeds"),
 ])
 def test_prune_config_refusals(data, pattern):
     with pytest.raises(ConfigError, match=pattern) as e:

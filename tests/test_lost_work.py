@@ -19,7 +19,7 @@ from pruning.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from pruning.config import PruneConfig
+from pruning.config import ConfigError, PruneConfig
 from pruning.data import Dataset
 from pruning.models import build_model
 from pruning.pipeline import PruneError, resume_changes, run_prune
@@ -173,7 +173,7 @@ def test_a_nan_stopped_run_resumes_with_a_corrected_learning_rate(micro, tmp_pat
                                          r"last good checkpoint.*--resume"):
         _run(micro, tmp_path, cfg=bad)
     assert load_checkpoint(tmp_path / "checkpoint.pt")["state"]["done"] == 2
-    with pytest.raises(PruneError, match=r"another config \(seed: 3 -> 4\)"):
+    with pytest.raises(ConfigError, match=r"another config \(seed: 3 -> 4\)"):
         _run(micro, tmp_path, cfg={**TINY, "seed": 4}, resume=True)
     lines, ran = [], []
     res = _run(micro, tmp_path, cfg=TINY, resume=True, log=lines.append, on_unit=ran.append)
@@ -205,9 +205,9 @@ def test_resume_may_change_epoch_counts_only_for_units_not_yet_run():
                                             "train.lr 0.05 -> 0.01 (checkpoint after unit 4)"]
     fewer = PruneConfig.from_dict({**TINY, "pretrain_epochs": 1})
     assert resume_changes(old, fewer, 1)  # only the first pretraining epoch has run
-    with pytest.raises(PruneError, match="alter the 2 finished units"):
+    with pytest.raises(ConfigError, match="alter the 2 finished units"):
         resume_changes(old, fewer, 2)
-    with pytest.raises(PruneError, match=r"another config \(layers.fc2.ratio: 0.5 -> 0.6\)"):
+    with pytest.raises(ConfigError, match=r"another config \(layers.fc2.ratio: 0.5 -> 0.6\)"):
         resume_changes(old, PruneConfig.from_dict({**TINY, "layers": {"fc2": {"ratio": 0.6}}}), 1)
 
 

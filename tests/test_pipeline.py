@@ -90,7 +90,7 @@ def test_resume_equals_uninterrupted(tiny_digits, tmp_path):
 def test_resume_with_another_config_is_refused(tiny_digits, tmp_path):
     _run(tiny_digits, tmp_path / "r")
     other = {**TINY, "seed": 4}
-    with pytest.raises(PruneError, match="another config"):
+    with pytest.raises(ConfigError, match="another config"):
         _run(tiny_digits, tmp_path / "r", cfg=other, resume=True)
 
 

@@ -128,6 +128,29 @@ def test_corrupt_cache_entries_are_named_recomputed_and_replaced(artifact, tmp_p
         assert json.loads(f.read_text()) == good[f]
 
 
+def test_cache_entries_that_are_fifos_links_to_dev_zero_or_directories_are_replaced_not_read(artifact, tmp_path):
+    import os
+
+    spec = _spec(artifact, [_hw_file(tmp_path / "a.yaml"), _hw_file(tmp_path / "b.yaml", clock_hz=2e8)])
+    out = tmp_path / "out"
+    first = _run(spec, out)
+    files = sorted((out / "cache").glob("*.json"))
+    for f in files[:3]:
+        f.unlink()
+    os.mkfifo(files[0])                # reading it would block forever
+    files[1].symlink_to("/dev/zero")   # reading it would never end
+    files[2].mkdir()                   # an atomic rename cannot replace it
+    lines = []
+    again = _run(spec, out, log=lines.append)
+    assert (again.computed, again.cached) == (3, 1) and again.rows == first.rows
+    assert all(f.is_file() and not f.is_symlink() and json.loads(f.read_text()) for f in files)
+    assert len(lines) == 3 and all("corrupt" in s and "recomputing" in s for s in lines)
+    files[0].unlink()
+    (files[0] / "x").mkdir(parents=True)   # a directory that is not empty: named, not silently skipped
+    with pytest.raises(sweep.SweepError, match="cannot be replaced.*remove it"):
+        _run(spec, out)
+
+
 def test_a_second_sweep_into_a_locked_directory_fails_fast(artifact, tmp_path):
     spec = _spec(artifact, _hw_file(tmp_path / "a.yaml"))
     with OutputLock(tmp_path / "out", "sweep"), pytest.raises(OutputError, match="in use by another sweep"):
@@ -162,3 +185,29 @@ def test_hardware_files_are_relative_to_the_sweep_file(artifact, tmp_path):
                                                      "parameters": {"pe.rows": [4]}}))
     spec = SweepSpec.from_yaml(here / "sweep.yaml")
     assert spec.base_hw == str(here / "mine.yaml") and spec.base_dicts()
+
+
+@pytest.mark.parametrize("fields, pattern", [
+    ({"artifact": None}, r"field 'artifact'=None; allowed: an artifact directory"),   # was a TypeError
+    ({"artifact": 5}, r"field 'artifact'=5"),
+    ({"batch": 10**8}, r"field 'batch'=100000000; allowed: an integer in 1..65,536"),   # was accepted
+    ({"batch": True}, r"field 'batch'=True"),
+    ({"seed": -1}, r"field 'seed'=-1; allowed: an integer in 0..4,294,967,295"),       # was accepted
+    ({"mode": "random", "samples": 10**9}, r"field 'samples'=1000000000; allowed: .*1..1,000,000"),  # was a hang
+    ({"parameters": {"pe.rows": list(range(1, 201)), "pe.cols": list(range(1, 201)),
+                     "glb.banks": list(range(1, 101))}}, r"4,000,000 hardware points \(grid\); allowed: at most"),
+])
+def test_sweep_fields_are_bounded_before_any_point_is_built(artifact, fields, pattern):
+    with pytest.raises(sweep.SweepError, match=pattern) as e:
+        SweepSpec.from_dict({"artifact": str(artifact), "base_hw": "fpga_small", **fields})
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("scheduler", ["foo", "http://host:8786", "tcp://", "sync ", ""])
+def test_a_scheduler_that_is_not_sync_or_a_dask_address_is_refused_not_replaced_by_a_local_cluster(
+        artifact, tmp_path, scheduler):
+    with pytest.raises(sweep.SweepError, match=r"--scheduler .*allowed: sync, tcp://host:port"):
+        run_sweep(_spec(artifact, "fpga_small"), tmp_path / "out", scheduler=scheduler, progress=False)
+    assert not (tmp_path / "out").exists()
+    sweep.check_scheduler("tcp://10.0.0.1:8786")
+    sweep.check_scheduler("tls://scheduler.example.org:8786")

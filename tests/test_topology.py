@@ -67,6 +67,10 @@ def test_gemm_topology_and_depthwise_layers(tmp_path):
     (CONV.rstrip(",\n") + ", Colour,\nc1, 10, 10, 3, 3, 4, 8, 1, red,\n", r"t.csv: line 1: unknown column 'Colour'"),
     (CONV, r"t.csv: no layers after the header"),
     ("", r"t.csv: empty topology file"),
+    # results are keyed by name: a repeated one made the simpy comparison pair the wrong layers (-80% "error")
+    (CONV + "c1, 10, 10, 3, 3, 4, 8, 1,\nc1, 12, 12, 3, 3, 8, 8, 1,\n",
+     r"t.csv: line 3: layer name 'c1' is already used on line 2; allowed: unique layer names"),
+    (CONV + ", 8, 8, 3, 3, 1, 1, 1,\nlayer0, 8, 8, 3, 3, 4, 1, 1,\n", r"line 3: layer name 'layer0'"),  # unnamed
 ])
 def test_bad_topologies_name_file_line_and_field(tmp_path, text, pattern):
     with pytest.raises(TopologyError, match=pattern):
