@@ -21,7 +21,7 @@ Experiments:
   repeat     LeNet-5 authors' config, seed 0 again in a fresh directory: must equal the first run
 
 Usage: python benchmarks/lenet5_mnist.py --data-dir ../shared/data/mnist --out runs/bench_lenet5 \
-           --experiments authors,global,lenet300 --seeds 0,1,2 --jobs 2
+           --experiments authors,global,lenet300 --seeds 0,1,2 --jobs 2 [--first-seed-only binary,joint]
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from pruning.train import evaluate  # noqa: E402
 CONFIGS = resources.files("pruning") / "configs"
 VAL_IMAGES, SPLIT_SEED = 5000, 1234
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}  # Student t, 97.5% quantile, by degrees of freedom
-PUSH_COMPRESSIONS = (100, 150, 200, 300)
+PUSH_COMPRESSIONS = (100, 150, 200)   # default --push-ladder
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,8 @@ def with_budget(d: dict, compression: float) -> dict:
     return {**d, "budget": {**d["budget"], "ratio": round(1 - 1 / compression, 6)}}
 
 
-def experiment_runs(exp: str, seed: int, push_choice: float | None = None) -> list[Run]:
+def experiment_runs(exp: str, seed: int, push_choice: float | None = None,
+                    push_ladder: tuple[float, ...] = PUSH_COMPRESSIONS) -> list[Run]:
     dense5, dense300 = f"dense_lenet5_s{seed}", f"dense_lenet300_s{seed}"
     if exp == "authors":
         return [Run(f"authors_s{seed}", "lenet5", config("lenet5_mnist_authors.yaml", seed), dense5)]
@@ -108,7 +109,7 @@ def experiment_runs(exp: str, seed: int, push_choice: float | None = None) -> li
         return [Run(f"magnitude_authors_s{seed}", "lenet5",
                     config("lenet5_mnist_authors.yaml", seed, method="magnitude"), dense5)]
     if exp == "push":
-        ladder = PUSH_COMPRESSIONS if push_choice is None else (push_choice,)
+        ladder = push_ladder if push_choice is None else (push_choice,)
         return [Run(f"push{c:g}_s{seed}", "lenet5", with_budget(config("lenet5_mnist_global.yaml", seed), c), dense5)
                 for c in ladder]
     raise SystemExit(f"experiment {exp!r} unknown")
@@ -179,9 +180,9 @@ def summarise(name: str, rows: list[dict]) -> dict:
             "weight_storage_reduction": statistics.mean(r["weight_storage_reduction"] for r in rows)}
 
 
-def choose_push(out: Path, tolerance_pp: float, seed: int) -> float | None:
+def choose_push(out: Path, tolerance_pp: float, seed: int, ladder: tuple[float, ...]) -> float | None:
     """The highest ladder compression whose validation loss is within the tolerance (seed ``seed`` decides)."""
-    ok = [c for c in PUSH_COMPRESSIONS
+    ok = [c for c in ladder
           if (lambda m, d: (d - m) * 100 <= tolerance_pp + 1e-9)(
               read_manifest(out / f"push{c:g}_s{seed}")["accuracy"]["pruned"],
               read_manifest(out / f"dense_lenet5_s{seed}")["accuracy"]["pruned"])]
@@ -196,32 +197,40 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--push-tolerance-pp", type=float, default=0.2)
+    ap.add_argument("--push-ladder", default=",".join(f"{c:g}" for c in PUSH_COMPRESSIONS),
+                    help="compressions the push experiment tries on the first seed")
+    ap.add_argument("--first-seed-only", default="repeat",
+                    help="experiments run on the first seed only (repeat always is; push: the ladder is always "
+                         "climbed on the first seed, the other seeds then run at the chosen compression)")
     args = ap.parse_args()
     out, seeds = Path(args.out), [int(s) for s in args.seeds.split(",")]
     exps = args.experiments.split(",")
+    single = set(args.first_seed_only.split(",")) | {"repeat"}
+    ladder = tuple(float(c) for c in args.push_ladder.split(","))
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     models = {"lenet300" if e == "lenet300" else "lenet5" for e in exps}
     execute_all([dense_run(m, s) for m in sorted(models) for s in seeds], out, args.data_dir, args.jobs)
-    first = [r for e in exps for s in seeds for r in experiment_runs(e, s) if e not in ("push", "repeat")]
-    first += [r for r in experiment_runs("repeat", seeds[0])] if "repeat" in exps else []
-    first += experiment_runs("push", seeds[0]) if "push" in exps else []
+    first = [r for e in exps for s in (seeds[:1] if e in single else seeds) for r in experiment_runs(e, s)
+             if e != "push"]
+    first += experiment_runs("push", seeds[0], push_ladder=ladder) if "push" in exps else []
     execute_all(first, out, args.data_dir, args.jobs)
-    push_choice = choose_push(out, args.push_tolerance_pp, seeds[0]) if "push" in exps else None
-    if push_choice is not None:
+    push_choice = choose_push(out, args.push_tolerance_pp, seeds[0], ladder) if "push" in exps else None
+    if push_choice is not None and "push" not in single:
         execute_all([r for s in seeds[1:] for r in experiment_runs("push", s, push_choice)], out, args.data_dir,
                     args.jobs)
     test = load_mnist(args.data_dir)
-    report(out, exps, seeds, push_choice, test, time.perf_counter() - t0)
+    report(out, exps, seeds, single, push_choice, test, time.perf_counter() - t0)
 
 
-def report(out: Path, exps: list[str], seeds: list[int], push_choice, test: Dataset, wall_s: float) -> None:
+def report(out: Path, exps: list[str], seeds: list[int], single: set[str], push_choice, test: Dataset,
+           wall_s: float) -> None:
     rows, summaries = [], []
     for e in exps:
         if e == "push" and push_choice is None:
             print("push: no ladder compression within the tolerance on validation")
             continue
-        these = [row(r, out, test) for s in (seeds[:1] if e == "repeat" else seeds)
+        these = [row(r, out, test) for s in (seeds[:1] if e in single else seeds)
                  for r in experiment_runs(e, s, push_choice)]
         rows += [{**r, "experiment": e} for r in these]
         summaries.append(summarise(e if e != "push" else f"push ({push_choice:g}x)", these))
