@@ -86,12 +86,15 @@ def dense_run(model: str, seed: int) -> Run:
     return Run(f"dense_{model}_s{seed}", model, d, None)
 
 
-def with_budget(d: dict, compression: float) -> dict:
-    return {**d, "budget": {**d["budget"], "ratio": round(1 - 1 / compression, 6)}}
+def with_budget(d: dict, compression: float, min_keep: float | None = None) -> dict:
+    budget = {**d["budget"], "ratio": round(1 - 1 / compression, 6)}
+    if min_keep is not None:
+        budget["min_keep"] = min_keep
+    return {**d, "budget": budget}
 
 
 def experiment_runs(exp: str, seed: int, push_choice: float | None = None,
-                    push_ladder: tuple[float, ...] = PUSH_COMPRESSIONS) -> list[Run]:
+                    push_ladder: tuple[float, ...] = PUSH_COMPRESSIONS, push_min_keep: float | None = None) -> list[Run]:
     dense5, dense300 = f"dense_lenet5_s{seed}", f"dense_lenet300_s{seed}"
     if exp == "authors":
         return [Run(f"authors_s{seed}", "lenet5", config("lenet5_mnist_authors.yaml", seed), dense5)]
@@ -110,8 +113,9 @@ def experiment_runs(exp: str, seed: int, push_choice: float | None = None,
                     config("lenet5_mnist_authors.yaml", seed, method="magnitude"), dense5)]
     if exp == "push":
         ladder = push_ladder if push_choice is None else (push_choice,)
-        return [Run(f"push{c:g}_s{seed}", "lenet5", with_budget(config("lenet5_mnist_global.yaml", seed), c), dense5)
-                for c in ladder]
+        tag = "" if push_min_keep is None else f"_keep{push_min_keep:g}"
+        return [Run(f"push{c:g}{tag}_s{seed}", "lenet5",
+                    with_budget(config("lenet5_mnist_global.yaml", seed), c, push_min_keep), dense5) for c in ladder]
     raise SystemExit(f"experiment {exp!r} unknown")
 
 
@@ -180,11 +184,13 @@ def summarise(name: str, rows: list[dict]) -> dict:
             "weight_storage_reduction": statistics.mean(r["weight_storage_reduction"] for r in rows)}
 
 
-def choose_push(out: Path, tolerance_pp: float, seed: int, ladder: tuple[float, ...]) -> float | None:
+def choose_push(out: Path, tolerance_pp: float, seed: int, ladder: tuple[float, ...],
+                min_keep: float | None) -> float | None:
     """The highest ladder compression whose validation loss is within the tolerance (seed ``seed`` decides)."""
-    ok = [c for c in ladder
+    runs = {r.name: c for r, c in zip(experiment_runs("push", seed, push_ladder=ladder, push_min_keep=min_keep), ladder)}
+    ok = [c for name, c in runs.items()
           if (lambda m, d: (d - m) * 100 <= tolerance_pp + 1e-9)(
-              read_manifest(out / f"push{c:g}_s{seed}")["accuracy"]["pruned"],
+              read_manifest(out / name)["accuracy"]["pruned"],
               read_manifest(out / f"dense_lenet5_s{seed}")["accuracy"]["pruned"])]
     return max(ok) if ok else None
 
@@ -197,6 +203,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--push-tolerance-pp", type=float, default=0.2)
+    ap.add_argument("--push-min-keep", type=float, default=None,
+                    help="per-layer floor of the push budgets (default: the config's 0.01, which caps them at 100x)")
     ap.add_argument("--push-ladder", default=",".join(f"{c:g}" for c in PUSH_COMPRESSIONS),
                     help="compressions the push experiment tries on the first seed")
     ap.add_argument("--first-seed-only", default="repeat",
@@ -213,25 +221,28 @@ def main() -> None:
     execute_all([dense_run(m, s) for m in sorted(models) for s in seeds], out, args.data_dir, args.jobs)
     first = [r for e in exps for s in (seeds[:1] if e in single else seeds) for r in experiment_runs(e, s)
              if e != "push"]
-    first += experiment_runs("push", seeds[0], push_ladder=ladder) if "push" in exps else []
+    first += experiment_runs("push", seeds[0], push_ladder=ladder, push_min_keep=args.push_min_keep) \
+        if "push" in exps else []
     execute_all(first, out, args.data_dir, args.jobs)
-    push_choice = choose_push(out, args.push_tolerance_pp, seeds[0], ladder) if "push" in exps else None
+    push_choice = choose_push(out, args.push_tolerance_pp, seeds[0], ladder, args.push_min_keep) \
+        if "push" in exps else None
     if push_choice is not None and "push" not in single:
-        execute_all([r for s in seeds[1:] for r in experiment_runs("push", s, push_choice)], out, args.data_dir,
+        execute_all([r for s in seeds[1:] for r in experiment_runs("push", s, push_choice,
+                                                                     push_min_keep=args.push_min_keep)], out, args.data_dir,
                     args.jobs)
     test = load_mnist(args.data_dir)
-    report(out, exps, seeds, single, push_choice, test, time.perf_counter() - t0)
+    report(out, exps, seeds, single, push_choice, args.push_min_keep, test, time.perf_counter() - t0)
 
 
-def report(out: Path, exps: list[str], seeds: list[int], single: set[str], push_choice, test: Dataset,
-           wall_s: float) -> None:
+def report(out: Path, exps: list[str], seeds: list[int], single: set[str], push_choice, push_min_keep,
+           test: Dataset, wall_s: float) -> None:
     rows, summaries = [], []
     for e in exps:
         if e == "push" and push_choice is None:
             print("push: no ladder compression within the tolerance on validation")
             continue
         these = [row(r, out, test) for s in (seeds[:1] if e in single else seeds)
-                 for r in experiment_runs(e, s, push_choice)]
+                 for r in experiment_runs(e, s, push_choice, push_min_keep=push_min_keep)]
         rows += [{**r, "experiment": e} for r in these]
         summaries.append(summarise(e if e != "push" else f"push ({push_choice:g}x)", these))
     (out / "runs.json").write_text(json.dumps(rows, indent=1))
