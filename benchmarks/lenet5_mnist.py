@@ -245,6 +245,9 @@ def report(out: Path, exps: list[str], seeds: list[int], single: set[str], push_
                  for r in experiment_runs(e, s, push_choice, push_min_keep=push_min_keep)]
         rows += [{**r, "experiment": e} for r in these]
         summaries.append(summarise(e if e != "push" else f"push ({push_choice:g}x)", these))
+    if not rows:
+        print("no experiment has results to report")
+        return
     (out / "runs.json").write_text(json.dumps(rows, indent=1))
     (out / "summary.json").write_text(json.dumps(summaries, indent=1))
     with open(out / "runs.csv", "w", newline="") as f:
