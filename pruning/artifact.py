@@ -537,17 +537,17 @@ def _check_layer_weights(m: dict, mpath: Path, wpath: Path, data: bytearray, ind
                 raise _bad(str(mpath), f"{at}.achieved_ratio", r, f"expected {ratio:.6g} (1 - nonzeros / weights)")
         bits = e.get("bits", FLOAT_BITS)
         if bits != FLOAT_BITS:
-            distinct = int(np.unique(nz).size)
+            distinct = _check_levels(e, nz, str(mpath), wpath, at, key)   # levels hit, float32 rounding merged
             if distinct > 2 ** bits:
                 raise _bad(str(mpath), f"{at}.bits", bits, f"{key!r} holds {distinct} distinct nonzero values, "
                            f"more than the {2 ** bits} that {bits} bits encode")
-            _check_levels(e, nz, str(mpath), wpath, at, key)
         weights[name] = w
     return weights
 
 
-def _check_levels(e: dict, nz: np.ndarray, where: str, wpath: Path, at: str, key: str) -> None:
-    """Every nonzero weight is one of the quantizer's levels; a ``levels`` list, if given, is that level set."""
+def _check_levels(e: dict, nz: np.ndarray, where: str, wpath: Path, at: str, key: str) -> int:
+    """Every nonzero weight is one of the quantizer's levels (to float32 rounding: the same level may be stored
+    as neighbouring float32 values); a ``levels`` list, if given, is that level set.  Returns the levels used."""
     levels = np.sort(_quantizer(e["quantizer"], where, f"{at}.quantizer").levels().numpy())
     if e.get("levels") is not None:
         given = np.sort(np.asarray(e["levels"], dtype=np.float64))   # pow2 levels are stored unsorted
@@ -555,7 +555,7 @@ def _check_levels(e: dict, nz: np.ndarray, where: str, wpath: Path, at: str, key
             raise _bad(where, f"{at}.levels", e["levels"], f"expected the {levels.size} levels of quantizer "
                        f"{e['quantizer']}")
     if not nz.size:
-        return
+        return 0
     v = nz.astype(np.float64)
     i = np.clip(np.searchsorted(levels, v), 1, levels.size - 1) if levels.size > 1 else np.zeros(v.size, int)
     near = np.where(np.abs(v - levels[i - 1]) < np.abs(v - levels[i]), levels[i - 1], levels[i]) \
@@ -565,6 +565,7 @@ def _check_levels(e: dict, nz: np.ndarray, where: str, wpath: Path, at: str, key
         j = int(np.argmax(off))
         raise ArtifactError(f"{wpath}: tensor {key!r} holds {float(v[j])!r}, not a level of manifest {at}.quantizer "
                             f"{_show(e['quantizer'])} ({int(off.sum())} such values)")
+    return int(np.unique(near).size)
 
 
 def _check_zoo_model(m: dict, mpath: Path, index: dict[str, _Tensor]) -> None:

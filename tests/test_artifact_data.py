@@ -166,8 +166,7 @@ MISMATCHES = [
     (lambda m: m["layers"].append(m["layers"][1]),
      r"field 'layers\[4\].name'='conv2'; already the name of layers\[1\]"),
     (lambda m: (m["layers"][1].update(bits=4), m["layers"][1]["quantizer"].update(bits=4), m["layers"][1].update(
-        levels=None)), r"field 'layers\[1\] \(conv2\).bits'=4; 'conv2.weight' holds \d+ distinct nonzero values, "
-                       r"more than the 16 that 4 bits encode"),
+        levels=None)), r"'conv2.weight' holds \S+, not a level of manifest layers\[1\] \(conv2\).quantizer"),
     (_set(["layers", 1, "bits"], 4), r"field 'layers\[1\] \(conv2\).bits'=4; expected 8 \(quantizer.bits\)"),
     (_set(["layers", 0, "bits"], 8), r"field 'layers\[0\] \(conv1\).bits'=8; expected 32: a layer without a "
                                      "quantizer"),
@@ -477,3 +476,22 @@ def test_string_paddings_are_resolved_and_validated(tmp_path):
     assert layers["b"]["padding"] == [0, 0] and "padding_end" not in layers["b"]
     convs = [w for w in from_artifact(path) if w.name in ("a", "b")]
     assert [tuple(w.geometry["output_hw"]) for w in convs] == [(6, 6), (4, 4)]
+
+
+def test_a_level_stored_as_neighbouring_float32_values_is_one_level(zoo_art, tmp_path):
+    """ADMM's retrained 4-bit layers can store the top level as 2-3 adjacent float32 values (seen on a real
+    LeNet-5 probe: 18 distinct values for 15 levels); they count as one level, and off-grid values stay refused."""
+    path = _edited(zoo_art, tmp_path / "a")
+    state = load_file(str(path / "weights.safetensors"))
+    w = state["conv2.weight"].clone()
+    top = w.abs().max()
+    at = w.abs() == top
+    w[at] = torch.nextafter(w[at], torch.zeros_like(w[at]))   # one ulp below the level, same sign
+    w[at.nonzero()[0].unbind()] = w[at.nonzero()[0].unbind()] * (1 + 2 ** -23)   # and one beside it
+    from safetensors.torch import save_file
+    save_file({**state, "conv2.weight": w.contiguous()}, str(path / "weights.safetensors"))
+    read_artifact(path)
+    w[at] = w[at] * 1.01
+    save_file({**state, "conv2.weight": w.contiguous()}, str(path / "weights.safetensors"))
+    with pytest.raises(ArtifactError, match="not a level"):
+        read_artifact(path)
