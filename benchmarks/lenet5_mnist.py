@@ -93,21 +93,21 @@ def with_budget(d: dict, compression: float, min_keep: float | None = None) -> d
     return {**d, "budget": budget}
 
 
+# experiment -> (run directory prefix, model, config): one run per seed from that seed's dense model
+SINGLE_RUNS = {"authors": ("authors", "lenet5", "lenet5_mnist_authors.yaml"),
+               "repeat": ("repeat_authors", "lenet5", "lenet5_mnist_authors.yaml"),
+               "global": ("global71", "lenet5", "lenet5_mnist_global.yaml"),
+               "lenet300": ("lenet300_global22.9", "lenet300", "lenet300_mnist_global.yaml"),
+               "binary": ("binary", "lenet5", "lenet5_mnist_binary.yaml"),
+               "joint": ("joint71_3bit", "lenet5", "lenet5_mnist_joint.yaml")}
+
+
 def experiment_runs(exp: str, seed: int, push_choice: float | None = None,
                     push_ladder: tuple[float, ...] = PUSH_COMPRESSIONS, push_min_keep: float | None = None) -> list[Run]:
-    dense5, dense300 = f"dense_lenet5_s{seed}", f"dense_lenet300_s{seed}"
-    if exp == "authors":
-        return [Run(f"authors_s{seed}", "lenet5", config("lenet5_mnist_authors.yaml", seed), dense5)]
-    if exp == "repeat":
-        return [Run(f"repeat_authors_s{seed}", "lenet5", config("lenet5_mnist_authors.yaml", seed), dense5)]
-    if exp == "global":
-        return [Run(f"global71_s{seed}", "lenet5", config("lenet5_mnist_global.yaml", seed), dense5)]
-    if exp == "lenet300":
-        return [Run(f"lenet300_global22.9_s{seed}", "lenet300", config("lenet300_mnist_global.yaml", seed), dense300)]
-    if exp == "binary":
-        return [Run(f"binary_s{seed}", "lenet5", config("lenet5_mnist_binary.yaml", seed), dense5)]
-    if exp == "joint":
-        return [Run(f"joint71_3bit_s{seed}", "lenet5", config("lenet5_mnist_joint.yaml", seed), dense5)]
+    dense5 = f"dense_lenet5_s{seed}"
+    if exp in SINGLE_RUNS:
+        prefix, model, cfg = SINGLE_RUNS[exp]
+        return [Run(f"{prefix}_s{seed}", model, config(cfg, seed), f"dense_{model}_s{seed}")]
     if exp == "magnitude":
         return [Run(f"magnitude_authors_s{seed}", "lenet5",
                     config("lenet5_mnist_authors.yaml", seed, method="magnitude"), dense5)]
