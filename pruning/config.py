@@ -189,6 +189,14 @@ class ADMMConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """Masked retraining learns from the dense model's softened outputs too (``pruning.distill``)."""
+
+    weight: float = 0.5        # share of the loss on the teacher's outputs, in (0, 1]; the rest on the labels
+    temperature: float = 4.0   # softmax temperature T of teacher and student, in (0, 100]
+
+
+@dataclass(frozen=True)
 class PruneConfig:
     method: str = "admm"
     seed: int = 0
@@ -201,6 +209,7 @@ class PruneConfig:
     defaults: LayerSpec = field(default_factory=LayerSpec)
     layers: tuple[tuple[str, LayerSpec], ...] = ()
     budget: GlobalBudget | None = None   # one whole-network ratio shared out across layers (pruning.budget)
+    distill: DistillConfig | None = None # retraining distils from the dense model (None: labels only)
 
     # --------------------------------------------------------------- parsing
     @classmethod
@@ -208,7 +217,7 @@ class PruneConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"config: expected a mapping of fields, got {short(data)}")
         top = {"method", "seed", "pretrain_epochs", "retrain_epochs", "retrain_lr", "group_lasso",
-               "train", "admm", "defaults", "layers", "prune_ratios", "budget"}
+               "train", "admm", "defaults", "layers", "prune_ratios", "budget", "distill"}
         _check_keys("config", data, top)
         method = _choice("config", "method", data.get("method", "admm"), METHODS)
         train = _train(_sub(TrainConfig, "train", data.get("train", {})))
@@ -242,8 +251,9 @@ class PruneConfig:
               if k in data}
         budget = _budget(data.get("budget"), layers)
         _rho_within_max(admm, defaults, layers)
+        distill = _distill(data.get("distill"))
         return cls(method=method, train=train, admm=admm, defaults=defaults, layers=tuple(layers), budget=budget,
-                   **kw)
+                   distill=distill, **kw)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "PruneConfig":
@@ -252,8 +262,9 @@ class PruneConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["layers"] = {name: asdict(spec) for name, spec in self.layers}
-        if self.budget is None:
-            d.pop("budget")
+        for optional in ("budget", "distill"):
+            if getattr(self, optional) is None:
+                d.pop(optional)
         return _plain(d)
 
     def with_overrides(self, **kw) -> "PruneConfig":
@@ -316,6 +327,16 @@ def _budget(data, layers: list[tuple[str, LayerSpec]]) -> GlobalBudget | None:
             raise ConfigError(f"layer {name!r}: field 'ratio'={spec.ratio} conflicts with 'budget' (the budget "
                               "shares out per-layer ratios); remove one")
     return budget
+
+
+def _distill(data) -> DistillConfig | None:
+    """``distill: {weight: 0.5, temperature: 4}`` (either may be left out); absent or null: no distillation."""
+    if data is None:
+        return None
+    d = _sub(DistillConfig, "distill", data)
+    _number("distill", "weight", d.weight, 0, 1, lo_open=True)
+    _number("distill", "temperature", d.temperature, 0, 100, lo_open=True)
+    return d
 
 
 def _rho_within_max(admm: ADMMConfig, defaults: LayerSpec, layers: list[tuple[str, LayerSpec]]) -> None:

@@ -33,6 +33,7 @@ Data come as batch sources (``pruning.batches``): tensors, or a streamed set.
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from contextlib import nullcontext
@@ -48,6 +49,7 @@ from .artifact import read_manifest, save_artifact
 from .checkpoint import OutputError, OutputLock, ensure_writable, load_checkpoint, save_checkpoint
 from .config import ConfigError, LayerPlan, PruneConfig, step_ratio
 from .data import Dataset, StreamDataset
+from .distill import Distiller
 from .distributed import Replicas, barrier, is_main, shard
 from .lifecycle import Pruner
 from .purification import PurificationError, purify
@@ -104,8 +106,11 @@ class _Job:
     """State of one prune job between units (everything a checkpoint must carry is in ``self.state``)."""
 
     def __init__(self, model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig, device: str,
-                 progress: bool, log):
+                 progress: bool, log, teacher: nn.Module | None = None):
         self.model, self.data, self.cfg = model, data, cfg
+        # distillation: the caller's teacher, or a copy of the model holding its weights when pruning starts
+        self.teacher_given = teacher is not None
+        self.teacher = teacher if teacher is not None or cfg.distill is None else copy.deepcopy(model)
         self.progress, self.log = progress and is_main(), log if is_main() else (lambda s: None)
         self.shard, self.replicas = shard(), Replicas(model)
         self.plans = cfg.resolve(model)  # raises ConfigError before any training
@@ -118,7 +123,7 @@ class _Job:
         self.pruner: Pruner | None = None
         self.state: dict = {"done": 0, "log": [], "dense_acc": None, "timings": {}, "optimizer": None,
                             "pruner": None, "pruner_step": None, "ended_steps": [], "convergence": [],
-                            "allocations": []}
+                            "allocations": [], "teacher": None}
 
     # ---------------------------------------------------------------- helpers
     def evaluate(self) -> float:
@@ -147,10 +152,24 @@ class _Job:
             opt.load_state_dict(self.state["optimizer"])
         return opt
 
-    def train(self, desc: str, extra_loss=None):
+    def train(self, desc: str, extra_loss=None, distiller: Distiller | None = None):
         return train_source(self.replicas.trainable(), self.data.train, self.optimizer, self.cfg.train.batch_size,
                             self.generator, extra_loss=extra_loss, progress=self.progress, desc=desc,
-                            shard=self.shard)
+                            shard=self.shard, distiller=distiller)
+
+    def record_dense(self) -> None:
+        """Once, when pruning starts: the dense accuracy, and the distillation teacher's weights."""
+        if self.state["dense_acc"] is not None:
+            return
+        self.state["dense_acc"] = self.evaluate()
+        self.log(f"dense accuracy {self.state['dense_acc']:.4f}")
+        if self.teacher is not None and not self.teacher_given:
+            self.state["teacher"] = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.teacher.load_state_dict(self.state["teacher"])
+
+    def distiller(self) -> Distiller | None:
+        d = self.cfg.distill
+        return None if d is None else Distiller(self.teacher, d.weight, d.temperature)
 
     def save_pruner(self, step: int | None) -> None:
         self.state["pruner"] = None if self.pruner is None else self.pruner.state_dict()
@@ -164,6 +183,8 @@ class _Job:
             self.pruner.load_state_dict(self.state["pruner"])
         self.model.load_state_dict(ck["model"])
         self.generator.set_state(ck["generator"])
+        if self.state.get("teacher") is not None and not self.teacher_given:
+            self.teacher.load_state_dict(self.state["teacher"])
 
     # ------------------------------------------------------------------ units
     def pretrain(self, epoch: int) -> None:
@@ -185,9 +206,7 @@ class _Job:
         cfg = self.cfg
         if step in self.state["ended_steps"]:
             return  # the step converged before its last round
-        if self.state["dense_acc"] is None:
-            self.state["dense_acc"] = self.evaluate()
-            self.log(f"dense accuracy {self.state['dense_acc']:.4f}")
+        self.record_dense()
         self.start_round(step, rnd)
         extra = group_lasso_penalty(self.step_plans(step), self.modules, cfg.group_lasso) \
             if cfg.method == "group_lasso" else None
@@ -235,8 +254,7 @@ class _Job:
             (" - converged" if self.pruner is not None and self.pruner.converged else "")
 
     def hard_prune(self) -> None:
-        if self.state["dense_acc"] is None:
-            self.state["dense_acc"] = self.evaluate()
+        self.record_dense()
         last = len(self.cfg.admm.schedule) - 1
         if self.pruner is not None and self.pruner.phase == "masked":  # magnitude: re-project on the final set
             self.pruner.finalize()
@@ -263,7 +281,7 @@ class _Job:
             self.optimizer = self.fresh_optimizer(lr_base, restore=True)
         lr = cosine_lr(lr_base, epoch, cfg.retrain_epochs)
         set_lr(self.optimizer, lr)
-        st = self.train(f"retrain {epoch + 1}/{cfg.retrain_epochs}")
+        st = self.train(f"retrain {epoch + 1}/{cfg.retrain_epochs}", distiller=self.distiller())
         acc = self.evaluate()
         self.row(stage="retrain", epoch=epoch, lr=lr, loss=st.loss, test_acc=acc, seconds=st.seconds)
         self.log(f"retrain epoch {epoch + 1}/{cfg.retrain_epochs}: loss {st.loss:.4f} acc {acc:.4f}")
@@ -302,8 +320,11 @@ def _allocation_dict(a) -> dict:
 def run_prune(model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig, out_dir: str | Path, *,
               model_name: str | None = None, resume: bool = False, overwrite: bool = False, device: str = "cpu",
               progress: bool = True, log: Callable[[str], None] = print,
-              on_unit: Callable[[tuple], None] | None = None) -> PruneResult:
+              on_unit: Callable[[tuple], None] | None = None, teacher: nn.Module | None = None) -> PruneResult:
     """Run the whole job; write the artifact to ``out_dir``.  Validates the config first.
+
+    With ``cfg.distill``, masked retraining distils from ``teacher`` (default: the model as it stands when
+    pruning starts, kept in the checkpoint; a given teacher is not, pass it again to resume).
 
     ``out_dir`` holding a run already (a checkpoint or an artifact): ``resume=True`` continues it,
     ``overwrite=True`` discards it; neither raises ``OutputError``.  Under ``torchrun`` (a process group
@@ -314,7 +335,12 @@ def run_prune(model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig,
     out = Path(out_dir)
     torch.manual_seed(cfg.seed)
     model = prepare_for_speed(model.to(device))
-    job = _Job(model, data, cfg, device, progress, log)
+    if teacher is not None:
+        if cfg.distill is None:
+            raise ConfigError("a teacher was given but the config has no 'distill' section; allowed: add "
+                              "distill: {weight, temperature} or leave the teacher out")
+        teacher = prepare_for_speed(teacher.to(device)).eval()
+    job = _Job(model, data, cfg, device, progress, log, teacher)
     with OutputLock(out, "prune", log) if is_main() else nullcontext():
         return _run_locked(job, out, model_name, resume, overwrite, on_unit)
 

@@ -63,9 +63,11 @@ def train_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: t
 
 def train_source(model: nn.Module, source: BatchSource, optimizer: torch.optim.Optimizer, batch_size: int = 256,
                  generator: torch.Generator | None = None, hooks: Sequence = (), loss_fn=nn.functional.cross_entropy,
-                 extra_loss=None, progress: bool = False, desc: str = "train", shard: Shard = Shard()) -> EpochStats:
+                 extra_loss=None, progress: bool = False, desc: str = "train", shard: Shard = Shard(),
+                 distiller=None) -> EpochStats:
     """One pass over ``source`` (this process's shard of every batch). ``extra_loss(model)`` adds a
-    differentiable term (e.g. group lasso)."""
+    differentiable term (e.g. group lasso); a ``distiller`` (``pruning.distill.Distiller``) replaces
+    ``loss_fn`` by its blend of the labels and a teacher's softened outputs."""
     model.train()
     device = next(model.parameters()).device
     start = time.perf_counter()
@@ -76,7 +78,8 @@ def train_source(model: nn.Module, source: BatchSource, optimizer: torch.optim.O
         xb = _as_input(xb.to(device, non_blocking=True), model)
         yb = yb.to(device, non_blocking=True)
         _call(hooks, "before_forward")
-        loss = loss_fn(model(xb), yb)
+        logits = model(xb)
+        loss = loss_fn(logits, yb) if distiller is None else distiller.loss(logits, xb, yb)
         if extra_loss is not None:
             loss = loss + extra_loss(model)
         value = float(loss.detach())

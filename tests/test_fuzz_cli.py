@@ -106,6 +106,7 @@ PRUNE = {
     ("admm", "schedule"): schedule, ("admm", "rounds"): int_in(0, 10_000), ("admm", "epochs_per_round"):
     int_in(1, 100_000), ("admm", "rho"): RHO, ("admm", "rho_multiplier"): num_in(1, math.inf),
     ("admm", "rho_max"): RHO_MAX, ("admm", "lr"): opt(POSITIVE), ("admm", "eps"): opt(num_in(0, 1, lo_open=True)),
+    ("distill", "weight"): num_in(0, 1, lo_open=True), ("distill", "temperature"): num_in(0, 100, lo_open=True),
     **{("defaults", k): c for k, c in LAYER.items()}, **{("layers", "fc1", k): c for k, c in LAYER.items()},
 }
 VALID_PRUNE = {
@@ -114,6 +115,7 @@ VALID_PRUNE = {
     "train": {"optimizer": "adam", "lr": 0.001, "momentum": 0.9, "weight_decay": 0.0, "batch_size": 64},
     "admm": {"schedule": [0.5, 1.0], "rounds": 2, "epochs_per_round": 1, "rho": 0.001, "rho_multiplier": 1.3,
              "rho_max": 1.0, "lr": 0.001, "eps": 0.01},
+    "distill": {"weight": 0.5, "temperature": 4.0},
     "defaults": {"type": "nonstructured", "ratio": 0.0, "block": [4, 4], "nm": [2, 4], "bits": 8,
                  "quant": "uniform", "zero_level": True, "rho": None},
     "layers": {"fc1": {"type": "filter", "ratio": 0.5, "block": [4, 4], "nm": [2, 4], "bits": 4, "quant": "pow2",
