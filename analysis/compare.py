@@ -390,7 +390,10 @@ def search_all(ctx: _Search) -> dict[str, dict[str, dict]]:
         found = [search_structure(ctx, s, m) for m, s in tasks]
     else:
         with multiprocessing.get_context("spawn").Pool(cfg.jobs) as pool:
-            found = pool.starmap(_search_in_process, [(cfg, str(ctx.out), m, s) for m, s in tasks])
+            # one search per hand-out (chunksize 1), N:M's single probe last: no worker idles on a queued chunk
+            order = sorted(range(len(tasks)), key=lambda i: tasks[i][1] == "nm")
+            done = pool.starmap(_search_in_process, [(cfg, str(ctx.out), *tasks[i]) for i in order], chunksize=1)
+            found = [done[order.index(i)] for i in range(len(tasks))]
     searched = {m: {} for m in modes}
     for (m, s), res in zip(tasks, found):
         searched[m][s] = res

@@ -3,7 +3,8 @@
 As in the ADMM papers, accuracy is assumed to fall (noisily) as the ratio
 rises.  ``matched_ratio`` first walks a coarse ladder of ratios upward from the
 lowest until the loss exceeds the tolerance, then bisects between the last
-passing and the first failing ratio.  ``scale_search`` does the same for a
+passing and the first failing ratio (between 0 and the lowest rung when even
+that one fails, so a ladder may start high without losing weak structures).  ``scale_search`` does the same for a
 common scale of per-layer ratios (1 first, then bisection on (0, 1)).
 ``evaluate`` is any callable (a full prune + retrain run, or a synthetic curve
 in tests); every call is recorded so a report can show the whole curve.
@@ -79,8 +80,16 @@ def matched_ratio(evaluate: Callable[[float], float], baseline: float, tolerance
         else:
             hi = r
             break
-    if lo is None:
-        return SearchResult(None, None, tuple(points))
+    if lo is None:  # even the lowest rung failed: bisect below it; None if no probe passes
+        for _ in range(bisections):
+            mid = round(hi / 2 if lo is None else (lo + hi) / 2, 6)
+            if probe(mid):
+                lo = mid
+            else:
+                hi = mid
+        if lo is None:
+            return SearchResult(None, None, tuple(points))
+        return SearchResult(lo, cache[lo], tuple(points))
     if hi is None:  # every ladder step passed: try the cap
         hi = max_ratio
         if probe(hi):

@@ -36,6 +36,9 @@ def test_search_finds_the_boundary_of_a_synthetic_curve(boundary):
 def test_search_edge_cases():
     acc, _ = curve(0.0)
     assert matched_ratio(acc, 0.99, 0.001, ladder=(0.5,)).ratio is None  # nothing passes
+    low, calls = curve(0.3)   # the lowest rung fails: the search bisects below it
+    res = matched_ratio(low, 0.99, 0.01, ladder=(0.75, 0.9), bisections=3)
+    assert calls == [0.75, 0.375, 0.1875, 0.28125] and res.ratio == 0.28125
     res = matched_ratio(lambda r: 0.99, 0.99, 0.01, ladder=(0.5, 0.9), max_ratio=0.97)
     assert res.ratio == 0.97  # everything passes: the cap
     with pytest.raises(ValueError, match="ladder"):

@@ -210,7 +210,7 @@ def noisy_curve(boundary: float, amplitude: float, seed: int, slope: float = 2.0
 
 
 @FAST
-@given(st.floats(0.52, 0.975), st.floats(0, 0.9), st.integers(0, 2**31))
+@given(st.floats(0.02, 0.975), st.floats(0, 0.9), st.integers(0, 2**31))
 def test_matched_ratio_on_noisy_curves(boundary, noise_of_tolerance, seed):
     tol, slope, bisections = 0.01, 2.0, 6
     amplitude = noise_of_tolerance * tol
@@ -219,7 +219,8 @@ def test_matched_ratio_on_noisy_curves(boundary, noise_of_tolerance, seed):
     edge = boundary + tol / slope  # the clean loss reaches the tolerance here
     assert 0.99 - res.accuracy <= tol + 1e-12
     assert all(res.ratio < p.ratio for p in res.points if not p.within)  # never above a probed failure
-    assert abs(res.ratio - edge) <= amplitude / slope + 0.25 / 2**bisections + 1e-9
+    gap = 0.5 if edge < 0.5 + amplitude / slope else 0.25   # the lowest rung may fail: bisection on (0, 0.5)
+    assert abs(res.ratio - edge) <= amplitude / slope + gap / 2**bisections + 1e-9
 
 
 def evaluator(accuracies: list[float]):
