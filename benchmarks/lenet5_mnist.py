@@ -83,6 +83,7 @@ def dense_run(model: str, seed: int) -> Run:
     d = {**base, "seed": seed, "retrain_epochs": 0, "admm": {**base["admm"], "rounds": 0}, "layers":
          {last: {"type": "dense"}}}
     d.pop("budget", None)
+    d.pop("distill", None)
     return Run(f"dense_{model}_s{seed}", model, d, None)
 
 
