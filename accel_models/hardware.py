@@ -36,6 +36,9 @@ resident on chip, or ``auto`` (resident when the whole model fits); a
 ``convention`` naming whose traffic rules to follow (``native``, ``scalesim``,
 ``zigzag``; docs/cost_model.md).  DRAM bandwidth is one shared channel or one
 interface per operand.
+
+Every field's unit, default and allowed values are its ``Rule`` in the class's ``RULES``: the validator checks
+values against them and ``accel_models.reference`` generates docs/hardware.md from them.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 
 from pruning.yamlio import YamlError, load_unique_yaml, short
 
@@ -60,7 +64,7 @@ WEIGHT_RESIDENCY = ("streamed", "resident", "auto")
 CONVENTIONS = ("native", "scalesim", "zigzag")
 DRAM_INTERFACES = ("shared", "per_operand")
 OPERANDS = ("ifmap", "filter", "ofmap")
-# Bounds that keep every model's memory and time finite (docs/cost_model.md, "Allowed ranges").
+# Bounds that keep every model's memory and time finite; each field's range is its Rule (docs/hardware.md).
 MAX_ARRAY_SIDE = 65_536
 MAX_PES = 1 << 24
 MAX_EIE_QUEUE_SLOTS = 1 << 24     # fifo_depth x PEs: the EIE queue model keeps one start time per slot
@@ -80,6 +84,34 @@ class FPGAFitError(HardwareError):
     """A design that exceeds its FPGA part; names the resource and the overflow."""
 
 
+@dataclass(frozen=True)
+class Rule:
+    """What one YAML field accepts, its unit and what it means.
+
+    The one source of both the validation (``check``) and the reference page (``accel_models.reference``
+    writes docs/hardware.md from these).  ``kind``: ``number`` (> 0; >= 0 with ``zero_ok``; >= ``lo`` when
+    given; <= ``hi``), ``integer`` (the same, integers only), ``int_in`` (an integer in ``lo``..``hi``, or
+    ..the section's ``hi_field``), ``number_in`` (a number in [``lo``, ``hi``]), ``choice`` (one of
+    ``choices``), ``flag`` (true/false), ``pair`` (two integers in 1..``hi``; N <= M when ``ordered``),
+    ``int_list`` (a non-empty list of integers in ``lo``..``hi``), ``text`` (``lo``..``hi`` characters when
+    given), ``section`` (a mapping of the section's own fields).  Each description class holds its read-only
+    ``RULES`` (field -> Rule) as a plain class attribute (unannotated: not a dataclass field)."""
+
+    kind: str
+    doc: str                                   # what the field means (one sentence, no trailing period)
+    unit: str = ""
+    lo: float | None = None
+    hi: float | None = None
+    zero_ok: bool = False
+    optional: bool = False                     # null is accepted (and is the default)
+    null: str = ""                             # what null means
+    choices: tuple = ()
+    ordered: bool = False
+    hi_field: str = ""
+    used_when: tuple[str, tuple] | None = None  # (field of the same section, values): read only then
+    required_when: str = ""                    # the field or section must be given when this holds
+
+
 def _pos(where: str, name: str, value, integer: bool = False, zero_ok: bool = False, upper=None, lower=None):
     """A finite number (an int when ``integer``; never a bool) > 0 (>= 0 with ``zero_ok``; >= ``lower`` when
     given) and <= ``upper``."""
@@ -93,11 +125,6 @@ def _pos(where: str, name: str, value, integer: bool = False, zero_ok: bool = Fa
         bound += f" and <= {upper:g}" if upper is not None else ""
         raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: {kind} {bound}")
     return value
-
-
-def _opt_pos(where: str, name: str, value, zero_ok: bool = False, upper=None, lower=None):
-    if value is not None:
-        _pos(where, name, value, zero_ok=zero_ok, upper=upper, lower=lower)
 
 
 def _choice(where: str, name: str, value, allowed) -> str:
@@ -119,43 +146,118 @@ def _int_in(where: str, name: str, value, lo: int, hi: int) -> int:
     return value
 
 
-def _pair(where: str, name: str, value, check) -> tuple[int, int]:
+def _pair(where: str, name: str, value, rule: Rule) -> tuple[int, int]:
     v = tuple(value) if isinstance(value, (list, tuple)) else ()
-    if len(v) != 2 or any(isinstance(x, bool) or not isinstance(x, int) for x in v) or not check(v):
+    hi = rule.hi
+    ok = (lambda v: 0 < v[0] <= v[1] <= hi) if rule.ordered else (lambda v: 0 < v[0] <= hi and 0 < v[1] <= hi)
+    if len(v) != 2 or any(isinstance(x, bool) or not isinstance(x, int) for x in v) or not ok(v):
         raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: two positive integers"
-                            + (" [N, M] with 0 < N <= M <= 1024" if name == "nm" else " <= 1024"))
+                            + (f" [N, M] with 0 < N <= M <= {hi}" if rule.ordered else f" <= {hi}"))
     return v
+
+
+def _int_list(where: str, name: str, value, rule: Rule) -> tuple[int, ...]:
+    """A non-empty list of integers in lo..hi (one integer: a one-element list), sorted, each once."""
+    items = value if isinstance(value, (list, tuple)) else (value,)
+    if not items or any(isinstance(b, bool) or not isinstance(b, int) or not rule.lo <= b <= rule.hi
+                        for b in items):
+        raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: a non-empty list of integers in "
+                            f"{rule.lo}..{rule.hi}")
+    return tuple(sorted(set(items)))
+
+
+def check(where: str, name: str, value, rule: Rule, section=None):
+    """``value`` of field ``name`` if ``rule`` allows it (normalized: pairs and lists as tuples), else a
+    ``HardwareError`` naming ``where``, the field, the value and what is allowed.  ``section``: the object
+    holding the field (for a bound that is another of its fields)."""
+    if rule.optional and value is None:
+        return value
+    kind = rule.kind
+    if kind in ("number", "integer"):
+        return _pos(where, name, value, integer=kind == "integer", zero_ok=rule.zero_ok, upper=rule.hi,
+                    lower=rule.lo)
+    if kind == "int_in":
+        return _int_in(where, name, value, rule.lo, getattr(section, rule.hi_field) if rule.hi_field else rule.hi)
+    if kind == "number_in":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not rule.lo <= value <= rule.hi:
+            raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: a number in "
+                                f"[{rule.lo:g}, {rule.hi:g}]")
+        return value
+    if kind == "choice":
+        return _choice(where, name, value, rule.choices)
+    if kind == "flag":
+        return _flag(where, name, value)
+    if kind == "pair":
+        return _pair(where, name, value, rule)
+    if kind == "int_list":
+        return _int_list(where, name, value, rule)
+    if kind == "text":
+        if not isinstance(value, str) or (rule.hi is not None and not rule.lo <= len(value) <= rule.hi):
+            bound = f" of {rule.lo}..{rule.hi} characters" if rule.hi is not None else ""
+            raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: text{bound}")
+        return value
+    raise ValueError(f"rule kind {kind!r} unknown")  # a programming error, not bad input
+
+
+def _check_fields_of(obj, where: str, names) -> None:
+    """Check ``names`` of ``obj`` (in this order: the first bad one is reported) against ``obj.RULES``,
+    storing normalized values back."""
+    for name in names:
+        value = getattr(obj, name)
+        got = check(where, name, value, obj.RULES[name], section=obj)
+        if got is not value:
+            object.__setattr__(obj, name, got)
+
+
+_PJ = {"kind": "number", "zero_ok": True, "hi": MAX_PJ, "optional": True}
+_RATE = {"kind": "number", "lo": MIN_RATE, "hi": MAX_RATE}
 
 
 @dataclass(frozen=True)
 class DRAM:
     kind: str = "lpddr4"
-    bandwidth_bits_per_cycle: float = 128.0     # the shared channel, or each interface's default
-    latency_cycles: int = 100                   # exposed once per layer (the first request)
-    energy_pj_per_bit: float | None = None      # reads; None: from the technology table for ``kind``
-    write_energy_pj_per_bit: float | None = None  # writes; None: same as reads
-    interfaces: str = "shared"                  # shared: one channel for all operands; per_operand: one each
-    ifmap_bits_per_cycle: float | None = None   # per_operand interfaces (None: bandwidth_bits_per_cycle)
+    bandwidth_bits_per_cycle: float = 128.0
+    latency_cycles: int = 100
+    energy_pj_per_bit: float | None = None
+    write_energy_pj_per_bit: float | None = None
+    interfaces: str = "shared"
+    ifmap_bits_per_cycle: float | None = None
     filter_bits_per_cycle: float | None = None
     ofmap_bits_per_cycle: float | None = None
-    stall_free: bool = False                    # bandwidth never limits (SCALE-Sim CALC); traffic still counted
+    stall_free: bool = False
+
+    RULES = MappingProxyType({
+        "kind": Rule("choice", "DRAM type: sets the energy per bit from the technology table (not the bandwidth); "
+                     f"with `energy_pj_per_bit` given, any name of at most {MAX_NAME_CHARS} characters",
+                     choices=tuple(DRAM_PJ_PER_BIT)),
+        "bandwidth_bits_per_cycle": Rule(**_RATE, unit="bits/cycle", doc=(
+            "bandwidth of the shared channel, or each per-operand interface's default; `kind` does not set it "
+            "(the technology table cites no per-type bandwidth, and bits per cycle depend on the clock): give it")),
+        "latency_cycles": Rule("integer", "DRAM latency, exposed once per layer (the first request)",
+                               unit="cycles", zero_ok=True, hi=10**9),
+        "energy_pj_per_bit": Rule("number", "read energy", unit="pJ/bit", hi=MAX_PJ, optional=True,
+                                  null="from the technology table for `kind`"),
+        "write_energy_pj_per_bit": Rule("number", "write energy", unit="pJ/bit", hi=MAX_PJ, optional=True,
+                                        null="the read energy"),
+        "interfaces": Rule("choice", "`shared`: one channel for all operands; `per_operand`: one interface each",
+                           choices=DRAM_INTERFACES),
+        **{f"{op}_bits_per_cycle": Rule(**_RATE, unit="bits/cycle", optional=True,
+                                        doc=f"bandwidth of the {op} interface",
+                                        null="`bandwidth_bits_per_cycle`",
+                                        used_when=("interfaces", ("per_operand",))) for op in OPERANDS},
+        "stall_free": Rule("flag", "bandwidth never limits (SCALE-Sim's CALC mode); traffic is still counted"),
+    })
 
     def __post_init__(self):
         if self.energy_pj_per_bit is None:
-            _choice("dram", "kind", self.kind, tuple(DRAM_PJ_PER_BIT))
+            check("dram", "kind", self.kind, self.RULES["kind"])
         else:
             if not isinstance(self.kind, str) or len(self.kind) > MAX_NAME_CHARS:
                 raise HardwareError(f"dram: field 'kind'={short(self.kind)}; allowed: a name (text of at most "
                                     f"{MAX_NAME_CHARS} characters)")
-            _pos("dram", "energy_pj_per_bit", self.energy_pj_per_bit, upper=MAX_PJ)
-        _opt_pos("dram", "write_energy_pj_per_bit", self.write_energy_pj_per_bit, upper=MAX_PJ)
-        _pos("dram", "bandwidth_bits_per_cycle", self.bandwidth_bits_per_cycle, lower=MIN_RATE, upper=MAX_RATE)
-        _pos("dram", "latency_cycles", self.latency_cycles, integer=True, zero_ok=True, upper=10**9)
-        _choice("dram", "interfaces", self.interfaces, DRAM_INTERFACES)
-        for op in OPERANDS:
-            _opt_pos("dram", f"{op}_bits_per_cycle", getattr(self, f"{op}_bits_per_cycle"), lower=MIN_RATE,
-                     upper=MAX_RATE)
-        _flag("dram", "stall_free", self.stall_free)
+            _check_fields_of(self, "dram", ("energy_pj_per_bit",))
+        _check_fields_of(self, "dram", ("write_energy_pj_per_bit", "bandwidth_bits_per_cycle", "latency_cycles",
+                                        "interfaces", *(f"{op}_bits_per_cycle" for op in OPERANDS), "stall_free"))
 
     @property
     def pj_per_bit(self) -> float:
@@ -177,19 +279,26 @@ class Buffer:
 
     capacity_bytes: int = 128 * 1024
     banks: int = 1
-    width_bits: int = 64                  # bits per access (per bank)
-    read_pj: float | None = None          # energy of one width_bits read; None: CACTI fit (accel_models.tech)
-    write_pj: float | None = None         # energy of one width_bits write; None: CACTI fit
-    min_access_bits: int | None = None    # smallest transfer a port moves (zigzag convention; None: width_bits)
+    width_bits: int = 64
+    read_pj: float | None = None
+    write_pj: float | None = None
+    min_access_bits: int | None = None
+
+    RULES = MappingProxyType({
+        "capacity_bytes": Rule("integer", "capacity (all banks)", unit="bytes", hi=2**40),
+        "banks": Rule("integer", "banks (capacity is split evenly; each bank is priced as its own SRAM)", hi=2**20),
+        "width_bits": Rule("integer", "bits per access of one bank", unit="bits", hi=2**16),
+        "read_pj": Rule(**_PJ, unit="pJ/access", doc="energy of one `width_bits` read",
+                        null="CACTI fit at this capacity/banks and width, scaled to the node"),
+        "write_pj": Rule(**_PJ, unit="pJ/access", doc="energy of one `width_bits` write",
+                         null="CACTI fit at this capacity/banks and width, scaled to the node"),
+        "min_access_bits": Rule("int_in", "smallest transfer a port moves (read by the `zigzag` convention)",
+                                unit="bits", lo=1, hi_field="width_bits", optional=True, null="`width_bits`"),
+    })
 
     def __post_init__(self):
-        _pos("buffer", "capacity_bytes", self.capacity_bytes, integer=True, upper=2**40)
-        _pos("buffer", "banks", self.banks, integer=True, upper=2**20)
-        _pos("buffer", "width_bits", self.width_bits, integer=True, upper=2**16)
-        _opt_pos("buffer", "read_pj", self.read_pj, zero_ok=True, upper=MAX_PJ)
-        _opt_pos("buffer", "write_pj", self.write_pj, zero_ok=True, upper=MAX_PJ)
-        if self.min_access_bits is not None:
-            _int_in("buffer", "min_access_bits", self.min_access_bits, 1, self.width_bits)
+        _check_fields_of(self, "buffer", ("capacity_bytes", "banks", "width_bits", "read_pj", "write_pj",
+                                          "min_access_bits"))
 
     def access_pj(self, write: bool, node_factor: float) -> float:
         """Energy of one width_bits access (read or write) of one bank."""
@@ -206,16 +315,27 @@ class RegisterFile:
 
     capacity_bytes: int = 64
     width_bits: int = 16
-    access_pj: float | None = None        # one width_bits access, any operand
-    weight_access_pj: float | None = None  # one weight read or write
-    act_access_pj: float | None = None     # one input-activation read (0: the PEs have no input register)
-    psum_access_pj: float | None = None    # one partial-sum read or write
+    access_pj: float | None = None
+    weight_access_pj: float | None = None
+    act_access_pj: float | None = None
+    psum_access_pj: float | None = None
+
+    RULES = MappingProxyType({
+        "capacity_bytes": Rule("integer", "register capacity per PE", unit="bytes", hi=2**30),
+        "width_bits": Rule("integer", "bits per register access", unit="bits", hi=2**16),
+        "access_pj": Rule(**_PJ, unit="pJ/access", doc="one `width_bits` access, any operand",
+                          null="SRAM fit at this size and width, scaled to the node"),
+        "weight_access_pj": Rule(**_PJ, unit="pJ/access", doc="one weight read or write",
+                                 null="`access_pj` per bit x the weight's bits"),
+        "act_access_pj": Rule(**_PJ, unit="pJ/access", doc="one input-activation read (0: the PEs have no input "
+                              "register)", null="`access_pj` per bit x the activation's bits"),
+        "psum_access_pj": Rule(**_PJ, unit="pJ/access", doc="one partial-sum read or write",
+                               null="`access_pj` per bit x `pe.acc_bits`"),
+    })
 
     def __post_init__(self):
-        _pos("rf", "capacity_bytes", self.capacity_bytes, integer=True, upper=2**30)
-        _pos("rf", "width_bits", self.width_bits, integer=True, upper=2**16)
-        for name in ("access_pj", "weight_access_pj", "act_access_pj", "psum_access_pj"):
-            _opt_pos("rf", name, getattr(self, name), zero_ok=True, upper=MAX_PJ)
+        _check_fields_of(self, "rf", ("capacity_bytes", "width_bits", "access_pj", "weight_access_pj",
+                                      "act_access_pj", "psum_access_pj"))
 
     def pj_per_bit(self, node_factor: float) -> float:
         if self.access_pj is not None:
@@ -230,19 +350,30 @@ class RegisterFile:
 
 @dataclass(frozen=True)
 class Memory:
-    organization: str = "shared"          # shared: glb holds every operand; per_operand: ifmap/filter/ofmap_sram
-    double_buffered: bool = True          # half of each buffer is being filled while the other half is read
-    weights: str = "streamed"             # streamed per inference | resident on chip | auto (resident if all fit)
-    activations: str = "streamed"         # layer inputs/outputs: streamed via DRAM | resident on chip between
-                                          # layers | auto (resident when the layer's input and output fit)
-    convention: str = "native"            # whose traffic rules: native | scalesim | zigzag (docs/cost_model.md)
+    organization: str = "shared"
+    double_buffered: bool = True
+    weights: str = "streamed"
+    activations: str = "streamed"
+    convention: str = "native"
+
+    RULES = MappingProxyType({
+        "organization": Rule("choice", "`shared`: `glb` holds every operand; `per_operand`: `ifmap_sram`, "
+                             "`filter_sram`, `ofmap_sram`", choices=ORGANIZATIONS),
+        "double_buffered": Rule("flag", "half of each buffer is filled while the other half is read"),
+        "weights": Rule("choice", "weights `streamed` from DRAM every inference, `resident` on chip, or `auto` "
+                        "(resident when the whole model fits)", choices=WEIGHT_RESIDENCY),
+        "activations": Rule("choice", "layer inputs/outputs `streamed` via DRAM, `resident` on chip between "
+                            "layers, or `auto` (resident when the layer's input and output fit)",
+                            choices=WEIGHT_RESIDENCY),
+        "convention": Rule("choice", "whose traffic rules price a layer (docs/cost_model.md)", choices=CONVENTIONS),
+    })
 
     def __post_init__(self):
-        _choice("memory", "organization", self.organization, ORGANIZATIONS)
-        _flag("memory", "double_buffered", self.double_buffered)
-        _choice("memory", "weights", self.weights, WEIGHT_RESIDENCY)
-        _choice("memory", "activations", self.activations, WEIGHT_RESIDENCY)
-        _choice("memory", "convention", self.convention, CONVENTIONS)
+        _check_fields_of(self, "memory", ("organization", "double_buffered", "weights", "activations",
+                                          "convention"))
+
+
+_SYSTOLIC = ("engine", ("systolic", "nm"))
 
 
 @dataclass(frozen=True)
@@ -251,67 +382,91 @@ class PEArray:
     rows: int = 16
     cols: int = 16
     dataflow: str = "ws"
-    weight_bits: tuple[int, ...] = (8,)     # bit-widths the PEs accept (narrower weights are zero-extended)
+    weight_bits: tuple[int, ...] = (8,)
     act_bits: int = 8
     acc_bits: int = 32
-    zero_handling: str = "none"             # operands equal to zero: none | gating | skipping
-    gated_mac_fraction: float = 0.1         # energy of a zero-gated MAC relative to a full one
-    mac_pj: float | None = None             # energy of one MAC; None: Horowitz 45 nm scaled to the node
-    compact_zero_rows_cols: bool = True     # systolic/nm: drop all-zero GEMM rows/columns
-    nm: tuple[int, int] = (2, 4)            # nm engine pattern
-    index_bits: int = 4                     # eie: relative row-index width
-    decode_entries_per_cycle: float = 1.0   # eie: entries one PE decodes per cycle
-    macs_per_pe_per_cycle: int = 1          # eie, sigma: MACs one PE / multiplier retires per cycle
-    fifo_depth: int = 8                     # eie: activation queue entries per PE
-    act_broadcast_per_cycle: float = 1.0    # eie: nonzero activations broadcast per cycle
-    skip_empty_columns: bool = False        # eie: activations no PE holds a weight for are never broadcast
-    distribution_bw_words: int | None = None  # sigma: input words delivered per cycle (None: one per multiplier)
-    reduction_bw_words: int | None = None     # sigma: outputs the reduction network emits per cycle (None: cols)
-    iteration_overhead_cycles: int = 4      # sigma: configure + collect stages paid once per stationary iteration
-    cartesian: tuple[int, int] = (4, 4)     # scnn: nonzero weights x nonzero activations multiplied per PE-cycle
-    channel_group: int = 8                  # scnn: output channels accumulated per pass (Kc)
+    zero_handling: str = "none"
+    gated_mac_fraction: float = 0.1
+    mac_pj: float | None = None
+    compact_zero_rows_cols: bool = True
+    nm: tuple[int, int] = (2, 4)
+    index_bits: int = 4
+    decode_entries_per_cycle: float = 1.0
+    macs_per_pe_per_cycle: int = 1
+    fifo_depth: int = 8
+    act_broadcast_per_cycle: float = 1.0
+    skip_empty_columns: bool = False
+    distribution_bw_words: int | None = None
+    reduction_bw_words: int | None = None
+    iteration_overhead_cycles: int = 4
+    cartesian: tuple[int, int] = (4, 4)
+    channel_group: int = 8
+
+    RULES = MappingProxyType({
+        "engine": Rule("choice", "how a layer runs (cost_model.md, Engines; `sparse` is an alias of `eie`)",
+                       choices=ENGINES),
+        "rows": Rule("integer", "PE rows", unit="PEs", hi=MAX_ARRAY_SIDE),
+        "cols": Rule("integer", "PE columns", unit="PEs", hi=MAX_ARRAY_SIDE),
+        "dataflow": Rule("choice", "weight-, output- or input-stationary", choices=DATAFLOWS, used_when=_SYSTOLIC),
+        "weight_bits": Rule("int_list", "weight widths the PEs accept (narrower weights are zero-extended)",
+                            unit="bits", lo=1, hi=32),
+        "act_bits": Rule("int_in", "activation width", unit="bits", lo=1, hi=64),
+        "acc_bits": Rule("int_in", "accumulator (partial-sum) width", unit="bits", lo=1, hi=64),
+        "zero_handling": Rule("choice", "MACs with a zero operand: `none` computed, `gating` energy saved, "
+                              "`skipping` zero activations skipped (eie, scnn)", choices=ZERO_HANDLING),
+        "gated_mac_fraction": Rule("number_in", "energy of a zero-gated MAC relative to a full one",
+                                   unit="x MAC", lo=0, hi=1,
+                                   used_when=("zero_handling", ("gating", "skipping"))),
+        "mac_pj": Rule(**_PJ, unit="pJ/MAC", doc="energy of one MAC",
+                       null="Horowitz 45 nm at these widths, scaled to the node"),
+        "compact_zero_rows_cols": Rule("flag", "drop all-zero GEMM rows/columns (structured sparsity runs as the "
+                                       "smaller dense GEMM)", used_when=_SYSTOLIC),
+        "nm": Rule("pair", "the N:M pattern [N, M]: N kept of every M weights along K", hi=1024, ordered=True,
+                   used_when=("engine", ("nm",))),
+        "index_bits": Rule("int_in", "relative row-index (eie) / zero-run index (scnn) width", unit="bits",
+                           lo=1, hi=32, used_when=("engine", ("eie", "scnn"))),
+        "decode_entries_per_cycle": Rule("number", "entries one PE decodes per cycle", unit="entries/cycle",
+                                         lo=MIN_RATE, hi=1e6, used_when=("engine", ("eie",))),
+        "macs_per_pe_per_cycle": Rule("int_in", "MACs one PE retires per cycle", unit="MACs/cycle", lo=1,
+                                      hi=1024, used_when=("engine", ("eie",))),
+        "fifo_depth": Rule("int_in", "activation queue entries per PE", unit="entries", lo=1, hi=1 << 16,
+                           used_when=("engine", ("eie",))),
+        "act_broadcast_per_cycle": Rule("number", "nonzero activations broadcast per cycle",
+                                        unit="activations/cycle", lo=MIN_RATE, hi=1e6,
+                                        used_when=("engine", ("eie",))),
+        "skip_empty_columns": Rule("flag", "activations no PE holds a weight for are never broadcast",
+                                   used_when=("engine", ("eie",))),
+        "distribution_bw_words": Rule("int_in", "input words the distribution network delivers per cycle",
+                                      unit="words/cycle", lo=1, hi=MAX_PES, optional=True,
+                                      null="one per multiplier (rows x cols)", used_when=("engine", ("sigma",))),
+        "reduction_bw_words": Rule("int_in", "outputs the reduction network emits per cycle", unit="words/cycle",
+                                   lo=1, hi=MAX_PES, optional=True, null="`cols`",
+                                   used_when=("engine", ("sigma",))),
+        "iteration_overhead_cycles": Rule("int_in", "configure + collect stages paid once per stationary "
+                                          "iteration", unit="cycles", lo=0, hi=1 << 20,
+                                          used_when=("engine", ("sigma",))),
+        "cartesian": Rule("pair", "[F, I]: nonzero weights x nonzero activations multiplied per PE-cycle",
+                          hi=1024, used_when=("engine", ("scnn",))),
+        "channel_group": Rule("int_in", "output channels accumulated per pass (Kc)", unit="channels", lo=1,
+                              hi=1 << 16, used_when=("engine", ("scnn",))),
+    })
 
     def __post_init__(self):
         w = "pe"
         if isinstance(self.engine, str):
             object.__setattr__(self, "engine", ENGINE_ALIASES.get(self.engine, self.engine))
-        _choice(w, "engine", self.engine, ENGINES)
-        _choice(w, "dataflow", self.dataflow, DATAFLOWS)
-        _choice(w, "zero_handling", self.zero_handling, ZERO_HANDLING)
-        _pos(w, "rows", self.rows, integer=True, upper=MAX_ARRAY_SIDE)
-        _pos(w, "cols", self.cols, integer=True, upper=MAX_ARRAY_SIDE)
+        _check_fields_of(self, w, ("engine", "dataflow", "zero_handling", "rows", "cols"))
         if self.rows * self.cols > MAX_PES:
             raise HardwareError(f"pe: rows*cols={self.rows * self.cols:,} PEs; allowed: at most {MAX_PES:,}")
-        bits = self.weight_bits if isinstance(self.weight_bits, (list, tuple)) else (self.weight_bits,)
-        if not bits or any(isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= 32 for b in bits):
-            raise HardwareError(f"pe: field 'weight_bits'={short(self.weight_bits)}; allowed: a non-empty list of "
-                                "integers in 1..32")
-        object.__setattr__(self, "weight_bits", tuple(sorted(set(bits))))
-        _int_in(w, "act_bits", self.act_bits, 1, 64)
-        _int_in(w, "acc_bits", self.acc_bits, 1, 64)
-        if isinstance(self.gated_mac_fraction, bool) or not isinstance(self.gated_mac_fraction, (int, float)) \
-                or not 0 <= self.gated_mac_fraction <= 1:
-            raise HardwareError(f"pe: field 'gated_mac_fraction'={short(self.gated_mac_fraction)}; allowed: a "
-                                "number in [0, 1]")
-        _opt_pos(w, "mac_pj", self.mac_pj, zero_ok=True, upper=MAX_PJ)
-        _flag(w, "compact_zero_rows_cols", self.compact_zero_rows_cols)
-        object.__setattr__(self, "nm", _pair(w, "nm", self.nm, lambda v: 0 < v[0] <= v[1] <= 1024))
-        _int_in(w, "index_bits", self.index_bits, 1, 32)
-        _pos(w, "decode_entries_per_cycle", self.decode_entries_per_cycle, lower=MIN_RATE, upper=1e6)
-        _int_in(w, "macs_per_pe_per_cycle", self.macs_per_pe_per_cycle, 1, 1024)
-        _int_in(w, "fifo_depth", self.fifo_depth, 1, 1 << 16)
+        _check_fields_of(self, w, ("weight_bits", "act_bits", "acc_bits", "gated_mac_fraction", "mac_pj",
+                                   "compact_zero_rows_cols", "nm", "index_bits", "decode_entries_per_cycle",
+                                   "macs_per_pe_per_cycle", "fifo_depth"))
         if self.engine == "eie" and self.fifo_depth * self.rows * self.cols > MAX_EIE_QUEUE_SLOTS:
             raise HardwareError(f"pe: fifo_depth x rows x cols={self.fifo_depth * self.rows * self.cols:,} queue "
                                 f"slots; allowed: at most {MAX_EIE_QUEUE_SLOTS:,} for engine eie")
-        _pos(w, "act_broadcast_per_cycle", self.act_broadcast_per_cycle, lower=MIN_RATE, upper=1e6)
-        _flag(w, "skip_empty_columns", self.skip_empty_columns)
-        for name in ("distribution_bw_words", "reduction_bw_words"):
-            if getattr(self, name) is not None:
-                _int_in(w, name, getattr(self, name), 1, MAX_PES)
-        _int_in(w, "iteration_overhead_cycles", self.iteration_overhead_cycles, 0, 1 << 20)
-        object.__setattr__(self, "cartesian", _pair(w, "cartesian", self.cartesian,
-                                                    lambda v: 0 < v[0] <= 1024 and 0 < v[1] <= 1024))
-        _int_in(w, "channel_group", self.channel_group, 1, 1 << 16)
+        _check_fields_of(self, w, ("act_broadcast_per_cycle", "skip_empty_columns", "distribution_bw_words",
+                                   "reduction_bw_words", "iteration_overhead_cycles", "cartesian",
+                                   "channel_group"))
 
     @property
     def num_pes(self) -> int:
@@ -367,16 +522,23 @@ FPGA_PARTS = {  # vendor data sheets (AMD/Xilinx DS190 7-series, DS923 UltraScal
 @dataclass(frozen=True)
 class FPGAImpl:
     part: str = "xc7z020"
-    macs_per_dsp: int = 2          # DSP packing: two int8 MACs share one DSP48 (Xilinx WP486)
-    lut_per_pe: int = 60           # control/muxing around each DSP MAC
-    lut_per_decoder: int = 120     # sparse engines: one index decoder per PE
-    lut_base: int = 5_000          # DMA, control, interconnect
+    macs_per_dsp: int = 2
+    lut_per_pe: int = 60
+    lut_per_decoder: int = 120
+    lut_base: int = 5_000
+
+    RULES = MappingProxyType({
+        "part": Rule("choice", "the FPGA part (resources from its data sheet)", choices=tuple(FPGA_PARTS)),
+        "macs_per_dsp": Rule("int_in", "MACs packed into one DSP slice when weights and activations are <= 8 bits "
+                             "(two int8 MACs per DSP48: Xilinx WP486)", unit="MACs/DSP", lo=1, hi=64),
+        "lut_per_pe": Rule("integer", "control/muxing around each DSP MAC", unit="LUTs", zero_ok=True, hi=10**9),
+        "lut_per_decoder": Rule("integer", "one index decoder per PE (sparse engines)", unit="LUTs", zero_ok=True,
+                                hi=10**9),
+        "lut_base": Rule("integer", "DMA, control, interconnect", unit="LUTs", zero_ok=True, hi=10**9),
+    })
 
     def __post_init__(self):
-        _choice("fpga", "part", self.part, tuple(FPGA_PARTS))
-        _int_in("fpga", "macs_per_dsp", self.macs_per_dsp, 1, 64)
-        for n in ("lut_per_pe", "lut_per_decoder", "lut_base"):
-            _pos("fpga", n, getattr(self, n), integer=True, zero_ok=True, upper=10**9)
+        _check_fields_of(self, "fpga", ("part", "macs_per_dsp", "lut_per_pe", "lut_per_decoder", "lut_base"))
 
 
 @dataclass(frozen=True)
@@ -384,8 +546,8 @@ class Accelerator:
     name: str
     platform: str = "asic"
     clock_hz: float = 1e9
-    tech_node_nm: int = 45          # process node; on-chip energies scaled from 45 nm (accel_models.tech)
-    energy_scale: float = 1.0       # extra factor on every on-chip energy (1.0: the node's table as is)
+    tech_node_nm: int = 45
+    energy_scale: float = 1.0
     pe: PEArray = field(default_factory=PEArray)
     memory: Memory = field(default_factory=Memory)
     dram: DRAM = field(default_factory=DRAM)
@@ -397,20 +559,36 @@ class Accelerator:
     fpga: FPGAImpl | None = None
     description: str = ""
 
+    RULES = MappingProxyType({
+        "name": Rule("text", "the design's name in tables and plots", lo=1, hi=MAX_NAME_CHARS,
+                     null="the file's name without .yaml"),
+        "platform": Rule("choice", "`fpga` adds the resource check against `fpga.part`", choices=PLATFORMS),
+        "clock_hz": Rule("number", "clock frequency (latency_s = cycles / clock_hz)", unit="Hz", lo=MIN_CLOCK_HZ,
+                         hi=MAX_CLOCK_HZ),
+        "tech_node_nm": Rule("choice", "process node: every on-chip energy is scaled from 45 nm by the node's "
+                             "factor (table below)", unit="nm", choices=tuple(NODE_ENERGY_FACTOR)),
+        "energy_scale": Rule("number", "extra factor on every on-chip energy (1.0: the node's table as is)",
+                             unit="x", lo=MIN_ENERGY_SCALE, hi=MAX_ENERGY_SCALE),
+        "pe": Rule("section", "the PE array"),
+        "memory": Rule("section", "buffer organization, residency, traffic convention"),
+        "dram": Rule("section", "off-chip memory"),
+        "glb": Rule("section", "the shared global buffer",
+                    used_when=("memory.organization", ("shared",))),
+        **{f"{op}_sram": Rule("section", f"the {op} buffer (`memory.organization: per_operand`)", optional=True,
+                              required_when="`memory.organization` is `per_operand`") for op in OPERANDS},
+        "rf": Rule("section", "registers inside each PE"),
+        "fpga": Rule("section", "FPGA part and resource model", optional=True, required_when="`platform` is `fpga`"),
+        "description": Rule("text", "one line shown by `sparsesim presets`"),
+    })
+
     def __post_init__(self):
-        if not isinstance(self.name, str) or not 0 < len(self.name) <= MAX_NAME_CHARS:
-            raise HardwareError(f"hardware: field 'name'={short(self.name)}; allowed: text of 1..{MAX_NAME_CHARS} "
-                                "characters")
-        _choice(self.name, "platform", self.platform, PLATFORMS)
-        _pos(self.name, "clock_hz", self.clock_hz, lower=MIN_CLOCK_HZ, upper=MAX_CLOCK_HZ)
-        _choice(self.name, "tech_node_nm", self.tech_node_nm, tuple(NODE_ENERGY_FACTOR))
-        _pos(self.name, "energy_scale", self.energy_scale, lower=MIN_ENERGY_SCALE, upper=MAX_ENERGY_SCALE)
+        _check_fields_of(self, "hardware", ("name",))
+        _check_fields_of(self, self.name, ("platform", "clock_hz", "tech_node_nm", "energy_scale"))
         for sec, cls in SECTIONS.items():
             v = getattr(self, sec)
             if not (isinstance(v, cls) or (v is None and sec in OPTIONAL_SECTIONS)):
                 raise HardwareError(f"{self.name}: section {sec!r} is {type(v).__name__}; allowed: a {cls.__name__}")
-        if not isinstance(self.description, str):
-            raise HardwareError(f"{self.name}: field 'description'={short(self.description)}; allowed: text")
+        _check_fields_of(self, self.name, ("description",))
         per_op = [op for op in OPERANDS if getattr(self, f"{op}_sram") is not None]
         if self.memory.organization == "per_operand" and len(per_op) != 3:
             missing = [f"{op}_sram" for op in OPERANDS if op not in per_op]
@@ -477,6 +655,23 @@ class Accelerator:
         d["pe"]["nm"] = list(self.pe.nm)
         d["pe"]["cartesian"] = list(self.pe.cartesian)
         return {k: v for k, v in d.items() if v is not None}
+
+
+# Rules between fields (checked in the classes above and in sparsesim when a layer is priced); listed in
+# docs/hardware.md beside each field's own Rule.
+CROSS_FIELD_RULES = (
+    f"`pe.rows` x `pe.cols` <= {MAX_PES:,} PEs",
+    f"engine `eie`: `pe.fifo_depth` x `pe.rows` x `pe.cols` <= {MAX_EIE_QUEUE_SLOTS:,} queue slots",
+    ("`memory.organization: per_operand` needs all of `ifmap_sram`, `filter_sram`, `ofmap_sram`; `shared` "
+     "refuses them (it uses `glb`)"),
+    "`memory.convention` other than `native` needs `pe.engine` `systolic` or `nm`",
+    ("`platform: fpga` needs an `fpga` section; with one, the design must fit `fpga.part`: DSPs = PEs / "
+     "`macs_per_dsp` (packing only when every `weight_bits` and `act_bits` <= 8), BRAM36 per buffer bank, "
+     "LUTs = `lut_base` + PEs x `lut_per_pe` (+ PEs x `lut_per_decoder` for "
+     f"{', '.join(SPARSE_ENGINES)})"),
+    "`dram.kind` may be any name when `dram.energy_pj_per_bit` is given",
+    "a layer whose weights are wider than the widest `pe.weight_bits` is refused when it is priced",
+)
 
 
 # ------------------------------------------------------------------- loading
@@ -546,8 +741,14 @@ def preset_names() -> list[str]:
 
 def load_accelerator(name_or_path: str | Path) -> Accelerator:
     """A shipped preset by name, or a user YAML file."""
+    return read_hardware(name_or_path)[0]
+
+
+def read_hardware(name_or_path: str | Path) -> tuple[Accelerator, dict]:
+    """(description, the YAML mapping it was built from) of a shipped preset by name or a user YAML file; the
+    mapping tells which fields the file gave (``accel_models.reference.defaults_used``)."""
     p = Path(name_or_path)
-    user_file = p.suffix in (".yaml", ".yml")
+    user_file = is_hardware_file(name_or_path)
     if user_file:
         if not p.exists():
             raise HardwareError(f"hardware file {short(str(p), 200)} not found")
@@ -562,8 +763,13 @@ def load_accelerator(name_or_path: str | Path) -> Accelerator:
     except YamlError as e:
         raise HardwareError(str(e)) from None
     if not user_file:
-        return accelerator_from_dict(data, name=p.stem)
+        return accelerator_from_dict(data, name=p.stem), data
     try:
-        return accelerator_from_dict(data, name=p.stem)
+        return accelerator_from_dict(data, name=p.stem), data
     except HardwareError as e:  # name the file the field is in
         raise type(e)(f"{p}: {e}") from None
+
+
+def is_hardware_file(name_or_path: str | Path) -> bool:
+    """A user YAML file (by its suffix), not a preset name."""
+    return Path(name_or_path).suffix in (".yaml", ".yml")

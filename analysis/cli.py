@@ -73,19 +73,25 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from accel_models.hardware import load_accelerator, preset_names
+    from accel_models.hardware import PEArray, load_accelerator, preset_names, read_hardware
+    from accel_models.reference import resolved_yaml
 
+    if args.show is not None:   # one description, every field written out, to copy and edit
+        sys.stdout.write(resolved_yaml(read_hardware(args.show)[0], source=args.show))
+        return 0
+    _, engines = PEArray.RULES["dataflow"].used_when
     rows = []
     for name in preset_names():
         a = load_accelerator(name)
         rows.append((name, a.platform, a.pe.engine, f"{a.pe.rows}x{a.pe.cols}",
-                     a.pe.dataflow if a.pe.engine != "sparse" else "-",
-                     f"{a.clock_hz / 1e6:g} MHz", f"{a.glb.capacity_bytes / 1024:g} KiB", a.dram.kind, a.description))
-    head = ("name", "platform", "engine", "array", "dataflow", "clock", "buffer", "dram", "description")
+                     a.pe.dataflow if a.pe.engine in engines else "-", f"{a.clock_hz / 1e6:g} MHz",
+                     f"{sum(b.capacity_bytes for b in a.buffers()) / 1024:g} KiB", a.dram.kind, a.description))
+    head = ("name", "platform", "engine", "array", "dataflow", "clock", "buffers", "dram", "description")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head) - 1)]
     for r in [head] + rows:
         print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)) + "  " + r[-1])
-    print(f"\nDefault for `sparsesim simulate`: {DEFAULT_HW}.  Use --hw NAME[,NAME...] or --hw FILE.yaml.")
+    print(f"\nDefault for `sparsesim simulate`: {DEFAULT_HW}.  Use --hw NAME[,NAME...] or --hw FILE.yaml; "
+          "`sparsesim presets --show NAME` prints one with every field (docs/hardware.md).")
     return 0
 
 
@@ -93,7 +99,6 @@ DEFAULT_HW = "eyeriss_like"
 
 
 def _simulate_hardware(args: argparse.Namespace) -> list:
-    from accel_models.hardware import load_accelerator
     from accel_models.scalesim_cfg import accelerator_from_scalesim_cfg
 
     accs = []
@@ -110,8 +115,20 @@ def _simulate_hardware(args: argparse.Namespace) -> list:
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"--hw {short(hw)}: {short(twice[0])} named twice; allowed: each name once")
-        accs += [load_accelerator(h) for h in names]
+        accs += [_load_hardware(h) for h in names]
     return accs
+
+
+def _load_hardware(name_or_path: str):
+    """A preset or a user YAML; for a YAML, one line naming the fields it left to their defaults."""
+    from accel_models.hardware import is_hardware_file, read_hardware
+    from accel_models.reference import defaults_line, defaults_used
+
+    acc, data = read_hardware(name_or_path)
+    line = defaults_line(name_or_path, defaults_used(data, acc)) if is_hardware_file(name_or_path) else ""
+    if line:
+        print(line)
+    return acc
 
 
 def _simulate_workloads(args: argparse.Namespace):
@@ -457,7 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--quiet", action="store_true")
     sw.set_defaults(func=cmd_sweep)
 
-    ps = sub.add_parser("presets", parents=[common], help="list the shipped hardware presets")
+    ps = sub.add_parser("presets", parents=[common], help="list the shipped hardware presets, or print one with "
+                                                          "every field (--show)")
+    ps.add_argument("--show", metavar="NAME", help="print preset NAME (or FILE.yaml) as YAML with every field "
+                                                   "resolved, defaults filled, to copy and edit (docs/hardware.md)")
     ps.set_defaults(func=cmd_presets)
     return p
 

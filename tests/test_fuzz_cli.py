@@ -1,4 +1,4 @@
-"""Fuzzing the loaders and the CLI against the documented ranges (docs/config.md, docs/cost_model.md).
+"""Fuzzing the loaders and the CLI against the documented ranges (docs/config.md, docs/hardware.md).
 
 Each test mutates one value of something valid and checks both directions: a value outside the documented
 range is refused with one line naming it, and nothing escapes ``main()`` but an exit code.  Nothing trains:
@@ -187,7 +187,7 @@ def test_prune_cli_refuses_out_of_range_configs_before_any_work(tmp_path_factory
 
 # --------------------------------------------------------- (b) hardware
 def _hw_field_checks(d: dict) -> dict:
-    """Documented range of every hardware field (docs/cost_model.md, 'Allowed ranges')."""
+    """Documented range of every hardware field (docs/hardware.md), written out independently of its Rules."""
     rate = num_in(1e-3, 1e9)
     pj = opt(num_in(0, 1e9))
     dram_energy = (d.get("dram") or {}).get("energy_pj_per_bit")
