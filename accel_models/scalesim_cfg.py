@@ -121,3 +121,73 @@ def accelerator_from_scalesim_cfg(path: str | Path) -> Accelerator:
         "memory": {"organization": "per_operand", "double_buffered": True, "weights": "streamed",
                    "convention": "scalesim"},
         "ifmap_sram": sram["ifmap"], "filter_sram": sram["filter"], "ofmap_sram": sram["ofmap"], "dram": dram})
+
+
+# ------------------------------------------------------------------ writing
+CFG_TEMPLATE = """[general]
+run_name = {run_name}
+
+[architecture_presets]
+ArrayHeight: {rows}
+ArrayWidth: {cols}
+IfmapSramSzkB: {ifmap_kb}
+FilterSramSzkB: {filter_kb}
+OfmapSramSzkB: {ofmap_kb}
+IfmapOffset: 0
+FilterOffset: 10000000
+OfmapOffset: 20000000
+Bandwidth: {ofmap_bw}
+Dataflow: {dataflow}
+MemoryBanks: 1
+ReadRequestBuffer: 512
+WriteRequestBuffer: 512
+
+[layout]
+IfmapCustomLayout: False
+IfmapSRAMBankBandwidth: {ifmap_bw}
+IfmapSRAMBankNum: 1
+IfmapSRAMBankPort: 2
+FilterCustomLayout: False
+FilterSRAMBankBandwidth: {filter_bw}
+FilterSRAMBankNum: 1
+FilterSRAMBankPort: 2
+
+[sparsity]
+SparsitySupport: {sparse}
+SparseRep: ellpack_block
+OptimizedMapping: false
+BlockSize: {block}
+RandomNumberGeneratorSeed: 40
+
+[run_presets]
+InterfaceBandwidth: {mode}
+UseRamulatorTrace: False
+"""
+
+
+def _run_name(name: str) -> str:
+    """SCALE-Sim names its output folder after run_name: letters, digits, '_', '-' and '.' only."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "run"
+
+
+def scalesim_cfg_text(acc: Accelerator) -> str:
+    """The SCALE-Sim v3 ``.cfg`` of a systolic (or N:M) description; ``accelerator_from_scalesim_cfg`` reads it back.
+
+    SCALE-Sim counts one-byte words: SRAM sizes are written byte for byte (whole KiB, rounded down, at least 1), a
+    shared ``glb`` is split into three equal per-operand SRAMs, and DRAM bandwidths become words/cycle
+    (bits / 8, rounded, at least 1; a shared channel gives every operand the whole channel).  ``stall_free`` DRAM
+    is SCALE-Sim's CALC mode, any other USER.  ``pe.engine: nm`` turns SparsitySupport on (BlockSize = M)."""
+    if acc.pe.engine not in ("systolic", "nm"):
+        raise HardwareError(f"{acc.name}: pe.engine={acc.pe.engine!r}; SCALE-Sim models systolic arrays; allowed for "
+                            "a SCALE-Sim export: systolic, nm")
+    if acc.memory.organization == "per_operand":
+        sizes = [acc.buffer(op).capacity_bytes for op in ("ifmap", "filter", "ofmap")]
+    else:
+        sizes = [acc.glb.capacity_bytes // 3] * 3
+    kb = [max(1, s // 1024) for s in sizes]
+    bw = [max(1, round(acc.dram.operand_bandwidth(op) / WORD_BITS)) for op in ("ifmap", "filter", "ofmap")]
+    return CFG_TEMPLATE.format(
+        run_name=_run_name(acc.name), rows=acc.pe.rows, cols=acc.pe.cols, ifmap_kb=kb[0], filter_kb=kb[1],
+        ofmap_kb=kb[2], ifmap_bw=bw[0], filter_bw=bw[1], ofmap_bw=bw[2], dataflow=acc.pe.dataflow,
+        sparse="true" if acc.pe.engine == "nm" else "false", block=acc.pe.nm[1] if acc.pe.engine == "nm" else 4,
+        mode="CALC" if acc.dram.stall_free else "USER")

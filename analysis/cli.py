@@ -281,6 +281,32 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from accel_models.hardware import load_accelerator
+    from pruning.checkpoint import check_writable
+    from sparsesim.export import scalesim_files, timeloop_files, write_files
+    from sparsesim.workload import from_artifact
+
+    if args.act_density is not None and not 0.0 <= args.act_density <= 1.0:
+        raise ValueError(f"--act-density {args.act_density}; allowed: a number in [0, 1]")
+    acc = load_accelerator(args.hardware)
+    out = check_writable(args.out)
+    workloads = from_artifact(args.artifact)
+    if args.act_density is not None:
+        workloads = [replace(w, act_density=args.act_density) for w in workloads]
+    files = (scalesim_files(workloads, acc, args.scalesim_format) if args.to == "scalesim"
+             else timeloop_files(workloads, acc))
+    paths = write_files(files, out)
+    print(f"exported {len(workloads)} layers of {args.artifact} for {args.to} on {acc.name}: "
+          f"{len(paths)} files in {out}")
+    if args.to == "scalesim":
+        print(f"run: python -m scalesim.scale -c {out / 'scalesim.cfg'} -t {out / 'topology.csv'} "
+              f"-l {out / 'layout.csv'} -p {out / 'results'}" + (" -i gemm" if args.scalesim_format == "gemm" else ""))
+    return 0
+
+
 def dataclass_row(cost) -> dict:
     from dataclasses import asdict
     return asdict(cost)
@@ -473,6 +499,22 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=_int_in(1, 256), help="LocalCluster worker processes (1..256, default 2)")
     sw.add_argument("--quiet", action="store_true")
     sw.set_defaults(func=cmd_sweep)
+
+    ex = sub.add_parser("export", parents=[common],
+                        help="write an artifact's layers as SCALE-Sim v3 or Timeloop/Accelergy v4 inputs "
+                             "(docs/export.md)")
+    ex.add_argument("artifact", help="pruned-model artifact directory")
+    ex.add_argument("--to", required=True, choices=["scalesim", "timeloop"],
+                    help="scalesim: topology.csv, layout.csv, scalesim.cfg; timeloop: arch.yaml, mapper.yaml, "
+                         "problem_<layer>.yaml")
+    ex.add_argument("--out", required=True, help="output directory (created; files in it are replaced)")
+    ex.add_argument("--hardware", default=DEFAULT_HW, help=f"preset name or YAML file (default {DEFAULT_HW}; "
+                                                           "see `sparsesim presets`)")
+    ex.add_argument("--scalesim-format", choices=["conv", "gemm"], default="conv",
+                    help="SCALE-Sim topology format (default conv; gemm for dilated, non-square-stride layers)")
+    ex.add_argument("--act-density", type=_finite_float, metavar="D",
+                    help="input-activation density of every layer for Timeloop, [0, 1] (default 1.0)")
+    ex.set_defaults(func=cmd_export)
 
     ps = sub.add_parser("presets", parents=[common], help="list the shipped hardware presets, or print one with "
                                                           "every field (--show)")

@@ -112,8 +112,10 @@ def _entry_workload(entry: dict, w: np.ndarray, batch: int, density: float | Non
         weight_bits=int(entry.get("bits", 32)), batch=batch, groups=int(gemm.get("groups", 1)), input_elems=int(inp),
         act_density=1.0 if density is None else float(density),
         sparsity_type=entry.get("sparsity", {}).get("type", "dense"),
-        geometry={k: entry[k] for k in ("kernel", "stride", "padding", "dilation", "input_hw", "output_hw")
-                  if k in entry})
+        geometry={**{k: entry[k] for k in ("kernel", "stride", "padding", "padding_end", "dilation", "input_hw",
+                                           "output_hw") if k in entry},
+                  **({"nm": tuple(entry["sparsity"]["nm"])} if entry.get("sparsity", {}).get("type") == "nm"
+                     and entry["sparsity"].get("nm") else {})})
 
 
 def from_artifact(path: str | Path, batch: int = 1, act_density: dict[str, float] | None = None,

@@ -38,7 +38,7 @@ result of a layer on a configuration is cached on the workload.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -105,17 +105,31 @@ class ScaleSimReport:
 
 
 # ------------------------------------------------------------------ layers
+def scalesim_ifmap_hw(geometry: dict) -> tuple[int, int]:
+    """The ifmap SCALE-Sim is given for a torch conv: the input with its padding (before and after), less the
+    trailing rows/columns no window reads.  SCALE-Sim counts ceil((H - R + S) / S) outputs, torch
+    floor((H - R) / S) + 1; they differ when the stride does not divide H - R (ResNet's stride-2 layers)."""
+    (h, wd), (pr, pc) = geometry["input_hw"], geometry.get("padding", (0, 0))
+    er, ec = geometry.get("padding_end", (pr, pc))      # torch's 'same' pads one more after, on even kernels
+    h, wd = h + pr + er, wd + pc + ec
+    if geometry.get("output_hw"):
+        (oh, ow), (kh, kw) = geometry["output_hw"], geometry["kernel"]
+        sh, sw = geometry.get("stride", (1, 1))
+        dh, dw = geometry.get("dilation", (1, 1))
+        h, wd = min(h, (oh - 1) * sh + dh * (kh - 1) + 1), min(wd, (ow - 1) * sw + dw * (kw - 1) + 1)
+    return int(h), int(wd)
+
+
 def layer_of(w: LayerWorkload) -> ScaleSimLayer:
     """SCALE-Sim's view of a workload: its own topology geometry, or the torch geometry with padding added."""
-    nm = w.geometry.get("scalesim_nm")
+    nm = w.geometry.get("scalesim_nm") or w.geometry.get("nm")    # a topology's Sparsity, or an artifact's N:M
+    nm = tuple(nm) if nm else None
     if "scalesim_layer" in w.geometry:
         return ScaleSimLayer(*w.geometry["scalesim_layer"], nm=nm)
     kernel = w.geometry.get("kernel")
     if w.kind == "conv2d" and kernel and w.geometry.get("input_hw") and w.K % (kernel[0] * kernel[1]) == 0:
-        (h, wd), (pr, pc) = w.geometry["input_hw"], w.geometry.get("padding", (0, 0))
-        st = w.geometry.get("stride", (1, 1))[0]
-        return ScaleSimLayer(h + 2 * pr, wd + 2 * pc, kernel[0], kernel[1], w.K // (kernel[0] * kernel[1]), w.M,
-                             st, nm)
+        return ScaleSimLayer(*scalesim_ifmap_hw(w.geometry), kernel[0], kernel[1], w.K // (kernel[0] * kernel[1]),
+                             w.M, w.geometry.get("stride", (1, 1))[0], nm)
     return ScaleSimLayer(w.columns, w.K, 1, w.K, 1, w.M, 1, nm)   # a GEMM: rows x K times K x M
 
 
@@ -524,6 +538,8 @@ def simulate(layer: ScaleSimLayer, cfg: ScaleSimConfig) -> ScaleSimReport:
 def report(w: LayerWorkload, hw: HardwareArrays, i: int) -> ScaleSimReport:
     """SCALE-Sim's report for workload ``w`` on config ``i`` (cached on the workload)."""
     layer, cfg = layer_of(w), config_of(hw, i)
+    if hw.engine[i] != "nm":            # SCALE-Sim ignores the Sparsity column unless SparsitySupport is on
+        layer = replace(layer, nm=None)
     key = ("scalesim", layer, cfg)
     if key not in w.cache:
         w.cache[key] = simulate(layer, cfg)
