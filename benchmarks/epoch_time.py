@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from pruning.batches import TensorSource
 from pruning.config import PruneConfig
 from pruning.data import load_mnist
+from pruning.distill import Distiller
 from pruning.distributed import Replicas, init_from_env, is_main, shard
 from pruning.lifecycle import Pruner
 from pruning.models import build_model
@@ -60,7 +61,7 @@ def main() -> None:
         torch.manual_seed(0)
         naive = naive_epoch(build_model("lenet5"), x, y, args.batch_size)
         print(f"plain loop (DataLoader, NCHW, Adam, batch {args.batch_size}): {naive:6.1f} s/epoch")
-    p, a = admm_overhead(x, y, args.batch_size, args.epochs)
+    p, a, kd = admm_overhead(x, y, args.batch_size, args.epochs)
     if not is_main():
         return
     where = f"DDP x{shard().world}" if ddp else "one process"
@@ -68,10 +69,12 @@ def main() -> None:
           ("" if args.ddp_only else f"  ({naive / p:.1f}x faster than the plain loop; target <= 30 s)"))
     print(f"ours + ADMM penalty on all 4 layers ({where}):      {a:6.1f} s/epoch  "
           f"(ADMM/plain = {a / p:.3f}; target <= 1.10)")
+    print(f"ours + distillation from a dense teacher ({where}): {kd:6.1f} s/epoch  (distilled/plain = {kd / p:.3f}; "
+          "masked retraining with `distill`)")
 
 
-def admm_overhead(x, y, batch_size: int, epochs: int) -> tuple[float, float]:
-    """Median plain and ADMM epoch times, interleaved (drift on a noisy machine hits both alike)."""
+def admm_overhead(x, y, batch_size: int, epochs: int) -> tuple[float, float, float]:
+    """Median plain, ADMM and distilled epoch times, interleaved (drift on a noisy machine hits all alike)."""
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     model = prepare_for_speed(build_model("lenet5"))
@@ -80,14 +83,18 @@ def admm_overhead(x, y, batch_size: int, epochs: int) -> tuple[float, float]:
     cfg = PruneConfig.from_dict({"layers": {n: {"type": "nonstructured", "ratio": 0.9}
                                             for n in ("conv1", "conv2", "fc1", "fc2")}})
     source = TensorSource(x, y)
-    plain, with_admm = [], []
+    teacher = prepare_for_speed(build_model("lenet5")).eval()
+    distiller = Distiller(teacher, 0.5, 4.0)
+    plain, with_admm, distilled = [], [], []
     for _ in range(epochs):
         plain.append(train_source(trainable, source, opt, batch_size, g, shard=shard()).seconds)
         pruner = Pruner(model, cfg.resolve(model)).prepare()  # penalty gradient hooks on all 4 weights
         with_admm.append(train_source(trainable, source, opt, batch_size, g, shard=shard()).seconds)
         pruner.step()
         pruner.close()
-    return statistics.median(plain), statistics.median(with_admm)
+        distilled.append(train_source(trainable, source, opt, batch_size, g, shard=shard(),
+                                      distiller=distiller).seconds)
+    return statistics.median(plain), statistics.median(with_admm), statistics.median(distilled)
 
 if __name__ == "__main__":
     main()
