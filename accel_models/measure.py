@@ -13,8 +13,10 @@ Conv2d/Linear of a pruned model, at batch 1 and a user batch:
 
 Method: warm-up runs, then repeated runs; the median and quartiles are
 reported with the thread count; CUDA runs are timed with CUDA events after a
-synchronize.  Every variant's output is checked against dense (``allclose``)
-before it is timed.  A roofline (peak dense GEMM rate, memory bandwidth) is
+synchronize.  Every ``Timing`` carries a ``TimingQuality`` (the load before
+and after it, its dispersion, ``trusted`` and the reason; ``machine_load``).
+Every variant's output is checked against dense (``allclose``) before it is
+timed.  A roofline (peak dense GEMM rate, memory bandwidth) is
 measured once per device so each run also reports achieved GFLOP/s, its
 fraction of the peak, and its fraction of the roofline limit
 ``min(peak, intensity x bandwidth)`` for the least data the layer must move.
@@ -22,6 +24,7 @@ fraction of the peak, and its fraction of the roofline limit
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 import warnings
@@ -31,6 +34,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .machine_load import DEFAULT_POLICY, LoadMonitor, TimingQuality, TrustPolicy, judge
 
 
 class MeasureError(RuntimeError):
@@ -45,6 +50,7 @@ class Timing:
     min_s: float
     repeats: int
     warmup: int
+    quality: TimingQuality
 
     @property
     def spread(self) -> float:
@@ -52,12 +58,17 @@ class Timing:
         return (self.p75_s - self.p25_s) / self.median_s if self.median_s else 0.0
 
 
-def summarize(samples: list[float], warmup: int) -> Timing:
+def summarize(samples: list[float], warmup: int, threads: int = 1, load_start: float = math.nan,
+              load_end: float = math.nan, cores: int = 0, policy: TrustPolicy = DEFAULT_POLICY,
+              cpu_share: float = math.nan) -> Timing:
+    """Median, quartiles and minimum of ``samples`` (in the order taken), with their quality (``judge``)."""
     if not samples:
         raise MeasureError("no timed repetitions")
     s = sorted(samples)
     q = statistics.quantiles(s, n=4, method="inclusive") if len(s) > 1 else [s[0]] * 3
-    return Timing(statistics.median(s), q[0], q[2], s[0], len(s), warmup)
+    med = statistics.median(s)
+    return Timing(med, q[0], q[2], s[0], len(s), warmup,
+                  judge(samples, q[0], med, q[2], threads, load_start, load_end, cores, policy, cpu_share))
 
 
 class WallTimer:
@@ -88,15 +99,24 @@ class CudaEventTimer:
 
 
 def time_fn(fn: Callable[[], object], timer=None, repeats: int = 20, warmup: int = 3,
-            min_total_s: float = 0.0) -> Timing:
-    """Warm up, then time ``repeats`` calls (more while the total is below ``min_total_s``)."""
+            min_total_s: float = 0.0, monitor: LoadMonitor | None = None, threads: int | None = None) -> Timing:
+    """Warm up, then time ``repeats`` calls (more while the total is below ``min_total_s``); the load is read
+    from ``monitor`` before and after, and the process CPU time over the runs with its ``cpu_clock`` (none
+    given: not checked, NaN); ``threads`` defaults to torch's."""
     timer = timer or WallTimer()
+    threads = threads or torch.get_num_threads()
     for _ in range(warmup):
         fn()
+    load_start = monitor.source() if monitor else math.nan
+    cpu_clock = monitor.cpu_clock if monitor else None
+    cpu0 = cpu_clock() if cpu_clock else math.nan
     samples: list[float] = []
     while len(samples) < repeats or (sum(samples) < min_total_s and len(samples) < 50 * repeats):
         samples.append(timer.measure(fn))
-    return summarize(samples, warmup)
+    cpu_share = (cpu_clock() - cpu0) / sum(samples) if cpu_clock and sum(samples) > 0 else math.nan
+    load_end = monitor.source() if monitor else math.nan
+    return summarize(samples, warmup, threads, load_start, load_end, monitor.cores if monitor else 0,
+                     monitor.policy if monitor else DEFAULT_POLICY, cpu_share)
 
 
 def timer_for(device: str):
@@ -145,6 +165,7 @@ class LayerRun:
                 if device == "cpu" else device, "engine": "measured", "format": self.variant, "batch": self.batch,
                 "latency_s": self.timing.median_s, "latency_p25_s": self.timing.p25_s,
                 "latency_p75_s": self.timing.p75_s, "repeats": self.timing.repeats,
+                **self.timing.quality.to_row(),
                 "macs_useful": self.flops_useful / 2, "achieved_gflops": gflops,
                 "utilization": gflops / roof.peak_gflops if roof else float("nan"),
                 "roofline_gflops": attainable, "fraction_of_roofline": gflops / attainable,
@@ -252,7 +273,8 @@ def _semi_structured(w2, xcols, post):
 
 
 def run_layer(name: str, layer: nn.Module, x: torch.Tensor, device: str, repeats: int = 20, warmup: int = 3,
-              timer=None, rtol: float = 1e-3, atol: float = 1e-3) -> list[LayerRun]:
+              timer=None, rtol: float = 1e-3, atol: float = 1e-3,
+              monitor: LoadMonitor | None = None) -> list[LayerRun]:
     """Time every applicable variant of one layer on input ``x``; outputs checked against dense."""
     timer = timer or timer_for(device)
     w = layer.weight.detach()
@@ -269,7 +291,8 @@ def run_layer(name: str, layer: nn.Module, x: torch.Tensor, device: str, repeats
             err = float((y.float() - ref).abs().max()) if y.numel() else 0.0
             if not torch.allclose(y.float(), ref, rtol=tol, atol=max(atol, tol * float(ref.abs().max()))):
                 raise MeasureError(f"{name}: variant {vname} disagrees with dense (max abs err {err:.3g})")
-            runs.append(LayerRun(name, vname, x.shape[0], time_fn(fn, timer, repeats, warmup), flops, err, note,
+            timing = time_fn(fn, timer, repeats, warmup, monitor=monitor)
+            runs.append(LayerRun(name, vname, x.shape[0], timing, flops, err, note,
                                  4.0 * (nnz + x.numel() + ref.numel())))
     return runs
 

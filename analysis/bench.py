@@ -8,6 +8,10 @@
 * ``sweep_ratio`` / ``break_even``: for one layer shape and structure, the
   measured speedup against the pruning ratio and the ratio where sparse starts
   to beat dense on this machine.
+
+Every timed row carries its dispersion, the load around it, the thread count
+and ``timing_trusted`` / ``timing_note`` (``accel_models.machine_load``); a
+loaded machine is waited for (``wait_idle_s``) and then warned about.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from accel_models.machine_load import LoadMonitor, default_threads, wait_for_idle
 from accel_models.measure import (MeasureError, Roofline, WallTimer, layer_inputs, measure_roofline, run_layer,
                                   time_fn, timer_for)
 
@@ -59,8 +64,9 @@ def csr_model(model: nn.Module) -> nn.Module:
 
 
 def bench_model(model: nn.Module, example_shape, batches=(1, 8), device: str = "cpu", repeats: int = 20,
-                roof: Roofline | None = None, log=print) -> list[dict]:
-    """Per-layer and whole-model timings; returns rows (one per layer x variant x batch)."""
+                roof: Roofline | None = None, log=print, monitor: LoadMonitor | None = None) -> list[dict]:
+    """Per-layer and whole-model timings; returns rows (one per layer x variant x batch), each with its
+    dispersion and trust flag (the load read from ``monitor`` around every timing; none: not checked)."""
     model = model.eval().to(device)
     timer = timer_for(device)
     rows = []
@@ -71,7 +77,7 @@ def bench_model(model: nn.Module, example_shape, batches=(1, 8), device: str = "
             if not isinstance(mod, (nn.Conv2d, nn.Linear)):
                 continue
             try:
-                runs = run_layer(name, mod, inputs[name], device, repeats=repeats, timer=timer)
+                runs = run_layer(name, mod, inputs[name], device, repeats=repeats, timer=timer, monitor=monitor)
             except MeasureError as e:
                 log(f"  {name}: skipped ({e})")
                 continue
@@ -81,7 +87,7 @@ def bench_model(model: nn.Module, example_shape, batches=(1, 8), device: str = "
                 row["speedup_vs_dense"] = dense / r.timing.median_s
                 rows.append(row)
         # whole model: dense vs compacted vs all-CSR
-        meas = measure_model(model, example_shape, batch, device, repeats)
+        meas = measure_model(model, example_shape, batch, device, repeats, monitor=monitor)
         hw = f"{device} ({torch.get_num_threads()} threads)" if device == "cpu" else device
         for vname, m in meas.items():
             rows.append({"layer": "MODEL", "hardware": hw, "engine": "measured", "format": vname, "batch": batch,
@@ -89,14 +95,15 @@ def bench_model(model: nn.Module, example_shape, batches=(1, 8), device: str = "
                          "repeats": repeats, "macs_useful": float("nan"), "achieved_gflops": float("nan"),
                          "utilization": float("nan"), "roofline_gflops": float("nan"),
                          "fraction_of_roofline": float("nan"), "max_abs_err": m["max_abs_err"],
-                         "note": f"{m['params']:,} parameters",
+                         **m["quality"].to_row(), "note": f"{m['params']:,} parameters",
                          "speedup_vs_dense": meas["dense"]["latency_s"] / m["latency_s"]})
     return rows
 
 
 def measure_model(model: nn.Module, input_shape, batch: int, device: str = "cpu", repeats: int = 20,
-                  variants=("dense", "compact", "csr")) -> dict[str, dict]:
-    """Whole-model latency of the dense, compacted and all-CSR variants (outputs checked equal)."""
+                  variants=("dense", "compact", "csr"), monitor: LoadMonitor | None = None) -> dict[str, dict]:
+    """Whole-model latency of the dense, compacted and all-CSR variants (outputs checked equal); each with
+    its ``quality`` (``TimingQuality``: dispersion, load from ``monitor``, threads, trusted)."""
     from pruning.purification import PurificationError, compact
 
     model = model.eval().to(device)
@@ -117,31 +124,47 @@ def measure_model(model: nn.Module, input_shape, batch: int, device: str = "cpu"
             err = float((vm(x) - ref).abs().max())
             if err > 1e-3 * max(1.0, float(ref.abs().max())):
                 raise MeasureError(f"whole model: variant {name} disagrees with dense (max abs err {err:.3g})")
-            t = time_fn(lambda vm=vm: vm(x), timer, repeats, 3)
+            t = time_fn(lambda vm=vm: vm(x), timer, repeats, 3, monitor=monitor)
             out[name] = {"latency_s": t.median_s, "p25_s": t.p25_s, "p75_s": t.p75_s, "max_abs_err": err,
+                         "quality": t.quality,
                          "params": sum(p.numel() for p in vm.parameters())}
     return out
 
 
 def bench_artifact(path: str | Path, batches=(1, 8), device: str = "cpu", repeats: int = 20, log=print,
-                   trust_module: str | None = None) -> tuple[list, Roofline]:
+                   trust_module: str | None = None, threads: int | None = None, wait_idle_s: float = 0.0,
+                   monitor: LoadMonitor | None = None) -> tuple[list, Roofline]:
     """Time the artifact's model; a zoo model is built from its name, a ``module:Callable`` factory only when
-    ``trust_module`` names its module (``pruning.artifact.load_artifact``), else ArtifactError before any run."""
+    ``trust_module`` names its module (``pruning.artifact.load_artifact``), else ArtifactError before any run.
+
+    Runs with ``threads`` torch threads (default: the physical cores this process may use; the caller's
+    setting is restored after); first waits up to
+    ``wait_idle_s`` for a loaded machine to go quiet, then warns in one line (``wait_for_idle``)."""
     from pruning.artifact import load_artifact
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise MeasureError("--device cuda: no CUDA device is available on this machine")
     art = load_artifact(path, trust_module=trust_module)
-    roof = measure_roofline(device, size=1024 if device == "cpu" else 4096)
-    log(f"{device}: {roof.threads} threads, peak dense GEMM {roof.peak_gflops:.1f} GFLOP/s, "
-        f"copy bandwidth {roof.bandwidth_gbs:.1f} GB/s")
-    rows = bench_model(art.model, art.manifest["model"]["input_shape"], batches, device, repeats, roof, log)
+    before = torch.get_num_threads()
+    threads = threads or default_threads()
+    monitor = monitor or LoadMonitor.system(threads, cpu=device == "cpu")
+    torch.set_num_threads(threads)
+    try:
+        wait_for_idle(monitor, wait_idle_s, log)
+        roof = measure_roofline(device, size=1024 if device == "cpu" else 4096)
+        log(f"{device}: {roof.threads} threads, peak dense GEMM {roof.peak_gflops:.1f} GFLOP/s, "
+            f"copy bandwidth {roof.bandwidth_gbs:.1f} GB/s")
+        rows = bench_model(art.model, art.manifest["model"]["input_shape"], batches, device, repeats, roof, log,
+                           monitor)
+    finally:
+        torch.set_num_threads(before)   # the caller's setting, as it was
     return rows, roof
 
 
 def sweep_ratio(layer: nn.Module, x: torch.Tensor, structure: str, ratios: list[float], device: str = "cpu",
-                repeats: int = 10, seed: int = 0) -> list[dict]:
-    """Prune copies of ``layer`` to each ratio and time every variant; speedups against dense."""
+                repeats: int = 10, seed: int = 0, monitor: LoadMonitor | None = None) -> list[dict]:
+    """Prune copies of ``layer`` to each ratio and time every variant; speedups against dense, and whether
+    every timing of the ratio is trusted (``timing_trusted``, the first reason in ``timing_note``)."""
     from pruning.constraint import Constraint
     from pruning.structures import Structure
 
@@ -151,10 +174,12 @@ def sweep_ratio(layer: nn.Module, x: torch.Tensor, structure: str, ratios: list[
         lay = copy.deepcopy(layer)
         with torch.no_grad():
             lay.weight.copy_(Constraint(Structure(structure, r)).project(lay.weight)[0])
-        runs = {run.variant: run for run in run_layer(f"r{r}", lay, x, device, repeats=repeats)}
+        runs = {run.variant: run for run in run_layer(f"r{r}", lay, x, device, repeats=repeats, monitor=monitor)}
         d = runs["dense"].timing.median_s
         g = runs["dense_gemm"].timing.median_s if "dense_gemm" in runs else d
+        bad = [run.timing.quality.reason for run in runs.values() if not run.timing.quality.trusted]
         out.append({"structure": structure, "ratio": r, "dense_s": d, "dense_gemm_s": g,
+                    "timing_trusted": not bad, "timing_note": bad[0] if bad else "",
                     "ideal_speedup": 1.0 / (1.0 - r),
                     **{f"{v}_speedup": d / run.timing.median_s for v, run in runs.items() if v != "dense"},
                     **{f"{v}_speedup_vs_gemm": g / run.timing.median_s for v, run in runs.items()

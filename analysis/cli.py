@@ -219,10 +219,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print("sparsesim bench: no CUDA device on this machine; GPU runs skipped (use --device cpu)")
         return 0
     out = check_writable(args.out)   # before minutes of timing, not after them
-    if args.threads:
-        torch.set_num_threads(args.threads)
     rows, roof = bench_artifact(args.artifact, batches=tuple(sorted({1, args.batch})), device=args.device,
-                                repeats=args.repeats, trust_module=args.trust_module)
+                                repeats=args.repeats, trust_module=args.trust_module, threads=args.threads,
+                                wait_idle_s=args.wait_idle)
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -230,13 +229,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     w.writerows(rows)
     atomic_write_text(out / "measured.csv", buf.getvalue())
     atomic_write_text(out / "roofline.json", json.dumps(asdict(roof), indent=1) + "\n")
-    print(f"{'layer':10s} {'batch':>5s} {'variant':8s} {'median us':>10s} {'IQR %':>6s} {'speedup':>8s} "
-          f"{'GFLOP/s':>8s} {'% peak':>7s} {'% roof':>7s}  note")
+    print(f"{'layer':10s} {'batch':>5s} {'variant':8s} {'median us':>10s} {'IQR %':>6s} {'trust':>5s} "
+          f"{'speedup':>8s} {'GFLOP/s':>8s} {'% peak':>7s} {'% roof':>7s}  note")
     for r in rows:
-        iqr = (r["latency_p75_s"] - r["latency_p25_s"]) / r["latency_s"] * 100
-        print(f"{r['layer'][:10]:10s} {r['batch']:5d} {r['format']:8s} {r['latency_s'] * 1e6:10.1f} {iqr:6.1f} "
+        print(f"{r['layer'][:10]:10s} {r['batch']:5d} {r['format']:8s} {r['latency_s'] * 1e6:10.1f} "
+              f"{r['latency_iqr_rel'] * 100:6.1f} {'yes' if r['timing_trusted'] else 'NO':>5s} "
               f"{r['speedup_vs_dense']:8.2f} {r['achieved_gflops']:8.2f} {r['utilization'] * 100:7.1f} "
               f"{r['fraction_of_roofline'] * 100:7.1f}  {r['note']}")
+    untrusted = [r for r in rows if not r["timing_trusted"]]
+    if untrusted:
+        print(f"\n{len(untrusted)} of {len(rows)} timings untrusted (timing_note in measured.csv), e.g. "
+              f"{untrusted[0]['layer']} {untrusted[0]['format']}: {untrusted[0]['timing_note']}")
     print(f"\nwrote {out / 'measured.csv'} and {out / 'roofline.json'}")
     return 0
 
@@ -347,6 +350,17 @@ def _finite_float(text: str) -> float:
 
 
 _finite_float.__name__ = "number"
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: seconds to wait, 0..86400."""
+    value = _finite_float(text)
+    if not 0 <= value <= 86_400:
+        raise argparse.ArgumentTypeError(f"{short(text)}; allowed: seconds in 0..86,400")
+    return value
+
+
+_seconds.__name__ = "seconds"
 DEVICE = re.compile(r"cpu|cuda(:\d{1,3})?")
 
 
@@ -458,7 +472,11 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--out", required=True, help="output directory (measured.csv, roofline.json)")
     bn.add_argument("--batch", type=BATCH, default=8, help=f"user batch, timed besides batch 1 (1..{MAX_BATCH})")
     bn.add_argument("--repeats", type=_int_in(1, 10_000), default=20, help="timed runs per case (1..10000)")
-    bn.add_argument("--threads", type=THREADS, help="torch intra-op threads (default: torch's)")
+    bn.add_argument("--threads", type=THREADS, help="torch intra-op threads (default: the physical cores this "
+                                                    "process may use)")
+    bn.add_argument("--wait-idle", type=_seconds, default=0.0, metavar="SECONDS",
+                    help="on a loaded machine, wait up to SECONDS for it to go quiet before timing (default 0: "
+                         "warn and flag the timings untrusted)")
     bn.add_argument("--trust-module", metavar="MODULE", help="import the artifact's model.factory from MODULE "
                                                              "(code; zoo models need no flag)")
     bn.set_defaults(func=cmd_bench)

@@ -132,17 +132,37 @@ def _beside(summary: dict, other: dict) -> list[str]:
         [f"- {v['text']}" for v in other["verdicts"]]
 
 
+def _latency_cell(r: dict):
+    """Latency in us; a measured one with its IQR relative to the median, and 'UNTRUSTED' when flagged."""
+    if not r.get("latency_s"):
+        return None
+    us = r["latency_s"] * 1e6
+    if r.get("latency_iqr_rel") is None:
+        return us
+    return f"{us:.3g} (IQR {r['latency_iqr_rel']:.0%}{'' if r.get('timing_trusted') else ', UNTRUSTED'})"
+
+
+def _untrusted_note(rows: list[dict]) -> list[str]:
+    bad = [r for r in rows if r.get("timing_trusted") is False]
+    if not bad:
+        return []
+    return ["", f"**UNTRUSTED measured latency** ({len(bad)} row(s); loaded machine or dispersed runs, see "
+            "docs/results.md): " + "; ".join(f"{r['structure']} on {r['platform']}: {r.get('timing_note')}"
+                                            for r in bad) + ". Rerun on a quiet machine before relying on them."]
+
+
 def _results(rows: list[dict], structures: dict) -> list[str]:
     flagged = {s for s, r in structures.items() if r["status"] == "validation only"}
     body = [[r["structure"] + (" (validation only)" if r["structure"] in flagged else ""), r["platform"], r["ratio"],
              r["compression"], None if r.get("energy_pj") is None else r["energy_pj"] / 1e6,
-             r.get("latency_s") and r["latency_s"] * 1e6, r.get("energy_vs_dense"), r.get("speedup_vs_dense")]
+             _latency_cell(r), r.get("energy_vs_dense"), r.get("speedup_vs_dense")]
             for r in rows]
     note = ("Accuracies of these models: the matched-accuracy table above (results.csv repeats them with n and the "
-            "95% interval).")
+            "95% interval). Measured latencies carry their interquartile range relative to the median (results.csv: "
+            "quartiles, threads, trusted flag).")
     return ["## Results (results.csv)", "", note, "",
             _md_table(["structure", "platform", "ratio", "compression", "energy (uJ)", "latency (us)",
-                       "energy / dense", "speedup vs dense"], body)]
+                       "energy / dense", "speedup vs dense"], body)] + _untrusted_note(rows)
 
 
 def _breakeven(summary: dict) -> list[str]:
@@ -151,7 +171,10 @@ def _breakeven(summary: dict) -> list[str]:
         be = summary["breakeven"].get("cpu_breakeven")
         layer = summary["breakeven"]["cpu_sweep"][0]["layer"]
         at = "not reached" if be is None else f"{be:.2f}"
-        md += [f"Measured on this CPU (largest layer, {layer}, CSR vs dense): break-even ratio {at}.", ""]
+        bad = [r for r in summary["breakeven"]["cpu_sweep"] if r.get("timing_trusted") is False]
+        flag = (f" **UNTRUSTED**: {len(bad)} of {len(summary['breakeven']['cpu_sweep'])} ratios timed on a loaded "
+                f"machine or with dispersed runs ({bad[0].get('timing_note')})." if bad else "")
+        md += [f"Measured on this CPU (largest layer, {layer}, CSR vs dense): break-even ratio {at}.{flag}", ""]
     for bits, data in summary["breakeven"]["bits"].items():
         body = [[bits, plat, e.get("storage_bits_vs_dense"), e.get("energy_pj_vs_dense"), e.get("cycles_vs_dense"),
                  e.get("energy_pj_vs_structured"), e.get("best_structured_energy_pj"),

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from accel_models.hardware import Accelerator
+from accel_models.machine_load import LoadMonitor, wait_for_idle
 from pruning.artifact import load_artifact, read_manifest
 from pruning.checkpoint import atomic_write_text
 from pruning.constraint import Constraint
@@ -31,8 +32,8 @@ ROW_KEYS = ["model", "structure", "platform", "kind", "engine", "ratio", "compre
             "test_ci_high", "test_loss_pp", "weight_bits", "storage_bits", "storage_weight_bits",
             "storage_index_bits", "storage_padding_bits", "storage_pointer_bits", "macs_useful", "energy_pj",
             "energy_dram_pj", "energy_sram_pj", "energy_rf_pj", "energy_mac_pj", "energy_index_pj", "cycles",
-            "compute_cycles", "stall_cycles", "latency_s", "utilization", "energy_vs_dense", "speedup_vs_dense",
-            "note"]
+            "compute_cycles", "stall_cycles", "latency_s", "latency_p25_s", "latency_p75_s", "latency_iqr_rel",
+            "threads", "timing_trusted", "timing_note", "utilization", "energy_vs_dense", "speedup_vs_dense", "note"]
 BREAKEVEN_RATIOS = [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99]
 DENSE, MATCHED, VALIDATION_ONLY = "dense", "matched", "validation only"
 
@@ -93,11 +94,15 @@ def measured_devices() -> list[str]:
 
 
 def _measured_rows(cfg, chosen: ChosenModel, log, device: str = "cpu") -> list[dict]:
-    """Whole-model latency on a real device, the variant that suits the structure."""
+    """Whole-model latency on a real device, the variant that suits the structure, with its quartiles and
+    trust flag (a loaded machine is warned about in one line; its timings are flagged, not dropped)."""
     structure = chosen.structure
     art = load_artifact(chosen.path)
+    monitor = LoadMonitor.system(torch.get_num_threads(), cpu=device == "cpu")
+    wait_for_idle(monitor, 0.0, lambda line: log(f"[{device}] {structure}: {line}"))
     try:
-        meas = measure_model(art.model, art.manifest["model"]["input_shape"], cfg.batch, device, repeats=15)
+        meas = measure_model(art.model, art.manifest["model"]["input_shape"], cfg.batch, device, repeats=15,
+                             monitor=monitor)
     except Exception as e:  # noqa: BLE001 - a measurement failure must not lose the simulations
         log(f"[{device}] {structure}: measurement failed: {e}")
         return []
@@ -110,7 +115,9 @@ def _measured_rows(cfg, chosen: ChosenModel, log, device: str = "cpu") -> list[d
     return [{"model": cfg.model, "structure": structure, "platform": platform,
              "kind": "cpu" if device == "cpu" else "gpu", "engine": f"measured:{variant}", "ratio": chosen.ratio,
              "compression": art.manifest["totals"]["compression"], **chosen.accuracy_columns(), "weight_bits": 32,
-             "latency_s": meas[variant]["latency_s"], "note": f"batch {cfg.batch}; {note}; fastest: {best}"}]
+             "latency_s": meas[variant]["latency_s"], "latency_p25_s": meas[variant]["p25_s"],
+             "latency_p75_s": meas[variant]["p75_s"], **meas[variant]["quality"].to_row(),
+             "note": f"batch {cfg.batch}; {note}; fastest: {best}"}]
 
 
 def build_tables(cfg, out: Path, models: list[ChosenModel], results: dict, accs: list[Accelerator], full, log,
@@ -258,7 +265,8 @@ def cpu_sweep(cfg, dense_dir: Path) -> list[dict]:
     inputs = layer_inputs(art.model, x)
     name, layer = max(((n, m) for n, m in art.model.named_modules()
                        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))), key=lambda t: t[1].weight.numel())
-    rows = sweep_ratio(layer, inputs[name], "nonstructured", [r for r in BREAKEVEN_RATIOS if r > 0], repeats=10)
+    rows = sweep_ratio(layer, inputs[name], "nonstructured", [r for r in BREAKEVEN_RATIOS if r > 0], repeats=10,
+                       monitor=LoadMonitor.system(torch.get_num_threads()))
     for r in rows:
         r["layer"] = name
     return rows

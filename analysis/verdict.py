@@ -24,6 +24,10 @@ cycles vs compute cycles per useful MAC).  The sentence names the largest term
 in the winner's favour.  Index overhead is named only when the winner is
 structured, non-structured stores the larger index/padding/pointer share and
 its PE utilization is not higher.
+
+Measured platforms (cpu, gpu): a row whose ``timing_trusted`` is False (a
+loaded machine or dispersed runs, ``accel_models.machine_load``) adds a
+"Flag:" sentence naming the structures and the first reason.
 """
 
 from __future__ import annotations
@@ -124,6 +128,16 @@ def _flag_clauses(flagged: list[dict], winner: dict, key: str) -> list[str]:
     return out
 
 
+def _untrusted_clause(untrusted: list[dict]) -> list[str]:
+    """A measured latency flagged untrusted (loaded machine or dispersed runs) makes the verdict say so."""
+    if not untrusted:
+        return []
+    names = ", ".join(label(r["structure"]) for r in untrusted)
+    why = untrusted[0].get("timing_note") or "see results.csv"
+    return [(f"Flag: the measured latency of {names} is untrusted ({why}), so this verdict may not hold on a "
+             "quiet machine")]
+
+
 def _opening(platform: str, eligible: list[dict], key: str, metric: str, threshold: float) -> tuple[dict, list, str]:
     best = min(eligible, key=lambda r: r[key])
     tied = [r for r in sorted(eligible, key=lambda r: r[key]) if is_tie(r[key], best[key], threshold)]
@@ -182,6 +196,7 @@ def platform_verdict(prow: list[dict], threshold: float) -> dict | None:
         why = ("Measured latency, no hardware factors (non-structured runs as CSR, structured models as "
                "compacted dense layers)")
     flags = _flag_clauses([r for r in priced if r.get("accuracy_status") == VALIDATION_ONLY], best, key)
+    flags += _untrusted_clause([r for r in priced if measured and r.get("timing_trusted") is False])
     sentences = [text + pair_text] + ([why] if why else []) + flags
     return {"platform": platform, "kind": kind, "metric": metric, "winner": best["structure"],
             "tied": [r["structure"] for r in tied], "tie_threshold": threshold, "flags": flags, **details,

@@ -122,6 +122,7 @@ CASES = [
     (["bench", "x", "--out", "o", "--batch", "0"], 2, r"argument --batch: 0"),
     (["bench", "x", "--out", "o", "--repeats", "0"], 2, r"argument --repeats: 0"),
     (["bench", "x", "--out", "o", "--device", "gpu"], 2, r"argument --device: 'gpu'"),
+    (["bench", "x", "--out", "o", "--wait-idle", "-1"], 2, r"argument --wait-idle: '-1'; allowed: seconds in 0"),
     (["compare", "--tolerance", "nan"], 2, r"argument --tolerance: 'nan'; allowed: a finite number"),
     (["compare", "--tolerance", "150"], 2, r"compare config: tolerance_pp=150.0; allowed: a finite number in \(0, "
                                            r"100\)"),
