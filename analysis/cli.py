@@ -31,7 +31,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from pruning.config import PruneConfig
     from pruning.data import load_dataset
     from pruning.models import build_model
-    from pruning.distributed import init_from_env
+    from pruning.distributed import init_from_env, is_main
     from pruning.pipeline import check_output, run_prune
 
     _check_device(args.device)
@@ -67,9 +67,19 @@ def cmd_prune(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
     log(f"prune: model {model_name}, dataset {args.dataset}, config {cfg_path}, out {args.out}")
-    run_prune(model, data, cfg, args.out, model_name=model_name, resume=args.resume, overwrite=args.overwrite,
-              device=args.device, progress=not args.quiet, log=log)
+    res = run_prune(model, data, cfg, args.out, model_name=model_name, resume=args.resume,
+                    overwrite=args.overwrite, device=args.device, progress=not args.quiet, log=log)
+    if args.quiet and is_main():   # the result in one line (without --quiet the log's last line says it)
+        print(prune_line(res))
     return 0
+
+
+def prune_line(res) -> str:
+    """One line of a finished prune: artifact, compression, accuracies and the loss (pp, positive = worse)."""
+    from analysis.search import loss_pp
+
+    return (f"prune: {res.out_dir}: compression {res.compression:.1f}x, accuracy {res.pruned_accuracy:.2%} "
+            f"(dense {res.dense_accuracy:.2%}, loss {loss_pp(res.dense_accuracy, res.pruned_accuracy):+.2f} pp)")
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -265,11 +275,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
-    summary = run_compare(cfg, args.out, log=log, progress=False)
-    if args.quiet:
-        for v in summary["verdicts"]:
-            print(v["text"])
+    summary = run_compare(cfg, args.out, log=log, progress=not args.quiet)
+    if args.quiet:   # one line: where the report is and the verdict in short
+        print(compare_line(summary, Path(args.out)))
     return 0
+
+
+def compare_line(summary: dict, out: Path) -> str:
+    """'compare: OUT/report.md; winners: eie_like non-structured, tpu_like filter, ...' (ties joined by '='; a
+    platform without a matched candidate is left out, as in the report)."""
+    from analysis.verdict import label
+
+    short_verdicts = [f"{v['platform']} {'='.join(label(s) for s in v.get('tied') or [v['winner']])}"
+                      for v in summary["verdicts"]]
+    return f"compare: {out / 'report.md'}; winners: {', '.join(short_verdicts) or 'none matched'}"
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -435,7 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--seed", type=SEED, help=f"override the config (0..{MAX_SEED})")
     pr.add_argument("--device", type=_device, default="cpu", help="cpu, cuda or cuda:N")
     pr.add_argument("--threads", type=THREADS, help=f"torch intra-op threads (1..{MAX_THREADS})")
-    pr.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    pr.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines; one line at the end: "
+                                                         "artifact, compression, accuracy and loss")
     pr.set_defaults(func=cmd_prune)
 
     sm = sub.add_parser("simulate", parents=[common],
@@ -505,7 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--no-cpu", action="store_true", help="skip the measured CPU runs")
     cp.add_argument("--seed", type=SEED, help=f"0..{MAX_SEED}")
     cp.add_argument("--threads", type=THREADS, help=f"torch intra-op threads (1..{MAX_THREADS})")
-    cp.add_argument("--quiet", action="store_true")
+    cp.add_argument("--quiet", action="store_true", help="no progress lines or bars; one line at the end: the "
+                                                         "report path and the winner per platform")
     cp.set_defaults(func=cmd_compare)
 
     sw = sub.add_parser("sweep", parents=[common],
@@ -515,7 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--scheduler", help="tcp://host:port of a Dask cluster; 'sync' runs in this process; "
                                         "default: a LocalCluster on this machine")
     sw.add_argument("--workers", type=_int_in(1, 256), help="LocalCluster worker processes (1..256, default 2)")
-    sw.add_argument("--quiet", action="store_true")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar; the summary line (points, Pareto "
+                                                         "front, output directory) stays")
     sw.set_defaults(func=cmd_sweep)
 
     ex = sub.add_parser("export", parents=[common],

@@ -1,5 +1,7 @@
 """The main comparison (``sparsesim compare``): sparsity structures at matched accuracy, priced everywhere.
 
+0. Pre-flight (``preflight``), before any data is read: every preset and hardware YAML loads and every priced
+   weight bit-width (``bits``, ``breakeven_bits``) fits every platform; a bad combination is one error line.
 1. Train the model dense once (cached in OUT/dense); hold out a validation
    split of the training data for every accuracy decision.
 2. For each structure (non-structured, filter, channel, column, block, N:M) at
@@ -37,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from accel_models.hardware import load_accelerator, preset_names
+from accel_models.hardware import Accelerator, preset_names
 from pruning.artifact import load_artifact, read_manifest
 from pruning.checkpoint import OutputLock, atomic_write_json
 from pruning.config import PruneConfig
@@ -47,7 +49,7 @@ from pruning.pipeline import run_prune
 from pruning.structures import Structure, StructureError
 from pruning.yamlio import as_tuple, short
 
-from .search import loss_within, matched_ratio
+from .search import loss_pp, loss_within, matched_ratio
 from .stats import Accuracy, resolution
 
 if TYPE_CHECKING:
@@ -117,7 +119,7 @@ class CompareConfig:
     lr: float = 2e-3
     batch_size: int = 64
     rho: float = 0.05
-    breakeven_bits: tuple[int, ...] = (8,)
+    breakeven_bits: tuple[int, ...] | None = None   # null: the compare's own ``bits``; a list must hold ``bits``
     hil_preset: str | None = "eie_like"
     calibrate_images: int = 256         # validation images that measure input-activation density (0: dense)
     tie_threshold: float = 0.05         # relative cost difference below which two models tie (0.05 = 5%)
@@ -141,6 +143,8 @@ class CompareConfig:
         return cls(**data)
 
     def __post_init__(self):
+        if self.breakeven_bits is None:   # the curves follow the bit-width the structures are compared at
+            object.__setattr__(self, "breakeven_bits", self.bits)
         for name in LIST_FIELDS + ("block", "nm"):
             v = getattr(self, name)
             object.__setattr__(self, name, as_tuple(v) if name in LIST_FIELDS else
@@ -167,11 +171,11 @@ class CompareConfig:
         if list(self.ladder) != sorted(self.ladder):
             raise CompareError(f"compare config: ladder={short(list(self.ladder))}; allowed: increasing "
                                "ratios")
-        _items("breakeven_bits", self.breakeven_bits, lambda b: not isinstance(b, bool) and isinstance(b, int)
-               and (1 <= b <= 16 or b == 32), "bit-widths 1..16 or 32")
         if not (not isinstance(self.bits, bool) and isinstance(self.bits, int) and (1 <= self.bits <= 16
                                                                                    or self.bits == 32)):
             raise CompareError(f"compare config: bits={short(self.bits)}; allowed: 1..16 or 32 (float)")
+        _items("breakeven_bits", self.breakeven_bits, lambda b: not isinstance(b, bool) and isinstance(b, int)
+               and (1 <= b <= 16 or b == 32), "bit-widths 1..16 or 32")
         for name, hi in (("block", 65_536), ("nm", 1024)):
             v = getattr(self, name)
             if not (isinstance(v, tuple) and len(v) == 2 and all(
@@ -194,9 +198,67 @@ class CompareConfig:
                              ("batch_size", 1, 1 << 20), ("calibrate_images", 0, 1_000_000), ("hil_probes", 1, 8),
                              ("jobs", 1, 64)):
             _num(name, getattr(self, name), lo, hi, integer=True)
+        if self.bits not in self.breakeven_bits:   # never a curve at a width the structures were not priced at
+            raise CompareError(f"compare config: breakeven_bits={short(list(self.breakeven_bits))} leaves out "
+                               f"bits={self.bits}; allowed: a list of bit-widths that holds {self.bits}, or leave "
+                               "breakeven_bits out (it then follows bits)")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# -------------------------------------------------------------- pre-flight
+FLOAT_BITS = 32   # float weights: priced at the widest width each array accepts, so every array takes them
+
+
+def priced_bits(cfg: CompareConfig) -> tuple[int, ...]:
+    """Every weight bit-width the comparison will price: the structures' ``bits`` and each break-even width."""
+    return tuple(sorted({cfg.bits, *cfg.breakeven_bits}))
+
+
+def check_bits_fit(cfg: CompareConfig, source: str, acc: Accelerator) -> None:
+    """One CompareError line when a bit-width the comparison prices is wider than ``acc``'s PEs accept (the
+    check the simulator would make when pricing, after the training)."""
+    widest = max(acc.pe.weight_bits)
+    accepted = ", ".join(map(str, acc.pe.weight_bits))
+    for field, widths in (("bits", (cfg.bits,)), ("breakeven_bits", cfg.breakeven_bits)):
+        too_wide = [b for b in widths if b != FLOAT_BITS and b > widest]
+        if too_wide:
+            value = f"bits={cfg.bits}" if field == "bits" else f"breakeven_bits={list(cfg.breakeven_bits)}"
+            raise CompareError(f"compare config: {value} does not fit preset {short(source, 200)} (pe.weight_bits="
+                               f"[{accepted}]: weights of at most {widest} bits); allowed: {field} of 1..{widest} "
+                               f"or {FLOAT_BITS} (float), or a preset whose pe.weight_bits reaches {max(too_wide)}")
+
+
+def preflight(cfg: CompareConfig, log: Callable[[str], None] = print) -> tuple[Accelerator, ...]:
+    """Everything that can be checked before any data is read or any model trained: every preset and hardware
+    YAML loads, every priced bit-width fits every platform; the plan in one line.  Returns the accelerators.
+
+    A bad combination is one error line naming the field or file; nothing is written."""
+    from accel_models.hardware import is_hardware_file, read_hardware
+    from accel_models.reference import defaults_line, defaults_used
+
+    accs = []
+    for source in cfg.presets:
+        acc, data = read_hardware(source)
+        if is_hardware_file(source):
+            line = defaults_line(source, defaults_used(data, acc))
+            if line:
+                log(line)
+        check_bits_fit(cfg, source, acc)
+        accs.append(acc)
+    names = [a.name for a in accs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise CompareError(f"compare config: presets={short(list(cfg.presets))} give two platforms named "
+                           f"{short(twice[0])}; allowed: distinct names (a YAML's name: field)")
+    if cfg.hil_preset is not None and cfg.hil_preset not in names:
+        log(f"[plan] hil_preset {cfg.hil_preset!r} is not among the presets ({', '.join(names)}): hardware in "
+            "the loop is skipped")
+    be = ", ".join(map(str, cfg.breakeven_bits))
+    log(f"[plan] {len(cfg.structures)} structure(s) at {cfg.bits}-bit weights on {len(accs)} platform(s); "
+        f"break-even curves at {be} bits (breakeven_bits; when left out it follows bits)")
+    return tuple(accs)
 
 
 # ------------------------------------------------------------------ helpers
@@ -268,26 +330,27 @@ def chosen_models(cfg: CompareConfig, dense_dir: Path, results: dict, full: Data
 
     dense_test = final_test_accuracy(dense_dir, full)
     dense_val = Accuracy.from_fraction(read_manifest(dense_dir)["accuracy"]["pruned"], n_val)
-    models = [chosen_model("dense", 0.0, dense_dir, dense_val, dense_test, dense_test, cfg.tolerance_pp)]
+    models = [chosen_model("dense", 0.0, dense_dir, dense_val, dense_test, dense_test, cfg.tolerance_pp, dense_val)]
     for s, r in results.items():
         if r["dir"]:
             models.append(chosen_model(s, r["ratio"], Path(r["dir"]), Accuracy.from_fraction(r["val_accuracy"], n_val),
-                                       final_test_accuracy(Path(r["dir"]), full), dense_test, cfg.tolerance_pp))
+                                       final_test_accuracy(Path(r["dir"]), full), dense_test, cfg.tolerance_pp,
+                                       dense_val))
     return models
 
 
-def structure_summary(result: dict, chosen: ChosenModel | None, n_val: int) -> dict:
-    """summary.json entry of one structure: probes and chosen model with n and 95% intervals, status, compression
-    and the per-layer ratios it reached."""
+def structure_summary(result: dict, chosen: ChosenModel | None, n_val: int, baseline_val: float) -> dict:
+    """summary.json entry of one structure: probes and chosen model with n and 95% intervals, losses in pp
+    (positive = worse than dense), status, compression and the per-layer ratios it reached."""
     from .report_data import layer_ratios
 
-    points = [{"ratio": r, "val": Accuracy.from_fraction(a, n_val).to_dict(), "within": ok}
-              for r, a, ok in result["points"]]
-    out = {**result, "points": points, "status": "not matched", "val": None, "test": None, "test_loss_pp": None,
-           "compression": None, "layer_ratios": None}
+    points = [{"ratio": r, "val": Accuracy.from_fraction(a, n_val).to_dict(), "val_loss_pp": loss_pp(baseline_val, a),
+               "within": ok} for r, a, ok in result["points"]]
+    out = {**result, "points": points, "status": "not matched", "val": None, "test": None, "val_loss_pp": None,
+           "test_loss_pp": None, "compression": None, "layer_ratios": None}
     if chosen is not None:
         out.update(status=chosen.status, val=chosen.val.to_dict(), test=chosen.test.to_dict(),
-                   test_loss_pp=chosen.test_loss_pp, compression=read_manifest(chosen.path)["totals"]["compression"],
+                   val_loss_pp=chosen.val_loss_pp, test_loss_pp=chosen.test_loss_pp, compression=read_manifest(chosen.path)["totals"]["compression"],
                    layer_ratios=layer_ratios(chosen.path))
     return out
 
@@ -301,7 +364,8 @@ def beside_summary(cfg: CompareConfig, searched: dict, budget: str, dense_dir: P
     by_structure = {m.structure: m for m in models}
     rows, verdicts = priced_verdicts(cfg, models, accs, calibration)
     return {"budget": budget, "verdicts": verdicts, "rows": rows,
-            "structures": {s: structure_summary(r, by_structure.get(s), n_val) for s, r in searched[budget].items()}}
+            "structures": {s: structure_summary(r, by_structure.get(s), n_val, models[0].val.fraction)
+                           for s, r in searched[budget].items()}}
 
 
 def accuracy_summary(cfg: CompareConfig, models: list[ChosenModel], n_val: int, n_test: int) -> dict:
@@ -359,7 +423,7 @@ def search_structure(ctx: _Search, structure: str, budget: str) -> dict:
         probes[r] = prune_probe(ctx, structure, r, budget)
         acc = read_manifest(probes[r])["accuracy"]["pruned"]
         ctx.log(f"[{structure}, {budget}] ratio {r:.3f}: validation accuracy "
-                f"{Accuracy.from_fraction(acc, ctx.n_val).text()} (loss {(ctx.baseline - acc) * 100:+.2f} pp)")
+                f"{Accuracy.from_fraction(acc, ctx.n_val).text()}, loss {loss_pp(ctx.baseline, acc):+.2f} pp")
         return acc
 
     if structure == "nm":  # fixed pattern: one probe
@@ -386,8 +450,13 @@ def search_all(ctx: _Search) -> dict[str, dict[str, dict]]:
     differ from ``jobs=1`` by floating-point order only)."""
     cfg, modes = ctx.cfg, budget_modes(ctx.cfg)
     tasks = [(m, s) for m in modes for s in cfg.structures if not (s == "nm" and m != modes[0])]
+    ctx.log(f"[step 2/4] matched-accuracy search: {len(tasks)} search(es) ({', '.join(cfg.structures)}; budget "
+            f"{' and '.join(modes)}), each a few ADMM probes" + (f", {cfg.jobs} at once" if cfg.jobs > 1 else ""))
     if cfg.jobs == 1:
-        found = [search_structure(ctx, s, m) for m, s in tasks]
+        found = []
+        for i, (m, s) in enumerate(tasks, 1):
+            ctx.log(f"[search {i}/{len(tasks)}] {s}, {m} budget")
+            found.append(search_structure(ctx, s, m))
     else:
         with multiprocessing.get_context("spawn").Pool(cfg.jobs) as pool:
             # one search per hand-out (chunksize 1), N:M's single probe last: no worker idles on a queued chunk
@@ -421,16 +490,19 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, log: Callable[[str], No
                 progress: bool = False) -> dict:
     """Run the whole comparison into ``out_dir``; returns the summary dict (also summary.json).
 
-    ``out_dir`` is locked for the run: a second compare into it fails at once (``OutputError``)."""
+    Every preset and bit-width is checked first (``preflight``): a bad combination fails before any data is
+    read or anything trained.  ``out_dir`` is locked for the run: a second compare into it fails at once
+    (``OutputError``)."""
+    accs = preflight(cfg, log)
     with OutputLock(out_dir, "compare", log):
-        return _run_compare(cfg, Path(out_dir), log, progress)
+        return _run_compare(cfg, Path(out_dir), list(accs), log, progress)
 
 
-def _run_compare(cfg: CompareConfig, out: Path, log: Callable[[str], None], progress: bool) -> dict:
+def _run_compare(cfg: CompareConfig, out: Path, accs: list[Accelerator], log: Callable[[str], None],
+                 progress: bool) -> dict:
     t0 = time.perf_counter()
     (out / "configs").mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "configs" / "compare.json", cfg.to_dict())
-    accs = [load_accelerator(p) for p in cfg.presets]
     data = load_dataset(cfg.dataset, cfg.data_dir)
     search_data, full = split_validation(data, cfg.validation_fraction, cfg.seed)
     n_val, n_test = len(search_data.test_y), len(full.test_y)
@@ -444,6 +516,7 @@ def _run_compare(cfg: CompareConfig, out: Path, log: Callable[[str], None], prog
     dense_dir = out / "runs" / "dense"
     dense_layers = {n: ({"type": "dense", "bits": cfg.bits} if cfg.bits != 32 else {"type": "dense"})
                     for n in prunable_layers(model0)}
+    log(f"[step 1/4] dense baseline ({cfg.model} on {cfg.dataset}: {n_val} validation, {n_test} test images)")
     if not (dense_dir / "manifest.json").exists():
         log(f"[dense] training {cfg.model} for {cfg.pretrain_epochs} epochs")
         run_prune(model0, search_data, prune_config(cfg, dense_layers, cfg.pretrain_epochs, rounds=0),
@@ -461,20 +534,24 @@ def _run_compare(cfg: CompareConfig, out: Path, log: Callable[[str], None], prog
 
     # 3. test accuracy of the chosen models (matched = within tolerance on test too), price, measure
     from .report_data import build_tables
+    log(f"[step 3/4] test accuracies; pricing on {len(accs)} platform(s)" + (", CPU measurement" if cfg.measure_cpu
+        else "") + "; break-even curves" + ("; hardware in the loop" if cfg.hil_preset else ""))
     models = chosen_models(cfg, dense_dir, results, full, n_val)
     by_structure = {m.structure: m for m in models}
     for m in models[1:]:
         if m.status != "matched":
-            log(f"[{m.structure}] matched on validation only: test accuracy {m.test_loss_pp:.2f} pp below dense")
+            log(f"[{m.structure}] matched on validation only: test loss {m.test_loss_pp:+.2f} pp vs dense "
+                f"(tolerance {cfg.tolerance_pp:g} pp)")
     calibration = search_data.test_x[: cfg.calibrate_images] if cfg.calibrate_images else None
     tables = build_tables(cfg, out, models, results, accs, full, log, calibration)
-    structures = {s: structure_summary(r, by_structure.get(s), n_val) for s, r in results.items()}
+    structures = {s: structure_summary(r, by_structure.get(s), n_val, baseline) for s, r in results.items()}
     beside = [beside_summary(cfg, searched, b, dense_dir, full, n_val, accs, calibration)
               for b in budget_modes(cfg)[1:]]
     summary = {"config": cfg.to_dict(), **accuracy_summary(cfg, models, n_val, n_test), "budget": mode,
                "structures": structures, "beside": beside, **tables, "wall_s": time.perf_counter() - t0}
     atomic_write_json(out / "summary.json", _jsonable(summary))
     from .report import write_report
+    log("[step 4/4] report and plots")
     write_report(out, summary, log)
     summary["wall_s"] = time.perf_counter() - t0
     atomic_write_json(out / "summary.json", _jsonable(summary))

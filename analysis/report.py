@@ -11,6 +11,7 @@ from pruning.checkpoint import atomic_write_text
 
 from . import plots
 from .stats import Accuracy, Resolution
+from .verdict import label
 
 
 def _fmt(v, spec=".3g"):
@@ -32,10 +33,25 @@ def _acc(d: dict | None) -> str:
     return "-" if d is None else Accuracy.from_dict(d).text()
 
 
+def _pp(v) -> str:
+    """A loss in percentage points with its sign (positive = worse than dense), '-' when unknown."""
+    return "-" if v is None else f"{v:+.2f}"
+
+
+def _ratio(r: dict) -> str:
+    """A structure's matched ratio with its compression, e.g. 'filter 0.925 (11.9x)': which belongs to which."""
+    comp = f" ({r['compression']:.1f}x)" if r.get("compression") else ""
+    return f"{r['ratio']:.3g}{comp}"
+
+
 def _status(r: dict) -> str:
     if r["status"] == "validation only":
-        return f"matched on validation only: test accuracy {r['test_loss_pp']:.2f} pp below dense"
+        return f"matched on validation only: test loss {_pp(r['test_loss_pp'])} pp"
     return r["status"]
+
+
+LOSS_NOTE = ("Loss = dense accuracy minus the model's, in percentage points (pp); positive = worse than dense (the "
+             "same sign in results.csv's `val_loss_pp`/`test_loss_pp` and in summary.json).")
 
 
 RESOLUTION_RULE = ("(A set resolves the tolerance when one image is worth at most half of it and the 95% interval of "
@@ -63,7 +79,8 @@ def _header(summary: dict) -> list[str]:
              f"dense ({_acc(summary['baseline_val'])}) at the highest ratio the search found, and its test accuracy "
              f"also stays within {tol} pp of dense ({_acc(summary['baseline_test'])}); a structure that passes on "
              f"validation only is flagged and never declared a winner. Costs closer than {cfg['tie_threshold']:.0%} "
-             "(relative) tie. Accuracies are shown with their 95% Wilson interval and the number of images n.")
+             "(relative) tie. Accuracies are shown with their 95% Wilson interval and the number of images n. "
+             + LOSS_NOTE)
     calibration = (f"Input-activation density measured on {cfg['calibrate_images']} validation images "
                    "(zero-skipping engines use it)." if cfg.get("calibrate_images")
                    else "Input activations taken as dense (no calibration).")
@@ -76,8 +93,17 @@ def _fields(d: dict) -> dict:
     return {k: d[k] for k in ("n", "tolerance_pp", "image_pp", "diff_halfwidth_pp", "tolerance_images")}
 
 
+def matched_line(structures: dict) -> str:
+    """'Matched ratios (compression): non-structured 0.97 (33.3x), filter 0.925 (11.9x), ...' (none: said so)."""
+    found = [f"{label(s)} {_ratio(r)}" for s, r in structures.items() if r.get("ratio") is not None]
+    missing = [label(s) for s, r in structures.items() if r.get("ratio") is None]
+    text = "Matched ratios (compression): " + (", ".join(found) if found else "none")
+    return text + (f"; no ratio within the tolerance: {', '.join(missing)}" if missing else "") + "."
+
+
 def _verdicts(summary: dict) -> list[str]:
-    return ["## Verdict per platform", "", VERDICT_NOTE, ""] + [f"- {v['text']}" for v in summary["verdicts"]]
+    return ["## Verdict per platform", "", VERDICT_NOTE, "", matched_line(summary["structures"]), ""] + \
+        [f"- {v['text']}" for v in summary["verdicts"]]
 
 
 BUDGET_TEXT = {
@@ -89,12 +115,14 @@ BUDGET_TEXT = {
 
 
 def _matched_table(structures: dict, summary: dict) -> str:
-    body = [["dense", 0.0, 1.0, _acc(summary["baseline_val"]), _acc(summary["baseline_test"]), "reference"]]
+    body = [["dense", 0.0, 1.0, _acc(summary["baseline_val"]), _pp(0.0), _acc(summary["baseline_test"]), _pp(0.0),
+             "reference"]]
     for s, r in structures.items():
-        body.append([s, r["ratio"], r.get("compression"), _acc(r["val"]), _acc(r["test"]),
+        body.append([s, r["ratio"], r.get("compression"), _acc(r["val"]), _pp(r.get("val_loss_pp")), _acc(r["test"]),
+                     _pp(r.get("test_loss_pp")),
                      _status(r) if r["ratio"] is not None else "no ratio within the tolerance"])
-    return _md_table(["structure", "matched ratio", "compression", "validation accuracy", "test accuracy", "status"],
-                     body)
+    return _md_table(["structure", "matched ratio", "compression", "validation accuracy", "validation loss (pp)",
+                      "test accuracy", "test loss (pp)", "status"], body)
 
 
 def _layer_ratios(structures: dict) -> str:
@@ -108,24 +136,27 @@ def _layer_ratios(structures: dict) -> str:
 
 def _matched(summary: dict) -> list[str]:
     base = summary["baseline_val"]["accuracy"]
-    probes = [[s, f"{p['ratio']:.4f}", _acc(p["val"]), f"{(base - p['val']['accuracy']) * 100:.2f}",
+    probes = [[s, f"{p['ratio']:.4f}", _acc(p["val"]), _pp(p.get("val_loss_pp", (base - p["val"]["accuracy"]) * 100)),
                "yes" if p["within"] else "no"] for s, r in summary["structures"].items() for p in r["points"]]
     return ["## Matched accuracy", "", BUDGET_TEXT[summary.get("budget", "uniform")], "",
             _matched_table(summary["structures"], summary), "",
             "Per-layer pruning ratios of the matched models (groups pruned in each layer):", "",
             _layer_ratios(summary["structures"]), "",
             "### Search probes (every ADMM run of the matched-ratio search)", "",
-            _md_table(["structure", "ratio", "validation accuracy", "loss vs dense (pp)", "within tolerance"],
+            _md_table(["structure", "ratio", "validation accuracy", "validation loss (pp)", "within tolerance"],
                       probes)]
 
 
 def _beside(summary: dict, other: dict) -> list[str]:
     """The other budget's result next to the deciding one: matched models, verdicts, compression side by side."""
     main, alt = summary["structures"], other["structures"]
-    both = [[s, main[s].get("compression"), alt[s].get("compression"), main[s]["status"], alt[s]["status"]]
-            for s in main if s in alt]
+    def at(r: dict) -> str:
+        return "-" if r.get("ratio") is None else _ratio(r)
+
+    both = [[s, at(main[s]), at(alt[s]), main[s]["status"], alt[s]["status"]] for s in main if s in alt]
     return [f"## Beside it: {other['budget']} ratios", "", BUDGET_TEXT[other["budget"]], "",
-            _md_table(["structure", f"compression ({summary['budget']})", f"compression ({other['budget']})",
+            _md_table(["structure", f"ratio (compression), {summary['budget']}",
+                       f"ratio (compression), {other['budget']}",
                        f"status ({summary['budget']})", f"status ({other['budget']})"], both), "",
             _matched_table(alt, summary), "", _layer_ratios(alt), "",
             f"Verdicts with {other['budget']} ratios (simulated platforms):", ""] + \
@@ -186,25 +217,26 @@ def _breakeven(summary: dict) -> list[str]:
 
 def _hil(hil: dict, summary: dict) -> list[str]:
     tol = summary["config"]["tolerance_pp"]
-    ratios = {s: r["ratio"] for s, r in summary["structures"].items()}
+    ratios = {s: _ratio(r) for s, r in summary["structures"].items() if r.get("ratio") is not None}
     how = (f"Per layer, the matched structure whose model spends the least simulated energy in that layer on "
            f"{hil['preset']}; the mix is then pruned with each layer's ratio = scale x its structure's matched ratio "
            "(N:M layers keep their pattern, layers a structure cannot prune stay dense). The scale starts at 1 and "
            f"is bisected downward, at most {hil['max_probes']} ADMM runs, until the mix's validation loss is within "
            f"{tol} pp; only such a mix is reported.")
     trail = [[f"{t['scale']:.4f}", ", ".join(f"{k} {v}" for k, v in t["layers"].items()), _acc(t["val"]),
-              "yes" if t["within"] else "no"] for t in hil["trail"]]
+              _pp(t.get("val_loss_pp")), "yes" if t["within"] else "no"] for t in hil["trail"]]
     md = [f"## Hardware in the loop ({hil['preset']})", "", how, "",
-          _md_table(["layer", "structure", "matched ratio"], [[k, v, ratios.get(v)] for k, v in
-                                                              hil["per_layer"].items()]), "",
-          _md_table(["scale", "per-layer ratios", "validation accuracy", "within tolerance"], trail), ""]
+          _md_table(["layer", "structure", "its matched ratio, whole network (compression)"],
+                    [[k, v, ratios.get(v)] for k, v in hil["per_layer"].items()]), "",
+          _md_table(["scale", "per-layer ratios", "validation accuracy", "validation loss (pp)", "within tolerance"],
+                    trail), ""]
     single = f"best single structure {hil['best_single']}: {hil['best_single_energy_pj'] / 1e6:.3f} uJ"
     c = hil["chosen"]
     if c is None:
         none = (f"**No mix within tolerance** in {len(hil['trail'])} ADMM runs, so no mix is reported; the best "
                 f"single structure stays {hil['best_single']} ({hil['best_single_energy_pj'] / 1e6:.3f} uJ).")
         return [*md, none]
-    flag = "" if c["status"] == "matched" else f" (flag: test accuracy {c['test_loss_pp']:.2f} pp below dense)"
+    flag = "" if c["status"] == "matched" else f" (flag: test loss {_pp(c['test_loss_pp'])} pp)"
     return md + [f"Mix at scale {c['scale']:.4f}: {c['energy_pj'] / 1e6:.3f} uJ, validation accuracy "
                  f"{_acc(c['val'])}, test accuracy {_acc(c['test'])}{flag}; {single}. " + _mix_vs_single(hil)]
 

@@ -23,12 +23,12 @@ from sparsesim.analytical import evaluate as simulate
 from sparsesim.workload import from_artifact, from_model, measure_activation_density
 
 from .bench import break_even, measure_model
-from .search import loss_within, scale_search
+from .search import loss_pp, loss_within, scale_search
 from .stats import Accuracy
 from .verdict import STRUCTURED, make_verdicts
 
 ROW_KEYS = ["model", "structure", "platform", "kind", "engine", "ratio", "compression", "accuracy_status",
-            "val_accuracy", "n_val", "val_ci_low", "val_ci_high", "test_accuracy", "n_test", "test_ci_low",
+            "val_accuracy", "n_val", "val_ci_low", "val_ci_high", "val_loss_pp", "test_accuracy", "n_test", "test_ci_low",
             "test_ci_high", "test_loss_pp", "weight_bits", "storage_bits", "storage_weight_bits",
             "storage_index_bits", "storage_padding_bits", "storage_pointer_bits", "macs_useful", "energy_pj",
             "energy_dram_pj", "energy_sram_pj", "energy_rf_pj", "energy_mac_pj", "energy_index_pj", "cycles",
@@ -48,24 +48,26 @@ class ChosenModel:
     val: Accuracy
     test: Accuracy
     status: str                 # dense | matched (validation and test) | validation only
-    test_loss_pp: float         # dense test accuracy minus this model's, percentage points
+    test_loss_pp: float         # loss: dense test accuracy minus this model's, pp (positive = worse than dense)
+    val_loss_pp: float | None = None   # the same on validation (None: the dense validation accuracy not given)
 
     def accuracy_columns(self) -> dict:
         (vl, vh), (tl, th) = self.val.ci95, self.test.ci95
         return {"accuracy_status": self.status, "val_accuracy": self.val.fraction, "n_val": self.val.n,
-                "val_ci_low": vl, "val_ci_high": vh, "test_accuracy": self.test.fraction, "n_test": self.test.n,
+                "val_ci_low": vl, "val_ci_high": vh, "val_loss_pp": self.val_loss_pp, "test_accuracy": self.test.fraction, "n_test": self.test.n,
                 "test_ci_low": tl, "test_ci_high": th, "test_loss_pp": self.test_loss_pp}
 
 
 def chosen_model(structure: str, ratio: float, path: Path, val: Accuracy, test: Accuracy, dense_test: Accuracy,
-                 tolerance_pp: float) -> ChosenModel:
-    """Status: matched only if the test accuracy is also within the tolerance of the dense model's."""
+                 tolerance_pp: float, dense_val: Accuracy | None = None) -> ChosenModel:
+    """Status: matched only if the test accuracy is also within the tolerance of the dense model's; losses in pp,
+    positive = worse than dense (``analysis.search.loss_pp``)."""
     if structure == DENSE:
         status = DENSE
     else:
         status = MATCHED if loss_within(dense_test.fraction, test.fraction, tolerance_pp / 100) else VALIDATION_ONLY
-    return ChosenModel(structure, ratio, Path(path), val, test, status,
-                       (dense_test.fraction - test.fraction) * 100)
+    return ChosenModel(structure, ratio, Path(path), val, test, status, loss_pp(dense_test.fraction, test.fraction),
+                       None if dense_val is None else loss_pp(dense_val.fraction, val.fraction))
 
 
 def priced_workloads(cfg, path: Path, calibration):
@@ -345,13 +347,15 @@ def hardware_in_the_loop(cfg, out: Path, models: list[ChosenModel], layer_tables
     def evaluate(scale: float) -> float:
         acc = _hil_probe(cfg, out / "runs" / f"hil_s{scale:.4f}", dense.path, search_data,
                          mix_plan(model0, per_layer, ratios, scale, cfg))
-        log(f"[hil] scale {scale:.4f}: validation accuracy {Accuracy.from_fraction(acc, dense.val.n).text()}")
+        log(f"[hil] scale {scale:.4f}: validation accuracy {Accuracy.from_fraction(acc, dense.val.n).text()}, "
+            f"loss {loss_pp(dense.val.fraction, acc):+.2f} pp")
         return acc
 
     found = scale_search(evaluate, dense.val.fraction, cfg.tolerance_pp / 100, cfg.hil_probes)
     trail = [{"scale": p.ratio, "layers": {k: _plan_label(v) for k, v in
                                             mix_plan(model0, per_layer, ratios, p.ratio, cfg).items()},
-              "val": Accuracy.from_fraction(p.accuracy, dense.val.n).to_dict(), "within": p.within}
+              "val": Accuracy.from_fraction(p.accuracy, dense.val.n).to_dict(),
+              "val_loss_pp": loss_pp(dense.val.fraction, p.accuracy), "within": p.within}
              for p in found.points]
     singles = {s: layer_tables[s].select(preset).totals()[preset].energy_pj for s in candidates}
     best_single = min(singles, key=singles.get)
@@ -372,7 +376,7 @@ def _price_mix(cfg, run_dir: Path, scale: float, dense: ChosenModel, accs, prese
     """The chosen mix: accuracies (validation, test, status) and its cost on ``preset``."""
     val = Accuracy.from_fraction(read_manifest(run_dir)["accuracy"]["pruned"], dense.val.n)
     test = Accuracy.from_fraction(evaluate(load_artifact(run_dir).model, full.test_x, full.test_y), len(full.test_y))
-    mix = chosen_model("hil", scale, run_dir, val, test, dense.test, cfg.tolerance_pp)
+    mix = chosen_model("hil", scale, run_dir, val, test, dense.test, cfg.tolerance_pp, dense.val)
     cost = simulate(priced_workloads(cfg, run_dir, calibration), [a for a in accs if a.name == preset]).totals()[preset]
     return {"scale": scale, "dir": str(run_dir), "val": val.to_dict(), "test": test.to_dict(), "status": mix.status,
-            "test_loss_pp": mix.test_loss_pp, "energy_pj": cost.energy_pj, "latency_s": cost.latency_s}
+            "val_loss_pp": mix.val_loss_pp, "test_loss_pp": mix.test_loss_pp, "energy_pj": cost.energy_pj, "latency_s": cost.latency_s}

@@ -26,6 +26,12 @@ from dataclasses import dataclass, field
 EPS = 1e-12
 
 
+def loss_pp(reference: float, accuracy: float) -> float:
+    """Accuracy loss in percentage points: ``(reference - accuracy) * 100`` (fractions in); positive = worse than
+    the reference (dense).  The one sign convention of compare's log, report, results.csv and summary.json."""
+    return (reference - accuracy) * 100
+
+
 def loss_within(baseline: float, accuracy: float, tolerance: float) -> bool:
     """``baseline - accuracy <= tolerance`` (fractions), with a float guard."""
     return baseline - accuracy <= tolerance + EPS

@@ -46,6 +46,11 @@ def label(structure: str) -> str:
     return "non-structured" if structure == "nonstructured" else structure
 
 
+def at_ratio(r: dict) -> str:
+    """'filter 0.925 (11.9x)': a model's structure, its ratio and its compression, so each number has its owner."""
+    return f"{_name(r)} {r['ratio']:.3g} ({r['compression']:.1f}x)"
+
+
 def is_tie(a: float, b: float, threshold: float) -> bool:
     """Costs ``a`` and ``b`` tie when the larger is within ``threshold`` (relative) of the smaller."""
     lo, hi = sorted((a, b))
@@ -100,8 +105,7 @@ def explain(win: dict, other: dict, split: dict[str, float]) -> tuple[str, str]:
     w, o = label(win["structure"]), label(other["structure"])
     reason = {
         "work": (f"work done decides: {w} keeps {other['macs_useful'] / win['macs_useful']:.2f}x fewer useful "
-                 f"MACs (ratio {win['ratio']:.2f} vs {other['ratio']:.2f}, compression {win['compression']:.1f}x vs "
-                 f"{other['compression']:.1f}x)"),
+                 f"MACs ({at_ratio(win)} vs {at_ratio(other)})"),
         "dram_per_mac": (f"DRAM energy per useful MAC decides: {o} spends {math.exp(split[decisive]):.2f}x more "
                          f"(it stores {other['storage_bits'] / win['storage_bits']:.2f}x the bits; DRAM is "
                          f"{fo['dram_share']:.0%} of its energy vs {fw['dram_share']:.0%})"
@@ -119,7 +123,7 @@ def _flag_clauses(flagged: list[dict], winner: dict, key: str) -> list[str]:
     """Structures matched on validation only that would have appeared in the line (non-structured, or cheaper)."""
     out = []
     for r in flagged:
-        loss = f"matched on validation only (test accuracy {r['test_loss_pp']:.2f} pp below dense)"
+        loss = f"matched on validation only (test loss {r['test_loss_pp']:+.2f} pp vs dense)"
         if r[key] < winner[key]:
             out.append(f"Flag: {label(r['structure'])} would cost {winner[key] / r[key]:.2f}x less than "
                        f"{label(winner['structure'])} but is {loss}, so it cannot win")
@@ -171,7 +175,7 @@ def _pair_clause(ns: dict | None, best_s: dict | None, key: str, threshold: floa
     if best_s is None:
         return "; no structured model is matched", False
     n, ratio = _name(ns), ns[key] / best_s[key]
-    detail = f"{_name(best_s)}, ratio {best_s['ratio']:.2f} vs {ns['ratio']:.2f}"
+    detail = f"{at_ratio(best_s)} vs {at_ratio(ns)}"
     if is_tie(ns[key], best_s[key], threshold):
         return f"; {n} and the best structured ({detail}) tie (within {threshold:.0%}: {ratio:.2f}x)", True
     if ratio > 1:

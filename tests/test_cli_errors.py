@@ -338,7 +338,7 @@ def test_a_layer_named_twice_through_patterns_names_both_keys():
 
 def test_list_fields_take_one_scalar_as_a_one_element_list():
     assert PruneConfig.from_dict({"admm": {"schedule": 1}}).admm.schedule == (1.0,)
-    cfg = CompareConfig.from_dict({"structures": "filter", "presets": "eie_like", "ladder": 0.5,
+    cfg = CompareConfig.from_dict({"structures": "filter", "presets": "eie_like", "ladder": 0.5, "bits": 4,
                                    "breakeven_bits": 4})
     assert (cfg.structures, cfg.presets, cfg.ladder, cfg.breakeven_bits) == (("filter",), ("eie_like",), (0.5,),
                                                                             (4,))

@@ -156,8 +156,8 @@ def test_validation_only_structure_never_wins_silently():
             row("block", 50.0, status="validation only", test_loss_pp=1.67)]
     (v,) = make_verdicts(rows, 0.05)
     assert v["winner"] == "filter"
-    assert ("Flag: block would cost 4.00x less than filter but is matched on validation only (test accuracy "
-            "1.67 pp below dense), so it cannot win.") in v["text"]
+    assert ("Flag: block would cost 4.00x less than filter but is matched on validation only (test loss "
+            "+1.67 pp vs dense), so it cannot win.") in v["text"]
 
 
 def test_nonstructured_on_validation_only_is_still_compared_with_its_flag():
@@ -165,10 +165,11 @@ def test_nonstructured_on_validation_only_is_still_compared_with_its_flag():
             row("filter", 100.0), row("block", 60.0, status="validation only", test_loss_pp=2.0)]
     (v,) = make_verdicts(rows, 0.05)
     assert v["winner"] == "filter" and v["pair"]["winner"] == "nonstructured"
-    assert "non-structured (validation only) is 1.25x cheaper than the best structured (filter," in v["text"]
+    assert ("non-structured (validation only) is 1.25x cheaper than the best structured (filter 0.8 (5.0x) vs "
+            "non-structured (validation only) 0.8 (5.0x))") in v["text"]
     assert "Why:" in v["text"] and len(v["flags"]) == 2
     assert ("Flag: non-structured would cost 1.25x less than filter but is matched on validation only (test "
-            "accuracy 1.11 pp below dense), so it cannot win.") in v["text"]
+            "loss +1.11 pp vs dense), so it cannot win.") in v["text"]
 
 
 def test_measured_platforms_get_a_verdict_without_hardware_factors():
@@ -268,4 +269,4 @@ def test_report_says_when_no_mix_meets_the_tolerance():
     text = "\n".join(_hil(hil, {"config": {"tolerance_pp": 1.0}, "structures": {"filter": {"ratio": 0.7}}}))
     assert "**No mix within tolerance** in 2 ADMM runs, so no mix is reported; the best single structure stays " \
            "filter (2.000 uJ)." in text
-    assert "| 0.5000 | conv1 filter 0.350 | 83.92% [77.0, 89.0], n=143 | no |" in text
+    assert "| 0.5000 | conv1 filter 0.350 | 83.92% [77.0, 89.0], n=143 | - | no |" in text   # no val_loss_pp given
