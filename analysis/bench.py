@@ -175,4 +175,20 @@ def break_even(ratios: list[float], speedups: list[float], strict: bool = False)
     return None
 
 
-__all__ = ["bench_artifact", "bench_model", "sweep_ratio", "break_even", "csr_model", "WallTimer"]
+def bench_checkpoint(path: str | Path, model: nn.Module, input_shape: tuple[int, ...] | None = None,
+                     batches=(1, 8), device: str = "cpu", repeats: int = 20, log=print) -> tuple[list, Roofline]:
+    """Time ``model`` (the user's, from ``--model``) holding a plain checkpoint's effective weights
+    (``sparsesim.model_import.load_checkpoint_model``: every key matched, pruning reparametrizations folded)."""
+    from sparsesim.model_import import example_input, load_checkpoint_model
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise MeasureError("--device cuda: no CUDA device is available on this machine")
+    model = load_checkpoint_model(path, model)
+    shape = tuple(example_input(model, input_shape).shape[1:])
+    roof = measure_roofline(device, size=1024 if device == "cpu" else 4096)
+    log(f"{device}: {roof.threads} threads, peak dense GEMM {roof.peak_gflops:.1f} GFLOP/s, "
+        f"copy bandwidth {roof.bandwidth_gbs:.1f} GB/s")
+    return bench_model(model, shape, batches, device, repeats, roof, log), roof
+
+
+__all__ = ["bench_artifact", "bench_checkpoint", "bench_model", "sweep_ratio", "break_even", "csr_model", "WallTimer"]
