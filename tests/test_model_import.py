@@ -180,6 +180,9 @@ def test_onnx_prices_like_the_module(tmp_path, reference):
     with pytest.raises(WorkloadError, match="layer 'conv1'.*--input-shape"):
         from_onnx(tmp_path / "dyn.onnx")
     same_costs(costs(from_onnx(tmp_path / "dyn.onnx", input_shape=SHAPE)), reference)
+    assert main(["simulate", str(tmp_path / "dyn.onnx"), "--input-shape", "3,8,8", "--hw", "eyeriss_like"]) == 0
+    rows = json.loads((tmp_path / "dyn_sim" / "layers.json").read_text())
+    assert [r["layer"] for r in rows if r["layer"] in LAYERS] == list(LAYERS)
 
 
 def test_onnx_missing_package_is_one_line(tmp_path, monkeypatch):
