@@ -145,6 +145,15 @@ def bench_artifact(path: str | Path, batches=(1, 8), device: str = "cpu", repeat
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise MeasureError("--device cuda: no CUDA device is available on this machine")
     art = load_artifact(path, trust_module=trust_module)
+    return bench_loaded(art.model, art.manifest["model"]["input_shape"], batches, device, repeats, log, threads,
+                        wait_idle_s, monitor)
+
+
+def bench_loaded(model: nn.Module, input_shape, batches=(1, 8), device: str = "cpu", repeats: int = 20, log=print,
+                 threads: int | None = None, wait_idle_s: float = 0.0,
+                 monitor: LoadMonitor | None = None) -> tuple[list, Roofline]:
+    """Roofline + per-layer timings of a loaded model with ``threads`` torch threads (default: physical cores;
+    the caller's setting restored after), after waiting up to ``wait_idle_s`` for a quiet machine."""
     before = torch.get_num_threads()
     threads = threads or default_threads()
     monitor = monitor or LoadMonitor.system(threads, cpu=device == "cpu")
@@ -154,8 +163,7 @@ def bench_artifact(path: str | Path, batches=(1, 8), device: str = "cpu", repeat
         roof = measure_roofline(device, size=1024 if device == "cpu" else 4096)
         log(f"{device}: {roof.threads} threads, peak dense GEMM {roof.peak_gflops:.1f} GFLOP/s, "
             f"copy bandwidth {roof.bandwidth_gbs:.1f} GB/s")
-        rows = bench_model(art.model, art.manifest["model"]["input_shape"], batches, device, repeats, roof, log,
-                           monitor)
+        rows = bench_model(model, input_shape, batches, device, repeats, roof, log, monitor)
     finally:
         torch.set_num_threads(before)   # the caller's setting, as it was
     return rows, roof
@@ -200,4 +208,18 @@ def break_even(ratios: list[float], speedups: list[float], strict: bool = False)
     return None
 
 
-__all__ = ["bench_artifact", "bench_model", "sweep_ratio", "break_even", "csr_model", "WallTimer"]
+def bench_checkpoint(path: str | Path, model: nn.Module, input_shape: tuple[int, ...] | None = None,
+                     batches=(1, 8), device: str = "cpu", repeats: int = 20, log=print, threads: int | None = None,
+                     wait_idle_s: float = 0.0, monitor: LoadMonitor | None = None) -> tuple[list, Roofline]:
+    """Time ``model`` (the user's, from ``--model``) holding a plain checkpoint's effective weights
+    (``sparsesim.model_import.load_checkpoint_model``: every key matched, pruning reparametrizations folded)."""
+    from sparsesim.model_import import example_input, load_checkpoint_model
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise MeasureError("--device cuda: no CUDA device is available on this machine")
+    model = load_checkpoint_model(path, model)
+    shape = tuple(example_input(model, input_shape).shape[1:])
+    return bench_loaded(model, shape, batches, device, repeats, log, threads, wait_idle_s, monitor)
+
+
+__all__ = ["bench_artifact", "bench_checkpoint", "bench_loaded", "bench_model", "sweep_ratio", "break_even", "csr_model", "WallTimer"]

@@ -151,9 +151,25 @@ def _simulate_workloads(args: argparse.Namespace):
     if args.topology:
         if args.calibrate:
             raise ValueError("--calibrate needs an artifact (a topology file has no data set)")
-        ws = read_topology(args.topology, seed=args.seed, weight_bits=args.bits)
+        ws = read_topology(args.topology, seed=args.seed, weight_bits=8 if args.bits is None else args.bits)
         return [w.with_batch(w.batch * args.batch) for w in ws], Path(args.topology).with_suffix("").with_name(
             Path(args.topology).stem + "_sim")
+    kind = _model_input_kind(args.artifact, args.model, args.input_shape)
+    if kind != "artifact":
+        from sparsesim.model_import import from_checkpoint, from_onnx, load_model, parse_input_shape
+
+        if args.calibrate:
+            raise ValueError(f"--calibrate needs an artifact directory (a {kind} file names no data set)")
+        shape = parse_input_shape(args.input_shape) if args.input_shape else None
+        bits = 32 if args.bits is None else args.bits
+        if kind == "onnx":
+            ws = from_onnx(args.artifact, input_shape=shape, batch=args.batch, weight_bits=bits)
+        else:
+            model = load_model(args.model) if args.model else None
+            ws = from_checkpoint(args.artifact, model, shape, batch=args.batch, weight_bits=bits)
+        print(f"{args.artifact}: {len(ws)} layers, weights at {bits} bits (--bits; 32 = float, quantized to each "
+              "PE's width)")
+        return ws, Path(args.artifact).with_name(Path(args.artifact).stem + "_sim")
     density = None
     if args.calibrate:
         from pruning.artifact import load_artifact
@@ -167,6 +183,20 @@ def _simulate_workloads(args: argparse.Namespace):
         print("input-activation density (calibration, " + f"{min(args.calibrate, len(data.test_x))} images): "
               + ", ".join(f"{k} {v:.2f}" for k, v in density.items()))
     return from_artifact(args.artifact, batch=args.batch, act_density=density), Path(args.artifact) / "sim"
+
+
+def _model_input_kind(path: str, model: str | None, input_shape: str | None) -> str:
+    """artifact | checkpoint | onnx, with the options that kind allows (--model only with a checkpoint)."""
+    from sparsesim.model_import import input_kind
+
+    kind = input_kind(path)
+    if model and kind != "checkpoint":
+        raise ValueError(f"--model {short(model)}: only for a .pt/.pth/.safetensors checkpoint (an artifact names "
+                         "its model, an ONNX graph is its own)")
+    if input_shape and kind == "artifact":
+        raise ValueError(f"--input-shape {short(input_shape)}: only for a checkpoint or ONNX file (an artifact "
+                         "records its geometry)")
+    return kind
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -229,9 +259,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print("sparsesim bench: no CUDA device on this machine; GPU runs skipped (use --device cpu)")
         return 0
     out = check_writable(args.out)   # before minutes of timing, not after them
-    rows, roof = bench_artifact(args.artifact, batches=tuple(sorted({1, args.batch})), device=args.device,
-                                repeats=args.repeats, trust_module=args.trust_module, threads=args.threads,
-                                wait_idle_s=args.wait_idle)
+    kind = _model_input_kind(args.artifact, args.model, args.input_shape)
+    if kind == "artifact":
+        rows, roof = bench_artifact(args.artifact, batches=tuple(sorted({1, args.batch})), device=args.device,
+                                    repeats=args.repeats, trust_module=args.trust_module, threads=args.threads,
+                                    wait_idle_s=args.wait_idle)
+    elif kind == "onnx" or not args.model:
+        raise ValueError(f"{short(args.artifact)}: bench runs a torch model; give a .pt/.pth/.safetensors checkpoint "
+                         "with --model MODULE:CALLABLE|FILE.py:CALLABLE|ZOO_NAME (ONNX files: simulate only)")
+    else:
+        from analysis.bench import bench_checkpoint
+        from sparsesim.model_import import load_model, parse_input_shape
+
+        shape = parse_input_shape(args.input_shape) if args.input_shape else None
+        rows, roof = bench_checkpoint(args.artifact, load_model(args.model), shape,
+                                      batches=tuple(sorted({1, args.batch})), device=args.device,
+                                      repeats=args.repeats, threads=args.threads, wait_idle_s=args.wait_idle)
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -461,13 +504,21 @@ def build_parser() -> argparse.ArgumentParser:
     sm = sub.add_parser("simulate", parents=[common],
                         help="price a pruned-model artifact or a SCALE-Sim topology on accelerators "
                              "(per-layer table, CSV, JSON)")
-    sm.add_argument("artifact", nargs="?", help="pruned-model artifact directory (or use --topology)")
+    sm.add_argument("artifact", nargs="?", help="pruned-model artifact directory, a checkpoint (.pt/.pth loaded with "
+                                                "weights_only, .safetensors; torch.nn.utils.prune and torch.ao.pruning "
+                                                "states too) or an ONNX file (or use --topology)")
+    sm.add_argument("--model", metavar="MODULE:CALLABLE", help="checkpoint: the model it holds the state of "
+                                                               "(MODULE:CALLABLE, FILE.py:CALLABLE or a zoo name; "
+                                                               "runs that code), for conv geometry")
+    sm.add_argument("--input-shape", metavar="C,H,W", help="checkpoint with --model, or ONNX: one input sample's "
+                                                           "shape (default: the model's input_shape / the graph's)")
     sm.add_argument("--topology", metavar="FILE.csv", help="SCALE-Sim v3 topology file (conv or GEMM format; "
                                                            "optional Sparsity, Weight density, Activation density)")
     sm.add_argument("--seed", type=SEED, default=0, help="seed of the random masks a topology's densities ask for "
                                                          f"(0..{MAX_SEED})")
-    sm.add_argument("--bits", type=_int_in(1, 32), default=8, help="weight bits of topology layers (1..32, "
-                                                                    "default 8)")
+    sm.add_argument("--bits", type=_int_in(1, 32), help="weight bits of topology, checkpoint and ONNX layers "
+                                                         "(1..32; default 8 for a topology, 32 = float as stored for "
+                                                         "a checkpoint or ONNX file)")
     sm.add_argument("--scalesim-config", metavar="FILE.cfg", help="hardware from a SCALE-Sim .cfg (implies the "
                                                                    "SCALE-Sim convention; cycles incl. prefetch)")
     sm.add_argument("--hw", help="preset name(s), comma-separated, or a YAML file "
@@ -475,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--batch", type=BATCH, default=1, help=f"images per inference (1..{MAX_BATCH})")
     sm.add_argument("--engine", choices=["analytical", "simpy"], default="analytical",
                     help="simpy also runs the event-level engine and writes timeline.csv")
-    sm.add_argument("--out", help="output directory (default ARTIFACT/sim, or TOPOLOGY_sim)")
+    sm.add_argument("--out", help="output directory (default ARTIFACT/sim, or TOPOLOGY_sim, FILE_sim)")
     sm.add_argument("--calibrate", type=_int_in(1, 1_000_000), metavar="N",
                     help="measure input-activation sparsity (ReLU zeros) on N test images of the artifact's data set "
                          "(1..1000000)")
@@ -486,7 +537,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     bn = sub.add_parser("bench", parents=[common],
                         help="time an artifact's layers dense / CSR / COO / compacted on this CPU or GPU")
-    bn.add_argument("artifact")
+    bn.add_argument("artifact", help="pruned-model artifact directory, or a .pt/.pth/.safetensors checkpoint with "
+                                     "--model")
+    bn.add_argument("--model", metavar="MODULE:CALLABLE", help="checkpoint: the model it holds the state of "
+                                                               "(MODULE:CALLABLE, FILE.py:CALLABLE or a zoo name; "
+                                                               "runs that code)")
+    bn.add_argument("--input-shape", metavar="C,H,W", help="checkpoint: one input sample's shape (default: the "
+                                                           "model's input_shape)")
     bn.add_argument("--device", type=_device, default="cpu", help="cpu, cuda or cuda:N (skipped with a message "
                                                                    "when no GPU exists)")
     bn.add_argument("--out", required=True, help="output directory (measured.csv, roofline.json)")

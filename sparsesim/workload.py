@@ -6,7 +6,9 @@ Sources:
   model code needed),
 * any torch model and an example input (``torch.nn.utils.prune`` models work:
   their ``weight`` is ``weight_orig * weight_mask``),
-* a plain state dict of (possibly sparse) weights, with optional output sizes.
+* a plain state dict of (possibly sparse) weights, torch.nn.utils.prune and
+  torch.ao.pruning forms folded in, with the model's geometry for its convs
+  (files: ``sparsesim.model_import``: ``.pt``, ``.safetensors``, ONNX).
 
 A workload holds ``M`` filters x ``K`` inputs per filter x ``N`` output pixels
 per sample, the batch, conv geometry, the actual ``M x K`` weight matrix with its
@@ -21,6 +23,8 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+
+from pruning.yamlio import clip, short
 
 
 class WorkloadError(ValueError):
@@ -200,35 +204,102 @@ def measure_activation_density(model, batch) -> dict[str, float]:
     return {n: v[0] / v[1] for n, v in stats.items()}
 
 
-def from_state_dict(state: dict, output_hw: dict[str, tuple[int, int]] | None = None, batch: int = 1,
-                    weight_bits: int = 32) -> list[LayerWorkload]:
-    """Workloads from a bare state dict; conv ``N`` comes from ``output_hw`` (else 1 pixel)."""
+PARAMETRIZED = ".parametrizations."
+
+
+def _dense(t) -> np.ndarray:
+    """A tensor or array (sparse torch tensors densified) as float32 numpy."""
     import torch
 
-    names = []
-    for key in state:
-        if key.endswith(".weight_orig"):
-            names.append((key[: -len(".weight_orig")], "pruned"))
-        elif key.endswith(".weight") and f"{key}_orig" not in state:
-            names.append((key[: -len(".weight")], "plain"))
-    out = []
-    for name, how in names:
-        if how == "pruned":
-            w = state[f"{name}.weight_orig"] * state[f"{name}.weight_mask"]
+    if isinstance(t, torch.Tensor):
+        t = (t.to_dense() if t.layout != torch.strided else t).detach().float().cpu().numpy()
+    return np.asarray(t, dtype=np.float32)
+
+
+def effective_state(state: dict, masks: dict | None = None) -> dict[str, np.ndarray]:
+    """A state dict with pruning reparametrizations folded into the plain keys, as float32 arrays.
+
+    * torch.nn.utils.prune: ``X.T_orig`` and ``X.T_mask`` become ``X.T = orig * mask``;
+    * torch.ao.pruning (parametrize): ``X.parametrizations.T.original`` becomes ``X.T = original * mask``, the mask
+      from a saved ``X.parametrizations.T.0.mask`` buffer or from ``masks["X.T"]`` (a sparsifier's
+      ``state_dict()["state"]``, whose entries hold the mask under ``"mask"``).  FakeSparsity does not save its
+      mask in the model's state dict, so a parametrized weight with no mask anywhere is an error, not a dense layer.
+    """
+    masks = masks or {}
+    out: dict[str, np.ndarray] = {}
+    for key, value in state.items():
+        if PARAMETRIZED in key:
+            prefix, _, rest = key.partition(PARAMETRIZED)
+            tensor, _, leaf = rest.partition(".")
+            if leaf == "original":
+                name = f"{prefix}.{tensor}"
+                mask = state.get(f"{key[: -len('original')]}0.mask")
+                if mask is None:
+                    held = masks.get(name)
+                    mask = held.get("mask") if isinstance(held, dict) else held
+                if mask is None:
+                    raise WorkloadError(
+                        f"layer {prefix!r}: torch.ao.pruning weight {key!r} without its mask (FakeSparsity does not "
+                        "save it in the model's state_dict); save {fqn: mask} under 'masks' beside the model's "
+                        "state (docs/cost_model.md), or call sparsifier.squash_mask() before saving")
+                out[name] = _dense(value) * _dense(mask)
+            elif not (leaf.startswith("0.") or leaf.endswith("mask")):
+                raise WorkloadError(f"{key!r}: a parametrization this reader does not know ({short(leaf)}); "
+                                    "allowed: torch.ao.pruning's 'original' with a FakeSparsity mask")
+        elif key.endswith("_orig") and f"{key[:-5]}_mask" in state:
+            out[key[:-5]] = _dense(value) * _dense(state[f"{key[:-5]}_mask"])
+        elif key.endswith("_mask") and f"{key[:-5]}_orig" in state:
+            continue
+        elif key.endswith("_orig"):
+            raise WorkloadError(f"{key!r}: a torch.nn.utils.prune weight without {key[:-5] + '_mask'!r}; "
+                                "save the whole module state (or call prune.remove() first)")
         else:
-            w = state[f"{name}.weight"]
-        if isinstance(w, torch.Tensor):
-            w = (w.to_dense() if w.is_sparse else w).detach().float().cpu().numpy()
-        w = np.asarray(w, dtype=np.float32)
-        if w.ndim not in (2, 4):
-            continue  # BatchNorm and other 1-D parameters
-        hw = (output_hw or {}).get(name, (1, 1))
-        kind = "conv2d" if w.ndim == 4 else "linear"
-        entry = {"name": name, "kind": kind, "bits": weight_bits,
-                 "gemm": {"M": w.shape[0], "K": int(np.prod(w.shape[1:])), "N": hw[0] * hw[1] if kind == "conv2d"
-                          else 1, "groups": 1},
-                 "in_channels": w.shape[1] if kind == "conv2d" else None, "in_features": w.shape[1]}
-        out.append(_entry_workload(entry, w, batch, None))
+            out[key] = value
+    return out
+
+
+def _geometry_workload(name: str, geo: dict, weights: dict, batch: int, weight_bits: int) -> LayerWorkload:
+    """The workload of one layer of a model's geometry with its weights from a state dict (shapes checked)."""
+    w = weights.get(name)
+    if w is None:
+        raise WorkloadError(f"layer {name!r}: the model has this {geo['kind']} but the state dict holds no "
+                            f"'{name}.weight' (nor its pruned forms); its layers: "
+                            f"{clip(', '.join(weights), 200)}")
+    w = _dense(w)
+    if list(w.shape) != list(geo["weight_shape"]):
+        raise WorkloadError(f"layer {name!r}: state dict weight {tuple(w.shape)}, the model's "
+                            f"{tuple(geo['weight_shape'])}; allowed: the model the state dict was saved from")
+    if geo["kind"] == "conv2d" and not geo.get("output_hw"):
+        raise WorkloadError(f"layer {name!r}: did not run in the forward pass on the example input, so its output "
+                            "size is unknown; give an input shape the model runs every conv on")
+    return _entry_workload({"name": name, **geo, "bits": weight_bits}, w, batch, None)
+
+
+def from_state_dict(state: dict, geometry: dict[str, dict] | None = None, batch: int = 1, weight_bits: int = 32,
+                    masks: dict | None = None) -> list[LayerWorkload]:
+    """Workloads from a state dict (reparametrized pruning folded in: ``effective_state``).
+
+    ``geometry`` (``pruning.artifact.layer_geometry`` of the model on an example input) names the Conv2d/Linear
+    layers and their conv geometry; every one must be in ``state`` with the model's shape.  Without it a 2-D
+    ``X.weight`` is a Linear, a 1-D one is skipped (norms), and a conv (4-D) is an error naming the layer: its
+    output size, stride and padding are unknown, and are never guessed."""
+    weights = {k[: -len(".weight")]: v for k, v in effective_state(state, masks).items() if k.endswith(".weight")}
+    if geometry is not None:
+        return [_geometry_workload(name, geo, weights, batch, weight_bits) for name, geo in geometry.items()]
+    out = []
+    for name, value in weights.items():
+        w = _dense(value)
+        if w.ndim == 4:
+            raise WorkloadError(f"layer {name!r}: a conv weight {tuple(w.shape)} with no geometry (input size, "
+                                "stride, padding); give the model (--model MODULE:CALLABLE or a zoo name, with "
+                                "--input-shape C,H,W) or an ONNX file")
+        if w.ndim not in (1, 2):
+            raise WorkloadError(f"layer {name!r}: a {w.ndim}-D weight {tuple(w.shape)}; allowed: Conv2d (4-D, with "
+                                "the model for its geometry) and Linear (2-D)")
+        if w.ndim == 2:
+            entry = {"name": name, "kind": "linear", "bits": weight_bits, "in_features": w.shape[1],
+                     "out_features": w.shape[0], "gemm": {"M": w.shape[0], "K": w.shape[1], "N": 1, "groups": 1}}
+            out.append(_entry_workload(entry, w, batch, None))
     if not out:
         raise WorkloadError("state dict holds no 2-D or 4-D weight tensors")
     return out

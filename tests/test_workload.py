@@ -55,9 +55,14 @@ def test_from_state_dict_dense_sparse_and_pruned():
     prune.random_unstructured(lin, "weight", amount=0.5)
     sd = {"a.weight_orig": lin.weight_orig.detach(), "a.weight_mask": lin.weight_mask,
           "b.weight": torch.eye(4).to_sparse(), "c.weight": torch.ones(3, 2, 3, 3), "bn.weight": torch.ones(3)}
-    ws = {w.name: w for w in from_state_dict(sd, output_hw={"c": (5, 5)})}
-    assert set(ws) == {"a", "b", "c"}
-    assert ws["a"].nnz == 30 and ws["b"].nnz == 4 and ws["c"].N == 25 and ws["c"].K == 18
+    with pytest.raises(WorkloadError, match="layer 'c': a conv weight"):   # never priced as one output pixel
+        from_state_dict(sd)
+    ws = {w.name: w for w in from_state_dict({k: v for k, v in sd.items() if k != "c.weight"})}
+    assert set(ws) == {"a", "b"} and ws["a"].nnz == 30 and ws["b"].nnz == 4
+    geo = {"c": {"kind": "conv2d", "weight_shape": [3, 2, 3, 3], "in_channels": 2, "kernel": [3, 3],
+                 "input_hw": [7, 7], "output_hw": [5, 5], "gemm": {"M": 3, "K": 18, "N": 25, "groups": 1}}}
+    ws = {w.name: w for w in from_state_dict(sd, geometry=geo)}
+    assert set(ws) == {"c"} and ws["c"].N == 25 and ws["c"].K == 18 and ws["c"].input_elems == 98
     with pytest.raises(WorkloadError, match="no 2-D or 4-D"):
         from_state_dict({"bn.weight": torch.ones(3)})
 
