@@ -75,8 +75,9 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
     """Per-layer cost of a model on one or more accelerators (the analytical engine ``sparsesim simulate`` runs).
 
     ``source``: what ``prune`` returned, a ``load_artifact`` result, an artifact directory, a checkpoint
-    (``.pt``/``.pth``/``.safetensors``; ``model=`` a spec or ``nn.Module`` for conv geometry), an ONNX file, or an
-    ``nn.Module`` (priced as it stands, at ``bits`` or 32-bit weights; ``input_shape`` unless it has one).
+    (``.pt``/``.pth``/``.safetensors``; ``model=`` a spec or ``nn.Module`` for conv geometry), an ONNX file, a
+    SCALE-Sim topology ``.csv`` (8-bit unless ``bits``), or an ``nn.Module`` (priced as it stands, at
+    ``bits`` or 32-bit weights; ``input_shape`` unless it has one).
     ``hardware``: a preset name, ``"a,b"``, a YAML path, an ``Accelerator``, or a list of them (default
     ``eyeriss_like``).  ``batch``: images per inference.  Writes nothing: ``CostTable.to_csv(path)``."""
     from torch import nn
@@ -93,6 +94,8 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
         shape = tuple(input_shape) if input_shape else None
         workloads = from_model(source, example_input(source, shape), batch=batch,
                                weight_bits=32 if bits is None else bits)
+    elif isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".csv":   # a SCALE-Sim topology
+        workloads, _ = workloads_of(topology=source, batch=batch, bits=bits, log=log)
     else:
         workloads, _ = workloads_of(_source_path(source), model=model, input_shape=input_shape, batch=batch,
                                     bits=bits, calibrate=calibrate, data_dir=data_dir, trust_module=trust_module,

@@ -104,6 +104,9 @@ def test_simulate_a_module_or_a_checkpoint_prices_the_same_layers(artifact, tmp_
                             log=lambda s: None)
     assert from_module.rows() == from_ckpt.rows()
     assert from_module.layers == tuple(e["name"] for e in artifact.manifest["layers"])
+    topo = Path(__file__).parent / "fixtures/scalesim/lenet5.csv"
+    assert main(["simulate", "--topology", str(topo), "--hw", "tpu_like", "--out", str(tmp_path / "t")]) == 0
+    assert (tmp_path / "t/layers.csv").read_bytes().decode() == sc.simulate(topo, hardware="tpu_like").to_csv()
     with pytest.raises(ValueError, match="twice"):
         sc.simulate(artifact, hardware="eie_like,eie_like")
 
