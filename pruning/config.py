@@ -424,4 +424,3 @@ def _plain(x):
 def step_ratio(final_ratio: float, fraction: float) -> float:
     """Ratio at one progressive step: a fraction of the final *log* compression (2x, 4x, ... 16x)."""
     return 1.0 - (1.0 - final_ratio) ** fraction
-
