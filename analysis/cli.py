@@ -7,21 +7,19 @@ import errno
 import math
 import re
 import sys
-from importlib import resources
 from pathlib import Path
 
+from analysis.simulation import DEFAULT_HW
+from pruning.defaults import DEFAULT_MODEL, default_config_path
 from pruning.yamlio import clip, short
 
-DEFAULT_MODEL = {"digits": "digits_cnn", "mnist": "lenet5", "cifar10": "vgg16"}
 MAX_SEED = 2**32 - 1
 MAX_THREADS = 1024
 MAX_BATCH = 65_536
 
 
 def _default_config(model: str, dataset: str) -> Path:
-    name = {("digits_cnn", "digits"): "digits_default.yaml", ("lenet5", "mnist"): "lenet5_mnist_admm.yaml"}.get(
-        (model, dataset), "generic_nonstructured.yaml")
-    return Path(str(resources.files("pruning") / "configs" / name))
+    return default_config_path(model, dataset)
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
@@ -105,109 +103,37 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
-DEFAULT_HW = "eyeriss_like"
-
-
 def _simulate_hardware(args: argparse.Namespace) -> list:
-    from accel_models.scalesim_cfg import accelerator_from_scalesim_cfg
+    from analysis.simulation import hardware_list
 
-    accs = []
-    if args.scalesim_config:
-        accs.append(accelerator_from_scalesim_cfg(args.scalesim_config))
-    hw = args.hw if args.hw is not None else (None if accs else DEFAULT_HW)
-    if hw is not None:
-        names = [h.strip() for h in hw.split(",")]
-        if not any(names):
-            raise ValueError(f"--hw {short(hw)}: no preset or file named; see `sparsesim presets`")
-        if not all(names):
-            raise ValueError(f"--hw {short(hw)}: an empty name in the list; allowed: NAME[,NAME...] "
-                             "(see `sparsesim presets`) or FILE.yaml")
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"--hw {short(hw)}: {short(twice[0])} named twice; allowed: each name once")
-        accs += [_load_hardware(h) for h in names]
-    return accs
-
-
-def _load_hardware(name_or_path: str):
-    """A preset or a user YAML; for a YAML, one line naming the fields it left to their defaults."""
-    from accel_models.hardware import is_hardware_file, read_hardware
-    from accel_models.reference import defaults_line, defaults_used
-
-    acc, data = read_hardware(name_or_path)
-    line = defaults_line(name_or_path, defaults_used(data, acc)) if is_hardware_file(name_or_path) else ""
-    if line:
-        print(line)
-    return acc
+    return hardware_list(args.hw, args.scalesim_config)
 
 
 def _simulate_workloads(args: argparse.Namespace):
-    """(workloads, default output directory) from an artifact or a SCALE-Sim topology."""
-    from sparsesim.topology import read_topology
-    from sparsesim.workload import from_artifact, measure_activation_density
+    """(workloads, default output directory) from an artifact, a checkpoint, ONNX or a SCALE-Sim topology."""
+    from analysis.simulation import workloads_of
 
-    if bool(args.artifact) == bool(args.topology):
-        raise ValueError("give an artifact directory or --topology FILE.csv (one of them)")
-    if args.topology:
-        if args.calibrate:
-            raise ValueError("--calibrate needs an artifact (a topology file has no data set)")
-        ws = read_topology(args.topology, seed=args.seed, weight_bits=8 if args.bits is None else args.bits)
-        return [w.with_batch(w.batch * args.batch) for w in ws], Path(args.topology).with_suffix("").with_name(
-            Path(args.topology).stem + "_sim")
-    kind = _model_input_kind(args.artifact, args.model, args.input_shape)
-    if kind != "artifact":
-        from sparsesim.model_import import from_checkpoint, from_onnx, load_model, parse_input_shape
-
-        if args.calibrate:
-            raise ValueError(f"--calibrate needs an artifact directory (a {kind} file names no data set)")
-        shape = parse_input_shape(args.input_shape) if args.input_shape else None
-        bits = 32 if args.bits is None else args.bits
-        if kind == "onnx":
-            ws = from_onnx(args.artifact, input_shape=shape, batch=args.batch, weight_bits=bits)
-        else:
-            model = load_model(args.model) if args.model else None
-            ws = from_checkpoint(args.artifact, model, shape, batch=args.batch, weight_bits=bits)
-        print(f"{args.artifact}: {len(ws)} layers, weights at {bits} bits (--bits; 32 = float, quantized to each "
-              "PE's width)")
-        return ws, Path(args.artifact).with_name(Path(args.artifact).stem + "_sim")
-    density = None
-    if args.calibrate:
-        from pruning.artifact import load_artifact
-        from pruning.data import load_dataset
-
-        art = load_artifact(args.artifact, trust_module=args.trust_module)
-        if not art.manifest.get("dataset"):
-            raise ValueError(f"--calibrate: {args.artifact}/manifest.json names no 'dataset' to calibrate on")
-        data = load_dataset(art.manifest["dataset"], args.data_dir)
-        density = measure_activation_density(art.model, data.test_x[: args.calibrate])
-        print("input-activation density (calibration, " + f"{min(args.calibrate, len(data.test_x))} images): "
-              + ", ".join(f"{k} {v:.2f}" for k, v in density.items()))
-    return from_artifact(args.artifact, batch=args.batch, act_density=density), Path(args.artifact) / "sim"
+    return workloads_of(args.artifact or None, topology=args.topology or None, model=args.model,
+                        input_shape=args.input_shape, batch=args.batch, bits=args.bits, calibrate=args.calibrate,
+                        data_dir=args.data_dir, trust_module=args.trust_module, seed=args.seed)
 
 
 def _model_input_kind(path: str, model: str | None, input_shape: str | None) -> str:
     """artifact | checkpoint | onnx, with the options that kind allows (--model only with a checkpoint)."""
-    from sparsesim.model_import import input_kind
+    from analysis.simulation import source_kind
 
-    kind = input_kind(path)
-    if model and kind != "checkpoint":
-        raise ValueError(f"--model {short(model)}: only for a .pt/.pth/.safetensors checkpoint (an artifact names "
-                         "its model, an ONNX graph is its own)")
-    if input_shape and kind == "artifact":
-        raise ValueError(f"--input-shape {short(input_shape)}: only for a checkpoint or ONNX file (an artifact "
-                         "records its geometry)")
-    return kind
+    return source_kind(path, model, input_shape)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from analysis.simulation import price
     from pruning.checkpoint import atomic_write_text, check_writable
-    from sparsesim.analytical import evaluate
     from sparsesim.event_sim import simulate, timeline_rows
 
     accs = _simulate_hardware(args)
     workloads, default_out = _simulate_workloads(args)
     out = check_writable(Path(args.out) if args.out else default_out)   # before the work, not after it
-    table = evaluate(workloads, accs)
+    table = price(workloads, accs)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "layers.csv")
     table.to_json(out / "layers.json")
