@@ -58,14 +58,16 @@ def hardware_list(hw, scalesim_config: str | None = None, log: Callable[[str], N
     return accs
 
 
-def source_kind(path, model=None, input_shape=None) -> str:
-    """artifact | checkpoint | onnx, with the options that kind allows (a model spec only with a checkpoint)."""
+def source_kind(path, model=None, input_shape=None, artifact_model: bool = False) -> str:
+    """artifact | checkpoint | onnx, with the options that kind allows (a model spec with a checkpoint, or with
+    an artifact where its model runs: ``artifact_model``, bench and --calibrate)."""
     from sparsesim.model_import import input_kind
 
     kind = input_kind(path)
-    if model and kind != "checkpoint":
-        raise ValueError(f"--model {short(model)}: only for a .pt/.pth/.safetensors checkpoint (an artifact names "
-                         "its model, an ONNX graph is its own)")
+    if model and kind != "checkpoint" and not (kind == "artifact" and artifact_model):
+        raise ValueError(f"--model {short(model)}: only for a .pt/.pth/.safetensors checkpoint, or an artifact of your "
+                         "own model with bench or --calibrate (simulate reads an artifact's weights, no model code; "
+                         "an ONNX graph is its own model)")
     if input_shape and kind == "artifact":
         raise ValueError(f"--input-shape {short(input_shape)}: only for a checkpoint or ONNX file (an artifact "
                          "records its geometry)")
@@ -90,7 +92,8 @@ def workloads_of(source=None, *, topology=None, model=None, input_shape=None, ba
         return [w.with_batch(w.batch * batch) for w in ws], Path(topology).with_name(Path(topology).stem + "_sim")
     spec = model if isinstance(model, str) else None
     shape_text = input_shape if isinstance(input_shape, str) else None
-    kind = source_kind(source, spec or (model is not None and "a module"), shape_text or input_shape)
+    kind = source_kind(source, spec or (model is not None and "a module"), shape_text or input_shape,
+                       artifact_model=bool(calibrate))
     if kind != "artifact":
         from sparsesim.model_import import from_checkpoint, from_onnx, load_model, parse_input_shape
 
@@ -108,10 +111,9 @@ def workloads_of(source=None, *, topology=None, model=None, input_shape=None, ba
         return ws, Path(source).with_name(Path(source).stem + "_sim")
     density = None
     if calibrate:
-        from pruning.artifact import load_artifact
         from pruning.data import load_dataset
 
-        art = load_artifact(source, trust_module=trust_module)
+        art = artifact_with_model(source, spec, trust_module)
         if not art.manifest.get("dataset"):
             raise ValueError(f"--calibrate: {source}/manifest.json names no 'dataset' to calibrate on")
         data = load_dataset(art.manifest["dataset"], data_dir)
@@ -119,6 +121,17 @@ def workloads_of(source=None, *, topology=None, model=None, input_shape=None, ba
         log("input-activation density (calibration, " + f"{min(calibrate, len(data.test_x))} images): "
             + ", ".join(f"{k} {v:.2f}" for k, v in density.items()))
     return from_artifact(source, batch=batch, act_density=density), Path(source) / "sim"
+
+
+def artifact_with_model(source, model_spec: str | None = None, trust_module: str | None = None):
+    """The artifact with its model: yours rebuilt from ``model_spec`` (what --model names), else a zoo model or a
+    ``trust_module`` factory (``pruning.artifact.load_artifact``)."""
+    from pruning.artifact import load_artifact
+    from pruning.user_model import load_artifact_as
+
+    if model_spec:
+        return load_artifact_as(source, model_spec)
+    return load_artifact(source, trust_module=trust_module)
 
 
 def price(workloads, accelerators):
