@@ -7,21 +7,20 @@ import errno
 import math
 import re
 import sys
-from importlib import resources
 from pathlib import Path
 
+from analysis.simulation import DEFAULT_HW
+from pruning.defaults import DEFAULT_MODEL, default_config_path
 from pruning.yamlio import clip, short
 
-DEFAULT_MODEL = {"digits": "digits_cnn", "mnist": "lenet5", "cifar10": "vgg16"}
+USER_DATASETS = ("imagefolder", "npz")   # your own data: --model is required
 MAX_SEED = 2**32 - 1
 MAX_THREADS = 1024
 MAX_BATCH = 65_536
 
 
 def _default_config(model: str, dataset: str) -> Path:
-    name = {("digits_cnn", "digits"): "digits_default.yaml", ("lenet5", "mnist"): "lenet5_mnist_admm.yaml"}.get(
-        (model, dataset), "generic_nonstructured.yaml")
-    return Path(str(resources.files("pruning") / "configs" / name))
+    return default_config_path(model, dataset)
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
@@ -30,14 +29,16 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from pruning.artifact import load_artifact
     from pruning.config import PruneConfig
     from pruning.data import load_dataset
-    from pruning.models import build_model
     from pruning.distributed import init_from_env, is_main
     from pruning.pipeline import check_output, run_prune
+    from pruning.user_model import build_for_data, parse_input_shape
 
     _check_device(args.device)
     init_from_env(args.device)  # under torchrun: join the process group (DDP)
     if args.dataset not in DEFAULT_MODEL and not args.model:
-        raise ValueError(f"--dataset {args.dataset} needs --model (a zoo model taking its image size)")
+        raise ValueError(f"--dataset {args.dataset} needs --model (a zoo model taking its image size, "
+                         "MODULE:CALLABLE or FILE.py:CALLABLE)")
+    given_shape = parse_input_shape(args.input_shape) if args.input_shape else None
     if args.workers is not None and args.dataset != "imagefolder":   # it would be ignored
         raise ValueError(f"--workers {args.workers}: only --dataset imagefolder reads with DataLoader workers; "
                          f"--dataset {args.dataset} is read in this process (leave --workers out)")
@@ -57,12 +58,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     data = load_dataset(args.dataset, args.data_dir,
                         **({"num_workers": args.workers or 0} if args.dataset == "imagefolder" else {}))
     torch.manual_seed(cfg.seed)
-    model = build_model(model_name, data.num_classes)
+    model = build_for_data(model_name, data.num_classes, data.input_shape, given_shape, args.dataset)
     if args.init:
         model = load_artifact(args.init, model).model
-    if tuple(model.input_shape) != tuple(data.input_shape):
-        raise ValueError(f"model {model_name!r} takes inputs {tuple(model.input_shape)}, dataset "
-                         f"{args.dataset!r} has {tuple(data.input_shape)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
@@ -105,109 +103,44 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
-DEFAULT_HW = "eyeriss_like"
-
-
 def _simulate_hardware(args: argparse.Namespace) -> list:
-    from accel_models.scalesim_cfg import accelerator_from_scalesim_cfg
+    from analysis.simulation import hardware_list
 
-    accs = []
-    if args.scalesim_config:
-        accs.append(accelerator_from_scalesim_cfg(args.scalesim_config))
-    hw = args.hw if args.hw is not None else (None if accs else DEFAULT_HW)
-    if hw is not None:
-        names = [h.strip() for h in hw.split(",")]
-        if not any(names):
-            raise ValueError(f"--hw {short(hw)}: no preset or file named; see `sparsesim presets`")
-        if not all(names):
-            raise ValueError(f"--hw {short(hw)}: an empty name in the list; allowed: NAME[,NAME...] "
-                             "(see `sparsesim presets`) or FILE.yaml")
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"--hw {short(hw)}: {short(twice[0])} named twice; allowed: each name once")
-        accs += [_load_hardware(h) for h in names]
-    return accs
-
-
-def _load_hardware(name_or_path: str):
-    """A preset or a user YAML; for a YAML, one line naming the fields it left to their defaults."""
-    from accel_models.hardware import is_hardware_file, read_hardware
-    from accel_models.reference import defaults_line, defaults_used
-
-    acc, data = read_hardware(name_or_path)
-    line = defaults_line(name_or_path, defaults_used(data, acc)) if is_hardware_file(name_or_path) else ""
-    if line:
-        print(line)
-    return acc
+    return hardware_list(args.hw, args.scalesim_config)
 
 
 def _simulate_workloads(args: argparse.Namespace):
-    """(workloads, default output directory) from an artifact or a SCALE-Sim topology."""
-    from sparsesim.topology import read_topology
-    from sparsesim.workload import from_artifact, measure_activation_density
+    """(workloads, default output directory) from an artifact, a checkpoint, ONNX or a SCALE-Sim topology."""
+    from analysis.simulation import workloads_of
 
-    if bool(args.artifact) == bool(args.topology):
-        raise ValueError("give an artifact directory or --topology FILE.csv (one of them)")
-    if args.topology:
-        if args.calibrate:
-            raise ValueError("--calibrate needs an artifact (a topology file has no data set)")
-        ws = read_topology(args.topology, seed=args.seed, weight_bits=8 if args.bits is None else args.bits)
-        return [w.with_batch(w.batch * args.batch) for w in ws], Path(args.topology).with_suffix("").with_name(
-            Path(args.topology).stem + "_sim")
-    kind = _model_input_kind(args.artifact, args.model, args.input_shape)
-    if kind != "artifact":
-        from sparsesim.model_import import from_checkpoint, from_onnx, load_model, parse_input_shape
-
-        if args.calibrate:
-            raise ValueError(f"--calibrate needs an artifact directory (a {kind} file names no data set)")
-        shape = parse_input_shape(args.input_shape) if args.input_shape else None
-        bits = 32 if args.bits is None else args.bits
-        if kind == "onnx":
-            ws = from_onnx(args.artifact, input_shape=shape, batch=args.batch, weight_bits=bits)
-        else:
-            model = load_model(args.model) if args.model else None
-            ws = from_checkpoint(args.artifact, model, shape, batch=args.batch, weight_bits=bits)
-        print(f"{args.artifact}: {len(ws)} layers, weights at {bits} bits (--bits; 32 = float, quantized to each "
-              "PE's width)")
-        return ws, Path(args.artifact).with_name(Path(args.artifact).stem + "_sim")
-    density = None
-    if args.calibrate:
-        from pruning.artifact import load_artifact
-        from pruning.data import load_dataset
-
-        art = load_artifact(args.artifact, trust_module=args.trust_module)
-        if not art.manifest.get("dataset"):
-            raise ValueError(f"--calibrate: {args.artifact}/manifest.json names no 'dataset' to calibrate on")
-        data = load_dataset(art.manifest["dataset"], args.data_dir)
-        density = measure_activation_density(art.model, data.test_x[: args.calibrate])
-        print("input-activation density (calibration, " + f"{min(args.calibrate, len(data.test_x))} images): "
-              + ", ".join(f"{k} {v:.2f}" for k, v in density.items()))
-    return from_artifact(args.artifact, batch=args.batch, act_density=density), Path(args.artifact) / "sim"
+    return workloads_of(args.artifact or None, topology=args.topology or None, model=args.model,
+                        input_shape=args.input_shape, batch=args.batch, bits=args.bits, calibrate=args.calibrate,
+                        data_dir=args.data_dir, trust_module=args.trust_module, seed=args.seed)
 
 
-def _model_input_kind(path: str, model: str | None, input_shape: str | None) -> str:
-    """artifact | checkpoint | onnx, with the options that kind allows (--model only with a checkpoint)."""
-    from sparsesim.model_import import input_kind
+def _model_input_kind(path: str, model: str | None, input_shape: str | None, artifact_model: bool = False) -> str:
+    """artifact | checkpoint | onnx, with the options that kind allows (``analysis.simulation.source_kind``)."""
+    from analysis.simulation import source_kind
 
-    kind = input_kind(path)
-    if model and kind != "checkpoint":
-        raise ValueError(f"--model {short(model)}: only for a .pt/.pth/.safetensors checkpoint (an artifact names "
-                         "its model, an ONNX graph is its own)")
-    if input_shape and kind == "artifact":
-        raise ValueError(f"--input-shape {short(input_shape)}: only for a checkpoint or ONNX file (an artifact "
-                         "records its geometry)")
-    return kind
+    return source_kind(path, model, input_shape, artifact_model)
+
+
+def _artifact_model(args: argparse.Namespace):
+    """The artifact with its model: yours rebuilt from --model, else a zoo model or a --trust-module factory."""
+    from analysis.simulation import artifact_with_model
+
+    return artifact_with_model(args.artifact, args.model, args.trust_module)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from analysis.simulation import price
     from pruning.checkpoint import atomic_write_text, check_writable
-    from sparsesim.analytical import evaluate
     from sparsesim.event_sim import simulate, timeline_rows
 
     accs = _simulate_hardware(args)
     workloads, default_out = _simulate_workloads(args)
     out = check_writable(Path(args.out) if args.out else default_out)   # before the work, not after it
-    table = evaluate(workloads, accs)
+    table = price(workloads, accs)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "layers.csv")
     table.to_json(out / "layers.json")
@@ -259,8 +192,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print("sparsesim bench: no CUDA device on this machine; GPU runs skipped (use --device cpu)")
         return 0
     out = check_writable(args.out)   # before minutes of timing, not after them
-    kind = _model_input_kind(args.artifact, args.model, args.input_shape)
-    if kind == "artifact":
+    kind = _model_input_kind(args.artifact, args.model, args.input_shape, artifact_model=True)
+    if kind == "artifact" and args.model:
+        from analysis.bench import bench_loaded
+
+        art = _artifact_model(args)
+        rows, roof = bench_loaded(art.model, art.manifest["model"]["input_shape"], tuple(sorted({1, args.batch})),
+                                  args.device, args.repeats, threads=args.threads, wait_idle_s=args.wait_idle)
+    elif kind == "artifact":
         rows, roof = bench_artifact(args.artifact, batches=tuple(sorted({1, args.batch})), device=args.device,
                                     repeats=args.repeats, trust_module=args.trust_module, threads=args.threads,
                                     wait_idle_s=args.wait_idle)
@@ -305,13 +244,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     base = load_yaml(args.config) if args.config else {}
     over = {k: v for k, v in {
-        "model": args.model, "dataset": args.dataset, "data_dir": args.data_dir, "bits": args.bits,
+        "model": args.model, "input_shape": args.input_shape and args.input_shape.split(","),
+        "dataset": args.dataset, "data_dir": args.data_dir, "bits": args.bits,
         "tolerance_pp": args.tolerance, "seed": args.seed, "budget": args.budget,
         "tie_threshold": args.tie_threshold, "jobs": args.jobs,
         "structures": args.structures, "presets": args.presets,
         "measure_cpu": False if args.no_cpu else None}.items() if v is not None}
     data = {**base, **over}
     dataset = data.get("dataset", "digits")
+    if "model" not in data and dataset == "npz":
+        raise ValueError("--dataset npz needs --model (a zoo model taking its sample shape, MODULE:CALLABLE or "
+                         "FILE.py:CALLABLE; or model: in --config)")
     if "model" not in data and isinstance(dataset, str) and dataset in DEFAULT_MODEL:
         data["model"] = DEFAULT_MODEL[dataset]
     cfg = CompareConfig.from_dict(data)
@@ -476,11 +419,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("prune", parents=[common],
                         help="ADMM-prune and quantize a model; write a pruned-model artifact")
-    pr.add_argument("--model", help="zoo model (default: digits_cnn for digits, lenet5 for mnist; required "
-                                    "for imagefolder)")
-    pr.add_argument("--dataset", default="digits", choices=sorted([*DEFAULT_MODEL, "imagefolder"]))
-    pr.add_argument("--data-dir", help="directory with the data set's files (mnist, cifar10; imagefolder: "
-                                       "DIR/train/<class>/*.png and DIR/test/<class>/*.png)")
+    pr.add_argument("--model", metavar="NAME|MODULE:CALLABLE|FILE.py:CALLABLE",
+                    help="zoo model (default: digits_cnn for digits, lenet5 for mnist; required for imagefolder and "
+                         "npz) or your own: a callable returning an nn.Module (runs that code; called with "
+                         "num_classes= when it takes it)")
+    pr.add_argument("--input-shape", metavar="C,H,W", help="your model's input sample shape, when neither the model "
+                                                           "nor its module has an input_shape attribute")
+    pr.add_argument("--dataset", default="digits", choices=sorted([*DEFAULT_MODEL, *USER_DATASETS]))
+    pr.add_argument("--data-dir", help="the data set's files (mnist, cifar10: a directory; imagefolder: DIR with "
+                                       "train/<class>/*.png and test/<class>/*.png; npz: FILE.npz with x_train, "
+                                       "y_train, x_test, y_test)")
     pr.add_argument("--workers", type=_int_in(0, 64), help="imagefolder: DataLoader worker processes (0..64, "
                                                            "default 0)")
     pr.add_argument("--config", help="pruning YAML (default: a shipped config for the model)")
@@ -509,7 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "states too) or an ONNX file (or use --topology)")
     sm.add_argument("--model", metavar="MODULE:CALLABLE", help="checkpoint: the model it holds the state of "
                                                                "(MODULE:CALLABLE, FILE.py:CALLABLE or a zoo name; "
-                                                               "runs that code), for conv geometry")
+                                                               "runs that code), for conv geometry; artifact of "
+                                                               "your model with --calibrate: its --model")
     sm.add_argument("--input-shape", metavar="C,H,W", help="checkpoint with --model, or ONNX: one input sample's "
                                                            "shape (default: the model's input_shape / the graph's)")
     sm.add_argument("--topology", metavar="FILE.csv", help="SCALE-Sim v3 topology file (conv or GEMM format; "
@@ -541,7 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "--model")
     bn.add_argument("--model", metavar="MODULE:CALLABLE", help="checkpoint: the model it holds the state of "
                                                                "(MODULE:CALLABLE, FILE.py:CALLABLE or a zoo name; "
-                                                               "runs that code)")
+                                                               "runs that code); artifact of your model: its "
+                                                               "--model")
     bn.add_argument("--input-shape", metavar="C,H,W", help="checkpoint: one input sample's shape (default: the "
                                                            "model's input_shape)")
     bn.add_argument("--device", type=_device, default="cpu", help="cpu, cuda or cuda:N (skipped with a message "
@@ -563,9 +513,14 @@ def build_parser() -> argparse.ArgumentParser:
                              "write report.md/report.html, results.csv and plots")
     cp.add_argument("--out", required=True)
     cp.add_argument("--config", help="YAML with CompareConfig fields (flags override it)")
-    cp.add_argument("--model")
-    cp.add_argument("--dataset", choices=sorted(DEFAULT_MODEL))
-    cp.add_argument("--data-dir")
+    cp.add_argument("--model", metavar="NAME|MODULE:CALLABLE|FILE.py:CALLABLE",
+                    help="zoo model (default: the data set's) or your own: a callable returning an nn.Module (runs "
+                         "that code, in every --jobs process; called with num_classes= when it takes it)")
+    cp.add_argument("--input-shape", metavar="C,H,W", help="your model's input sample shape, when neither the model "
+                                                           "nor its module has an input_shape attribute")
+    cp.add_argument("--dataset", choices=sorted([*DEFAULT_MODEL, "npz"]))
+    cp.add_argument("--data-dir", help="mnist, cifar10: a directory of their files; npz: FILE.npz with x_train, "
+                                       "y_train, x_test, y_test")
     cp.add_argument("--bits", type=_int_in(1, 32), help="weight bit-width for every structure: 1..16, or 32 = "
                                                          "float")
     cp.add_argument("--tolerance", type=_finite_float, help="accuracy loss allowed, percentage points (0, 100)")

@@ -40,13 +40,14 @@ import torch
 from torch import nn
 
 from accel_models.hardware import Accelerator, preset_names
-from pruning.artifact import load_artifact, read_manifest
+from pruning.artifact import read_manifest
 from pruning.checkpoint import OutputLock, atomic_write_json
 from pruning.config import PruneConfig
 from pruning.data import DATASETS, Dataset, load_dataset
-from pruning.models import MODELS, build_model, prunable_layers
+from pruning.models import MODELS, prunable_layers
 from pruning.pipeline import run_prune
 from pruning.structures import Structure, StructureError
+from pruning.user_model import ModelSpecError, build_for_data, load_artifact_as, parse_input_shape, spec_form
 from pruning.yamlio import as_tuple, short
 
 from .search import loss_pp, loss_within, matched_ratio
@@ -97,7 +98,8 @@ def _items(name: str, values: tuple, check, allowed: str) -> None:
 
 @dataclass(frozen=True)
 class CompareConfig:
-    model: str = "digits_cnn"
+    model: str = "digits_cnn"           # a zoo name, MODULE:CALLABLE or FILE.py:CALLABLE (your code; run by compare)
+    input_shape: tuple[int, ...] | None = None   # your model's C,H,W when it declares no input_shape
     dataset: str = "digits"
     data_dir: str | None = None
     structures: tuple[str, ...] = STRUCTURES
@@ -149,7 +151,19 @@ class CompareConfig:
             v = getattr(self, name)
             object.__setattr__(self, name, as_tuple(v) if name in LIST_FIELDS else
                                (tuple(v) if isinstance(v, list) else v))
-        for name, allowed in (("model", tuple(MODELS)), ("dataset", DATASETS), ("budget", BUDGETS)):
+        if not (isinstance(self.model, str) and (self.model in MODELS or spec_form(self.model))):
+            raise CompareError(f"compare config: model={short(self.model)}; allowed: {', '.join(MODELS)}, "
+                               "MODULE:CALLABLE or FILE.py:CALLABLE")
+        if self.input_shape is not None:
+            if not isinstance(self.input_shape, (list, tuple)):
+                raise CompareError(f"compare config: input_shape={short(self.input_shape)}; allowed: [C, H, W] "
+                                   "(or [F]) or null")
+            try:
+                object.__setattr__(self, "input_shape", parse_input_shape(",".join(map(str, self.input_shape)),
+                                                                          "compare config: input_shape"))
+            except ModelSpecError as e:
+                raise CompareError(str(e)) from None
+        for name, allowed in (("dataset", DATASETS), ("budget", BUDGETS)):
             v = getattr(self, name)
             if not isinstance(v, str) or v not in allowed:
                 raise CompareError(f"compare config: {name}={short(v)}; allowed: {', '.join(allowed)}")
@@ -317,10 +331,16 @@ def prune_config(cfg: CompareConfig, layers: dict, pretrain: int = 0, rounds: in
         "layers": layers})
 
 
-def final_test_accuracy(path: Path, data: Dataset) -> Accuracy:
+def compared_model(cfg: CompareConfig, data: Dataset) -> nn.Module:
+    """A fresh model of ``cfg.model`` for ``data`` (zoo by name; yours rebuilt from the spec, in every process)."""
+    return build_for_data(cfg.model, data.num_classes, data.input_shape, cfg.input_shape, cfg.dataset)
+
+
+def final_test_accuracy(path: Path, data: Dataset, cfg: CompareConfig) -> Accuracy:
     from pruning.train import evaluate
 
-    return Accuracy.from_fraction(evaluate(load_artifact(path).model, data.test_x, data.test_y), len(data.test_y))
+    model = load_artifact_as(path, cfg.model, cfg.input_shape).model
+    return Accuracy.from_fraction(evaluate(model, data.test_x, data.test_y), len(data.test_y))
 
 
 def chosen_models(cfg: CompareConfig, dense_dir: Path, results: dict, full: Dataset,
@@ -328,13 +348,13 @@ def chosen_models(cfg: CompareConfig, dense_dir: Path, results: dict, full: Data
     """The dense model, then each structure at its matched ratio, with validation and test accuracies."""
     from .report_data import chosen_model
 
-    dense_test = final_test_accuracy(dense_dir, full)
+    dense_test = final_test_accuracy(dense_dir, full, cfg)
     dense_val = Accuracy.from_fraction(read_manifest(dense_dir)["accuracy"]["pruned"], n_val)
     models = [chosen_model("dense", 0.0, dense_dir, dense_val, dense_test, dense_test, cfg.tolerance_pp, dense_val)]
     for s, r in results.items():
         if r["dir"]:
             models.append(chosen_model(s, r["ratio"], Path(r["dir"]), Accuracy.from_fraction(r["val_accuracy"], n_val),
-                                       final_test_accuracy(Path(r["dir"]), full), dense_test, cfg.tolerance_pp,
+                                       final_test_accuracy(Path(r["dir"]), full, cfg), dense_test, cfg.tolerance_pp,
                                        dense_val))
     return models
 
@@ -409,7 +429,7 @@ def prune_probe(ctx: _Search, structure: str, ratio: float, budget: str) -> Path
         pooled = budget == "global" and structure != "nm"
         layers = layer_plan(ctx.model0, structure, ratio, cfg, "global" if pooled else "uniform")
         torch.manual_seed(cfg.seed)
-        m = load_artifact(ctx.dense_dir, build_model(cfg.model, ctx.num_classes)).model
+        m = load_artifact_as(ctx.dense_dir, cfg.model, cfg.input_shape).model
         run_prune(m, ctx.data, prune_config(cfg, layers, budget_ratio=ratio if pooled else None), run_dir,
                   model_name=cfg.model, resume=True, progress=ctx.progress, log=lambda s: None)
     return run_dir
@@ -479,7 +499,7 @@ def _search_in_process(cfg: CompareConfig, out: str, budget: str, structure: str
     data = load_dataset(cfg.dataset, cfg.data_dir)
     search_data, _ = split_validation(data, cfg.validation_fraction, cfg.seed)
     dense_dir = Path(out) / "runs" / "dense"
-    ctx = _Search(cfg, Path(out), build_model(cfg.model, data.num_classes), dense_dir, search_data,
+    ctx = _Search(cfg, Path(out), compared_model(cfg, data), dense_dir, search_data,
                   read_manifest(dense_dir)["accuracy"]["pruned"], len(search_data.test_y), data.num_classes,
                   lambda line: print(line, flush=True), False)
     return search_structure(ctx, structure, budget)
@@ -504,13 +524,14 @@ def _run_compare(cfg: CompareConfig, out: Path, accs: list[Accelerator], log: Ca
     (out / "configs").mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "configs" / "compare.json", cfg.to_dict())
     data = load_dataset(cfg.dataset, cfg.data_dir)
+    if not isinstance(data, Dataset):
+        raise CompareError(f"compare config: dataset={cfg.dataset}: compare splits a data set held in memory; "
+                           f"allowed: {', '.join(d for d in DATASETS if d != 'imagefolder')} (write your images to "
+                           "an .npz for --dataset npz)")
     search_data, full = split_validation(data, cfg.validation_fraction, cfg.seed)
     n_val, n_test = len(search_data.test_y), len(full.test_y)
     torch.manual_seed(cfg.seed)
-    model0 = build_model(cfg.model, data.num_classes)
-    if tuple(model0.input_shape) != tuple(data.input_shape):
-        raise CompareError(f"model {cfg.model!r} takes {tuple(model0.input_shape)}, data {cfg.dataset!r} "
-                           f"has {tuple(data.input_shape)}")
+    model0 = compared_model(cfg, data)
 
     # 1. dense baseline (all layers dense at the chosen bits, trained on the search split)
     dense_dir = out / "runs" / "dense"

@@ -14,11 +14,12 @@ import torch
 
 from accel_models.hardware import Accelerator
 from accel_models.machine_load import LoadMonitor, wait_for_idle
-from pruning.artifact import load_artifact, read_manifest
+from pruning.artifact import read_manifest
 from pruning.checkpoint import atomic_write_text
 from pruning.constraint import Constraint
 from pruning.structures import Structure
 from pruning.train import evaluate
+from pruning.user_model import build_for_data, load_artifact_as
 from sparsesim.analytical import evaluate as simulate
 from sparsesim.workload import from_artifact, from_model, measure_activation_density
 
@@ -58,6 +59,11 @@ class ChosenModel:
                 "test_ci_low": tl, "test_ci_high": th, "test_loss_pp": self.test_loss_pp}
 
 
+def _loaded(cfg, path: Path):
+    """The artifact of the compared model: a zoo model by name, the user's rebuilt from ``cfg.model``."""
+    return load_artifact_as(path, cfg.model, cfg.input_shape)
+
+
 def chosen_model(structure: str, ratio: float, path: Path, val: Accuracy, test: Accuracy, dense_test: Accuracy,
                  tolerance_pp: float, dense_val: Accuracy | None = None) -> ChosenModel:
     """Status: matched only if the test accuracy is also within the tolerance of the dense model's; losses in pp,
@@ -72,7 +78,7 @@ def chosen_model(structure: str, ratio: float, path: Path, val: Accuracy, test: 
 
 def priced_workloads(cfg, path: Path, calibration):
     """The artifact's workloads, with input-activation densities measured on the calibration images."""
-    density = None if calibration is None else measure_activation_density(load_artifact(path).model, calibration)
+    density = None if calibration is None else measure_activation_density(_loaded(cfg, path).model, calibration)
     return from_artifact(path, batch=cfg.batch, act_density=density)
 
 
@@ -99,7 +105,7 @@ def _measured_rows(cfg, chosen: ChosenModel, log, device: str = "cpu") -> list[d
     """Whole-model latency on a real device, the variant that suits the structure, with its quartiles and
     trust flag (a loaded machine is warned about in one line; its timings are flagged, not dropped)."""
     structure = chosen.structure
-    art = load_artifact(chosen.path)
+    art = _loaded(cfg, chosen.path)
     monitor = LoadMonitor.system(torch.get_num_threads(), cpu=device == "cpu")
     wait_for_idle(monitor, 0.0, lambda line: log(f"[{device}] {structure}: {line}"))
     try:
@@ -209,7 +215,7 @@ def breakeven_curves(cfg, dense_dir: Path, accs, rows, results, calibration=None
     Dense reference: storage = plain dense bits (M*K*b); energy and cycles = the dense model on the
     platform's dense counterpart (same PEs, memories and clock; a dense datapath), as the ADMM-NN
     papers compare sparse accelerators with dense ones of equal resources."""
-    art = load_artifact(dense_dir)
+    art = _loaded(cfg, dense_dir)
     shape = art.manifest["model"]["input_shape"]
     dense_state = {k: v.clone() for k, v in art.model.state_dict().items()}
     curves: dict = {"ratios": BREAKEVEN_RATIOS, "bits": {}}
@@ -262,7 +268,7 @@ def cpu_sweep(cfg, dense_dir: Path) -> list[dict]:
 
     from .bench import sweep_ratio
 
-    art = load_artifact(dense_dir)
+    art = _loaded(cfg, dense_dir)
     x = torch.randn(cfg.batch, *art.manifest["model"]["input_shape"])
     inputs = layer_inputs(art.model, x)
     name, layer = max(((n, m) for n, m in art.model.named_modules()
@@ -305,7 +311,6 @@ def _plan_label(spec: dict) -> str:
 
 def _hil_probe(cfg, run_dir: Path, dense_path: Path, search_data, plan: dict) -> float:
     """Validation accuracy of one ADMM run of the mix (cached in ``run_dir``; a different mix there is an error)."""
-    from pruning.models import build_model
     from pruning.pipeline import run_prune
 
     from .compare import CompareError, prune_config
@@ -316,7 +321,7 @@ def _hil_probe(cfg, run_dir: Path, dense_path: Path, search_data, plan: dict) ->
             raise CompareError(f"{run_dir} holds a different mix; delete it or use a new --out")
     else:
         torch.manual_seed(cfg.seed)
-        m = load_artifact(dense_path, build_model(cfg.model, search_data.num_classes)).model
+        m = _loaded(cfg, dense_path).model
         run_prune(m, search_data, prune_config(cfg, plan), run_dir, model_name=cfg.model, resume=True,
                   progress=False, log=lambda s: None)
     return read_manifest(run_dir)["accuracy"]["pruned"]
@@ -327,7 +332,6 @@ def hardware_in_the_loop(cfg, out: Path, models: list[ChosenModel], layer_tables
     """Per layer the structure with the least simulated energy on ``cfg.hil_preset`` (among the structures
     matched on validation and test); then the highest common scale of their matched ratios whose mix stays
     within the tolerance on validation (``scale_search``, at most ``cfg.hil_probes`` ADMM runs)."""
-    from pruning.models import build_model
 
     from .compare import split_validation
 
@@ -339,7 +343,7 @@ def hardware_in_the_loop(cfg, out: Path, models: list[ChosenModel], layer_tables
     if not candidates:
         log("[hil] no structure is matched on validation and test; skipped")
         return None
-    model0 = build_model(cfg.model, full.num_classes)
+    model0 = build_for_data(cfg.model, full.num_classes, full.input_shape, cfg.input_shape, cfg.dataset)
     per_layer = cheapest_per_layer(layer_tables, list(candidates), preset)
     ratios = {s: layer_ratios(m.path) for s, m in candidates.items()}
     search_data, _ = split_validation(full, cfg.validation_fraction, cfg.seed)
@@ -375,7 +379,7 @@ def hardware_in_the_loop(cfg, out: Path, models: list[ChosenModel], layer_tables
 def _price_mix(cfg, run_dir: Path, scale: float, dense: ChosenModel, accs, preset: str, full, calibration) -> dict:
     """The chosen mix: accuracies (validation, test, status) and its cost on ``preset``."""
     val = Accuracy.from_fraction(read_manifest(run_dir)["accuracy"]["pruned"], dense.val.n)
-    test = Accuracy.from_fraction(evaluate(load_artifact(run_dir).model, full.test_x, full.test_y), len(full.test_y))
+    test = Accuracy.from_fraction(evaluate(_loaded(cfg, run_dir).model, full.test_x, full.test_y), len(full.test_y))
     mix = chosen_model("hil", scale, run_dir, val, test, dense.test, cfg.tolerance_pp, dense.val)
     cost = simulate(priced_workloads(cfg, run_dir, calibration), [a for a in accs if a.name == preset]).totals()[preset]
     return {"scale": scale, "dir": str(run_dir), "val": val.to_dict(), "test": test.to_dict(), "status": mix.status,

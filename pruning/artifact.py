@@ -149,8 +149,14 @@ def layer_entries(model: nn.Module, example: torch.Tensor, constraints: dict[str
 
 
 def model_reference(model: nn.Module, name: str | None) -> dict:
+    """Zoo: the name.  A user model named by its ``--model`` spec (``module:callable``, ``file.py:callable``): the
+    spec as data plus an importable factory where it has one.  Otherwise the model's class as the factory."""
     if name in MODELS:
         return {"name": name, "factory": None}
+    if name and ":" in name:
+        from .user_model import reference
+
+        return {"name": name, **reference(name)}
     cls = type(model)
     return {"name": name or cls.__name__, "factory": f"{cls.__module__}:{cls.__qualname__}"}
 
@@ -330,9 +336,12 @@ def _validate_model(model, where) -> None:
     factory = model.get("factory")
     if factory is not None and not (isinstance(factory, str) and _FACTORY.fullmatch(factory)):
         raise _bad(where, "model.factory", factory, "allowed: null or 'module:Callable'")
-    if factory is None and model["name"] not in MODELS:
-        raise _bad(where, "model.name", model["name"], "not a zoo model and model.factory is null; zoo models: "
-                   + ", ".join(sorted(MODELS)))
+    spec = model.get("spec")
+    if spec is not None and not (isinstance(spec, str) and spec):
+        raise _bad(where, "model.spec", spec, "allowed: the --model text (MODULE:CALLABLE or FILE.py:CALLABLE)")
+    if factory is None and spec is None and model["name"] not in MODELS:
+        raise _bad(where, "model.name", model["name"], "not a zoo model and model.factory and model.spec are "
+                   "null; zoo models: " + ", ".join(sorted(MODELS)))
     shape = model.get("input_shape")
     if not (isinstance(shape, list) and 1 <= len(shape) <= 3):
         raise _bad(where, "model.input_shape", shape, "allowed: [C, H, W] (1 to 3 integers)")
@@ -620,7 +629,7 @@ def _read(path: str | Path) -> tuple[Path, dict, bytearray, dict[str, _Tensor], 
     data = _read_bounded(wpath, MAX_WEIGHTS_BYTES, "weights.safetensors")
     index = _safetensors_index(wpath, data)
     weights = _check_layer_weights(manifest, mpath, wpath, data, index)
-    if manifest["model"].get("factory") is None:
+    if _is_zoo(manifest["model"]):
         _check_zoo_model(manifest, mpath, index)
     return path, manifest, data, index, weights
 
@@ -631,22 +640,33 @@ def read_artifact(path: str | Path) -> ArtifactData:
     return ArtifactData(path, manifest, weights)
 
 
+def _is_zoo(ref: dict) -> bool:
+    return ref.get("factory") is None and ref.get("spec") is None
+
+
 def _build(ref: dict, mpath: Path, trust_module: str | None) -> nn.Module:
     """The model a manifest names: a zoo model, or a factory whose module the caller trusts by name."""
     factory = ref.get("factory")
-    if not factory:
+    if _is_zoo(ref):
         return build_model(ref["name"], ref.get("num_classes"))
+    by_spec = f"--model {_show(ref['spec'])}" if ref.get("spec") else ""
+    if not factory:
+        raise ArtifactError(f"{mpath}: the model is user code ({_show(ref['spec'])}); it is not imported from an "
+                            f"artifact: pass {by_spec} (load_artifact(path, model) in Python)")
     mod, _, attr = factory.partition(":")
     if trust_module != mod:
         raise ArtifactError(f"{mpath}: model.factory {_show(factory)} is code; it is not imported unless you pass "
-                            f"--trust-module {mod} (trust_module={mod!r}) (or use a zoo model name)")
+                            f"--trust-module {mod} (trust_module={mod!r})" + (f" or {by_spec}" if by_spec else
+                                                                              " (or use a zoo model name)"))
     try:
         obj = importlib.import_module(mod)
         for part in attr.split("."):
             obj = getattr(obj, part)
         model = obj()
     except Exception as e:  # noqa: BLE001 - trusted code, but its failure is still one line
-        raise ArtifactError(f"{mpath}: model.factory {factory!r} failed: {type(e).__name__}: {str(e)[:80]}") \
+        hint = (f" (not on the Python path: run from its directory, or pass --model "
+                f"{_show(ref['spec'])})" if isinstance(e, ModuleNotFoundError) and ref.get("spec") else "")
+        raise ArtifactError(f"{mpath}: model.factory {factory!r} failed: {type(e).__name__}: {str(e)[:80]}{hint}") \
             from e
     if not isinstance(model, nn.Module):
         raise ArtifactError(f"{mpath}: model.factory {factory!r} returned {type(model).__name__}, not a torch "

@@ -7,6 +7,8 @@
 * ``imagefolder`` - ``DIR/train/<class>/*.png|jpg`` and ``DIR/test/<class>/...``
                     (``val`` accepted for ``test``), decoded image by image as
                     batches are drawn: the set never has to fit in memory
+* ``npz``         - one ``.npz`` file of arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``
+                    (x: N x C x H x W, N x H x W or N x F numbers; y: N integer labels 0..K-1)
 
 Every data set offers ``train`` and ``test`` batch sources (``pruning.batches``).
 """
@@ -42,7 +44,7 @@ MNIST_SHA256 = {
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
 MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",)
-DATASETS = ("digits", "mnist", "cifar10", "imagefolder")
+DATASETS = ("digits", "mnist", "cifar10", "imagefolder", "npz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -90,8 +92,9 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, **kw) -> 
     if name not in DATASETS:
         raise ValueError(f"dataset {name!r} unknown; allowed: {', '.join(DATASETS)}")
     if data_dir is None:
-        raise ValueError(f"dataset {name!r} needs --data-dir (a directory with its files)")
-    loader = {"mnist": load_mnist, "cifar10": load_cifar10, "imagefolder": load_imagefolder}[name]
+        raise ValueError(f"dataset {name!r} needs --data-dir (" + ("FILE.npz" if name == "npz" else
+                                                                  "a directory with its files") + ")")
+    loader = {"mnist": load_mnist, "cifar10": load_cifar10, "imagefolder": load_imagefolder, "npz": load_npz}[name]
     return loader(data_dir, **kw)
 
 
@@ -318,7 +321,7 @@ class ImageFiles(torch.utils.data.Dataset):
         return len(self.files)
 
     def raw(self, i: int) -> torch.Tensor:
-        from PIL import Image
+        Image = _pil_image()
 
         path, _ = self.files[i]
         try:
@@ -336,6 +339,16 @@ class ImageFiles(torch.utils.data.Dataset):
         if self.mean is not None:
             x = (x - self.mean) / self.std
         return x, self.files[i][1]
+
+
+def _pil_image():
+    """PIL's Image module; without Pillow an ImageFolder cannot be decoded (one DataError line)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise DataError("--dataset imagefolder decodes images with Pillow, which is not installed: pip install "
+                        "pillow (or use --dataset npz)") from None
+    return Image
 
 
 def _image_files(split_dir: Path, classes: list[str]) -> list[tuple[Path, int]]:
@@ -362,10 +375,12 @@ def load_imagefolder(data_dir: str | os.PathLike, num_workers: int = 0, stats_im
     if not train or not test:
         raise DataError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) under "
                         f"{train_dir if not train else test_dir}/<class>/")
-    from PIL import Image
-
-    with Image.open(train[0][0]) as im:
-        mode, size = ("L", im.size) if im.mode in ("L", "1", "I", "I;16") else ("RGB", im.size)
+    Image = _pil_image()
+    try:
+        with Image.open(train[0][0]) as im:
+            mode, size = ("L", im.size) if im.mode in ("L", "1", "I", "I;16") else ("RGB", im.size)
+    except OSError as e:
+        raise DataError(f"{train[0][0]}: cannot be read as an image ({str(e)[:80]})") from None
     probe = ImageFiles(train, mode, size)
     step = max(1, len(train) // stats_images)
     sample = torch.stack([probe.raw(i) for i in range(0, len(train), step)])
@@ -374,3 +389,71 @@ def load_imagefolder(data_dir: str | os.PathLike, num_workers: int = 0, stats_im
     sets = [ImageFiles(f, mode, size, mean, std) for f in (train, test)]
     return StreamDataset("imagefolder", StreamSource(sets[0], num_workers), StreamSource(sets[1], num_workers),
                          len(classes), (1 if mode == "L" else 3, size[1], size[0]), tuple(classes))
+
+
+# ------------------------------------------------------------------------ .npz
+NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+MAX_NPZ_BYTES = 4 << 30
+MAX_CLASSES = 1 << 20
+
+
+def _npz_x(path: Path, key: str, a: np.ndarray) -> np.ndarray:
+    if a.dtype.kind not in "biuf" or a.dtype == np.bool_:
+        raise DataError(f"{path}: array {key} has dtype {a.dtype}; allowed: integers or floats")
+    if a.ndim not in (2, 3, 4) or a.shape[0] == 0 or 0 in a.shape:
+        raise DataError(f"{path}: array {key} has shape {a.shape}; allowed: N x C x H x W, N x H x W or N x F "
+                        "with N >= 1")
+    x = a.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise DataError(f"{path}: array {key} holds a NaN or infinity; allowed: finite numbers")
+    return x[:, None] if x.ndim == 3 else x
+
+
+def _npz_y(path: Path, key: str, a: np.ndarray, n: int) -> np.ndarray:
+    if a.dtype.kind not in "iu":
+        raise DataError(f"{path}: array {key} has dtype {a.dtype}; allowed: integer class labels 0..K-1")
+    if a.shape != (n,):
+        raise DataError(f"{path}: array {key} has shape {a.shape}; allowed: ({n},), one label per row of "
+                        f"x_{key.split('_')[1]}")
+    if a.min() < 0 or a.max() >= MAX_CLASSES:
+        raise DataError(f"{path}: array {key} holds label {int(a.min() if a.min() < 0 else a.max())}; allowed: "
+                        f"0..{MAX_CLASSES - 1:,}")
+    return a.astype(np.int64)
+
+
+def load_npz(path: str | os.PathLike) -> Dataset:
+    """x_train, y_train, x_test, y_test of one ``.npz`` (``np.load`` with ``allow_pickle=False``: no code runs).
+    Images N x H x W gain a channel; x is standardised per channel with the training set's mean and std; the
+    classes are 0..max label."""
+    import io
+    import zipfile
+
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise DataError(f"--data-dir {path}: --dataset npz reads one .npz file (arrays {', '.join(NPZ_ARRAYS)})")
+    raw = _read_regular(path, MAX_NPZ_BYTES)
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as f:
+            missing = [k for k in NPZ_ARRAYS if k not in f.files]
+            if missing:
+                raise DataError(f"{path}: no array {missing[0]}; allowed: an .npz holding {', '.join(NPZ_ARRAYS)} "
+                                f"(it has {', '.join(f.files) or 'none'})")
+            arrays = {k: f[k] for k in NPZ_ARRAYS}
+    except DataError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:   # object arrays, a corrupt zip, not an npz
+        raise DataError(f"{path}: not a readable .npz of plain arrays ({type(e).__name__}: {str(e)[:80]})") from None
+    tx, vx = (_npz_x(path, k, arrays[k]) for k in ("x_train", "x_test"))
+    if tx.shape[1:] != vx.shape[1:]:
+        raise DataError(f"{path}: array x_test has samples of shape {vx.shape[1:]}, x_train {tx.shape[1:]}; "
+                        "allowed: the same shape")
+    ty = _npz_y(path, "y_train", arrays["y_train"], len(tx))
+    vy = _npz_y(path, "y_test", arrays["y_test"], len(vx))
+    classes = int(max(ty.max(), vy.max())) + 1
+    if classes < 2:
+        raise DataError(f"{path}: arrays y_train/y_test hold one class; allowed: at least 2 classes")
+    tr, te = torch.from_numpy(tx), torch.from_numpy(vx)
+    dims = (0, 2, 3) if tr.ndim == 4 else (0,)
+    if len(tr) > 1:
+        tr, te = _standardize(tr, te, dims)
+    return Dataset("npz", tr, torch.from_numpy(ty), te, torch.from_numpy(vy), classes)

@@ -17,8 +17,6 @@ torch.nn.utils.prune (``X.weight_orig`` x ``X.weight_mask``) and torch.ao.prunin
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
 from pathlib import Path
 
@@ -49,15 +47,14 @@ def input_kind(path: str | Path) -> str:
 
 
 def parse_input_shape(text: str) -> tuple[int, ...]:
-    """``C,H,W`` (or ``F`` for a model that takes vectors) as a tuple of positive integers."""
+    """``C,H,W`` (or ``F`` for a model that takes vectors) as a tuple of positive integers
+    (``pruning.user_model.parse_input_shape``, its error as a WorkloadError)."""
+    from pruning.user_model import ModelSpecError, parse_input_shape as parse
+
     try:
-        dims = tuple(int(t) for t in text.split(","))
-    except ValueError:
-        dims = ()
-    if not 1 <= len(dims) <= 3 or not all(1 <= d <= MAX_SIDE for d in dims):
-        raise WorkloadError(f"--input-shape {short(text)}; allowed: C,H,W (or F), integers in 1..{MAX_SIDE:,}, "
-                            "one sample without the batch")
-    return dims
+        return parse(text)
+    except ModelSpecError as e:
+        raise WorkloadError(str(e)) from None
 
 
 # ------------------------------------------------------------------ checkpoints
@@ -105,40 +102,14 @@ def read_state(path: str | Path) -> tuple[dict, dict]:
 
 def load_model(spec: str):
     """A fresh ``nn.Module`` from a zoo name, ``module:callable`` or ``file.py:callable`` (called with no
-    arguments).  Runs the named code: call it only with a spec the user typed."""
-    from torch import nn
+    arguments; ``pruning.user_model.resolve_model``).  Runs the named code: call it only with a spec the user
+    typed."""
+    from pruning.user_model import ModelSpecError, resolve_model
 
-    from pruning.models import MODELS, build_model
-
-    if spec in MODELS:
-        return build_model(spec)
-    where, _, attr = spec.rpartition(":")
-    if not where or not attr:
-        raise WorkloadError(f"--model {short(spec)}; allowed: a zoo model ({', '.join(sorted(MODELS))}), "
-                            "MODULE:CALLABLE or FILE.py:CALLABLE")
-    if where.endswith(".py"):
-        file = Path(where)
-        if not file.is_file():
-            raise WorkloadError(f"--model {short(spec)}: no file {short(where)}")
-        mod_spec = importlib.util.spec_from_file_location(file.stem, file)
-        module = importlib.util.module_from_spec(mod_spec)
-        mod_spec.loader.exec_module(module)
-    else:
-        try:
-            module = importlib.import_module(where)
-        except ModuleNotFoundError as e:
-            raise WorkloadError(f"--model {short(spec)}: cannot import {short(where)} ({clip(e, 80)}); allowed: a "
-                                "module on the Python path (or run from its directory) or FILE.py:CALLABLE") from None
-    obj = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise WorkloadError(f"--model {short(spec)}: {short(where)} has no {short(attr)}")
-        obj = getattr(obj, part)
-    model = obj() if callable(obj) else obj
-    if not isinstance(model, nn.Module):
-        raise WorkloadError(f"--model {short(spec)}: {short(attr)}() returned a {type(model).__name__}; allowed: a "
-                            "callable returning a torch.nn.Module")
-    return model
+    try:
+        return resolve_model(spec)
+    except ModelSpecError as e:
+        raise WorkloadError(str(e)) from None
 
 
 def example_input(model, input_shape: tuple[int, ...] | None):

@@ -1,0 +1,175 @@
+"""The public functions: thin over the same code the ``sparsesim`` commands run (docs/api.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from .table import CostTable
+
+
+def _config(config, model_name: str | None, dataset: str | None):
+    from pruning.config import ConfigError, PruneConfig
+    from pruning.defaults import default_config_path
+
+    if isinstance(config, PruneConfig):
+        return config
+    if config is None:
+        return PruneConfig.from_yaml(default_config_path(model_name or "", dataset or ""))
+    if isinstance(config, dict):
+        return PruneConfig.from_dict(config)
+    if isinstance(config, (str, Path)):
+        return PruneConfig.from_yaml(config)
+    raise ConfigError(f"config {str(config)[:80]!r}: allowed: a dict, a YAML path, a PruneConfig or None (the "
+                      "shipped default for the model and data set)")
+
+
+def prune(model, data, config, out: str | Path, *, data_dir: str | Path | None = None, **kw):
+    """Prune (and quantize) ``model`` on ``data`` into the artifact directory ``out``; returns the
+    ``PruneResult`` (``out_dir``, ``dense_accuracy``, ``pruned_accuracy``, ``compression``, ``manifest``).
+
+    ``model``: a zoo name (``"digits_cnn"``, ``"lenet5"``), ``"module:callable"`` / ``"file.py:callable"``, or an
+    ``nn.Module`` (it needs an ``input_shape`` attribute or a first layer that fixes it).  ``data``: a built-in
+    data set name (``"digits"``; ``"mnist"``, ``"cifar10"``, ``"imagefolder"`` with ``data_dir``) or a
+    ``pruning.data.Dataset``.  ``config``: a dict, a YAML path, a ``PruneConfig``, or None for the shipped default.
+    Other keywords go to ``pruning.pipeline.run_prune`` (``resume``, ``overwrite``, ``device``, ``progress``,
+    ``log``, ``teacher``)."""
+    import torch
+
+    from pruning.data import load_dataset
+    from pruning.defaults import DEFAULT_MODEL
+    from pruning.pipeline import run_prune
+
+    dataset = load_dataset(data, data_dir) if isinstance(data, str) else data
+    if model is None:
+        model = DEFAULT_MODEL.get(getattr(dataset, "name", ""))
+        if model is None:
+            raise ValueError(f"data {str(getattr(dataset, 'name', data))[:80]!r} has no default model; allowed: "
+                             f"model= a zoo name, 'module:callable' or an nn.Module")
+    cfg = _config(config, model if isinstance(model, str) else None, getattr(dataset, "name", None))
+    model_name = model if isinstance(model, str) else None
+    if isinstance(model, str):
+        from pruning.models import MODELS, build_model
+        from sparsesim.model_import import load_model
+
+        torch.manual_seed(cfg.seed)
+        model = build_model(model, dataset.num_classes) if model in MODELS else load_model(model)
+    shape = getattr(model, "input_shape", None)
+    if shape is not None and tuple(shape) != tuple(dataset.input_shape):
+        raise ValueError(f"model {model_name or type(model).__name__!r} takes inputs {tuple(shape)}, data "
+                         f"{getattr(dataset, 'name', '?')!r} has {tuple(dataset.input_shape)}")
+    return run_prune(model, dataset, cfg, out, model_name=model_name, **kw)
+
+
+def _source_path(source):
+    """A path for what ``simulate`` reads from a file: a PruneResult / Artifact / ArtifactData or a path."""
+    for attr in ("out_dir", "path"):
+        if hasattr(source, attr) and not isinstance(source, (str, Path)):
+            return getattr(source, attr)
+    return source
+
+
+def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, model=None, input_shape=None,
+             calibrate: int = 0, data_dir=None, trust_module: str | None = None,
+             log: Callable[[str], None] = print) -> CostTable:
+    """Per-layer cost of a model on one or more accelerators (the analytical engine ``sparsesim simulate`` runs).
+
+    ``source``: what ``prune`` returned, a ``load_artifact`` result, an artifact directory, a checkpoint
+    (``.pt``/``.pth``/``.safetensors``; ``model=`` a spec or ``nn.Module`` for conv geometry), an ONNX file, a
+    SCALE-Sim topology ``.csv`` (8-bit unless ``bits``), or an ``nn.Module`` (priced as it stands, at
+    ``bits`` or 32-bit weights; ``input_shape`` unless it has one).
+    ``hardware``: a preset name, ``"a,b"``, a YAML path, an ``Accelerator``, or a list of them (default
+    ``eyeriss_like``).  ``batch``: images per inference.  Writes nothing: ``CostTable.to_csv(path)``."""
+    from torch import nn
+
+    from analysis.simulation import hardware_list, price, workloads_of
+
+    accs = hardware_list(hardware, log=log)
+    if isinstance(source, nn.Module):
+        from sparsesim.model_import import example_input
+        from sparsesim.workload import from_model
+
+        if model is not None:
+            raise ValueError("simulate(nn.Module, model=...): the module is the model; allowed: leave model= out")
+        shape = tuple(input_shape) if input_shape else None
+        workloads = from_model(source, example_input(source, shape), batch=batch,
+                               weight_bits=32 if bits is None else bits)
+    elif isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".csv":   # a SCALE-Sim topology
+        workloads, _ = workloads_of(topology=source, batch=batch, bits=bits, log=log)
+    else:
+        workloads, _ = workloads_of(_source_path(source), model=model, input_shape=input_shape, batch=batch,
+                                    bits=bits, calibrate=calibrate, data_dir=data_dir, trust_module=trust_module,
+                                    log=log)
+    return CostTable(price(workloads, accs))
+
+
+def compare(config, out: str | Path, *, log: Callable[[str], None] = print,
+            progress: bool = False) -> dict:
+    """Which sparsity structure wins on which platform, at matched accuracy (``sparsesim compare``); writes the
+    report into ``out`` and returns the summary dict (also ``out/summary.json``).  ``config``: a
+    ``CompareConfig``, a dict of its fields, a YAML path, or None (the digits defaults)."""
+    from analysis.compare import CompareConfig, run_compare
+    from pruning.config import load_yaml
+    from pruning.defaults import DEFAULT_MODEL
+
+    if not isinstance(config, CompareConfig):
+        data = load_yaml(config) if isinstance(config, (str, Path)) else dict(config or {})
+        dataset = data.get("dataset", "digits")
+        if "model" not in data and isinstance(dataset, str) and dataset in DEFAULT_MODEL:
+            data["model"] = DEFAULT_MODEL[dataset]
+        config = CompareConfig.from_dict(data)
+    return run_compare(config, out, log=log, progress=progress)
+
+
+def sweep(spec, out: str | Path, *, scheduler: str | None = "sync", workers: int | None = None,
+          progress: bool = False, log: Callable[[str], None] = print):
+    """A design-space sweep (``sparsesim sweep``): ``spec`` a ``SweepSpec``, a dict of its fields or a YAML path;
+    results, cache and Pareto front in ``out``.  ``scheduler``: ``"sync"`` (default: in this process), None (a
+    local Dask cluster) or ``"tcp://host:port"``.  Returns the ``SweepResult`` (``rows``, ``pareto``, ``out``)."""
+    from analysis.sweep import SweepSpec, run_sweep
+
+    if isinstance(spec, (str, Path)):
+        spec = SweepSpec.from_yaml(spec)
+    elif isinstance(spec, dict):
+        spec = SweepSpec.from_dict(spec)
+    return run_sweep(spec, out, scheduler=scheduler, workers=workers, progress=progress, log=log)
+
+
+def presets() -> list[str]:
+    """The shipped hardware presets' names (``load_hardware(name)``, ``simulate(..., hardware=name)``)."""
+    from accel_models.hardware import preset_names
+
+    return preset_names()
+
+
+def load_hardware(name_or_yaml, log: Callable[[str], None] = print):
+    """An ``Accelerator`` from a preset name or a hardware YAML (docs/hardware.md); a YAML that leaves fields to
+    their defaults gets one line through ``log`` naming them."""
+    from analysis.simulation import load_hardware as _load
+
+    return _load(name_or_yaml, log)
+
+
+def load_artifact(path, model=None, *, trust_module: str | None = None):
+    """The pruned model and its manifest (``pruning.artifact.load_artifact``); ``path`` may be what ``prune``
+    returned."""
+    from pruning.artifact import load_artifact as _load
+
+    return _load(_source_path(path), model, trust_module=trust_module)
+
+
+def masks(source) -> dict:
+    """The kept entries of every pruned weight, keyed by **parameter name** (``"conv1.weight"``), the keys of
+    ``model.state_dict()`` and of ``pruning.lifecycle.Pruner``'s masks.  ``source``: an artifact (path,
+    ``prune`` / ``load_artifact`` result) or an ``nn.Module`` (its Conv2d/Linear weights).  Values: bool tensors of
+    the weight's shape.  (Manifest entries and cost rows name the *layer*, i.e. the module: ``"conv1"``.)"""
+    import torch
+    from torch import nn
+
+    if isinstance(source, nn.Module):
+        return {f"{n}.weight": (m.weight.detach() != 0).cpu() for n, m in source.named_modules()
+                if isinstance(m, (nn.Conv2d, nn.Linear))}
+    from pruning.artifact import read_artifact
+
+    data = read_artifact(_source_path(source))
+    return {f"{name}.weight": torch.from_numpy(w != 0) for name, w in data.weights.items()}
