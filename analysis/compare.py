@@ -41,6 +41,7 @@ from torch import nn
 
 from accel_models.hardware import Accelerator, preset_names
 from pruning.artifact import read_manifest
+from pruning.budget import BudgetError
 from pruning.checkpoint import OutputLock, atomic_write_json
 from pruning.config import PruneConfig
 from pruning.data import DATASETS, Dataset, load_dataset
@@ -440,7 +441,11 @@ def search_structure(ctx: _Search, structure: str, budget: str) -> dict:
     cfg, probes = ctx.cfg, {}
 
     def evaluate_ratio(r: float) -> float:
-        probes[r] = prune_probe(ctx, structure, r, budget)
+        try:
+            probes[r] = prune_probe(ctx, structure, r, budget)
+        except BudgetError as e:   # a whole-network ratio no pruning can reach (every layer at its minimum)
+            ctx.log(f"[{structure}, {budget}] ratio {r:.3f}: infeasible ({e}); counted as outside the tolerance")
+            return 0.0
         acc = read_manifest(probes[r])["accuracy"]["pruned"]
         ctx.log(f"[{structure}, {budget}] ratio {r:.3f}: validation accuracy "
                 f"{Accuracy.from_fraction(acc, ctx.n_val).text()}, loss {loss_pp(ctx.baseline, acc):+.2f} pp")

@@ -270,3 +270,24 @@ def test_report_says_when_no_mix_meets_the_tolerance():
     assert "**No mix within tolerance** in 2 ADMM runs, so no mix is reported; the best single structure stays " \
            "filter (2.000 uJ)." in text
     assert "| 0.5000 | conv1 filter 0.350 | 83.92% [77.0, 89.0], n=143 | - | no |" in text   # no val_loss_pp given
+
+
+def test_an_infeasible_global_ratio_counts_as_a_failure_not_a_crash(monkeypatch, tmp_path):
+    """Every ladder rung passes, so the search tries the 0.99 cap, which no whole-network budget can reach."""
+    from analysis import compare as C
+    from pruning.budget import BudgetError
+
+    def probe(ctx, structure, r, budget):
+        if r >= 0.98:
+            raise BudgetError(f"budget ratio={r} keeps 2 weights but ...; allowed: ratio <= 0.974")
+        return tmp_path / f"{r}"
+
+    monkeypatch.setattr(C, "prune_probe", probe)
+    monkeypatch.setattr(C, "read_manifest", lambda d: {"accuracy": {"pruned": 0.99}})
+    cfg = C.CompareConfig.from_dict({"ladder": [0.5, 0.9], "bisections": 2})
+    lines = []
+    ctx = C._Search(cfg, tmp_path, None, tmp_path, None, 0.99, 100, 10, lines.append, False)
+    res = C.search_structure(ctx, "filter", "global")
+    assert res["ratio"] is not None and 0.9 <= res["ratio"] < 0.99
+    assert any("infeasible" in line and "outside the tolerance" in line for line in lines)
+    assert all(ok is False for r, _, ok in res["points"] if r >= 0.98)
