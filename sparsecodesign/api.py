@@ -48,12 +48,12 @@ def prune(model, data, config, out: str | Path, *, data_dir: str | Path | None =
                              f"model= a zoo name, 'module:callable' or an nn.Module")
     cfg = _config(config, model if isinstance(model, str) else None, getattr(dataset, "name", None))
     model_name = model if isinstance(model, str) else None
-    if isinstance(model, str):
-        from pruning.models import MODELS, build_model
-        from sparsesim.model_import import load_model
+    if isinstance(model, str):   # the CLI's resolver: zoo name or your callable, checked against the data
+        from pruning.user_model import build_for_data
 
         torch.manual_seed(cfg.seed)
-        model = build_model(model, dataset.num_classes) if model in MODELS else load_model(model)
+        model = build_for_data(model, dataset.num_classes, dataset.input_shape,
+                               dataset=getattr(dataset, "name", "data"))
     shape = getattr(model, "input_shape", None)
     if shape is not None and tuple(shape) != tuple(dataset.input_shape):
         raise ValueError(f"model {model_name or type(model).__name__!r} takes inputs {tuple(shape)}, data "
