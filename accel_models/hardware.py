@@ -49,7 +49,7 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
-from pruning.yamlio import YamlError, load_unique_yaml, short
+from sparsecodesign.fileio import YamlError, load_unique_yaml, short
 
 from .tech import DRAM_PJ_PER_BIT, NODE_ENERGY_FACTOR, add_pj, dram_pj_per_bit, mac_pj, sram_access_pj
 

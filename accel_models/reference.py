@@ -19,7 +19,7 @@ from dataclasses import MISSING, fields
 
 import yaml
 
-from pruning.yamlio import loads_unique_yaml
+from sparsecodesign.fileio import loads_unique_yaml
 
 from .hardware import CROSS_FIELD_RULES, FPGA_PARTS, SECTIONS, Accelerator, PEArray, Rule, preset_names
 from .tech import DRAM_PJ_PER_BIT, NODE_ENERGY_FACTOR

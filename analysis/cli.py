@@ -11,7 +11,7 @@ from pathlib import Path
 
 from analysis.simulation import DEFAULT_HW
 from pruning.defaults import DEFAULT_MODEL, default_config_path
-from pruning.yamlio import clip, short
+from sparsecodesign.fileio import clip, short
 
 USER_DATASETS = ("imagefolder", "npz")   # your own data: --model is required
 MAX_SEED = 2**32 - 1
@@ -134,7 +134,7 @@ def _artifact_model(args: argparse.Namespace):
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from analysis.simulation import price
-    from pruning.checkpoint import atomic_write_text, check_writable
+    from sparsecodesign.fileio import atomic_write_text, check_writable
     from sparsesim.event_sim import simulate, timeline_rows
 
     accs = _simulate_hardware(args)
@@ -186,7 +186,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
     from analysis.bench import bench_artifact
-    from pruning.checkpoint import atomic_write_text, check_writable
+    from sparsecodesign.fileio import atomic_write_text, check_writable
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("sparsesim bench: no CUDA device on this machine; GPU runs skipped (use --device cpu)")
@@ -239,7 +239,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     import torch
 
-    from analysis.compare import CompareConfig, run_compare
+    from analysis.compare import run_compare
+    from analysis.compare_config import CompareConfig
     from pruning.config import load_yaml
 
     base = load_yaml(args.config) if args.config else {}
@@ -293,7 +294,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from accel_models.hardware import load_accelerator
-    from pruning.checkpoint import check_writable
+    from sparsecodesign.fileio import check_writable
     from sparsesim.export import scalesim_files, timeloop_files, write_files
     from sparsesim.workload import from_artifact
 
@@ -580,7 +581,7 @@ def _bad_input_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean the input is wrong (exit 2); their messages name the file, field or option."""
     from accel_models.hardware import HardwareError
     from accel_models.measure import MeasureError
-    from analysis.compare import CompareError
+    from analysis.compare_config import CompareError
     from analysis.sweep import SweepError
     from pruning.artifact import ArtifactError
     from pruning.data import DataError

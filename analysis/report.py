@@ -7,7 +7,7 @@ import html
 import re
 from pathlib import Path
 
-from pruning.checkpoint import atomic_write_text
+from sparsecodesign.fileio import atomic_write_text
 
 from . import plots
 from .stats import Accuracy, Resolution

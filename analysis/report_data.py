@@ -15,15 +15,16 @@ import torch
 from accel_models.hardware import Accelerator
 from accel_models.machine_load import LoadMonitor, wait_for_idle
 from pruning.artifact import read_manifest
-from pruning.checkpoint import atomic_write_text
 from pruning.constraint import Constraint
 from pruning.structures import Structure
 from pruning.train import evaluate
 from pruning.user_model import build_for_data, load_artifact_as
+from sparsecodesign.fileio import atomic_write_text
 from sparsesim.analytical import evaluate as simulate
 from sparsesim.workload import from_artifact, from_model, measure_activation_density
 
 from .bench import break_even, measure_model
+from .compare_config import CompareError, layer_plan, prune_config, split_validation
 from .search import loss_pp, loss_within, scale_search
 from .stats import Accuracy
 from .verdict import STRUCTURED, make_verdicts
@@ -297,7 +298,6 @@ def layer_ratios(path: Path) -> dict[str, float]:
 def mix_plan(model0, per_layer: dict[str, str], ratios: dict[str, dict[str, float]], scale: float, cfg) -> dict:
     """Per-layer YAML fields of the mix at ``scale``: each layer's ratio = scale x its ratio in the chosen
     model of its structure (``ratios[structure][layer]``; N:M fixed)."""
-    from .compare import layer_plan
 
     return {layer: layer_plan(model0, s, round(scale * ratios[s][layer], 6), cfg)[layer]
             for layer, s in per_layer.items()}
@@ -313,7 +313,6 @@ def _hil_probe(cfg, run_dir: Path, dense_path: Path, search_data, plan: dict) ->
     """Validation accuracy of one ADMM run of the mix (cached in ``run_dir``; a different mix there is an error)."""
     from pruning.pipeline import run_prune
 
-    from .compare import CompareError, prune_config
 
     if (run_dir / "manifest.json").exists():
         stored = read_manifest(run_dir)["config"]["layers"]
@@ -333,7 +332,6 @@ def hardware_in_the_loop(cfg, out: Path, models: list[ChosenModel], layer_tables
     matched on validation and test); then the highest common scale of their matched ratios whose mix stays
     within the tolerance on validation (``scale_search``, at most ``cfg.hil_probes`` ADMM runs)."""
 
-    from .compare import split_validation
 
     preset, dense = cfg.hil_preset, models[0]
     if preset not in [a.name for a in accs]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from pruning.yamlio import short
+from sparsecodesign.fileio import short
 
 DEFAULT_HW = "eyeriss_like"
 

@@ -22,7 +22,7 @@ N:M), the artifact's bytes (manifest and weights) and the cost-model version
 (a hash of the simulator's source, ``cost_model_version``).  Editing a hardware
 YAML recomputes exactly the points whose description changed.  A corrupt cache
 entry is named in a log line, recomputed and replaced.  ``OUT`` is locked for
-the run (``pruning.checkpoint.OutputLock``).  Results: ``results.csv`` (and
+the run (``sparsecodesign.fileio.OutputLock``).  Results: ``results.csv`` (and
 ``results.parquet`` when pyarrow is installed), ``pareto.csv`` and
 ``pareto.png``.
 """
@@ -46,11 +46,17 @@ from pathlib import Path
 import yaml
 
 from accel_models.hardware import HardwareError, accelerator_from_dict, load_accelerator
-from pruning.bounded_io import ReadRefused, read_regular
-from pruning.checkpoint import OutputLock, atomic_write_json, atomic_write_text
 from pruning.config import load_yaml
-from pruning.yamlio import as_tuple, short
 from pruning.structures import KINDS
+from sparsecodesign.fileio import (
+    OutputLock,
+    ReadRefused,
+    as_tuple,
+    atomic_write_json,
+    atomic_write_text,
+    read_regular,
+    short,
+)
 
 CACHE_SCHEMA = "sweep-3"  # the layout of a cache entry and its key
 # Source whose every byte enters the cost-model version: the simulator, the hardware models (presets excluded:

@@ -33,9 +33,10 @@ import torch
 from safetensors.torch import save as st_save
 from torch import nn
 
-from .bounded_io import ReadRefused, read_regular
-from .checkpoint import atomic_write_bytes, atomic_write_json, atomic_write_text
+from sparsecodesign.fileio import ReadRefused, atomic_write_bytes, atomic_write_json, atomic_write_text, read_regular
+
 from .constraint import Constraint
+from .model_spec import reference
 from .models import MODELS, build_model
 from .quantizers import Quantizer
 from .structures import KINDS
@@ -154,8 +155,6 @@ def model_reference(model: nn.Module, name: str | None) -> dict:
     if name in MODELS:
         return {"name": name, "factory": None}
     if name and ":" in name:
-        from .user_model import reference
-
         return {"name": name, **reference(name)}
     cls = type(model)
     return {"name": name or cls.__name__, "factory": f"{cls.__module__}:{cls.__qualname__}"}

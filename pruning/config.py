@@ -19,11 +19,12 @@ from typing import Any
 
 from torch import nn
 
+from sparsecodesign.fileio import YamlError, as_tuple, load_unique_yaml, short
+
 from .budget import POOLED, BudgetError, GlobalBudget
 from .constraint import Constraint
 from .quantizers import SCHEMES, Quantizer
 from .structures import KINDS, Structure
-from .yamlio import YamlError, as_tuple, load_unique_yaml, short
 
 METHODS = ("admm", "magnitude", "group_lasso")
 MAX_SEED = 2**32 - 1

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .bounded_io import ReadRefused, read_regular
+from sparsecodesign.fileio import ReadRefused, read_regular
+
 from .batches import StreamSource, TensorSource
 
 MNIST_FILES = {

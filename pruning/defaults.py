@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 DEFAULT_MODEL = {"digits": "digits_cnn", "mnist": "lenet5", "cifar10": "vgg16"}   # zoo model per built-in data set
 
 

@@ -17,21 +17,17 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import re
 import sys
 from pathlib import Path
 
 from torch import nn
 
+from sparsecodesign.fileio import clip, short
+
+from .model_spec import IDENT, ModelSpecError, spec_form, split_spec  # noqa: F401 (ModelSpecError, spec_form: re-exported)
 from .models import MODELS, build_model
-from .yamlio import clip, short
 
 MAX_SIDE = 65_536
-_IDENT = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
-
-
-class ModelSpecError(ValueError):
-    """A --model / --input-shape that names no usable model."""
 
 
 def is_zoo(spec: str) -> bool:
@@ -48,23 +44,6 @@ def parse_input_shape(text: str, option: str = "--input-shape") -> tuple[int, ..
         raise ModelSpecError(f"{option} {short(text)}; allowed: C,H,W (or F), integers in 1..{MAX_SIDE:,}, "
                              "one sample without the batch")
     return dims
-
-
-def _split(spec: str) -> tuple[str, str]:
-    where, _, attr = str(spec).rpartition(":")
-    if not where or not attr or not _IDENT.fullmatch(attr):
-        raise ModelSpecError(f"--model {short(spec)}; allowed: a zoo model ({', '.join(sorted(MODELS))}), "
-                             "MODULE:CALLABLE or FILE.py:CALLABLE")
-    return where, attr
-
-
-def spec_form(spec: str) -> bool:
-    """Whether ``spec`` is written MODULE:CALLABLE or FILE.py:CALLABLE (nothing imported)."""
-    try:
-        _split(spec)
-    except ModelSpecError:
-        return False
-    return True
 
 
 def _module(spec: str, where: str):
@@ -92,7 +71,7 @@ def _module(spec: str, where: str):
 
 def _callable(spec: str):
     """(the named object, its module)."""
-    where, attr = _split(spec)
+    where, attr = split_spec(spec)
     module = _module(spec, where)
     obj = module
     for part in attr.split("."):
@@ -115,7 +94,7 @@ def resolve_model(spec: str, num_classes: int | None = None) -> nn.Module:
     if is_zoo(spec):
         return build_model(spec, num_classes)
     obj, module = _callable(spec)
-    attr = _split(spec)[1]
+    attr = split_spec(spec)[1]
     try:
         if not callable(obj):
             model = obj
@@ -179,12 +158,3 @@ def load_artifact_as(path, spec: str, input_shape: tuple[int, ...] | None = None
     if getattr(model, "num_classes", None) is None:
         model.num_classes = ref.get("num_classes")
     return load_artifact(path, model)
-
-
-def reference(spec: str) -> dict:
-    """The manifest's record of a user model: the spec as typed (data, never imported from the file) and an
-    importable ``module:callable`` factory where the spec has one (the file form gives its file's stem)."""
-    where, attr = _split(spec)
-    module = Path(where).stem if where.endswith(".py") else where
-    factory = f"{module}:{attr}"
-    return {"spec": spec, "factory": factory if _IDENT.fullmatch(module) else None}

@@ -108,7 +108,8 @@ def compare(config, out: str | Path, *, log: Callable[[str], None] = print,
     """Which sparsity structure wins on which platform, at matched accuracy (``sparsesim compare``); writes the
     report into ``out`` and returns the summary dict (also ``out/summary.json``).  ``config``: a
     ``CompareConfig``, a dict of its fields, a YAML path, or None (the digits defaults)."""
-    from analysis.compare import CompareConfig, run_compare
+    from analysis.compare import run_compare
+    from analysis.compare_config import CompareConfig
     from pruning.config import load_yaml
     from pruning.defaults import DEFAULT_MODEL
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from sparsesim.results import COLUMNS, CostTable as _Columns, LayerCost
+from sparsesim.results import COLUMNS, LayerCost
+from sparsesim.results import CostTable as _Columns
 
 # columns that add up over layers (LayerCost.__add__); utilization is recomputed from them
 NUMERIC = tuple(f.name for f in fields(LayerCost) if f.type in ("float", "int") and f.name not in
@@ -107,7 +108,7 @@ class CostTable:
         if path is not None:
             import io
 
-            from pruning.checkpoint import atomic_write_bytes
+            from sparsecodesign.fileio import atomic_write_bytes
 
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")

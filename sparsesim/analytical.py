@@ -31,8 +31,9 @@ import numpy as np
 from accel_models.hardware import OPERANDS, Accelerator
 
 from .conventions import convention_costs
-from .demand import ComputeDemand, compute_demand
+from .demand import ComputeDemand
 from .energy import layer_energy, rf_bits
+from .engines import compute_demand
 from .hwarrays import HardwareArrays
 from .memory import resident_weights
 from .results import COLUMNS, CostTable

@@ -138,15 +138,3 @@ def gating_weight(hw: HardwareArrays, idx: np.ndarray, useful, executed) -> np.n
     """Average MAC energy factor: MACs with a zero operand cost ``gated_fraction`` when gated."""
     nz = np.minimum(1.0, useful / np.maximum(executed, 1))
     return np.where(hw.gating[idx], nz + (1 - nz) * hw.gated_fraction[idx], 1.0)
-
-
-def compute_demand(w: LayerWorkload, hw: HardwareArrays) -> ComputeDemand:
-    """Every config's compute demand for one layer: one call per engine on that engine's configs."""
-    from .engines import ENGINE_MODELS
-
-    out = ComputeDemand.empty(len(hw))
-    for name, model in ENGINE_MODELS.items():
-        idx = np.nonzero(hw.engine == name)[0]
-        if idx.size:
-            out.scatter(idx, model(w, hw, idx))
-    return out

@@ -31,7 +31,8 @@ import simpy
 from accel_models.hardware import Accelerator
 
 from .conventions import convention_costs
-from .demand import ComputeDemand, compute_demand
+from .demand import ComputeDemand
+from .engines import compute_demand
 from .hwarrays import HardwareArrays
 from .memory import Traffic, resident_weights
 from .workload import LayerWorkload

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pruning.yamlio import clip, short
+from sparsecodesign.fileio import clip, short
 from sparsesim.workload import LayerWorkload, WorkloadError, _entry_workload, effective_state, from_state_dict
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
@@ -49,7 +49,8 @@ def input_kind(path: str | Path) -> str:
 def parse_input_shape(text: str) -> tuple[int, ...]:
     """``C,H,W`` (or ``F`` for a model that takes vectors) as a tuple of positive integers
     (``pruning.user_model.parse_input_shape``, its error as a WorkloadError)."""
-    from pruning.user_model import ModelSpecError, parse_input_shape as parse
+    from pruning.user_model import ModelSpecError
+    from pruning.user_model import parse_input_shape as parse
 
     try:
         return parse(text)

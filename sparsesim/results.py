@@ -120,14 +120,14 @@ class CostTable:
             w.writerow(r)
         text = buf.getvalue()
         if path is not None:
-            from pruning.checkpoint import atomic_write_text
+            from sparsecodesign.fileio import atomic_write_text
             atomic_write_text(path, text)
         return text
 
     def to_json(self, path=None) -> str:
         text = json.dumps(self.rows(), indent=1)
         if path is not None:
-            from pruning.checkpoint import atomic_write_text
+            from sparsecodesign.fileio import atomic_write_text
             atomic_write_text(path, text + "\n")
         return text
 

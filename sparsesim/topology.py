@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pruning.bounded_io import ReadRefused, read_regular
+from sparsecodesign.fileio import ReadRefused, read_regular
 
 from .workload import LayerWorkload, WorkloadError
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pruning.yamlio import clip, short
+from sparsecodesign.fileio import clip, short
 
 
 class WorkloadError(ValueError):

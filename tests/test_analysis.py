@@ -5,7 +5,8 @@ import json
 import pytest
 import torch
 
-from analysis.compare import CompareConfig, CompareError, run_compare
+from analysis.compare import run_compare
+from analysis.compare_config import CompareConfig, CompareError
 from analysis.search import matched_ratio
 from analysis.sweep import SweepError, SweepSpec, run_sweep
 from pruning.config import PruneConfig

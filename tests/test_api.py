@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import pruning.data
 import sparsecodesign as sc
 from analysis.cli import main
-from analysis.compare import CompareError
+from analysis.compare_config import CompareError
 from pruning.config import ConfigError, PruneConfig
 from pruning.models import build_model
 from sparsecodesign.api import _config

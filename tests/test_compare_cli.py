@@ -8,7 +8,8 @@ import yaml
 
 from analysis import compare
 from analysis.cli import compare_line, main, prune_line
-from analysis.compare import CompareConfig, CompareError, preflight, structure_summary
+from analysis.compare import structure_summary
+from analysis.compare_config import CompareConfig, CompareError, preflight
 from analysis.report import _beside, _hil, _matched, _results, matched_line
 from analysis.report_data import chosen_model
 from analysis.search import loss_pp
@@ -129,7 +130,7 @@ def test_a_model_worse_than_dense_has_a_positive_loss_everywhere(tmp_path, monke
                                                                   pytest.approx(8.0))
     cols = filt.accuracy_columns()   # results.csv columns
     assert cols["test_loss_pp"] > 0 and cols["val_loss_pp"] > 0
-    monkeypatch.setattr("analysis.report_data.layer_ratios", lambda p: {"fc1": 0.9})
+    monkeypatch.setattr(compare, "layer_ratios", lambda p: {"fc1": 0.9})
     monkeypatch.setattr(compare, "read_manifest", lambda p: {"totals": {"compression": 10.0}})
     result = {"budget": "global", "ratio": 0.9, "val_accuracy": 0.90, "points": [(0.9, 0.90, False)], "dir": "x",
               "probe_dirs": {}}

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binomtest
 
-from analysis.compare import CompareConfig, CompareError
+from analysis.compare_config import CompareConfig, CompareError
 from analysis.report import _hil
 from analysis.report_data import ChosenModel, chosen_model
 from analysis.search import matched_ratio, scale_search
@@ -284,10 +284,39 @@ def test_an_infeasible_global_ratio_counts_as_a_failure_not_a_crash(monkeypatch,
 
     monkeypatch.setattr(C, "prune_probe", probe)
     monkeypatch.setattr(C, "read_manifest", lambda d: {"accuracy": {"pruned": 0.99}})
-    cfg = C.CompareConfig.from_dict({"ladder": [0.5, 0.9], "bisections": 2})
+    cfg = CompareConfig.from_dict({"ladder": [0.5, 0.9], "bisections": 2})
     lines = []
     ctx = C._Search(cfg, tmp_path, None, tmp_path, None, 0.99, 100, 10, lines.append, False)
     res = C.search_structure(ctx, "filter", "global")
     assert res["ratio"] is not None and 0.9 <= res["ratio"] < 0.99
     assert any("infeasible" in line and "outside the tolerance" in line for line in lines)
     assert all(ok is False for r, _, ok in res["points"] if r >= 0.98)
+
+
+def test_a_structure_that_fits_one_layer_is_searched_once_for_both_budgets(monkeypatch, tmp_path):
+    """LeNet-5 with 4x4 blocks: only fc1 takes them, so its global budget is fc1's ratio (the same runs);
+    N:M is a fixed pattern.  Both are searched once and serve both budgets; every other structure twice."""
+    from analysis import compare as C
+    from analysis.compare_config import budget_independent
+    from pruning.models import build_model
+
+    model = build_model("lenet5")
+    cfg = CompareConfig.from_dict({"budget": "both", "jobs": 1})
+    assert [s for s in cfg.structures if budget_independent(model, s, cfg)] == ["block", "nm"]
+    assert not budget_independent(model, "block", CompareConfig.from_dict({"block": [1, 1]}))
+    calls = []
+
+    def search(ctx, structure, budget):
+        calls.append((structure, budget))
+        return {"budget": budget, "ratio": 0.5, "points": [], "dir": str(tmp_path)}
+
+    monkeypatch.setattr(C, "search_structure", search)
+    lines = []
+    ctx = C._Search(cfg, tmp_path, model, tmp_path, None, 0.99, 100, 10, lines.append, False)
+    searched = C.search_all(ctx)
+    assert sorted(calls) == sorted([(s, "global") for s in cfg.structures]
+                                   + [(s, "uniform") for s in cfg.structures if s not in ("block", "nm")])
+    assert searched["uniform"]["block"] == {**searched["global"]["block"], "budget": "uniform",
+                                            "shared_with": "global"}
+    assert list(searched["uniform"]) == list(cfg.structures)
+    assert "block, nm: the same runs under both budgets, searched once" in lines[0]

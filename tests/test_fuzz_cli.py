@@ -14,15 +14,23 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from accel_models.hardware import (ENGINES, FPGA_PARTS, SECTIONS, Accelerator, HardwareError, _presets_dir,
-                                   accelerator_from_dict, preset_names)
+from accel_models.hardware import (
+    ENGINES,
+    FPGA_PARTS,
+    SECTIONS,
+    Accelerator,
+    HardwareError,
+    _presets_dir,
+    accelerator_from_dict,
+    preset_names,
+)
 from accel_models.tech import DRAM_PJ_PER_BIT, NODE_ENERGY_FACTOR
 from analysis.cli import main
-from analysis.compare import STRUCTURES, CompareConfig, CompareError
+from analysis.compare_config import STRUCTURES, CompareConfig, CompareError
 from pruning.config import METHODS, ConfigError, PruneConfig
 from pruning.quantizers import SCHEMES
 from pruning.structures import KINDS
-from pruning.yamlio import load_unique_yaml
+from sparsecodesign.fileio import load_unique_yaml
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 FUZZ_IN_PROCESS = settings(max_examples=150, deadline=None)  # loaders only: about 10 ms an example

@@ -12,12 +12,25 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from accel_models.hardware import (SECTIONS, Accelerator, HardwareError, PEArray, accelerator_from_dict,
-                                   load_accelerator, preset_names)
-from accel_models.reference import (REGENERATE, defaults_line, defaults_used, fmt_value, hardware_reference,
-                                    resolved_yaml)
+from accel_models.hardware import (
+    SECTIONS,
+    Accelerator,
+    HardwareError,
+    PEArray,
+    accelerator_from_dict,
+    load_accelerator,
+    preset_names,
+)
+from accel_models.reference import (
+    REGENERATE,
+    defaults_line,
+    defaults_used,
+    fmt_value,
+    hardware_reference,
+    resolved_yaml,
+)
 from analysis.cli import main
-from pruning.yamlio import load_unique_yaml, loads_unique_yaml
+from sparsecodesign.fileio import load_unique_yaml, loads_unique_yaml
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "hardware.md"
 CLASSES = {"": Accelerator, **SECTIONS}

@@ -10,19 +10,12 @@ import pytest
 import torch
 
 from analysis.cli import main
-from pruning.checkpoint import (
-    LOCK_NAME,
-    OutputError,
-    OutputLock,
-    atomic_write_json,
-    current_umask,
-    load_checkpoint,
-    save_checkpoint,
-)
+from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.config import ConfigError, PruneConfig
 from pruning.data import Dataset
 from pruning.models import build_model
 from pruning.pipeline import PruneError, resume_changes, run_prune
+from sparsecodesign.fileio import LOCK_NAME, OutputError, OutputLock, atomic_write_json, current_umask
 
 TINY = {
     "seed": 3, "pretrain_epochs": 2, "retrain_epochs": 1,
@@ -162,7 +155,7 @@ def test_unwritable_out_by_permission_is_named(tmp_path, monkeypatch):
     def denied(*a, **k):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("pruning.checkpoint.tempfile.mkstemp", denied)
+    monkeypatch.setattr("sparsecodesign.fileio.tempfile.mkstemp", denied)
     with pytest.raises(OutputError, match=r"not writable \(Permission denied\)"):
         OutputLock(tmp_path / "out").acquire()
 

@@ -24,7 +24,6 @@ values.  Checked against STONNE's SIGMA model (docs/validation.md).
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..demand import ComputeDemand, ceil_div, gating_weight, layer_stats, storage_width

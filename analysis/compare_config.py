@@ -1,0 +1,313 @@
+"""What ``sparsesim compare`` is asked to do, checked before any work: the config, pre-flight, and the plans.
+
+``CompareConfig`` (every field bounded, one error line naming it), ``preflight`` (every preset and hardware YAML
+loads and every priced bit-width fits every platform, before any data is read), the validation split held out
+of training, the per-layer pruning plan of a structure at a ratio under a budget (``layer_plan``) and the
+pruning job of one probe (``prune_config``).  The search (``analysis.compare``) and the pricing
+(``analysis.report_data``) both build on it, so neither imports the other's module back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+from accel_models.hardware import Accelerator, preset_names
+from pruning.config import PruneConfig
+from pruning.data import DATASETS, Dataset
+from pruning.models import MODELS, prunable_layers
+from pruning.structures import Structure, StructureError
+from pruning.user_model import ModelSpecError, build_for_data, parse_input_shape, spec_form
+from sparsecodesign.fileio import as_tuple, short
+
+STRUCTURES = ("nonstructured", "filter", "channel", "column", "block", "nm")
+BUDGETS = ("global", "uniform", "both")
+DEFAULT_PRESETS = ("tpu_like", "eyeriss_like", "eie_like", "sigma_like", "scnn_like", "nm_asic", "fpga_small",
+                   "fpga_large", "fpga_sparse")
+
+
+class CompareError(ValueError):
+    pass
+
+
+LIST_FIELDS = ("structures", "presets", "ladder", "breakeven_bits")  # a scalar is a one-element list
+MAX_SEED = 2**32 - 1
+MAX_EPOCHS = 100_000
+
+
+def _num(name: str, value, lo, hi, integer: bool = False, lo_open: bool = False, hi_open: bool = False,
+         kind: str = "a finite number", what: str = ""):
+    """``value`` when it is a finite number (an int when ``integer``; never a bool) within [lo, hi] (open ends
+    as asked); otherwise one CompareError line with the field, the value and the range."""
+    ok = not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
+    ok = ok and (integer or math.isfinite(value))
+    ok = ok and (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
+    if not ok:
+        rng = (f"an integer in {lo}..{hi}" if integer else
+               f"{kind} in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}")
+        raise CompareError(f"compare config: {name}={short(value)}; allowed: {rng}{what}")
+    return value
+
+
+def _items(name: str, values: tuple, check, allowed: str) -> None:
+    if not values:
+        raise CompareError(f"compare config: {name} is empty; allowed: a non-empty list of {allowed}")
+    for v in values:
+        if not check(v):
+            raise CompareError(f"compare config: {name} has {short(v)}; allowed: {allowed}")
+    if len(set(map(repr, values))) != len(values):
+        raise CompareError(f"compare config: {name}={short(list(values))} repeats an entry; allowed: each "
+                           "once")
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    model: str = "digits_cnn"           # a zoo name, MODULE:CALLABLE or FILE.py:CALLABLE (your code; run by compare)
+    input_shape: tuple[int, ...] | None = None   # your model's C,H,W when it declares no input_shape
+    dataset: str = "digits"
+    data_dir: str | None = None
+    structures: tuple[str, ...] = STRUCTURES
+    bits: int = 8                       # weight bit-width for every structure (32 = float)
+    tolerance_pp: float = 1.0           # allowed validation accuracy loss, percentage points
+    ladder: tuple[float, ...] = (0.5, 0.75, 0.9)
+    bisections: int = 2
+    block: tuple[int, int] = (4, 4)
+    nm: tuple[int, int] = (2, 4)
+    presets: tuple[str, ...] = DEFAULT_PRESETS
+    measure_cpu: bool = True
+    batch: int = 8
+    seed: int = 0
+    validation_fraction: float = 0.1
+    pretrain_epochs: int = 15
+    admm_rounds: int = 4
+    epochs_per_round: int = 1
+    retrain_epochs: int = 6
+    lr: float = 2e-3
+    batch_size: int = 64
+    rho: float = 0.05
+    breakeven_bits: tuple[int, ...] | None = None   # null: the compare's own ``bits``; a list must hold ``bits``
+    hil_preset: str | None = "eie_like"
+    calibrate_images: int = 256         # validation images that measure input-activation density (0: dense)
+    tie_threshold: float = 0.05         # relative cost difference below which two models tie (0.05 = 5%)
+    budget: str = "global"              # global: one whole-network ratio shared out per layer (exact ADMM
+                                        # projection); uniform: the same ratio in every layer; both: global
+                                        # decides, uniform reported beside it
+    budget_min_keep: float = 0.0        # global: each layer keeps at least this fraction of its groups
+    hil_probes: int = 4                 # most ADMM runs the hardware-in-the-loop scale search may spend
+    jobs: int = 1                       # structure searches run at once (processes, 1 torch thread each if > 1)
+
+    @classmethod
+    def from_dict(cls, data) -> "CompareConfig":
+        """A config from a YAML mapping: unknown fields refused, list fields may be given as one scalar."""
+        if not isinstance(data, dict):
+            raise CompareError(f"compare config: expected a mapping of fields, got {short(data)}")
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - allowed, key=str)
+        if unknown:
+            raise CompareError(f"compare config: unknown field(s) {', '.join(short(k, 40) for k in unknown[:5])}; "
+                               f"allowed: {', '.join(sorted(allowed))}")
+        return cls(**data)
+
+    def __post_init__(self):
+        if self.breakeven_bits is None:   # the curves follow the bit-width the structures are compared at
+            object.__setattr__(self, "breakeven_bits", self.bits)
+        for name in LIST_FIELDS + ("block", "nm"):
+            v = getattr(self, name)
+            object.__setattr__(self, name, as_tuple(v) if name in LIST_FIELDS else
+                               (tuple(v) if isinstance(v, list) else v))
+        if not (isinstance(self.model, str) and (self.model in MODELS or spec_form(self.model))):
+            raise CompareError(f"compare config: model={short(self.model)}; allowed: {', '.join(MODELS)}, "
+                               "MODULE:CALLABLE or FILE.py:CALLABLE")
+        if self.input_shape is not None:
+            if not isinstance(self.input_shape, (list, tuple)):
+                raise CompareError(f"compare config: input_shape={short(self.input_shape)}; allowed: [C, H, W] "
+                                   "(or [F]) or null")
+            try:
+                object.__setattr__(self, "input_shape", parse_input_shape(",".join(map(str, self.input_shape)),
+                                                                          "compare config: input_shape"))
+            except ModelSpecError as e:
+                raise CompareError(str(e)) from None
+        for name, allowed in (("dataset", DATASETS), ("budget", BUDGETS)):
+            v = getattr(self, name)
+            if not isinstance(v, str) or v not in allowed:
+                raise CompareError(f"compare config: {name}={short(v)}; allowed: {', '.join(allowed)}")
+        for name in ("data_dir", "hil_preset"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, str) or not v):
+                raise CompareError(f"compare config: {name}={short(v)}; allowed: text or null")
+        _items("structures", self.structures, lambda s: isinstance(s, str) and s in STRUCTURES,
+               ", ".join(STRUCTURES))
+        known = set(preset_names())
+        _items("presets", self.presets, lambda p: isinstance(p, str) and (p in known or p.endswith((".yaml", ".yml"))),
+               f"preset names ({', '.join(sorted(known))}) or .yaml files")
+        if self.hil_preset is not None and self.hil_preset not in known and not self.hil_preset.endswith(
+                (".yaml", ".yml")):
+            raise CompareError(f"compare config: hil_preset={short(self.hil_preset)}; allowed: null, "
+                               f"{', '.join(sorted(known))} or a .yaml file")
+        _items("ladder", self.ladder, lambda r: not isinstance(r, bool) and isinstance(r, (int, float))
+               and 0 <= r < 1, "ratios in [0, 1)")
+        if list(self.ladder) != sorted(self.ladder):
+            raise CompareError(f"compare config: ladder={short(list(self.ladder))}; allowed: increasing "
+                               "ratios")
+        if not (not isinstance(self.bits, bool) and isinstance(self.bits, int) and (1 <= self.bits <= 16
+                                                                                   or self.bits == 32)):
+            raise CompareError(f"compare config: bits={short(self.bits)}; allowed: 1..16 or 32 (float)")
+        _items("breakeven_bits", self.breakeven_bits, lambda b: not isinstance(b, bool) and isinstance(b, int)
+               and (1 <= b <= 16 or b == 32), "bit-widths 1..16 or 32")
+        for name, hi in (("block", 65_536), ("nm", 1024)):
+            v = getattr(self, name)
+            if not (isinstance(v, tuple) and len(v) == 2 and all(
+                    not isinstance(i, bool) and isinstance(i, int) and 1 <= i <= hi for i in v)):
+                raise CompareError(f"compare config: {name}={short(v)}; allowed: two integers in 1..{hi}")
+        if self.nm[0] > self.nm[1]:
+            raise CompareError(f"compare config: nm={list(self.nm)}; allowed: [N, M] with N <= M")
+        if not isinstance(self.measure_cpu, bool):
+            raise CompareError(f"compare config: measure_cpu={short(self.measure_cpu)}; allowed: true, false")
+        _num("tolerance_pp", self.tolerance_pp, 0, 100, lo_open=True, hi_open=True, what=" percentage points")
+        _num("validation_fraction", self.validation_fraction, 0, 0.5, lo_open=True, hi_open=True)
+        _num("tie_threshold", self.tie_threshold, 0, 1, hi_open=True, kind="a relative cost difference",
+             what=", e.g. 0.05 = 5%")
+        _num("budget_min_keep", self.budget_min_keep, 0, 1, hi_open=True, kind="a fraction of groups")
+        _num("lr", self.lr, 0, 1e3, lo_open=True)
+        _num("rho", self.rho, 0, 1e6, lo_open=True)
+        for name, lo, hi in (("bisections", 0, 20), ("batch", 1, 65_536), ("seed", 0, MAX_SEED),
+                             ("pretrain_epochs", 0, MAX_EPOCHS), ("admm_rounds", 0, 10_000),
+                             ("epochs_per_round", 1, MAX_EPOCHS), ("retrain_epochs", 0, MAX_EPOCHS),
+                             ("batch_size", 1, 1 << 20), ("calibrate_images", 0, 1_000_000), ("hil_probes", 1, 8),
+                             ("jobs", 1, 64)):
+            _num(name, getattr(self, name), lo, hi, integer=True)
+        if self.bits not in self.breakeven_bits:   # never a curve at a width the structures were not priced at
+            raise CompareError(f"compare config: breakeven_bits={short(list(self.breakeven_bits))} leaves out "
+                               f"bits={self.bits}; allowed: a list of bit-widths that holds {self.bits}, or leave "
+                               "breakeven_bits out (it then follows bits)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# -------------------------------------------------------------- pre-flight
+FLOAT_BITS = 32   # float weights: priced at the widest width each array accepts, so every array takes them
+
+
+def priced_bits(cfg: CompareConfig) -> tuple[int, ...]:
+    """Every weight bit-width the comparison will price: the structures' ``bits`` and each break-even width."""
+    return tuple(sorted({cfg.bits, *cfg.breakeven_bits}))
+
+
+def check_bits_fit(cfg: CompareConfig, source: str, acc: Accelerator) -> None:
+    """One CompareError line when a bit-width the comparison prices is wider than ``acc``'s PEs accept (the
+    check the simulator would make when pricing, after the training)."""
+    widest = max(acc.pe.weight_bits)
+    accepted = ", ".join(map(str, acc.pe.weight_bits))
+    for field, widths in (("bits", (cfg.bits,)), ("breakeven_bits", cfg.breakeven_bits)):
+        too_wide = [b for b in widths if b != FLOAT_BITS and b > widest]
+        if too_wide:
+            value = f"bits={cfg.bits}" if field == "bits" else f"breakeven_bits={list(cfg.breakeven_bits)}"
+            raise CompareError(f"compare config: {value} does not fit preset {short(source, 200)} (pe.weight_bits="
+                               f"[{accepted}]: weights of at most {widest} bits); allowed: {field} of 1..{widest} "
+                               f"or {FLOAT_BITS} (float), or a preset whose pe.weight_bits reaches {max(too_wide)}")
+
+
+def preflight(cfg: CompareConfig, log: Callable[[str], None] = print) -> tuple[Accelerator, ...]:
+    """Everything that can be checked before any data is read or any model trained: every preset and hardware
+    YAML loads, every priced bit-width fits every platform; the plan in one line.  Returns the accelerators.
+
+    A bad combination is one error line naming the field or file; nothing is written."""
+    from accel_models.hardware import is_hardware_file, read_hardware
+    from accel_models.reference import defaults_line, defaults_used
+
+    accs = []
+    for source in cfg.presets:
+        acc, data = read_hardware(source)
+        if is_hardware_file(source):
+            line = defaults_line(source, defaults_used(data, acc))
+            if line:
+                log(line)
+        check_bits_fit(cfg, source, acc)
+        accs.append(acc)
+    names = [a.name for a in accs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise CompareError(f"compare config: presets={short(list(cfg.presets))} give two platforms named "
+                           f"{short(twice[0])}; allowed: distinct names (a YAML's name: field)")
+    if cfg.hil_preset is not None and cfg.hil_preset not in names:
+        log(f"[plan] hil_preset {cfg.hil_preset!r} is not among the presets ({', '.join(names)}): hardware in "
+            "the loop is skipped")
+    be = ", ".join(map(str, cfg.breakeven_bits))
+    log(f"[plan] {len(cfg.structures)} structure(s) at {cfg.bits}-bit weights on {len(accs)} platform(s); "
+        f"break-even curves at {be} bits (breakeven_bits; when left out it follows bits)")
+    return tuple(accs)
+
+
+# ------------------------------------------------------------------ helpers
+def split_validation(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    """(search data: train minus validation, tested on validation), (final data: full train, real test)."""
+    g = torch.Generator().manual_seed(seed + 1)
+    perm = torch.randperm(len(data.train_y), generator=g)
+    n_val = max(1, int(len(perm) * fraction))
+    val, tr = perm[:n_val], perm[n_val:]
+    search = Dataset(data.name, data.train_x[tr], data.train_y[tr], data.train_x[val], data.train_y[val],
+                     data.num_classes)
+    return search, data
+
+
+def budget_modes(cfg: CompareConfig) -> tuple[str, ...]:
+    """The searches to run, the deciding one first."""
+    return ("global", "uniform") if cfg.budget == "both" else (cfg.budget,)
+
+
+def layer_plan(model: nn.Module, structure: str, ratio: float, cfg: CompareConfig, budget: str = "uniform") -> dict:
+    """Per-layer YAML fields: the structure where it fits; dense (same bits) where it cannot apply.
+
+    ``budget="global"``: pooled layers carry no ratio (``prune_config`` adds the whole-network budget)."""
+    layers = prunable_layers(model)
+    last = list(layers)[-1]
+    plan = {}
+    for name, mod in layers.items():
+        spec: dict = {"type": structure} if budget == "global" else {"type": structure, "ratio": float(ratio)}
+        if structure == "block":
+            spec["block"] = list(cfg.block)
+        if structure == "nm":
+            spec = {"type": "nm", "nm": list(cfg.nm)}
+        try:
+            Structure(structure, 0.0 if structure == "nm" else ratio, block=cfg.block, n=cfg.nm[0],
+                      m=cfg.nm[1]).check_shape(tuple(mod.weight.shape), name)
+        except StructureError:
+            spec = {"type": "dense"}
+        if name == last and structure == "filter":  # filters of the classifier are the classes
+            spec = {"type": "dense"}
+        if cfg.bits != 32:
+            spec["bits"] = cfg.bits
+        plan[name] = spec
+    return plan
+
+
+def budget_independent(model: nn.Module, structure: str, cfg: CompareConfig) -> bool:
+    """Whether the global and uniform budgets make the same runs: N:M (a fixed pattern in every layer), or a
+    structure that fits one layer only (a whole-network budget over one layer is that layer's ratio)."""
+    if structure == "nm":
+        return True
+    plan = layer_plan(model, structure, 0.5, cfg, "uniform")
+    return sum(spec["type"] != "dense" for spec in plan.values()) <= 1
+
+
+def prune_config(cfg: CompareConfig, layers: dict, pretrain: int = 0, rounds: int | None = None,
+                 budget_ratio: float | None = None) -> PruneConfig:
+    budget = {} if budget_ratio is None else {"budget": {"ratio": float(budget_ratio),
+                                                         "min_keep": cfg.budget_min_keep}}
+    return PruneConfig.from_dict({**budget,
+        "method": "admm", "seed": cfg.seed, "pretrain_epochs": pretrain,
+        "retrain_epochs": cfg.retrain_epochs if rounds is None or rounds else 0,
+        "train": {"optimizer": "adam", "lr": cfg.lr, "batch_size": cfg.batch_size},
+        "admm": {"schedule": [1.0], "rounds": cfg.admm_rounds if rounds is None else rounds,
+                 "epochs_per_round": cfg.epochs_per_round, "rho": cfg.rho, "rho_multiplier": 1.3},
+        "layers": layers})
+
+
+def compared_model(cfg: CompareConfig, data: Dataset) -> nn.Module:
+    """A fresh model of ``cfg.model`` for ``data`` (zoo by name; yours rebuilt from the spec, in every process)."""
+    return build_for_data(cfg.model, data.num_classes, data.input_shape, cfg.input_shape, cfg.dataset)
