@@ -178,8 +178,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    import csv
-    import io
     import json
     from dataclasses import asdict
 
@@ -197,12 +195,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from analysis.bench import bench_loaded
 
         art = _artifact_model(args)
-        rows, roof = bench_loaded(art.model, art.manifest["model"]["input_shape"], tuple(sorted({1, args.batch})),
-                                  args.device, args.repeats, threads=args.threads, wait_idle_s=args.wait_idle)
+        table, roof = bench_loaded(art.model, art.manifest["model"]["input_shape"], tuple(sorted({1, args.batch})),
+                                   args.device, args.repeats, threads=args.threads, wait_idle_s=args.wait_idle)
     elif kind == "artifact":
-        rows, roof = bench_artifact(args.artifact, batches=tuple(sorted({1, args.batch})), device=args.device,
-                                    repeats=args.repeats, trust_module=args.trust_module, threads=args.threads,
-                                    wait_idle_s=args.wait_idle)
+        table, roof = bench_artifact(args.artifact, batches=tuple(sorted({1, args.batch})), device=args.device,
+                                     repeats=args.repeats, trust_module=args.trust_module, threads=args.threads,
+                                     wait_idle_s=args.wait_idle)
     elif kind == "onnx" or not args.model:
         raise ValueError(f"{short(args.artifact)}: bench runs a torch model; give a .pt/.pth/.safetensors checkpoint "
                          "with --model MODULE:CALLABLE|FILE.py:CALLABLE|ZOO_NAME (ONNX files: simulate only)")
@@ -211,15 +209,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from sparsesim.model_import import load_model, parse_input_shape
 
         shape = parse_input_shape(args.input_shape) if args.input_shape else None
-        rows, roof = bench_checkpoint(args.artifact, load_model(args.model), shape,
-                                      batches=tuple(sorted({1, args.batch})), device=args.device,
-                                      repeats=args.repeats, threads=args.threads, wait_idle_s=args.wait_idle)
+        table, roof = bench_checkpoint(args.artifact, load_model(args.model), shape,
+                                       batches=tuple(sorted({1, args.batch})), device=args.device,
+                                       repeats=args.repeats, threads=args.threads, wait_idle_s=args.wait_idle)
     out.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(out / "measured.csv", buf.getvalue())
+    table.to_csv(out / "measured.csv")   # the columns of simulate's layers.csv (engine "measured")
+    rows = table.rows()
     atomic_write_text(out / "roofline.json", json.dumps(asdict(roof), indent=1) + "\n")
     print(f"{'layer':10s} {'batch':>5s} {'variant':8s} {'median us':>10s} {'IQR %':>6s} {'trust':>5s} "
           f"{'speedup':>8s} {'GFLOP/s':>8s} {'% peak':>7s} {'% roof':>7s}  note")
@@ -580,7 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _bad_input_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean the input is wrong (exit 2); their messages name the file, field or option."""
     from accel_models.hardware import HardwareError
-    from accel_models.measure import MeasureError
+    from sparsesim.stopwatch import MeasureError
     from analysis.compare_config import CompareError
     from analysis.sweep import SweepError
     from pruning.artifact import ArtifactError

@@ -21,9 +21,10 @@ from pruning.train import evaluate
 from pruning.user_model import build_for_data, load_artifact_as
 from sparsecodesign.fileio import atomic_write_text
 from sparsesim.analytical import evaluate as simulate
+from sparsesim.measured import measure_model
 from sparsesim.workload import from_artifact, from_model, measure_activation_density
 
-from .bench import break_even, measure_model
+from .bench import break_even
 from .compare_config import CompareError, layer_plan, prune_config, split_validation
 from .search import loss_pp, loss_within, scale_search
 from .stats import Accuracy
@@ -118,14 +119,14 @@ def _measured_rows(cfg, chosen: ChosenModel, log, device: str = "cpu") -> list[d
     variant = "dense" if structure == "dense" else ("csr" if structure == "nonstructured" else "compact")
     if variant not in meas:
         variant = "dense"
-    best = min(meas, key=lambda v: meas[v]["latency_s"])
-    note = "; ".join(f"{v} {d['latency_s'] * 1e6:.0f} us" for v, d in meas.items())
+    best = min(meas, key=lambda v: meas[v].timing.median_s)
+    note = "; ".join(f"{v} {d.timing.median_s * 1e6:.0f} us" for v, d in meas.items())
+    t = meas[variant].timing
     platform = f"cpu ({torch.get_num_threads()} threads)" if device == "cpu" else torch.cuda.get_device_name()
     return [{"model": cfg.model, "structure": structure, "platform": platform,
              "kind": "cpu" if device == "cpu" else "gpu", "engine": f"measured:{variant}", "ratio": chosen.ratio,
              "compression": art.manifest["totals"]["compression"], **chosen.accuracy_columns(), "weight_bits": 32,
-             "latency_s": meas[variant]["latency_s"], "latency_p25_s": meas[variant]["p25_s"],
-             "latency_p75_s": meas[variant]["p75_s"], **meas[variant]["quality"].to_row(),
+             "latency_s": t.median_s, "latency_p25_s": t.p25_s, "latency_p75_s": t.p75_s, **t.quality.to_row(),
              "note": f"batch {cfg.batch}; {note}; fastest: {best}"}]
 
 
@@ -265,7 +266,7 @@ def breakeven_curves(cfg, dense_dir: Path, accs, rows, results, calibration=None
 
 def cpu_sweep(cfg, dense_dir: Path) -> list[dict]:
     """Measured CSR and compacted speedups vs ratio on the model's largest layer, at the compare batch."""
-    from accel_models.measure import layer_inputs
+    from sparsesim.measured import layer_inputs
 
     from .bench import sweep_ratio
 

@@ -16,10 +16,10 @@ YAML, atomic writes, output locks).  The API names below load on first use, so t
 
 from importlib import import_module
 
-_WHERE = {"prune": "api", "simulate": "api", "compare": "api", "sweep": "api", "load_artifact": "api",
-          "load_hardware": "api", "presets": "api", "masks": "api", "CostTable": "table"}
+_WHERE = {"prune": "api", "simulate": "api", "bench": "api", "compare": "api", "sweep": "api",
+          "load_artifact": "api", "load_hardware": "api", "presets": "api", "masks": "api", "CostTable": "table"}
 
-__all__ = ["prune", "simulate", "compare", "sweep", "CostTable", "load_artifact", "load_hardware", "presets",
+__all__ = ["prune", "simulate", "bench", "compare", "sweep", "CostTable", "load_artifact", "load_hardware", "presets",
            "masks"]
 
 

@@ -103,6 +103,56 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
     return CostTable(price(workloads, accs))
 
 
+def bench(source, device: str = "cpu", batch: int = 8, *, repeats: int = 20, threads: int | None = None,
+          wait_idle_s: float = 0.0, model=None, input_shape=None, trust_module: str | None = None,
+          log: Callable[[str], None] = print) -> CostTable:
+    """Time a model on this machine's CPU or GPU (the measured engine ``sparsesim bench`` runs): every
+    Conv2d/Linear as dense, CSR, COO, compacted (and 2:4 on CUDA), and the whole model (``layer == "MODEL"``),
+    at batch 1 and ``batch``.  The rows have the columns of ``simulate``'s (engine ``"measured"``, NaN where a run
+    gives no figure, such as energy) plus the timing's quartiles and trust flag, so
+    ``CostTable.concat(simulated, measured)`` is one table.
+
+    ``source``: what ``prune`` returned, a ``load_artifact`` result, an artifact directory, a checkpoint
+    (``.pt``/``.pth``/``.safetensors`` with ``model=`` a spec or ``nn.Module``), or an ``nn.Module`` as it stands
+    (``input_shape`` unless it has one).  ``device``: ``"cpu"`` or ``"cuda"``/``"cuda:I"``.  ``threads``: torch
+    threads to time with (default: the physical cores); ``wait_idle_s``: how long to wait for a loaded machine to
+    go quiet before timing anyway (one ``log`` line)."""
+    import torch
+    from torch import nn
+
+    from analysis.bench import bench_artifact, bench_checkpoint, bench_loaded
+    from sparsesim.stopwatch import MeasureError
+
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ValueError(f"device {str(device)[:80]!r}: allowed: 'cpu', 'cuda' or 'cuda:I'")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise MeasureError(f"device {device!r}: no CUDA device is available on this machine; allowed: 'cpu'")
+    batches = tuple(sorted({1, int(batch)}))
+    if isinstance(model, str):   # a spec: the user's own code, named by them
+        from sparsesim.model_import import load_model
+
+        model = load_model(model)
+    kw = {"device": device, "repeats": repeats, "log": log, "threads": threads, "wait_idle_s": wait_idle_s}
+    if isinstance(source, nn.Module):
+        from sparsesim.model_import import example_input
+
+        if model is not None:
+            raise ValueError("bench(nn.Module, model=...): the module is the model; allowed: leave model= out")
+        shape = tuple(example_input(source, tuple(input_shape) if input_shape else None).shape[1:])
+        table, _ = bench_loaded(source, shape, batches, **kw)
+    elif isinstance(source, (str, Path)) and Path(source).suffix.lower() in (".pt", ".pth", ".safetensors"):
+        if model is None:
+            raise ValueError(f"{str(source)[:80]}: a checkpoint holds no architecture; allowed: model= a spec "
+                             "('module:callable', 'file.py:callable', a zoo name) or an nn.Module")
+        table, _ = bench_checkpoint(source, model, tuple(input_shape) if input_shape else None, batches, **kw)
+    elif model is not None:
+        art = load_artifact(source, model, trust_module=trust_module)
+        table, _ = bench_loaded(art.model, art.manifest["model"]["input_shape"], batches, **kw)
+    else:
+        table, _ = bench_artifact(_source_path(source), batches, trust_module=trust_module, **kw)
+    return CostTable(table)
+
+
 def compare(config, out: str | Path, *, log: Callable[[str], None] = print,
             progress: bool = False) -> dict:
     """Which sparsity structure wins on which platform, at matched accuracy (``sparsesim compare``); writes the

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
-from sparsesim.results import COLUMNS, LayerCost
+from sparsesim.results import ADDITIVE, COLUMNS, LayerCost
 from sparsesim.results import CostTable as _Columns
 
 # columns that add up over layers (LayerCost.__add__); utilization is recomputed from them
-NUMERIC = tuple(f.name for f in fields(LayerCost) if f.type in ("float", "int") and f.name not in
-                ("num_pes", "mac_units", "weight_bits"))
+NUMERIC = ADDITIVE
 
 
 @dataclass(frozen=True)
@@ -18,9 +17,16 @@ class CostTable:
     """Per-layer costs on one or more accelerators (``sparsesim.results.CostTable`` underneath, as ``columns``).
 
     Units are in the column names (``cycles``, ``energy_pj``, ``storage_bits``, ``latency_s``); ``layer`` is the
-    module name (``conv1``), ``hardware`` the description's name."""
+    module name (``conv1``), ``hardware`` the description's name.  Simulated (``simulate``) and measured
+    (``bench``: one row per layer, variant ``format`` and ``batch``, plus ``layer == "MODEL"`` rows) tables share
+    the columns; ``concat`` puts them in one table."""
 
     columns: _Columns
+
+    @classmethod
+    def concat(cls, *tables: "CostTable") -> "CostTable":
+        """One table of the rows of every table, in order (e.g. ``simulate(...)`` and ``bench(...)``)."""
+        return cls(_Columns.concat(*(t.columns for t in tables)))
 
     def __len__(self) -> int:
         return len(self.columns)
@@ -47,8 +53,13 @@ class CostTable:
             raise ValueError(f"hardware {hardware!r} not in this table; allowed: {', '.join(self.hardware)}")
         return CostTable(self.columns.select(hardware))
 
+    def where(self, **equal) -> "CostTable":
+        """The rows whose columns equal the given values: ``where(engine="measured", format="csr", batch=8)``."""
+        return CostTable(self.columns.where(**equal))
+
     def totals(self) -> dict[str, LayerCost]:
-        """The model's cost per accelerator (layers added; utilization recomputed)."""
+        """The model's cost per accelerator (layers added; utilization recomputed; measured "MODEL" rows left
+        out: filter a measured table to one ``format`` and ``batch`` first, ``sparsesim.results.CostTable.totals``)."""
         return self.columns.totals()
 
     def total(self, column: str, hardware: str | None = None) -> float:
@@ -103,7 +114,10 @@ class CostTable:
                                 else "center")
         axes[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-        axes[0].set_title("Per-layer cost (analytical engine)")
+        measured = {e == "measured" for e in self.columns.columns["engine"]}
+        source = {frozenset({False}): "analytical engine", frozenset({True}): "measured"}.get(
+            frozenset(measured), "analytical engine and measured")
+        axes[0].set_title(f"Per-layer cost ({source})")
         fig.tight_layout()
         if path is not None:
             import io

@@ -36,7 +36,7 @@ from .energy import layer_energy, rf_bits
 from .engines import compute_demand
 from .hwarrays import HardwareArrays
 from .memory import resident_weights
-from .results import COLUMNS, CostTable
+from .results import COLUMNS, RUN_DEFAULTS, CostTable
 from .timing import Timing, pipeline_cycles, pipelined_timing, transfer_cycles
 from .workload import LayerWorkload
 
@@ -75,6 +75,7 @@ def layer_costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, resident
         "energy_dram_pj": e.dram_pj, "energy_sram_pj": e.sram_pj, "energy_rf_pj": e.rf_pj,
         "energy_mac_pj": e.mac_pj, "energy_index_pj": e.index_pj, "energy_pj": e.total_pj,
         "energy_lower_bound_pj": e.lower_bound_pj, "latency_s": timing.cycles / hw.clock_hz,
+        "batch": [w.batch] * n, **{k: [v] * n for k, v in RUN_DEFAULTS.items()},   # not a timed run
     }
 
 

@@ -1,11 +1,19 @@
-"""Cost results: frozen per-layer records and a columnar table (CSV / JSON / pandas-friendly)."""
+"""Cost results: frozen per-layer records and a columnar table (CSV / JSON / pandas-friendly).
+
+Every engine writes the same ``LayerCost`` rows: the analytical engine (``sparsesim.analytical``) and the
+measured engine (``sparsesim.measured``, real CPU/GPU runs).  A quantity an engine does not give is NaN, never
+0: a measured row has no cycles, SRAM/DRAM words or energy; a simulated row has no quartiles or load.  The
+fields after ``latency_s`` (``batch`` and the timing-quality columns) have defaults, so a simulator row needs
+none of them (``timing_trusted`` True, ``timing_note`` "", numbers NaN, counts 0 = not timed).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass, fields
+import math
+from dataclasses import MISSING, asdict, dataclass, fields
 
 import numpy as np
 
@@ -58,26 +66,89 @@ class LayerCost:
     energy_index_pj: float
     energy_pj: float
     energy_lower_bound_pj: float  # compulsory DRAM traffic + useful MACs
-    latency_s: float
+    latency_s: float            # simulated: cycles / clock; measured: the median of the timed runs
+    # --- what a run gives beside its latency (defaults: a simulator row) ---
+    batch: int = 1              # images per inference the row was priced or timed at
+    latency_p25_s: float = math.nan   # quartiles of the timed runs
+    latency_p75_s: float = math.nan
+    repeats: int = 0            # timed runs (0: not timed)
+    threads: int = 0            # torch intra-op threads timed with (0: not timed)
+    load_start: float = math.nan      # cores kept busy by other processes before / after the timing
+    load_end: float = math.nan
+    cores: int = 0              # CPUs the timing process may run on (0: not read)
+    latency_iqr_rel: float = math.nan        # (p75 - p25) / median
+    latency_max_over_min: float = math.nan   # slowest run / fastest run
+    latency_drift: float = math.nan          # median of the first half of the runs / of the second half
+    cpu_share: float = math.nan              # CPU seconds per wall second over the timed runs
+    timing_trusted: bool = True
+    timing_note: str = ""       # why a timing is untrusted, one line ('' when trusted)
+    achieved_gflops: float = math.nan        # 2 x useful MACs / latency
+    roofline_gflops: float = math.nan        # min(peak, intensity x bandwidth) for the least data moved
+    fraction_of_roofline: float = math.nan
+    max_abs_err: float = math.nan            # the variant's output against dense
+    speedup_vs_dense: float = math.nan       # dense latency / this latency, same layer and batch
+    note: str = ""
 
     def __add__(self, other: "LayerCost") -> "LayerCost":
-        """Costs add across layers (a model is the sum of its layers)."""
+        """Costs add across layers (a model is the sum of its layers).
+
+        Counts, bits, MACs, cycles, energy and ``latency_s`` add (a NaN stays NaN).  The rest:
+        ``utilization`` is recomputed (useful MACs / (cycles x MAC units); where cycles are NaN, as in measured
+        rows, the latency-weighted mean, i.e. achieved / peak of the sum); ``achieved_gflops`` is recomputed;
+        quartiles, the roofline and the speedup do not compose and become NaN; dispersion and load take the
+        worst part (max; ``cpu_share`` min), ``max_abs_err`` the max, ``repeats`` the min; ``timing_trusted``
+        holds when both do and ``timing_note`` keeps the first reason; ``batch``, ``threads``, ``cores`` and
+        the hardware sizes are kept when equal, else ``batch`` becomes 0 (rows of several batches were added:
+        not a model cost) and the sizes the max."""
         d = {}
         for f in fields(self):
             a, b = getattr(self, f.name), getattr(other, f.name)
-            if isinstance(a, str):
+            if f.name in _WORST:
+                d[f.name] = _WORST[f.name](a, b)
+            elif isinstance(a, str):
                 d[f.name] = a if a == b else (f"{a}+{b}" if f.name == "layer" else "mixed")
-            elif isinstance(a, (bool, np.bool_)):
+            elif isinstance(a, (bool, np.bool_)) and isinstance(b, (bool, np.bool_)):
                 d[f.name] = bool(a and b)
-            elif f.name in ("num_pes", "mac_units", "weight_bits"):
+            elif f.name in ("num_pes", "mac_units", "weight_bits", "threads", "cores"):
                 d[f.name] = a if a == b else max(a, b)
             else:
                 d[f.name] = a + b
-        d["utilization"] = d["macs_useful"] / (d["cycles"] * d["mac_units"]) if d["cycles"] else 0.0
+        d["batch"] = self.batch if self.batch == other.batch else 0
+        if math.isnan(d["cycles"]):   # a measured sum: achieved / peak = latency-weighted mean of the parts
+            d["utilization"] = ((self.utilization * self.latency_s + other.utilization * other.latency_s)
+                                / d["latency_s"] if d["latency_s"] else math.nan)
+        else:
+            d["utilization"] = d["macs_useful"] / (d["cycles"] * d["mac_units"]) if d["cycles"] else 0.0
+        d["achieved_gflops"] = (2 * d["macs_useful"] / d["latency_s"] / 1e9
+                                if d["latency_s"] and not math.isnan(self.achieved_gflops + other.achieved_gflops)
+                                else math.nan)
         return LayerCost(**d)
 
 
+def _nanmax(a, b):
+    return b if math.isnan(a) else a if math.isnan(b) else max(a, b)
+
+
+def _nanmin(a, b):
+    return b if math.isnan(a) else a if math.isnan(b) else min(a, b)
+
+
+_WORST = {  # fields whose total is not a sum (LayerCost.__add__)
+    "latency_p25_s": lambda a, b: math.nan, "latency_p75_s": lambda a, b: math.nan,
+    "roofline_gflops": lambda a, b: math.nan, "fraction_of_roofline": lambda a, b: math.nan,
+    "speedup_vs_dense": lambda a, b: math.nan,
+    "load_start": _nanmax, "load_end": _nanmax, "latency_iqr_rel": _nanmax, "latency_max_over_min": _nanmax,
+    "latency_drift": _nanmax, "max_abs_err": _nanmax, "cpu_share": _nanmin, "repeats": min,
+    "timing_note": lambda a, b: a or b,
+}
+
 COLUMNS = [f.name for f in fields(LayerCost)]
+# the fields every simulator row leaves at their defaults, with those defaults (``batch`` is the workload's)
+RUN_DEFAULTS = {f.name: f.default for f in fields(LayerCost) if f.default is not MISSING and f.name != "batch"}
+# the columns whose model total is the sum of the layers' (``CostTable.totals``)
+ADDITIVE = tuple(f.name for f in fields(LayerCost) if f.name not in _WORST and f.name not in RUN_DEFAULTS
+                 and f.name != "batch" and f.type in ("float", "int")
+                 and f.name not in ("num_pes", "mac_units", "weight_bits", "utilization"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,6 +156,17 @@ class CostTable:
     """Columns of equal length, one row per (layer, hardware)."""
 
     columns: dict
+
+    @classmethod
+    def from_records(cls, records) -> "CostTable":
+        """A table of ``LayerCost`` records (any engine's)."""
+        records = list(records)
+        return cls({k: [getattr(r, k) for r in records] for k in COLUMNS})
+
+    @classmethod
+    def concat(cls, *tables: "CostTable") -> "CostTable":
+        """The rows of every table, in order (simulated and measured rows share the columns)."""
+        return cls({k: [v for t in tables for v in t.columns[k]] for k in COLUMNS})
 
     def __len__(self) -> int:
         return len(self.columns["layer"])
@@ -97,13 +179,28 @@ class CostTable:
         return [LayerCost(**r) for r in self.rows()]
 
     def select(self, hardware: str) -> "CostTable":
-        idx = [i for i, h in enumerate(self.columns["hardware"]) if h == hardware]
+        return self.where(hardware=hardware)
+
+    def where(self, **equal) -> "CostTable":
+        """The rows whose columns equal the given values (``where(format="csr", batch=1)``)."""
+        bad = sorted(set(equal) - set(COLUMNS))
+        if bad:
+            raise ValueError(f"where({bad[0][:80]!r}=...): not a column; allowed: {', '.join(COLUMNS)}")
+        idx = [i for i in range(len(self)) if all(self.columns[k][i] == v for k, v in equal.items())]
         return CostTable({k: [self.columns[k][i] for i in idx] for k in COLUMNS})
 
     def totals(self) -> dict[str, LayerCost]:
-        """Model totals per hardware."""
+        """Model totals per hardware: the sum of its layer rows (``LayerCost.__add__``).
+
+        A simulated table holds one row per (layer, hardware), so this is the model's cost.  A measured table
+        holds one row per (layer, variant, batch) and a whole-model row ``layer == "MODEL"`` per variant and
+        batch: the MODEL rows are left out here (they are timings of the model, not parts of it); filter a
+        measured table to one ``format`` and ``batch`` before adding its layers (else ``format`` reads
+        "mixed" and ``batch`` 0), or read the MODEL rows for the model's measured latency."""
         out: dict[str, LayerCost] = {}
         for r in self.records():
+            if r.layer == "MODEL":
+                continue
             out[r.hardware] = r if r.hardware not in out else out[r.hardware] + r
         return {h: LayerCost(**{**asdict(c), "layer": "TOTAL"}) for h, c in out.items()}
 
@@ -125,7 +222,10 @@ class CostTable:
         return text
 
     def to_json(self, path=None) -> str:
-        text = json.dumps(self.rows(), indent=1)
+        """JSON rows; a NaN (a figure the engine does not give) is written as null, as strict JSON needs."""
+        rows = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
+                for r in self.rows()]
+        text = json.dumps(rows, indent=1)
         if path is not None:
             from sparsecodesign.fileio import atomic_write_text
             atomic_write_text(path, text + "\n")

@@ -108,3 +108,17 @@ def test_no_import_cycles_between_modules():
 def test_the_cycle_finder_finds_a_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_accel_models_holds_descriptions_only():
+    """No runner under ``accel_models``: it imports neither torch (the measured engine is ``sparsesim.measured``)
+    nor anything of the floors above it."""
+    for path in sorted((ROOT / "accel_models").rglob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names.add((node.module or "").split(".")[0])
+        bad = sorted(names & {"torch", "sparsesim", "analysis", "pruning"})
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}; accel_models holds hardware descriptions only"

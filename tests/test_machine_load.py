@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from accel_models.machine_load import CpuShare, LoadMonitor, TrustPolicy, judge, physical_cores, wait_for_idle
-from accel_models.measure import WallTimer, summarize, time_fn
 from analysis.report import _results, _untrusted_note
 from analysis.verdict import make_verdicts
+from sparsesim.stopwatch import WallTimer, summarize, time_fn
 
 
 class Scripted:

@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from accel_models.measure import MeasureError, WallTimer, run_layer, summarize, time_fn
-from analysis.bench import bench_model, break_even, csr_model, sweep_ratio
+from analysis.bench import break_even, sweep_ratio
+from sparsesim.measured import csr_model, evaluate_measured, run_layer
+from sparsesim.stopwatch import MeasureError, WallTimer, summarize, time_fn
 from analysis.cli import main
 from pruning.constraint import Constraint
 from pruning.models import build_model
@@ -64,7 +65,7 @@ def test_linear_variants_and_whole_model_equal():
     x = torch.randn(2, 1, 28, 28)
     with torch.no_grad():
         assert torch.allclose(csr_model(model)(x), model(x), atol=1e-4)
-    rows = bench_model(model, (1, 28, 28), batches=(1,), repeats=2, log=lambda s: None)
+    rows = evaluate_measured(model, (1, 28, 28), batches=(1,), repeats=2, log=lambda s: None).rows()
     assert {r["format"] for r in rows if r["layer"] == "MODEL"} == {"dense", "compact", "csr"}
     assert {"layer", "hardware", "format", "latency_s", "utilization"} <= set(rows[0])
 

@@ -107,6 +107,6 @@ def test_user_yaml_hardware(artifact, tmp_path):
 def test_bench_cli_measures_artifact(artifact, tmp_path, capsys):
     assert main(["bench", str(artifact), "--out", str(tmp_path / "b"), "--repeats", "2", "--batch", "2"]) == 0
     text = (tmp_path / "b" / "measured.csv").read_text()
-    assert text.startswith("layer,hardware,engine,format")
+    assert text.startswith("layer,hardware,engine,convention,format")   # the columns of simulate's layers.csv
     assert ",MODEL," not in text and "MODEL,cpu" in text and "compact" in text
     assert "peak_gflops" in (tmp_path / "b" / "roofline.json").read_text()
