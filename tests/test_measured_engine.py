@@ -141,3 +141,23 @@ def test_simulator_rows_construct_without_the_run_fields():
     assert r.batch == 1 and r.timing_trusted and math.isnan(r.latency_p75_s)
     t = CostTable.from_records([r, r])
     assert t.totals()["h"].cycles == 2.0 and t.totals()["h"].batch == 1
+
+
+def test_sc_bench_returns_a_costtable_with_utilization_over_the_peak(monkeypatch):
+    import analysis.bench
+    from sparsesim.stopwatch import MeasureError, Roofline
+
+    monkeypatch.setattr(analysis.bench, "measure_roofline", lambda device, size: Roofline(device, 1, 2.0, 10.0))
+    before = torch.get_num_threads()
+    table = sc.bench(_tiny(), batch=2, repeats=2, threads=1, **QUIET)
+    assert isinstance(table, sc.CostTable) and table.hardware == ("cpu (1 threads)",)
+    assert torch.get_num_threads() == before                          # the caller's setting, as it was
+    for r in table.rows():
+        assert r["utilization"] == pytest.approx(r["achieved_gflops"] / 2.0)
+        if r["layer"] != MODEL_LAYER:
+            assert r["fraction_of_roofline"] == pytest.approx(r["achieved_gflops"] / r["roofline_gflops"])
+    with pytest.raises(ValueError, match="device 'gpu'.*allowed: 'cpu'"):
+        sc.bench(_tiny(), device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(MeasureError, match="no CUDA device"):
+            sc.bench(_tiny(), device="cuda")
