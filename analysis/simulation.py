@@ -74,6 +74,12 @@ def source_kind(path, model=None, input_shape=None, artifact_model: bool = False
     return kind
 
 
+def default_out_dir(source=None, topology=None) -> Path:
+    """Where ``simulate`` writes when no --out is given: ARTIFACT/sim, or FILE_sim beside a file."""
+    path = Path(topology if topology is not None else source)
+    return path / "sim" if topology is None and path.is_dir() else path.with_name(path.stem + "_sim")
+
+
 def workloads_of(source=None, *, topology=None, model=None, input_shape=None, batch: int = 1,
                  bits: int | None = None, calibrate: int = 0, data_dir=None, trust_module=None, seed: int = 0,
                  log: Callable[[str], None] = print):
@@ -89,7 +95,7 @@ def workloads_of(source=None, *, topology=None, model=None, input_shape=None, ba
         if calibrate:
             raise ValueError("--calibrate needs an artifact (a topology file has no data set)")
         ws = read_topology(topology, seed=seed, weight_bits=8 if bits is None else bits)
-        return [w.with_batch(w.batch * batch) for w in ws], Path(topology).with_name(Path(topology).stem + "_sim")
+        return [w.with_batch(w.batch * batch) for w in ws], default_out_dir(topology=topology)
     spec = model if isinstance(model, str) else None
     shape_text = input_shape if isinstance(input_shape, str) else None
     kind = source_kind(source, spec or (model is not None and "a module"), shape_text or input_shape,
@@ -108,7 +114,7 @@ def workloads_of(source=None, *, topology=None, model=None, input_shape=None, ba
             module = load_model(model) if isinstance(model, str) else model
             ws = from_checkpoint(source, module, shape, batch=batch, weight_bits=bits)
         log(f"{source}: {len(ws)} layers, weights at {bits} bits (--bits; 32 = float, quantized to each PE's width)")
-        return ws, Path(source).with_name(Path(source).stem + "_sim")
+        return ws, default_out_dir(source)
     density = None
     if calibrate:
         from pruning.data import load_dataset
@@ -120,7 +126,7 @@ def workloads_of(source=None, *, topology=None, model=None, input_shape=None, ba
         density = measure_activation_density(art.model, data.test_x[:calibrate])
         log("input-activation density (calibration, " + f"{min(calibrate, len(data.test_x))} images): "
             + ", ".join(f"{k} {v:.2f}" for k, v in density.items()))
-    return from_artifact(source, batch=batch, act_density=density), Path(source) / "sim"
+    return from_artifact(source, batch=batch, act_density=density), default_out_dir(source)
 
 
 def artifact_with_model(source, model_spec: str | None = None, trust_module: str | None = None):

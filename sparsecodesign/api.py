@@ -33,7 +33,7 @@ def prune(model, data, config, out: str | Path, *, data_dir: str | Path | None =
     data set name (``"digits"``; ``"mnist"``, ``"cifar10"``, ``"imagefolder"`` with ``data_dir``) or a
     ``pruning.data.Dataset``.  ``config``: a dict, a YAML path, a ``PruneConfig``, or None for the shipped default.
     Other keywords go to ``pruning.pipeline.run_prune`` (``resume``, ``overwrite``, ``device``, ``progress``,
-    ``log``, ``teacher``)."""
+    ``log``, ``teacher``; ``model_name`` names an ``nn.Module`` in the artifact, as the CLI's ``--model`` does)."""
     import torch
 
     from pruning.data import load_dataset
@@ -47,7 +47,7 @@ def prune(model, data, config, out: str | Path, *, data_dir: str | Path | None =
             raise ValueError(f"data {str(getattr(dataset, 'name', data))[:80]!r} has no default model; allowed: "
                              f"model= a zoo name, 'module:callable' or an nn.Module")
     cfg = _config(config, model if isinstance(model, str) else None, getattr(dataset, "name", None))
-    model_name = model if isinstance(model, str) else None
+    model_name = kw.pop("model_name", None) or (model if isinstance(model, str) else None)
     if isinstance(model, str):   # the CLI's resolver: zoo name or your callable, checked against the data
         from pruning.user_model import build_for_data
 
@@ -70,7 +70,7 @@ def _source_path(source):
 
 
 def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, model=None, input_shape=None,
-             calibrate: int = 0, data_dir=None, trust_module: str | None = None,
+             calibrate: int = 0, data_dir=None, trust_module: str | None = None, seed: int = 0,
              log: Callable[[str], None] = print) -> CostTable:
     """Per-layer cost of a model on one or more accelerators (the analytical engine ``sparsesim simulate`` runs).
 
@@ -79,7 +79,8 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
     SCALE-Sim topology ``.csv`` (8-bit unless ``bits``), or an ``nn.Module`` (priced as it stands, at
     ``bits`` or 32-bit weights; ``input_shape`` unless it has one).
     ``hardware``: a preset name, ``"a,b"``, a YAML path, an ``Accelerator``, or a list of them (default
-    ``eyeriss_like``).  ``batch``: images per inference.  Writes nothing: ``CostTable.to_csv(path)``."""
+    ``eyeriss_like``).  ``batch``: images per inference.  ``seed``: the random zero patterns a topology's
+    sparsity columns ask for.  Writes nothing: ``CostTable.to_csv(path)``."""
     from torch import nn
 
     from analysis.simulation import hardware_list, price, workloads_of
@@ -95,7 +96,7 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
         workloads = from_model(source, example_input(source, shape), batch=batch,
                                weight_bits=32 if bits is None else bits)
     elif isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".csv":   # a SCALE-Sim topology
-        workloads, _ = workloads_of(topology=source, batch=batch, bits=bits, log=log)
+        workloads, _ = workloads_of(topology=source, batch=batch, bits=bits, seed=seed, log=log)
     else:
         workloads, _ = workloads_of(_source_path(source), model=model, input_shape=input_shape, batch=batch,
                                     bits=bits, calibrate=calibrate, data_dir=data_dir, trust_module=trust_module,
@@ -116,7 +117,8 @@ def bench(source, device: str = "cpu", batch: int = 8, *, repeats: int = 20, thr
     (``.pt``/``.pth``/``.safetensors`` with ``model=`` a spec or ``nn.Module``), or an ``nn.Module`` as it stands
     (``input_shape`` unless it has one).  ``device``: ``"cpu"`` or ``"cuda"``/``"cuda:I"``.  ``threads``: torch
     threads to time with (default: the physical cores); ``wait_idle_s``: how long to wait for a loaded machine to
-    go quiet before timing anyway (one ``log`` line)."""
+    go quiet before timing anyway (one ``log`` line).  The table's ``roofline`` holds the peak GEMM rate and copy
+    bandwidth measured first (what ``utilization`` and ``fraction_of_roofline`` are relative to)."""
     import torch
     from torch import nn
 
@@ -139,18 +141,18 @@ def bench(source, device: str = "cpu", batch: int = 8, *, repeats: int = 20, thr
         if model is not None:
             raise ValueError("bench(nn.Module, model=...): the module is the model; allowed: leave model= out")
         shape = tuple(example_input(source, tuple(input_shape) if input_shape else None).shape[1:])
-        table, _ = bench_loaded(source, shape, batches, **kw)
+        table, roof = bench_loaded(source, shape, batches, **kw)
     elif isinstance(source, (str, Path)) and Path(source).suffix.lower() in (".pt", ".pth", ".safetensors"):
         if model is None:
             raise ValueError(f"{str(source)[:80]}: a checkpoint holds no architecture; allowed: model= a spec "
                              "('module:callable', 'file.py:callable', a zoo name) or an nn.Module")
-        table, _ = bench_checkpoint(source, model, tuple(input_shape) if input_shape else None, batches, **kw)
+        table, roof = bench_checkpoint(source, model, tuple(input_shape) if input_shape else None, batches, **kw)
     elif model is not None:
         art = load_artifact(source, model, trust_module=trust_module)
-        table, _ = bench_loaded(art.model, art.manifest["model"]["input_shape"], batches, **kw)
+        table, roof = bench_loaded(art.model, art.manifest["model"]["input_shape"], batches, **kw)
     else:
-        table, _ = bench_artifact(_source_path(source), batches, trust_module=trust_module, **kw)
-    return CostTable(table)
+        table, roof = bench_artifact(_source_path(source), batches, trust_module=trust_module, **kw)
+    return CostTable(table, roofline=roof)
 
 
 def compare(config, out: str | Path, *, log: Callable[[str], None] = print,

@@ -22,6 +22,7 @@ class CostTable:
     the columns; ``concat`` puts them in one table."""
 
     columns: _Columns
+    roofline: object = None   # a measured table: the sparsesim.stopwatch.Roofline its utilization refers to
 
     @classmethod
     def concat(cls, *tables: "CostTable") -> "CostTable":

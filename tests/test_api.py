@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import pruning.data
 import sparsecodesign as sc
-from analysis.cli import main
+from sparsecodesign.cli import main
 from analysis.compare_config import CompareError
 from pruning.config import ConfigError, PruneConfig
 from pruning.models import build_model
@@ -201,3 +201,30 @@ def test_presets_and_load_hardware_names_the_defaults_a_yaml_left(tmp_path):
     assert acc.name == "eie_like" and len(lines) == 1 and "tech_node_nm" in lines[0]
     assert sc.load_hardware(str(tmp_path / "full.yaml") if (tmp_path / "full.yaml").write_text(full) else "",
                             log=lines.append) == sc.load_hardware("eie_like") and len(lines) == 1
+
+
+class _Called(Exception):
+    pass
+
+
+@pytest.mark.parametrize("argv, function", [
+    (["prune", "--dataset", "digits", "--pretrain-epochs", "0", "--out", "{tmp}/p"], "prune"),
+    (["simulate", "{tmp}/art", "--out", "{tmp}/s"], "simulate"),
+    (["bench", "{tmp}/art", "--out", "{tmp}/b", "--repeats", "1"], "bench"),
+    (["compare", "--out", "{tmp}/c"], "compare"),
+    (["sweep", "{tmp}/sweep.yaml"], "sweep"),
+])
+def test_every_command_is_a_shell_over_the_api(argv, function, tmp_path, monkeypatch):
+    """The CLI parses and checks its options, then calls the public function of the same name."""
+    import sparsecodesign.api as api
+
+    def called(*a, **k):
+        raise _Called(function)
+
+    monkeypatch.setattr(api, function, called)
+    (tmp_path / "art").mkdir()
+    (tmp_path / "sweep.yaml").write_text("artifacts: [x]\nhardware: [eyeriss_like]\n")
+    monkeypatch.setattr("analysis.sweep.SweepSpec.from_yaml", lambda p: object())
+    monkeypatch.setattr("sparsecodesign.cli._model_input_kind", lambda *a, **k: "artifact")
+    with pytest.raises(_Called, match=function):
+        main(["--debug", *[a.replace("{tmp}", str(tmp_path)) for a in argv]])

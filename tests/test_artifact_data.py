@@ -19,7 +19,7 @@ from torch import nn
 
 import pruning.artifact as artifact
 from accel_models.hardware import load_accelerator
-from analysis.cli import main
+from sparsecodesign.cli import main
 from pruning.artifact import ArtifactError, load_artifact, read_artifact, read_manifest, save_artifact
 from pruning.constraint import Constraint
 from pruning.data import DataError, load_cifar10

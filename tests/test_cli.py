@@ -2,7 +2,7 @@
 
 import json
 
-from analysis.cli import main
+from sparsecodesign.cli import main
 
 
 def test_prune_cli_writes_artifact(tmp_path):

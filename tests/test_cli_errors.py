@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-import analysis.cli as cli
+import sparsecodesign.cli as cli
 from accel_models.hardware import HardwareError, load_accelerator
-from analysis.cli import main
+from sparsecodesign.cli import main
 from analysis.compare_config import CompareConfig, CompareError
 from pruning.config import ConfigError, PruneConfig
 from pruning.models import build_model

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from analysis import compare
-from analysis.cli import compare_line, main, prune_line
+from sparsecodesign.cli import compare_line, main, prune_line
 from analysis.compare import structure_summary
 from analysis.compare_config import CompareConfig, CompareError, preflight
 from analysis.report import _beside, _hil, _matched, _results, matched_line

@@ -25,7 +25,7 @@ from accel_models.hardware import (
     preset_names,
 )
 from accel_models.tech import DRAM_PJ_PER_BIT, NODE_ENERGY_FACTOR
-from analysis.cli import main
+from sparsecodesign.cli import main
 from analysis.compare_config import STRUCTURES, CompareConfig, CompareError
 from pruning.config import METHODS, ConfigError, PruneConfig
 from pruning.quantizers import SCHEMES

@@ -8,7 +8,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis.cli import main
+from sparsecodesign.cli import main
 from analysis.sweep import OBJECTIVES, SweepError, SweepSpec
 from pruning.structures import KINDS
 from sparsesim.topology import TopologyError, read_topology

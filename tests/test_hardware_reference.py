@@ -29,7 +29,7 @@ from accel_models.reference import (
     hardware_reference,
     resolved_yaml,
 )
-from analysis.cli import main
+from sparsecodesign.cli import main
 from sparsecodesign.fileio import load_unique_yaml, loads_unique_yaml
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "hardware.md"

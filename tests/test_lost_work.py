@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from analysis.cli import main
+from sparsecodesign.cli import main
 from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.config import ConfigError, PruneConfig
 from pruning.data import Dataset

@@ -7,7 +7,7 @@ from torch import nn
 from analysis.bench import break_even, sweep_ratio
 from sparsesim.measured import csr_model, evaluate_measured, run_layer
 from sparsesim.stopwatch import MeasureError, WallTimer, summarize, time_fn
-from analysis.cli import main
+from sparsecodesign.cli import main
 from pruning.constraint import Constraint
 from pruning.models import build_model
 from pruning.structures import Structure

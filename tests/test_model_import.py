@@ -13,7 +13,7 @@ from torch.ao.pruning import BaseSparsifier, WeightNormSparsifier
 from torch.nn.utils import prune
 
 from accel_models.hardware import load_accelerator
-from analysis.cli import main
+from sparsecodesign.cli import main
 from pruning.artifact import save_artifact
 from sparsesim.analytical import evaluate
 from sparsesim.model_import import from_checkpoint, from_onnx, load_checkpoint_model, load_model

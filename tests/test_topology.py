@@ -5,7 +5,7 @@ import pytest
 
 from accel_models.hardware import HardwareError
 from accel_models.scalesim_cfg import accelerator_from_scalesim_cfg
-from analysis.cli import main
+from sparsecodesign.cli import main
 from sparsesim.topology import TopologyError, read_topology
 
 CONV = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"

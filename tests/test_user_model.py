@@ -12,7 +12,7 @@ import yaml
 from torch import nn
 
 from analysis import compare
-from analysis.cli import main
+from sparsecodesign.cli import main
 from analysis.compare_config import CompareConfig, CompareError
 from pruning.data import DataError, load_dataset, load_imagefolder, load_npz
 from pruning.user_model import ModelSpecError, build_for_data, resolve_model

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from analysis.cli import main
+from sparsecodesign.cli import main
 from pruning.config import PruneConfig
 from pruning.models import build_model
 from pruning.pipeline import run_prune

@@ -30,8 +30,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from pruning.config import PruneConfig
     from pruning.data import load_dataset
     from pruning.distributed import init_from_env, is_main
-    from pruning.pipeline import check_output, run_prune
+    from pruning.pipeline import check_output
     from pruning.user_model import build_for_data, parse_input_shape
+
+    from . import api
 
     _check_device(args.device)
     init_from_env(args.device)  # under torchrun: join the process group (DDP)
@@ -65,7 +67,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
     log(f"prune: model {model_name}, dataset {args.dataset}, config {cfg_path}, out {args.out}")
-    res = run_prune(model, data, cfg, args.out, model_name=model_name, resume=args.resume,
+    res = api.prune(model, data, cfg, args.out, model_name=model_name, resume=args.resume,
                     overwrite=args.overwrite, device=args.device, progress=not args.quiet, log=log)
     if args.quiet and is_main():   # the result in one line (without --quiet the log's last line says it)
         print(prune_line(res))
@@ -110,12 +112,20 @@ def _simulate_hardware(args: argparse.Namespace) -> list:
 
 
 def _simulate_workloads(args: argparse.Namespace):
-    """(workloads, default output directory) from an artifact, a checkpoint, ONNX or a SCALE-Sim topology."""
+    """(workloads, default output directory) from an artifact, a checkpoint, ONNX or a SCALE-Sim topology (what
+    the simpy engine replays)."""
     from analysis.simulation import workloads_of
 
     return workloads_of(args.artifact or None, topology=args.topology or None, model=args.model,
                         input_shape=args.input_shape, batch=args.batch, bits=args.bits, calibrate=args.calibrate,
-                        data_dir=args.data_dir, trust_module=args.trust_module, seed=args.seed)
+                        data_dir=args.data_dir, trust_module=args.trust_module, seed=args.seed, log=lambda s: None)
+
+
+def _simulate_out(args: argparse.Namespace) -> Path:
+    """Where ``simulate`` writes: --out, else ARTIFACT/sim or FILE_sim beside a file."""
+    from analysis.simulation import default_out_dir
+
+    return Path(args.out) if args.out else default_out_dir(args.artifact or None, args.topology or None)
 
 
 def _model_input_kind(path: str, model: str | None, input_shape: str | None, artifact_model: bool = False) -> str:
@@ -133,14 +143,18 @@ def _artifact_model(args: argparse.Namespace):
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from analysis.simulation import price
     from sparsecodesign.fileio import atomic_write_text, check_writable
     from sparsesim.event_sim import simulate, timeline_rows
 
+    from . import api
+
     accs = _simulate_hardware(args)
-    workloads, default_out = _simulate_workloads(args)
-    out = check_writable(Path(args.out) if args.out else default_out)   # before the work, not after it
-    table = price(workloads, accs)
+    if bool(args.topology) == bool(args.artifact):
+        raise ValueError("give an artifact directory or --topology FILE.csv (one of them)")
+    out = check_writable(_simulate_out(args))   # before the work, not after it
+    table = api.simulate(args.topology or args.artifact or None, accs, args.batch, bits=args.bits, model=args.model,
+                         input_shape=args.input_shape, calibrate=args.calibrate, data_dir=args.data_dir,
+                         trust_module=args.trust_module, seed=args.seed).columns
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "layers.csv")
     table.to_json(out / "layers.json")
@@ -161,6 +175,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         import csv
         import io
 
+        workloads, _ = _simulate_workloads(args)
         sims = [s for a in accs for s in simulate(workloads, a)]
         buf = io.StringIO()
         wtr = csv.DictWriter(buf, fieldnames=["layer", "hardware", "resource", "tile", "start", "end"])
@@ -183,35 +198,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     import torch
 
-    from analysis.bench import bench_artifact
     from sparsecodesign.fileio import atomic_write_text, check_writable
+    from sparsesim.model_import import parse_input_shape
+
+    from . import api
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("sparsesim bench: no CUDA device on this machine; GPU runs skipped (use --device cpu)")
         return 0
     out = check_writable(args.out)   # before minutes of timing, not after them
     kind = _model_input_kind(args.artifact, args.model, args.input_shape, artifact_model=True)
-    if kind == "artifact" and args.model:
-        from analysis.bench import bench_loaded
-
-        art = _artifact_model(args)
-        table, roof = bench_loaded(art.model, art.manifest["model"]["input_shape"], tuple(sorted({1, args.batch})),
-                                   args.device, args.repeats, threads=args.threads, wait_idle_s=args.wait_idle)
-    elif kind == "artifact":
-        table, roof = bench_artifact(args.artifact, batches=tuple(sorted({1, args.batch})), device=args.device,
-                                     repeats=args.repeats, trust_module=args.trust_module, threads=args.threads,
-                                     wait_idle_s=args.wait_idle)
-    elif kind == "onnx" or not args.model:
+    if kind == "onnx" or (kind != "artifact" and not args.model):
         raise ValueError(f"{short(args.artifact)}: bench runs a torch model; give a .pt/.pth/.safetensors checkpoint "
                          "with --model MODULE:CALLABLE|FILE.py:CALLABLE|ZOO_NAME (ONNX files: simulate only)")
-    else:
-        from analysis.bench import bench_checkpoint
-        from sparsesim.model_import import load_model, parse_input_shape
-
-        shape = parse_input_shape(args.input_shape) if args.input_shape else None
-        table, roof = bench_checkpoint(args.artifact, load_model(args.model), shape,
-                                       batches=tuple(sorted({1, args.batch})), device=args.device,
-                                       repeats=args.repeats, threads=args.threads, wait_idle_s=args.wait_idle)
+    measured = api.bench(args.artifact, args.device, args.batch, repeats=args.repeats, threads=args.threads,
+                         wait_idle_s=args.wait_idle, model=args.model, trust_module=args.trust_module,
+                         input_shape=parse_input_shape(args.input_shape) if args.input_shape else None)
+    table, roof = measured.columns, measured.roofline
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "measured.csv")   # the columns of simulate's layers.csv (engine "measured")
     rows = table.rows()
@@ -234,9 +237,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     import torch
 
-    from analysis.compare import run_compare
     from analysis.compare_config import CompareConfig
     from pruning.config import load_yaml
+
+    from . import api
 
     base = load_yaml(args.config) if args.config else {}
     over = {k: v for k, v in {
@@ -257,7 +261,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
-    summary = run_compare(cfg, args.out, log=log, progress=not args.quiet)
+    summary = api.compare(cfg, args.out, log=log, progress=not args.quiet)
     if args.quiet:   # one line: where the report is and the verdict in short
         print(compare_line(summary, Path(args.out)))
     return 0
@@ -274,12 +278,14 @@ def compare_line(summary: dict, out: Path) -> str:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from analysis.sweep import SweepSpec, check_scheduler, run_sweep
+    from analysis.sweep import SweepSpec, check_scheduler
+
+    from . import api
 
     check_scheduler(args.scheduler)
     spec = SweepSpec.from_yaml(args.spec)
     out = Path(args.out) if args.out else Path(args.spec).with_suffix("")
-    res = run_sweep(spec, out, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
+    res = api.sweep(spec, out, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
     print(f"{len(res.rows)} points ({res.computed} computed, {res.cached} from cache); "
           f"Pareto front of {len(res.pareto)} on {', '.join(spec.objectives)}; tables in {out}")
     return 0
