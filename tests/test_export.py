@@ -14,7 +14,7 @@ from torch import nn
 
 from accel_models.hardware import HardwareError, accelerator_from_dict, load_accelerator, preset_names
 from accel_models.scalesim_cfg import accelerator_from_scalesim_cfg, scalesim_cfg_text
-from analysis.cli import main
+from sparsecodesign.cli import main
 from pruning.artifact import save_artifact
 from pruning.constraint import Constraint
 from pruning.structures import Structure
