@@ -60,6 +60,7 @@ from .compare_config import (
 from .report_data import ChosenModel, build_tables, chosen_model, layer_ratios, priced_verdicts
 from .search import loss_pp, loss_within, matched_ratio
 from .stats import Accuracy, resolution
+from .verdict import across_budgets
 
 
 def final_test_accuracy(path: Path, data: Dataset, cfg: CompareConfig) -> Accuracy:
@@ -300,6 +301,9 @@ def _run_compare(cfg: CompareConfig, out: Path, accs: list[Accelerator], log: Ca
               for b in budget_modes(cfg)[1:]]
     summary = {"config": cfg.to_dict(), **accuracy_summary(cfg, models, n_val, n_test), "budget": mode,
                "structures": structures, "beside": beside, **tables, "wall_s": time.perf_counter() - t0}
+    if beside:   # the cheapest matched model on each platform, whichever search found it
+        summary["across_budgets"] = across_budgets({mode: tables["rows"], **{b["budget"]: b["rows"] for b in beside}},
+                                                   cfg.tie_threshold)
     atomic_write_json(out / "summary.json", _jsonable(summary))
     from .report import write_report
     log("[step 4/4] report and plots")

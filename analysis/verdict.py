@@ -229,3 +229,34 @@ def make_verdicts(rows: list[dict], threshold: float) -> list[dict]:
         if v:
             out.append(v)
     return out
+
+
+def across_budgets(budget_rows: dict[str, list[dict]], threshold: float) -> list[dict]:
+    """Per simulated platform, the cheapest model (energy) among every budget's eligible rows, beside the deciding
+    budget's winner (the first key of ``budget_rows``).  A whole-network budget counts weights, not MACs, so the
+    cheapest model on a platform can come from the other search; this says when it does and by how much
+    (``factor`` = deciding winner's energy / the cheapest; within ``threshold`` it is a tie)."""
+    deciding = next(iter(budget_rows))
+    best: dict[str, dict[str, dict]] = {}
+    for budget, rows in budget_rows.items():
+        for r in rows:
+            if r.get("kind") in ("cpu", "gpu") or r.get("accuracy_status") not in ELIGIBLE or not r.get("energy_pj"):
+                continue
+            if r["structure"] == "dense" and budget != deciding:
+                continue   # the same dense model in every budget
+            here = best.setdefault(r["platform"], {})
+            if budget not in here or r["energy_pj"] < here[budget]["energy_pj"]:
+                here[budget] = {**r, "budget": budget}
+    out = []
+    for platform, by_budget in best.items():
+        if deciding not in by_budget:
+            continue
+        win = by_budget[deciding]
+        low = min(by_budget.values(), key=lambda r: r["energy_pj"])
+        factor = win["energy_pj"] / low["energy_pj"]
+        out.append({"platform": platform, "deciding_budget": deciding, "deciding_winner": win["structure"],
+                    "deciding_energy_pj": win["energy_pj"], "cheapest_budget": low["budget"],
+                    "cheapest_structure": low["structure"], "cheapest_energy_pj": low["energy_pj"],
+                    "cheapest_ratio": low.get("ratio"), "cheapest_compression": low.get("compression"),
+                    "factor": factor, "tie": is_tie(win["energy_pj"], low["energy_pj"], threshold)})
+    return out

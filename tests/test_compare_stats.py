@@ -320,3 +320,27 @@ def test_a_structure_that_fits_one_layer_is_searched_once_for_both_budgets(monke
                                             "shared_with": "global"}
     assert list(searched["uniform"]) == list(cfg.structures)
     assert "block, nm: the same runs under both budgets, searched once" in lines[0]
+
+
+def _row(platform, structure, energy, status="matched", kind="asic"):
+    return {"platform": platform, "structure": structure, "energy_pj": energy, "accuracy_status": status,
+            "kind": kind, "ratio": 0.5, "compression": 2.0}
+
+
+def test_the_cheapest_model_across_budgets_is_named_with_its_budget():
+    from analysis.verdict import across_budgets
+
+    rows = {"global": [_row("p", "dense", 100.0, "dense"), _row("p", "nonstructured", 60.0),
+                       _row("p", "filter", 80.0), _row("q", "filter", 10.0), _row("q", "dense", 50.0, "dense"),
+                       _row("cpu", "filter", 1.0, kind="cpu")],
+            "uniform": [_row("p", "dense", 1.0, "dense"),            # dense counts once, under the deciding budget
+                        _row("p", "filter", 20.0), _row("p", "block", 5.0, "validation only"),   # never eligible
+                        _row("q", "filter", 10.4)]}
+    out = {r["platform"]: r for r in across_budgets(rows, 0.05)}
+    assert set(out) == {"p", "q"}                                    # measured platforms are left out
+    p = out["p"]
+    assert (p["deciding_winner"], p["cheapest_budget"], p["cheapest_structure"]) == ("nonstructured", "uniform",
+                                                                                     "filter")
+    assert p["factor"] == pytest.approx(3.0) and not p["tie"]
+    q = out["q"]
+    assert (q["cheapest_budget"], q["cheapest_structure"], q["factor"], q["tie"]) == ("global", "filter", 1.0, True)
