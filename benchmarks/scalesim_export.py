@@ -82,7 +82,9 @@ def main() -> None:
     ap.add_argument("--artifact", help="export this artifact instead of building one")
     ap.add_argument("--hardware", default=",".join(DEFAULT_HARDWARE), help="comma-separated presets or YAML files")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--golden", help="also write SCALE-Sim's per-layer cycles to this CSV (a test fixture)")
     args = ap.parse_args()
+    golden = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         art = Path(args.artifact) if args.artifact else build_artifact(args.model, tmp / "artifact", args.seed)
@@ -111,11 +113,18 @@ def main() -> None:
                 for a, b in ((compute, mine["compute_cycles"]), (total, mine["cycles"])):
                     worst = max(worst, abs(a - b) / max(a, 1))
                 nm = f"{row.nm[0]}:{row.nm[1]}" if row.nm and acc.pe.engine == "nm" else "-"
+                golden.append(f"{acc.name},{row.name},{nm},{compute:.0f},{total:.0f}")
                 timing = f"{wall:.1f} | {dt:.2f}" if i == 0 else " | "
                 print(f"| {acc.name} | {acc.pe.rows}x{acc.pe.cols} | {acc.pe.dataflow.upper()} | {row.name} | {nm} | "
                       f"{compute:,.0f} | {mine['compute_cycles']:,.0f} | {total:,.0f} | {mine['cycles']:,.0f} | "
                       f"{timing} |")
         print(f"\nlargest relative difference over all layers and both quantities: {worst * 100:.4f}%")
+    if args.golden:
+        head = (f"# SCALE-Sim v3.0.0 on the export of {args.model} (random masks, seed {args.seed}): "
+                "python benchmarks/scalesim_export.py " + " ".join(sys.argv[1:]) + "\n"
+                "hardware,layer,nm,scalesim_compute_cycles,scalesim_total_cycles_incl_prefetch\n")
+        Path(args.golden).write_text(head + "\n".join(golden) + "\n")
+        print(f"wrote {args.golden}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ same layers and hardware; the Timeloop YAML follows the timeloopfe v4 spec and c
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -280,3 +281,33 @@ def test_cli_export_writes_both_tools_files_and_errors_are_one_line(art, tmp_pat
         assert main(["export", str(art), "--out", str(tmp_path / "x"), *argv]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
+
+
+# ------------------------------------------------- ResNet-18 export, run in SCALE-Sim (golden)
+RESNET18_GOLDEN = Path(__file__).parent / "fixtures" / "scalesim" / "resnet18_export.csv"
+RESNET18_LAYERS = ("conv1", "layer1.0.conv1", "layer2.0.conv1", "layer2.0.shortcut.0", "layer3.0.shortcut.0",
+                   "fc")   # every kind of layer (stem, 2:4, strided 3x3, strided 1x1, linear), none of the slow deep ones
+
+
+def test_resnet18_export_gives_scalesims_cycles(tmp_path):
+    """SCALE-Sim 3.0.0 ran on our export of a pruned CIFAR ResNet-18 (benchmarks/scalesim_export.py --model
+    resnet18 --golden ...; all 21 layers on 4 presets in docs/validation.md): the artifact priced on the exported hardware has its compute cycles and its total
+    cycles (incl. prefetch) exactly, 2:4 on the N:M array included.  Layers of every kind, to keep it fast."""
+    import csv
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from scalesim_export import build_artifact
+
+    golden = [r for r in csv.DictReader(line for line in RESNET18_GOLDEN.read_text().splitlines()
+                                        if not line.startswith("#"))]
+    assert {r["hardware"] for r in golden} == {"tpu_like", "nm_asic"} and len(golden) == 42
+    workloads = [w for w in from_artifact(build_artifact("resnet18", tmp_path / "art", 0)) if w.name in RESNET18_LAYERS]
+    for hw_name in ("tpu_like", "nm_asic"):
+        files = write_files(scalesim_files(workloads, load_accelerator(hw_name)), tmp_path / hw_name)
+        hw = accelerator_from_scalesim_cfg(next(p for p in files if p.name == "scalesim.cfg"))
+        ours = {r["layer"]: r for r in evaluate(workloads, [hw]).rows()}
+        for g in (g for g in golden if g["hardware"] == hw_name and g["layer"] in RESNET18_LAYERS):
+            assert ours[g["layer"]]["compute_cycles"] == float(g["scalesim_compute_cycles"]), (hw_name, g["layer"])
+            assert ours[g["layer"]]["cycles"] == float(g["scalesim_total_cycles_incl_prefetch"]), (hw_name, g["layer"])
+    assert all((g["nm"] == "2:4") == (g["hardware"] == "nm_asic") for g in golden if g["layer"] == "layer1.0.conv1")
