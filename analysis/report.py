@@ -10,6 +10,7 @@ from pathlib import Path
 from sparsecodesign.fileio import atomic_write_text
 
 from . import plots
+from .matrix import cost_matrix
 from .stats import Accuracy, Resolution
 from .verdict import label
 
@@ -71,7 +72,20 @@ COST_NOTE = ("Costs follow each preset's memory convention (native unless the YA
              "model estimates, validated as docs/validation.md describes.")
 
 
-def _header(summary: dict) -> list[str]:
+def _intro(summary: dict) -> list[str]:
+    """Title and one short paragraph: what was compared, how matched, how many images decide."""
+    cfg, res = summary["config"], summary["resolution"]
+    resolved = "resolves" if res["validation"].get("resolved") else "does NOT resolve"
+    plats = len(summary["verdicts"])
+    return [f"# Sparsity structures compared: {cfg['model']} on {cfg['dataset']}", "",
+            f"{cfg['bits']}-bit weights, {summary.get('budget', 'uniform')} budget, {plats} platforms. Each structure "
+            f"is pruned to the highest ratio whose accuracy stays within {cfg['tolerance_pp']} pp of dense on "
+            f"{res['validation']['n']} validation images (which {resolved} the tolerance) and on "
+            f"{res['test']['n']} test images; costs within {cfg['tie_threshold']:.0%} tie. The rules, the matched "
+            "models and every table follow the figures."]
+
+
+def _rules(summary: dict) -> list[str]:
     cfg, res = summary["config"], summary["resolution"]
     tol = cfg["tolerance_pp"]
     intro = (f"Weights {cfg['bits']}-bit; batch {cfg['batch']}; wall time {summary.get('wall_s', 0):.0f} s. "
@@ -84,7 +98,7 @@ def _header(summary: dict) -> list[str]:
     calibration = (f"Input-activation density measured on {cfg['calibrate_images']} validation images "
                    "(zero-skipping engines use it)." if cfg.get("calibrate_images")
                    else "Input activations taken as dense (no calibration).")
-    return [f"# Sparsity structures compared: {cfg['model']} on {cfg['dataset']}", "", intro, "",
+    return ["## How the comparison was made", "", intro, "",
             Resolution(**_fields(res["validation"])).sentence("validation"),
             Resolution(**_fields(res["test"])).sentence("test"), RESOLUTION_RULE, "", calibration, COST_NOTE]
 
@@ -102,8 +116,26 @@ def matched_line(structures: dict) -> str:
 
 
 def _verdicts(summary: dict) -> list[str]:
-    return ["## Verdict per platform", "", VERDICT_NOTE, "", matched_line(summary["structures"]), ""] + \
-        [f"- {v['text']}" for v in summary["verdicts"]]
+    return ["## Verdict per platform", "", matched_line(summary["structures"]), ""] + \
+        [f"- {v['text']}" for v in summary["verdicts"]] + ["", VERDICT_NOTE] + _across(summary)
+
+
+def _across(summary: dict) -> list[str]:
+    """Where the other budget's search found a cheaper matched model than the deciding budget's winner."""
+    rows = summary.get("across_budgets") or []
+    better = [r for r in rows if r["cheapest_budget"] != r["deciding_budget"] and not r["tie"]]
+    if not rows:
+        return []
+    if not better:
+        return ["", f"**Across both budgets**: on every platform the {rows[0]['deciding_budget']}-budget winner is "
+                    "also the cheapest matched model (or ties it)."]
+    lines = [f"- {r['platform']}: {label(r['cheapest_structure'])} {r['cheapest_ratio']:.3g} "
+             f"({r['cheapest_compression']:.1f}x) from the {r['cheapest_budget']} search costs "
+             f"{r['cheapest_energy_pj'] / 1e6:.3g} uJ, {r['factor']:.2f}x less than the {r['deciding_budget']} "
+             f"winner ({label(r['deciding_winner'])}, {r['deciding_energy_pj'] / 1e6:.3g} uJ)" for r in better]
+    return ["", f"**Across both budgets, a cheaper matched model** on {len(better)} of {len(rows)} simulated "
+                f"platforms: the {rows[0]['deciding_budget']} budget counts weights, not the energy each layer costs, "
+                "so the other search can find a cheaper model (summary.json `across_budgets`):", ""] + lines
 
 
 BUDGET_TEXT = {
@@ -154,7 +186,10 @@ def _beside(summary: dict, other: dict) -> list[str]:
         return "-" if r.get("ratio") is None else _ratio(r)
 
     both = [[s, at(main[s]), at(alt[s]), main[s]["status"], alt[s]["status"]] for s in main if s in alt]
-    return [f"## Beside it: {other['budget']} ratios", "", BUDGET_TEXT[other["budget"]], "",
+    shared = [label(s) for s, r in alt.items() if r.get("shared_with")]
+    once = ([f"Searched once for both budgets (the same runs: a fixed pattern, or a structure that fits one layer "
+             f"only): {', '.join(shared)}.", ""] if shared else [])
+    return [f"## Beside it: {other['budget']} ratios", "", BUDGET_TEXT[other["budget"]], "", *once,
             _md_table(["structure", f"ratio (compression), {summary['budget']}",
                        f"ratio (compression), {other['budget']}",
                        f"status ({summary['budget']})", f"status ({other['budget']})"], both), "",
@@ -252,25 +287,30 @@ def _mix_vs_single(hil: dict) -> str:
 
 
 def write_report(out: Path, summary: dict, log=print) -> None:
+    """report.md and report.html: the structure x platform matrix first, then the verdicts, the other figures, and
+    the rules and long tables last (results.csv holds every number)."""
     rows = summary["rows"]
     figs = {
+        "matrix": plots.structure_matrix(cost_matrix(summary), out),
         "energy": plots.energy_breakdown(rows, out),
         "storage": plots.storage(rows, out),
         "breakeven": plots.breakeven(summary["breakeven"], out),
         "pareto": plots.pareto(summary["pareto"], out),
         "simmeas": plots.sim_vs_measured(rows, out),
     }
-    md = _header(summary) + [""] + _verdicts(summary) + [""] + _matched(summary) + [""] + \
-        _results(rows, summary["structures"]) + [""] + _breakeven(summary)
+    captions = {"matrix": "Which structure wins where: cost relative to dense and to the best structured model",
+                "energy": "Energy breakdown", "storage": "Storage with index and padding overhead",
+                "breakeven": "Speedup vs pruning ratio, break-even marked", "pareto": "Accuracy vs energy",
+                "simmeas": "Simulated vs measured CPU speedup"}
+    image = {k: f"![{captions[k]}]({p.name})" for k, p in figs.items()}
+    md = _intro(summary) + ["", image["matrix"], ""] + _verdicts(summary) + ["", "## Figures", ""]
+    md += [image[k] for k in figs if k != "matrix"]
+    md += [""] + _rules(summary) + [""] + _matched(summary) + [""] + _results(rows, summary["structures"]) + \
+        [""] + _breakeven(summary)
     for other in summary.get("beside", []):
         md += [""] + _beside(summary, other)
     if summary.get("hil"):
         md += [""] + _hil(summary["hil"], summary)
-    md += ["", "## Figures", ""]
-    captions = {"energy": "Energy breakdown", "storage": "Storage with index and padding overhead",
-                "breakeven": "Speedup vs pruning ratio, break-even marked", "pareto": "Accuracy vs energy",
-                "simmeas": "Simulated vs measured CPU speedup"}
-    md += [f"![{captions[k]}]({p.name})" for k, p in figs.items()]
     md += ["", "Configs: `configs/compare.json`; per-run pruning configs in each `runs/*/manifest.json`."]
     text = "\n".join(md) + "\n"
     atomic_write_text(out / "report.md", text)

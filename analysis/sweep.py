@@ -538,15 +538,13 @@ def write_tables(out: Path, rows: list[dict], front: list[dict], spec: SweepSpec
 
 
 def _plot(out: Path, rows, front, spec) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure   # no pyplot: a notebook's backend is left alone
 
     from .plots import COLORS
 
     x, y = spec.objectives[0], spec.objectives[1] if len(spec.objectives) > 1 else "latency_s"
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig = Figure(figsize=(6.5, 4.5))
+    ax = fig.subplots()
     for s in dict.fromkeys(r["structure"] for r in rows):
         pts = [r for r in rows if r["structure"] == s]
         ax.scatter([r[x] for r in pts], [r[y] for r in pts], s=12, alpha=0.6, color=COLORS.get(s, "k"), label=s)
@@ -560,4 +558,3 @@ def _plot(out: Path, rows, front, spec) -> None:
     ax.set_title(f"{len(rows)} design points")
     fig.tight_layout()
     fig.savefig(out / "pareto.png", dpi=110)
-    plt.close(fig)

@@ -127,7 +127,10 @@ def test_compare_end_to_end_small(tmp_path):
     rows = (tmp_path / "results.csv").read_text().splitlines()
     assert len(rows) == 1 + 3 * 3  # (dense, 2 structures) x (2 presets + cpu)
     html = (tmp_path / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 5
+    assert html.count("data:image/png;base64,") == 6
+    # the structure x platform matrix leads: the first picture, before any table and before the verdicts
+    assert html.index("data:image/png;base64,") < html.index("<table>")
+    assert html.index("data:image/png;base64,") < html.index("Verdict per platform")
     assert {v["platform"] for v in summary["verdicts"]} >= {"eie_like", "fpga_small"}
     report = (tmp_path / "report.md").read_text()
     assert "wins" in report or "tie on" in report
@@ -146,6 +149,8 @@ def test_compare_end_to_end_small(tmp_path):
     uniform = saved["beside"][0]["structures"]["nonstructured"]
     assert len({round(r, 3) for r in uniform["layer_ratios"].values()}) == 1
     assert "Beside it: uniform ratios" in report and "Budget: global" in report
+    assert {r["platform"] for r in saved["across_budgets"]} == {"eie_like", "fpga_small"}
+    assert all(r["cheapest_energy_pj"] <= r["deciding_energy_pj"] for r in saved["across_budgets"])
     # resumable: a second run reuses every pruning run
     t = run_compare(cfg, tmp_path, log=lambda s: None)
     assert t["structures"]["filter"]["ratio"] == summary["structures"]["filter"]["ratio"]

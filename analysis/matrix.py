@@ -1,0 +1,82 @@
+"""The report's first picture, as data: structure x platform, cost relative to dense and to the best structured
+model, the winner and ties marked (from the verdicts), validation-only models flagged.
+
+Pure: ``cost_matrix(summary)`` reads a compare summary (``summary.json``) and nothing else;
+``analysis.plots.structure_matrix`` draws it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .verdict import STRUCTURED, label
+
+COST_KEY = {"energy": "energy_pj", "latency": "latency_s", "cycles": "cycles"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    vs_dense: float                    # the model's cost / the dense model's, same platform (< 1: cheaper)
+    vs_best_structured: float | None   # / the cheapest matched structured model's (None for dense or none matched)
+    winner: bool                       # the verdict's winner, or one of the tied winners
+    tied: bool                         # the platform's verdict is a tie
+    flagged: bool                      # matched on validation only: never a winner
+
+
+@dataclass(frozen=True)
+class CostMatrix:
+    structures: tuple[str, ...]
+    platforms: tuple[str, ...]
+    metrics: dict[str, str]            # platform -> the cost compared there (energy; latency when measured)
+    cells: dict[tuple[str, str], Cell]
+    row_labels: dict[str, str]
+    title: str
+    caption: str
+
+
+def _row_label(s: str, r: dict | None) -> str:
+    if s == "dense":
+        return "dense"
+    if r is None or r.get("ratio") is None:
+        return f"{label(s)}: no ratio within the tolerance"
+    comp = f" ({r['compression']:.1f}x)" if r.get("compression") else ""
+    test = r.get("test") or {}
+    interval = (f"\ntest {test['accuracy'] * 100:.2f}% [{test['ci95'][0] * 100:.1f}, {test['ci95'][1] * 100:.1f}]"
+                f", n={test['n']}" if {"accuracy", "ci95", "n"} <= set(test) else "")
+    flag = " (validation only)" if r.get("status") == "validation only" else ""
+    return f"{label(s)} {r['ratio']:.3g}{comp}{flag}{interval}"
+
+
+def cost_matrix(summary: dict) -> CostMatrix:
+    structures = ("dense", *summary["structures"])
+    verdicts = {v["platform"]: v for v in summary["verdicts"]}
+    platforms = tuple(verdicts)
+    metrics = {p: v.get("metric", "energy") for p, v in verdicts.items()}
+    flagged = {s for s, r in summary["structures"].items() if r.get("status") == "validation only"}
+    cost = {(r["structure"], r["platform"]): r.get(COST_KEY[metrics[r["platform"]]])
+            for r in summary["rows"] if r["platform"] in verdicts}
+    cells = {}
+    for p in platforms:
+        dense = cost.get(("dense", p))
+        matched_s = [cost[(s, p)] for s in summary["structures"] if s in STRUCTURED and s not in flagged
+                     and cost.get((s, p))]
+        best_s = min(matched_s) if matched_s else None
+        v = verdicts[p]
+        winners = set(v.get("tied") or []) | ({v["winner"]} if v.get("winner") else set())
+        for s in structures:
+            c = cost.get((s, p))
+            if not c or not dense:
+                continue
+            cells[(s, p)] = Cell(c / dense, None if s == "dense" or best_s is None else c / best_s, s in winners,
+                                 len(winners) > 1, s in flagged)
+    tie = summary.get("config", {}).get("tie_threshold", 0.05)
+    budget = summary.get("budget", "uniform")
+    caption = (f"Big number: cost relative to the dense model on the same platform (energy on simulated platforms, "
+               f"measured latency on CPU/GPU; green = cheaper). Small: relative to the cheapest matched structured "
+               f"model. *, boxed: the winner; dashed box: a tie (within {tie:.0%}); hatched: matched on validation "
+               "only (never a winner); '-': no matched model. Costs are model point estimates (docs/validation.md "
+               "says how far each is validated); accuracy intervals are on the left.")
+    return CostMatrix(structures, platforms, metrics, cells,
+                      {s: _row_label(s, summary["structures"].get(s)) for s in structures},
+                      f"Which structure wins where ({budget} budget, matched accuracy): cost relative to dense",
+                      caption)
