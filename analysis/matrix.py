@@ -21,6 +21,7 @@ class Cell:
     winner: bool                       # the verdict's winner, or one of the tied winners
     tied: bool                         # the platform's verdict is a tie
     flagged: bool                      # matched on validation only: never a winner
+    untrusted: bool = False            # a measured latency timed on a loaded machine or with dispersed runs
 
 
 @dataclass(frozen=True)
@@ -34,15 +35,22 @@ class CostMatrix:
     caption: str
 
 
-def _row_label(s: str, r: dict | None) -> str:
+def _interval(test: dict | None) -> str:
+    """The test accuracy with its 95% interval and n, on a second line; '' when the summary has none."""
+    test = test or {}
+    if not {"accuracy", "ci95", "n"} <= set(test):
+        return ""
+    lo, hi = (100 * x for x in test["ci95"])
+    return f"\ntest {test['accuracy'] * 100:.2f}% [{lo:.1f}, {hi:.1f}], n={test['n']}"
+
+
+def _row_label(s: str, r: dict | None, dense_test: dict | None = None) -> str:
     if s == "dense":
-        return "dense"
+        return f"dense{_interval(dense_test)}"
     if r is None or r.get("ratio") is None:
         return f"{label(s)}: no ratio within the tolerance"
     comp = f" ({r['compression']:.1f}x)" if r.get("compression") else ""
-    test = r.get("test") or {}
-    interval = (f"\ntest {test['accuracy'] * 100:.2f}% [{test['ci95'][0] * 100:.1f}, {test['ci95'][1] * 100:.1f}]"
-                f", n={test['n']}" if {"accuracy", "ci95", "n"} <= set(test) else "")
+    interval = _interval(r.get("test"))
     flag = " (validation only)" if r.get("status") == "validation only" else ""
     return f"{label(s)} {r['ratio']:.3g}{comp}{flag}{interval}"
 
@@ -55,6 +63,7 @@ def cost_matrix(summary: dict) -> CostMatrix:
     flagged = {s for s, r in summary["structures"].items() if r.get("status") == "validation only"}
     cost = {(r["structure"], r["platform"]): r.get(COST_KEY[metrics[r["platform"]]])
             for r in summary["rows"] if r["platform"] in verdicts}
+    untrusted = {(r["structure"], r["platform"]) for r in summary["rows"] if r.get("timing_trusted") is False}
     cells = {}
     for p in platforms:
         dense = cost.get(("dense", p))
@@ -68,7 +77,8 @@ def cost_matrix(summary: dict) -> CostMatrix:
             if not c or not dense:
                 continue
             cells[(s, p)] = Cell(c / dense, None if s == "dense" or best_s is None else c / best_s, s in winners,
-                                 len(winners) > 1, s in flagged)
+                                 len(winners) > 1, s in flagged,
+                                 (s, p) in untrusted or (metrics[p] != "energy" and ("dense", p) in untrusted))
     tie = summary.get("config", {}).get("tie_threshold", 0.05)
     budget = summary.get("budget", "uniform")
     caption = (f"Big number: cost relative to the dense model on the same platform (energy on simulated platforms, "
@@ -76,7 +86,11 @@ def cost_matrix(summary: dict) -> CostMatrix:
                f"model. *, boxed: the winner; dashed box: a tie (within {tie:.0%}); hatched: matched on validation "
                "only (never a winner); '-': no matched model. Costs are model point estimates (docs/validation.md "
                "says how far each is validated); accuracy intervals are on the left.")
+    if untrusted & set(cells):
+        caption += (" ?: a measured latency (or its dense reference) timed on a loaded machine or with dispersed "
+                    "runs; that ratio may not hold on a quiet machine.")
     return CostMatrix(structures, platforms, metrics, cells,
-                      {s: _row_label(s, summary["structures"].get(s)) for s in structures},
+                      {s: _row_label(s, summary["structures"].get(s), summary.get("baseline_test"))
+                       for s in structures},
                       f"Which structure wins where ({budget} budget, matched accuracy): cost relative to dense",
                       caption)

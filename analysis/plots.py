@@ -13,7 +13,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
-from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from .matrix import CostMatrix
 
@@ -39,33 +39,54 @@ def _grid(n: int, width: float = 3.6, height: float = 3.2):
     return fig, list(axes.flat[:n])
 
 
-def _title(fig: Figure, text: str, width: int = 110) -> None:
-    fig.suptitle("\n".join(textwrap.wrap(text, width)), fontsize=11)
+TITLE_PT = 11
+LEGEND_ROW_IN = 0.22    # one row of an 8 pt figure legend, inches
 
 
-def _save(fig: Figure, path: Path, legend_rows: int = 0) -> Path:
-    """Lay out with room for the (wrapped) figure title on top and a figure legend of ``legend_rows`` rows below."""
-    height = fig.get_figheight()
-    title_lines = fig._suptitle.get_text().count("\n") + 1 if fig._suptitle else 0
-    top = 1 - (0.12 + 0.2 * title_lines) / height
-    bottom = (0.15 + 0.22 * legend_rows) / height if legend_rows else 0
-    fig.tight_layout(rect=(0, bottom, 1, top))
+def _title(fig: Figure, text: str) -> None:
+    """The figure title, wrapped to the figure's width (never clipped at its edges)."""
+    fig.suptitle("\n".join(textwrap.wrap(text, max(40, int(fig.get_figwidth() * 72 / (TITLE_PT * 0.56))))),
+                 fontsize=TITLE_PT)
+
+
+def _save(fig: Figure, path: Path, bottom_in: float = 0.0) -> Path:
+    """Lay out above ``bottom_in`` inches kept for figure legends/captions; tight_layout itself keeps the axes
+    below the figure title (suptitle)."""
+    for _ in range(2):   # a second pass settles long tick labels
+        fig.tight_layout(rect=(0, bottom_in / fig.get_figheight(), 1, 1))
     fig.savefig(path, dpi=DPI)
     return path
 
 
-def _legend_below(fig: Figure, handles, labels, ncol: int) -> int:
+def _legend_below(fig: Figure, handles, labels, ncol: int) -> float:
+    """One figure legend under the axes (never over the data); returns the inches it needs."""
     fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
-    return -(-len(labels) // ncol)
+    return 0.15 + LEGEND_ROW_IN * -(-len(labels) // ncol)
+
+
+LOG_SUBS = ((1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 5), (1, 2, 5), (1, 3), (1,))
+
+
+def log_ticks(lo: float, hi: float, most: int = 7) -> list[float]:
+    """Tick values for a log axis over [lo, hi]: the densest of the 1-2-5-like series with at most ``most``
+    ticks, or a few evenly spaced values when the range is too narrow for three."""
+    if not (0 < lo < hi):
+        return []
+    decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+    for subs in LOG_SUBS:
+        ticks = [m * 10.0 ** e for e in decades for m in subs if lo <= m * 10.0 ** e <= hi]
+        if len(ticks) <= most:
+            break
+    if len(ticks) >= 3:
+        return ticks
+    return [float(t) for t in MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi) if lo <= t <= hi]
 
 
 def _log_axis(axis) -> None:
-    """A log axis with plain numbers at 1-2-5 steps, no crowded minor labels."""
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=6))
+    """Plain labels (0.5, 2, 100) at a few ticks for the axis's current range; unlabelled minor ticks."""
+    ticks = log_ticks(*sorted(axis.get_view_interval()))
+    axis.set_ticks(ticks, labels=[f"{t:g}" for t in ticks])
     axis.set_minor_formatter(NullFormatter())
-    fmt = ScalarFormatter()
-    fmt.set_scientific(False)
-    axis.set_major_formatter(fmt)
 
 
 def _stacked(rows, parts, path: Path, title: str, unit: str, scale: float) -> Path:
@@ -86,9 +107,9 @@ def _stacked(rows, parts, path: Path, title: str, unit: str, scale: float) -> Pa
         ax.tick_params(axis="x", rotation=60, labelsize=8)
         ax.tick_params(axis="y", labelsize=8)
     handles = [Patch(color=c) for _, _, c in parts]
-    n = _legend_below(fig, handles, [label for _, label, _ in parts], len(parts))
+    legend_in = _legend_below(fig, handles, [label for _, label, _ in parts], len(parts))
     _title(fig, title)
-    return _save(fig, path, n)
+    return _save(fig, path, legend_in)
 
 
 def energy_breakdown(rows, out: Path) -> Path:
@@ -101,10 +122,12 @@ def storage(rows, out: Path) -> Path:
                     "Weight storage in each platform's format (values / index / padding / pointers)", "kbit", 1e3)
 
 
-def breakeven(curves: dict, out: Path, measured: list[dict] | None = None) -> Path:
-    """Non-structured cost relative to dense vs pruning ratio, per platform; break-even marked."""
+def breakeven(curves: dict, out: Path, measured: list[dict] | None = None, bits: int | None = None) -> Path:
+    """Non-structured cost relative to dense vs pruning ratio, per platform, at ``bits``-bit weights (the first
+    width in ``curves`` when not given or not there); break-even marked, CPU points timed on a loaded machine
+    hollow."""
     ratios = curves["ratios"]
-    bits = next(iter(curves["bits"]))
+    bits = str(bits) if str(bits) in curves["bits"] else next(iter(curves["bits"]))
     data = curves["bits"][bits]
     fig = Figure(figsize=(12, 5.4))
     axes = fig.subplots(1, 2)
@@ -124,6 +147,11 @@ def breakeven(curves: dict, out: Path, measured: list[dict] | None = None) -> Pa
         if measured and key == "cycles":
             lines["CPU measured (CSR)"], = ax.plot([m["ratio"] for m in measured],
                                                    [m["csr_speedup"] for m in measured], "k--", marker="s")
+            loaded = [m for m in measured if m.get("timing_trusted") is False]
+            if loaded:
+                lines["CPU, timed on a loaded machine"], = ax.plot(
+                    [m["ratio"] for m in loaded], [m["csr_speedup"] for m in loaded], ls="none", marker="s",
+                    mfc="white", mec="k", ms=7)
             lines["ideal 1/(1-r)"], = ax.plot([m["ratio"] for m in measured], [m["ideal_speedup"] for m in measured],
                                               color="0.6", lw=1)
         ax.axhline(1.0, color="k", lw=0.8)
@@ -132,10 +160,10 @@ def breakeven(curves: dict, out: Path, measured: list[dict] | None = None) -> Pa
         ax.set_xlabel("non-structured pruning ratio")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    n = _legend_below(fig, list(lines.values()), list(lines), min(6, len(lines)))
-    _title(fig, f"Non-structured sparsity vs the dense model on each platform's dense counterpart, {bits}-bit "
-                "weights (x: break-even)")
-    return _save(fig, out / "speedup_vs_ratio.png", n)
+    legend_in = _legend_below(fig, list(lines.values()), list(lines), min(6, len(lines)))
+    _title(fig, f"Non-structured sparsity vs the dense model on each platform's dense counterpart, "
+                f"{bits}-bit weights (x: break-even)")
+    return _save(fig, out / "speedup_vs_ratio.png", legend_in)
 
 
 def pareto(points: list[dict], out: Path) -> Path:
@@ -162,9 +190,9 @@ def pareto(points: list[dict], out: Path) -> Path:
         ax.set_ylabel("val. accuracy (%)", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.tick_params(axis="x", rotation=30)
-    n = _legend_below(fig, list(seen.values()), list(seen), min(7, len(seen)))
+    legend_in = _legend_below(fig, list(seen.values()), list(seen), min(7, len(seen)))
     _title(fig, "Accuracy vs energy: every probed pruning run, Pareto front in black")
-    return _save(fig, out / "pareto.png", n)
+    return _save(fig, out / "pareto.png", legend_in)
 
 
 def sim_vs_measured(rows: list[dict], out: Path) -> Path:
@@ -172,14 +200,16 @@ def sim_vs_measured(rows: list[dict], out: Path) -> Path:
     cpu = {r["structure"]: r for r in rows if r["kind"] == "cpu"}
     sim = [r for r in rows if r["kind"] not in ("cpu", "gpu") and r["structure"] in cpu
            and r.get("speedup_vs_dense")]
-    fig = Figure(figsize=(7.5, 6.2))
+    fig = Figure(figsize=(8.5, 6.6))
     ax = fig.subplots()
     platforms = list(dict.fromkeys(r["platform"] for r in sim))
     palette = [f"C{i}" for i in range(10)]
     for i, plat in enumerate(platforms):
         for r in (r for r in sim if r["platform"] == plat):
+            hollow = cpu[r["structure"]].get("timing_trusted") is False
             ax.scatter(cpu[r["structure"]]["speedup_vs_dense"], r["speedup_vs_dense"], s=30,
-                       color=palette[i % 10], marker=MARKERS.get(r["structure"], "o"))
+                       facecolors="none" if hollow else palette[i % 10], edgecolors=palette[i % 10],
+                       marker=MARKERS.get(r["structure"], "o"))
     values = [v for r in sim for v in (r["speedup_vs_dense"], cpu[r["structure"]]["speedup_vs_dense"]) if v > 0]
     lo, hi = (min(values) / 1.5, max(values) * 1.5) if values else (0.1, 10)
     ax.plot([lo, hi], [lo, hi], "k:", lw=0.8)
@@ -193,11 +223,19 @@ def sim_vs_measured(rows: list[dict], out: Path) -> Path:
     ax.set_ylabel("simulated speedup vs dense")
     ax.grid(alpha=0.3)
     structures = list(dict.fromkeys(r["structure"] for r in sim))
-    handles = ([Patch(color=palette[i % 10]) for i in range(len(platforms))]
-               + [ax.scatter([], [], color="k", marker=MARKERS.get(s, "o")) for s in structures])
-    n = _legend_below(fig, handles, platforms + structures, 5)
-    _title(fig, "Simulated accelerators vs measured CPU: colour = platform, marker = structure (dotted: equal)")
-    return _save(fig, out / "sim_vs_measured.png", n)
+    # two legends side by side under the axes: colour keys the platform, marker the structure
+    ncol = 3
+    fig.legend([Patch(color=palette[i % 10]) for i in range(len(platforms))], platforms, loc="lower left",
+               bbox_to_anchor=(0.01, 0.0), ncol=ncol, fontsize=8, frameon=False, title="platform (colour)",
+               title_fontsize=8)
+    fig.legend([ax.scatter([], [], color="k", marker=MARKERS.get(s, "o")) for s in structures], structures,
+               loc="lower right", bbox_to_anchor=(0.99, 0.0), ncol=ncol, fontsize=8, frameon=False,
+               title="structure (marker)", title_fontsize=8)
+    rows = max(-(-len(platforms) // ncol), -(-len(structures) // ncol)) + 1
+    loaded = any(r.get("timing_trusted") is False for r in cpu.values())
+    _title(fig, "Simulated accelerators vs measured CPU, speed-up over dense (dotted: equal)"
+           + ("; hollow: CPU timed on a loaded machine" if loaded else ""))
+    return _save(fig, out / "sim_vs_measured.png", 0.15 + LEGEND_ROW_IN * rows)
 
 
 def _cell_color(rel: float) -> tuple[float, float, float]:
@@ -210,11 +248,19 @@ def _cell_color(rel: float) -> tuple[float, float, float]:
     return tuple(1 - a * (1 - v) for v in c)
 
 
+def _rel(x: float) -> str:
+    """A cost ratio in at most 4 characters' worth of digits: 0.52, 3.41, 12.3, 1155."""
+    return f"{x:.2f}" if x < 10 else f"{x:.3g}" if x < 1000 else f"{x:.0f}"
+
+
 def structure_matrix(m: CostMatrix, out: Path) -> Path:
     """Structure x platform: cost relative to dense (big number) and to the best structured model (small), the
-    winner starred and boxed, ties starred, validation-only models hatched, missing ones '-'."""
+    winner starred and boxed (dashed on a tie), validation-only models hatched, missing ones '-'."""
     nrow, ncol = len(m.structures), len(m.platforms)
-    fig = Figure(figsize=(1.25 * ncol + 2.6, 0.62 * nrow + 2.3))
+    width_in = 1.25 * ncol + 2.9
+    caption = textwrap.wrap(m.caption, max(60, int(width_in * 72 / (7 * 0.62))))
+    caption_in = 0.1 + len(caption) * 7 * 1.3 / 72
+    fig = Figure(figsize=(width_in, 0.62 * nrow + 1.6 + caption_in))
     ax = fig.subplots()
     for i, s in enumerate(m.structures):
         for j, p in enumerate(m.platforms):
@@ -222,28 +268,35 @@ def structure_matrix(m: CostMatrix, out: Path) -> Path:
             y = nrow - 1 - i
             if cell is None:
                 ax.add_patch(Rectangle((j, y), 1, 1, facecolor="0.93", edgecolor="white"))
-                ax.text(j + 0.5, y + 0.5, "-", ha="center", va="center", color="0.5")
+                ax.text(j + 0.5, y + 0.5, "-", ha="center", va="center", color="0.4", fontsize=11)
                 continue
-            ax.add_patch(Rectangle((j, y), 1, 1, facecolor=_cell_color(cell.vs_dense), edgecolor="white",
-                                   hatch="///" if cell.flagged else None))
-            star = "*" if cell.winner else ""
-            ax.text(j + 0.5, y + 0.6, f"{cell.vs_dense:.2f}{star}", ha="center", va="center", fontsize=10,
-                    fontweight="bold" if cell.winner else "normal")
+            face = "0.95" if s == "dense" else _cell_color(cell.vs_dense)
+            ax.add_patch(Rectangle((j, y), 1, 1, facecolor=face, edgecolor="white", lw=1.5))
+            box = None
+            if cell.flagged:   # grey hatching over the colour; the numbers on a light box stay legible
+                ax.add_patch(Rectangle((j, y), 1, 1, fill=False, hatch="///", edgecolor="0.45", lw=0))
+                box = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8}
+            mark = ("*" if cell.winner else "") + ("?" if cell.untrusted else "")
+            ax.text(j + 0.5, y + 0.6, f"{_rel(cell.vs_dense)}{mark}", ha="center", va="center", fontsize=10,
+                    fontweight="bold" if cell.winner else "normal", bbox=box,
+                    style="italic" if cell.untrusted else "normal")
             if cell.vs_best_structured is not None:
-                ax.text(j + 0.5, y + 0.25, f"{cell.vs_best_structured:.2f} vs best s.", ha="center", va="center",
-                        fontsize=6.5, color="0.25")
+                ax.text(j + 0.5, y + 0.22, f"{_rel(cell.vs_best_structured)} vs best s.", ha="center",
+                        va="center", fontsize=6.5, color="0.2", bbox=box)
             if cell.winner:
-                ax.add_patch(Rectangle((j + 0.03, y + 0.03), 0.94, 0.94, fill=False, lw=2,
+                ax.add_patch(Rectangle((j + 0.04, y + 0.04), 0.92, 0.92, fill=False, lw=2,
                                        ls="--" if cell.tied else "-", edgecolor="k"))
     ax.set_xlim(0, ncol)
     ax.set_ylim(0, nrow)
     ax.set_xticks([j + 0.5 for j in range(ncol)])
-    ax.set_xticklabels([f"{p}\n({m.metrics[p]})" for p in m.platforms], fontsize=8, rotation=30, ha="right")
+    untrusted = {p for (_, p), c in m.cells.items() if c.untrusted}
+    ax.set_xticklabels([f"{p}\n({m.metrics[p]}{', untrusted' if p in untrusted else ''})" for p in m.platforms],
+                       fontsize=8, rotation=30, ha="right", rotation_mode="anchor")
     ax.set_yticks([nrow - 1 - i + 0.5 for i in range(nrow)])
     ax.set_yticklabels([m.row_labels[s] for s in m.structures], fontsize=8)
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
-    _title(fig, m.title, 90)
-    fig.text(0.01, 0.01, "\n".join(textwrap.wrap(m.caption, 150)), fontsize=7, va="bottom")
-    return _save(fig, out / "structure_matrix.png", legend_rows=1 + len(m.caption) // 150)
+    _title(fig, m.title)
+    fig.text(0.01, 0.01, "\n".join(caption), fontsize=7, va="bottom")
+    return _save(fig, out / "structure_matrix.png", caption_in)

@@ -72,6 +72,9 @@ COST_NOTE = ("Costs follow each preset's memory convention (native unless the YA
              "model estimates, validated as docs/validation.md describes.")
 
 
+CONFIGS_LINE = "Configs: `configs/compare.json`; per-run pruning configs in each `runs/*/manifest.json`."
+
+
 def _intro(summary: dict) -> list[str]:
     """Title and one short paragraph: what was compared, how matched, how many images decide."""
     cfg, res = summary["config"], summary["resolution"]
@@ -247,7 +250,8 @@ def _breakeven(summary: dict) -> list[str]:
                  e.get("nonstructured_matched_ratio")] for plat, e in data["breakeven"].items()]
         md.append(_md_table(["bits", "platform", "storage vs dense", "energy vs dense", "cycles vs dense",
                              "energy vs best structured", "best structured", "non-structured matched ratio"], body))
-    return md
+        md.append("")   # one table per bit width
+    return md[:-1]
 
 
 def _hil(hil: dict, summary: dict) -> list[str]:
@@ -294,7 +298,7 @@ def write_report(out: Path, summary: dict, log=print) -> None:
         "matrix": plots.structure_matrix(cost_matrix(summary), out),
         "energy": plots.energy_breakdown(rows, out),
         "storage": plots.storage(rows, out),
-        "breakeven": plots.breakeven(summary["breakeven"], out),
+        "breakeven": plots.breakeven(summary["breakeven"], out, bits=summary["config"].get("bits")),
         "pareto": plots.pareto(summary["pareto"], out),
         "simmeas": plots.sim_vs_measured(rows, out),
     }
@@ -305,13 +309,12 @@ def write_report(out: Path, summary: dict, log=print) -> None:
     image = {k: f"![{captions[k]}]({p.name})" for k, p in figs.items()}
     md = _intro(summary) + ["", image["matrix"], ""] + _verdicts(summary) + ["", "## Figures", ""]
     md += [image[k] for k in figs if k != "matrix"]
-    md += [""] + _rules(summary) + [""] + _matched(summary) + [""] + _results(rows, summary["structures"]) + \
-        [""] + _breakeven(summary)
+    md += [""] + _rules(summary) + ["", CONFIGS_LINE, ""] + _matched(summary) + [""] + \
+        _results(rows, summary["structures"]) + [""] + _breakeven(summary)
     for other in summary.get("beside", []):
         md += [""] + _beside(summary, other)
     if summary.get("hil"):
         md += [""] + _hil(summary["hil"], summary)
-    md += ["", "Configs: `configs/compare.json`; per-run pruning configs in each `runs/*/manifest.json`."]
     text = "\n".join(md) + "\n"
     atomic_write_text(out / "report.md", text)
     atomic_write_text(out / "report.html", _html(text, figs))
@@ -359,6 +362,39 @@ def _html(md: str, figs: dict) -> str:
     if in_table:
         out.append("</table>")
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
-             "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px}")
+             "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px}"
+             "details{margin:1em 0}summary h2{display:inline}summary{cursor:pointer}")
     return f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>" + \
-        "\n".join(out) + "</body></html>\n"
+        "\n".join(_fold_tables(_lists(out))) + "</body></html>\n"
+
+
+def _lists(lines: list[str]) -> list[str]:
+    """Runs of <li> wrapped in <ul>."""
+    out = []
+    for i, line in enumerate(lines):
+        is_item = line.startswith("<li>")
+        if is_item and (i == 0 or not lines[i - 1].startswith("<li>")):
+            out.append("<ul>")
+        out.append(line)
+        if is_item and (i + 1 == len(lines) or not lines[i + 1].startswith("<li>")):
+            out.append("</ul>")
+    return out
+
+
+def _fold_tables(lines: list[str]) -> list[str]:
+    """Each <h2> section that holds a table becomes a closed <details> with the heading as its summary, so the
+    page reads matrix, verdicts, figures and rules first and opens a long table on a click."""
+    sections, current = [], []
+    for line in lines:
+        if line.startswith(("<h1>", "<h2>")):
+            sections.append(current)
+            current = []
+        current.append(line)
+    sections.append(current)
+    out = []
+    for sec in sections:
+        if sec and sec[0].startswith("<h2>") and "<table>" in sec:
+            out += ["<details>", f"<summary>{sec[0]}</summary>", *sec[1:], "</details>"]
+        else:
+            out += sec
+    return out

@@ -3,10 +3,21 @@ figure of report.md / report.html."""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from analysis.matrix import cost_matrix
-from analysis.report import _html
+from analysis.plots import log_ticks
+from analysis.report import _html, write_report
+
+# a real `compare` summary (digits, nonstructured + filter, eie_like + fpga_small + cpu, both budgets; the CPU
+# timed on a loaded machine), written by run_compare with the settings of test_compare_end_to_end_small
+SMALL = Path(__file__).parent / "fixtures/compare/summary_small.json"
 
 
 def _row(structure, platform, energy, latency=1e-3):
@@ -82,3 +93,66 @@ def test_importing_and_plotting_leave_the_matplotlib_backend_alone(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     assert out.stdout.strip() == "svg"
+
+
+def _verdict_winners(summary: dict) -> dict[str, set[str]]:
+    return {v["platform"]: set(v["tied"]) | {v["winner"]} for v in summary["verdicts"]}
+
+
+def _matrix_winners(m) -> dict[str, set[str]]:
+    return {p: {s for s in m.structures if (s, p) in m.cells and m.cells[(s, p)].winner} for p in m.platforms}
+
+
+@pytest.mark.parametrize("make", [_summary, lambda: json.loads(SMALL.read_text())], ids=["synthetic", "real"])
+def test_the_matrix_winners_and_ties_are_the_verdicts(make):
+    summary = make()
+    m = cost_matrix(summary)
+    assert _matrix_winners(m) == _verdict_winners(summary)
+    for p, winners in _verdict_winners(summary).items():
+        assert all(m.cells[(s, p)].tied == (len(winners) > 1) for s in winners)
+        dense = next(r for r in summary["rows"] if r["platform"] == p and r["structure"] == "dense")
+        key = "energy_pj" if m.metrics[p] == "energy" else "latency_s"
+        for r in (r for r in summary["rows"] if r["platform"] == p and (r["structure"], p) in m.cells):
+            assert m.cells[(r["structure"], p)].vs_dense == pytest.approx(r[key] / dense[key])
+
+
+def test_untrusted_cpu_timings_are_marked_in_the_matrix():
+    m = cost_matrix(json.loads(SMALL.read_text()))
+    cpu = next(p for p in m.platforms if p.startswith("cpu"))
+    assert all(c.untrusted for (s, p), c in m.cells.items() if p == cpu)
+    assert not any(c.untrusted for (s, p), c in m.cells.items() if p != cpu)
+    assert "?: a measured latency" in m.caption
+    assert "?:" not in cost_matrix(_summary()).caption
+
+
+def test_the_report_reads_matrix_verdicts_figures_then_rules_and_tables(tmp_path):
+    summary = json.loads(SMALL.read_text())
+    write_report(tmp_path, summary, log=lambda s: None)
+    md = (tmp_path / "report.md").read_text()
+    order = ["](structure_matrix.png)", "## Verdict per platform", "## Figures", "](energy_breakdown.png)",
+             "](sim_vs_measured.png)", "## How the comparison was made", "Configs: `configs/compare.json`",
+             "## Matched accuracy", "## Results (results.csv)", "## Break-even pruning ratios",
+             "## Beside it: uniform ratios", "## Hardware in the loop"]
+    at = [md.index(s) for s in order]
+    assert at == sorted(at)
+    assert md.index("](structure_matrix.png)") < md.index("|")        # no table before the picture
+    intro = md[:md.index("![")]
+    assert len(intro) < 600 and "Newcombe" not in intro               # the rules come after the figures
+    html = (tmp_path / "report.html").read_text()
+    first = re.search(r"<figure><img [^>]*><figcaption>([^<]*)</figcaption>", html)
+    assert first.group(1).startswith("Which structure wins where") and first.start() < html.index("<table>")
+    assert html.rindex("<img") < html.index("<table>")               # every table after every figure
+    # each section holding a table is folded; the verdicts are not
+    folded = re.findall(r"<details>\n<summary><h2>([^<]*)</h2></summary>", html)
+    assert folded == ["Matched accuracy", "Results (results.csv)",
+                      "Break-even pruning ratios of non-structured sparsity", "Beside it: uniform ratios",
+                      "Hardware in the loop (eie_like)"]
+    assert html.count("<table>") == md.count("\n\n|") and "<ul>\n<li>On eie_like" in html
+
+
+@given(st.floats(1e-6, 1e6), st.floats(1.02, 1e6))
+def test_log_ticks_are_few_plain_and_inside_the_range(lo, span):
+    hi = lo * span
+    ticks = log_ticks(lo, hi)
+    assert 2 <= len(ticks) <= 7
+    assert ticks == sorted(ticks) and all(lo <= t <= hi for t in ticks)
