@@ -16,11 +16,11 @@ YAML, atomic writes, output locks).  The API names below load on first use, so t
 
 from importlib import import_module
 
-_WHERE = {"prune": "api", "simulate": "api", "bench": "api", "compare": "api", "sweep": "api",
+_WHERE = {"prune": "api", "simulate": "api", "bench": "api", "compare": "api", "sweep": "api", "export": "api",
           "load_artifact": "api", "load_hardware": "api", "presets": "api", "masks": "api", "CostTable": "table"}
 
-__all__ = ["prune", "simulate", "bench", "compare", "sweep", "CostTable", "load_artifact", "load_hardware", "presets",
-           "masks"]
+__all__ = ["prune", "simulate", "bench", "compare", "sweep", "export", "CostTable", "load_artifact", "load_hardware",
+           "presets", "masks"]
 
 
 def __getattr__(name: str):

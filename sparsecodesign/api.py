@@ -188,6 +188,31 @@ def sweep(spec, out: str | Path, *, scheduler: str | None = "sync", workers: int
     return run_sweep(spec, out, scheduler=scheduler, workers=workers, progress=progress, log=log)
 
 
+def export(source, to: str, hardware="eyeriss_like", out: str | Path = "export", *, scalesim_format: str = "conv",
+           act_density: float | None = None) -> list[Path]:
+    """Write an artifact's layers for another tool (``sparsesim export``): ``to="scalesim"`` (SCALE-Sim v3
+    topology.csv, layout.csv, scalesim.cfg; ``scalesim_format="gemm"`` for layers the conv format cannot say) or
+    ``"timeloop"`` (timeloopfe v4 arch.yaml, mapper.yaml, one problem_<layer>.yaml each, with the artifact's
+    weight densities); ``hardware`` a preset name, YAML path or ``Accelerator``; ``act_density`` overrides every
+    layer's input-activation density (0..1).  Returns the files written (docs/export.md)."""
+    from dataclasses import replace
+
+    from accel_models.hardware import Accelerator
+    from sparsesim.export import scalesim_files, timeloop_files, write_files
+    from sparsesim.workload import from_artifact
+
+    if to not in ("scalesim", "timeloop"):
+        raise ValueError(f"to={str(to)[:80]!r}; allowed: 'scalesim' or 'timeloop'")
+    if act_density is not None and not 0.0 <= act_density <= 1.0:
+        raise ValueError(f"act_density={act_density}; allowed: a number in [0, 1]")
+    acc = hardware if isinstance(hardware, Accelerator) else load_hardware(hardware, log=lambda s: None)
+    workloads = from_artifact(_source_path(source))
+    if act_density is not None:
+        workloads = [replace(w, act_density=act_density) for w in workloads]
+    files = scalesim_files(workloads, acc, scalesim_format) if to == "scalesim" else timeloop_files(workloads, acc)
+    return write_files(files, Path(out))
+
+
 def presets() -> list[str]:
     """The shipped hardware presets' names (``load_hardware(name)``, ``simulate(..., hardware=name)``)."""
     from accel_models.hardware import preset_names

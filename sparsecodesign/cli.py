@@ -292,25 +292,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from accel_models.hardware import load_accelerator
     from sparsecodesign.fileio import check_writable
-    from sparsesim.export import scalesim_files, timeloop_files, write_files
-    from sparsesim.workload import from_artifact
+
+    from . import api
 
     if args.act_density is not None and not 0.0 <= args.act_density <= 1.0:
         raise ValueError(f"--act-density {args.act_density}; allowed: a number in [0, 1]")
     acc = load_accelerator(args.hardware)
     out = check_writable(args.out)
-    workloads = from_artifact(args.artifact)
-    if args.act_density is not None:
-        workloads = [replace(w, act_density=args.act_density) for w in workloads]
-    files = (scalesim_files(workloads, acc, args.scalesim_format) if args.to == "scalesim"
-             else timeloop_files(workloads, acc))
-    paths = write_files(files, out)
-    print(f"exported {len(workloads)} layers of {args.artifact} for {args.to} on {acc.name}: "
-          f"{len(paths)} files in {out}")
+    paths = api.export(args.artifact, args.to, acc, out, scalesim_format=args.scalesim_format,
+                       act_density=args.act_density)
+    print(f"exported {args.artifact} for {args.to} on {acc.name}: {len(paths)} files in {out}")
     if args.to == "scalesim":
         print(f"run: python -m scalesim.scale -c {out / 'scalesim.cfg'} -t {out / 'topology.csv'} "
               f"-l {out / 'layout.csv'} -p {out / 'results'}" + (" -i gemm" if args.scalesim_format == "gemm" else ""))
@@ -562,7 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="scalesim: topology.csv, layout.csv, scalesim.cfg; timeloop: arch.yaml, mapper.yaml, "
                          "problem_<layer>.yaml")
     ex.add_argument("--out", required=True, help="output directory (created; files in it are replaced)")
-    ex.add_argument("--hardware", default=DEFAULT_HW, help=f"preset name or YAML file (default {DEFAULT_HW}; "
+    ex.add_argument("--hw", "--hardware", dest="hardware", default=DEFAULT_HW, help=f"preset name or YAML file (default {DEFAULT_HW}; "
                                                            "see `sparsesim presets`)")
     ex.add_argument("--scalesim-format", choices=["conv", "gemm"], default="conv",
                     help="SCALE-Sim topology format (default conv; gemm for dilated, non-square-stride layers)")

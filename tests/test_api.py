@@ -213,6 +213,7 @@ class _Called(Exception):
     (["bench", "{tmp}/art", "--out", "{tmp}/b", "--repeats", "1"], "bench"),
     (["compare", "--out", "{tmp}/c"], "compare"),
     (["sweep", "{tmp}/sweep.yaml"], "sweep"),
+    (["export", "{tmp}/art", "--to", "scalesim", "--hw", "tpu_like", "--out", "{tmp}/e"], "export"),
 ])
 def test_every_command_is_a_shell_over_the_api(argv, function, tmp_path, monkeypatch):
     """The CLI parses and checks its options, then calls the public function of the same name."""
