@@ -16,8 +16,15 @@ Experiments:
              decides), then every seed at it
   lenet300   LeNet-300-100, global budget at 22.9x
   binary     LeNet-5, every layer binary
-  joint      LeNet-5, 71.2x + 3-bit levels (weight storage reduction)
+  joint      LeNet-5, global budget + uniform levels (joint pruning + quantization): a ladder of
+             compression:bits settings (--joint-ladder); the highest weight-storage reduction within
+             --push-tolerance-pp on validation (seed 0 decides), then every seed at it
+  authors_e30  the authors' targets with 30 retraining epochs (the config has 50): the recipe the 50 epochs
+             were compared with on validation
+  authors_r10  authors_e30 with up to 10 ADMM rounds per step (eps decides when a step ends): a variant
+             compared with authors_e30 on validation
   magnitude  LeNet-5, magnitude pruning with the authors' targets and the same epochs
+  magnitude_e30  the same with 30 retraining epochs (compared with authors_e30)
   repeat     LeNet-5 authors' config, seed 0 again in a fresh directory: must equal the first run
 
 Usage: python benchmarks/lenet5_mnist.py --data-dir ../shared/data/mnist --out runs/bench_lenet5 \
@@ -53,6 +60,7 @@ CONFIGS = resources.files("pruning") / "configs"
 VAL_IMAGES, SPLIT_SEED = 5000, 1234
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}  # Student t, 97.5% quantile, by degrees of freedom
 PUSH_COMPRESSIONS = (100, 150, 200)   # default --push-ladder
+JOINT_SETTINGS = ((71.2, 3),)         # default --joint-ladder: (compression, bits)
 
 
 @dataclass(frozen=True)
@@ -94,24 +102,61 @@ def with_budget(d: dict, compression: float, min_keep: float | None = None) -> d
     return {**d, "budget": budget}
 
 
-# experiment -> (run directory prefix, model, config): one run per seed from that seed's dense model
-SINGLE_RUNS = {"authors": ("authors", "lenet5", "lenet5_mnist_authors.yaml"),
-               "repeat": ("repeat_authors", "lenet5", "lenet5_mnist_authors.yaml"),
-               "global": ("global71", "lenet5", "lenet5_mnist_global.yaml"),
-               "lenet300": ("lenet300_global22.9", "lenet300", "lenet300_mnist_global.yaml"),
-               "binary": ("binary", "lenet5", "lenet5_mnist_binary.yaml"),
-               "joint": ("joint71_3bit", "lenet5", "lenet5_mnist_joint.yaml")}
+def with_bits(d: dict, bits: int) -> dict:
+    """Every layer at ``bits`` (``to_dict`` writes the defaults into each layer, so both are set)."""
+    return {**d, "defaults": {**d["defaults"], "bits": bits},
+            "layers": {name: {**layer, "bits": bits} for name, layer in d["layers"].items()}}
+
+
+def with_rounds(d: dict, rounds: int) -> dict:
+    return {**d, "admm": {**d["admm"], "rounds": rounds}}
+
+
+def with_retrain_epochs(d: dict, epochs: int) -> dict:
+    return {**d, "retrain_epochs": epochs}
+
+
+# experiment -> (run directory prefix, model, config, change to the config): one run per seed from that
+# seed's dense model
+SINGLE_RUNS = {"authors": ("authors", "lenet5", "lenet5_mnist_authors.yaml", None),
+               "authors_e30": ("authors_e30", "lenet5", "lenet5_mnist_authors.yaml",
+                               lambda d: with_retrain_epochs(d, 30)),
+               "authors_r10": ("authors_r10", "lenet5", "lenet5_mnist_authors.yaml",
+                               lambda d: with_retrain_epochs(with_rounds(d, 10), 30)),
+               "repeat": ("repeat_authors", "lenet5", "lenet5_mnist_authors.yaml", None),
+               "global": ("global71", "lenet5", "lenet5_mnist_global.yaml", None),
+               "lenet300": ("lenet300_global22.9", "lenet300", "lenet300_mnist_global.yaml", None),
+               "binary": ("binary", "lenet5", "lenet5_mnist_binary.yaml", None)}
+LADDERS = ("push", "joint")   # experiments whose first seed climbs a ladder that validation decides
+
+
+def joint_run(seed: int, compression: float, bits: int) -> Run:
+    d = with_bits(with_budget(config("lenet5_mnist_joint.yaml", seed), compression), bits)
+    return Run(f"joint{compression:g}_{bits}bit_s{seed}".replace("71.2_", "71_"), "lenet5", d,
+               f"dense_lenet5_s{seed}")
+
+
+def joint_storage(setting: tuple[float, int]) -> float:
+    """Nominal weight-storage reduction of a (compression, bits) setting: compression x 32 / bits."""
+    return setting[0] * 32 / setting[1]
 
 
 def experiment_runs(exp: str, seed: int, push_choice: float | None = None,
-                    push_ladder: tuple[float, ...] = PUSH_COMPRESSIONS, push_min_keep: float | None = None) -> list[Run]:
+                    push_ladder: tuple[float, ...] = PUSH_COMPRESSIONS, push_min_keep: float | None = None,
+                    joint_ladder: tuple[tuple[float, int], ...] = JOINT_SETTINGS,
+                    joint_choice: tuple[float, int] | None = None) -> list[Run]:
     dense5 = f"dense_lenet5_s{seed}"
     if exp in SINGLE_RUNS:
-        prefix, model, cfg = SINGLE_RUNS[exp]
-        return [Run(f"{prefix}_s{seed}", model, config(cfg, seed), f"dense_{model}_s{seed}")]
-    if exp == "magnitude":
-        return [Run(f"magnitude_authors_s{seed}", "lenet5",
-                    config("lenet5_mnist_authors.yaml", seed, method="magnitude"), dense5)]
+        prefix, model, cfg, change = SINGLE_RUNS[exp]
+        d = config(cfg, seed)
+        return [Run(f"{prefix}_s{seed}", model, change(d) if change else d, f"dense_{model}_s{seed}")]
+    if exp == "joint":
+        return [joint_run(seed, c, b) for c, b in (joint_ladder if joint_choice is None else (joint_choice,))]
+    if exp in ("magnitude", "magnitude_e30"):
+        d = config("lenet5_mnist_authors.yaml", seed, method="magnitude")
+        if exp == "magnitude_e30":
+            return [Run(f"magnitude30_authors_s{seed}", "lenet5", with_retrain_epochs(d, 30), dense5)]
+        return [Run(f"magnitude_authors_s{seed}", "lenet5", d, dense5)]
     if exp == "push":
         ladder = push_ladder if push_choice is None else (push_choice,)
         tag = "" if push_min_keep is None else f"_keep{push_min_keep:g}"
@@ -138,7 +183,36 @@ def execute(run: Run, out: str, data_dir: str) -> str:
     return run.name
 
 
+def config_changes(made: dict, wanted: dict, where: str = "") -> list[str]:
+    """The fields where a run's recorded config differs from the config it should have, as ``key: old -> new``."""
+    changes = []
+    for key in sorted(set(made) | set(wanted)):
+        a, b = made.get(key), wanted.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += config_changes(a, b, f"{where}{key}.")
+        elif a != b:
+            changes.append(f"{where}{key}: {a!r} -> {b!r}")
+    return changes
+
+
+def effective(config: dict) -> dict:
+    """A run's config without the fields that cannot change its result (ADMM settings when it has no rounds)."""
+    return {**config, "admm": {"rounds": 0}} if config["admm"]["rounds"] == 0 else config
+
+
+def check_reused(runs: list[Run], out: Path) -> None:
+    """Stop with one line if a run directory to be reused was made with another config than the run asks for."""
+    for r in runs:
+        if (out / r.name / "manifest.json").exists():
+            changes = config_changes(effective(read_manifest(out / r.name)["config"]),
+                                     effective(PruneConfig.from_dict(r.config).to_dict()))
+            if changes:
+                raise SystemExit(f"{out / r.name}: made with another config than run {r.name!r} now asks for "
+                                 f"({'; '.join(changes[:3])}); delete that directory or choose another --out")
+
+
 def execute_all(runs: list[Run], out: Path, data_dir: str, jobs: int) -> None:
+    check_reused(runs, out)
     todo = [r for r in runs if not (out / r.name / "manifest.json").exists()]
     if not todo:
         return
@@ -185,15 +259,33 @@ def summarise(name: str, rows: list[dict]) -> dict:
             "weight_storage_reduction": statistics.mean(r["weight_storage_reduction"] for r in rows)}
 
 
+def within_tolerance(out: Path, run: Run, tolerance_pp: float) -> bool:
+    """Whether ``run`` lost at most ``tolerance_pp`` points of validation accuracy against its dense model."""
+    val = read_manifest(out / run.name)["accuracy"]["pruned"]
+    dense = read_manifest(out / run.init)["accuracy"]["pruned"]
+    return (dense - val) * 100 <= tolerance_pp + 1e-9
+
+
 def choose_push(out: Path, tolerance_pp: float, seed: int, ladder: tuple[float, ...],
                 min_keep: float | None) -> float | None:
     """The highest ladder compression whose validation loss is within the tolerance (seed ``seed`` decides)."""
-    runs = {r.name: c for r, c in zip(experiment_runs("push", seed, push_ladder=ladder, push_min_keep=min_keep), ladder)}
-    ok = [c for name, c in runs.items()
-          if (lambda m, d: (d - m) * 100 <= tolerance_pp + 1e-9)(
-              read_manifest(out / name)["accuracy"]["pruned"],
-              read_manifest(out / f"dense_lenet5_s{seed}")["accuracy"]["pruned"])]
+    runs = experiment_runs("push", seed, push_ladder=ladder, push_min_keep=min_keep)
+    ok = [c for r, c in zip(runs, ladder) if within_tolerance(out, r, tolerance_pp)]
     return max(ok) if ok else None
+
+
+def choose_joint(out: Path, tolerance_pp: float, seed: int,
+                 ladder: tuple[tuple[float, int], ...]) -> tuple[float, int] | None:
+    """The ladder setting with the highest nominal weight-storage reduction within the tolerance on validation."""
+    ok = [c for c in ladder if within_tolerance(out, joint_run(seed, *c), tolerance_pp)]
+    return max(ok, key=joint_storage) if ok else None
+
+
+def parse_joint_ladder(text: str) -> tuple[tuple[float, int], ...]:
+    try:
+        return tuple((float(c), int(b)) for c, b in (item.split(":") for item in text.split(",")))
+    except ValueError:
+        raise SystemExit(f"--joint-ladder {text!r}: expected compression:bits pairs, e.g. 71.2:3,71.2:4,50:3")
 
 
 def main() -> None:
@@ -208,6 +300,8 @@ def main() -> None:
                     help="per-layer floor of the push budgets (default: the config's 0.01, which caps them at 100x)")
     ap.add_argument("--push-ladder", default=",".join(f"{c:g}" for c in PUSH_COMPRESSIONS),
                     help="compressions the push experiment tries on the first seed")
+    ap.add_argument("--joint-ladder", default=",".join(f"{c:g}:{b}" for c, b in JOINT_SETTINGS),
+                    help="compression:bits settings the joint experiment tries on the first seed")
     ap.add_argument("--first-seed-only", default="repeat",
                     help="experiments run on the first seed only (repeat always is; push: the ladder is always "
                          "climbed on the first seed, the other seeds then run at the chosen compression)")
@@ -216,36 +310,49 @@ def main() -> None:
     exps = args.experiments.split(",")
     single = set(args.first_seed_only.split(",")) | {"repeat"}
     ladder = tuple(float(c) for c in args.push_ladder.split(","))
+    jladder = parse_joint_ladder(args.joint_ladder)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     models = {"lenet300" if e == "lenet300" else "lenet5" for e in exps}
     execute_all([dense_run(m, s) for m in sorted(models) for s in seeds], out, args.data_dir, args.jobs)
-    first = [r for e in exps for s in (seeds[:1] if e in single else seeds) for r in experiment_runs(e, s)
-             if e != "push"]
+    first = [r for e in exps if e not in LADDERS for s in (seeds[:1] if e in single else seeds)
+             for r in experiment_runs(e, s)]
     first += experiment_runs("push", seeds[0], push_ladder=ladder, push_min_keep=args.push_min_keep) \
         if "push" in exps else []
+    first += experiment_runs("joint", seeds[0], joint_ladder=jladder) if "joint" in exps else []
     execute_all(first, out, args.data_dir, args.jobs)
     push_choice = choose_push(out, args.push_tolerance_pp, seeds[0], ladder, args.push_min_keep) \
         if "push" in exps else None
+    joint_choice = choose_joint(out, args.push_tolerance_pp, seeds[0], jladder) if "joint" in exps else None
+    rest = []
     if push_choice is not None and "push" not in single:
-        execute_all([r for s in seeds[1:] for r in experiment_runs("push", s, push_choice,
-                                                                     push_min_keep=args.push_min_keep)], out, args.data_dir,
-                    args.jobs)
+        rest += [r for s in seeds[1:] for r in experiment_runs("push", s, push_choice, push_min_keep=args.push_min_keep)]
+    if joint_choice is not None and "joint" not in single:
+        rest += [r for s in seeds[1:] for r in experiment_runs("joint", s, joint_choice=joint_choice)]
+    execute_all(rest, out, args.data_dir, args.jobs)
     test = load_mnist(args.data_dir)
-    report(out, exps, seeds, single, push_choice, args.push_min_keep, test, time.perf_counter() - t0)
+    report(out, exps, seeds, single, push_choice, args.push_min_keep, joint_choice, jladder, test,
+           time.perf_counter() - t0)
 
 
 def report(out: Path, exps: list[str], seeds: list[int], single: set[str], push_choice, push_min_keep,
-           test: Dataset, wall_s: float) -> None:
+           joint_choice, joint_ladder, test: Dataset, wall_s: float) -> None:
     rows, summaries = [], []
     for e in exps:
-        if e == "push" and push_choice is None:
-            print("push: no ladder compression within the tolerance on validation")
+        if e in LADDERS and (push_choice if e == "push" else joint_choice) is None:
+            print(f"{e}: no ladder setting within the tolerance on validation")
+        if e == "joint":   # every ladder step of the first seed, then the chosen setting over the seeds
+            rows += [{**row(r, out, test), "experiment": "joint ladder"} for r in experiment_runs(
+                "joint", seeds[0], joint_ladder=joint_ladder) if joint_choice is None or r.name != joint_run(
+                seeds[0], *joint_choice).name]
+        if e in LADDERS and (push_choice if e == "push" else joint_choice) is None:
             continue
         these = [row(r, out, test) for s in (seeds[:1] if e in single else seeds)
-                 for r in experiment_runs(e, s, push_choice, push_min_keep=push_min_keep)]
+                 for r in experiment_runs(e, s, push_choice, push_min_keep=push_min_keep, joint_choice=joint_choice)]
         rows += [{**r, "experiment": e} for r in these]
-        summaries.append(summarise(e if e != "push" else f"push ({push_choice:g}x)", these))
+        label = (f"push ({push_choice:g}x)" if e == "push" else
+                 f"joint ({joint_choice[0]:g}x, {joint_choice[1]}-bit)" if e == "joint" else e)
+        summaries.append(summarise(label, these))
     if not rows:
         print("no experiment has results to report")
         return
