@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.stats import Accuracy  # noqa: E402
 from pruning.artifact import load_artifact, read_manifest  # noqa: E402
 from pruning.config import PruneConfig  # noqa: E402
-from pruning.data import Dataset, load_mnist  # noqa: E402
+from pruning.data import Dataset, DataError, load_mnist  # noqa: E402
 from pruning.models import build_model  # noqa: E402
 from pruning.pipeline import run_prune  # noqa: E402
 from pruning.train import evaluate  # noqa: E402
@@ -128,6 +128,17 @@ SINGLE_RUNS = {"authors": ("authors", "lenet5", "lenet5_mnist_authors.yaml", Non
                "lenet300": ("lenet300_global22.9", "lenet300", "lenet300_mnist_global.yaml", None),
                "binary": ("binary", "lenet5", "lenet5_mnist_binary.yaml", None)}
 LADDERS = ("push", "joint")   # experiments whose first seed climbs a ladder that validation decides
+EXPERIMENTS = (*SINGLE_RUNS, *LADDERS, "magnitude", "magnitude_e30")
+
+
+def parse_experiments(text: str) -> list[str]:
+    """The --experiments list, checked before anything trains."""
+    exps = [e.strip() for e in text.split(",") if e.strip()]
+    unknown = [e for e in exps if e not in EXPERIMENTS]
+    if unknown or not exps:
+        raise SystemExit(f"--experiments {text!r}: unknown {', '.join(unknown) or '(empty)'}; allowed: "
+                         f"{', '.join(EXPERIMENTS)}")
+    return exps
 
 
 def joint_run(seed: int, compression: float, bits: int) -> Run:
@@ -307,10 +318,14 @@ def main() -> None:
                          "climbed on the first seed, the other seeds then run at the chosen compression)")
     args = ap.parse_args()
     out, seeds = Path(args.out), [int(s) for s in args.seeds.split(",")]
-    exps = args.experiments.split(",")
+    exps = parse_experiments(args.experiments)
     single = set(args.first_seed_only.split(",")) | {"repeat"}
     ladder = tuple(float(c) for c in args.push_ladder.split(","))
     jladder = parse_joint_ladder(args.joint_ladder)
+    try:   # read (and check) the data once before anything trains; the runs read it again in their processes
+        test = load_mnist(args.data_dir)
+    except DataError as e:
+        raise SystemExit(f"--data-dir {args.data_dir!r}: {e}")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     models = {"lenet300" if e == "lenet300" else "lenet5" for e in exps}
@@ -330,7 +345,6 @@ def main() -> None:
     if joint_choice is not None and "joint" not in single:
         rest += [r for s in seeds[1:] for r in experiment_runs("joint", s, joint_choice=joint_choice)]
     execute_all(rest, out, args.data_dir, args.jobs)
-    test = load_mnist(args.data_dir)
     report(out, exps, seeds, single, push_choice, args.push_min_keep, joint_choice, jladder, test,
            time.perf_counter() - t0)
 

@@ -74,3 +74,11 @@ def test_joint_ladder_parses_and_chooses_the_most_storage_within_tolerance(monke
     assert bench.choose_joint(tmp_path, 0.01, 0, ladder) is None
     with pytest.raises(SystemExit, match="compression:bits"):
         bench.parse_joint_ladder("71.2-3")
+
+
+def test_experiments_are_checked_before_anything_trains():
+    assert bench.parse_experiments("authors, global") == ["authors", "global"]
+    with pytest.raises(SystemExit, match="unknown autors; allowed: authors"):
+        bench.parse_experiments("autors,global")
+    for exp in bench.EXPERIMENTS:   # every allowed name builds its runs
+        assert bench.experiment_runs(exp, 0) or exp in bench.LADDERS
