@@ -50,7 +50,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.stats import Accuracy  # noqa: E402
 from pruning.artifact import load_artifact, read_manifest  # noqa: E402
-from pruning.config import PruneConfig  # noqa: E402
+from pruning.config import PruneConfig, changed_fields  # noqa: E402
 from pruning.data import Dataset, DataError, load_mnist  # noqa: E402
 from pruning.models import build_model  # noqa: E402
 from pruning.pipeline import run_prune  # noqa: E402
@@ -116,6 +116,10 @@ def with_retrain_epochs(d: dict, epochs: int) -> dict:
     return {**d, "retrain_epochs": epochs}
 
 
+def with_magnitude(d: dict) -> dict:
+    return {**d, "method": "magnitude"}
+
+
 # experiment -> (run directory prefix, model, config, change to the config): one run per seed from that
 # seed's dense model
 SINGLE_RUNS = {"authors": ("authors", "lenet5", "lenet5_mnist_authors.yaml", None),
@@ -126,9 +130,12 @@ SINGLE_RUNS = {"authors": ("authors", "lenet5", "lenet5_mnist_authors.yaml", Non
                "repeat": ("repeat_authors", "lenet5", "lenet5_mnist_authors.yaml", None),
                "global": ("global71", "lenet5", "lenet5_mnist_global.yaml", None),
                "lenet300": ("lenet300_global22.9", "lenet300", "lenet300_mnist_global.yaml", None),
-               "binary": ("binary", "lenet5", "lenet5_mnist_binary.yaml", None)}
+               "binary": ("binary", "lenet5", "lenet5_mnist_binary.yaml", None),
+               "magnitude": ("magnitude_authors", "lenet5", "lenet5_mnist_authors.yaml", with_magnitude),
+               "magnitude_e30": ("magnitude30_authors", "lenet5", "lenet5_mnist_authors.yaml",
+                                 lambda d: with_retrain_epochs(with_magnitude(d), 30))}
 LADDERS = ("push", "joint")   # experiments whose first seed climbs a ladder that validation decides
-EXPERIMENTS = (*SINGLE_RUNS, *LADDERS, "magnitude", "magnitude_e30")
+EXPERIMENTS = (*SINGLE_RUNS, *LADDERS)
 
 
 def parse_experiments(text: str) -> list[str]:
@@ -156,23 +163,18 @@ def experiment_runs(exp: str, seed: int, push_choice: float | None = None,
                     push_ladder: tuple[float, ...] = PUSH_COMPRESSIONS, push_min_keep: float | None = None,
                     joint_ladder: tuple[tuple[float, int], ...] = JOINT_SETTINGS,
                     joint_choice: tuple[float, int] | None = None) -> list[Run]:
-    dense5 = f"dense_lenet5_s{seed}"
     if exp in SINGLE_RUNS:
         prefix, model, cfg, change = SINGLE_RUNS[exp]
         d = config(cfg, seed)
         return [Run(f"{prefix}_s{seed}", model, change(d) if change else d, f"dense_{model}_s{seed}")]
     if exp == "joint":
         return [joint_run(seed, c, b) for c, b in (joint_ladder if joint_choice is None else (joint_choice,))]
-    if exp in ("magnitude", "magnitude_e30"):
-        d = config("lenet5_mnist_authors.yaml", seed, method="magnitude")
-        if exp == "magnitude_e30":
-            return [Run(f"magnitude30_authors_s{seed}", "lenet5", with_retrain_epochs(d, 30), dense5)]
-        return [Run(f"magnitude_authors_s{seed}", "lenet5", d, dense5)]
     if exp == "push":
         ladder = push_ladder if push_choice is None else (push_choice,)
         tag = "" if push_min_keep is None else f"_keep{push_min_keep:g}"
         return [Run(f"push{c:g}{tag}_s{seed}", "lenet5",
-                    with_budget(config("lenet5_mnist_global.yaml", seed), c, push_min_keep), dense5) for c in ladder]
+                    with_budget(config("lenet5_mnist_global.yaml", seed), c, push_min_keep),
+                    f"dense_lenet5_s{seed}") for c in ladder]
     raise SystemExit(f"experiment {exp!r} unknown")
 
 
@@ -194,16 +196,9 @@ def execute(run: Run, out: str, data_dir: str) -> str:
     return run.name
 
 
-def config_changes(made: dict, wanted: dict, where: str = "") -> list[str]:
+def config_changes(made: dict, wanted: dict) -> list[str]:
     """The fields where a run's recorded config differs from the config it should have, as ``key: old -> new``."""
-    changes = []
-    for key in sorted(set(made) | set(wanted)):
-        a, b = made.get(key), wanted.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            changes += config_changes(a, b, f"{where}{key}.")
-        elif a != b:
-            changes.append(f"{where}{key}: {a!r} -> {b!r}")
-    return changes
+    return [f"{key}: {a!r} -> {b!r}" for key, (a, b) in changed_fields(made, wanted).items()]
 
 
 def effective(config: dict) -> dict:
@@ -353,13 +348,13 @@ def report(out: Path, exps: list[str], seeds: list[int], single: set[str], push_
            joint_choice, joint_ladder, test: Dataset, wall_s: float) -> None:
     rows, summaries = [], []
     for e in exps:
-        if e in LADDERS and (push_choice if e == "push" else joint_choice) is None:
-            print(f"{e}: no ladder setting within the tolerance on validation")
+        choice = push_choice if e == "push" else joint_choice if e == "joint" else None
         if e == "joint":   # every ladder step of the first seed, then the chosen setting over the seeds
-            rows += [{**row(r, out, test), "experiment": "joint ladder"} for r in experiment_runs(
-                "joint", seeds[0], joint_ladder=joint_ladder) if joint_choice is None or r.name != joint_run(
-                seeds[0], *joint_choice).name]
-        if e in LADDERS and (push_choice if e == "push" else joint_choice) is None:
+            chosen = None if choice is None else joint_run(seeds[0], *choice).name
+            rows += [{**row(r, out, test), "experiment": "joint ladder"}
+                     for r in experiment_runs("joint", seeds[0], joint_ladder=joint_ladder) if r.name != chosen]
+        if e in LADDERS and choice is None:
+            print(f"{e}: no ladder setting within the tolerance on validation")
             continue
         these = [row(r, out, test) for s in (seeds[:1] if e in single else seeds)
                  for r in experiment_runs(e, s, push_choice, push_min_keep=push_min_keep, joint_choice=joint_choice)]

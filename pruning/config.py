@@ -422,6 +422,26 @@ def _plain(x):
     return x
 
 
+ABSENT = "<absent>"
+
+
+def _flat(d, prefix: str = "") -> dict:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def changed_fields(old: dict, new: dict) -> dict[str, tuple]:
+    """Where two config dicts differ: dotted field path -> (old value, new value), sorted by path; a field one
+    side lacks shows as ``ABSENT``."""
+    a, b = _flat(old), _flat(new)
+    return {k: (a.get(k, ABSENT), b.get(k, ABSENT)) for k in sorted(set(a) | set(b))
+            if a.get(k, ABSENT) != b.get(k, ABSENT)}
+
+
 def step_ratio(final_ratio: float, fraction: float) -> float:
     """Ratio at one progressive step: a fraction of the final *log* compression (2x, 4x, ... 16x)."""
     return 1.0 - (1.0 - final_ratio) ** fraction

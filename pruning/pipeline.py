@@ -49,7 +49,7 @@ from sparsecodesign.fileio import OutputError, OutputLock, ensure_writable
 from .admm import with_ratio
 from .artifact import read_manifest, save_artifact
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import ConfigError, LayerPlan, PruneConfig, step_ratio
+from .config import ConfigError, LayerPlan, PruneConfig, changed_fields, step_ratio
 from .data import Dataset, StreamDataset
 from .distill import Distiller
 from .distributed import Replicas, barrier, is_main, shard
@@ -445,15 +445,6 @@ def _existing_run(out: Path) -> str | None:
     return None
 
 
-def _flat(d, prefix: str = "") -> dict:
-    if not isinstance(d, dict):
-        return {prefix: d}
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
-
-
 def _resumable(path: str) -> bool:
     if path.startswith("layers."):  # layers.<name, may hold dots>.<field>
         return path.endswith(".rho")
@@ -465,12 +456,11 @@ def resume_changes(old: dict | None, cfg: PruneConfig, done: int, where: Path | 
     finished work."""
     if not isinstance(old, dict):
         raise PruneError(f"{where} holds no config; cannot resume (pass --overwrite to discard it)")
-    a, b = _flat(old), _flat(cfg.to_dict())
-    changed = sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
+    diff = changed_fields(old, cfg.to_dict())
+    changed = list(diff)
     fixed = [k for k in changed if not _resumable(k)]
     if fixed:
-        shown = "; ".join(f"{k}: {_short(a.get(k, '<absent>'))} -> {_short(b.get(k, '<absent>'))}"
-                          for k in fixed[:3])
+        shown = "; ".join(f"{k}: {_short(diff[k][0])} -> {_short(diff[k][1])}" for k in fixed[:3])
         raise ConfigError(f"{where} was written with another config ({shown}); cannot resume; a resume may "
                          f"change only {', '.join(RESUMABLE_FIELDS)}")
     try:
@@ -480,8 +470,7 @@ def resume_changes(old: dict | None, cfg: PruneConfig, done: int, where: Path | 
     if _units(cfg)[:done] != old_units[:done]:
         raise ConfigError(f"{where}: the changes to {', '.join(changed)} alter the {done} finished units; "
                          "cannot resume (epoch and round counts may change only for units not yet run)")
-    return [f"{k} {_short(a.get(k, '<absent>'))} -> {_short(b.get(k, '<absent>'))} (checkpoint after unit {done})"
-            for k in changed]
+    return [f"{k} {_short(diff[k][0])} -> {_short(diff[k][1])} (checkpoint after unit {done})" for k in changed]
 
 
 def _short(value, limit: int = 80) -> str:

@@ -10,14 +10,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import lenet5_mnist as bench  # noqa: E402
 
 
-def _made_with(monkeypatch, tmp_path, run, config: dict, val: float = 0.99, dense_val: float = 0.99) -> None:
-    """Stub a finished run (and its dense run) under tmp_path whose manifest records ``config``."""
-    for name in (run.name, run.init):
-        (tmp_path / name).mkdir(exist_ok=True)
-        (tmp_path / name / "manifest.json").write_text("{}")
-    manifests = {run.name: {"config": config, "accuracy": {"pruned": val}},
-                 run.init: {"config": config, "accuracy": {"pruned": dense_val}}}
-    monkeypatch.setattr(bench, "read_manifest", lambda p: manifests[Path(p).name])
+def _made_with(monkeypatch, tmp_path, run, config: dict) -> None:
+    """Stub a finished run under tmp_path whose manifest records ``config``."""
+    (tmp_path / run.name).mkdir()
+    (tmp_path / run.name / "manifest.json").write_text("{}")
+    monkeypatch.setattr(bench, "read_manifest", lambda p: {"config": config})
 
 
 def test_config_changes_names_nested_fields():
@@ -46,7 +43,7 @@ def test_admm_fields_do_not_matter_without_rounds(monkeypatch, tmp_path):
     run = bench.dense_run("lenet5", 0)
     made = bench.PruneConfig.from_dict(run.config).to_dict()
     made["admm"] = {**made["admm"], "schedule": [0.5, 1.0], "rho_multiplier": 1.6}
-    _made_with(monkeypatch, tmp_path, bench.Run(run.name, run.model, run.config, run.name), made)
+    _made_with(monkeypatch, tmp_path, run, made)
     bench.check_reused([run], tmp_path)
     made["pretrain_epochs"] = 3
     with pytest.raises(SystemExit, match="pretrain_epochs"):
