@@ -60,7 +60,8 @@ CONFIGS = resources.files("pruning") / "configs"
 VAL_IMAGES, SPLIT_SEED = 5000, 1234
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}  # Student t, 97.5% quantile, by degrees of freedom
 PUSH_COMPRESSIONS = (100, 150, 200)   # default --push-ladder
-JOINT_SETTINGS = ((71.2, 3),)         # default --joint-ladder: (compression, bits)
+# default --joint-ladder, (compression, bits): the ladder docs/results.md reports
+JOINT_SETTINGS = ((71.2, 3), (71.2, 4), (50, 3), (50, 4), (35, 3), (35, 4))
 
 
 @dataclass(frozen=True)
