@@ -33,6 +33,7 @@ class CostMatrix:
     row_labels: dict[str, str]
     title: str
     caption: str
+    unvalidated: frozenset = frozenset()   # platforms whose compared cost no reference reproduces
 
 
 def _interval(test: dict | None) -> str:
@@ -86,6 +87,10 @@ def cost_matrix(summary: dict) -> CostMatrix:
                f"model. *, boxed: the winner; dashed box: a tie (within {tie:.0%}); hatched: matched on validation "
                "only (never a winner); '-': no matched model. Costs are model point estimates (docs/validation.md "
                "says how far each is validated); accuracy intervals are on the left.")
+    unvalidated = frozenset(p for p, v in verdicts.items() if metrics[p] in (v.get("unvalidated") or ()))
+    if unvalidated:
+        caption += (" unvalidated: the platform's compared cost is a model assumption that no reference reproduces "
+                    "(docs/validation.md); its verdict says so.")
     if untrusted & set(cells):
         caption += (" ?: a measured latency (or its dense reference) timed on a loaded machine or with dispersed "
                     "runs; that ratio may not hold on a quiet machine.")
@@ -93,4 +98,4 @@ def cost_matrix(summary: dict) -> CostMatrix:
                       {s: _row_label(s, summary["structures"].get(s), summary.get("baseline_test"))
                        for s in structures},
                       f"Which structure wins where ({budget} budget, matched accuracy): cost relative to dense",
-                      caption)
+                      caption, unvalidated)

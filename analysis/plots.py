@@ -290,7 +290,8 @@ def structure_matrix(m: CostMatrix, out: Path) -> Path:
     ax.set_ylim(0, nrow)
     ax.set_xticks([j + 0.5 for j in range(ncol)])
     untrusted = {p for (_, p), c in m.cells.items() if c.untrusted}
-    ax.set_xticklabels([f"{p}\n({m.metrics[p]}{', untrusted' if p in untrusted else ''})" for p in m.platforms],
+    ax.set_xticklabels([f"{p}\n({m.metrics[p]}{', untrusted' if p in untrusted else ''}"
+                        f"{', unvalidated' if p in m.unvalidated else ''})" for p in m.platforms],
                        fontsize=8, rotation=30, ha="right", rotation_mode="anchor")
     ax.set_yticks([nrow - 1 - i + 0.5 for i in range(nrow)])
     ax.set_yticklabels([m.row_labels[s] for s in m.structures], fontsize=8)

@@ -68,8 +68,10 @@ BREAKEVEN_NOTE = ("Ratio above which non-structured sparsity (magnitude masks on
                   "dense counterpart, same PEs, memories and clock) and less than the best matched structured model; "
                   "`-` = not within 0.99. The non-structured matched ratio says whether that ratio is reachable "
                   "within the tolerance.")
-COST_NOTE = ("Costs follow each preset's memory convention (native unless the YAML says otherwise); numbers are "
-             "model estimates, validated as docs/validation.md describes.")
+COST_NOTE = ("Costs follow each preset's memory convention (native unless the YAML says otherwise). Each platform's "
+             "cycles, traffic and energy are either reproduced by a reference on this very path (the table below, "
+             "docs/validation.md) or model assumptions, marked `unvalidated` here, in the verdicts and in "
+             "results.csv (`*_validated_by`, `unvalidated`).")
 
 
 CONFIGS_LINE = "Configs: `configs/compare.json`; per-run pruning configs in each `runs/*/manifest.json`."
@@ -103,7 +105,21 @@ def _rules(summary: dict) -> list[str]:
                    else "Input activations taken as dense (no calibration).")
     return ["## How the comparison was made", "", intro, "",
             Resolution(**_fields(res["validation"])).sentence("validation"),
-            Resolution(**_fields(res["test"])).sentence("test"), RESOLUTION_RULE, "", calibration, COST_NOTE]
+            Resolution(**_fields(res["test"])).sentence("test"), RESOLUTION_RULE, "", calibration, COST_NOTE,
+            ""] + _validation_table(summary["rows"])
+
+
+def _validation_table(rows: list[dict]) -> list[str]:
+    """Per simulated platform, the reference that reproduces its cycles, traffic and energy (or unvalidated)."""
+    seen = {}
+    for r in rows:
+        if r.get("energy_validated_by") and r["platform"] not in seen:
+            seen[r["platform"]] = [r["platform"]] + [r[f"{q}_validated_by"] for q in ("cycles", "traffic", "energy")]
+    if not seen:
+        return []
+    return [_md_table(["platform", "cycles validated by", "traffic validated by", "energy validated by"],
+                      list(seen.values())),
+            "", "(`... only`: the reference covers that part of the quantity; the rest is a model assumption.)"]
 
 
 def _fields(d: dict) -> dict:

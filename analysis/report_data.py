@@ -22,6 +22,7 @@ from pruning.user_model import build_for_data, load_artifact_as
 from sparsecodesign.fileio import atomic_write_text
 from sparsesim.analytical import evaluate as simulate
 from sparsesim.measured import measure_model
+from sparsesim.provenance import QUANTITIES, provenance
 from sparsesim.workload import from_artifact, from_model, measure_activation_density
 
 from .bench import break_even
@@ -36,7 +37,8 @@ ROW_KEYS = ["model", "structure", "platform", "kind", "engine", "ratio", "compre
             "storage_index_bits", "storage_padding_bits", "storage_pointer_bits", "macs_useful", "energy_pj",
             "energy_dram_pj", "energy_sram_pj", "energy_rf_pj", "energy_mac_pj", "energy_index_pj", "cycles",
             "compute_cycles", "stall_cycles", "latency_s", "latency_p25_s", "latency_p75_s", "latency_iqr_rel",
-            "threads", "timing_trusted", "timing_note", "utilization", "energy_vs_dense", "speedup_vs_dense", "note"]
+            "threads", "timing_trusted", "timing_note", "utilization", "energy_vs_dense", "speedup_vs_dense", "cycles_validated_by",
+            "traffic_validated_by", "energy_validated_by", "unvalidated", "note"]
 BREAKEVEN_RATIOS = [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99]
 DENSE, MATCHED, VALIDATION_ONLY = "dense", "matched", "validation only"
 
@@ -95,8 +97,16 @@ def _sim_rows(cfg, chosen: ChosenModel, accs, calibration) -> tuple[list[dict], 
     rows = [{"model": cfg.model, "structure": chosen.structure, "platform": a.name, "kind": a.platform,
              "engine": a.pe.engine, "ratio": chosen.ratio, "compression": m["totals"]["compression"],
              **chosen.accuracy_columns(), "weight_bits": cfg.bits,
-             **{k: getattr(totals[a.name], k) for k in cost_keys}, "note": ""} for a in accs]
+             **{k: getattr(totals[a.name], k) for k in cost_keys}, **_validation_columns(a), "note": ""}
+            for a in accs]
     return rows, table
+
+
+def _validation_columns(a: Accelerator) -> dict:
+    """Which reference validates this platform's cycles, traffic and energy; ``unvalidated``: the quantities
+    that are model assumptions (a verdict on them says so)."""
+    prov = provenance(a)
+    return {**{f"{q}_validated_by": prov.label(q) for q in QUANTITIES}, "unvalidated": ", ".join(prov.unvalidated())}
 
 
 def measured_devices() -> list[str]:

@@ -142,6 +142,17 @@ def _untrusted_clause(untrusted: list[dict]) -> list[str]:
              "quiet machine")]
 
 
+def _unvalidated_clause(row: dict, metric: str) -> list[str]:
+    """A simulated verdict whose deciding cost (energy) or cycles no reference reproduces says so."""
+    missing = [q for q in (row.get("unvalidated") or "").split(", ") if q]
+    if not missing:
+        return []
+    decides = "energy" if metric == "energy" else "cycles"
+    lead = (f"Unvalidated: the {decides} that decides this verdict is a model assumption" if decides in missing
+            else "Unvalidated")
+    return [f"{lead} (no reference reproduces this platform's {', '.join(missing)}; docs/validation.md)"]
+
+
 def _opening(platform: str, eligible: list[dict], key: str, metric: str, threshold: float) -> tuple[dict, list, str]:
     best = min(eligible, key=lambda r: r[key])
     tied = [r for r in sorted(eligible, key=lambda r: r[key]) if is_tie(r[key], best[key], threshold)]
@@ -201,8 +212,10 @@ def platform_verdict(prow: list[dict], threshold: float) -> dict | None:
                "compacted dense layers)")
     flags = _flag_clauses([r for r in priced if r.get("accuracy_status") == VALIDATION_ONLY], best, key)
     flags += _untrusted_clause([r for r in priced if measured and r.get("timing_trusted") is False])
-    sentences = [text + pair_text] + ([why] if why else []) + flags
+    unvalidated = [] if measured else _unvalidated_clause(best, metric)
+    sentences = [text + pair_text] + ([why] if why else []) + flags + unvalidated
     return {"platform": platform, "kind": kind, "metric": metric, "winner": best["structure"],
+            "unvalidated": [q for q in (best.get("unvalidated") or "").split(", ") if q],
             "tied": [r["structure"] for r in tied], "tie_threshold": threshold, "flags": flags, **details,
             "text": ". ".join(sentences) + "."}
 

@@ -85,6 +85,7 @@ def prune_line(res) -> str:
 def cmd_presets(args: argparse.Namespace) -> int:
     from accel_models.hardware import PEArray, load_accelerator, preset_names, read_hardware
     from accel_models.reference import resolved_yaml
+    from sparsesim.provenance import provenance
 
     if args.show is not None:   # one description, every field written out, to copy and edit
         sys.stdout.write(resolved_yaml(read_hardware(args.show)[0], source=args.show))
@@ -95,12 +96,17 @@ def cmd_presets(args: argparse.Namespace) -> int:
         a = load_accelerator(name)
         rows.append((name, a.platform, a.pe.engine, f"{a.pe.rows}x{a.pe.cols}",
                      a.pe.dataflow if a.pe.engine in engines else "-", f"{a.clock_hz / 1e6:g} MHz",
-                     f"{sum(b.capacity_bytes for b in a.buffers()) / 1024:g} KiB", a.dram.kind, a.description))
-    head = ("name", "platform", "engine", "array", "dataflow", "clock", "buffers", "dram", "description")
+                     f"{sum(b.capacity_bytes for b in a.buffers()) / 1024:g} KiB", a.dram.kind,
+                     provenance(a).summary(), a.description))
+    head = ("name", "platform", "engine", "array", "dataflow", "clock", "buffers", "dram", "validated by",
+            "description")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head) - 1)]
     for r in [head] + rows:
         print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)) + "  " + r[-1])
-    print(f"\nDefault for `sparsesim simulate`: {DEFAULT_HW}.  Use --hw NAME[,NAME...] or --hw FILE.yaml; "
+    print(f"\nValidated by: the reference that reproduces each quantity on this preset's path (* part of it only: "
+          "compute cycles, DRAM traffic); every other number is a model assumption, marked `unvalidated` in "
+          "results (docs/validation.md, one table per preset).")
+    print(f"Default for `sparsesim simulate`: {DEFAULT_HW}.  Use --hw NAME[,NAME...] or --hw FILE.yaml; "
           "`sparsesim presets --show NAME` prints one with every field (docs/hardware.md).")
     return 0
 

@@ -36,13 +36,16 @@ from .energy import layer_energy, rf_bits
 from .engines import compute_demand
 from .hwarrays import HardwareArrays
 from .memory import resident_weights
+from .provenance import labels
 from .results import COLUMNS, RUN_DEFAULTS, CostTable
 from .timing import Timing, pipeline_cycles, pipelined_timing, transfer_cycles
 from .workload import LayerWorkload
 
 
-def layer_costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray) -> dict:
-    """Every cost column of one layer on every config."""
+def layer_costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray,
+                validated_by: dict[str, list[str]] | None = None) -> dict:
+    """Every cost column of one layer on every config; ``validated_by``: ``sparsesim.provenance.labels`` of
+    ``hw``'s accelerators (computed here when not given)."""
     traffic, timing = convention_costs(w, d, hw, resident)
     e = layer_energy(d, traffic, hw)
     units = hw.mac_units.astype(float)
@@ -76,6 +79,7 @@ def layer_costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, resident
         "energy_mac_pj": e.mac_pj, "energy_index_pj": e.index_pj, "energy_pj": e.total_pj,
         "energy_lower_bound_pj": e.lower_bound_pj, "latency_s": timing.cycles / hw.clock_hz,
         "batch": [w.batch] * n, **{k: [v] * n for k, v in RUN_DEFAULTS.items()},   # not a timed run
+        **{f"{q}_validated_by": list(v) for q, v in (validated_by or labels(hw.accelerators)).items()},
     }
 
 
@@ -84,9 +88,10 @@ def evaluate(workloads: Sequence[LayerWorkload], accelerators: Sequence[Accelera
     demands = [compute_demand(w, hw) for w in workloads]
     model_weight_bits = sum((d.storage_bits for d in demands), np.zeros(len(hw)))
     resident = resident_weights(hw, model_weight_bits)
+    validated_by = labels(hw.accelerators)
     cols: dict[str, list] = {k: [] for k in COLUMNS}
     for w, d in zip(workloads, demands):
-        block = layer_costs(w, d, hw, resident)
+        block = layer_costs(w, d, hw, resident, validated_by)
         for k in COLUMNS:
             cols[k].extend(list(block[k]))
     return CostTable(cols)

@@ -88,6 +88,10 @@ class LayerCost:
     max_abs_err: float = math.nan            # the variant's output against dense
     speedup_vs_dense: float = math.nan       # dense latency / this latency, same layer and batch
     note: str = ""
+    # --- which reference validates the row's numbers (sparsesim.provenance; "unvalidated": a model assumption) ---
+    cycles_validated_by: str = ""     # cycles and latency_s ("" on a measured row: nothing simulated)
+    traffic_validated_by: str = ""    # SRAM and DRAM words and bits
+    energy_validated_by: str = ""     # every energy column
 
     def __add__(self, other: "LayerCost") -> "LayerCost":
         """Costs add across layers (a model is the sum of its layers).

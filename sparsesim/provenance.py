@@ -1,0 +1,187 @@
+"""Which reference validates each number a hardware description produces: cycles, traffic, energy.
+
+A cost this toolkit prints is a claim a researcher may publish, so every simulated cost row says, per
+quantity, which reference reproduces the path that produced it (``docs/validation.md`` has the table, the
+command and the errors), or that it is a model assumption (``UNVALIDATED``).  Two levels:
+
+* the model (engine and memory convention) of any description, a user's YAML included: e.g. the
+  ``scalesim`` convention reproduces SCALE-Sim v3's cycles and traffic on every configuration it was run on;
+* a shipped preset, exactly as shipped: its own energies and parameters checked against the chip it names
+  (e.g. ``eie_like``'s latency against EIE silicon).  A copy that changes any field is no longer that preset
+  and keeps only the model-level checks.
+
+A check is ``complete`` when it covers the whole quantity as the rows report it (total cycles, not compute
+cycles alone); an incomplete one names what it ``covers`` and still counts as unvalidated in a verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from accel_models.hardware import Accelerator, HardwareError, load_accelerator, preset_names
+
+QUANTITIES = ("cycles", "traffic", "energy")
+UNVALIDATED = "unvalidated"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One reference reproducing one quantity: short ``reference`` tag (the CSV value), what it covers."""
+
+    reference: str
+    scope: str                 # what was compared, on which inputs, with which error
+    doc: str                   # where the table is
+    command: str               # what reproduces the comparison
+    covers: str = ""           # set when the check covers part of the quantity only: which part
+
+    @property
+    def complete(self) -> bool:
+        return not self.covers
+
+    @property
+    def label(self) -> str:
+        return self.reference if self.complete else f"{self.reference} ({self.covers} only)"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Per quantity, the check that validates it (None: a model assumption)."""
+
+    cycles: Check | None = None
+    traffic: Check | None = None
+    energy: Check | None = None
+
+    def label(self, quantity: str) -> str:
+        """The CSV value: the reference's tag, or ``unvalidated``."""
+        c = getattr(self, quantity)
+        return UNVALIDATED if c is None else c.label
+
+    def validated(self, quantity: str) -> bool:
+        c = getattr(self, quantity)
+        return c is not None and c.complete
+
+    def summary(self) -> str:
+        """One cell: ``cycles=EIE chip, traffic=EIE chip*`` (``*``: part of the quantity only); ``none``."""
+        parts = [f"{q}={c.reference}{'' if c.complete else '*'}" for q in QUANTITIES
+                 if (c := getattr(self, q)) is not None]
+        return ", ".join(parts) or "none"
+
+    def unvalidated(self) -> tuple[str, ...]:
+        """The quantities a verdict must mark as model assumptions."""
+        return tuple(q for q in QUANTITIES if not self.validated(q))
+
+    def merged(self, other: "Provenance") -> "Provenance":
+        """``other``'s checks where it has one, else this one's."""
+        return Provenance(**{q: getattr(other, q) or getattr(self, q) for q in QUANTITIES})
+
+
+SCALESIM = Check("SCALE-Sim v3", "total cycles incl. prefetch and stalls, SRAM and DRAM words per operand; "
+                 "exact on 120 layer runs (LeNet-5, AlexNet conv1-5, WS/OS/IS, USER and CALC bandwidth, dense and "
+                 "N:M)", "docs/validation.md section 1", "python benchmarks/scalesim_validation.py")
+SCALESIM_COMPUTE = Check("SCALE-Sim v3", "compute cycles (the fold model); memory stalls and DRAM traffic "
+                         "follow the native model, which no reference checks", "docs/validation.md section 1",
+                         "python benchmarks/scalesim_validation.py", covers="compute cycles")
+ZIGZAG = Check("ZigZag", "energy and per-level access counts of its energy-optimal mapping, within 0.05% on "
+               "LeNet-5 and AlexNet conv1-5 on its tpu_like hierarchy", "docs/validation.md section 2",
+               "python benchmarks/zigzag_validation.py")
+STONNE = Check("STONNE (SIGMA)", "compute cycles within 3.4% on 4 GEMM/array pairs x 0-90% sparsity, 20-48% low "
+               "where STONNE serialises its collection bus; memory stalls follow the native model",
+               "docs/validation.md section 4", "python benchmarks/stonne_validation.py", covers="compute cycles")
+EIE_SILICON = Check("EIE silicon", "latency of Alex-6/7/8 (Table IV): -6.1%, +3.2%, -15.9%; weights "
+                    "and activations stay on chip (no DRAM traffic, as in the chip)", "docs/validation.md section 3",
+                    "python benchmarks/eie_validation.py --seeds 5")
+EIE_NO_DRAM = Check("EIE silicon", "no DRAM traffic: weights and activations stay on chip, as in the "
+                    "chip (Sec. IV); SRAM access counts unchecked", "docs/validation.md section 3",
+                    "python benchmarks/eie_validation.py --seeds 5", covers="DRAM traffic")
+
+# Model level: any description with this engine and memory convention.
+_MODEL: dict[tuple[str, str], Provenance] = {
+    ("systolic", "scalesim"): Provenance(cycles=SCALESIM, traffic=SCALESIM),
+    ("nm", "scalesim"): Provenance(cycles=SCALESIM, traffic=SCALESIM),
+    ("systolic", "zigzag"): Provenance(traffic=ZIGZAG, energy=ZIGZAG),
+    ("systolic", "native"): Provenance(cycles=SCALESIM_COMPUTE),
+    ("nm", "native"): Provenance(cycles=SCALESIM_COMPUTE),
+    ("sigma", "native"): Provenance(cycles=STONNE),
+}
+
+# Preset level: the shipped description exactly as shipped (its energies and parameters are the checked ones).
+_PRESET: dict[str, Provenance] = {
+    "eie_like": Provenance(cycles=EIE_SILICON, traffic=EIE_NO_DRAM),
+}
+
+
+@lru_cache(maxsize=None)
+def _shipped(name: str) -> Accelerator | None:
+    """The shipped preset of this name (None: no such preset); presets are files of the package."""
+    if name not in preset_names():
+        return None
+    try:
+        return load_accelerator(name)
+    except HardwareError:
+        return None
+
+
+def is_shipped_preset(acc: Accelerator) -> bool:
+    """The description is a shipped preset, field for field."""
+    return _shipped(acc.name) == acc
+
+
+def provenance(acc: Accelerator) -> Provenance:
+    """Which reference validates each quantity ``acc``'s rows report."""
+    model = _MODEL.get((acc.pe.engine, acc.memory.convention), Provenance())
+    if acc.name in _PRESET and is_shipped_preset(acc):
+        return model.merged(_PRESET[acc.name])
+    return model
+
+
+def labels(accelerators) -> dict[str, list[str]]:
+    """Per quantity, one CSV label per accelerator (the ``*_validated_by`` columns)."""
+    provs = [provenance(a) for a in accelerators]
+    return {q: [p.label(q) for p in provs] for q in QUANTITIES}
+
+
+def preset_checks() -> dict[str, Provenance]:
+    """Every shipped preset's provenance (``sparsesim presets``, docs/validation.md)."""
+    return {name: provenance(load_accelerator(name)) for name in preset_names()}
+
+
+def preset_tables() -> str:
+    """docs/validation.md's per-preset tables (``python -m sparsesim.provenance``; a test keeps them in step)."""
+    out = []
+    for name, prov in preset_checks().items():
+        a = _shipped(name)
+        out += [f"### {name}", "", f"{a.pe.engine} engine, `{a.memory.convention}` convention. {a.description}.", "",
+                "| quantity | validated by | what was compared, errors | where | command |", "|---|---|---|---|---|"]
+        for q in QUANTITIES:
+            c = getattr(prov, q)
+            if c is None:
+                out.append(f"| {q} | **unvalidated** (a model assumption; marked in every output) | - | - | - |")
+            else:
+                ref = c.reference + ("" if c.complete else f" ({c.covers} only; the rest is unvalidated)")
+                out.append(f"| {q} | {ref} | {c.scope} | {c.doc} | `{c.command}` |")
+        out.append("")
+    return "\n".join(out)
+
+
+START, END = "<!-- preset-tables:start -->", "<!-- preset-tables:end -->"
+
+
+def with_preset_tables(page: str) -> str:
+    """``page`` (docs/validation.md) with the text between its preset-table markers regenerated."""
+    head, sep, rest = page.partition(START)
+    _, sep2, tail = rest.partition(END)
+    if not (sep and sep2):
+        raise ValueError(f"the page has no {START} ... {END} markers")
+    return f"{head}{START}\n{preset_tables()}{END}{tail}"
+
+
+if __name__ == "__main__":   # python -m sparsesim.provenance [docs/validation.md]: print, or rewrite that page
+    import sys
+    from pathlib import Path
+
+    if len(sys.argv) > 1:
+        page = Path(sys.argv[1])
+        page.write_text(with_preset_tables(page.read_text()))
+    else:
+        print(preset_tables(), end="")
