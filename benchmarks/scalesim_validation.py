@@ -13,6 +13,8 @@ its command line ignores ``-s N`` and writes every cycle's trace.  Install it in
     python -m venv /tmp/ssvenv && /tmp/ssvenv/bin/pip install scalesim==3.0.0 "numpy<2.4"
     python benchmarks/scalesim_validation.py --scalesim-python /tmp/ssvenv/bin/python --write
     python benchmarks/scalesim_validation.py            # compare against the stored fixture only
+    python benchmarks/scalesim_validation.py --native   # the same layers under the native convention (the
+                                                        # presets' default) beside SCALE-Sim's USER numbers
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +101,37 @@ def ours(run: tuple, work: Path) -> tuple[dict, float]:
     return {r["layer"]: r for r in table.rows()}, time.perf_counter() - t
 
 
+def native_rows(run: tuple, work: Path) -> dict:
+    """The run's layers priced on the same hardware under the ``native`` convention."""
+    cfg, topo, _ = write_inputs(run, work)
+    acc = accelerator_from_scalesim_cfg(cfg)
+    acc = replace(acc, memory=replace(acc.memory, convention="native"))
+    workloads = read_topology(topo)
+    table = evaluate(workloads, [acc])
+    im2col = {w.name: w.K * w.columns / w.input_elems for w in workloads}
+    return {r["layer"]: {**r, "im2col_ratio": im2col[r["layer"]]} for r in table.rows()}
+
+
+def native_table(golden: list[dict]) -> None:
+    """SCALE-Sim's USER cycles and DRAM words beside the native convention's on the same dense runs."""
+    print("| dataflow | layer | SCALE-Sim cycles (incl. prefetch) | of which stalls | SCALE-Sim DRAM words (ifmap + "
+          "filter + ofmap) | native cycles | native DRAM words | im2col words / raw ifmap words |")
+    print("|---|---|---|---|---|---|---|---|")
+    for run in RUNS:
+        if run[0] != "USER" or run[1] != "dense" or run[3] != "32x32":
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            ours_ = native_rows(run, Path(tmp))
+        for g in (g for g in golden if tuple(g[c] for c in COLUMNS[:6]) == run):
+            o = ours_[g["layer"]]
+            ref_dram = sum(float(g[k]) for k in ("dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes"))
+            dram = o["dram_ifmap_read_words"] + o["dram_filter_read_words"] + o["dram_ofmap_write_words"] \
+                + o["dram_ofmap_read_words"]
+            total = float(g["total_cycles_incl_prefetch"])
+            print(f"| {run[2].upper()} | {run[5]}.{g['layer']} | {total:,.0f} | {float(g['stall_cycles']) / total:.0%} "
+                  f"| {ref_dram:,.0f} | {o['cycles']:,.0f} | {dram:,.0f} | {o['im2col_ratio']:.1f} |")
+
+
 def load_fixture() -> list[dict]:
     with open(FIXTURE) as f:
         return list(csv.DictReader(line for line in f if not line.startswith("#")))
@@ -107,8 +141,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scalesim-python", help="python of a venv with scalesim==3.0.0 (rerun the reference)")
     ap.add_argument("--write", action="store_true", help="store the reference numbers as the test fixture")
+    ap.add_argument("--native", action="store_true", help="print the native convention beside SCALE-Sim (USER)")
     args = ap.parse_args()
     golden = load_fixture()
+    if args.native:
+        native_table(golden)
+        return
     if args.scalesim_python:
         golden = []
         for run in RUNS:
