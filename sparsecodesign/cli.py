@@ -173,6 +173,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
               f"{r['storage_bits'] / 1e3:12.1f} {overhead:9.1f} {r['cycles']:12.0f} "
               f"{r['stall_cycles'] / max(r['cycles'], 1e-12) * 100:7.1f} {r['utilization']:6.3f} "
               f"{r['energy_pj'] / 1e6:10.3f} {r['energy_dram_pj'] / max(r['energy_pj'], 1e-12) * 100:7.1f}")
+    _print_validation(accs)
     conventions = sorted({a.memory.convention for a in accs} - {"native"})
     if conventions:
         print(f"\n(convention {', '.join(conventions)}: cycles, stalls and per-operand words follow that tool's "
@@ -196,6 +197,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                   f"({(s.cycles - ref) / ref * 100:+.2f}% vs analytical)")
     print(f"\nwrote {out / 'layers.csv'} and {out / 'layers.json'}")
     return 0
+
+
+def _print_validation(accs) -> None:
+    """Per hardware, which reference validates its cycles, traffic and energy; the rest is marked unvalidated."""
+    from sparsesim.provenance import QUANTITIES, provenance
+
+    print("\nvalidated by (docs/validation.md; the layers.csv columns *_validated_by):")
+    for a in accs:
+        prov = provenance(a)
+        cells = ", ".join(f"{q}: {prov.label(q)}" for q in QUANTITIES)
+        print(f"  {a.name[:14]:14s} {cells}")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -102,6 +102,21 @@ def test_presets_listing_has_a_validated_by_column():
     assert re.search(r"\bnone\b", scnn)
 
 
+def test_simulate_prints_what_validates_each_hardware(tmp_path):
+    topo = tmp_path / "t.csv"
+    topo.write_text("Layer name,IFMAP Height,IFMAP Width,Filter Height,Filter Width,Channels,Num Filter,Strides,\n"
+                    "conv1,8,8,3,3,2,4,1,\n")
+    out = subprocess.run([sys.executable, "-m", "sparsecodesign.cli", "simulate", "--topology", str(topo), "--hw",
+                          "eie_like,scnn_like", "--out", str(tmp_path / "o")], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout
+    tail = out.split("validated by")[1]
+    assert re.search(r"eie_like +cycles: EIE silicon, traffic: EIE silicon \(DRAM traffic only\), energy: unvalidated",
+                     tail)
+    assert re.search(r"scnn_like +cycles: unvalidated, traffic: unvalidated, energy: unvalidated", tail)
+    header = (tmp_path / "o" / "layers.csv").read_text().splitlines()[0]
+    assert header.endswith("cycles_validated_by,traffic_validated_by,energy_validated_by")
+
+
 def _row(structure: str, energy: float, unvalidated: str) -> dict:
     return {"platform": "p", "kind": "asic", "structure": structure, "energy_pj": energy, "cycles": 1.0,
             "accuracy_status": "dense" if structure == "dense" else "matched", "unvalidated": unvalidated}
