@@ -107,6 +107,17 @@ def test_ci_co_linear_layer_and_groups():
     assert evaluate([conv], [hw]).rows()[0]["compute_cycles"] == 2 * 1 * 2 * 9 * 25
 
 
+def test_ci_co_runs_pruned_channels_and_filters_as_the_smaller_layer():
+    """Filter pruning shrinks M, channel pruning shrinks the input channels the rows iterate over."""
+    w = np.ones((16, 8 * 9), np.float32)
+    w[:, :4 * 9] = 0   # 4 of 8 input channels pruned
+    w[8:] = 0          # 8 of 16 filters pruned
+    conv = LayerWorkload("c", "conv2d", 16, 72, 25, w, weight_bits=8, input_elems=8 * 49,
+                         geometry={"kernel": (3, 3)})
+    row = evaluate([conv], [_cc()]).rows()[0]
+    assert (row["compute_cycles"], row["format"]) == (1 * 1 * 9 * 25, "compact")
+
+
 def test_ci_co_is_refused_where_it_has_no_meaning():
     with pytest.raises(HardwareError, match="ci_co"):
         accelerator_from_dict({"name": "x", "pe": {"engine": "nm", "dataflow": "ci_co"}})
