@@ -549,8 +549,8 @@ class FPGAImpl:
         "lut_base": Rule("integer", "DMA, control, interconnect", unit="LUTs", zero_ok=True, hi=10**9),
         "arithmetic": Rule("choice", "`fixed`: one DSP per MAC (`macs_per_dsp` packed when <= 8 bits); `fp32`: "
                            f"{FP32_MAC_DSPS} DSPs per single-precision multiply-add (Xilinx PG060: multiplier 3 + "
-                           "adder 2, full DSP usage): the MAC lanes are floating-point operators (give `pe.weight_bits` [32] and "
-                           "`pe.act_bits` 32 so that energies and traffic are priced at fp32)",
+                           "adder 2, full DSP usage): the MAC lanes are floating-point operators (give "
+                           "`pe.weight_bits` [32] and `pe.act_bits` 32 so that energies and traffic are priced at fp32)",
                            choices=FPGA_ARITHMETIC),
     })
 
