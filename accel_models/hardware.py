@@ -56,10 +56,11 @@ from .tech import DRAM_PJ_PER_BIT, NODE_ENERGY_FACTOR, add_pj, dram_pj_per_bit, 
 ENGINES = ("systolic", "nm", "eie", "sigma", "scnn")
 ENGINE_ALIASES = {"sparse": "eie"}
 SPARSE_ENGINES = ("eie", "sigma", "scnn")
-DATAFLOWS = ("ws", "os", "is")
+DATAFLOWS = ("ws", "os", "is", "ci_co")
 ZERO_HANDLING = ("none", "gating", "skipping")
 PLATFORMS = ("asic", "fpga")
 ORGANIZATIONS = ("shared", "per_operand")
+FPGA_ARITHMETIC = ("fixed", "fp32")
 WEIGHT_RESIDENCY = ("streamed", "resident", "auto")
 CONVENTIONS = ("native", "scalesim", "zigzag")
 DRAM_INTERFACES = ("shared", "per_operand")
@@ -407,7 +408,9 @@ class PEArray:
                        choices=ENGINES),
         "rows": Rule("integer", "PE rows", unit="PEs", hi=MAX_ARRAY_SIDE),
         "cols": Rule("integer", "PE columns", unit="PEs", hi=MAX_ARRAY_SIDE),
-        "dataflow": Rule("choice", "weight-, output- or input-stationary", choices=DATAFLOWS, used_when=_SYSTOLIC),
+        "dataflow": Rule("choice", "weight-, output- or input-stationary, or `ci_co`: `rows` input channels x "
+                         "`cols` output channels unrolled, kernel window and output pixels in time (Zhang et al., "
+                         "FPGA 2015; engine `systolic` only)", choices=DATAFLOWS, used_when=_SYSTOLIC),
         "weight_bits": Rule("int_list", "weight widths the PEs accept (narrower weights are zero-extended)",
                             unit="bits", lo=1, hi=32),
         "act_bits": Rule("int_in", "activation width", unit="bits", lo=1, hi=64),
@@ -512,11 +515,19 @@ class FPGAPart:
             _pos(f"fpga.part {self.name}", n, getattr(self, n), integer=True)
 
 
-FPGA_PARTS = {  # vendor data sheets (AMD/Xilinx DS190 7-series, DS923 UltraScale+)
+FPGA_PARTS = {  # vendor data sheets (AMD/Xilinx DS190 Zynq-7000, DS180 7-series, DS923 UltraScale+)
     "xc7z020": FPGAPart("xc7z020", dsp=220, bram36=140, lut=53_200, ff=106_400),
+    "xc7vx485t": FPGAPart("xc7vx485t", dsp=2_800, bram36=1_030, lut=303_600, ff=607_200),  # DS180 (VC707 board)
     "xczu9eg": FPGAPart("xczu9eg", dsp=2_520, bram36=912, lut=274_080, ff=548_160),
     "xcvu9p": FPGAPart("xcvu9p", dsp=6_840, bram36=2_160, lut=1_182_240, ff=2_364_480, uram=960),
 }
+
+
+# DSP48 slices one fp32 multiply-add lane takes: a single-precision multiplier (3 DSP48E1, "full usage") plus a
+# single-precision adder (2 DSP48E1, "full usage"), Xilinx LogiCORE Floating-Point Operator v7 product guide (PG060),
+# resource tables for 7-series. Zhang et al. (FPGA 2015, Table 4) report 2,240 DSPs for 64 x 7 = 448 such lanes.
+FP32_MAC_DSPS = 5
+BRAM18_BITS = 18_432   # one BRAM36 is two independent 18 Kb halves (7-series UG473, UltraScale UG573)
 
 
 @dataclass(frozen=True)
@@ -526,6 +537,7 @@ class FPGAImpl:
     lut_per_pe: int = 60
     lut_per_decoder: int = 120
     lut_base: int = 5_000
+    arithmetic: str = "fixed"
 
     RULES = MappingProxyType({
         "part": Rule("choice", "the FPGA part (resources from its data sheet)", choices=tuple(FPGA_PARTS)),
@@ -535,10 +547,16 @@ class FPGAImpl:
         "lut_per_decoder": Rule("integer", "one index decoder per PE (sparse engines)", unit="LUTs", zero_ok=True,
                                 hi=10**9),
         "lut_base": Rule("integer", "DMA, control, interconnect", unit="LUTs", zero_ok=True, hi=10**9),
+        "arithmetic": Rule("choice", "`fixed`: one DSP per MAC (`macs_per_dsp` packed when <= 8 bits); `fp32`: "
+                           f"{FP32_MAC_DSPS} DSPs per single-precision multiply-add (Xilinx PG060: multiplier 3 + "
+                           "adder 2, full DSP usage): the MAC lanes are floating-point operators (give "
+                           "`pe.weight_bits` [32] and `pe.act_bits` 32 so that energies and traffic are priced at fp32)",
+                           choices=FPGA_ARITHMETIC),
     })
 
     def __post_init__(self):
-        _check_fields_of(self, "fpga", ("part", "macs_per_dsp", "lut_per_pe", "lut_per_decoder", "lut_base"))
+        _check_fields_of(self, "fpga", ("part", "macs_per_dsp", "lut_per_pe", "lut_per_decoder", "lut_base",
+                                        "arithmetic"))
 
 
 @dataclass(frozen=True)
@@ -600,6 +618,10 @@ class Accelerator:
         if self.memory.convention != "native" and self.pe.engine not in ("systolic", "nm"):
             raise HardwareError(f"{self.name}: memory.convention {self.memory.convention!r} models systolic "
                                 f"arrays only; pe.engine={self.pe.engine!r}; allowed with it: systolic, nm")
+        if self.pe.dataflow == "ci_co" and (self.pe.engine != "systolic" or self.memory.convention != "native"):
+            raise HardwareError(f"{self.name}: pe.dataflow 'ci_co' with pe.engine={self.pe.engine!r}, "
+                                f"memory.convention={self.memory.convention!r}; allowed: engine systolic, "
+                                "convention native")
         if self.platform == "fpga" and self.fpga is None:
             raise HardwareError(f"{self.name}: platform 'fpga' needs an 'fpga' section (part, macs_per_dsp, ...)")
         if self.fpga is not None:
@@ -623,17 +645,21 @@ class Accelerator:
 
     # ---------------------------------------------------------------- FPGA
     def fpga_resources(self) -> dict[str, int]:
+        """DSP slices, BRAM (``bram18`` halves and the ``bram36`` blocks they fill) and LUTs of the design."""
         f = self.fpga
         pes = self.pe.num_pes
         packing = f.macs_per_dsp if max(self.pe.weight_bits) <= 8 and self.pe.act_bits <= 8 else 1
-        bram = sum(b.banks * math.ceil(math.ceil(b.capacity_bytes * 8 / b.banks) / 36_864) for b in self.buffers())
+        dsp = pes * FP32_MAC_DSPS if f.arithmetic == "fp32" else math.ceil(pes / packing)
+        bram18 = sum(b.banks * math.ceil(math.ceil(b.capacity_bytes * 8 / b.banks) / BRAM18_BITS)
+                     for b in self.buffers())
         lut = f.lut_base + pes * f.lut_per_pe + (pes * f.lut_per_decoder if self.pe.engine in SPARSE_ENGINES else 0)
-        return {"dsp": math.ceil(pes / packing), "bram36": bram, "lut": lut}
+        return {"dsp": dsp, "bram36": math.ceil(bram18 / 2), "lut": lut, "bram18": bram18}
 
     def check_fit(self) -> None:
         part = FPGA_PARTS[self.fpga.part]
         need = self.fpga_resources()
-        for res, used in need.items():
+        for res in ("dsp", "bram36", "lut"):
+            used = need[res]
             have = getattr(part, res)
             if used > have:
                 raise FPGAFitError(f"{self.name}: does not fit {part.name}: {res.upper()} needs {used:,}, "
@@ -666,9 +692,11 @@ CROSS_FIELD_RULES = (
      "refuses them (it uses `glb`)"),
     "`memory.convention` other than `native` needs `pe.engine` `systolic` or `nm`",
     ("`platform: fpga` needs an `fpga` section; with one, the design must fit `fpga.part`: DSPs = PEs / "
-     "`macs_per_dsp` (packing only when every `weight_bits` and `act_bits` <= 8), BRAM36 per buffer bank, "
-     "LUTs = `lut_base` + PEs x `lut_per_pe` (+ PEs x `lut_per_decoder` for "
+     "`macs_per_dsp` (packing only when every `weight_bits` and `act_bits` <= 8), or PEs x "
+     f"{FP32_MAC_DSPS} with `fpga.arithmetic: fp32`; BRAM: each buffer bank takes whole 18 Kb halves, two per "
+     "BRAM36; LUTs = `lut_base` + PEs x `lut_per_pe` (+ PEs x `lut_per_decoder` for "
      f"{', '.join(SPARSE_ENGINES)})"),
+    "`pe.dataflow: ci_co` needs `pe.engine: systolic` and `memory.convention: native`",
     "`dram.kind` may be any name when `dram.energy_pj_per_bit` is given",
     "a layer whose weights are wider than the widest `pe.weight_bits` is refused when it is priced",
 )

@@ -203,7 +203,8 @@ def hardware_reference() -> str:
     nodes = list(NODE_ENERGY_FACTOR.items())
     out += _sources_table("| node (nm) | factor | source |", [(k, fmt_number(c.value)) for k, c in nodes],
                           [c.source for _, c in nodes])
-    out += ["", "### `fpga.part`: resources (vendor data sheets: AMD/Xilinx DS190 7-series, DS923 UltraScale+)", "",
+    out += ["", ("### `fpga.part`: resources (vendor data sheets: AMD/Xilinx DS190 Zynq-7000, DS180 7-series, DS923 "
+                 "UltraScale+)"), "",
             "| part | DSP | BRAM36 | LUT | FF | URAM |", "|---|---|---|---|---|---|"]
     out += [f"| `{p.name}` | {p.dsp:,} | {p.bram36:,} | {p.lut:,} | {p.ff:,} | {p.uram:,} |"
             for p in FPGA_PARTS.values()]

@@ -22,7 +22,9 @@ import configparser
 import re
 from pathlib import Path
 
-from .hardware import DATAFLOWS, Accelerator, HardwareError, accelerator_from_dict
+from .hardware import Accelerator, HardwareError, accelerator_from_dict
+
+SCALESIM_DATAFLOWS = ("ws", "os", "is")   # SCALE-Sim's three; `ci_co` is this toolkit's own
 
 REQUIRED = {"general": ("run_name",),
             "architecture_presets": ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB",
@@ -94,9 +96,9 @@ def accelerator_from_scalesim_cfg(path: str | Path) -> Accelerator:
             cfg.get(section, key)
     arch = "architecture_presets"
     dataflow = cfg.get(arch, "Dataflow").lower()
-    if dataflow not in DATAFLOWS:
+    if dataflow not in SCALESIM_DATAFLOWS:
         raise HardwareError(f"{cfg.where(arch, 'Dataflow')}: field 'Dataflow'={dataflow[:20]!r}; allowed: "
-                            f"{', '.join(DATAFLOWS)}")
+                            f"{', '.join(SCALESIM_DATAFLOWS)}")
     mode = cfg.get("run_presets", "InterfaceBandwidth").upper()
     if mode not in ("USER", "CALC"):
         raise HardwareError(f"{cfg.where('run_presets', 'InterfaceBandwidth')}: field 'InterfaceBandwidth'="
@@ -180,6 +182,9 @@ def scalesim_cfg_text(acc: Accelerator) -> str:
     if acc.pe.engine not in ("systolic", "nm"):
         raise HardwareError(f"{acc.name}: pe.engine={acc.pe.engine!r}; SCALE-Sim models systolic arrays; allowed for "
                             "a SCALE-Sim export: systolic, nm")
+    if acc.pe.dataflow not in SCALESIM_DATAFLOWS:
+        raise HardwareError(f"{acc.name}: pe.dataflow={acc.pe.dataflow!r} has no SCALE-Sim equivalent; allowed for "
+                            f"a SCALE-Sim export: {', '.join(SCALESIM_DATAFLOWS)}")
     if acc.memory.organization == "per_operand":
         sizes = [acc.buffer(op).capacity_bytes for op in ("ifmap", "filter", "ofmap")]
     else:

@@ -15,6 +15,18 @@ run column fold outer, row fold inner.
   K_pad inputs per output column (the metadata selects among them), so input
   buffer reads are counted on K_pad.  Other layers run dense.
 
+Channel unrolling (``ci_co``; Zhang et al., FPGA 2015): ``rows`` input channels x
+``cols`` output channels multiply-add in parallel (``cols`` adder trees of
+``rows`` products), the kernel window and the output pixels run in time, one
+(output-channel tile, input-channel tile) pair after the other, per group:
+cycles = groups ceil(M_g/cols) ceil(C_g/rows) R S P (the paper's own cycle
+model; no fill/drain: the pipelined loop starts a new window position every
+cycle).  Each lane reads its weight and each input lane its activation every
+cycle; every output lane reads and writes its partial sum in the output buffer
+every cycle (the accumulation stays on chip while the output tile fits; else
+the output pixels are split into chunks and the weights streamed again per
+chunk, as the paper's row/column tiling does).
+
 Buffer traffic per dataflow (words; SCALE-Sim's counting): WS reads each weight
 once, inputs once per column fold, writes partial sums once per row fold; OS
 reads weights once per row fold and inputs once per column fold, writes outputs
@@ -84,14 +96,33 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
     row_folds, col_folds = ceil_div(sr, rows), ceil_div(sc, cols)
     macs = m_eff * k_run * n_cols
     useful = s.nnz * n_cols * w.act_density * np.ones(idx.size)
-    ws, os_ = df == "ws", df == "os"
-    is_ = ~ws & ~os_
+    ws, os_, cc = df == "ws", df == "os", df == "ci_co"
+    is_ = ~ws & ~os_ & ~cc
     ifmap_reads = np.where(is_, k_read * n_cols, k_read * n_cols * col_folds)
     filter_reads = np.where(ws, entries, entries * np.where(os_, row_folds, col_folds))
     psums = np.where(os_, 1.0, row_folds)
     ofmap_writes = m_eff * n_cols * psums
     ofmap_reads = m_eff * n_cols * (psums - 1)
     ifmap_words = w.input_elems * w.batch * np.where(compact, s.kept_input_fraction, 1.0)
+    tile_words = np.where(ws, n_cols * np.minimum(cols, m_eff),
+                          np.where(os_, np.minimum(rows, n_cols) * np.minimum(cols, m_eff),
+                                   np.minimum(cols, n_cols) * m_eff))
+    if cc.any():   # channel unrolling (Zhang et al. FPGA 2015): per group, output x input channel tiles
+        window = _window(w)
+        g = float(w.groups)
+        m_tiles = ceil_div(np.ceil(m_eff / g), cols)
+        c_tiles = ceil_div(np.ceil(k_eff / window), rows)
+        cc_folds = g * m_tiles * c_tiles
+        cycles = np.where(cc, cc_folds * window * n_cols, cycles)
+        folds = np.where(cc, cc_folds, folds)
+        ifmap_reads = np.where(cc, g * m_tiles * k_eff * n_cols, ifmap_reads)
+        filter_reads = np.where(cc, macs, filter_reads)
+        ofmap_writes = np.where(cc, m_eff * n_cols * c_tiles * window, ofmap_writes)
+        ofmap_reads = np.where(cc, m_eff * n_cols * (c_tiles * window - 1), ofmap_reads)
+        psums = np.where(cc, c_tiles, psums)
+        col_folds = np.where(cc, m_tiles, col_folds)
+        tile_words = np.where(cc, np.minimum(cols, np.ceil(m_eff / g)) * n_cols, tile_words)
+    no_rf = np.where(cc, 0.0, 1.0)
     return ComputeDemand(
         format=fmt, value_width=b, storage_weight_bits=weight_bits, storage_index_bits=index,
         storage_padding_bits=padding, storage_pointer_bits=np.zeros(idx.size),
@@ -99,13 +130,17 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
         index_decodes=np.where(nm_ok, macs, 0.0), compute_cycles=cycles.astype(float), tiles=folds.astype(float),
         gemm_m=m_eff, gemm_k=k_run, sram_ifmap_read_words=ifmap_reads, sram_filter_read_words=filter_reads,
         sram_ofmap_write_words=ofmap_writes, sram_ofmap_read_words=ofmap_reads,
-        rf_weight_accesses=macs, rf_act_accesses=macs, rf_psum_accesses=2 * macs,
+        rf_weight_accesses=macs * no_rf, rf_act_accesses=macs * no_rf, rf_psum_accesses=2 * macs * no_rf,
         filter_word_bits=storage / np.maximum(entries, 1), ifmap_words=ifmap_words,
         ofmap_words=m_eff * n_cols,
-        ifmap_passes=np.where(is_, 1.0, col_folds), filter_passes=np.where(ws, 1.0, np.where(os_, row_folds,
-                                                                                              col_folds)),
-        psum_passes=psums,
-        ofmap_tile_words=np.where(ws, n_cols * np.minimum(cols, m_eff),
-                                  np.where(os_, np.minimum(rows, n_cols) * np.minimum(cols, m_eff),
-                                           np.minimum(cols, n_cols) * m_eff)),
-        restream_filter=ws.astype(float), restream_ifmap=is_.astype(float))
+        ifmap_passes=np.where(is_, 1.0, col_folds), filter_passes=np.where(ws | cc, 1.0, np.where(os_, row_folds,
+                                                                                                   col_folds)),
+        psum_passes=psums, ofmap_tile_words=tile_words,
+        restream_filter=(ws | cc).astype(float), restream_ifmap=is_.astype(float))
+
+
+def _window(w: LayerWorkload) -> int:
+    """Kernel window size (R x S) of a conv layer whose K is channels x window; 1 for a linear layer."""
+    kernel = w.geometry.get("kernel") if w.kind == "conv2d" else None
+    rs = int(np.prod(kernel)) if kernel else 1
+    return rs if rs > 0 and w.K % rs == 0 else 1
