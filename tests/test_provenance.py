@@ -73,6 +73,14 @@ def test_the_scalesim_convention_is_validated_on_cycles_and_traffic_for_any_yaml
     assert "compute cycles only" in provenance(native).label("cycles")
 
 
+def test_the_channel_unrolled_fpga_mapping_is_validated_by_its_published_design():
+    acc = accelerator_from_dict(__import__("yaml").safe_load(
+        (ROOT / "tests" / "fixtures" / "fpga" / "zhang2015_vc707.yaml").read_text()))
+    assert provenance(acc).label("cycles") == "Zhang et al. FPGA 2015"
+    ws = replace(acc, pe=replace(acc.pe, dataflow="ws"))
+    assert provenance(ws).validated("cycles") is False
+
+
 def test_every_check_points_at_a_section_and_a_script_that_exist():
     page = PAGE.read_text()
     sections = set(re.findall(r"^## (\d+)\.", page, flags=re.M))
