@@ -35,7 +35,7 @@ Rules (documented approximations, not measurements):
   the ratio is the FPGA source; the same paper finds the gap smaller for hard
   DSP/memory blocks, so for MACs and BRAM it is an upper bound.  Cross-check
   (not used in pricing): Xilinx DS512's Virtex-5 BRAM figure, 70 pJ per 36-bit
-  access, is 13.7x CACTI at 65 nm (docs/validation.md section 6).  Static
+  access, is 13.6x CACTI at 65 nm (docs/validation.md section 6).  Static
   power is not in the table (no per-device source confirmed).
 """
 
