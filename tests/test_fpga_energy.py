@@ -5,6 +5,7 @@ the FPGA/ASIC dynamic power ratio of Kuon & Rose (14x); ASIC designs are untouch
 Virtex-5 BRAM figure of Xilinx DS512 is a cross-check of the ratio, not an input."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,7 +44,8 @@ def test_every_part_has_a_family_and_fpga_presets_sit_at_its_node():
     assert {p.family for p in FPGA_PARTS.values()} == set(FPGA_FAMILY_NODE_NM)
     fpgas = [load_accelerator(n) for n in preset_names() if load_accelerator(n).platform == "fpga"]
     assert {a.name for a in fpgas} == {"fpga_small", "fpga_large", "fpga_sparse"}
-    for a in fpgas:
+    zhang = load_accelerator(Path(__file__).parent / "fixtures" / "fpga" / "zhang2015_vc707.yaml")
+    for a in [*fpgas, zhang]:
         assert a.tech_node_nm == FPGA_PARTS[a.fpga.part].node_nm, a.name
 
 

@@ -134,7 +134,8 @@ def test_ci_co_is_refused_where_it_has_no_meaning():
 
 
 def test_fp32_dsp_cost_and_bram18_rounding():
-    base = {"name": "f", "platform": "fpga", "tech_node_nm": 28, "pe": {"rows": 4, "cols": 4, "weight_bits": [32], "act_bits": 32},
+    base = {"name": "f", "platform": "fpga", "tech_node_nm": 28,
+            "pe": {"rows": 4, "cols": 4, "weight_bits": [32], "act_bits": 32},
             "glb": {"capacity_bytes": 4 * 2304, "banks": 4}}
     fixed = accelerator_from_dict({**base, "fpga": {"part": "xc7vx485t"}})
     fp32 = accelerator_from_dict({**base, "fpga": {"part": "xc7vx485t", "arithmetic": "fp32"}})
