@@ -27,7 +27,8 @@ Rules (documented approximations, not measurements):
   median 1.81 (factor 1.95).  DRAM energy per bit is not scaled (it is set by
   the DRAM type).
 * FPGA (``platform: fpga``): every on-chip energy (MAC, buffer, register,
-  index decode) is the ASIC rule above at the node of the part's family
+  index decode) is the ASIC rule above at ``tech_node_nm`` (give the node of
+  the part's family, ``FPGA_FAMILY_NODE_NM``: the presets do, a test checks)
   times ``FPGA_ENERGY["dynamic_ratio"]``, the FPGA/ASIC dynamic power ratio
   Kuon & Rose measured at one process node and one clock (14x for LUT/FF
   logic).  No per-resource 7-series / UltraScale+ energy (XPE coefficients,
@@ -35,7 +36,7 @@ Rules (documented approximations, not measurements):
   the ratio is the FPGA source; the same paper finds the gap smaller for hard
   DSP/memory blocks, so for MACs and BRAM it is an upper bound.  Cross-check
   (not used in pricing): Xilinx DS512's Virtex-5 BRAM figure, 70 pJ per 36-bit
-  access, is 13.6x CACTI at 65 nm (docs/validation.md section 6).  Static
+  access, is 13.6x CACTI at 65 nm (docs/validation.md section 6.1).  Static
   power is not in the table (no per-device source confirmed).
 """
 
