@@ -51,7 +51,8 @@ from types import MappingProxyType
 
 from sparsecodesign.fileio import YamlError, load_unique_yaml, short
 
-from .tech import DRAM_PJ_PER_BIT, NODE_ENERGY_FACTOR, add_pj, dram_pj_per_bit, mac_pj, sram_access_pj
+from .tech import (DRAM_PJ_PER_BIT, FPGA_FAMILY_NODE_NM, NODE_ENERGY_FACTOR, add_pj, dram_pj_per_bit,
+                   fpga_energy_ratio, mac_pj, sram_access_pj)
 
 ENGINES = ("systolic", "nm", "eie", "sigma", "scnn")
 ENGINE_ALIASES = {"sparse": "eie"}
@@ -508,18 +509,29 @@ class FPGAPart:
     bram36: int
     lut: int
     ff: int
+    family: str
     uram: int = 0
 
     def __post_init__(self):
         for n in ("dsp", "bram36", "lut", "ff"):
             _pos(f"fpga.part {self.name}", n, getattr(self, n), integer=True)
+        if self.family not in FPGA_FAMILY_NODE_NM:
+            raise HardwareError(f"fpga.part {self.name}: family {self.family!r}; allowed: "
+                                f"{', '.join(FPGA_FAMILY_NODE_NM)}")
+
+    @property
+    def node_nm(self) -> int:
+        """Process node of the part's family (accel_models.tech.FPGA_FAMILY_NODE_NM)."""
+        return int(FPGA_FAMILY_NODE_NM[self.family].value)
 
 
 FPGA_PARTS = {  # vendor data sheets (AMD/Xilinx DS190 Zynq-7000, DS180 7-series, DS923 UltraScale+)
-    "xc7z020": FPGAPart("xc7z020", dsp=220, bram36=140, lut=53_200, ff=106_400),
-    "xc7vx485t": FPGAPart("xc7vx485t", dsp=2_800, bram36=1_030, lut=303_600, ff=607_200),  # DS180 (VC707 board)
-    "xczu9eg": FPGAPart("xczu9eg", dsp=2_520, bram36=912, lut=274_080, ff=548_160),
-    "xcvu9p": FPGAPart("xcvu9p", dsp=6_840, bram36=2_160, lut=1_182_240, ff=2_364_480, uram=960),
+    "xc7z020": FPGAPart("xc7z020", dsp=220, bram36=140, lut=53_200, ff=106_400, family="7-series"),
+    "xc7vx485t": FPGAPart("xc7vx485t", dsp=2_800, bram36=1_030, lut=303_600, ff=607_200,  # DS180 (VC707 board)
+                          family="7-series"),
+    "xczu9eg": FPGAPart("xczu9eg", dsp=2_520, bram36=912, lut=274_080, ff=548_160, family="ultrascale+"),
+    "xcvu9p": FPGAPart("xcvu9p", dsp=6_840, bram36=2_160, lut=1_182_240, ff=2_364_480, uram=960,
+                       family="ultrascale+"),
 }
 
 
@@ -580,11 +592,13 @@ class Accelerator:
     RULES = MappingProxyType({
         "name": Rule("text", "the design's name in tables and plots", lo=1, hi=MAX_NAME_CHARS,
                      null="the file's name without .yaml"),
-        "platform": Rule("choice", "`fpga` adds the resource check against `fpga.part`", choices=PLATFORMS),
+        "platform": Rule("choice", "`fpga` adds the resource check against `fpga.part` and prices every on-chip "
+                         "energy the YAML does not give at the FPGA/ASIC ratio (table below)", choices=PLATFORMS),
         "clock_hz": Rule("number", "clock frequency (latency_s = cycles / clock_hz)", unit="Hz", lo=MIN_CLOCK_HZ,
                          hi=MAX_CLOCK_HZ),
         "tech_node_nm": Rule("choice", "process node: every on-chip energy is scaled from 45 nm by the node's "
-                             "factor (table below)", unit="nm", choices=tuple(NODE_ENERGY_FACTOR)),
+                             "factor (table below); on `platform: fpga` give the node of `fpga.part`'s family "
+                             "(28 for 7-series, 16 for UltraScale+)", unit="nm", choices=tuple(NODE_ENERGY_FACTOR)),
         "energy_scale": Rule("number", "extra factor on every on-chip energy (1.0: the node's table as is)",
                              unit="x", lo=MIN_ENERGY_SCALE, hi=MAX_ENERGY_SCALE),
         "pe": Rule("section", "the PE array"),
@@ -640,8 +654,11 @@ class Accelerator:
 
     @property
     def node_factor(self) -> float:
-        """On-chip energy factor against the 45 nm tables: the node's cited factor x energy_scale."""
-        return NODE_ENERGY_FACTOR[self.tech_node_nm].value * self.energy_scale
+        """On-chip energy factor against the 45 nm ASIC tables: the node's cited factor x energy_scale, and on
+        ``platform: fpga`` x the FPGA/ASIC dynamic energy ratio (accel_models.tech.FPGA_ENERGY).  Energies
+        given in the YAML (``pe.mac_pj``, buffer ``read_pj``/``write_pj``, ``rf.*access_pj``) bypass it."""
+        fpga = fpga_energy_ratio() if self.platform == "fpga" else 1.0
+        return NODE_ENERGY_FACTOR[self.tech_node_nm].value * self.energy_scale * fpga
 
     # ---------------------------------------------------------------- FPGA
     def fpga_resources(self) -> dict[str, int]:

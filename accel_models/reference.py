@@ -22,7 +22,7 @@ import yaml
 from sparsecodesign.fileio import loads_unique_yaml
 
 from .hardware import CROSS_FIELD_RULES, FPGA_PARTS, SECTIONS, Accelerator, PEArray, Rule, preset_names
-from .tech import DRAM_PJ_PER_BIT, NODE_ENERGY_FACTOR
+from .tech import DRAM_PJ_PER_BIT, FPGA_ENERGY, FPGA_FAMILY_NODE_NM, NODE_ENERGY_FACTOR
 
 REFERENCE_PAGE = "docs/hardware.md"
 REGENERATE = "python -m accel_models.reference > docs/hardware.md"
@@ -205,9 +205,19 @@ def hardware_reference() -> str:
                           [c.source for _, c in nodes])
     out += ["", ("### `fpga.part`: resources (vendor data sheets: AMD/Xilinx DS190 Zynq-7000, DS180 7-series, DS923 "
                  "UltraScale+)"), "",
-            "| part | DSP | BRAM36 | LUT | FF | URAM |", "|---|---|---|---|---|---|"]
-    out += [f"| `{p.name}` | {p.dsp:,} | {p.bram36:,} | {p.lut:,} | {p.ff:,} | {p.uram:,} |"
+            "| part | family | DSP | BRAM36 | LUT | FF | URAM |", "|---|---|---|---|---|---|---|"]
+    out += [f"| `{p.name}` | {p.family} | {p.dsp:,} | {p.bram36:,} | {p.lut:,} | {p.ff:,} | {p.uram:,} |"
             for p in FPGA_PARTS.values()]
+    out += ["", "### `fpga.part` family: process node", ""]
+    fams = list(FPGA_FAMILY_NODE_NM.items())
+    out += _sources_table("| family | node (nm) | source |", [(k, fmt_number(c.value)) for k, c in fams],
+                          [c.source for _, c in fams])
+    out += ["", "### `platform: fpga`: on-chip energy against the ASIC tables", "",
+            ("On `platform: fpga` every on-chip energy the YAML does not give (MAC, buffer, register, index "
+             "decode) is the ASIC rule at `tech_node_nm` times `dynamic_ratio` (cost_model.md, Energy)."), ""]
+    ents = list(FPGA_ENERGY.items())
+    out += _sources_table("| entry | value | unit | source |",
+                          [(f"`{k}`", fmt_number(c.value), c.unit) for k, c in ents], [c.source for _, c in ents])
     return "\n".join(out) + "\n"
 
 

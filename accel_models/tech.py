@@ -1,7 +1,8 @@
 """Technology energy numbers, each with its citation, and the scaling rules built on them.
 
 Every literature number lives in ``ENERGY_45NM``, ``DRAM_PJ_PER_BIT``,
-``NODE_ENERGY_FACTOR`` or the CACTI table ``data/cacti_sram_45nm.csv``;
+``NODE_ENERGY_FACTOR``, ``FPGA_ENERGY``, ``FPGA_FAMILY_NODE_NM`` or the CACTI table
+``data/cacti_sram_45nm.csv``;
 nothing else in the toolkit hard-codes an energy.  Units are in the names (pJ).
 
 Rules (documented approximations, not measurements):
@@ -25,6 +26,18 @@ Rules (documented approximations, not measurements):
   SRAM ratios agree within 10%: 22/45 nm median 0.29 (factor 0.28), 65/45 nm
   median 1.81 (factor 1.95).  DRAM energy per bit is not scaled (it is set by
   the DRAM type).
+* FPGA (``platform: fpga``): every on-chip energy (MAC, buffer, register,
+  index decode) is the ASIC rule above at ``tech_node_nm`` (give the node of
+  the part's family, ``FPGA_FAMILY_NODE_NM``: the presets do, a test checks)
+  times ``FPGA_ENERGY["dynamic_ratio"]``, the FPGA/ASIC dynamic power ratio
+  Kuon & Rose measured at one process node and one clock (14x for LUT/FF
+  logic).  No per-resource 7-series / UltraScale+ energy (XPE coefficients,
+  DSP48/BRAM pJ per access) could be found and confirmed for this table, so
+  the ratio is the FPGA source; the same paper finds the gap smaller for hard
+  DSP/memory blocks, so for MACs and BRAM it is an upper bound.  Cross-check
+  (not used in pricing): Xilinx DS512's Virtex-5 BRAM figure, 70 pJ per 36-bit
+  access, is 13.6x CACTI at 65 nm (docs/validation.md section 6.1).  Static
+  power is not in the table (no per-device source confirmed).
 """
 
 from __future__ import annotations
@@ -96,6 +109,29 @@ NODE_ENERGY_FACTOR: dict[int, Cited] = {
     14: Cited(0.1117, "x 45 nm", STILLMAKER),
     10: Cited(0.08156, "x 45 nm", STILLMAKER),
     7: Cited(0.05552, "x 45 nm", STILLMAKER),
+}
+
+KUON_ROSE = ("I. Kuon, J. Rose, 'Measuring the gap between FPGAs and ASICs', IEEE TCAD 26(2), 2007, pp. 203-215, "
+             "abstract: a 90 nm CMOS FPGA against 90 nm CMOS standard-cell ASICs on the same benchmark circuits, "
+             "power for core logic: 'the dynamic power consumption ratio is approximately 14 times and, with hard "
+             "blocks, this gap generally becomes smaller' (FPGA 2006 version: 'approximately 12 times'); the FPGA "
+             "is an Altera Stratix II, static power excluded, both at the same clock (a secondary summary of the "
+             "paper, not checked against its text here)")
+DS512 = ("Xilinx DS512, LogiCORE IP Block Memory Generator v6.1 (2011), Table 41, Virtex-5 (65 nm), XPE v11.1: 2k x 36 "
+         "true dual port, Low Power algorithm, 21 mW dynamic 'for single read/write' at 300 MHz, 50% toggle rate, "
+         "50% write rate (Minimum Area: 39 mW); 21 mW / 300 MHz = 70 pJ per 36-bit access, read and write "
+         "averaged, taking one port active per cycle (35 pJ if both ports are)")
+FPGA_ENERGY: dict[str, Cited] = {
+    "dynamic_ratio": Cited(14.0, "x ASIC energy at the same node", KUON_ROSE),
+    "bram_virtex5_36b": Cited(70.0, "pJ per 36-bit access", DS512 + " (cross-check of the ratio, not used in "
+                                                                  "pricing)"),
+}
+FPGA_FAMILY_NODE_NM: dict[str, Cited] = {
+    "7-series": Cited(28, "nm", "Xilinx WP389 'Lowering Power at 28 nm with Xilinx 7 Series Devices' (v1.3, 2015): "
+                                "7 series FPGAs and Zynq-7000, TSMC 28 nm HPL"),
+    "ultrascale+": Cited(16, "nm", "Xilinx UltraScale+ families (Zynq UltraScale+ MPSoC, Virtex UltraScale+): TSMC "
+                                   "16 nm FinFET (vendor product pages; not confirmed with this project's search "
+                                   "tools)"),
 }
 
 RF_NOTE = ("register files (below the CACTI grid's 1 KiB) follow Horowitz's square-root capacity trend down from "
@@ -187,9 +223,16 @@ def dram_pj_per_bit(kind: str) -> float:
     return DRAM_PJ_PER_BIT[kind].value
 
 
+def fpga_energy_ratio() -> float:
+    """On-chip energy of an FPGA against the ASIC rule at the same node (Kuon & Rose; see the module notes)."""
+    return FPGA_ENERGY["dynamic_ratio"].value
+
+
 def citations() -> list[tuple[str, float, str, str]]:
     rows = [(k, c.value, c.unit, c.source) for k, c in ENERGY_45NM.items()]
     rows += [(f"dram_{k}", c.value, c.unit, c.source) for k, c in DRAM_PJ_PER_BIT.items()]
     rows += [(f"node_{k}nm", c.value, c.unit, c.source) for k, c in NODE_ENERGY_FACTOR.items()]
+    rows += [(f"fpga_{k}", c.value, c.unit, c.source) for k, c in FPGA_ENERGY.items()]
+    rows += [(f"fpga_family_{k}", c.value, c.unit, c.source) for k, c in FPGA_FAMILY_NODE_NM.items()]
     rows.append(("sram_table", float(sram_grid().log_read.size), "grid points", CACTI))
     return rows
