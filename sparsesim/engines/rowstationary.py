@@ -158,6 +158,7 @@ def _counts(sh: Shape, k: HwKey, e, n, p, q, r, t, m) -> dict:
                 ifmap_glb_read=ifmap_glb_read, ifmap_dram=ifmap_dram, ofmap=np.full(passes.shape, ofmap),
                 psum_glb=psum_glb, filter_dram=filter_dram, fits=fits, chan_groups=chan_groups,
                 img_groups=img_groups, strips=strips, blocks=blocks, glb_words=glb_if + glb_ps,
+                glb_ifmap_words=glb_if, glb_psum_words=glb_ps,
                 weights=np.full(passes.shape, weights), rf=np.full(passes.shape, float(rf)))
 
 
