@@ -432,7 +432,8 @@ class PEArray:
         "mac_pj": Rule(**_PJ, unit="pJ/MAC", doc="energy of one MAC",
                        null="Horowitz 45 nm at these widths, scaled to the node"),
         "compact_zero_rows_cols": Rule("flag", "drop all-zero GEMM rows/columns (structured sparsity runs as the "
-                                       "smaller dense GEMM)", used_when=_SYSTOLIC),
+                                       "smaller dense GEMM; rowstationary: all-zero filters and input channels)",
+                                       used_when=("engine", ("systolic", "nm", "rowstationary"))),
         "nm": Rule("pair", "the N:M pattern [N, M]: N kept of every M weights along K", hi=1024, ordered=True,
                    used_when=("engine", ("nm",))),
         "index_bits": Rule("int_in", "relative row-index (eie) / zero-run index (scnn) width", unit="bits",

@@ -39,6 +39,10 @@ The dataflow, as the JSSC paper describes it (Sec. III-IV, Table IV's mapping pa
   ``act_density``, outputs its ``out_density`` (raw when unknown).  Zero inputs
   are gated (energy), never skipped (cycles).
 
+With ``compact_zero_rows_cols`` all-zero filters and input channels are dropped
+first (structured pruning runs as the smaller dense layer); zeros left inside
+are computed.
+
 The mapping (e, n, p, q, r, t, m) is an input, like a mapping file
 (``geometry["rs_mapping"]``, e.g. JSSC Table IV's); without one the engine picks
 the largest p and q the spads allow, then for every strip width e and image
@@ -88,18 +92,27 @@ class Shape:
     pad_top: int
 
 
-def shape(w: LayerWorkload) -> Shape:
-    """The conv shape of a layer; a linear layer (or a conv without geometry) is a 1x1 conv on a 1x1 plane."""
+def shape(w: LayerWorkload, compact: bool = False) -> Shape:
+    """The conv shape of a layer; a linear layer (or a conv without geometry) is a 1x1 conv on a 1x1 plane.
+    With ``compact`` all-zero filters and input channels are dropped (structured pruning runs as the smaller
+    dense layer, as on the systolic engine)."""
     g = w.geometry
     kernel, hw_in, hw_out = g.get("kernel"), g.get("input_hw"), g.get("output_hw")
-    if w.kind == "conv2d" and kernel and hw_in and hw_out and w.K % int(np.prod(kernel)) == 0:
-        r, s = map(int, kernel)
+    conv = w.kind == "conv2d" and kernel and hw_in and hw_out and w.K % int(np.prod(kernel)) == 0
+    groups = w.groups if conv else 1
+    c, m = (w.K // int(np.prod(kernel)) if conv else w.K), w.M // groups
+    if compact:
+        s = layer_stats(w)
+        m = max(1, math.ceil(s.kept_rows / groups))
+        c = max(1, round(c * (s.kept_input_fraction if conv else s.kept_cols / w.K)))
+    if conv:
+        r, s_ = map(int, kernel)
         u, uw = map(int, g.get("stride") or (1, 1))
         pad = g.get("padding") or (0, 0)
         e, f = map(int, hw_out)
-        return Shape(w.groups, w.batch, w.K // (r * s), w.M // w.groups, r, s, (e - 1) * u + r, (f - 1) * uw + s,
-                     e, f, u, uw, int(hw_in[0]), int(hw_in[1]), int(pad[0]))
-    return Shape(1, w.batch * w.N, w.K, w.M, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0)
+        return Shape(groups, w.batch, c, m, r, s_, (e - 1) * u + r, (f - 1) * uw + s_, e, f, u, uw,
+                     int(hw_in[0]), int(hw_in[1]), int(pad[0]))
+    return Shape(1, w.batch * w.N, c, m, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0)
 
 
 def rlc_bits_per_value(density: float, value_bits: float, run_bits: int, word_bits: int) -> float:
@@ -159,7 +172,9 @@ def _counts(sh: Shape, k: HwKey, e, n, p, q, r, t, m) -> dict:
                 psum_glb=psum_glb, filter_dram=filter_dram, fits=fits, chan_groups=chan_groups,
                 img_groups=img_groups, strips=strips, blocks=blocks, glb_words=glb_if + glb_ps,
                 glb_ifmap_words=glb_if, glb_psum_words=glb_ps,
-                weights=np.full(passes.shape, weights), rf=np.full(passes.shape, float(rf)))
+                weights=np.full(passes.shape, weights), rf=np.full(passes.shape, float(rf)),
+                macs=np.full(passes.shape, weights * sh.batch * sh.E * sh.F),
+                ifmap_words=np.full(passes.shape, float(sh.groups * sh.batch * sh.C * sh.H_real * sh.W_real)))
 
 
 def _sets(sh: Shape, k: HwKey, e: np.ndarray) -> np.ndarray:
@@ -258,10 +273,11 @@ def layer_plan(w: LayerWorkload, hw: HardwareArrays, i: int) -> dict:
     """Mapping and counts of layer ``w`` on config ``i``; cached per hardware key."""
     k = _hw_key(hw, i)
     act, run, word = float(hw.act_bits[i]), int(hw.rlc_run_bits[i]), int(hw.rlc_word_bits[i])
-    key = ("rs_plan", k, act, run, word, w.act_density, w.out_density)
+    compact = bool(hw.compact[i])
+    key = ("rs_plan", k, act, run, word, compact, w.act_density, w.out_density)
     if key in w.cache:
         return w.cache[key]
-    sh = shape(w)
+    sh = shape(w, compact)
     in_bits = rlc_bits_per_value(w.act_density, act, run, word)
     out_bits = rlc_bits_per_value(1.0 if w.out_density is None else w.out_density, act, run, word)
     given = w.geometry.get("rs_mapping")
@@ -290,25 +306,27 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
     b = storage_width(hw, w.weight_bits, idx)
     ps = plans(w, hw, idx)
     col = lambda name: _column(ps, name)  # noqa: E731
-    macs = np.full(n, float(w.dense_macs))
-    useful = s.nnz * float(w.columns) * w.act_density * np.ones(n)
-    weights = float(s.M * s.K)
+    macs = col("macs")
+    useful = np.minimum(s.nnz * float(w.columns) * w.act_density, macs)
+    weights = col("weights")
     e = np.array([p["mapping"]["e"] for p in ps], dtype=float)
     t = np.array([p["mapping"]["t"] for p in ps], dtype=float)
     psum_glb = col("psum_glb")
     adds = psum_glb * col("rf")                                # incoming partial sums accumulated in the PEs
     return ComputeDemand(
         format=np.full(n, "dense", dtype=object), value_width=b, storage_weight_bits=s.nnz * b,
-        storage_index_bits=np.zeros(n), storage_padding_bits=(weights - s.nnz) * b,
+        storage_index_bits=np.zeros(n), storage_padding_bits=np.maximum(weights - s.nnz, 0) * b,
         storage_pointer_bits=np.zeros(n), macs_executed=macs, macs_useful=useful,
         mac_energy_weight=gating_weight(hw, idx, useful, macs), index_decodes=np.zeros(n),
-        compute_cycles=col("cycles"), tiles=col("passes"), gemm_m=np.full(n, float(s.M)),
-        gemm_k=np.full(n, float(s.K)), sram_ifmap_read_words=col("ifmap_glb_read"),
+        compute_cycles=col("cycles"), tiles=col("passes"),
+        gemm_m=np.array([p["shape"].M * p["shape"].groups for p in ps], dtype=float),
+        gemm_k=np.array([p["shape"].C * p["shape"].R * p["shape"].S for p in ps], dtype=float),
+        sram_ifmap_read_words=col("ifmap_glb_read"),
         sram_filter_read_words=np.zeros(n), sram_ofmap_write_words=psum_glb, sram_ofmap_read_words=psum_glb,
         rf_weight_accesses=macs + col("filter_dram") * np.minimum(e, hw.cols[idx]),
         rf_act_accesses=macs + col("ifmap_glb_read") * col("rf") * t,
         rf_psum_accesses=2 * macs + 2 * adds, filter_word_bits=b.astype(float),
-        ifmap_words=np.full(n, float(w.input_elems * w.batch)), ofmap_words=col("ofmap"),
+        ifmap_words=col("ifmap_words"), ofmap_words=col("ofmap"),
         ifmap_passes=col("blocks"), filter_passes=col("img_groups") * col("strips"), psum_passes=col("chan_groups"),
         ofmap_tile_words=col("glb_words"), restream_filter=np.zeros(n), restream_ifmap=np.zeros(n))
 
@@ -335,7 +353,7 @@ def costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, idx: np.ndarra
     bits_of = dram_of * out_bits + 2 * spill * acc
     glb_psum = psum - spill
     compulsory = np.where(res, 0.0, dd.storage_weight_bits) + np.where(
-        acts_on_chip, 0.0, w.input_elems * w.batch * in_bits + col("ofmap") * out_bits)
+        acts_on_chip, 0.0, col("ifmap_words") * in_bits + col("ofmap") * out_bits)
     t = Traffic(
         sram_ifmap_read_words=col("ifmap_glb_read"), sram_ifmap_write_words=col("ifmap_glb_fill"),
         sram_filter_read_words=np.zeros(idx.size), sram_filter_write_words=np.zeros(idx.size),
