@@ -353,7 +353,7 @@ def costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, idx: np.ndarra
     bits_of = dram_of * out_bits + 2 * spill * acc
     glb_psum = psum - spill
     compulsory = np.where(res, 0.0, dd.storage_weight_bits) + np.where(
-        acts_on_chip, 0.0, col("ifmap_words") * in_bits + col("ofmap") * out_bits)
+        acts_on_chip, 0.0, col("ifmap_dram") / col("blocks") * in_bits + col("ofmap") * out_bits)
     t = Traffic(
         sram_ifmap_read_words=col("ifmap_glb_read"), sram_ifmap_write_words=col("ifmap_glb_fill"),
         sram_filter_read_words=np.zeros(idx.size), sram_filter_write_words=np.zeros(idx.size),
