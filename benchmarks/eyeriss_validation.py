@@ -4,9 +4,11 @@ Reference: Chen et al., JSSC 52(1) 2017, Table V (per layer: power, processing l
 accesses, active PEs) with the mapping of its Table IV (tests/fixtures/eyeriss/published.csv).  Workloads:
 the project's AlexNet (pruning/models.py: 227x227 input, conv2/4/5 in 2 groups), dense 16-bit weights,
 batch 4; each layer's input density is 1 - Table V's ifmap zeros, its output density the next layer's
-input density (CONV5's is not published: its outputs are priced raw).  MB are binary (2^20 bytes), as the
-paper's KB are (Table IV's buffer allocations are in units of 1024 bytes).  Power = on-chip energy (all but
-DRAM) / latency, as the chip's measured power excludes DRAM.
+input density (CONV5's: the fc6 input density EIE measured on AlexNet, Han et al. ISCA 2016 Table III,
+Alex-6: 35.1%, tests/fixtures/eie/published.csv).  MB are 10^6 bytes: the paper's abstract gives 0.0029
+DRAM accesses (16-bit words) per MAC for these layers, i.e. 15.4 MB / 2 bytes / 2.66 G MACs with decimal MB
+(binary MB would give 0.0030).  Power = on-chip energy (all but DRAM) / latency, as the chip's measured
+power excludes DRAM.
 
 Usage: python benchmarks/eyeriss_validation.py [--own-mapping]
   --own-mapping   the engine's own mapping search instead of Table IV's mapping
@@ -29,15 +31,25 @@ from sparsesim.engines.rowstationary import MAPPING_FIELDS, layer_plan  # noqa: 
 from sparsesim.hwarrays import HardwareArrays  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "eyeriss" / "published.csv"
-MIB = 2.0 ** 20
+EIE_FIXTURE = ROOT / "tests" / "fixtures" / "eie" / "published.csv"
+MB = 1e6
 METRICS = ("latency_ms", "dram_mb", "glb_mb", "power_mw", "active_pes")
 PUBLISHED = {"latency_ms": "processing_latency_ms", "dram_mb": "dram_mb", "glb_mb": "glb_mb",
              "power_mw": "power_mw", "active_pes": "active_pes"}
 
 
-def published() -> list[dict]:
-    with open(FIXTURE) as f:
+def _rows(path: Path) -> list[dict]:
+    with open(path) as f:
         return list(csv.DictReader(line for line in f if not line.startswith("#")))
+
+
+def published() -> list[dict]:
+    return _rows(FIXTURE)
+
+
+def fc6_input_density() -> float:
+    """AlexNet's fc6 input density (CONV5's output after ReLU and pooling): EIE Table III, Alex-6."""
+    return float(next(r for r in _rows(EIE_FIXTURE) if r["layer"] == "Alex-6")["act_density"])
 
 
 def alexnet_workloads(rows: list[dict], own_mapping: bool = False) -> list:
@@ -51,7 +63,7 @@ def alexnet_workloads(rows: list[dict], own_mapping: bool = False) -> list:
     torch.manual_seed(0)
     model = AlexNet()
     convs = {w.name: w for w in from_model(model, torch.zeros(1, *model.input_shape), batch=4, weight_bits=16)}
-    density = [1.0 - float(r["ifmap_zeros_pct"]) / 100.0 for r in rows]
+    density = [1.0 - float(r["ifmap_zeros_pct"]) / 100.0 for r in rows] + [fc6_input_density()]
     out = []
     for i, r in enumerate(rows):
         w = convs[r["layer"]]
@@ -59,7 +71,7 @@ def alexnet_workloads(rows: list[dict], own_mapping: bool = False) -> list:
         if not own_mapping:
             geometry["rs_mapping"] = {f: int(r[f]) for f in MAPPING_FIELDS}
         out.append(dataclasses.replace(w, act_density=density[i],
-                                       out_density=density[i + 1] if i + 1 < len(rows) else None,
+                                       out_density=density[i + 1],
                                        geometry=geometry, cache={}))
     return out
 
@@ -75,8 +87,8 @@ def measure(own_mapping: bool = False) -> list[dict]:
         plan = layer_plan(w, arrays, 0)
         glb_words = (r["sram_ifmap_read_words"] + r["sram_ifmap_write_words"] + r["sram_ofmap_write_words"]
                      + r["sram_ofmap_read_words"])
-        out.append({"layer": w.name, "latency_ms": r["latency_s"] * 1e3, "dram_mb": r["dram_bits"] / 8 / MIB,
-                    "glb_mb": glb_words * hw.pe.act_bits / 8 / MIB,
+        out.append({"layer": w.name, "latency_ms": r["latency_s"] * 1e3, "dram_mb": r["dram_bits"] / 8 / MB,
+                    "glb_mb": glb_words * hw.pe.act_bits / 8 / MB,
                     "power_mw": (r["energy_pj"] - r["energy_dram_pj"]) / r["latency_s"] * 1e-9,
                     "active_pes": plan["active"], "mapping": plan["mapping"]})
     return out

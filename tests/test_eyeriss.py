@@ -2,8 +2,8 @@
 
 Acceptance (issue item 3): AlexNet CONV1-5 at batch 4 within 15% per layer on processing latency, DRAM and
 GLB accesses.  Known misses are pinned, not hidden (docs/validation.md, Eyeriss section): CONV3's GLB
-accesses (+37%: with Table IV's q=4, r=1 the model moves 2/(4*9) partial sums per MAC where the chip's
-figure implies about 1/24, as for CONV4-5) and the chip's power, which the model does not reach (no clock
+accesses (+43%: with Table IV's q=4, r=1 the model moves 2/(4*9) partial sums per MAC where the chip's
+figure implies about one GLB word per 24 MACs, as for CONV4-5) and the chip's power, which the model does not reach (no clock
 network, control or inter-PE network energy).
 """
 
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import eyeriss_validation as bench  # noqa: E402
 
 TOLERANCE = 0.15
-PINNED = {("conv3", "glb_mb"): (0.30, 0.45)}            # known miss: its error stays in this band
+PINNED = {("conv3", "glb_mb"): (0.35, 0.50)}            # known miss: its error stays in this band
 POWER_BAND = (-0.40, -0.10)                             # power is reported, not validated: pinned against drift
 
 
