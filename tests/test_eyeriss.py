@@ -3,8 +3,8 @@
 Acceptance (issue item 3): AlexNet CONV1-5 at batch 4 within 15% per layer on processing latency, DRAM and
 GLB accesses.  Known misses are pinned, not hidden (docs/validation.md, Eyeriss section): CONV3's GLB
 accesses (+43%: with Table IV's q=4, r=1 the model moves 2/(4*9) partial sums per MAC where the chip's
-figure implies about one GLB word per 24 MACs, as for CONV4-5) and the chip's power, which the model does not reach (no clock
-network, control or inter-PE network energy).
+figure implies about one GLB word per 24 MACs, as for CONV4-5) and the chip's power, which the model does
+not reach (no clock network, control or inter-PE network energy).
 """
 
 import dataclasses
