@@ -28,6 +28,12 @@ Engines (``pe.engine``; one module each in ``sparsesim/engines``):
   activations per cycle (Cartesian product); the input plane is tiled over
   the PEs, output channels are processed ``channel_group`` at a time with a
   barrier between groups.
+* ``rowstationary``  Eyeriss's row-stationary dataflow (Chen et al., ISCA 2016,
+  JSSC 2017): logical PE sets of R filter rows x e output rows folded onto the
+  ``rows x cols`` array, processing passes sized by the per-PE scratchpads
+  (``filter_spad_words``, ``ifmap_spad_words``, ``psum_spad_words``) and the
+  global buffer; activations run-length coded to and from DRAM
+  (``rlc_run_bits``, ``rlc_word_bits``).
 
 Memory (``memory`` section): one shared global buffer (``glb``) or per-operand
 buffers (``ifmap_sram``, ``filter_sram``, ``ofmap_sram``, as SCALE-Sim and most
@@ -54,7 +60,7 @@ from sparsecodesign.fileio import YamlError, load_unique_yaml, short
 from .tech import (DRAM_PJ_PER_BIT, FPGA_FAMILY_NODE_NM, NODE_ENERGY_FACTOR, add_pj, dram_pj_per_bit,
                    fpga_energy_ratio, mac_pj, sram_access_pj)
 
-ENGINES = ("systolic", "nm", "eie", "sigma", "scnn")
+ENGINES = ("systolic", "nm", "eie", "sigma", "scnn", "rowstationary")
 ENGINE_ALIASES = {"sparse": "eie"}
 SPARSE_ENGINES = ("eie", "sigma", "scnn")
 DATAFLOWS = ("ws", "os", "is", "ci_co")
@@ -376,6 +382,7 @@ class Memory:
 
 
 _SYSTOLIC = ("engine", ("systolic", "nm"))
+_RS = ("engine", ("rowstationary",))
 
 
 @dataclass(frozen=True)
@@ -403,6 +410,11 @@ class PEArray:
     iteration_overhead_cycles: int = 4
     cartesian: tuple[int, int] = (4, 4)
     channel_group: int = 8
+    filter_spad_words: int = 224
+    ifmap_spad_words: int = 12
+    psum_spad_words: int = 24
+    rlc_run_bits: int = 5
+    rlc_word_bits: int = 64
 
     RULES = MappingProxyType({
         "engine": Rule("choice", "how a layer runs (cost_model.md, Engines; `sparse` is an alias of `eie`)",
@@ -424,7 +436,8 @@ class PEArray:
         "mac_pj": Rule(**_PJ, unit="pJ/MAC", doc="energy of one MAC",
                        null="Horowitz 45 nm at these widths, scaled to the node"),
         "compact_zero_rows_cols": Rule("flag", "drop all-zero GEMM rows/columns (structured sparsity runs as the "
-                                       "smaller dense GEMM)", used_when=_SYSTOLIC),
+                                       "smaller dense GEMM; rowstationary: all-zero filters and input channels)",
+                                       used_when=("engine", ("systolic", "nm", "rowstationary"))),
         "nm": Rule("pair", "the N:M pattern [N, M]: N kept of every M weights along K", hi=1024, ordered=True,
                    used_when=("engine", ("nm",))),
         "index_bits": Rule("int_in", "relative row-index (eie) / zero-run index (scnn) width", unit="bits",
@@ -453,6 +466,16 @@ class PEArray:
                           hi=1024, used_when=("engine", ("scnn",))),
         "channel_group": Rule("int_in", "output channels accumulated per pass (Kc)", unit="channels", lo=1,
                               hi=1 << 16, used_when=("engine", ("scnn",))),
+        "filter_spad_words": Rule("int_in", "filter scratchpad per PE (p filters x q channels x S taps)",
+                                  unit="words", lo=1, hi=1 << 20, used_when=_RS),
+        "ifmap_spad_words": Rule("int_in", "input scratchpad per PE (the sliding window: q channels x S taps)",
+                                 unit="words", lo=1, hi=1 << 20, used_when=_RS),
+        "psum_spad_words": Rule("int_in", "partial-sum scratchpad per PE (p filters)", unit="words", lo=1,
+                                hi=1 << 20, used_when=_RS),
+        "rlc_run_bits": Rule("int_in", "zero-run field of the run-length code of activations to/from DRAM "
+                             "(0: activations stored raw)", unit="bits", lo=0, hi=16, used_when=_RS),
+        "rlc_word_bits": Rule("int_in", "word the run-length pairs are packed into (one flag bit besides)",
+                              unit="bits", lo=2, hi=4096, used_when=_RS),
     })
 
     def __post_init__(self):
@@ -470,7 +493,8 @@ class PEArray:
                                 f"slots; allowed: at most {MAX_EIE_QUEUE_SLOTS:,} for engine eie")
         _check_fields_of(self, w, ("act_broadcast_per_cycle", "skip_empty_columns", "distribution_bw_words",
                                    "reduction_bw_words", "iteration_overhead_cycles", "cartesian",
-                                   "channel_group"))
+                                   "channel_group", "filter_spad_words", "ifmap_spad_words", "psum_spad_words",
+                                   "rlc_run_bits", "rlc_word_bits"))
 
     @property
     def num_pes(self) -> int:

@@ -51,6 +51,11 @@ class HardwareArrays:
     cart_f: np.ndarray
     cart_i: np.ndarray
     channel_group: np.ndarray
+    filter_spad: np.ndarray
+    ifmap_spad: np.ndarray
+    psum_spad: np.ndarray
+    rlc_run_bits: np.ndarray
+    rlc_word_bits: np.ndarray
     clock_hz: np.ndarray
     storage_table: np.ndarray     # [config, bits] -> stored value width (0: unsupported)
     widest_bits: np.ndarray
@@ -120,6 +125,11 @@ class HardwareArrays:
             iter_overhead=a(lambda x: x.pe.iteration_overhead_cycles),
             cart_f=a(lambda x: x.pe.cartesian[0], np.int64), cart_i=a(lambda x: x.pe.cartesian[1], np.int64),
             channel_group=a(lambda x: x.pe.channel_group, np.int64),
+            filter_spad=a(lambda x: x.pe.filter_spad_words, np.int64),
+            ifmap_spad=a(lambda x: x.pe.ifmap_spad_words, np.int64),
+            psum_spad=a(lambda x: x.pe.psum_spad_words, np.int64),
+            rlc_run_bits=a(lambda x: x.pe.rlc_run_bits, np.int64),
+            rlc_word_bits=a(lambda x: x.pe.rlc_word_bits, np.int64),
             clock_hz=a(lambda x: x.clock_hz),
             storage_table=np.array([[next((w for w in x.pe.weight_bits if w >= b), 0) for b in range(33)]
                                     for x in accs], dtype=float).reshape(len(accs), 33),

@@ -44,6 +44,7 @@ class LayerWorkload:
     groups: int = 1
     input_elems: int = 0           # input activations per sample (C*H*W or in_features)
     act_density: float = 1.0       # fraction of nonzero input activations (1.0 = not measured)
+    out_density: float | None = None  # fraction of nonzero outputs after the activation (None = not known)
     sparsity_type: str = "dense"
     geometry: dict = field(default_factory=dict, repr=False)
     cache: dict = field(default_factory=dict, repr=False)  # derived per-hardware facts (e.g. EIE loads)
@@ -57,6 +58,8 @@ class LayerWorkload:
                 raise WorkloadError(f"layer {self.name!r}: field {name!r}={v!r}; allowed: an integer >= 1")
         if not 0.0 <= self.act_density <= 1.0:
             raise WorkloadError(f"layer {self.name!r}: act_density={self.act_density}; allowed: [0, 1]")
+        if self.out_density is not None and not 0.0 <= self.out_density <= 1.0:
+            raise WorkloadError(f"layer {self.name!r}: out_density={self.out_density}; allowed: [0, 1] or None")
         if not self.input_elems:
             object.__setattr__(self, "input_elems", self.K * self.groups if self.kind == "linear" else self.K)
 

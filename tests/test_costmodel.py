@@ -15,7 +15,7 @@ from sparsesim.formats import encode
 from sparsesim.workload import LayerWorkload
 
 SETTINGS = settings(max_examples=30, deadline=None)
-ENGINES = ["systolic", "nm", "eie", "sigma", "scnn"]
+ENGINES = ["systolic", "nm", "eie", "sigma", "scnn", "rowstationary"]
 SKIPPING = ["eie", "sigma", "scnn"]
 
 

@@ -15,7 +15,7 @@ def test_presets_load_and_cover_asic_fpga_and_every_engine():
     assert {"tpu_like", "eie_like", "eyeriss_like", "fpga_small", "fpga_large", "sigma_like", "scnn_like"} <= set(names)
     accs = [load_accelerator(n) for n in names]
     assert {a.platform for a in accs} == {"asic", "fpga"}
-    assert {a.pe.engine for a in accs} == {"systolic", "eie", "nm", "sigma", "scnn"}
+    assert {a.pe.engine for a in accs} == {"systolic", "eie", "nm", "sigma", "scnn", "rowstationary"}
     assert {a.tech_node_nm for a in accs} <= set(NODE_ENERGY_FACTOR)
 
 

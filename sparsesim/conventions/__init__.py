@@ -5,6 +5,10 @@
 * ``scalesim`` SCALE-Sim v3's double-buffered scratchpads, reproduced from its
   own rules (``scalesim.py``): im2col operands streamed from DRAM in prefetch
   windows, fill/drain per fold, its stall accounting;
+* the ``rowstationary`` engine prices its own traffic and timing whatever the
+  convention (``sparsesim.engines.rowstationary.costs``): its GLB holds only
+  inputs and partial sums, filters bypass it, activations cross DRAM run-length
+  coded;
 * ``zigzag``   ZigZag's access counting for its tpu_like hierarchy
   (``zigzag.py``): the raw input fetched once per layer, per-level access
   counts at each memory's access granularity.
@@ -20,6 +24,7 @@ from ..demand import ComputeDemand
 from ..hwarrays import HardwareArrays
 from ..memory import Traffic, native_traffic
 from ..timing import pipelined_timing
+from ..engines import rowstationary
 from ..workload import LayerWorkload
 from . import scalesim, zigzag
 
@@ -46,6 +51,10 @@ def convention_costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, res
         if idx.size:
             t, tm = module.costs(w, d, hw, idx, resident)
             traffic, timing = _merge(traffic, idx, t), _merge(timing, idx, tm)
+    idx = np.nonzero(hw.engine == "rowstationary")[0]
+    if idx.size:
+        t, tm = rowstationary.costs(w, d, hw, idx, resident)
+        traffic, timing = _merge(traffic, idx, t), _merge(timing, idx, tm)
     return traffic, timing
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from ..demand import ComputeDemand
 from ..hwarrays import HardwareArrays
 from ..workload import LayerWorkload
-from . import eie, scnn, sigma, systolic
+from . import eie, rowstationary, scnn, sigma, systolic
 
 ENGINE_MODELS = {
     "systolic": systolic.demand,
@@ -22,6 +22,7 @@ ENGINE_MODELS = {
     "eie": eie.demand,
     "sigma": sigma.demand,
     "scnn": scnn.demand,
+    "rowstationary": rowstationary.demand,
 }
 
 
