@@ -24,7 +24,6 @@ import argparse
 import csv
 import dataclasses
 import hashlib
-import os
 import subprocess
 import sys
 import tempfile
@@ -395,5 +394,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
     main()
