@@ -68,6 +68,14 @@ SRAM_KB = [(2, 8, 4), (64, 16, 2), (256, 32, 8), (4, 4, 16), (2048, 512, 64), (1
 BW = [(1, 4, 2), (64, 64, 64), (8, 2, 16), (4, 32, 1), (16, 16, 8), (2, 1, 32), (32, 8, 4), (3, 5, 7)]
 SPARSITY = ["dense", "dense", "1:4", "dense", "2:4", "dense", "1:2", "dense", "dense", "2:8"]
 N_CONFIGS = 28
+# Four more configs, on large arrays, for the layers too slow for the cycled ones (AlexNet conv1/2/4, ResNet-18's
+# stem and its layer1 / layer4 3x3 convs): (array, dataflow, mode, SRAM KB, bw, N:M, layers)
+LARGE = [((128, 128), "ws", "USER", (512, 256, 128), (16, 8, 32), "dense", ("alexnet.Conv1", "resnet18.conv1")),
+         ((64, 64), "os", "CALC", (96, 48, 24), (1, 1, 1), "1:4",
+          ("alexnet.Conv4", "resnet18.l1conv", "alexnet.Conv1")),
+         ((128, 64), "ws", "USER", (20, 200, 40), (12, 24, 6), "2:4", ("resnet18.l1conv", "alexnet.Conv2")),
+         ((128, 128), "os", "USER", (160, 640, 16), (48, 2, 5), "2:4",
+          ("alexnet.Conv2", "resnet18.l4conv", "alexnet.Conv5", "alexnet.Conv4"))]
 COLUMNS = ["config", "split", "mode", "dataflow", "rows", "cols", "ifmap_kb", "filter_kb", "ofmap_kb", "ifmap_bw",
            "filter_bw", "ofmap_bw", "sparsity", "format", "layer", "d1", "d2", "d3", "d4", "d5", "d6", "d7",
            "total_cycles_incl_prefetch", "total_cycles", "stall_cycles", "sram_ifmap_reads", "sram_filter_reads",
@@ -167,6 +175,10 @@ def configs() -> list[GridConfig]:
                 break
         out.append(GridConfig(f"g{i:02d}", "holdout" if i % 4 == 3 else "tune", mode, dataflow, ar, ac,
                               SRAM_KB[i % len(SRAM_KB)], BW[i % len(BW)], sparsity, fmt, tuple(picked)))
+    for j, ((ar, ac), dataflow, mode, kb, bw, sparsity, names) in enumerate(LARGE):
+        i = N_CONFIGS + j
+        out.append(GridConfig(f"g{i:02d}", "holdout" if i % 4 == 3 else "tune", mode, dataflow, ar, ac, kb, bw,
+                              sparsity, "conv", tuple((n, CONV_LAYERS[n]) for n in names)))
     return out
 
 
