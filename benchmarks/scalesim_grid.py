@@ -6,8 +6,9 @@ The grid (``configs()``) crosses array shapes (square and non-square, 4x4 .. 128
 dataflows, dense and N:M; none repeats a configuration of tests/fixtures/scalesim/golden.csv.  Every config runs a
 few layers drawn from LeNet-5, AlexNet conv1-5, ResNet-18-shaped layers, fully connected layers (conv format,
 1x1) and GEMMs (SCALE-Sim's GEMM topology format), picked so that each config's SCALE-Sim run stays small
-(``ROW_BUDGET`` demand rows).  Every fourth config is held out: it was run but not looked at while the
-convention was fixed, and is reported separately.
+(``BUDGET_S``, estimated from the demand rows by ``est_seconds``); four more (``LARGE``) carry the layers too slow
+for small arrays on 64x64 .. 128x128.  Every fourth config is held out: it was run but not looked at while the
+convention was checked, and is reported separately.
 
     python benchmarks/scalesim_grid.py --scalesim-python /tmp/ssvenv/bin/python --write   # reruns SCALE-Sim
     python benchmarks/scalesim_grid.py                          # compares with tests/fixtures/scalesim/grid.csv
