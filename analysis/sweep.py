@@ -54,8 +54,10 @@ from sparsecodesign.fileio import (
     as_tuple,
     atomic_write_json,
     atomic_write_text,
+    read_bounded_text,
     read_regular,
     short,
+    yaml_line,
 )
 
 CACHE_SCHEMA = "sweep-3"  # the layout of a cache entry and its key
@@ -83,12 +85,18 @@ def _beside(entry, base_dir: Path):
 def _pair(value, name: str) -> tuple:
     if not (isinstance(value, (list, tuple)) and len(value) == 2
             and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 64 for v in value)):
-        raise SweepError(f"sweep.workload: field '{name}'={short(value)}; allowed: two integers in 1..64")
+        raise SweepError(f"sweep.workload: field '{name}'={short(value)}; allowed: two integers in 1..64",
+                         ("workload", name))
     return tuple(value)
 
 
 class SweepError(ValueError):
-    pass
+    """A bad sweep; ``field`` (keys, then list indices: ``("workload", "ratios", 1)``) is where it is in a sweep
+    file, so that ``SweepSpec.from_yaml`` names the file and the line."""
+
+    def __init__(self, message: str, field: tuple = ()):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -114,24 +122,27 @@ class SweepSpec:
         unknown = sorted(set(d) - allowed)
         if unknown:
             raise SweepError(f"sweep: unknown field(s) {', '.join(map(repr, unknown))}; allowed: "
-                             f"{', '.join(sorted(allowed))}")
+                             f"{', '.join(sorted(allowed))}", (unknown[0],))
         if "artifact" not in d:
             raise SweepError("sweep: field 'artifact' is required (an artifact directory whose weights are re-pruned)")
         if not isinstance(d["artifact"], str) or not d["artifact"]:
-            raise SweepError(f"sweep: field 'artifact'={short(d['artifact'])}; allowed: an artifact directory (a path)")
+            raise SweepError(f"sweep: field 'artifact'={short(d['artifact'])}; allowed: an artifact directory (a path)",
+                             ("artifact",))
         art = Path(d["artifact"])
         if not art.is_absolute() and base_dir is not None:
             art = base_dir / art
         work = d.get("workload") or {}
         if not isinstance(work, dict):
-            raise SweepError("sweep: field 'workload' must be a mapping (structures, ratios, bits, block, nm)")
+            raise SweepError("sweep: field 'workload' must be a mapping (structures, ratios, bits, block, nm)",
+                             ("workload",))
         wk_unknown = sorted(set(work) - {"structures", "ratios", "bits", "block", "nm"})
         if wk_unknown:
             raise SweepError(f"sweep.workload: unknown field(s) {', '.join(map(repr, wk_unknown))}; allowed: "
-                             "bits, block, nm, ratios, structures")
+                             "bits, block, nm, ratios, structures", ("workload", wk_unknown[0]))
         params = d.get("parameters") or {}
         if not isinstance(params, dict):
-            raise SweepError("sweep: field 'parameters' must map dotted hardware paths (pe.rows) to value lists")
+            raise SweepError("sweep: field 'parameters' must map dotted hardware paths (pe.rows) to value lists",
+                             ("parameters",))
         base_hw = d.get("base_hw", "eyeriss_like")
         if base_dir is not None:   # hardware files, like the artifact, are relative to the sweep file
             base_hw = [_beside(b, base_dir) for b in base_hw] if isinstance(base_hw, (list, tuple)) \
@@ -139,7 +150,7 @@ class SweepSpec:
         if isinstance(base_hw, (list, tuple)):
             if not base_hw or len(set(map(str, base_hw))) != len(base_hw):
                 raise SweepError(f"sweep: field 'base_hw'={str(base_hw)[:80]}; allowed: a preset name or hardware "
-                                 "YAML, or a non-empty list of distinct ones")
+                                 "YAML, or a non-empty list of distinct ones", ("base_hw",))
             base_hw = tuple(str(b) for b in base_hw)
         else:
             base_hw = str(base_hw)
@@ -155,6 +166,7 @@ class SweepSpec:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "SweepSpec":
+        """The sweep in a YAML file; a bad field is one ``SweepError`` line naming the file, its line and the field."""
         try:
             data = load_yaml(path)
         except (OSError, yaml.YAMLError) as e:
@@ -164,53 +176,75 @@ class SweepSpec:
         if not isinstance(data, dict):
             raise SweepError(f"{path}: a sweep file is a mapping (artifact, base_hw, parameters, workload, ...), "
                              f"not {type(data).__name__}")
-        return cls.from_dict(data, Path(path).parent)
+        try:
+            return cls.from_dict(data, Path(path).parent)
+        except SweepError as e:
+            try:
+                line = yaml_line(read_bounded_text(path), e.field)
+            except (OSError, ValueError):
+                line = 1
+            raise SweepError(f"{path}: line {line}: {e}", e.field) from None
 
     def validate(self) -> None:
+        where = {"structures": ("workload", "structures"), "ratios": ("workload", "ratios"),
+                 "bits": ("workload", "bits"), "objectives": ("objectives",)}
         for name in ("structures", "ratios", "bits", "objectives"):
             if not getattr(self, name):
-                raise SweepError(f"sweep: field '{name}' is empty; allowed: a value or a non-empty list")
+                raise SweepError(f"sweep: field '{name}' is empty; allowed: a value or a non-empty list", where[name])
             if len(set(map(repr, getattr(self, name)))) != len(getattr(self, name)):
-                raise SweepError(f"sweep: field '{name}'={short(list(getattr(self, name)))} repeats a value")
+                raise SweepError(f"sweep: field '{name}'={short(list(getattr(self, name)))} repeats a value",
+                                 where[name])
         if self.mode not in ("grid", "random"):
-            raise SweepError(f"sweep: field 'mode'={self.mode!r}; allowed: grid, random")
+            raise SweepError(f"sweep: field 'mode'={self.mode!r}; allowed: grid, random", ("mode",))
         for name, lo, hi in (("samples", 1, MAX_POINTS), ("seed", 0, MAX_SEED), ("batch", 1, MAX_BATCH)):
             v = getattr(self, name)   # bounded like the CLI's options: no bool, no 1e9 samples to draw
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                raise SweepError(f"sweep: field {name!r}={short(v)}; allowed: an integer in {lo}..{hi:,}")
+                raise SweepError(f"sweep: field {name!r}={short(v)}; allowed: an integer in {lo}..{hi:,}", (name,))
         if not (Path(self.artifact) / "manifest.json").exists():
-            raise SweepError(f"sweep: field 'artifact'={self.artifact!r} is not an artifact directory")
+            raise SweepError(f"sweep: field 'artifact'={self.artifact!r} is not an artifact directory", ("artifact",))
         for path, values in self.parameters.items():
             if not isinstance(values, list) or not values:
-                raise SweepError(f"sweep.parameters: {path!r} must be a non-empty list of values")
+                raise SweepError(f"sweep.parameters: {path!r} must be a non-empty list of values", ("parameters", path))
             if path.count(".") > 1 or (path.split(".")[0] not in ("pe", "glb", "rf", "dram") and "." in path) \
                     or ("." not in path and path not in ("clock_hz", "energy_scale")):
                 raise SweepError(f"sweep.parameters: {path!r} unknown; allowed: pe.*, glb.*, rf.*, dram.*, "
-                                 "clock_hz, energy_scale")
-        for s in self.structures:
+                                 "clock_hz, energy_scale", ("parameters", path))
+        for i, s in enumerate(self.structures):
             if s not in KINDS:
-                raise SweepError(f"sweep.workload: structure {s!r} unknown; allowed: {', '.join(KINDS)}")
-        for r in self.ratios:
+                raise SweepError(f"sweep.workload: structure {s!r} unknown; allowed: {', '.join(KINDS)}",
+                                 ("workload", "structures", i))
+        for i, r in enumerate(self.ratios):
             if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r < 1:
-                raise SweepError(f"sweep.workload: ratio {r!r}; allowed: numbers in [0, 1)")
-        for b in self.bits:
+                raise SweepError(f"sweep.workload: ratio {r!r}; allowed: numbers in [0, 1)", ("workload", "ratios", i))
+        for i, b in enumerate(self.bits):
             if isinstance(b, bool) or not isinstance(b, int) or not (1 <= b <= 16 or b == 32):
-                raise SweepError(f"sweep.workload: bits {b!r}; allowed: 1..16 or 32")
-        for o in self.objectives:
+                raise SweepError(f"sweep.workload: bits {b!r}; allowed: 1..16 or 32", ("workload", "bits", i))
+        for i, o in enumerate(self.objectives):
             if o not in OBJECTIVES:
-                raise SweepError(f"sweep: objective {o!r}; allowed: {', '.join(OBJECTIVES)}")
+                raise SweepError(f"sweep: objective {o!r}; allowed: {', '.join(OBJECTIVES)}", ("objectives", i))
         n_points = len(self.bases()) * (math.prod(len(v) for v in self.parameters.values()) if self.mode == "grid"
                                         else self.samples)
         if n_points > MAX_POINTS:   # counted before any point is built
             raise SweepError(f"sweep: {n_points:,} hardware points ({self.mode}); allowed: at most {MAX_POINTS:,} "
-                             "per sweep (fewer values, or mode: random with fewer samples)")
+                             "per sweep (fewer values, or mode: random with fewer samples)", ("parameters",))
         bases = self.base_dicts()
         for point in self.hw_points():  # every hardware point must be a valid description
             try:
                 build_accelerator(bases[point["base"]], overrides(point))
             except HardwareError as e:
                 shown = point if len(bases) > 1 else overrides(point)
-                raise SweepError(f"sweep point {shown}: {e}") from None
+                raise SweepError(f"sweep point {shown}: {e}", self._culprit(bases[point["base"]], point)) from None
+
+    def _culprit(self, base: dict, point: dict) -> tuple:
+        """Where a refused hardware point comes from: the first parameter whose value alone is refused, with that
+        value's index in its list (``("parameters",)`` when only a combination is refused)."""
+        for path, value in overrides(point).items():
+            try:
+                build_accelerator(base, {path: value})
+            except HardwareError:
+                values = self.parameters[path]
+                return ("parameters", path, next(i for i, v in enumerate(values) if v == value))
+        return ("parameters",)
 
     # ------------------------------------------------------------ points
     def bases(self) -> tuple[str, ...]:
@@ -223,7 +257,9 @@ class SweepSpec:
             try:
                 out[b] = load_accelerator(b).to_dict()
             except HardwareError as e:
-                raise SweepError(f"sweep: field 'base_hw': {e}") from None
+                i = self.bases().index(b)
+                raise SweepError(f"sweep: field 'base_hw': {e}",
+                                 ("base_hw", i) if isinstance(self.base_hw, tuple) else ("base_hw",)) from None
         return out
 
     def base_dict(self) -> dict:

@@ -10,6 +10,8 @@ The one module of generic I/O that ``pruning``, ``sparsesim``, ``accel_models`` 
   ``MAX_YAML_BYTES`` of UTF-8, duplicate keys are errors (merge keys ``<<: *base`` work, the mapping's own keys
   win), aliases expand to at most ``MAX_YAML_NODES`` nodes and never recursively, ``1e-3`` is a number
   (YAML 1.2); every failure is one ``YamlError`` line naming the file, line and column.
+* ``yaml_line(text, keys)`` is the line of a field (``("workload", "ratios", 1)``) in a YAML text, for messages
+  about a value that parsed but is not allowed.
 * ``short(value)`` is how a value appears in an error message (bounded, one line), ``clip(text)`` free text,
   ``as_tuple(value)`` how a list field reads a scalar.
 * ``atomic_write_bytes/_text/_json`` write a temporary file in the target's directory, fsync it, give it the
@@ -37,7 +39,7 @@ from pathlib import Path
 from typing import Self
 
 import yaml
-from yaml.nodes import MappingNode, SequenceNode
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 
 # ================================================================ bounded reads
@@ -243,6 +245,30 @@ def loads_unique_yaml(text: str, source: str = "<string>", max_nodes: int = MAX_
         raise YamlError(f"{source}: nested too deeply; allowed: ordinary config nesting") from None
     finally:
         loader.dispose()
+
+
+def yaml_line(text: str, keys: tuple) -> int:
+    """The 1-based line of the entry at ``keys`` (mapping keys, then list indices) in YAML ``text``: of its key in
+    a mapping, of the item in a list; of the deepest entry found where the path stops early (a field that is
+    missing, a scalar where a list was expected); 1 when nothing matches or the text does not parse."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return 1
+    line = 1
+    for key in keys:
+        if isinstance(node, MappingNode):
+            hit = next((v for k, v in node.value if isinstance(k, ScalarNode) and k.value == str(key)), None)
+            if hit is None:
+                return line
+            line = next(k for k, v in node.value if v is hit).start_mark.line + 1
+            node = hit
+        elif isinstance(node, SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
 
 
 def read_bounded_text(path: str | Path, max_bytes: int = MAX_YAML_BYTES, what: str = "file") -> str:

@@ -1,6 +1,7 @@
 """The main job: matched-accuracy search, sweeps (resume, Dask), compare end to end."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -114,6 +115,42 @@ def test_sweep_yaml_duplicate_keys(tmp_path, dense_artifact):
     p.write_text(f"artifact: {dense_artifact}\nmode: grid\nmode: random\n")
     with pytest.raises(SweepError, match="duplicate key 'mode'"):
         SweepSpec.from_yaml(p)
+
+
+SWEEP_YAML = """artifact: art
+base_hw: fpga_small
+parameters:
+  pe.rows: [4, 8]
+  glb.capacity_bytes: [65536]
+workload:
+  structures: [nonstructured]
+  ratios: [0.5]
+  bits: [8]
+"""
+
+
+@pytest.mark.parametrize("old, new, line, pattern", [
+    ("ratios: [0.5]", "ratios: [0.5, abc]", 8, r"ratio 'abc'; allowed: numbers in \[0, 1\)"),           # a non-number
+    ("pe.rows: [4, 8]", "pe.rows: [4,\n    -8]", 5, r"sweep point \{.*'pe.rows': -8\}: pe: field 'rows'=-8"),  # negative
+    ("  bits: [8]", "  bits: [8]\n  colour: red", 10, r"sweep.workload: unknown field\(s\) 'colour'"),   # unknown key
+    ("base_hw: fpga_small", "base_hw: fpga_small\nsamples: -3", 3, r"field 'samples'=-3; allowed: an integer"),
+    ("artifact: art\n", "", 1, r"field 'artifact' is required"),                                      # missing
+    ("pe.rows: [4, 8]", "pe.rowz: [4, 8]", 4, r"sweep point \{.*'pe.rowz': 4.*\}: pe: unknown field\(s\) 'rowz'"),
+    ("bits: [8]", "bits: 40", 9, r"bits 40; allowed: 1..16 or 32"),                                   # a scalar
+])
+def test_bad_sweep_files_name_file_line_and_field(tmp_path, capsys, old, new, line, pattern):
+    (tmp_path / "art").mkdir()
+    (tmp_path / "art" / "manifest.json").write_text("{}")   # a stub: the file is refused before it is read
+    path = tmp_path / "bad.yaml"
+    assert old in SWEEP_YAML
+    path.write_text(SWEEP_YAML.replace(old, new))
+    with pytest.raises(SweepError, match=rf"^{re.escape(str(path))}: line {line}: .*{pattern}") as e:
+        SweepSpec.from_yaml(path)
+    assert "\n" not in str(e.value)
+    from sparsecodesign.cli import main
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--scheduler", "sync", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"sparsesim sweep: error: {path}: line {line}: "), err
 
 
 def test_compare_end_to_end_small(tmp_path):

@@ -59,6 +59,7 @@ def test_gemm_topology_and_depthwise_layers(tmp_path):
     (CONV + "c1, 10, 10, 3, 3, 4, 8,\n", r"t.csv: line 2: missing field 'Strides'"),
     (CONV + "c1, 10, ten, 3, 3, 4, 8, 1,\n", r"t.csv: line 2: field 'IFMAP Width'='ten'; allowed: an integer >= 1"),
     (CONV + "c1, 10, 10, 3, 3, 4, 0, 1,\n", r"t.csv: line 2: field 'Num Filter'=0"),
+    (CONV + "c1, 10, -10, 3, 3, 4, 8, 1,\n", r"t.csv: line 2: field 'IFMAP Width'=-10; allowed: an integer in 1\.\."),
     (CONV + "c1, 10, 10, 11, 3, 4, 8, 1,\n", r"t.csv: line 2: field 'Filter Height'=11 exceeds the IFMAP side 10"),
     (CONV + "ok, 10, 10, 3, 3, 4, 8, 1,\nc2, 10, 10, 3, 3, 4, 8, 1, 5:4,\n",
      r"t.csv: line 3: field 'Sparsity'='5:4'; allowed: 'N:M' with 0 < N <= M"),

@@ -301,12 +301,25 @@ def user_read_buffer(prefetch: np.ndarray, demand: np.ndarray, words: int, bw: i
     p_sets = min(math.ceil(half / per_set), sets - a_sets)
     n0 = min(math.ceil(active / bw), -(-prefetch.size // bw))
     n_pf = math.ceil(half / bw)
-    uaddr = np.unique(addrs)
-    fetch_uid = np.searchsorted(uaddr, addrs)
     rows, cols = np.nonzero(demand != -1)
-    uid = np.searchsorted(uaddr, demand[rows, cols])
+    fetch_uid, uid = _address_ids(addrs, demand[rows, cols])
     misses, moves = _window_moves(uid, rows, fetch_uid, per_set, sets, a_sets, p_sets)
     return ReadBufferRun(n0 * bw + moves * n_pf * bw, -n0, -1 + moves * (n_pf + 1), misses, n_pf + 1)
+
+
+def _address_ids(addrs: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ids of ``addrs`` and ``wanted`` in the sorted distinct ``addrs`` (``searchsorted`` of ``np.unique``), from a
+    presence table over the address range (addresses are dense offsets; ``np.unique`` is several times slower)."""
+    if addrs.size == 0:
+        return addrs.astype(np.int64), np.zeros(wanted.size, dtype=np.int64)
+    lo, hi = int(addrs.min()), int(addrs.max())
+    if hi - lo > 64 * addrs.size + (1 << 20):         # sparse addresses: the table would be too large
+        uaddr = np.unique(addrs)
+        return np.searchsorted(uaddr, addrs), np.searchsorted(uaddr, wanted)
+    present = np.zeros(hi - lo + 2, dtype=np.int64)
+    present[addrs - lo + 1] = 1
+    below = np.cumsum(present)                       # below[v - lo]: distinct addresses < v
+    return below[addrs - lo], below[np.clip(wanted - lo, 0, hi - lo + 1)]
 
 
 def _window_moves(uid, rows, fetch_uid, per_set, sets, a_sets, p_sets) -> tuple[dict, int]:
@@ -318,14 +331,20 @@ def _window_moves(uid, rows, fetch_uid, per_set, sets, a_sets, p_sets) -> tuple[
     n_u, n_fetch = int(fetch_uid.max(initial=-1)) + 1, fetch_uid.size
     everything = np.ones(n_u, dtype=bool)
 
+    out = np.zeros(n_u, dtype=bool)              # one table, re-marked per window (cleared where last marked)
+    marked: list = []
+
     def inside(start):
         if a_sets >= sets:
             return everything
-        out = np.zeros(n_u, dtype=bool)
+        for idx in marked:
+            out[idx] = False
         lo, hi = start * per_set, (start + a_sets) * per_set
-        out[fetch_uid[lo:min(hi, n_fetch)]] = True
+        marked[:] = [fetch_uid[lo:min(hi, n_fetch)]]
         if start + a_sets > sets:                        # the window wraps round to set 0
-            out[fetch_uid[:(start + a_sets - sets) * per_set]] = True
+            marked.append(fetch_uid[:(start + a_sets - sets) * per_set])
+        for idx in marked:
+            out[idx] = True
         return out
 
     start = pos = moves = 0
