@@ -299,8 +299,13 @@ class _Problem:
                 cum = cum + (one_s_two_t[a] if a < len(one_s_two_t) else [])
                 d_unrolled.append(round(self._r_size(op, _product(cum))))
             cycles = [1]
+            if op != "O":       # access_same_data_considered_as_no_access: a MAC keeps its operand while it stays
+                for d, size in st[0]:
+                    if d not in IRRELEVANT[op]:
+                        break
+                    cycles[0] *= size
             for lv in st:
-                cycles.append(cycles[-1] * math.prod(s for _, s in lv))
+                cycles.append((cycles[-1] if len(cycles) > 1 else 1) * math.prod(s for _, s in lv))
             total = cycles[-1]
             total_cycles = total
             uc, boost = self.unit_count[op], self.boost[op]
