@@ -29,6 +29,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -265,14 +266,22 @@ def main() -> None:
     ap.add_argument("--zigzag-python", help="python of a venv with zigzag-dse (rerun the reference)")
     ap.add_argument("--write", action="store_true", help="write tests/fixtures/zigzag/grid.csv")
     ap.add_argument("--jobs", type=int, default=2, help="ZigZag runs in parallel")
+    ap.add_argument("--cache", default="/tmp/zigzag_grid_runs.jsonl",
+                    help="ZigZag results, one JSON per line, kept between runs (a rerun skips what is there)")
     ap.add_argument("--only", help="comma-separated hierarchy indices to run (debugging)")
     ap.add_argument("--show-held-out", action="store_true", help="print the held-out points' errors too")
     ap.add_argument("--csv", help="write the per-point comparison here")
     args = ap.parse_args()
     grid = hierarchies()
     if args.zigzag_python:
-        todo = [(i, h, layer) for i, h in enumerate(grid) for layer in layers_of(i)
-                if not args.only or str(i) in args.only.split(",")]
+        cache = Path(args.cache)
+        done = {(r["hier"], r["layer"]): r for r in map(json.loads, cache.read_text().splitlines())} \
+            if cache.exists() else {}
+        # one style after the other within each array/SRAM slot, so that a run stopped early covers every style
+        order = sorted(range(len(grid)), key=lambda i: (i % 12, i // 12))
+        todo = [(i, grid[i], layer) for i in order for layer in layers_of(i)
+                if (not args.only or str(i) in args.only.split(",")) and (grid[i]["hier"], layer[0]) not in done]
+        lock = threading.Lock()
 
         def job(t):
             i, h, layer = t
@@ -280,10 +289,19 @@ def main() -> None:
             r = dict(h, layer=name, K=k, C=c, OX=ox, OY=oy, FX=fx, FY=fy, stride=s, padding=p,
                      macs=k * c * ox * oy * fx * fy, **run_zigzag(args.zigzag_python, h, layer))
             print(f"{h['hier']} {name}: {r['zz_energy_pj']:.6g} pJ, {r['wall_s']} s", flush=True)
+            with lock, open(cache, "a") as f:
+                f.write(json.dumps(r) + "\n")
+            done[(h["hier"], name)] = r
             return r
         with ThreadPoolExecutor(args.jobs) as ex:
-            rows = list(ex.map(job, todo))
-        if args.write:
+            list(ex.map(job, todo))
+    if args.write:
+        cache = Path(args.cache)
+        done = {(r["hier"], r["layer"]): r for r in map(json.loads, cache.read_text().splitlines())}
+        complete = [h for i, h in enumerate(grid) if all((h["hier"], x[0]) in done for x in layers_of(i))]
+        rows = [done[(h["hier"], x[0])] for i, h in enumerate(grid) if h in complete for x in layers_of(i)]
+        print(f"writing {len(rows)} points of {len(complete)} complete hierarchies to {FIXTURE}")
+        if rows:
             FIXTURE.parent.mkdir(parents=True, exist_ok=True)
             with open(FIXTURE, "w", newline="") as f:
                 f.write(HEADER)

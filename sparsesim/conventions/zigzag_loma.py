@@ -29,8 +29,8 @@ The rules, as ZigZag applies them (file names are zigzag-dse's):
   it is written; the top level's own fill and drain are not counted.  Energy: words x the per-word cost.
 * Choice: the ordering with the least energy (``opt="energy"``).
 
-Everything below is a search over at most a few hundred orderings per layer and hierarchy (a loop over
-orderings, not over data); results are cached per (layer, hierarchy).
+Every ordering of a layer is allocated and priced at once (arrays over orderings, at most 720 of them);
+results are cached per (layer, hierarchy).
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import permutations
+
+import numpy as np
 
 DIMS = ("K", "C", "OY", "OX", "FY", "FX")
 RELEVANT = {"W": frozenset({"K", "C", "FX", "FY"}), "I": frozenset({"C"}), "O": frozenset({"K", "OX", "OY"})}
@@ -172,23 +174,31 @@ def loop_prime_factors(temporal: dict) -> list:
 
 
 class _Problem:
+    """One layer on one hierarchy: every loop ordering allocated and priced at once (arrays over orderings)."""
+
     def __init__(self, layer: Layer, spatial: tuple, levels: dict):
-        self.layer, self.spatial, self.levels = layer, spatial, levels
+        self.layer, self.levels = layer, levels
         self.t = _Tensor(layer)
         # spatial loops per arch level: below the lowest memory if it serves the whole array, else above it
         self.su = {op: ([list(spatial)] + [[] for _ in lv]) if not lv[0].per_pe
                    else ([[]] + [list(spatial)] + [[] for _ in lv[1:]]) for op, lv in levels.items()}
         self.o_size = layer.K * layer.OX * layer.OY
-        # unit counts, unique units and bandwidth boost per arch level (spatial_mapping_internal.py)
-        self.unit_count, self.boost = {}, {}
+        self.unit_count, self.boost, self.sp_cum, self.su_ir = {}, {}, {}, {}
         for op, su in self.su.items():
             tot = [math.prod(s for _, s in lv) for lv in su]
-            r = [self._r_size(op, _product(lv)) for lv in su]
+            r = [self.t.size(op, _product(lv)) for lv in su]
             a = len(su)
             self.unit_count[op] = [round(round(math.prod(tot[i:]), 3)) for i in range(a)]
             uu = [math.prod(r[i:]) for i in range(a)]
             self.boost[op] = [round(uu[i] / uu[i + 1]) for i in range(a - 1)] + [1]
-        # memory nodes bottom-up and the operands each holds
+            cum, acc = [], np.ones(len(DIMS))
+            for lv in su:
+                for d, s in lv:
+                    acc = acc.copy()
+                    acc[DIMS.index(d)] *= s
+                cum.append(acc)
+            self.sp_cum[op] = cum                       # dim products of the spatial loops at arch levels <= a
+            self.su_ir[op] = [math.prod(s for lv in su[i:] for d, s in lv if d in IRRELEVANT[op]) for i in range(a)]
         nodes: dict = {}
         for op, lv in levels.items():
             for m in lv:
@@ -198,151 +208,136 @@ class _Problem:
                 for name, ops in nodes.items()}
         self.nodes = sorted(((n, sorted(ops, key=order.get)) for n, ops in nodes.items()),
                             key=lambda x: (rank[x[0]], x[0] == "dram"))
-        self.top = {op: lv[-1].name for op, lv in levels.items()}
 
-    def _r_size(self, op: str, d: dict) -> float:
-        """The relevant (data) size of loops ``d`` for ``op``, partly relevant loops decoupled as ZigZag does."""
-        return self.t.size(op, d)
+    def _size(self, op: str, p: np.ndarray) -> np.ndarray:
+        """Tensor size (elements) of ``op`` for dim products ``p`` (..., 6), partly relevant dims as ZigZag sizes
+        them (integer parts of the loop sizes, clipped to the padded input)."""
+        k, c, oy, ox, fy, fx = (p[..., i] for i in range(len(DIMS)))
+        if op == "W":
+            return k * c * fx * fy
+        if op == "O":
+            return k * ox * oy
+        s = self.t.s
 
-    # ---------------------------------------------------------------- allocation (memory_allocator.py)
-    def allocate(self, ordering: tuple):
+        def pr(a, b):
+            a, b = np.floor(a + 1e-9), np.floor(b + 1e-9)
+            return a * b - np.maximum(0.0, b - s) * (a - 1)
+        return c * np.minimum(self.t.ix_total, pr(ox, fx)) * np.minimum(self.t.iy_total, pr(oy, fy))
+
+    def evaluate(self, lpfs: list) -> tuple:
+        """(energy per ordering, words per ordering {(op, level): (reads, writes)}, orderings, valid)."""
         lay = self.layer
-        unalloc = {op: list(ordering) for op in self.levels}
-        alloc = {op: list(self.su[op][0]) for op in self.levels}
-        level_of = {op: 1 for op in self.levels}
-        tm = {op: [] for op in self.levels}
+        distinct = {tuple(lpfs[i] for i in o): o for o in permutations(range(len(lpfs)))}
+        orderings = [distinct[k] for k in sorted(distinct)]
+        perm = np.array(orderings, dtype=np.int64).reshape(len(orderings), len(lpfs))
+        n, nl = perm.shape
+        dim_of = np.array([DIMS.index(d) for d, _ in lpfs])[perm]
+        size_of = np.array([s for _, s in lpfs], dtype=np.int64)[perm]
+        rows = np.arange(n)
+        cum = np.ones((n, nl + 1, len(DIMS)))
+        tot = np.ones((n, nl + 1), dtype=np.int64)
+        for j in range(nl):
+            cum[:, j + 1] = cum[:, j]
+            cum[rows, j + 1, dim_of[:, j]] *= size_of[:, j]
+            tot[:, j + 1] = tot[:, j] * size_of[:, j]
+        total = tot[:, nl]
+        valid = np.ones(n, dtype=bool)
+        off = {op: np.zeros(n, dtype=np.int64) for op in self.levels}
+        ends = {op: [] for op in self.levels}
+        ir_dim = {op: np.array([d in IRRELEVANT[op] for d in DIMS]) for op in self.levels}
+        steps = np.arange(nl + 1)
         for name, ops in self.nodes:
-            mem = {op: next(m for m in self.levels[op] if m.name == name) for op in ops}
-            cap = mem[ops[0]].bits
-            sizes = {}
+            level = {op: next(i for i, m in enumerate(self.levels[op]) if m.name == name) for op in ops}
+            if name == "dram":
+                for op in ops:
+                    ends[op].append(np.full(n, nl))
+                continue
+            cap = self.levels[ops[0]][level[ops[0]]].bits
+            sizes, accs, oks = [], [], []
             for op in ops:
+                m = level[op]
+                j = off[op][:, None] + steps[None, :]                       # (n, nl + 1) prefix ends
+                inside = j <= nl
+                jc = np.minimum(j, nl)
                 if op == "O":
-                    spatial_left = [d for lv in self.su[op][level_of[op]:] for d, _ in lv]
-                    dims_left = spatial_left + [d for d, _ in unalloc[op]]
-                    prec = lay.psum_bits if any(d in IRRELEVANT["O"] for d in dims_left) else lay.out_bits
+                    spatial_left = any(d in IRRELEVANT["O"] for lv in self.su[op][m + 1:] for d, _ in lv)
+                    temporal_left = (ir_dim["O"][dim_of] & (np.arange(nl)[None, :] >= off[op][:, None])).any(1)
+                    prec = np.where(spatial_left | temporal_left, lay.psum_bits, lay.out_bits)[:, None]
                 else:
                     prec = lay.w_bits if op == "W" else lay.i_bits
-                s = []
-                for i in range(len(unalloc[op]) + 1):
-                    size = self.t.size(op, _product(alloc[op] + unalloc[op][:i])) * prec
-                    if size <= cap:
-                        s.append(size)
-                    else:
-                        if i == 0:
-                            return None
-                        break
-                sizes[op] = s
-            offsets = {op: 0 for op in ops}
-            acc = {}
-            for op in ops:
-                if name == self.top[op]:
-                    offsets[op] = len(sizes[op]) - 1
-                    sizes[op] = [sizes[op][-1]]
-                acc[op] = [0 if name == self.top[op] else
-                           math.prod(s for _, s in unalloc[op][i + offsets[op]:]) * size
-                           for i, size in enumerate(sizes[op])]
-            best, best_acc = None, math.inf
-            counts = [len(sizes[op]) for op in ops]
-            for n in range(math.prod(counts)):
-                idx, used, a = [], 0.0, 0.0
-                for j, op in enumerate(ops):
-                    k = (n // math.prod(counts[j + 1:])) % counts[j]
-                    idx.append(k + offsets[op])
-                    used += sizes[op][k]
-                    a += acc[op][k]
-                if used > cap:
-                    if n == 0:
-                        return None
-                    continue
-                if a <= best_acc:
-                    best, best_acc = idx, a
-            for op, k in zip(ops, best):
-                tm[op].append(unalloc[op][:k])
-                alloc[op] += unalloc[op][:k] + list(self.su[op][level_of[op]])
-                del unalloc[op][:k]
-                if name == self.top[op] and unalloc[op]:
-                    return None
-                level_of[op] += 1
-        return tm
-
-    # ---------------------------------------------------------------- access counting (mapping.py, cost_model.py)
-    @staticmethod
-    def _stationary(op: str, tm: list) -> list:
-        """Merge irrelevant loops at the bottom of each level (above the lowest) into the level below."""
-        cur = [list(lv) for lv in tm]
-        while True:
-            new = [[] for _ in cur]
-            for lv, loops in enumerate(cur):
-                for i, (d, s) in enumerate(loops):
-                    if d in IRRELEVANT[op]:
-                        new[max(lv - 1, 0)].append((d, s))
-                    else:
-                        new[lv].extend(loops[i:])
-                        break
-            if new == cur:
-                return cur
-            cur = new
-
-    def accesses(self, tm: dict) -> tuple:
-        lay = self.layer
-        energy = lay.macs * 0.0
-        words = []
-        total_cycles = None
+                size = self._size(op, cum[rows[:, None], jc] * self.sp_cum[op][m]) * prec
+                ok = np.logical_and.accumulate(inside & (size <= cap), axis=1)
+                sizes.append(np.where(ok, size, np.inf))
+                accs.append(np.where(ok, (total[:, None] // tot[rows[:, None], jc]) * size, np.inf))
+                oks.append(ok)
+            k = len(ops)
+            size_sum, acc_sum = sizes[0], accs[0]
+            for s, a in zip(sizes[1:], accs[1:]):
+                size_sum = size_sum[..., None] + s.reshape((n,) + (1,) * (size_sum.ndim - 1) + (nl + 1,))
+                acc_sum = acc_sum[..., None] + a.reshape((n,) + (1,) * (acc_sum.ndim - 1) + (nl + 1,))
+            size_sum, acc_sum = size_sum.reshape(n, -1), acc_sum.reshape(n, -1)
+            fits = size_sum <= cap
+            valid &= fits[:, 0]
+            masked = np.where(fits, acc_sum, np.inf)
+            last = masked.shape[1] - 1 - np.argmin(masked[:, ::-1], axis=1)   # ties: the most loops
+            picks = np.unravel_index(last, (nl + 1,) * k)
+            for op, pick in zip(ops, picks):
+                off[op] = off[op] + pick
+                ends[op].append(off[op].copy())
+        words = {}
+        energy = np.full(n, lay.macs * 0.0)
         for op, levels in self.levels.items():
-            st = self._stationary(op, tm[op])
-            su = self.su[op]
-            m_count = len(levels)
-            seed = [[]] + st + [[]]
-            one_s_two_t = [[]] + [seed[a] + su[a - 1] for a in range(1, m_count + 1)]
-            d_unrolled, cum = [], []
-            for a in range(m_count + 1):
-                cum = cum + (one_s_two_t[a] if a < len(one_s_two_t) else [])
-                d_unrolled.append(round(self._r_size(op, _product(cum))))
-            cycles = [1]
-            if op != "O":       # access_same_data_considered_as_no_access: a MAC keeps its operand while it stays
-                for d, size in st[0]:
-                    if d not in IRRELEVANT[op]:
-                        break
-                    cycles[0] *= size
-            for lv in st:
-                cycles.append((cycles[-1] if len(cycles) > 1 else 1) * math.prod(s for _, s in lv))
-            total = cycles[-1]
-            total_cycles = total
+            irr = ir_dim[op][dim_of]                                        # (n, nl)
+            nni = np.full((n, nl + 1), nl)
+            for j in range(nl - 1, -1, -1):
+                nni[:, j] = np.where(irr[:, j], nni[:, j + 1], j)
+            mc = len(levels)
+            e = [nni[rows, np.minimum(x, nl)] for x in ends[op][:-1]] + [np.full(n, nl)]
+            cycles = [np.ones(n, dtype=np.int64)]
+            if op != "O":
+                cycles[0] = tot[rows, np.minimum(nni[:, 0], e[0])]
+            cycles += [tot[rows, e[m]] for m in range(mc)]
+            d_unrolled = [np.ones(n)] + [np.round(self._size(op, cum[rows, e[a - 1]] * self.sp_cum[op][a - 1]))
+                                         for a in range(1, mc + 1)]
             uc, boost = self.unit_count[op], self.boost[op]
             if op == "O":
-                one_s_one_t = [su[0]] + [st[a - 1] + su[a] for a in range(1, m_count + 1)]
-                ir_flag = [any(d in IRRELEVANT["O"] and s > 1 for d, s in lv) for lv in one_s_one_t]
-                psum = [any(ir_flag[m + 1:]) for m in range(m_count)] + [False]
-                ir_caal = [math.prod(s for lv in one_s_one_t[a:] for d, s in lv if d in IRRELEVANT["O"])
-                           for a in range(m_count + 1)] + [1, 1]
+                irtot = np.ones((n, nl + 1))
+                for j in range(nl):
+                    irtot[:, j + 1] = irtot[:, j] * np.where(irr[:, j], size_of[:, j], 1)
+                starts = [np.zeros(n, dtype=np.int64)] + e[:-1]
+                ir_caal = [irtot[:, nl] * self.su_ir[op][0]]
+                ir_caal += [irtot[:, nl] / irtot[rows, starts[a - 1]] * self.su_ir[op][a] for a in range(1, mc + 1)]
+                ir_caal += [np.ones(n), np.ones(n)]
 
             def word(amount, prec, lo, hi, period, units):
-                if amount == 0 or prec == 0:
-                    return 0
-                return int(math.ceil(amount * prec / lo) * (lo / hi) * (total // period) * units)
+                w = np.floor(np.ceil(amount * prec / lo) * (lo / hi) * (total // period) * units)
+                return np.where((amount == 0) | (prec == 0), 0.0, w)
 
             for m, mem in enumerate(levels):
-                top = m == m_count - 1
+                top = m == mc - 1
                 if op != "O":
                     prec = lay.w_bits if op == "W" else lay.i_bits
                     rd = word(d_unrolled[m] * boost[m], prec, mem.rd_min, mem.rd_max, cycles[m], uc[m + 1])
-                    wr = 0 if top else word(d_unrolled[m + 1], prec, mem.wr_min, mem.wr_max, cycles[m + 1], uc[m + 1])
+                    wr = 0.0 if top else word(d_unrolled[m + 1], prec, mem.wr_min, mem.wr_max, cycles[m + 1],
+                                              uc[m + 1])
                 else:
-                    low_partial = int(self.o_size * (ir_caal[m + 1] - 1)) != 0
-                    high_partial = int(self.o_size * (ir_caal[m + 2] - 1)) != 0
-                    p_low = lay.psum_bits if low_partial else lay.out_bits
-                    p_high = lay.psum_bits if high_partial else lay.out_bits
-                    amount_low = int(d_unrolled[m] * boost[m])
+                    low_partial = np.floor(self.o_size * (ir_caal[m + 1] - 1)) != 0
+                    high_partial = np.floor(self.o_size * (ir_caal[m + 2] - 1)) != 0
+                    psum_low, psum_high = ir_caal[m + 1] > 1, ir_caal[m + 2] > 1
+                    p_low = np.where(low_partial, lay.psum_bits, lay.out_bits)
+                    p_high = np.where(high_partial, lay.psum_bits, lay.out_bits)
+                    amount_low = np.floor(d_unrolled[m] * boost[m])
                     wr = word(amount_low, p_low, mem.wr_min, mem.wr_max, cycles[m], uc[m + 1])
-                    rd = word(amount_low, p_low, mem.rd_min, mem.rd_max, cycles[m], uc[m + 1]) \
-                        if psum[m] and low_partial else 0
+                    rd = np.where(psum_low & low_partial,
+                                  word(amount_low, p_low, mem.rd_min, mem.rd_max, cycles[m], uc[m + 1]), 0.0)
                     if not top:
-                        rd += word(d_unrolled[m + 1], p_high, mem.rd_min, mem.rd_max, cycles[m + 1], uc[m + 1])
-                        if psum[m + 1] and high_partial:
-                            wr += word(d_unrolled[m + 1], p_high, mem.wr_min, mem.wr_max, cycles[m + 1], uc[m + 1])
-                energy += rd * mem.rd_pj + wr * mem.wr_pj
-                words.append((op, mem.name, rd, wr))
-        return energy, tuple(words), total_cycles
+                        rd = rd + word(d_unrolled[m + 1], p_high, mem.rd_min, mem.rd_max, cycles[m + 1], uc[m + 1])
+                        wr = wr + np.where(psum_high & high_partial, word(d_unrolled[m + 1], p_high, mem.wr_min,
+                                                                          mem.wr_max, cycles[m + 1], uc[m + 1]), 0.0)
+                rd, wr = rd + np.zeros(n), wr + np.zeros(n)
+                energy = energy + rd * mem.rd_pj + wr * mem.wr_pj
+                words[(op, mem.name)] = (rd, wr)
+        return energy, words, [tuple(lpfs[i] for i in o) for o in orderings], valid
 
 
 @lru_cache(maxsize=4096)
@@ -358,16 +353,10 @@ def best_mapping(layer: Layer, rows: int, cols: int, dataflow: str, levels: tupl
         q = math.ceil(size / su) if su else size
         if q > 1:
             temporal[dim] = q
-    lpfs = loop_prime_factors(temporal)
-    best = None
-    for ordering in set(permutations(lpfs)):
-        tm = prob.allocate(ordering)
-        if tm is None:
-            continue
-        energy, words, _ = prob.accesses(tm)
-        if best is None or energy < best.energy_pj or (energy == best.energy_pj and ordering < best.ordering):
-            best = Counts(energy, words, ordering)
-    if best is None:
+    energy, words, orderings, valid = prob.evaluate(loop_prime_factors(temporal))
+    if not valid.any():
         raise ValueError(f"zigzag convention: no loop ordering of layer {layer} fits the memories "
                          f"(rows={rows}, cols={cols}); allowed: a hierarchy whose lowest memories hold the unrolled tile")
-    return Counts(best.energy_pj + layer.macs * mac_pj, best.words, best.ordering)
+    best = int(np.argmin(np.where(valid, energy, np.inf)))
+    counts = tuple((op, name, float(rd[best]), float(wr[best])) for (op, name), (rd, wr) in words.items())
+    return Counts(float(energy[best]) + layer.macs * mac_pj, counts, orderings[best])
