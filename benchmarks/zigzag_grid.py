@@ -226,7 +226,7 @@ def our_layer(layer: tuple) -> LayerWorkload:
     conv = (fx, ox) != (1, 1)
     return LayerWorkload(name, "conv2d" if conv else "linear", k, c * fx * fy, ox * oy,
                          np.ones((k, c * fx * fy), np.float32), weight_bits=8, input_elems=c * h * w,
-                         geometry={"kernel": (fy, fx), "out_hw": (oy, ox), "stride": s, "padding": p}
+                         geometry={"kernel": (fy, fx), "output_hw": (oy, ox), "stride": (s, s), "padding": (p, p)}
                          if conv else {})
 
 
@@ -247,11 +247,15 @@ def compare(row: dict) -> dict:
     layer = LAYERS[row["layer"]]
     ref_e = float(row["zz_energy_pj"])
     ref_dram = sum(float(row[f"zz_dram_{o}_bits"]) for o in "iwo")
+    ref_sram = sum(float(row[f"zz_sram_{o}_pj"]) for o in "iwo")
+    ref_rf = float(row["zz_rf_w_pj"]) + float(row["zz_rf_o_pj"])
     out = {}
     for conv in ("zigzag", "native"):
         r = ours(h, layer, conv)
         out[f"{conv}_energy_err"] = (r["energy_pj"] - ref_e) / ref_e
         out[f"{conv}_dram_err"] = (r["dram_bits"] - ref_dram) / ref_dram
+        out[f"{conv}_sram_pj_diff"] = r["energy_sram_pj"] - ref_sram
+        out[f"{conv}_rf_pj_diff"] = r["energy_rf_pj"] - ref_rf
         out[f"{conv}_row"] = r
     return out
 
@@ -269,7 +273,8 @@ def main() -> None:
     ap.add_argument("--cache", default="/tmp/zigzag_grid_runs.jsonl",
                     help="ZigZag results, one JSON per line, kept between runs (a rerun skips what is there)")
     ap.add_argument("--only", help="comma-separated hierarchy indices to run (debugging)")
-    ap.add_argument("--show-held-out", action="store_true", help="print the held-out points' errors too")
+    ap.add_argument("--per-point", action="store_true", help="print every tuned-on point's errors")
+    ap.add_argument("--show-held-out", action="store_true", help="with --per-point: the held-out points too")
     ap.add_argument("--csv", help="write the per-point comparison here")
     args = ap.parse_args()
     grid = hierarchies()
@@ -312,27 +317,36 @@ def main() -> None:
     table = []
     for row in rows:
         c = compare(row)
-        table.append(dict(hier=row["hier"], layer=row["layer"], held_out=row["held_out"],
+        table.append(dict(hier=row["hier"], style=f"{row['dataflow']}{row['levels']}", layer=row["layer"],
+                          held_out=row["held_out"], zz_energy_pj=row["zz_energy_pj"],
                           **{k: f"{v * 100:+.2f}" for k, v in c.items() if k.endswith("_err")}))
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(table[0]))
             w.writeheader()
             w.writerows(table)
+    keys = ("zigzag_energy_err", "zigzag_dram_err", "native_energy_err", "native_dram_err")
+    print("| points | n | zigzag energy max / mean abs err | zigzag DRAM | native energy | native DRAM | "
+          "native energy within 10% |")
+    print("|---|---|---|---|---|---|---|")
     for part, keep in (("tuned-on", "0"), ("held-out", "1")):
-        sel = [t for t in table if t["held_out"] == keep]
-        if keep == "1" or True:
-            print(f"\n{part}: {len(sel)} points")
-        for key in ("zigzag_energy_err", "zigzag_dram_err", "native_energy_err", "native_dram_err"):
-            v = np.abs([float(t[key]) for t in sel])
-            print(f"  {key}: max |err| {v.max():.2f}%  mean |err| {v.mean():.2f}%  within 10%: "
-                  f"{(v <= 10).sum()}/{len(v)}")
-        if keep == "0" or args.show_held_out:
-            print("  | hierarchy | layer | zigzag energy | zigzag DRAM | native energy | native DRAM |")
-            for t in sel:
-                print(f"  | {t['hier']} | {t['layer']} | {t['zigzag_energy_err']}% | {t['zigzag_dram_err']}% | "
-                      f"{t['native_energy_err']}% | {t['native_dram_err']}% |")
-
+        for style in ("all", "ws3", "os3", "ws2", "os2"):
+            sel = [t for t in table if t["held_out"] == keep and style in ("all", t["style"])]
+            if not sel:
+                continue
+            cells = []
+            for key in keys:
+                v = np.abs([float(t[key]) for t in sel])
+                cells.append(f"{v.max():.2f}% / {v.mean():.2f}%")
+            ok = sum(abs(float(t["native_energy_err"])) <= 10 for t in sel)
+            print(f"| {part} {style} | {len(sel)} | " + " | ".join(cells) + f" | {ok}/{len(sel)} |")
+    if args.per_point:
+        print("\n| hierarchy | layer | held out | zigzag energy | zigzag DRAM | native energy | native DRAM |")
+        print("|---|---|---|---|---|---|---|")
+        for t in table:
+            if t["held_out"] == "0" or args.show_held_out:
+                print(f"| {t['hier']} | {t['layer']} | {t['held_out']} | {t['zigzag_energy_err']}% | "
+                      f"{t['zigzag_dram_err']}% | {t['native_energy_err']}% | {t['native_dram_err']}% |")
 
 if __name__ == "__main__":
     main()
