@@ -47,3 +47,9 @@ def test_zigzag_convention_matches_zigzag_on_the_grid(held_out):
             if abs(c[f"zigzag_{part}_pj_diff"]) > DRIFT * ref:
                 misses.append(f"{row['hier']} {row['layer']}: {part} energy off by {c[f'zigzag_{part}_pj_diff']:.4g} pJ")
     assert not misses, "\n".join(misses)
+
+
+def test_zigzag_convention_refuses_a_dataflow_it_cannot_unroll():
+    h = dict(hier="is", rows=8, cols=8, sram_kb=64, dataflow="is", levels=3)
+    with pytest.raises(ValueError, match=r"pe.dataflow 'is' under memory.convention 'zigzag'; allowed"):
+        grid.ours(h, grid.LAYERS["lenet_conv2"], "zigzag")

@@ -86,6 +86,9 @@ def costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, idx: np.ndarra
     sram_wr = {op: np.zeros(n) for op in ("ifmap", "filter", "ofmap")}
     names = {"I": "ifmap", "W": "filter", "O": "ofmap"}
     for j, i in enumerate(idx):
+        if hw.dataflow[i] not in ("ws", "os"):
+            raise ValueError(f"{hw.names[i]}: pe.dataflow {hw.dataflow[i]!r} under memory.convention 'zigzag'; "
+                             "allowed: 'ws' (K x C unrolled) or 'os' (K x OX unrolled)")
         act, acc, wb = int(hw.act_bits[i]), int(hw.acc_bits[i]), int(d.value_width[i])
         layer = loop_nest(w, act, wb, acc)
         counts = best_mapping(layer, int(hw.rows[i]), int(hw.cols[i]), str(hw.dataflow[i]),
