@@ -240,7 +240,7 @@ def read_fixture(path: Path = FIXTURE) -> list[dict]:
         return list(csv.DictReader(line for line in f if not line.startswith("#")))
 
 
-def compare(row: dict) -> dict:
+def compare(row: dict, conventions: tuple = ("zigzag", "native")) -> dict:
     """Our energy and DRAM bits (zigzag and native conventions) vs ZigZag's for one fixture row."""
     h = {k: (int(row[k]) if k in ("rows", "cols", "sram_kb", "levels", "held_out") else row[k])
          for k in ("hier", "rows", "cols", "sram_kb", "dataflow", "levels", "held_out")}
@@ -250,10 +250,12 @@ def compare(row: dict) -> dict:
     ref_sram = sum(float(row[f"zz_sram_{o}_pj"]) for o in "iwo")
     ref_rf = float(row["zz_rf_w_pj"]) + float(row["zz_rf_o_pj"])
     out = {}
-    for conv in ("zigzag", "native"):
+    for conv in conventions:
         r = ours(h, layer, conv)
         out[f"{conv}_energy_err"] = (r["energy_pj"] - ref_e) / ref_e
         out[f"{conv}_dram_err"] = (r["dram_bits"] - ref_dram) / ref_dram
+        ref_sram_bits = float(row["zz_sram_words"]) * SRAM_PORT_BITS
+        out[f"{conv}_sram_err"] = (r["sram_bits"] - ref_sram_bits) / max(ref_sram_bits, 1.0)
         out[f"{conv}_sram_pj_diff"] = r["energy_sram_pj"] - ref_sram
         out[f"{conv}_rf_pj_diff"] = r["energy_rf_pj"] - ref_rf
         out[f"{conv}_row"] = r
@@ -325,10 +327,11 @@ def main() -> None:
             w = csv.DictWriter(f, fieldnames=list(table[0]))
             w.writeheader()
             w.writerows(table)
-    keys = ("zigzag_energy_err", "zigzag_dram_err", "native_energy_err", "native_dram_err")
-    print("| points | n | zigzag energy max / mean abs err | zigzag DRAM | native energy | native DRAM | "
-          "native energy within 10% |")
-    print("|---|---|---|---|---|---|---|")
+    keys = ("zigzag_energy_err", "zigzag_dram_err", "zigzag_sram_err", "native_energy_err", "native_dram_err",
+            "native_sram_err")
+    print("| points | n | zigzag energy max / mean abs err | zigzag DRAM bits | zigzag SRAM bits | native energy | "
+          "native DRAM bits | native SRAM bits | native energy within 10% |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for part, keep in (("tuned-on", "0"), ("held-out", "1")):
         for style in ("all", "ws3", "os3", "ws2", "os2"):
             sel = [t for t in table if t["held_out"] == keep and style in ("all", t["style"])]

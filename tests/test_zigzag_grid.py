@@ -36,12 +36,14 @@ def test_grid_covers_the_brief():
 def test_zigzag_convention_matches_zigzag_on_the_grid(held_out):
     misses = []
     for row in (r for r in ROWS if r["held_out"] == held_out):
-        c = grid.compare(row)
+        c = grid.compare(row, ("zigzag",))
         e, d = c["zigzag_energy_err"], c["zigzag_dram_err"]
         if abs(e) > ACCEPT or abs(d) > ACCEPT:
             misses.append(f"{row['hier']} {row['layer']}: energy {e:+.1%}, DRAM {d:+.1%} (acceptance 10%)")
         elif abs(e) > DRIFT or abs(d) > DRIFT:
             misses.append(f"{row['hier']} {row['layer']}: energy {e:+.3%}, DRAM {d:+.3%} (drift > 0.1%)")
+        if abs(c["zigzag_sram_err"]) > ACCEPT:
+            misses.append(f"{row['hier']} {row['layer']}: SRAM traffic {c['zigzag_sram_err']:+.1%} (acceptance 10%)")
         ref = float(row["zz_energy_pj"])
         for part in ("sram", "rf"):
             if abs(c[f"zigzag_{part}_pj_diff"]) > DRIFT * ref:
