@@ -7,7 +7,7 @@ energies, runs three layers per hierarchy (one each of LeNet-5, AlexNet conv1-5 
 and stores ZigZag's energy per component and its per-level traffic in tests/fixtures/zigzag/grid.csv.
 Every 4th hierarchy (index % 4 == 3) is held out: not looked at while the convention was written.
 
-    python benchmarks/zigzag_grid.py --zigzag-python /tmp/zzvenv/bin/python --write   # reruns ZigZag (~15 min)
+    python benchmarks/zigzag_grid.py --zigzag-python /tmp/zzvenv/bin/python --write   # reruns ZigZag (~40 min)
     python benchmarks/zigzag_grid.py              # compare against the stored fixture only
     python benchmarks/zigzag_grid.py --csv out.csv   # also write the per-point comparison
 
@@ -131,7 +131,8 @@ def zigzag_hardware(h: dict) -> str:
 
 def zigzag_mapping(h: dict) -> str:
     d2 = "C" if h["dataflow"] == "ws" else "OX"
-    return (f"- name: default\n  spatial_mapping:\n    D1:\n      - K, {h['rows']}\n    D2:\n      - {d2}, {h['cols']}\n"
+    return (f"- name: default\n  spatial_mapping:\n    D1:\n      - K, {h['rows']}\n"
+            f"    D2:\n      - {d2}, {h['cols']}\n"
             "  memory_operand_links:\n    O: O\n    W: I2\n    I: I1\n")
 
 

@@ -47,7 +47,8 @@ def test_zigzag_convention_matches_zigzag_on_the_grid(held_out):
         ref = float(row["zz_energy_pj"])
         for part in ("sram", "rf"):
             if abs(c[f"zigzag_{part}_pj_diff"]) > DRIFT * ref:
-                misses.append(f"{row['hier']} {row['layer']}: {part} energy off by {c[f'zigzag_{part}_pj_diff']:.4g} pJ")
+                diff = c[f"zigzag_{part}_pj_diff"]
+                misses.append(f"{row['hier']} {row['layer']}: {part} energy off by {diff:.4g} pJ")
     assert not misses, "\n".join(misses)
 
 

@@ -355,8 +355,8 @@ def best_mapping(layer: Layer, rows: int, cols: int, dataflow: str, levels: tupl
             temporal[dim] = q
     energy, words, orderings, valid = prob.evaluate(loop_prime_factors(temporal))
     if not valid.any():
-        raise ValueError(f"zigzag convention: no loop ordering of layer {layer} fits the memories "
-                         f"(rows={rows}, cols={cols}); allowed: a hierarchy whose lowest memories hold the unrolled tile")
+        raise ValueError(f"memory.convention 'zigzag': no loop ordering of {layer} fits the memories (rows={rows}, "
+                         f"cols={cols}); allowed: memories that hold the array's unrolled tile")
     best = int(np.argmin(np.where(valid, energy, np.inf)))
     counts = tuple((op, name, float(rd[best]), float(wr[best])) for (op, name), (rd, wr) in words.items())
     return Counts(float(energy[best]) + layer.macs * mac_pj, counts, orderings[best])
