@@ -144,8 +144,16 @@ def is_shipped_preset(acc: Accelerator) -> bool:
     return _shipped(acc.name) == acc
 
 
+def _outside_the_checked_hierarchies(acc: Accelerator) -> bool:
+    """The zigzag convention was checked on one shared on-chip buffer (two and three levels), single-buffered;
+    per-operand buffers or double buffering are hierarchies ZigZag was never run on."""
+    return acc.memory.convention == "zigzag" and (acc.memory.organization != "shared" or acc.memory.double_buffered)
+
+
 def provenance(acc: Accelerator) -> Provenance:
     """Which reference validates each quantity ``acc``'s rows report."""
+    if _outside_the_checked_hierarchies(acc):
+        return Provenance()
     model = _MODEL.get((acc.pe.engine, acc.pe.dataflow, acc.memory.convention)) \
         or _MODEL.get((acc.pe.engine, acc.memory.convention), Provenance())
     if acc.name in _PRESET and is_shipped_preset(acc):

@@ -81,6 +81,17 @@ def test_the_channel_unrolled_fpga_mapping_is_validated_by_its_published_design(
     assert provenance(ws).validated("cycles") is False
 
 
+def test_the_zigzag_convention_is_validated_only_on_the_hierarchies_zigzag_was_run_on():
+    acc = accelerator_from_dict(__import__("yaml").safe_load(
+        (ROOT / "tests" / "fixtures" / "zigzag" / "zigzag_tpu_like.yaml").read_text()))
+    prov = provenance(acc)
+    assert prov.validated("energy") and prov.validated("traffic") and not prov.validated("cycles")
+    double = replace(acc, memory=replace(acc.memory, double_buffered=True))
+    assert provenance(double).unvalidated() == QUANTITIES
+    tpu = load_accelerator("tpu_like")          # per-operand buffers: outside ZigZag's grid
+    assert provenance(replace(tpu, memory=replace(tpu.memory, convention="zigzag"))).unvalidated() == QUANTITIES
+
+
 def test_every_check_points_at_a_section_and_a_script_that_exist():
     page = PAGE.read_text()
     sections = set(re.findall(r"^## (\d+)\.", page, flags=re.M))
