@@ -64,11 +64,13 @@ def preset_buffers() -> list[dict]:
 
 def main() -> None:
     rows = comparisons()
-    print("| bank bytes | width bits | node nm | CACTI pJ | 45 nm grid x factor pJ | error | per-node grid pJ | error |")
+    print("| bank bytes | width bits | node nm | CACTI pJ | 45 nm grid x factor pJ | error | per-node grid pJ "
+          "| error |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['capacity_bytes']:,} | {r['width_bits']} | {r['node_nm']} | {r['cacti_pj']:.3g} | "
-              f"{r['scaled_pj']:.3g} | {r['scaled_err'] * 100:+.0f}% | {r['grid_pj']:.3g} | {r['grid_err'] * 100:+.0f}% |")
+              f"{r['scaled_pj']:.3g} | {r['scaled_err'] * 100:+.0f}% | {r['grid_pj']:.3g} | "
+              f"{r['grid_err'] * 100:+.0f}% |")
     for node in [n for n in CACTI_NODES_NM if n != 45]:
         sel = [r for r in rows if r["node_nm"] == node]
         print(f"\n{node} nm: max |error| scaled {max(abs(r['scaled_err']) for r in sel) * 100:.0f}%, "
