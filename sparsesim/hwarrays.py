@@ -16,8 +16,8 @@ from accel_models.hardware import OPERANDS, Accelerator
 
 def _buffer_fields(a: Accelerator, op: str) -> tuple:
     b = a.buffer(op)
-    f = a.node_factor
-    return (b.capacity_bytes * 8, b.width_bits, b.access_pj(False, f), b.access_pj(True, f),
+    n, f = a.tech_node_nm, a.memory_energy_scale
+    return (b.capacity_bytes * 8, b.width_bits, b.access_pj(False, n, f), b.access_pj(True, n, f),
             b.min_access_bits or b.width_bits)
 
 
@@ -147,7 +147,8 @@ class HardwareArrays:
             dram_shared=a(lambda x: x.dram.interfaces == "shared", bool),
             stall_free=a(lambda x: x.dram.stall_free, bool),
             dram_latency=a(lambda x: x.dram.latency_cycles), dram_pj_bit=a(lambda x: x.dram.pj_per_bit),
-            rf_pj_bit=a(lambda x: x.rf.pj_per_bit(x.node_factor)), decode_pj=a(lambda x: x.decode_pj()),
+            rf_pj_bit=a(lambda x: x.rf.pj_per_bit(x.tech_node_nm, x.memory_energy_scale)),
+            decode_pj=a(lambda x: x.decode_pj()),
             rf_operand_pj={op: a(lambda x, op=op: np.nan if getattr(x.rf, f"{op}_access_pj") is None
                                  else getattr(x.rf, f"{op}_access_pj")) for op in ("weight", "act", "psum")},
             dram_write_pj_bit=a(lambda x: x.dram.write_pj_per_bit),

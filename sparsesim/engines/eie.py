@@ -136,6 +136,11 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
     storage = s.nnz * b + s.nnz * ib + padding + pointers
     processed = entries * n_cols * skip
     useful = s.nnz * n_cols * w.act_density * np.ones(n)
+    # every PE reads the start and end pointer of each broadcast column (EIE Sec. IV: p_j and p_j+1 from two
+    # pointer banks in one cycle); columns are not consecutive once zero activations are skipped, so no reuse
+    broadcast = np.where(hw.skip_empty_cols[idx], float(w.mask.any(0).sum()), float(s.K)) * skip * n_cols
+    filter_read_bits = processed * (b + ib) + 2.0 * pointers / (s.K + 1) * broadcast
+    word_bits = storage / np.maximum(entries, 1)
     return ComputeDemand(
         format=np.full(n, "relative", dtype=object), value_width=b, storage_weight_bits=s.nnz * b,
         storage_index_bits=s.nnz * ib, storage_padding_bits=padding, storage_pointer_bits=pointers,
@@ -143,10 +148,10 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
         mac_energy_weight=np.where(hw.skipping[idx], 1.0, gating_weight(hw, idx, useful, processed)),
         index_decodes=processed, compute_cycles=cycles, tiles=np.full(n, n_cols), gemm_m=np.full(n, float(s.M)),
         gemm_k=np.full(n, float(s.K)), sram_ifmap_read_words=np.full(n, s.K * n_cols),
-        sram_filter_read_words=processed, sram_ofmap_write_words=np.full(n, s.M * n_cols),
+        sram_filter_read_words=filter_read_bits / word_bits, sram_ofmap_write_words=np.full(n, s.M * n_cols),
         sram_ofmap_read_words=np.zeros(n), rf_weight_accesses=processed, rf_act_accesses=processed,
         rf_psum_accesses=2 * processed,
-        filter_word_bits=storage / np.maximum(entries, 1), ifmap_words=np.full(n, float(w.input_elems * w.batch)),
+        filter_word_bits=word_bits, ifmap_words=np.full(n, float(w.input_elems * w.batch)),
         ofmap_words=np.full(n, s.M * n_cols), ifmap_passes=np.ones(n), filter_passes=np.full(n, n_cols),
         psum_passes=np.ones(n), ofmap_tile_words=np.full(n, float(s.M)), restream_filter=np.zeros(n),
         restream_ifmap=np.zeros(n))
