@@ -104,7 +104,8 @@ ZHANG_FPGA15 = Check("Zhang et al. FPGA 2015", "one design (VC707, fp32, Tm x Tn
 
 EIE_ENERGY = Check("EIE silicon", "on-chip energy of Alex-6/7/8 against the chip's 0.59 W x its measured Table IV time: "
                    "-16.8%, -9.1%, -21.1% (the model has no clock network, 20.5% of the chip's power); SRAM part "
-                   "within 8.3%", "docs/validation.md section 10", "python benchmarks/eie_energy.py --seeds 3")
+                   "within 8.3%", "docs/validation.md section 10", "python benchmarks/eie_energy.py --seeds 3",
+                   covers="SRAM energy")
 EYERISS_LATENCY = Check("Eyeriss v1 silicon", "processing latency of AlexNet conv1-5 at batch 4 (JSSC 2017 Table V) "
                         "with the paper's Table IV mappings: -7.7% to +6.6% per layer",
                         "docs/validation.md section 7", "python benchmarks/eyeriss_validation.py")
