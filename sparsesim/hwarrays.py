@@ -81,6 +81,14 @@ class HardwareArrays:
     def __len__(self) -> int:
         return len(self.names)
 
+    def once(self, key, compute):
+        """``compute()`` the first time ``key`` is asked of these configs, the stored value after: groupings of
+        the configs that depend on the hardware only, which the engines reuse for every layer."""
+        memo = self.__dict__.setdefault("_once", {})
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
+
     def take(self, idx: np.ndarray) -> "HardwareArrays":
         """The configs ``idx`` only (every array, dict of arrays and list sliced alike)."""
         def cut(v):
@@ -93,57 +101,85 @@ class HardwareArrays:
 
     @classmethod
     def from_accelerators(cls, accs: list[Accelerator]) -> "HardwareArrays":
+        """One pass over the accelerators: each gives one row of numbers (``_numbers``) and one of names; the
+        SRAM/register/decode energies and storage widths are computed once per distinct buffer, register file,
+        index width and weight-width set (a sweep's configs share a few)."""
         accs = list(accs)
+        memo: dict = {}
+        nums = np.array([_numbers(x, memo) for x in accs], dtype=float).reshape(len(accs), len(_NUMBERS)).T.copy()
+        col = dict(zip(_NUMBERS, nums))
+        kinds = {name: np.array([getattr(getattr(x, part), attr) for x in accs], dtype=object)
+                 for name, (part, attr) in _NAMES.items()}
+        storage = [memo[("storage", tuple(x.pe.weight_bits))] for x in accs]
 
-        def a(f, dt=float):
-            return np.array([f(x) for x in accs], dtype=dt)
+        def typed(name):
+            v = col[name]
+            return v.astype(np.int64) if name in _INTS else v.astype(bool) if name in _BOOLS else v
 
-        bufs = {op: np.array([_buffer_fields(x, op) for x in accs], dtype=float).reshape(len(accs), 5)
-                for op in OPERANDS}
         return cls(
             names=[x.name for x in accs], accelerators=accs,
-            engine=np.array([x.pe.engine for x in accs], dtype=object),
-            rows=a(lambda x: x.pe.rows, np.int64), cols=a(lambda x: x.pe.cols, np.int64),
-            pes=a(lambda x: x.pe.num_pes, np.int64), mac_units=a(lambda x: x.pe.mac_units, np.int64),
-            dataflow=np.array([x.pe.dataflow for x in accs], dtype=object),
-            act_bits=a(lambda x: x.pe.act_bits), acc_bits=a(lambda x: x.pe.acc_bits),
-            gating=a(lambda x: x.pe.zero_handling in ("gating", "skipping"), bool),
-            skipping=a(lambda x: x.pe.zero_handling == "skipping", bool),
-            gated_fraction=a(lambda x: x.pe.gated_mac_fraction),
-            compact=a(lambda x: x.pe.compact_zero_rows_cols, bool),
-            nm_n=a(lambda x: x.pe.nm[0], np.int64), nm_m=a(lambda x: x.pe.nm[1], np.int64),
-            index_bits=a(lambda x: x.pe.index_bits, np.int64), decode_rate=a(lambda x: x.pe.decode_entries_per_cycle),
-            macs_per_pe=a(lambda x: x.pe.macs_per_pe_per_cycle), fifo_depth=a(lambda x: x.pe.fifo_depth, np.int64),
-            bcast_rate=a(lambda x: x.pe.act_broadcast_per_cycle),
-            skip_empty_cols=a(lambda x: x.pe.skip_empty_columns, bool),
-            dist_bw=a(lambda x: x.pe.distribution_bw), red_bw=a(lambda x: x.pe.reduction_bw),
-            iter_overhead=a(lambda x: x.pe.iteration_overhead_cycles),
-            cart_f=a(lambda x: x.pe.cartesian[0], np.int64), cart_i=a(lambda x: x.pe.cartesian[1], np.int64),
-            channel_group=a(lambda x: x.pe.channel_group, np.int64),
-            clock_hz=a(lambda x: x.clock_hz),
-            storage_table=np.array([[next((w for w in x.pe.weight_bits if w >= b), 0) for b in range(33)]
-                                    for x in accs], dtype=float).reshape(len(accs), 33),
-            widest_bits=a(lambda x: max(x.pe.weight_bits)),
-            per_operand=a(lambda x: x.memory.organization == "per_operand", bool),
-            double_buffered=a(lambda x: x.memory.double_buffered, bool),
-            weights_mode=np.array([x.memory.weights for x in accs], dtype=object),
-            acts_mode=np.array([x.memory.activations for x in accs], dtype=object),
-            convention=np.array([x.memory.convention for x in accs], dtype=object),
-            buf_bits={op: bufs[op][:, 0] for op in OPERANDS}, buf_width={op: bufs[op][:, 1] for op in OPERANDS},
-            buf_read_pj={op: bufs[op][:, 2] for op in OPERANDS}, buf_write_pj={op: bufs[op][:, 3] for op in OPERANDS},
-            buf_min_bits={op: bufs[op][:, 4] for op in OPERANDS},
-            dram_bw=a(lambda x: x.dram.bandwidth_bits_per_cycle),
-            dram_op_bw={op: a(lambda x, op=op: x.dram.operand_bandwidth(op)) for op in OPERANDS},
-            dram_shared=a(lambda x: x.dram.interfaces == "shared", bool),
-            stall_free=a(lambda x: x.dram.stall_free, bool),
-            dram_latency=a(lambda x: x.dram.latency_cycles), dram_pj_bit=a(lambda x: x.dram.pj_per_bit),
-            rf_pj_bit=a(lambda x: x.rf.pj_per_bit(x.node_factor)), decode_pj=a(lambda x: x.decode_pj()),
-            rf_operand_pj={op: a(lambda x, op=op: np.nan if getattr(x.rf, f"{op}_access_pj") is None
-                                 else getattr(x.rf, f"{op}_access_pj")) for op in ("weight", "act", "psum")},
-            dram_write_pj_bit=a(lambda x: x.dram.write_pj_per_bit),
-            mac_pj_override=a(lambda x: np.nan if x.pe.mac_pj is None else x.pe.mac_pj),
-            node_factor=a(lambda x: x.node_factor))
+            engine=kinds["engine"], dataflow=kinds["dataflow"], weights_mode=kinds["weights_mode"],
+            acts_mode=kinds["acts_mode"], convention=kinds["convention"],
+            storage_table=np.array([r for r, _ in storage], dtype=float).reshape(len(accs), 33),
+            widest_bits=np.array([w for _, w in storage], dtype=float),
+            buf_bits={op: col[f"{op}_bits"] for op in OPERANDS}, buf_width={op: col[f"{op}_width"] for op in OPERANDS},
+            buf_read_pj={op: col[f"{op}_read_pj"] for op in OPERANDS},
+            buf_write_pj={op: col[f"{op}_write_pj"] for op in OPERANDS},
+            buf_min_bits={op: col[f"{op}_min_bits"] for op in OPERANDS},
+            dram_op_bw={op: col[f"{op}_dram_bw"] for op in OPERANDS},
+            rf_operand_pj={op: col[f"rf_{op}_pj"] for op in ("weight", "act", "psum")},
+            **{name: typed(name) for name in _FIELDS})
 
     @classmethod
     def of(cls, accelerators) -> "HardwareArrays":
         return accelerators if isinstance(accelerators, HardwareArrays) else cls.from_accelerators(list(accelerators))
+
+
+# the numeric fields one accelerator contributes (``_numbers``), in order; typed as HardwareArrays declares them
+_FIELDS = ("rows", "cols", "pes", "mac_units", "act_bits", "acc_bits", "gating", "skipping", "gated_fraction",
+           "compact", "nm_n", "nm_m", "index_bits", "decode_rate", "macs_per_pe", "fifo_depth", "bcast_rate",
+           "skip_empty_cols", "dist_bw", "red_bw", "iter_overhead", "cart_f", "cart_i", "channel_group", "clock_hz",
+           "per_operand", "double_buffered", "dram_bw", "dram_shared", "stall_free", "dram_latency", "dram_pj_bit",
+           "rf_pj_bit", "decode_pj", "dram_write_pj_bit", "mac_pj_override", "node_factor")
+_INTS = {"rows", "cols", "pes", "mac_units", "nm_n", "nm_m", "index_bits", "fifo_depth", "cart_f", "cart_i",
+         "channel_group"}
+_BOOLS = {"gating", "skipping", "compact", "skip_empty_cols", "per_operand", "double_buffered", "dram_shared",
+          "stall_free"}
+_NUMBERS = _FIELDS + tuple(f"{op}_{k}" for op in OPERANDS
+                           for k in ("bits", "width", "read_pj", "write_pj", "min_bits", "dram_bw")) \
+    + ("rf_weight_pj", "rf_act_pj", "rf_psum_pj")
+_NAMES = {"engine": ("pe", "engine"), "dataflow": ("pe", "dataflow"), "weights_mode": ("memory", "weights"),
+          "acts_mode": ("memory", "activations"), "convention": ("memory", "convention")}
+
+
+def _once(memo: dict, key, compute):
+    """``compute()`` the first time ``key`` is seen in this build, the stored value after."""
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
+def _numbers(x: Accelerator, memo: dict) -> tuple:
+    """The accelerator's numbers in ``_NUMBERS`` order (NaN for an energy the YAML leaves to the tables)."""
+    pe, mem, dram, rf = x.pe, x.memory, x.dram, x.rf
+    f = x.node_factor
+    _once(memo, ("storage", tuple(pe.weight_bits)),
+          lambda: ([next((w for w in pe.weight_bits if w >= b), 0) for b in range(33)], max(pe.weight_bits)))
+    bufs = ()
+    for op in OPERANDS:
+        bufs += _once(memo, ("buffer", x.buffer(op), f), lambda op=op: _buffer_fields(x, op))
+        bufs += (dram.operand_bandwidth(op),)
+    nan = float("nan")
+    return (pe.rows, pe.cols, pe.num_pes, pe.mac_units, pe.act_bits, pe.acc_bits,
+            pe.zero_handling in ("gating", "skipping"), pe.zero_handling == "skipping", pe.gated_mac_fraction,
+            pe.compact_zero_rows_cols, pe.nm[0], pe.nm[1], pe.index_bits, pe.decode_entries_per_cycle,
+            pe.macs_per_pe_per_cycle, pe.fifo_depth, pe.act_broadcast_per_cycle, pe.skip_empty_columns,
+            pe.distribution_bw, pe.reduction_bw, pe.iteration_overhead_cycles, pe.cartesian[0], pe.cartesian[1],
+            pe.channel_group, x.clock_hz, mem.organization == "per_operand", mem.double_buffered,
+            dram.bandwidth_bits_per_cycle, dram.interfaces == "shared", dram.stall_free, dram.latency_cycles,
+            dram.pj_per_bit, _once(memo, ("rf", rf, f), lambda: rf.pj_per_bit(f)),
+            _once(memo, ("decode", pe.index_bits, f), x.decode_pj), dram.write_pj_per_bit,
+            nan if pe.mac_pj is None else pe.mac_pj, f, *bufs,
+            nan if rf.weight_access_pj is None else rf.weight_access_pj,
+            nan if rf.act_access_pj is None else rf.act_access_pj,
+            nan if rf.psum_access_pj is None else rf.psum_access_pj)

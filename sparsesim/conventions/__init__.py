@@ -49,4 +49,20 @@ def convention_costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, res
     return traffic, timing
 
 
-__all__ = ["convention_costs", "Traffic"]
+def stacked_convention_costs(workloads, d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray, n: int):
+    """``convention_costs`` for layers stacked layer after layer (``n`` configs each; ``d``, ``hw`` and
+    ``resident`` hold ``len(workloads) * n`` entries): the native model and its timing in one pass over every
+    entry, then each layer's configs under another convention priced and merged as ``convention_costs`` does."""
+    density = np.repeat(np.array([w.act_density for w in workloads], dtype=float), n)
+    traffic = native_traffic(d, hw, resident, density)
+    timing = pipelined_timing(d, traffic, hw)
+    for name, module in (("scalesim", scalesim), ("zigzag", zigzag)):
+        idx = np.nonzero(hw.convention[:n] == name)[0]
+        for layer, w in enumerate(workloads if idx.size else ()):
+            at = idx + layer * n
+            t, tm = module.costs(w, d, hw, at, resident)
+            traffic, timing = _merge(traffic, at, t), _merge(timing, at, tm)
+    return traffic, timing
+
+
+__all__ = ["convention_costs", "stacked_convention_costs", "Traffic"]
