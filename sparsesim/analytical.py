@@ -88,7 +88,7 @@ def _cost_columns(workloads, d: ComputeDemand, hw: HardwareArrays, traffic, timi
         "energy_lower_bound_pj": e.lower_bound_pj, "latency_s": timing.cycles / hw.clock_hz,
         "batch": per_layer(lambda w: w.batch, np.int64),
         **{k: np.full(total, v, dtype=object if isinstance(v, str) else type(v)) for k, v in RUN_DEFAULTS.items()},
-    }
+    }   # RUN_DEFAULTS: not a timed run
 
 
 def evaluate(workloads: Sequence[LayerWorkload], accelerators: Sequence[Accelerator] | HardwareArrays) -> CostTable:

@@ -145,30 +145,35 @@ _INTS = {"rows", "cols", "pes", "mac_units", "nm_n", "nm_m", "index_bits", "fifo
          "channel_group"}
 _BOOLS = {"gating", "skipping", "compact", "skip_empty_cols", "per_operand", "double_buffered", "dram_shared",
           "stall_free"}
-_NUMBERS = _FIELDS + tuple(f"{op}_{k}" for op in OPERANDS
-                           for k in ("bits", "width", "read_pj", "write_pj", "min_bits", "dram_bw")) \
-    + ("rf_weight_pj", "rf_act_pj", "rf_psum_pj")
+_NUMBERS = _FIELDS + tuple(f"{op}_{k}" for op in OPERANDS for k in ("bits", "width", "read_pj", "write_pj",
+                                                                    "min_bits")) \
+    + tuple(f"{op}_dram_bw" for op in OPERANDS) + ("rf_weight_pj", "rf_act_pj", "rf_psum_pj")
 _NAMES = {"engine": ("pe", "engine"), "dataflow": ("pe", "dataflow"), "weights_mode": ("memory", "weights"),
           "acts_mode": ("memory", "activations"), "convention": ("memory", "convention")}
 
 
-def _once(memo: dict, key, compute):
-    """``compute()`` the first time ``key`` is seen in this build, the stored value after."""
-    if key not in memo:
-        memo[key] = compute()
-    return memo[key]
-
-
 def _numbers(x: Accelerator, memo: dict) -> tuple:
-    """The accelerator's numbers in ``_NUMBERS`` order (NaN for an energy the YAML leaves to the tables)."""
-    pe, mem, dram, rf = x.pe, x.memory, x.dram, x.rf
+    """The accelerator's numbers in ``_NUMBERS`` order (NaN for an energy the YAML leaves to the tables).  The
+    energies of its buffers, registers and index decoder (and its storage widths) are computed once per distinct
+    buffer, (register file, index width) and weight-width set at each node, in ``memo``."""
+    pe, dram, rf = x.pe, x.dram, x.rf
     f = x.node_factor
-    _once(memo, ("storage", tuple(pe.weight_bits)),
-          lambda: ([next((w for w in pe.weight_bits if w >= b), 0) for b in range(33)], max(pe.weight_bits)))
-    bufs = ()
+    derived = ()
     for op in OPERANDS:
-        bufs += _once(memo, ("buffer", x.buffer(op), f), lambda op=op: _buffer_fields(x, op))
-        bufs += (dram.operand_bandwidth(op),)
+        key = (x.buffer(op), f)
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = _buffer_fields(x, op)
+        derived += got
+    key = (rf, pe.index_bits, f)
+    got = memo.get(key)
+    if got is None:
+        got = memo[key] = (rf.pj_per_bit(f), x.decode_pj())
+    derived += got
+    key = ("storage", tuple(pe.weight_bits))
+    if key not in memo:
+        memo[key] = ([next((w for w in pe.weight_bits if w >= b), 0) for b in range(33)], max(pe.weight_bits))
+    mem = x.memory
     nan = float("nan")
     return (pe.rows, pe.cols, pe.num_pes, pe.mac_units, pe.act_bits, pe.acc_bits,
             pe.zero_handling in ("gating", "skipping"), pe.zero_handling == "skipping", pe.gated_mac_fraction,
@@ -177,9 +182,9 @@ def _numbers(x: Accelerator, memo: dict) -> tuple:
             pe.distribution_bw, pe.reduction_bw, pe.iteration_overhead_cycles, pe.cartesian[0], pe.cartesian[1],
             pe.channel_group, x.clock_hz, mem.organization == "per_operand", mem.double_buffered,
             dram.bandwidth_bits_per_cycle, dram.interfaces == "shared", dram.stall_free, dram.latency_cycles,
-            dram.pj_per_bit, _once(memo, ("rf", rf, f), lambda: rf.pj_per_bit(f)),
-            _once(memo, ("decode", pe.index_bits, f), x.decode_pj), dram.write_pj_per_bit,
-            nan if pe.mac_pj is None else pe.mac_pj, f, *bufs,
+            dram.pj_per_bit, derived[15], derived[16], dram.write_pj_per_bit,
+            nan if pe.mac_pj is None else pe.mac_pj, f, *derived[:15],
+            *(dram.operand_bandwidth(op) for op in OPERANDS),
             nan if rf.weight_access_pj is None else rf.weight_access_pj,
             nan if rf.act_access_pj is None else rf.act_access_pj,
             nan if rf.psum_access_pj is None else rf.psum_access_pj)

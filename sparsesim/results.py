@@ -168,7 +168,8 @@ class CostTable:
         """A table of numpy columns (every ``COLUMNS`` name) whose rows come in blocks of ``block`` hardware, layer
         after layer, as the analytical engine writes them; the columns become lists of Python values (what
         ``rows`` gives) and ``totals`` adds the blocks with numpy instead of row by row."""
-        table = cls({k: arrays[k].tolist() for k in COLUMNS})
+        table = cls({k: [RUN_DEFAULTS[k]] * len(arrays[k]) if k in RUN_DEFAULTS and _all_default(arrays[k], k)
+                     else arrays[k].tolist() for k in COLUMNS})
         object.__setattr__(table, "_blocks", (arrays, block))   # read by totals; a table is not edited in place
         return table
 
@@ -245,6 +246,12 @@ class CostTable:
         return text
 
 
+def _all_default(a: np.ndarray, name: str) -> bool:
+    """Every entry of column ``name`` is its RUN_DEFAULTS value (NaN counts as NaN)."""
+    v = RUN_DEFAULTS[name]
+    return bool(np.isnan(a).all()) if isinstance(v, float) and math.isnan(v) else bool((a == v).all())
+
+
 _NAN_RESULT = ("latency_p25_s", "latency_p75_s", "roofline_gflops", "fraction_of_roofline", "speedup_vs_dense")
 _KEPT = ("num_pes", "mac_units", "weight_bits", "threads", "cores")
 
@@ -307,8 +314,20 @@ def _block_totals(arrays: dict, block: int) -> dict | None:
     total = rows[0]
     for r in rows[1:]:
         total = _add_v(total, r)
-    values = {k: total[k].tolist() for k in COLUMNS if k != "layer"}
-    return {h: LayerCost(layer="TOTAL", **{k: v[i] for k, v in values.items()}) for i, h in enumerate(names)}
+    total["layer"] = np.full(block, "TOTAL", dtype=object)
+    rows = zip(*(total[k].tolist() for k in COLUMNS))
+    return {h: _record(dict(zip(COLUMNS, row))) for h, row in zip(names, rows)}
+
+
+def _record(values: dict) -> LayerCost:
+    """``LayerCost(**values)`` for values already of the fields' types, without the per-field ``__init__``
+    (LayerCost has no ``__post_init__``: the object is the same)."""
+    r = object.__new__(LayerCost)
+    r.__dict__.update(values)
+    return r
+
+
+assert not hasattr(LayerCost, "__post_init__") and not hasattr(LayerCost, "__slots__")
 
 
 def _py(v):

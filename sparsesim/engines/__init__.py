@@ -42,8 +42,11 @@ def compute_demands(workloads, hw: HardwareArrays) -> ComputeDemand:
     """Every layer's demand on every config, stacked layer after layer (entry ``l * len(hw) + i``: layer ``l``
     on config ``i``); the same values as ``compute_demand`` per layer, assembled with one write per field."""
     n = len(hw)
-    groups = [(model, idx) for model, idx in ((model, np.nonzero(hw.engine == name)[0])
-                                              for name, model in ENGINE_MODELS.items()) if idx.size]
+    models = {}   # one call per engine function (systolic and nm share one): every config is priced on its own
+    for name, model in ENGINE_MODELS.items():
+        models.setdefault(model, []).append(name)
+    groups = [(model, idx) for model, idx in ((model, np.nonzero(np.isin(hw.engine, names))[0])
+                                              for model, names in models.items()) if idx.size]
     parts, where = [], []
     for layer, w in enumerate(workloads):
         for model, idx in groups:
