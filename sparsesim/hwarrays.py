@@ -132,7 +132,28 @@ class HardwareArrays:
 
     @classmethod
     def of(cls, accelerators) -> "HardwareArrays":
-        return accelerators if isinstance(accelerators, HardwareArrays) else cls.from_accelerators(list(accelerators))
+        """The arrays of ``accelerators`` (passed through if they are arrays already).  The arrays of the last
+        few lists priced are kept: a list of the very same ``Accelerator`` objects (frozen, so unchanged) gets
+        them again, as when ``compare`` prices model after model on one set of platforms."""
+        if isinstance(accelerators, HardwareArrays):
+            return accelerators
+        accs = tuple(accelerators)
+        for held, hw in _RECENT:
+            if len(held) == len(accs) and all(a is b for a, b in zip(held, accs)):
+                return hw
+        hw = cls.from_accelerators(list(accs))
+        _RECENT.append((accs, hw))
+        del _RECENT[:-RECENT_SETS]
+        return hw
+
+
+RECENT_SETS = 4   # accelerator lists whose arrays HardwareArrays.of keeps
+_RECENT: list = []   # (the Accelerator objects, their arrays), most recent last
+
+
+def forget_recent() -> None:
+    """Drop the kept arrays (a benchmark timing the hardware setup of new accelerator objects calls this)."""
+    _RECENT.clear()
 
 
 # the numeric fields one accelerator contributes (``_numbers``), in order; typed as HardwareArrays declares them
