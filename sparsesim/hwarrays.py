@@ -8,6 +8,7 @@ description fields (bits, words, cycles, pJ).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from itertools import chain
 
 import numpy as np
 
@@ -91,11 +92,13 @@ class HardwareArrays:
 
     def take(self, idx: np.ndarray) -> "HardwareArrays":
         """The configs ``idx`` only (every array, dict of arrays and list sliced alike)."""
+        at = np.asarray(idx).tolist()
+
         def cut(v):
             if isinstance(v, dict):
                 return {k: cut(x) for k, x in v.items()}
             if isinstance(v, list):
-                return [v[i] for i in idx]
+                return [v[i] for i in at]
             return v[idx]
         return HardwareArrays(**{f.name: cut(getattr(self, f.name)) for f in fields(self)})
 
@@ -106,7 +109,8 @@ class HardwareArrays:
         index width and weight-width set (a sweep's configs share a few)."""
         accs = list(accs)
         memo: dict = {}
-        nums = np.array([_numbers(x, memo) for x in accs], dtype=float).reshape(len(accs), len(_NUMBERS)).T.copy()
+        nums = np.fromiter(chain.from_iterable(_numbers(x, memo) for x in accs), dtype=float,
+                           count=len(accs) * len(_NUMBERS)).reshape(len(accs), len(_NUMBERS)).T.copy()
         col = dict(zip(_NUMBERS, nums))
         kinds = {name: np.array([getattr(getattr(x, part), attr) for x in accs], dtype=object)
                  for name, (part, attr) in _NAMES.items()}

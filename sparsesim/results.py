@@ -274,9 +274,10 @@ _WORST_V = {  # _WORST on arrays, value for value (Python's max(a, b) keeps a un
 
 
 def _add_v(a: dict, b: dict) -> dict:
-    """``LayerCost.__add__`` on columns of rows (each value an array over hardware), field for field."""
+    """``LayerCost.__add__`` on columns of rows (each value an array over hardware), field for field; only the
+    columns in ``a`` (``_block_totals`` leaves out those at their defaults in every row)."""
     d = {}
-    for k in COLUMNS:
+    for k in a:
         x, y = a[k], b[k]
         if k in _WORST_V:
             d[k] = _WORST_V[k](x, y)
@@ -295,8 +296,9 @@ def _add_v(a: dict, b: dict) -> dict:
                             / latency, math.nan)
         plain = np.where(cycles != 0, d["macs_useful"] / (cycles * d["mac_units"]), 0.0)
         d["utilization"] = np.where(np.isnan(cycles), weighted, plain)
-        d["achieved_gflops"] = np.where((latency != 0) & ~np.isnan(a["achieved_gflops"] + b["achieved_gflops"]),
-                                        2 * d["macs_useful"] / latency / 1e9, math.nan)
+        if "achieved_gflops" in a:
+            d["achieved_gflops"] = np.where((latency != 0) & ~np.isnan(a["achieved_gflops"] + b["achieved_gflops"]),
+                                            2 * d["macs_useful"] / latency / 1e9, math.nan)
     return d
 
 
@@ -308,12 +310,15 @@ def _block_totals(arrays: dict, block: int) -> dict | None:
     if block == 0 or len(set(names)) < block or (arrays["layer"] == "MODEL").any():
         return None if block else {}
     layers = len(arrays["layer"]) // block
-    rows = [{k: arrays[k][i * block:(i + 1) * block] for k in COLUMNS} for i in range(layers)]
+    # a column at its default in every row totals to its default (NaN stays NaN, 0 and '' and True stay)
+    fixed = {k for k in RUN_DEFAULTS if _all_default(arrays[k], k)}
+    rows = [{k: arrays[k][i * block:(i + 1) * block] for k in COLUMNS if k not in fixed} for i in range(layers)]
     if not rows:
         return {}
     total = rows[0]
     for r in rows[1:]:
         total = _add_v(total, r)
+    total.update({k: arrays[k][:block] for k in fixed})
     total["layer"] = np.full(block, "TOTAL", dtype=object)
     rows = zip(*(total[k].tolist() for k in COLUMNS))
     return {h: _record(dict(zip(COLUMNS, row))) for h, row in zip(names, rows)}
