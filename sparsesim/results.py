@@ -165,8 +165,9 @@ class CostTable:
 
     @classmethod
     def from_arrays(cls, arrays: dict, block: int) -> "CostTable":
-        """A table of numpy columns (every ``COLUMNS`` name) whose rows come in blocks of ``block`` hardware, layer
-        after layer, as the analytical engine writes them; the columns become lists of Python values (what
+        """A table of numpy columns (every ``COLUMNS`` name) whose rows come in blocks of ``block`` hardware (the
+        same hardware, in the same order, in every block), one layer per block, as the analytical engine writes
+        them; the columns become lists of Python values (what
         ``rows`` gives) and ``totals`` adds the blocks with numpy instead of row by row."""
         table = cls({k: [RUN_DEFAULTS[k]] * len(arrays[k]) if k in RUN_DEFAULTS and _all_default(arrays[k], k)
                      else arrays[k].tolist() for k in COLUMNS})
@@ -307,7 +308,7 @@ def _block_totals(arrays: dict, block: int) -> dict | None:
     ``_add_v``, so every total is the one the row-by-row sum gives.  None (add row by row) when a hardware name
     repeats within a block or a layer is named MODEL."""
     names = arrays["hardware"][:block].tolist()
-    if block == 0 or len(set(names)) < block or (arrays["layer"] == "MODEL").any():
+    if block == 0 or len(set(names)) < block or "MODEL" in arrays["layer"][::block].tolist():
         return None if block else {}
     layers = len(arrays["layer"]) // block
     # a column at its default in every row totals to its default (NaN stays NaN, 0 and '' and True stay)
@@ -328,7 +329,7 @@ def _record(values: dict) -> LayerCost:
     """``LayerCost(**values)`` for values already of the fields' types, without the per-field ``__init__``
     (LayerCost has no ``__post_init__``: the object is the same)."""
     r = object.__new__(LayerCost)
-    r.__dict__.update(values)
+    object.__setattr__(r, "__dict__", values)
     return r
 
 
