@@ -42,20 +42,44 @@ def _merge(full, idx: np.ndarray, part):
     return type(full)(**values)
 
 
+def _own_pricers(convention: np.ndarray, engine: np.ndarray) -> list[tuple[np.ndarray, object]]:
+    """(config indices, ``costs`` function) of every config priced by another rule than the native one: a peer
+    convention (scalesim, zigzag) or an engine that prices its own traffic and timing (rowstationary); a later
+    entry overrides an earlier one, as the merges below apply them in order."""
+    out = []
+    for name, module in (("scalesim", scalesim), ("zigzag", zigzag)):
+        idx = np.nonzero(convention == name)[0]
+        if idx.size:
+            out.append((idx, module.costs))
+    idx = np.nonzero(engine == "rowstationary")[0]
+    if idx.size:
+        out.append((idx, rowstationary.costs))
+    return out
+
+
 def convention_costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray):
     """(Traffic, Timing) for every config, each priced under its own convention."""
     traffic = native_traffic(d, hw, resident, w.act_density)
     timing = pipelined_timing(d, traffic, hw)
-    for name, module in (("scalesim", scalesim), ("zigzag", zigzag)):
-        idx = np.nonzero(hw.convention == name)[0]
-        if idx.size:
-            t, tm = module.costs(w, d, hw, idx, resident)
-            traffic, timing = _merge(traffic, idx, t), _merge(timing, idx, tm)
-    idx = np.nonzero(hw.engine == "rowstationary")[0]
-    if idx.size:
-        t, tm = rowstationary.costs(w, d, hw, idx, resident)
+    for idx, costs in _own_pricers(hw.convention, hw.engine):
+        t, tm = costs(w, d, hw, idx, resident)
         traffic, timing = _merge(traffic, idx, t), _merge(timing, idx, tm)
     return traffic, timing
 
 
-__all__ = ["convention_costs", "Traffic"]
+def stacked_convention_costs(workloads, d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray, n: int):
+    """``convention_costs`` for layers stacked layer after layer (``n`` configs each; ``d``, ``hw`` and
+    ``resident`` hold ``len(workloads) * n`` entries): the native model and its timing in one pass over every
+    entry, then each layer's configs under another rule priced and merged as ``convention_costs`` does."""
+    density = np.repeat(np.array([w.act_density for w in workloads], dtype=float), n)
+    traffic = native_traffic(d, hw, resident, density)
+    timing = pipelined_timing(d, traffic, hw)
+    for idx, costs in _own_pricers(hw.convention[:n], hw.engine[:n]):
+        for layer, w in enumerate(workloads):
+            at = idx + layer * n
+            t, tm = costs(w, d, hw, at, resident)
+            traffic, timing = _merge(traffic, at, t), _merge(timing, at, tm)
+    return traffic, timing
+
+
+__all__ = ["convention_costs", "stacked_convention_costs", "Traffic"]

@@ -36,7 +36,7 @@ import zlib
 
 import numpy as np
 
-from ..demand import ComputeDemand, gating_weight, layer_stats, storage_width
+from ..demand import ComputeDemand, gating_weight, layer_stats, storage_width, unique_rows
 from ..formats import encode_relative
 from ..hwarrays import HardwareArrays
 from ..workload import LayerWorkload
@@ -115,20 +115,26 @@ def vector_cycles(w: LayerWorkload, configs: list[tuple]) -> dict:
     return out
 
 
+def queue_configs(hw: HardwareArrays, idx: np.ndarray) -> tuple[list[tuple], np.ndarray]:
+    """The distinct (pes, index_bits, depth, interval, rate, skipping, skip_empty) among configs ``idx``, and
+    which one each config has (hardware only: computed once per set of configs)."""
+    rate = np.minimum(hw.decode_rate[idx], hw.macs_per_pe[idx])
+    keys = np.stack([hw.pes[idx], hw.index_bits[idx], hw.fifo_depth[idx], 1.0 / hw.bcast_rate[idx], rate,
+                     hw.skipping[idx], hw.skip_empty_cols[idx]], 1)
+    uniq, inv = unique_rows(keys)
+    return [(int(p), int(r), int(dpt), float(iv), float(rt), bool(sk), bool(se))
+            for p, r, dpt, iv, rt, sk, se in uniq], inv
+
+
 def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDemand:
     s = layer_stats(w)
     n_cols = float(w.columns)
     b = storage_width(hw, w.weight_bits, idx)
     n = idx.size
-    rate = np.minimum(hw.decode_rate[idx], hw.macs_per_pe[idx])
-    keys = np.stack([hw.pes[idx], hw.index_bits[idx], hw.fifo_depth[idx], 1.0 / hw.bcast_rate[idx], rate,
-                     hw.skipping[idx], hw.skip_empty_cols[idx]], 1)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    configs = [(int(p), int(r), int(dpt), float(iv), float(rt), bool(sk), bool(se))
-               for p, r, dpt, iv, rt, sk, se in uniq]
+    configs, inv = hw.once(("eie", idx.tobytes()), lambda: queue_configs(hw, idx))
     cycles_of = vector_cycles(w, configs)
     per_key = np.array([[*layout_totals(w, c[0], c[1]), cycles_of[c] * n_cols] for c in configs]
-                       ).reshape(len(uniq), 3)[inv.reshape(-1)]
+                       ).reshape(len(configs), 3)[inv]
     entries, pointers, cycles = per_key[:, 0], per_key[:, 1], per_key[:, 2]
     skip = np.where(hw.skipping[idx], w.act_density, 1.0)
     ib = hw.index_bits[idx]
