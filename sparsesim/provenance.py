@@ -166,9 +166,21 @@ def provenance(acc: Accelerator) -> Provenance:
 
 
 def labels(accelerators) -> dict[str, list[str]]:
-    """Per quantity, one CSV label per accelerator (the ``*_validated_by`` columns)."""
-    provs = [provenance(a) for a in accelerators]
-    return {q: [p.label(q) for p in provs] for q in QUANTITIES}
+    """Per quantity, one CSV label per accelerator (the ``*_validated_by`` columns).  Worked out once per kind
+    of description (engine, dataflow, convention, buffers; a preset's name), as a sweep's configs share a few."""
+    memo: dict = {}
+    out: dict[str, list[str]] = {q: [] for q in QUANTITIES}
+    for a in accelerators:
+        key = (a.pe.engine, a.pe.dataflow, a.memory.convention, a.memory.organization, a.memory.double_buffered,
+               a.name if a.name in _PRESET else None)
+        if key[-1] is not None:     # a preset's own checks hold only for the shipped file: compare it
+            key += (is_shipped_preset(a),)
+        if key not in memo:
+            prov = provenance(a)
+            memo[key] = [prov.label(q) for q in QUANTITIES]
+        for q, label in zip(QUANTITIES, memo[key]):
+            out[q].append(label)
+    return out
 
 
 def preset_checks() -> dict[str, Provenance]:

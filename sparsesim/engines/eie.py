@@ -144,7 +144,9 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
     useful = s.nnz * n_cols * w.act_density * np.ones(n)
     # every PE reads the start and end pointer of each broadcast column (EIE Sec. IV: p_j and p_j+1 from two
     # pointer banks in one cycle); columns are not consecutive once zero activations are skipped, so no reuse
-    broadcast = np.where(hw.skip_empty_cols[idx], float(w.mask.any(0).sum()), float(s.K)) * skip * n_cols
+    if "used_columns" not in w.cache:   # a fact of the mask: computed once per workload
+        w.cache["used_columns"] = float(w.mask.any(0).sum())
+    broadcast = np.where(hw.skip_empty_cols[idx], w.cache["used_columns"], float(s.K)) * skip * n_cols
     filter_read_bits = processed * (b + ib) + 2.0 * pointers / (s.K + 1) * broadcast
     word_bits = storage / np.maximum(entries, 1)
     return ComputeDemand(
