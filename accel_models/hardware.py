@@ -57,10 +57,11 @@ from types import MappingProxyType
 
 from sparsecodesign.fileio import YamlError, load_unique_yaml, short
 
+from . import engines as registry
 from .tech import (DRAM_PJ_PER_BIT, FPGA_FAMILY_NODE_NM, NODE_ENERGY_FACTOR, add_pj, dram_pj_per_bit,
                    fpga_energy_ratio, mac_pj, sram_access_pj)
 
-ENGINES = ("systolic", "nm", "eie", "sigma", "scnn", "rowstationary")
+ENGINES = ("systolic", "nm", "eie", "sigma", "scnn", "rowstationary")   # the built-ins (registry: accel_models.engines)
 ENGINE_ALIASES = {"sparse": "eie"}
 SPARSE_ENGINES = ("eie", "sigma", "scnn")
 DATAFLOWS = ("ws", "os", "is", "ci_co")
@@ -215,6 +216,24 @@ def _check_fields_of(obj, where: str, names) -> None:
         got = check(where, name, value, obj.RULES[name], section=obj)
         if got is not value:
             object.__setattr__(obj, name, got)
+
+
+class EngineParams:
+    """Base of an engine's parameter dataclass (``pe.params``): subclass it as a frozen dataclass with a
+    ``RULES`` mapping (field -> ``Rule``) covering every field; ``__post_init__`` checks them in ``RULES``
+    order (override it for rules across fields, calling ``super().__post_init__()``)."""
+
+    RULES = MappingProxyType({})
+
+    def __post_init__(self):
+        _check_fields_of(self, "pe", tuple(self.RULES))
+
+
+def check_registered(where: str, name: str, value, allowed: tuple[str, ...]) -> str:
+    """``value`` if it is one of the registered names ``allowed``, else the one-line error."""
+    if not isinstance(value, str) or value not in allowed:
+        raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: {', '.join(allowed)}")
+    return value
 
 
 _PJ = {"kind": "number", "zero_ok": True, "hi": MAX_PJ, "optional": True}
@@ -377,8 +396,8 @@ class Memory:
     })
 
     def __post_init__(self):
-        _check_fields_of(self, "memory", ("organization", "double_buffered", "weights", "activations",
-                                          "convention"))
+        _check_fields_of(self, "memory", ("organization", "double_buffered", "weights", "activations"))
+        check_registered("memory", "convention", self.convention, registry.convention_names())
 
 
 _SYSTOLIC = ("engine", ("systolic", "nm"))
@@ -415,6 +434,7 @@ class PEArray:
     psum_spad_words: int = 24
     rlc_run_bits: int = 5
     rlc_word_bits: int = 64
+    params: object = None     # the engine's own parameters (accel_models.engines; None: it owns no field)
 
     RULES = MappingProxyType({
         "engine": Rule("choice", "how a layer runs (cost_model.md, Engines; `sparse` is an alias of `eie`)",
@@ -482,7 +502,17 @@ class PEArray:
         w = "pe"
         if isinstance(self.engine, str):
             object.__setattr__(self, "engine", ENGINE_ALIASES.get(self.engine, self.engine))
-        _check_fields_of(self, w, ("engine", "dataflow", "zero_handling", "rows", "cols"))
+        check_registered(w, "engine", self.engine, registry.engine_names())
+        _check_fields_of(self, w, ("dataflow", "zero_handling", "rows", "cols"))
+        pcls = registry.engine_spec(self.engine).params
+        if pcls is None and self.params is not None:
+            raise HardwareError(f"pe: engine {self.engine!r} takes no params; got {type(self.params).__name__}")
+        if pcls is not None:
+            if self.params is None:
+                object.__setattr__(self, "params", pcls())
+            elif not isinstance(self.params, pcls):
+                raise HardwareError(f"pe: params {type(self.params).__name__} do not belong to engine "
+                                    f"{self.engine!r}; allowed: {pcls.__name__} (or null: its defaults)")
         if self.rows * self.cols > MAX_PES:
             raise HardwareError(f"pe: rows*cols={self.rows * self.cols:,} PEs; allowed: at most {MAX_PES:,}")
         _check_fields_of(self, w, ("weight_bits", "act_bits", "acc_bits", "gated_mac_fraction", "mac_pj",
@@ -502,12 +532,35 @@ class PEArray:
 
     @property
     def mac_units(self) -> int:
-        """Multipliers working in parallel: PEs x multipliers per PE."""
-        if self.engine == "scnn":
-            return self.num_pes * self.cartesian[0] * self.cartesian[1]
-        if self.engine == "eie":
-            return self.num_pes * self.macs_per_pe_per_cycle
-        return self.num_pes
+        """Multipliers working in parallel: PEs x multipliers per PE (the engine's ``mac_units``)."""
+        count = self.spec.mac_units
+        return int(count(self)) if count is not None else self.num_pes
+
+    @property
+    def spec(self) -> registry.EngineSpec:
+        """The engine's registration (``accel_models.engines``)."""
+        spec = registry.ENGINE_REGISTRY.get(self.engine)
+        if spec is None:
+            raise HardwareError(f"pe: field 'engine'={short(self.engine)} is not registered (any more); "
+                                f"registered: {', '.join(registry.engine_names())}")
+        return spec
+
+    @property
+    def sparse(self) -> bool:
+        """A sparse engine (one index decoder per PE)."""
+        return self.spec.sparse
+
+    def all_rules(self) -> MappingProxyType:
+        """The Rules of this PE's YAML keys: PEArray's own and its engine's parameter class's."""
+        own = {k: r for k, r in self.RULES.items()}
+        return MappingProxyType({**own, **(type(self.params).RULES if self.params is not None else {})})
+
+    def flat_dict(self) -> dict:
+        """The ``pe:`` mapping as the YAML writes it: own fields and the engine's parameters side by side."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "params"}
+        if self.params is not None:
+            d.update({f.name: getattr(self.params, f.name) for f in fields(self.params)})
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @property
     def distribution_bw(self) -> int:
@@ -653,9 +706,12 @@ class Accelerator:
         if self.memory.organization == "shared" and per_op:
             raise HardwareError(f"{self.name}: sections {', '.join(f'{o}_sram' for o in per_op)} need "
                                 "memory.organization 'per_operand' (the shared organization uses 'glb')")
-        if self.memory.convention != "native" and self.pe.engine not in ("systolic", "nm"):
-            raise HardwareError(f"{self.name}: memory.convention {self.memory.convention!r} models systolic "
-                                f"arrays only; pe.engine={self.pe.engine!r}; allowed with it: systolic, nm")
+        conv_engines = registry.convention_engines(self.memory.convention)
+        if conv_engines is not None and self.pe.engine not in conv_engines:
+            what = ("systolic arrays" if set(conv_engines) == {"systolic", "nm"} else
+                    f"engines {', '.join(conv_engines)}")
+            raise HardwareError(f"{self.name}: memory.convention {self.memory.convention!r} models {what} only; "
+                                f"pe.engine={self.pe.engine!r}; allowed with it: {', '.join(conv_engines)}")
         if self.pe.dataflow == "ci_co" and (self.pe.engine != "systolic" or self.memory.convention != "native"):
             raise HardwareError(f"{self.name}: pe.dataflow 'ci_co' with pe.engine={self.pe.engine!r}, "
                                 f"memory.convention={self.memory.convention!r}; allowed: engine systolic, "
@@ -693,7 +749,7 @@ class Accelerator:
         dsp = pes * FP32_MAC_DSPS if f.arithmetic == "fp32" else math.ceil(pes / packing)
         bram18 = sum(b.banks * math.ceil(math.ceil(b.capacity_bytes * 8 / b.banks) / BRAM18_BITS)
                      for b in self.buffers())
-        lut = f.lut_base + pes * f.lut_per_pe + (pes * f.lut_per_decoder if self.pe.engine in SPARSE_ENGINES else 0)
+        lut = f.lut_base + pes * f.lut_per_pe + (pes * f.lut_per_decoder if self.pe.sparse else 0)
         return {"dsp": dsp, "bram36": math.ceil(bram18 / 2), "lut": lut, "bram18": bram18}
 
     def check_fit(self) -> None:
@@ -718,9 +774,7 @@ class Accelerator:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["pe"]["weight_bits"] = list(self.pe.weight_bits)
-        d["pe"]["nm"] = list(self.pe.nm)
-        d["pe"]["cartesian"] = list(self.pe.cartesian)
+        d["pe"] = self.pe.flat_dict()
         return {k: v for k, v in d.items() if v is not None}
 
 
@@ -757,11 +811,43 @@ def _check_fields(where: str, data: dict, cls) -> None:
                             f"allowed: {', '.join(sorted(allowed))}")
 
 
+def _build_pe(data) -> PEArray:
+    """``pe:``: PEArray's own keys, and the keys of the chosen engine's parameter class built into ``params``;
+    a key of another engine is one line naming the field, the engines it belongs to and the allowed fields."""
+    own = [f.name for f in fields(PEArray) if f.name != "params"]
+    engine = data.get("engine", "systolic")
+    engine = ENGINE_ALIASES.get(engine, engine) if isinstance(engine, str) else engine
+    check_registered("pe", "engine", engine, registry.engine_names())
+    spec = registry.engine_spec(engine)
+    mine = spec.param_fields()
+    allowed = sorted({*own, *mine})
+    for key in sorted(set(data) - set(allowed), key=str):
+        owners = registry.engine_of_field(key) if isinstance(key, str) else ()
+        if owners:
+            raise HardwareError(f"pe: field {key!r} belongs to engine {', '.join(owners)}, not pe.engine="
+                                f"{engine!r}; allowed: {', '.join(allowed)}")
+    unknown = sorted(set(data) - set(allowed), key=str)
+    if unknown:
+        raise HardwareError(f"pe: unknown field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}")
+    params = None
+    if spec.params is not None:
+        try:
+            params = spec.params(**{k: v for k, v in data.items() if k in mine})
+        except TypeError as e:
+            raise HardwareError(f"pe: {e}") from None
+    try:
+        return PEArray(**{k: v for k, v in data.items() if k not in mine}, params=params)
+    except TypeError as e:
+        raise HardwareError(f"pe: {e}") from None
+
+
 def _build(cls, where: str, data):
     if data is None:
         return cls()
     if not isinstance(data, dict):
         raise HardwareError(f"{where}: expected a mapping of fields, got {short(data)}")
+    if cls is PEArray:
+        return _build_pe(data)
     _check_fields(where, data, cls)
     try:
         return cls(**data)

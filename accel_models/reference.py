@@ -122,6 +122,8 @@ def field_table(cls) -> list[str]:
     """Markdown rows, one per field of dataclass ``cls``, from its ``RULES``."""
     rows = ["| field | unit | default | allowed | required | meaning |", "|---|---|---|---|---|---|"]
     for f in fields(cls):
+        if f.name == "params" and f.name not in cls.RULES:   # PEArray.params: the engine's own table
+            continue
         rule = cls.RULES[f.name]
         required = f"when {rule.required_when}" if rule.required_when else "no"
         rows.append("| " + " | ".join(_cell(c) for c in (
@@ -254,7 +256,8 @@ def resolved_yaml(acc: Accelerator, source: str = "") -> str:
             continue
         note = _used_when_text(rule).strip(" *:").replace("`", "")
         out.append(f"{f.name + ':':<44s} # {note}" if note else f"{f.name}:")
-        sec_rules = type(getattr(acc, f.name)).RULES
+        sec = getattr(acc, f.name)
+        sec_rules = sec.all_rules() if f.name == "pe" else type(sec).RULES
         out += [_line("  ", k, v, sec_rules[k]) for k, v in d[f.name].items()]
     return "\n".join(out) + "\n"
 
@@ -290,6 +293,10 @@ def defaults_used(data: dict, acc: Accelerator) -> tuple[tuple[str, object], ...
         given = data.get(name) if isinstance(data.get(name), dict) else {}
         out += [(f"{name}.{f}", getattr(sec, f)) for f, r in type(sec).RULES.items()
                 if f not in given and not r.optional and _applies(r, sec, acc)]
+        params = getattr(sec, "params", None)     # pe: the engine's own fields
+        if params is not None:
+            out += [(f"{name}.{f}", getattr(params, f)) for f, r in type(params).RULES.items()
+                    if f not in given and not r.optional and _applies(r, params, acc)]
     return tuple(out)
 
 

@@ -86,6 +86,21 @@ class HardwareArrays:
     def __len__(self) -> int:
         return len(self.names)
 
+    # ---------------------------------------------------------- engine plug-ins
+    def engine_arrays(self, name: str, builder):
+        """What engine ``name``'s ``builder(self)`` makes from these configs (e.g. arrays of its ``pe.params``
+        over every config, ``param_array``), built once per HardwareArrays and cached on it; ``take`` starts
+        a fresh cache."""
+        cache = self.__dict__.setdefault("_engine_cache", {})
+        if name not in cache:
+            cache[name] = builder(self)
+        return cache[name]
+
+    def param_array(self, engine: str, field: str, dtype=float, fill=0) -> np.ndarray:
+        """``pe.params.<field>`` of each config of ``engine`` (``fill`` for the other engines' configs)."""
+        return np.array([getattr(x.pe.params, field) if x.pe.engine == engine else fill
+                         for x in self.accelerators], dtype=dtype)
+
     def take(self, idx: np.ndarray) -> "HardwareArrays":
         """The configs ``idx`` only (every array, dict of arrays and list sliced alike)."""
         def cut(v):

@@ -16,9 +16,15 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import fields
+from types import MappingProxyType
+from typing import Callable
 
 import numpy as np
+
+from accel_models import engines as hw_registry
+from accel_models.hardware import HardwareError
 
 from ..demand import ComputeDemand
 from ..hwarrays import HardwareArrays
@@ -42,14 +48,53 @@ def _merge(full, idx: np.ndarray, part):
     return type(full)(**values)
 
 
+_COSTS: dict[str, Callable] = {}
+CONVENTION_MODELS = MappingProxyType(_COSTS)   # name -> costs function (read-only view); native: the base
+
+
+def register_convention(name: str, costs_fn: Callable, engines=None, *, doc: str = "") -> None:
+    """Price configs whose ``memory.convention`` is ``name`` with ``costs_fn(w, demand, hw, idx, resident) ->
+    (Traffic, Timing)`` for configs ``idx``; ``engines``: the engines it can price (None: every engine), checked
+    when a description is built (``accel_models.engines.register_convention``)."""
+    if not callable(costs_fn):
+        raise ValueError(f"convention {name!r}: costs_fn {costs_fn!r} is not callable")
+    hw_registry.register_convention(name, engines, doc=doc)
+    _COSTS[name] = costs_fn
+
+
+def unregister_convention(name: str) -> Callable:
+    if name not in _COSTS:
+        raise KeyError(f"convention {name!r} has no costs function registered; registered: {', '.join(_COSTS)}")
+    hw_registry.unregister_convention(name)
+    return _COSTS.pop(name)
+
+
+@contextmanager
+def plugged_convention(name: str, costs_fn: Callable, engines=None):
+    """``register_convention`` for the ``with`` block only."""
+    register_convention(name, costs_fn, engines)
+    try:
+        yield
+    finally:
+        unregister_convention(name)
+
+
+_COSTS["scalesim"] = scalesim.costs        # registered on the hardware side in accel_models.engines
+_COSTS["zigzag"] = zigzag.costs
+
+
 def convention_costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray):
     """(Traffic, Timing) for every config, each priced under its own convention."""
     traffic = native_traffic(d, hw, resident, w.act_density)
     timing = pipelined_timing(d, traffic, hw)
-    for name, module in (("scalesim", scalesim), ("zigzag", zigzag)):
+    missing = sorted(set(hw.convention) - set(_COSTS) - {"native"})
+    if missing:
+        raise HardwareError(f"memory.convention {missing[0]!r} has no costs function registered "
+                            f"(sparsesim.conventions.register_convention); registered: native, {', '.join(_COSTS)}")
+    for name, costs in list(_COSTS.items()):
         idx = np.nonzero(hw.convention == name)[0]
         if idx.size:
-            t, tm = module.costs(w, d, hw, idx, resident)
+            t, tm = costs(w, d, hw, idx, resident)
             traffic, timing = _merge(traffic, idx, t), _merge(timing, idx, tm)
     idx = np.nonzero(hw.engine == "rowstationary")[0]
     if idx.size:
@@ -58,4 +103,4 @@ def convention_costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, res
     return traffic, timing
 
 
-__all__ = ["convention_costs", "Traffic"]
+__all__ = ["convention_costs", "register_convention", "unregister_convention", "plugged_convention", "Traffic"]
