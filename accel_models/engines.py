@@ -10,8 +10,8 @@ keys of ``pe:`` that belong to the chosen engine.  How a layer runs on an engine
 A memory convention is a name with the engines it can price (``None``: every engine);
 ``sparsesim.conventions.register_convention`` registers its costs function and the name here.
 
-This module imports nothing of ``accel_models.hardware`` (which imports it): a parameter class written
-elsewhere imports ``Rule`` and ``EngineParams`` from ``accel_models.hardware``.
+This module imports nothing of ``accel_models.hardware`` (which imports it): a parameter class imports ``Rule``
+and ``EngineParams`` from ``accel_models.rules`` (``accel_models.hardware`` re-exports them).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Callable
+
+from .engine_params.sigma import SigmaParams
 
 
 @dataclass(frozen=True)
@@ -122,12 +124,14 @@ def engine_registered(name: str, params: type | None = None, **kw):
 
 
 # ------------------------------------------------------------ built-ins
-# Their fields still live in the flat PEArray (marked used_when their engine); mac_units reads them there.
+# Migrated engines own a parameter class (accel_models/engine_params/); the others' fields still live in the flat
+# PEArray (marked used_when their engine), where mac_units reads them.
+
 register_engine("systolic", doc="dense R x C array, dataflow ws/os/is/ci_co")
 register_engine("nm", doc="N:M engine (sparse tensor core style)")
 register_engine("eie", sparse=True, mac_units=lambda pe: pe.num_pes * pe.macs_per_pe_per_cycle,
                 doc="EIE (Han et al. ISCA 2016)")
-register_engine("sigma", sparse=True, doc="SIGMA (Qin et al. HPCA 2020)")
+register_engine("sigma", SigmaParams, sparse=True, doc="SIGMA (Qin et al. HPCA 2020)")
 register_engine("scnn", sparse=True, mac_units=lambda pe: pe.num_pes * pe.cartesian[0] * pe.cartesian[1],
                 doc="SCNN (Parashar et al. ISCA 2017)")
 register_engine("rowstationary", doc="Eyeriss row-stationary (Chen et al. ISCA 2016)")

@@ -21,7 +21,8 @@ import yaml
 
 from sparsecodesign.fileio import loads_unique_yaml
 
-from .hardware import CROSS_FIELD_RULES, FPGA_PARTS, SECTIONS, Accelerator, PEArray, Rule, preset_names
+from .engines import ENGINE_REGISTRY
+from .hardware import CROSS_FIELD_RULES, ENGINES, FPGA_PARTS, SECTIONS, Accelerator, PEArray, Rule, preset_names
 from .tech import DRAM_PJ_PER_BIT, FPGA_ENERGY, FPGA_FAMILY_NODE_NM, NODE_ENERGY_FACTOR
 
 REFERENCE_PAGE = "docs/hardware.md"
@@ -190,7 +191,10 @@ def hardware_reference() -> str:
         if key == "pe":
             out += ["Engines (`engine`): " + ", ".join(f"`{e}`" for e in PEArray.RULES["engine"].choices)
                     + "; how each runs a layer: cost_model.md, Engines.", ""]
-        out += field_table(cls) + [""]
+        out += field_table(cls)
+        if key == "pe":   # the built-in engines' own fields (pe.params; accel_models/engine_params/)
+            out += [row for e in ENGINES if (p := ENGINE_REGISTRY[e].params) is not None for row in field_table(p)[2:]]
+        out += [""]
     out += ["## Rules across fields", ""] + [f"* {r}" for r in CROSS_FIELD_RULES] + [""]
     out += ["## Tables the fields name", "", "### `dram.kind`: DRAM energy per bit", ""]
     kinds = list(DRAM_PJ_PER_BIT.items())
@@ -296,7 +300,7 @@ def defaults_used(data: dict, acc: Accelerator) -> tuple[tuple[str, object], ...
         params = getattr(sec, "params", None)     # pe: the engine's own fields
         if params is not None:
             out += [(f"{name}.{f}", getattr(params, f)) for f, r in type(params).RULES.items()
-                    if f not in given and not r.optional and _applies(r, params, acc)]
+                    if f not in given and not r.optional and _applies(r, sec, acc)]
     return tuple(out)
 
 

@@ -45,9 +45,6 @@ class HardwareArrays:
     fifo_depth: np.ndarray
     bcast_rate: np.ndarray
     skip_empty_cols: np.ndarray
-    dist_bw: np.ndarray
-    red_bw: np.ndarray
-    iter_overhead: np.ndarray
     cart_f: np.ndarray
     cart_i: np.ndarray
     channel_group: np.ndarray
@@ -136,8 +133,6 @@ class HardwareArrays:
             macs_per_pe=a(lambda x: x.pe.macs_per_pe_per_cycle), fifo_depth=a(lambda x: x.pe.fifo_depth, np.int64),
             bcast_rate=a(lambda x: x.pe.act_broadcast_per_cycle),
             skip_empty_cols=a(lambda x: x.pe.skip_empty_columns, bool),
-            dist_bw=a(lambda x: x.pe.distribution_bw), red_bw=a(lambda x: x.pe.reduction_bw),
-            iter_overhead=a(lambda x: x.pe.iteration_overhead_cycles),
             cart_f=a(lambda x: x.pe.cartesian[0], np.int64), cart_i=a(lambda x: x.pe.cartesian[1], np.int64),
             channel_group=a(lambda x: x.pe.channel_group, np.int64),
             filter_spad=a(lambda x: x.pe.filter_spad_words, np.int64),

@@ -102,8 +102,8 @@ def test_zero_skipping_engines_never_costlier_as_zeros_are_added(layer, engine, 
         # output collection per iteration
         from sparsesim.engines.sigma import sigma_cycles
         pe = hw.pe
-        _, iterations = sigma_cycles(layer, pe.num_pes, pe.distribution_bw, pe.reduction_bw,
-                                     pe.iteration_overhead_cycles)
+        _, iterations = sigma_cycles(layer, pe.num_pes, pe.params.distribution_bw(pe), pe.params.reduction_bw(pe),
+                                     pe.params.iteration_overhead_cycles)
         slack = iterations * (layer.columns + 1)
         assert b["compute_cycles"] <= a["compute_cycles"] + slack
     else:

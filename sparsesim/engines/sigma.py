@@ -76,12 +76,23 @@ def sigma_cycles(w: LayerWorkload, multipliers: int, dn: int, rn: int, overhead:
     return w.cache[key]
 
 
+def sigma_arrays(hw: HardwareArrays) -> dict[str, np.ndarray]:
+    """SIGMA's own fields over every config (``pe.params``, ``accel_models.engine_params.sigma``; 0 where the
+    config is another engine's)."""
+    def per(f):
+        return np.array([f(x.pe) if x.pe.engine == "sigma" else 0 for x in hw.accelerators], dtype=float)
+    return {"dist_bw": per(lambda pe: pe.params.distribution_bw(pe)),
+            "red_bw": per(lambda pe: pe.params.reduction_bw(pe)),
+            "iter_overhead": per(lambda pe: pe.params.iteration_overhead_cycles)}
+
+
 def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDemand:
+    sa = hw.engine_arrays("sigma", sigma_arrays)
     s = layer_stats(w)
     n = idx.size
     n_cols = float(w.columns)
     b = storage_width(hw, w.weight_bits, idx)
-    keys = np.stack([hw.pes[idx], hw.dist_bw[idx], hw.red_bw[idx], hw.iter_overhead[idx]], 1).astype(np.int64)
+    keys = np.stack([hw.pes[idx], sa["dist_bw"][idx], sa["red_bw"][idx], sa["iter_overhead"][idx]], 1).astype(np.int64)
     uniq, inv = np.unique(keys, axis=0, return_inverse=True)
     per_key = np.array([sigma_cycles(w, *map(int, k)) for k in uniq]).reshape(len(uniq), 2)[inv.reshape(-1)]
     cycles, iters = per_key[:, 0], per_key[:, 1]
