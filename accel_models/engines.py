@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Callable
 
+from .engine_params import scnn
 from .engine_params.sigma import SigmaParams
 
 
@@ -132,7 +133,7 @@ register_engine("nm", doc="N:M engine (sparse tensor core style)")
 register_engine("eie", sparse=True, mac_units=lambda pe: pe.num_pes * pe.macs_per_pe_per_cycle,
                 doc="EIE (Han et al. ISCA 2016)")
 register_engine("sigma", SigmaParams, sparse=True, doc="SIGMA (Qin et al. HPCA 2020)")
-register_engine("scnn", sparse=True, mac_units=lambda pe: pe.num_pes * pe.cartesian[0] * pe.cartesian[1],
+register_engine("scnn", scnn.ScnnParams, sparse=True, mac_units=scnn.mac_units,
                 doc="SCNN (Parashar et al. ISCA 2017)")
 register_engine("rowstationary", doc="Eyeriss row-stationary (Chen et al. ISCA 2016)")
 register_convention("native", doc="this toolkit's hierarchy model")

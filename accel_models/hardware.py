@@ -267,8 +267,6 @@ class PEArray:
     fifo_depth: int = 8
     act_broadcast_per_cycle: float = 1.0
     skip_empty_columns: bool = False
-    cartesian: tuple[int, int] = (4, 4)
-    channel_group: int = 8
     filter_spad_words: int = 224
     ifmap_spad_words: int = 12
     psum_spad_words: int = 24
@@ -313,10 +311,6 @@ class PEArray:
                                         used_when=("engine", ("eie",))),
         "skip_empty_columns": Rule("flag", "activations no PE holds a weight for are never broadcast",
                                    used_when=("engine", ("eie",))),
-        "cartesian": Rule("pair", "[F, I]: nonzero weights x nonzero activations multiplied per PE-cycle",
-                          hi=1024, used_when=("engine", ("scnn",))),
-        "channel_group": Rule("int_in", "output channels accumulated per pass (Kc)", unit="channels", lo=1,
-                              hi=1 << 16, used_when=("engine", ("scnn",))),
         "filter_spad_words": Rule("int_in", "filter scratchpad per PE (p filters x q channels x S taps)",
                                   unit="words", lo=1, hi=1 << 20, used_when=_RS),
         "ifmap_spad_words": Rule("int_in", "input scratchpad per PE (the sliding window: q channels x S taps)",
@@ -352,8 +346,7 @@ class PEArray:
         if self.engine == "eie" and self.fifo_depth * self.rows * self.cols > MAX_EIE_QUEUE_SLOTS:
             raise HardwareError(f"pe: fifo_depth x rows x cols={self.fifo_depth * self.rows * self.cols:,} queue "
                                 f"slots; allowed: at most {MAX_EIE_QUEUE_SLOTS:,} for engine eie")
-        _check_fields_of(self, w, ("act_broadcast_per_cycle", "skip_empty_columns", "cartesian",
-                                   "channel_group", "filter_spad_words", "ifmap_spad_words", "psum_spad_words",
+        _check_fields_of(self, w, ("act_broadcast_per_cycle", "skip_empty_columns", "filter_spad_words", "ifmap_spad_words", "psum_spad_words",
                                    "rlc_run_bits", "rlc_word_bits"))
 
     @property

@@ -45,9 +45,6 @@ class HardwareArrays:
     fifo_depth: np.ndarray
     bcast_rate: np.ndarray
     skip_empty_cols: np.ndarray
-    cart_f: np.ndarray
-    cart_i: np.ndarray
-    channel_group: np.ndarray
     filter_spad: np.ndarray
     ifmap_spad: np.ndarray
     psum_spad: np.ndarray
@@ -133,8 +130,6 @@ class HardwareArrays:
             macs_per_pe=a(lambda x: x.pe.macs_per_pe_per_cycle), fifo_depth=a(lambda x: x.pe.fifo_depth, np.int64),
             bcast_rate=a(lambda x: x.pe.act_broadcast_per_cycle),
             skip_empty_cols=a(lambda x: x.pe.skip_empty_columns, bool),
-            cart_f=a(lambda x: x.pe.cartesian[0], np.int64), cart_i=a(lambda x: x.pe.cartesian[1], np.int64),
-            channel_group=a(lambda x: x.pe.channel_group, np.int64),
             filter_spad=a(lambda x: x.pe.filter_spad_words, np.int64),
             ifmap_spad=a(lambda x: x.pe.ifmap_spad_words, np.int64),
             psum_spad=a(lambda x: x.pe.psum_spad_words, np.int64),
