@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Callable
 
 from .engine_params import scnn
+from .engine_params.rowstationary import RowStationaryParams
 from .engine_params.sigma import SigmaParams
 
 
@@ -135,7 +136,7 @@ register_engine("eie", sparse=True, mac_units=lambda pe: pe.num_pes * pe.macs_pe
 register_engine("sigma", SigmaParams, sparse=True, doc="SIGMA (Qin et al. HPCA 2020)")
 register_engine("scnn", scnn.ScnnParams, sparse=True, mac_units=scnn.mac_units,
                 doc="SCNN (Parashar et al. ISCA 2017)")
-register_engine("rowstationary", doc="Eyeriss row-stationary (Chen et al. ISCA 2016)")
+register_engine("rowstationary", RowStationaryParams, doc="Eyeriss row-stationary (Chen et al. ISCA 2016)")
 register_convention("native", doc="this toolkit's hierarchy model")
 register_convention("scalesim", engines=("systolic", "nm"), doc="SCALE-Sim v3's scratchpads")
 register_convention("zigzag", engines=("systolic", "nm"), doc="ZigZag's access counting")

@@ -244,7 +244,6 @@ class Memory:
 
 
 _SYSTOLIC = ("engine", ("systolic", "nm"))
-_RS = ("engine", ("rowstationary",))
 
 
 @dataclass(frozen=True)
@@ -267,11 +266,6 @@ class PEArray:
     fifo_depth: int = 8
     act_broadcast_per_cycle: float = 1.0
     skip_empty_columns: bool = False
-    filter_spad_words: int = 224
-    ifmap_spad_words: int = 12
-    psum_spad_words: int = 24
-    rlc_run_bits: int = 5
-    rlc_word_bits: int = 64
     params: object = None     # the engine's own parameters (accel_models.engines; None: it owns no field)
 
     RULES = MappingProxyType({
@@ -311,16 +305,6 @@ class PEArray:
                                         used_when=("engine", ("eie",))),
         "skip_empty_columns": Rule("flag", "activations no PE holds a weight for are never broadcast",
                                    used_when=("engine", ("eie",))),
-        "filter_spad_words": Rule("int_in", "filter scratchpad per PE (p filters x q channels x S taps)",
-                                  unit="words", lo=1, hi=1 << 20, used_when=_RS),
-        "ifmap_spad_words": Rule("int_in", "input scratchpad per PE (the sliding window: q channels x S taps)",
-                                 unit="words", lo=1, hi=1 << 20, used_when=_RS),
-        "psum_spad_words": Rule("int_in", "partial-sum scratchpad per PE (p filters)", unit="words", lo=1,
-                                hi=1 << 20, used_when=_RS),
-        "rlc_run_bits": Rule("int_in", "zero-run field of the run-length code of activations to/from DRAM "
-                             "(0: activations stored raw)", unit="bits", lo=0, hi=16, used_when=_RS),
-        "rlc_word_bits": Rule("int_in", "word the run-length pairs are packed into (one flag bit besides)",
-                              unit="bits", lo=2, hi=4096, used_when=_RS),
     })
 
     def __post_init__(self):
@@ -346,8 +330,7 @@ class PEArray:
         if self.engine == "eie" and self.fifo_depth * self.rows * self.cols > MAX_EIE_QUEUE_SLOTS:
             raise HardwareError(f"pe: fifo_depth x rows x cols={self.fifo_depth * self.rows * self.cols:,} queue "
                                 f"slots; allowed: at most {MAX_EIE_QUEUE_SLOTS:,} for engine eie")
-        _check_fields_of(self, w, ("act_broadcast_per_cycle", "skip_empty_columns", "filter_spad_words", "ifmap_spad_words", "psum_spad_words",
-                                   "rlc_run_bits", "rlc_word_bits"))
+        _check_fields_of(self, w, ("act_broadcast_per_cycle", "skip_empty_columns"))
 
     @property
     def num_pes(self) -> int:

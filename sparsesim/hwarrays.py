@@ -45,11 +45,6 @@ class HardwareArrays:
     fifo_depth: np.ndarray
     bcast_rate: np.ndarray
     skip_empty_cols: np.ndarray
-    filter_spad: np.ndarray
-    ifmap_spad: np.ndarray
-    psum_spad: np.ndarray
-    rlc_run_bits: np.ndarray
-    rlc_word_bits: np.ndarray
     clock_hz: np.ndarray
     storage_table: np.ndarray     # [config, bits] -> stored value width (0: unsupported)
     widest_bits: np.ndarray
@@ -130,11 +125,6 @@ class HardwareArrays:
             macs_per_pe=a(lambda x: x.pe.macs_per_pe_per_cycle), fifo_depth=a(lambda x: x.pe.fifo_depth, np.int64),
             bcast_rate=a(lambda x: x.pe.act_broadcast_per_cycle),
             skip_empty_cols=a(lambda x: x.pe.skip_empty_columns, bool),
-            filter_spad=a(lambda x: x.pe.filter_spad_words, np.int64),
-            ifmap_spad=a(lambda x: x.pe.ifmap_spad_words, np.int64),
-            psum_spad=a(lambda x: x.pe.psum_spad_words, np.int64),
-            rlc_run_bits=a(lambda x: x.pe.rlc_run_bits, np.int64),
-            rlc_word_bits=a(lambda x: x.pe.rlc_word_bits, np.int64),
             clock_hz=a(lambda x: x.clock_hz),
             storage_table=np.array([[next((w for w in x.pe.weight_bits if w >= b), 0) for b in range(33)]
                                     for x in accs], dtype=float).reshape(len(accs), 33),
