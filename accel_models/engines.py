@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Callable
 
 from .engine_params import scnn
+from .engine_params.nm import NmParams
 from .engine_params.rowstationary import RowStationaryParams
 from .engine_params.sigma import SigmaParams
 
@@ -130,7 +131,7 @@ def engine_registered(name: str, params: type | None = None, **kw):
 # PEArray (marked used_when their engine), where mac_units reads them.
 
 register_engine("systolic", doc="dense R x C array, dataflow ws/os/is/ci_co")
-register_engine("nm", doc="N:M engine (sparse tensor core style)")
+register_engine("nm", NmParams, doc="N:M engine (sparse tensor core style)")
 register_engine("eie", sparse=True, mac_units=lambda pe: pe.num_pes * pe.macs_per_pe_per_cycle,
                 doc="EIE (Han et al. ISCA 2016)")
 register_engine("sigma", SigmaParams, sparse=True, doc="SIGMA (Qin et al. HPCA 2020)")

@@ -259,7 +259,6 @@ class PEArray:
     gated_mac_fraction: float = 0.1
     mac_pj: float | None = None
     compact_zero_rows_cols: bool = True
-    nm: tuple[int, int] = (2, 4)
     index_bits: int = 4
     decode_entries_per_cycle: float = 1.0
     macs_per_pe_per_cycle: int = 1
@@ -290,8 +289,6 @@ class PEArray:
         "compact_zero_rows_cols": Rule("flag", "drop all-zero GEMM rows/columns (structured sparsity runs as the "
                                        "smaller dense GEMM; rowstationary: all-zero filters and input channels)",
                                        used_when=("engine", ("systolic", "nm", "rowstationary"))),
-        "nm": Rule("pair", "the N:M pattern [N, M]: N kept of every M weights along K", hi=1024, ordered=True,
-                   used_when=("engine", ("nm",))),
         "index_bits": Rule("int_in", "relative row-index (eie) / zero-run index (scnn) width", unit="bits",
                            lo=1, hi=32, used_when=("engine", ("eie", "scnn"))),
         "decode_entries_per_cycle": Rule("number", "entries one PE decodes per cycle", unit="entries/cycle",
@@ -325,7 +322,7 @@ class PEArray:
         if self.rows * self.cols > MAX_PES:
             raise HardwareError(f"pe: rows*cols={self.rows * self.cols:,} PEs; allowed: at most {MAX_PES:,}")
         _check_fields_of(self, w, ("weight_bits", "act_bits", "acc_bits", "gated_mac_fraction", "mac_pj",
-                                   "compact_zero_rows_cols", "nm", "index_bits", "decode_entries_per_cycle",
+                                   "compact_zero_rows_cols", "index_bits", "decode_entries_per_cycle",
                                    "macs_per_pe_per_cycle", "fifo_depth"))
         if self.engine == "eie" and self.fifo_depth * self.rows * self.cols > MAX_EIE_QUEUE_SLOTS:
             raise HardwareError(f"pe: fifo_depth x rows x cols={self.fifo_depth * self.rows * self.cols:,} queue "

@@ -37,8 +37,6 @@ class HardwareArrays:
     skipping: np.ndarray
     gated_fraction: np.ndarray
     compact: np.ndarray
-    nm_n: np.ndarray
-    nm_m: np.ndarray
     index_bits: np.ndarray
     decode_rate: np.ndarray
     macs_per_pe: np.ndarray
@@ -120,7 +118,6 @@ class HardwareArrays:
             skipping=a(lambda x: x.pe.zero_handling == "skipping", bool),
             gated_fraction=a(lambda x: x.pe.gated_mac_fraction),
             compact=a(lambda x: x.pe.compact_zero_rows_cols, bool),
-            nm_n=a(lambda x: x.pe.nm[0], np.int64), nm_m=a(lambda x: x.pe.nm[1], np.int64),
             index_bits=a(lambda x: x.pe.index_bits, np.int64), decode_rate=a(lambda x: x.pe.decode_entries_per_cycle),
             macs_per_pe=a(lambda x: x.pe.macs_per_pe_per_cycle), fifo_depth=a(lambda x: x.pe.fifo_depth, np.int64),
             bcast_rate=a(lambda x: x.pe.act_broadcast_per_cycle),
