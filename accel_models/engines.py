@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Callable
 
-from .engine_params import scnn
+from .engine_params import eie, scnn
 from .engine_params.nm import NmParams
 from .engine_params.rowstationary import RowStationaryParams
 from .engine_params.sigma import SigmaParams
@@ -132,7 +132,7 @@ def engine_registered(name: str, params: type | None = None, **kw):
 
 register_engine("systolic", doc="dense R x C array, dataflow ws/os/is/ci_co")
 register_engine("nm", NmParams, doc="N:M engine (sparse tensor core style)")
-register_engine("eie", sparse=True, mac_units=lambda pe: pe.num_pes * pe.macs_per_pe_per_cycle,
+register_engine("eie", eie.EieParams, sparse=True, mac_units=eie.mac_units,
                 doc="EIE (Han et al. ISCA 2016)")
 register_engine("sigma", SigmaParams, sparse=True, doc="SIGMA (Qin et al. HPCA 2020)")
 register_engine("scnn", scnn.ScnnParams, sparse=True, mac_units=scnn.mac_units,

@@ -260,11 +260,6 @@ class PEArray:
     mac_pj: float | None = None
     compact_zero_rows_cols: bool = True
     index_bits: int = 4
-    decode_entries_per_cycle: float = 1.0
-    macs_per_pe_per_cycle: int = 1
-    fifo_depth: int = 8
-    act_broadcast_per_cycle: float = 1.0
-    skip_empty_columns: bool = False
     params: object = None     # the engine's own parameters (accel_models.engines; None: it owns no field)
 
     RULES = MappingProxyType({
@@ -291,17 +286,6 @@ class PEArray:
                                        used_when=("engine", ("systolic", "nm", "rowstationary"))),
         "index_bits": Rule("int_in", "relative row-index (eie) / zero-run index (scnn) width", unit="bits",
                            lo=1, hi=32, used_when=("engine", ("eie", "scnn"))),
-        "decode_entries_per_cycle": Rule("number", "entries one PE decodes per cycle", unit="entries/cycle",
-                                         lo=MIN_RATE, hi=1e6, used_when=("engine", ("eie",))),
-        "macs_per_pe_per_cycle": Rule("int_in", "MACs one PE retires per cycle", unit="MACs/cycle", lo=1,
-                                      hi=1024, used_when=("engine", ("eie",))),
-        "fifo_depth": Rule("int_in", "activation queue entries per PE", unit="entries", lo=1, hi=1 << 16,
-                           used_when=("engine", ("eie",))),
-        "act_broadcast_per_cycle": Rule("number", "nonzero activations broadcast per cycle",
-                                        unit="activations/cycle", lo=MIN_RATE, hi=1e6,
-                                        used_when=("engine", ("eie",))),
-        "skip_empty_columns": Rule("flag", "activations no PE holds a weight for are never broadcast",
-                                   used_when=("engine", ("eie",))),
     })
 
     def __post_init__(self):
@@ -322,12 +306,9 @@ class PEArray:
         if self.rows * self.cols > MAX_PES:
             raise HardwareError(f"pe: rows*cols={self.rows * self.cols:,} PEs; allowed: at most {MAX_PES:,}")
         _check_fields_of(self, w, ("weight_bits", "act_bits", "acc_bits", "gated_mac_fraction", "mac_pj",
-                                   "compact_zero_rows_cols", "index_bits", "decode_entries_per_cycle",
-                                   "macs_per_pe_per_cycle", "fifo_depth"))
-        if self.engine == "eie" and self.fifo_depth * self.rows * self.cols > MAX_EIE_QUEUE_SLOTS:
-            raise HardwareError(f"pe: fifo_depth x rows x cols={self.fifo_depth * self.rows * self.cols:,} queue "
-                                f"slots; allowed: at most {MAX_EIE_QUEUE_SLOTS:,} for engine eie")
-        _check_fields_of(self, w, ("act_broadcast_per_cycle", "skip_empty_columns"))
+                                   "compact_zero_rows_cols", "index_bits"))
+        if self.params is not None:
+            self.params.check_with(self)
 
     @property
     def num_pes(self) -> int:

@@ -169,6 +169,9 @@ class EngineParams:
     def __post_init__(self):
         _check_fields_of(self, "pe", tuple(self.RULES))
 
+    def check_with(self, pe) -> None:
+        """Rules across this engine's fields and the PE array's (``pe``: the PEArray); none by default."""
+
 
 def check_registered(where: str, name: str, value, allowed: tuple[str, ...]) -> str:
     """``value`` if it is one of the registered names ``allowed``, else the one-line error."""

@@ -38,11 +38,6 @@ class HardwareArrays:
     gated_fraction: np.ndarray
     compact: np.ndarray
     index_bits: np.ndarray
-    decode_rate: np.ndarray
-    macs_per_pe: np.ndarray
-    fifo_depth: np.ndarray
-    bcast_rate: np.ndarray
-    skip_empty_cols: np.ndarray
     clock_hz: np.ndarray
     storage_table: np.ndarray     # [config, bits] -> stored value width (0: unsupported)
     widest_bits: np.ndarray
@@ -118,10 +113,7 @@ class HardwareArrays:
             skipping=a(lambda x: x.pe.zero_handling == "skipping", bool),
             gated_fraction=a(lambda x: x.pe.gated_mac_fraction),
             compact=a(lambda x: x.pe.compact_zero_rows_cols, bool),
-            index_bits=a(lambda x: x.pe.index_bits, np.int64), decode_rate=a(lambda x: x.pe.decode_entries_per_cycle),
-            macs_per_pe=a(lambda x: x.pe.macs_per_pe_per_cycle), fifo_depth=a(lambda x: x.pe.fifo_depth, np.int64),
-            bcast_rate=a(lambda x: x.pe.act_broadcast_per_cycle),
-            skip_empty_cols=a(lambda x: x.pe.skip_empty_columns, bool),
+            index_bits=a(lambda x: x.pe.index_bits, np.int64),
             clock_hz=a(lambda x: x.clock_hz),
             storage_table=np.array([[next((w for w in x.pe.weight_bits if w >= b), 0) for b in range(33)]
                                     for x in accs], dtype=float).reshape(len(accs), 33),

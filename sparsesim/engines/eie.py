@@ -36,6 +36,8 @@ import zlib
 
 import numpy as np
 
+from accel_models.engine_params.eie import EieParams
+
 from ..demand import ComputeDemand, gating_weight, layer_stats, storage_width
 from ..formats import encode_relative
 from ..hwarrays import HardwareArrays
@@ -115,14 +117,27 @@ def vector_cycles(w: LayerWorkload, configs: list[tuple]) -> dict:
     return out
 
 
+def eie_arrays(hw: HardwareArrays) -> dict[str, np.ndarray]:
+    """EIE's own fields over every config (``pe.params``, ``accel_models.engine_params.eie``; the defaults
+    where the config is another engine's)."""
+    default = EieParams()
+    ps = [x.pe.params if x.pe.engine == "eie" else default for x in hw.accelerators]
+    return {"decode_rate": np.array([p.decode_entries_per_cycle for p in ps], dtype=float),
+            "macs_per_pe": np.array([p.macs_per_pe_per_cycle for p in ps], dtype=float),
+            "fifo_depth": np.array([p.fifo_depth for p in ps], dtype=np.int64),
+            "bcast_rate": np.array([p.act_broadcast_per_cycle for p in ps], dtype=float),
+            "skip_empty_cols": np.array([p.skip_empty_columns for p in ps], dtype=bool)}
+
+
 def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDemand:
+    ea = hw.engine_arrays("eie", eie_arrays)
     s = layer_stats(w)
     n_cols = float(w.columns)
     b = storage_width(hw, w.weight_bits, idx)
     n = idx.size
-    rate = np.minimum(hw.decode_rate[idx], hw.macs_per_pe[idx])
-    keys = np.stack([hw.pes[idx], hw.index_bits[idx], hw.fifo_depth[idx], 1.0 / hw.bcast_rate[idx], rate,
-                     hw.skipping[idx], hw.skip_empty_cols[idx]], 1)
+    rate = np.minimum(ea["decode_rate"][idx], ea["macs_per_pe"][idx])
+    keys = np.stack([hw.pes[idx], hw.index_bits[idx], ea["fifo_depth"][idx], 1.0 / ea["bcast_rate"][idx], rate,
+                     hw.skipping[idx], ea["skip_empty_cols"][idx]], 1)
     uniq, inv = np.unique(keys, axis=0, return_inverse=True)
     configs = [(int(p), int(r), int(dpt), float(iv), float(rt), bool(sk), bool(se))
                for p, r, dpt, iv, rt, sk, se in uniq]
