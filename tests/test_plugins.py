@@ -171,3 +171,32 @@ def test_convention_plugin(toy):
         accelerator_from_dict({**base, "memory": {"convention": "double"}})
     with pytest.raises(ValueError, match="registered already"):
         register_convention("zigzag", costs)
+
+
+def test_demand_build_fills_neutral_values_and_refuses_unknown_fields():
+    from sparsesim.demand import NEUTRAL, ComputeDemand
+    d = ComputeDemand.build(3, compute_cycles=[1.0, 2.0, 3.0], macs_executed=5.0)
+    assert d.compute_cycles.tolist() == [1.0, 2.0, 3.0] and d.macs_executed.tolist() == [5.0] * 3
+    assert d.format.tolist() == ["dense"] * 3 and d.filter_passes.tolist() == [NEUTRAL["filter_passes"]] * 3
+    assert d.sram_ofmap_read_words.tolist() == [0.0] * 3
+    with pytest.raises(TypeError, match="unknown field.*cycles_total"):
+        ComputeDemand.build(1, cycles_total=1.0)
+
+
+def test_engine_arrays_built_once_per_hardware_set():
+    from sparsesim.hwarrays import HardwareArrays
+    hw = HardwareArrays.of([load_accelerator("sigma_like"), load_accelerator("tpu_like")])
+    calls = []
+    build = lambda h: calls.append(1) or np.arange(len(h))  # noqa: E731
+    assert hw.engine_arrays("x", build) is hw.engine_arrays("x", build) and len(calls) == 1
+    hw.take(np.array([1])).engine_arrays("x", build)        # a subset is another set: built afresh
+    assert len(calls) == 2
+
+
+def test_builtin_params_own_their_fields():
+    a = load_accelerator("eie_like")
+    assert a.pe.params.fifo_depth == 8 and not hasattr(a.pe, "fifo_depth")
+    assert load_accelerator("sigma_like").pe.params.distribution_bw_words == 128
+    assert load_accelerator("tpu_like").pe.params is None
+    with pytest.raises(HardwareError, match=r"^pe: field 'fifo_depth' belongs to engine eie, not pe.engine='scnn'"):
+        accelerator_from_dict({"name": "x", "pe": {"engine": "scnn", "fifo_depth": 4}})
