@@ -159,9 +159,9 @@ class Buffer:
         "banks": Rule("integer", "banks (capacity is split evenly; each bank is priced as its own SRAM)", hi=2**20),
         "width_bits": Rule("integer", "bits per access of one bank", unit="bits", hi=2**16),
         "read_pj": Rule(**_PJ, unit="pJ/access", doc="energy of one `width_bits` read",
-                        null="CACTI fit at this capacity/banks and width, scaled to the node"),
+                        null="CACTI grid at this capacity/banks, width and node (tech.sram_access_pj)"),
         "write_pj": Rule(**_PJ, unit="pJ/access", doc="energy of one `width_bits` write",
-                         null="CACTI fit at this capacity/banks and width, scaled to the node"),
+                         null="CACTI grid at this capacity/banks, width and node (tech.sram_access_pj)"),
         "min_access_bits": Rule("int_in", "smallest transfer a port moves (read by the `zigzag` convention)",
                                 unit="bits", lo=1, hi_field="width_bits", optional=True, null="`width_bits`"),
     })
@@ -170,12 +170,13 @@ class Buffer:
         _check_fields_of(self, "buffer", ("capacity_bytes", "banks", "width_bits", "read_pj", "write_pj",
                                           "min_access_bits"))
 
-    def access_pj(self, write: bool, node_factor: float) -> float:
-        """Energy of one width_bits access (read or write) of one bank."""
+    def access_pj(self, write: bool, node_nm: int = 45, energy_scale: float = 1.0) -> float:
+        """Energy of one width_bits access (read or write) of one bank at ``node_nm``."""
         given = self.write_pj if write else self.read_pj
         if given is not None:
             return given
-        return sram_access_pj(self.capacity_bytes / self.banks, self.width_bits, write=write) * node_factor
+        return sram_access_pj(self.capacity_bytes / self.banks, self.width_bits, write=write,
+                              node_nm=node_nm) * energy_scale
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ class RegisterFile:
         "capacity_bytes": Rule("integer", "register capacity per PE", unit="bytes", hi=2**30),
         "width_bits": Rule("integer", "bits per register access", unit="bits", hi=2**16),
         "access_pj": Rule(**_PJ, unit="pJ/access", doc="one `width_bits` access, any operand",
-                          null="SRAM fit at this size and width, scaled to the node"),
+                          null="SRAM grid at this size, width and node"),
         "weight_access_pj": Rule(**_PJ, unit="pJ/access", doc="one weight read or write",
                                  null="`access_pj` per bit x the weight's bits"),
         "act_access_pj": Rule(**_PJ, unit="pJ/access", doc="one input-activation read (0: the PEs have no input "
@@ -207,15 +208,15 @@ class RegisterFile:
         _check_fields_of(self, "rf", ("capacity_bytes", "width_bits", "access_pj", "weight_access_pj",
                                       "act_access_pj", "psum_access_pj"))
 
-    def pj_per_bit(self, node_factor: float) -> float:
+    def pj_per_bit(self, node_nm: int = 45, energy_scale: float = 1.0) -> float:
         if self.access_pj is not None:
             return self.access_pj / self.width_bits
-        return sram_access_pj(self.capacity_bytes, self.width_bits) * node_factor / self.width_bits
+        return sram_access_pj(self.capacity_bytes, self.width_bits, node_nm=node_nm) * energy_scale / self.width_bits
 
-    def operand_access_pj(self, operand: str, bits: int, node_factor: float) -> float:
+    def operand_access_pj(self, operand: str, bits: int, node_nm: int = 45, energy_scale: float = 1.0) -> float:
         """Energy of one access of ``bits`` to ``operand``'s register (weight, act or psum)."""
         given = getattr(self, f"{operand}_access_pj")
-        return given if given is not None else self.pj_per_bit(node_factor) * bits
+        return given if given is not None else self.pj_per_bit(node_nm, energy_scale) * bits
 
 
 @dataclass(frozen=True)
@@ -449,9 +450,11 @@ class Accelerator:
                          "energy the YAML does not give at the FPGA/ASIC ratio (table below)", choices=PLATFORMS),
         "clock_hz": Rule("number", "clock frequency (latency_s = cycles / clock_hz)", unit="Hz", lo=MIN_CLOCK_HZ,
                          hi=MAX_CLOCK_HZ),
-        "tech_node_nm": Rule("choice", "process node: every on-chip energy is scaled from 45 nm by the node's "
-                             "factor (table below); on `platform: fpga` give the node of `fpga.part`'s family "
-                             "(28 for 7-series, 16 for UltraScale+)", unit="nm", choices=tuple(NODE_ENERGY_FACTOR)),
+        "tech_node_nm": Rule("choice", "process node: MAC, adder and decode energies are scaled from 45 nm by "
+                             "the node's factor (table below); SRAM and register-file energies come from CACTI's grid "
+                             "at the node (22, 32, 45, 65, 90 nm; interpolated between, factor-scaled beyond); on "
+                             "`platform: fpga` give the node of `fpga.part`'s family (28 for 7-series, 16 for "
+                             "UltraScale+)", unit="nm", choices=tuple(NODE_ENERGY_FACTOR)),
         "energy_scale": Rule("number", "extra factor on every on-chip energy (1.0: the node's table as is)",
                              unit="x", lo=MIN_ENERGY_SCALE, hi=MAX_ENERGY_SCALE),
         "pe": Rule("section", "the PE array"),
@@ -515,6 +518,12 @@ class Accelerator:
         given in the YAML (``pe.mac_pj``, buffer ``read_pj``/``write_pj``, ``rf.*access_pj``) bypass it."""
         fpga = fpga_energy_ratio() if self.platform == "fpga" else 1.0
         return NODE_ENERGY_FACTOR[self.tech_node_nm].value * self.energy_scale * fpga
+
+    @property
+    def memory_energy_scale(self) -> float:
+        """Factor on the CACTI grid's SRAM and register-file energies at ``tech_node_nm``: ``energy_scale``, and
+        on ``platform: fpga`` x the FPGA/ASIC dynamic energy ratio (as ``node_factor`` for MACs)."""
+        return self.energy_scale * (fpga_energy_ratio() if self.platform == "fpga" else 1.0)
 
     # ---------------------------------------------------------------- FPGA
     def fpga_resources(self) -> dict[str, int]:

@@ -8,7 +8,8 @@ nothing else in the toolkit hard-codes an energy.  Units are in the names (pJ).
 Rules (documented approximations, not measurements):
 
 * SRAM energy per access is a function of capacity AND access width: bilinear
-  interpolation in log-log space over a CACTI 7 grid at 45 nm (1 KiB - 32 MiB x
+  interpolation in log-log space over a CACTI 7 grid per CACTI node (22, 32, 45,
+  65, 90 nm; data/cacti_sram_<node>nm.csv; at 45 nm: 1 KiB - 32 MiB x
   8 - 2048 bits, read and write separately; 138 points).  It is sub-linear in
   width (2 MiB: 64 -> 2048 bits costs 14.8x, not 32x).  Outside the grid the
   end slopes extrapolate; below 1 KiB (register files) capacity follows
@@ -20,12 +21,16 @@ Rules (documented approximations, not measurements):
   multiplier has bw*ba partial-product cells): 8x8 -> 0.2 pJ, 32x32 -> 3.1 pJ is
   15.5x against 16x predicted.  Adders are log-log interpolated between the
   8-bit and 32-bit points.
-* Process node: every on-chip energy (MAC, adders, SRAM, register files) is
-  multiplied by ``NODE_ENERGY_FACTOR[node]`` (Stillmaker & Baas 2017, energy
-  per operation at each node's nominal supply relative to 45 nm).  CACTI's own
-  SRAM ratios agree within 10%: 22/45 nm median 0.29 (factor 0.28), 65/45 nm
-  median 1.81 (factor 1.95).  DRAM energy per bit is not scaled (it is set by
-  the DRAM type).
+* Process node: MAC, adder and decode energies are multiplied by
+  ``NODE_ENERGY_FACTOR[node]`` (Stillmaker & Baas 2017, energy per operation at
+  each node's nominal supply relative to 45 nm).  SRAM and register files use
+  CACTI's grid at the node: per buffer, CACTI's ratio to 45 nm scatters around
+  the factor's by up to 30% (its organisation changes with the node;
+  docs/validation.md), more than the median agreement (22/45 nm 0.29 vs 0.283,
+  65/45 nm 1.81 vs 1.95) suggests.  Between two CACTI nodes (28 nm) log-energy
+  is interpolated linearly in the node; beyond them (16 nm and below, 130 and
+  180 nm) the nearest CACTI grid is scaled by the factor ratio.  DRAM energy
+  per bit is not scaled (it is set by the DRAM type).
 * FPGA (``platform: fpga``): every on-chip energy (MAC, buffer, register,
   index decode) is the ASIC rule above at ``tech_node_nm`` (give the node of
   the part's family, ``FPGA_FAMILY_NODE_NM``: the presets do, a test checks)
@@ -82,16 +87,20 @@ ENERGY_45NM: dict[str, Cited] = {
     "dram_32b": Cited(640.0, "pJ per 32-bit access", HOROWITZ),
 }
 
+ACCELERGY_DRAM = ("Accelergy-Project/hwcomponents-cacti, hwcomponents_cacti/hwcomponents_cacti.py (6c1a2c26), "
+                  "class DRAM, type2energy")
 DRAM_PJ_PER_BIT: dict[str, Cited] = {
     "horowitz45": Cited(20.0, "pJ/bit", HOROWITZ + " (640 pJ per 32-bit access)"),
     "ddr3": Cited(70.0, "pJ/bit", "K. Malladi et al., 'Towards energy-proportional datacenter memory with "
-                                  "mobile DRAM', ISCA 2012 (DDR3 ~70 pJ/bit incl. I/O and background)"),
-    "lpddr4": Cited(8.0, "pJ/bit", "reference value adopted by this project (issue 3); unverified here. For "
-                                   "simulated per-bit energies of DDR3/DDR4/LPDDR4/HBM see S. Li, D. Reddy, "
-                                   "B. Jacob, MEMSYS 2018. Override per preset if you have better data"),
-    "hbm2": Cited(6.25, "pJ/bit", "reference value adopted by this project (issue 3); unverified here. See "
-                                  "S. Li, D. Reddy, B. Jacob, 'A performance & power comparison of modern "
-                                  "high-speed DRAM architectures', MEMSYS 2018. Override per preset"),
+                                  "mobile DRAM', ISCA 2012 (DDR3 ~70 pJ/bit incl. I/O and background); "
+                                  "DDR3 is 70 pJ/bit also in " + ACCELERGY_DRAM + ", which cites "
+                                  "Chatterjee et al., MICRO'17 for it"),
+    "lpddr4": Cited(8.0, "pJ/bit", "LPDDR4 8 pJ/bit as in " + ACCELERGY_DRAM + " (cited there as 'Public data'); "
+                                   "no primary source confirmed: override per preset if you have better data"),
+    "hbm2": Cited(3.9, "pJ/bit", "M. O'Connor, N. Chatterjee et al., 'Fine-Grained DRAM: energy-efficient DRAM for "
+                                 "extreme bandwidth systems', MICRO 2017: HBM2 3.9 pJ/bit (their baseline; GDDR5 "
+                                 "14 pJ/bit); HBM2 is 3.9 pJ/bit also in " + ACCELERGY_DRAM + ". Not "
+                                 "checked against the paper's text in this project (not in the search corpora)"),
 }
 
 _INTERPOLATED = " (not a node of the paper: linear interpolation between 32 and 20 nm at 0.9 V)"
@@ -147,9 +156,13 @@ class SramGrid:
     log_write: np.ndarray
 
 
-@lru_cache(maxsize=1)
-def sram_grid() -> SramGrid:
-    path = resources.files("accel_models") / "data" / "cacti_sram_45nm.csv"
+CACTI_NODES_NM = (22, 32, 45, 65, 90)   # the nodes CACTI 7 models; one grid each in data/
+
+
+@lru_cache(maxsize=None)
+def sram_grid(node_nm: int = 45) -> SramGrid:
+    """The CACTI grid at one of ``CACTI_NODES_NM`` (data/cacti_sram_<node>nm.csv)."""
+    path = resources.files("accel_models") / "data" / f"cacti_sram_{node_nm}nm.csv"
     with path.open() as f:
         rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
     caps = sorted({int(r["capacity_bytes"]) for r in rows})
@@ -181,11 +194,7 @@ def _axis(x: float, xs: np.ndarray) -> tuple[int, float]:
     return i, (x - xs[i]) / (xs[i + 1] - xs[i])
 
 
-def sram_access_pj(capacity_bytes: float, width_bits: float, write: bool = False) -> float:
-    """Energy (pJ, 45 nm) of one access of ``width_bits`` to a one-bank SRAM of ``capacity_bytes``."""
-    if not capacity_bytes > 0 or not width_bits > 0:
-        raise ValueError(f"SRAM capacity_bytes={capacity_bytes}, width_bits={width_bits}; both must be > 0")
-    grid = sram_grid()
+def _grid_log_pj(capacity_bytes: float, width_bits: float, write: bool, grid: SramGrid) -> float:
     table = grid.log_write if write else grid.log_read
     lc, lw = math.log(capacity_bytes), math.log(width_bits)
     below = lc < grid.log_caps[0]
@@ -195,7 +204,30 @@ def sram_access_pj(capacity_bytes: float, width_bits: float, write: bool = False
          + (1 - t) * u * table[i, j + 1] + t * u * table[i + 1, j + 1])
     if below:  # register files: Horowitz's sqrt(capacity) trend below the grid
         v += 0.5 * (lc - grid.log_caps[0])
-    return math.exp(v)
+    return v
+
+
+def sram_access_pj(capacity_bytes: float, width_bits: float, write: bool = False, node_nm: int = 45) -> float:
+    """Energy (pJ) of one access of ``width_bits`` to a one-bank SRAM of ``capacity_bytes`` at ``node_nm``.
+
+    CACTI's own grid at its nodes (22, 32, 45, 65, 90 nm); between two of them (28 nm) log-energy is
+    interpolated linearly in the node; beyond them (16 ... 7, 130, 180 nm) the nearest CACTI node's value is
+    scaled by Stillmaker & Baas's factor ratio (``NODE_ENERGY_FACTOR``)."""
+    if not capacity_bytes > 0 or not width_bits > 0:
+        raise ValueError(f"SRAM capacity_bytes={capacity_bytes}, width_bits={width_bits}; both must be > 0")
+    if node_nm not in NODE_ENERGY_FACTOR:
+        raise ValueError(f"SRAM node_nm={node_nm}; allowed: {', '.join(map(str, NODE_ENERGY_FACTOR))}")
+    lo = max((n for n in CACTI_NODES_NM if n <= node_nm), default=None)
+    hi = min((n for n in CACTI_NODES_NM if n >= node_nm), default=None)
+    if lo is not None and hi is not None:
+        v_lo = _grid_log_pj(capacity_bytes, width_bits, write, sram_grid(lo))
+        if hi == lo:
+            return math.exp(v_lo)
+        t = (node_nm - lo) / (hi - lo)
+        return math.exp((1 - t) * v_lo + t * _grid_log_pj(capacity_bytes, width_bits, write, sram_grid(hi)))
+    near = lo if hi is None else hi
+    ratio = NODE_ENERGY_FACTOR[node_nm].value / NODE_ENERGY_FACTOR[near].value
+    return math.exp(_grid_log_pj(capacity_bytes, width_bits, write, sram_grid(near))) * ratio
 
 
 def mult_pj(weight_bits: int, act_bits: int) -> float:
@@ -234,5 +266,5 @@ def citations() -> list[tuple[str, float, str, str]]:
     rows += [(f"node_{k}nm", c.value, c.unit, c.source) for k, c in NODE_ENERGY_FACTOR.items()]
     rows += [(f"fpga_{k}", c.value, c.unit, c.source) for k, c in FPGA_ENERGY.items()]
     rows += [(f"fpga_family_{k}", c.value, c.unit, c.source) for k, c in FPGA_FAMILY_NODE_NM.items()]
-    rows.append(("sram_table", float(sram_grid().log_read.size), "grid points", CACTI))
+    rows += [(f"sram_table_{n}nm", float(sram_grid(n).log_read.size), "grid points", CACTI) for n in CACTI_NODES_NM]
     return rows

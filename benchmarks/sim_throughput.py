@@ -1,25 +1,34 @@
-"""Simulator speed: analytical layer-evaluations per second, the simpy engine on AlexNet conv1-5, and both
+"""Simulator speed: the analytical engine on the call path users get, the simpy engine on AlexNet conv1-5, and both
 next to SCALE-Sim's wall time on the same layers.
 
-Targets (issue 8): analytical >= 100,000 layer-evaluations/s warm (AlexNet 8 layers x 500 configs spanning
-every engine, memory organisation and DRAM interface); simpy AlexNet conv1-5 <= 10 s.  SCALE-Sim's time is
+Analytical (issue 6): >= 200,000 layer-configurations per CPU second through the path ``simulate``, ``compare``
+and ``sweep`` use: from a list of ``Accelerator`` objects to the ``CostTable`` (hardware arrays built inside the
+timer) and, where the command adds them, its ``totals()``.  Measured by ``benchmarks/throughput_probe.py`` in CPU
+seconds, single-threaded, run in the same call against this tree and against the previous release (default
+60935ad, exported with ``git archive``), so the ratio holds on a shared machine: (a) a sweep task, AlexNet 8
+layers x 500 configs (the configs every release accepts, and this release's mix over every engine, memory
+organisation and DRAM interface); (b) compare's pricing, a pruned LeNet-5 on every preset, model after model.
+simpy AlexNet conv1-5 <= 10 s.  SCALE-Sim's time is
 the one recorded with tests/fixtures/scalesim/golden.csv (its conv1-5 topology, 32x32, 64 KB SRAMs, USER
 bandwidth; rerun it with benchmarks/scalesim_validation.py); this script prices the same topology with the
 native convention, with the scalesim convention (which reproduces SCALE-Sim's numbers) and with simpy.
-Usage: python benchmarks/sim_throughput.py [--configs 500]
+Usage: python benchmarks/sim_throughput.py [--configs 500] [--models 20] [--old-ref 60935ad] [--analytical-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
+import os
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +40,6 @@ from pruning.models import build_model  # noqa: E402
 from pruning.structures import Structure  # noqa: E402
 from sparsesim.analytical import evaluate  # noqa: E402
 from sparsesim.event_sim import simulate  # noqa: E402
-from sparsesim.hwarrays import HardwareArrays  # noqa: E402
 from sparsesim.topology import read_topology  # noqa: E402
 from sparsesim.workload import from_model  # noqa: E402
 
@@ -46,30 +54,6 @@ def alexnet_workloads(ratio: float = 0.9):
             if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
                 m.weight.copy_(Constraint(Structure("nonstructured", ratio)).project(m.weight)[0])
     return from_model(model, torch.zeros(1, 3, 227, 227), weight_bits=8)
-
-
-def sweep_configs(n: int, rng) -> list:
-    out = []
-    engines = ["systolic", "systolic", "nm", "eie", "sigma", "scnn"]
-    for i in range(n):
-        engine = engines[i % len(engines)]
-        side = int(rng.choice([8, 16, 32, 64, 128]))
-        per_op = bool(rng.integers(2))
-        kb = lambda: int(rng.choice([64, 256, 1024, 4096])) * 1024  # noqa: E731
-        d = {"name": f"cfg{i}", "pe": {"engine": engine, "rows": side, "cols": side,
-                                       "dataflow": str(rng.choice(["ws", "os", "is"])), "weight_bits": [8],
-                                       "index_bits": int(rng.choice([4, 8]))},
-             "memory": {"organization": "per_operand" if per_op else "shared",
-                        "weights": str(rng.choice(["streamed", "auto"]))},
-             "dram": {"kind": str(rng.choice(["lpddr4", "ddr3", "hbm2"])),
-                      "bandwidth_bits_per_cycle": float(rng.choice([64, 256, 1024])),
-                      "interfaces": str(rng.choice(["shared", "per_operand"]))}}
-        if per_op:
-            d.update({f"{op}_sram": {"capacity_bytes": kb()} for op in ("ifmap", "filter", "ofmap")})
-        else:
-            d["glb"] = {"capacity_bytes": kb()}
-        out.append(accelerator_from_dict(d))
-    return out
 
 
 def scalesim_wall_s() -> dict:
@@ -91,24 +75,88 @@ def same_layers_as_scalesim(dataflow: str):
     return read_topology(FIXTURES / "alexnet.csv"), native, scalesim
 
 
+def probe(root: Path, args) -> dict:
+    """benchmarks/throughput_probe.py run against the tree at ``root`` (its packages first on the path)."""
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput_probe.py"), "--configs",
+                          str(args.configs), "--models", str(args.models), "--reps", str(args.reps)],
+                         cwd=root, env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def best(rounds: list[dict]) -> dict:
+    """Each figure's best round (the highest rate, the shortest first call): other processes only slow a round."""
+    out = {}
+    for k, v in rounds[0].items():
+        if isinstance(v, dict) and "error" not in v:
+            out[k] = {f: (min if f == "first_call_s" else max)(r[k][f] for r in rounds) for f in v}
+        else:
+            out[k] = v
+    return out
+
+
+def analytical_report(args) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        old_root = Path(args.old_dir) if args.old_dir else Path(tmp) / args.old_ref
+        if not args.old_dir:
+            old_root.mkdir()
+            tar = subprocess.run(["git", "-C", str(ROOT), "archive", args.old_ref], capture_output=True, check=True)
+            subprocess.run(["tar", "-x", "-C", str(old_root)], input=tar.stdout, check=True)
+        loads = [os.getloadavg()[0]]
+        news, olds = [], []
+        for _ in range(args.rounds):          # alternated, so both see the same machine
+            news.append(probe(ROOT, args))
+            olds.append(probe(old_root, args))
+            loads += [news[-1]["load_1min"], olds[-1]["load_1min"]]
+    new, old = best(news), best(olds)
+    print(f"analytical engine, layer-configurations per CPU second (single thread; this tree vs {args.old_ref}, "
+          f"{args.rounds} alternated rounds in this run, each figure the median of {args.reps} calls, the better "
+          f"round's; 1-min load {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} CPUs, machine shared)")
+    print("| call (user path: Accelerator objects -> CostTable) | this tree | "
+          f"{args.old_ref} | ratio |")
+    print("|---|---|---|---|")
+
+    def line(label, a, b):
+        print(f"| {label} | {a:,.0f} | " + (f"{b:,.0f} | {a / b:.2f}x |" if b else "n/a | |"))
+
+    sc, so = new["sweep_common"], old["sweep_common"]
+    what = f"{sc['layers']} AlexNet layers x {sc['configs']} configs"
+    line(f"(a) sweep task, {what} (systolic/nm/EIE, one buffer): CostTable", sc["table_per_cpu_s"],
+         so["table_per_cpu_s"])
+    line("(a) same + totals() (what sweep runs)", sc["with_totals_per_cpu_s"], so["with_totals_per_cpu_s"])
+    line("(a) same, hardware arrays built before the timer (the old benchmark's figure)",
+         sc["prebuilt_hw_per_cpu_s"], so["prebuilt_hw_per_cpu_s"])
+    se, oe = new["sweep_every_engine"], old["sweep_every_engine"]
+    line(f"(a) sweep task, {what} (every engine, memory organisation, DRAM interface): CostTable",
+         se["table_per_cpu_s"], oe.get("table_per_cpu_s"))
+    line("(a) same + totals()", se["with_totals_per_cpu_s"], oe.get("with_totals_per_cpu_s"))
+    cn, co = new["compare"], old["compare"]
+    line(f"(b) compare: {cn['models']} pruned LeNet-5 ({cn['layers']} layers) x every preset "
+         f"({cn['presets']} here, {co['presets']} in {args.old_ref}) + totals(), masks analysed",
+         cn["warm_per_cpu_s"], co["warm_per_cpu_s"])
+    line("(b) same, first pricing of each model (its per-layer mask analyses inside the timer)",
+         cn["cold_per_cpu_s"], co["cold_per_cpu_s"])
+    print("(a) CostTable per round: " + ", ".join(f"{r['sweep_common']['table_per_cpu_s']:,.0f}" for r in news)
+          + f" ({args.old_ref}: " + ", ".join(f"{r['sweep_common']['table_per_cpu_s']:,.0f}" for r in olds) + ")")
+    print(f"first sweep-task call incl. per-layer analyses of the real masks: {sc['first_call_s']:.1f} s "
+          f"(systolic/nm/EIE), {se['first_call_s']:.1f} s (every engine); {args.old_ref}: "
+          f"{so['first_call_s']:.1f} s; target >= 200,000 layer-configurations per CPU second on (a)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--configs", type=int, default=500)
+    ap.add_argument("--models", type=int, default=20, help="pruned models priced in the compare-sized call")
+    ap.add_argument("--reps", type=int, default=21, help="timed calls per figure (their median is taken)")
+    ap.add_argument("--rounds", type=int, default=2, help="alternated runs of this tree and --old-ref")
+    ap.add_argument("--old-ref", default="60935ad", help="the release to compare with (a git revision)")
+    ap.add_argument("--old-dir", help="a checkout of --old-ref to use instead of exporting one")
+    ap.add_argument("--analytical-only", action="store_true", help="skip the SCALE-Sim and simpy comparisons")
     args = ap.parse_args()
+    analytical_report(args)
+    if args.analytical_only:
+        return
     workloads = alexnet_workloads()
-    hw = HardwareArrays.from_accelerators(sweep_configs(args.configs, np.random.default_rng(0)))
-    t = time.perf_counter()
-    evaluate(workloads, hw)  # warm the per-layer caches (EIE loads, SIGMA packings, ...), as a sweep would
-    cold_s = time.perf_counter() - t
-    t = time.perf_counter()
-    reps = 3
-    for _ in range(reps):
-        table = evaluate(workloads, hw)
-    dt = (time.perf_counter() - t) / reps
-    n = len(table)
-    print(f"analytical: {n} layer-evaluations (AlexNet 8 layers x {args.configs} configs, 5 engines) in "
-          f"{dt * 1e3:.1f} ms = {n / dt:,.0f} layer-evaluations/s warm (target >= 100,000); "
-          f"first call incl. per-layer analyses of the real masks {cold_s:.1f} s")
 
     walls = scalesim_wall_s()
     print("\nAlexNet conv1-5 (SCALE-Sim's topology), 32x32, 64 KB SRAMs, 10 words/cycle:")

@@ -30,10 +30,10 @@ import numpy as np
 
 from accel_models.hardware import OPERANDS, Accelerator
 
-from .conventions import convention_costs
+from .conventions import convention_costs, stacked_convention_costs
 from .demand import ComputeDemand
 from .energy import layer_energy, rf_bits
-from .engines import compute_demand
+from .engines import compute_demands
 from .hwarrays import HardwareArrays
 from .memory import resident_weights
 from .provenance import labels
@@ -42,22 +42,33 @@ from .timing import Timing, pipeline_cycles, pipelined_timing, transfer_cycles
 from .workload import LayerWorkload
 
 
-def layer_costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray,
-                validated_by: dict[str, list[str]] | None = None) -> dict:
-    """Every cost column of one layer on every config; ``validated_by``: ``sparsesim.provenance.labels`` of
-    ``hw``'s accelerators (computed here when not given)."""
+def layer_costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray) -> dict:
+    """Every cost column of one layer on every config."""
     traffic, timing = convention_costs(w, d, hw, resident)
+    return _cost_columns([w], d, hw, traffic, timing, len(hw), labels(hw.accelerators))
+
+
+def _cost_columns(workloads, d: ComputeDemand, hw: HardwareArrays, traffic, timing, n: int,
+                  validated_by: dict[str, list[str]]) -> dict:
+    """The cost columns (numpy arrays; names and texts as object arrays) of layers stacked layer after layer,
+    ``n`` configs each (``d``, ``hw``, ``traffic`` and ``timing`` hold ``len(workloads) * n`` entries);
+    ``validated_by``: ``sparsesim.provenance.labels`` of the ``n`` configs."""
     e = layer_energy(d, traffic, hw)
     units = hw.mac_units.astype(float)
-    n = len(hw)
+    total = len(hw)
+
+    def per_layer(value, dtype) -> np.ndarray:
+        return np.repeat(np.array([value(w) for w in workloads], dtype=dtype), n)
+
     sram_bits = sum(traffic.sram_read_bits[op] + traffic.sram_write_bits[op] for op in OPERANDS)
     return {
-        "layer": [w.name] * n, "hardware": list(hw.names), "engine": list(hw.engine),
-        "convention": list(hw.convention), "format": list(d.format), "num_pes": hw.pes, "mac_units": hw.mac_units,
-        "weight_bits": [w.weight_bits] * n, "weights_resident": traffic.weights_resident,
+        "layer": per_layer(lambda w: w.name, object), "hardware": np.array(hw.names, dtype=object),
+        "engine": hw.engine, "convention": hw.convention, "format": d.format, "num_pes": hw.pes,
+        "mac_units": hw.mac_units, "weight_bits": per_layer(lambda w: w.weight_bits, np.int64),
+        "weights_resident": traffic.weights_resident,
         "storage_weight_bits": d.storage_weight_bits, "storage_index_bits": d.storage_index_bits,
         "storage_padding_bits": d.storage_padding_bits, "storage_pointer_bits": d.storage_pointer_bits,
-        "storage_bits": d.storage_bits, "macs_dense": np.full(n, float(w.dense_macs)),
+        "storage_bits": d.storage_bits, "macs_dense": per_layer(lambda w: float(w.dense_macs), float),
         "macs_executed": d.macs_executed, "macs_useful": d.macs_useful,
         "compute_cycles": timing.compute_cycles, "memory_cycles": timing.memory_cycles,
         "stall_cycles": timing.stall_cycles, "cycles": timing.cycles, "ideal_cycles": d.macs_useful / units,
@@ -78,23 +89,31 @@ def layer_costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, resident
         "energy_dram_pj": e.dram_pj, "energy_sram_pj": e.sram_pj, "energy_rf_pj": e.rf_pj,
         "energy_mac_pj": e.mac_pj, "energy_index_pj": e.index_pj, "energy_pj": e.total_pj,
         "energy_lower_bound_pj": e.lower_bound_pj, "latency_s": timing.cycles / hw.clock_hz,
-        "batch": [w.batch] * n, **{k: [v] * n for k, v in RUN_DEFAULTS.items()},   # not a timed run
-        **{f"{q}_validated_by": list(v) for q, v in (validated_by or labels(hw.accelerators)).items()},
-    }
+        "batch": per_layer(lambda w: w.batch, np.int64),
+        **{k: np.full(total, v, dtype=object if isinstance(v, str) else type(v)) for k, v in RUN_DEFAULTS.items()},
+        **{f"{q}_validated_by": np.tile(np.array(v, dtype=object), len(workloads)) for q, v in validated_by.items()},
+    }   # RUN_DEFAULTS: not a timed run
 
 
 def evaluate(workloads: Sequence[LayerWorkload], accelerators: Sequence[Accelerator] | HardwareArrays) -> CostTable:
+    """Every layer priced on every accelerator: one row per (layer, accelerator), layer after layer.
+
+    All layers go through the memory, timing and energy models in one numpy pass (the stacked entries are
+    priced elementwise, so each row equals pricing its layer alone); only the engines, which read per-layer
+    facts of the real mask, run once per (layer, engine)."""
     hw = HardwareArrays.of(accelerators)
-    demands = [compute_demand(w, hw) for w in workloads]
-    model_weight_bits = sum((d.storage_bits for d in demands), np.zeros(len(hw)))
+    workloads = list(workloads)
+    n = len(hw)
+    d = compute_demands(workloads, hw)
+    model_weight_bits = np.zeros(n)
+    for bits in d.storage_bits.reshape(len(workloads), n):   # layer by layer, in order (the same float sum)
+        model_weight_bits = model_weight_bits + bits
     resident = resident_weights(hw, model_weight_bits)
-    validated_by = labels(hw.accelerators)
-    cols: dict[str, list] = {k: [] for k in COLUMNS}
-    for w, d in zip(workloads, demands):
-        block = layer_costs(w, d, hw, resident, validated_by)
-        for k in COLUMNS:
-            cols[k].extend(list(block[k]))
-    return CostTable(cols)
+    stacked = hw if len(workloads) == 1 else hw.take(np.tile(np.arange(n), len(workloads)))
+    resident = np.tile(resident, len(workloads))
+    traffic, timing = stacked_convention_costs(workloads, d, stacked, resident, n)
+    cols = _cost_columns(workloads, d, stacked, traffic, timing, n, labels(hw.accelerators))
+    return CostTable.from_arrays(cols, n)
 
 
 __all__ = ["evaluate", "layer_costs", "pipeline_cycles", "pipelined_timing", "transfer_cycles", "Timing"]

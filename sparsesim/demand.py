@@ -150,12 +150,30 @@ def storage_width(hw: HardwareArrays, weight_bits: int, idx: np.ndarray) -> np.n
     return b
 
 
+def unique_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct rows, index of each row's distinct row) of a 2-D array, as ``np.unique(axis=0)`` groups them
+    (in the same order): each column's values are numbered with a 1-D sort and the numbers combined into
+    one code per row, much cheaper than sorting whole rows."""
+    code = np.zeros(len(keys), dtype=np.int64)
+    for col in keys.T:
+        values, number = np.unique(col, return_inverse=True)
+        code = code * max(len(values), 1) + number.reshape(-1)
+    _, first, inv = np.unique(code, return_index=True, return_inverse=True)
+    return keys[first], inv.reshape(-1)
+
+
+def int_groups(keys: np.ndarray) -> tuple[list[tuple], np.ndarray]:
+    """``unique_rows`` of integer keys (cast to int64), the distinct rows as tuples of Python ints."""
+    uniq, inv = unique_rows(keys.astype(np.int64))
+    return [tuple(int(v) for v in row) for row in uniq], inv
+
+
 def mac_energy(hw: HardwareArrays, weight_bits: np.ndarray) -> np.ndarray:
     """pJ of one MAC per config: the YAML's ``pe.mac_pj`` if given, else ``accel_models.tech.mac_pj``
     scaled to the config's node; computed once per distinct (bits, act, acc, node) tuple."""
     keys = np.stack([weight_bits, hw.act_bits, hw.acc_bits, hw.node_factor], 1)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    vals = np.array([mac_pj(int(b), int(a), int(c)) * f for b, a, c, f in uniq])[inv.reshape(-1)]
+    uniq, inv = unique_rows(keys)
+    vals = np.array([mac_pj(int(b), int(a), int(c)) * f for b, a, c, f in uniq])[inv]
     return np.where(np.isnan(hw.mac_pj_override), vals, hw.mac_pj_override)
 
 

@@ -8,6 +8,7 @@ description fields (bits, words, cycles, pJ).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from itertools import chain
 
 import numpy as np
 
@@ -16,8 +17,8 @@ from accel_models.hardware import OPERANDS, Accelerator
 
 def _buffer_fields(a: Accelerator, op: str) -> tuple:
     b = a.buffer(op)
-    f = a.node_factor
-    return (b.capacity_bytes * 8, b.width_bits, b.access_pj(False, f), b.access_pj(True, f),
+    n, f = a.tech_node_nm, a.memory_energy_scale
+    return (b.capacity_bytes * 8, b.width_bits, b.access_pj(False, n, f), b.access_pj(True, n, f),
             b.min_access_bits or b.width_bits)
 
 
@@ -83,61 +84,128 @@ class HardwareArrays:
         return np.array([getattr(x.pe.params, field) if x.pe.engine == engine else fill
                          for x in self.accelerators], dtype=dtype)
 
+    def once(self, key, compute):
+        """``compute()`` the first time ``key`` is asked of these configs, the stored value after: groupings of
+        the configs that depend on the hardware only, which the engines reuse for every layer."""
+        memo = self.__dict__.setdefault("_once", {})
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
+
     def take(self, idx: np.ndarray) -> "HardwareArrays":
         """The configs ``idx`` only (every array, dict of arrays and list sliced alike)."""
+        at = np.asarray(idx).tolist()
+
         def cut(v):
             if isinstance(v, dict):
                 return {k: cut(x) for k, x in v.items()}
             if isinstance(v, list):
-                return [v[i] for i in idx]
+                return [v[i] for i in at]
             return v[idx]
         return HardwareArrays(**{f.name: cut(getattr(self, f.name)) for f in fields(self)})
 
     @classmethod
     def from_accelerators(cls, accs: list[Accelerator]) -> "HardwareArrays":
+        """One pass over the accelerators: each gives one row of numbers (``_numbers``) and one of names; the
+        SRAM/register/decode energies and storage widths are computed once per distinct buffer, register file,
+        index width and weight-width set (a sweep's configs share a few)."""
         accs = list(accs)
+        memo: dict = {}
+        nums = np.fromiter(chain.from_iterable(_numbers(x, memo) for x in accs), dtype=float,
+                           count=len(accs) * len(_NUMBERS)).reshape(len(accs), len(_NUMBERS)).T.copy()
+        col = dict(zip(_NUMBERS, nums))
+        kinds = {name: np.array([getattr(getattr(x, part), attr) for x in accs], dtype=object)
+                 for name, (part, attr) in _NAMES.items()}
+        storage = [memo[("storage", tuple(x.pe.weight_bits))] for x in accs]
 
-        def a(f, dt=float):
-            return np.array([f(x) for x in accs], dtype=dt)
+        def typed(name):
+            v = col[name]
+            return v.astype(np.int64) if name in _INTS else v.astype(bool) if name in _BOOLS else v
 
-        bufs = {op: np.array([_buffer_fields(x, op) for x in accs], dtype=float).reshape(len(accs), 5)
-                for op in OPERANDS}
         return cls(
             names=[x.name for x in accs], accelerators=accs,
-            engine=np.array([x.pe.engine for x in accs], dtype=object),
-            rows=a(lambda x: x.pe.rows, np.int64), cols=a(lambda x: x.pe.cols, np.int64),
-            pes=a(lambda x: x.pe.num_pes, np.int64), mac_units=a(lambda x: x.pe.mac_units, np.int64),
-            dataflow=np.array([x.pe.dataflow for x in accs], dtype=object),
-            act_bits=a(lambda x: x.pe.act_bits), acc_bits=a(lambda x: x.pe.acc_bits),
-            gating=a(lambda x: x.pe.zero_handling in ("gating", "skipping"), bool),
-            skipping=a(lambda x: x.pe.zero_handling == "skipping", bool),
-            gated_fraction=a(lambda x: x.pe.gated_mac_fraction),
-            compact=a(lambda x: x.pe.compact_zero_rows_cols, bool),
-            index_bits=a(lambda x: x.pe.index_bits, np.int64),
-            clock_hz=a(lambda x: x.clock_hz),
-            storage_table=np.array([[next((w for w in x.pe.weight_bits if w >= b), 0) for b in range(33)]
-                                    for x in accs], dtype=float).reshape(len(accs), 33),
-            widest_bits=a(lambda x: max(x.pe.weight_bits)),
-            per_operand=a(lambda x: x.memory.organization == "per_operand", bool),
-            double_buffered=a(lambda x: x.memory.double_buffered, bool),
-            weights_mode=np.array([x.memory.weights for x in accs], dtype=object),
-            acts_mode=np.array([x.memory.activations for x in accs], dtype=object),
-            convention=np.array([x.memory.convention for x in accs], dtype=object),
-            buf_bits={op: bufs[op][:, 0] for op in OPERANDS}, buf_width={op: bufs[op][:, 1] for op in OPERANDS},
-            buf_read_pj={op: bufs[op][:, 2] for op in OPERANDS}, buf_write_pj={op: bufs[op][:, 3] for op in OPERANDS},
-            buf_min_bits={op: bufs[op][:, 4] for op in OPERANDS},
-            dram_bw=a(lambda x: x.dram.bandwidth_bits_per_cycle),
-            dram_op_bw={op: a(lambda x, op=op: x.dram.operand_bandwidth(op)) for op in OPERANDS},
-            dram_shared=a(lambda x: x.dram.interfaces == "shared", bool),
-            stall_free=a(lambda x: x.dram.stall_free, bool),
-            dram_latency=a(lambda x: x.dram.latency_cycles), dram_pj_bit=a(lambda x: x.dram.pj_per_bit),
-            rf_pj_bit=a(lambda x: x.rf.pj_per_bit(x.node_factor)), decode_pj=a(lambda x: x.decode_pj()),
-            rf_operand_pj={op: a(lambda x, op=op: np.nan if getattr(x.rf, f"{op}_access_pj") is None
-                                 else getattr(x.rf, f"{op}_access_pj")) for op in ("weight", "act", "psum")},
-            dram_write_pj_bit=a(lambda x: x.dram.write_pj_per_bit),
-            mac_pj_override=a(lambda x: np.nan if x.pe.mac_pj is None else x.pe.mac_pj),
-            node_factor=a(lambda x: x.node_factor))
+            engine=kinds["engine"], dataflow=kinds["dataflow"], weights_mode=kinds["weights_mode"],
+            acts_mode=kinds["acts_mode"], convention=kinds["convention"],
+            storage_table=np.array([r for r, _ in storage], dtype=float).reshape(len(accs), 33),
+            widest_bits=np.array([w for _, w in storage], dtype=float),
+            buf_bits={op: col[f"{op}_bits"] for op in OPERANDS}, buf_width={op: col[f"{op}_width"] for op in OPERANDS},
+            buf_read_pj={op: col[f"{op}_read_pj"] for op in OPERANDS},
+            buf_write_pj={op: col[f"{op}_write_pj"] for op in OPERANDS},
+            buf_min_bits={op: col[f"{op}_min_bits"] for op in OPERANDS},
+            dram_op_bw={op: col[f"{op}_dram_bw"] for op in OPERANDS},
+            rf_operand_pj={op: col[f"rf_{op}_pj"] for op in ("weight", "act", "psum")},
+            **{name: typed(name) for name in _FIELDS})
 
     @classmethod
     def of(cls, accelerators) -> "HardwareArrays":
-        return accelerators if isinstance(accelerators, HardwareArrays) else cls.from_accelerators(list(accelerators))
+        """The arrays of ``accelerators`` (passed through if they are arrays already).  The arrays of the last
+        few lists priced are kept: a list of the very same ``Accelerator`` objects (frozen, so unchanged) gets
+        them again, as when ``compare`` prices model after model on one set of platforms."""
+        if isinstance(accelerators, HardwareArrays):
+            return accelerators
+        accs = tuple(accelerators)
+        for held, hw in _RECENT:
+            if len(held) == len(accs) and all(a is b for a, b in zip(held, accs)):
+                return hw
+        hw = cls.from_accelerators(list(accs))
+        _RECENT.append((accs, hw))
+        del _RECENT[:-RECENT_SETS]
+        return hw
+
+
+RECENT_SETS = 4   # accelerator lists whose arrays HardwareArrays.of keeps
+_RECENT: list = []   # (the Accelerator objects, their arrays), most recent last
+
+
+def forget_recent() -> None:
+    """Drop the kept arrays (a benchmark timing the hardware setup of new accelerator objects calls this)."""
+    _RECENT.clear()
+
+
+# the numeric fields one accelerator contributes (``_numbers``), in order; typed as HardwareArrays declares them
+_FIELDS = ("rows", "cols", "pes", "mac_units", "act_bits", "acc_bits", "gating", "skipping", "gated_fraction",
+           "compact", "index_bits", "clock_hz", "per_operand", "double_buffered", "dram_bw", "dram_shared", "stall_free", "dram_latency", "dram_pj_bit",
+           "rf_pj_bit", "decode_pj", "dram_write_pj_bit", "mac_pj_override", "node_factor")
+_INTS = {"rows", "cols", "pes", "mac_units", "index_bits"}
+_BOOLS = {"gating", "skipping", "compact", "per_operand", "double_buffered", "dram_shared",
+          "stall_free"}
+_NUMBERS = _FIELDS + tuple(f"{op}_{k}" for op in OPERANDS for k in ("bits", "width", "read_pj", "write_pj",
+                                                                    "min_bits")) \
+    + tuple(f"{op}_dram_bw" for op in OPERANDS) + ("rf_weight_pj", "rf_act_pj", "rf_psum_pj")
+_NAMES = {"engine": ("pe", "engine"), "dataflow": ("pe", "dataflow"), "weights_mode": ("memory", "weights"),
+          "acts_mode": ("memory", "activations"), "convention": ("memory", "convention")}
+
+
+def _numbers(x: Accelerator, memo: dict) -> tuple:
+    """The accelerator's numbers in ``_NUMBERS`` order (NaN for an energy the YAML leaves to the tables).  The
+    energies of its buffers, registers and index decoder (and its storage widths) are computed once per distinct
+    buffer, (register file, index width) and weight-width set at each node, in ``memo``."""
+    pe, dram, rf = x.pe, x.dram, x.rf
+    f, node, mem_scale = x.node_factor, x.tech_node_nm, x.memory_energy_scale
+    derived = ()
+    for op in OPERANDS:
+        key = (x.buffer(op), node, mem_scale)
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = _buffer_fields(x, op)
+        derived += got
+    key = (rf, pe.index_bits, node, mem_scale, f)
+    got = memo.get(key)
+    if got is None:
+        got = memo[key] = (rf.pj_per_bit(node, mem_scale), x.decode_pj())
+    derived += got
+    key = ("storage", tuple(pe.weight_bits))
+    if key not in memo:
+        memo[key] = ([next((w for w in pe.weight_bits if w >= b), 0) for b in range(33)], max(pe.weight_bits))
+    mem = x.memory
+    nan = float("nan")
+    return (pe.rows, pe.cols, pe.num_pes, pe.mac_units, pe.act_bits, pe.acc_bits,
+            pe.zero_handling in ("gating", "skipping"), pe.zero_handling == "skipping", pe.gated_mac_fraction,
+            pe.compact_zero_rows_cols, pe.index_bits, x.clock_hz, mem.organization == "per_operand", mem.double_buffered,
+            dram.bandwidth_bits_per_cycle, dram.interfaces == "shared", dram.stall_free, dram.latency_cycles,
+            dram.pj_per_bit, derived[15], derived[16], dram.write_pj_per_bit,
+            nan if pe.mac_pj is None else pe.mac_pj, f, *derived[:15],
+            *(dram.operand_bandwidth(op) for op in OPERANDS),
+            nan if rf.weight_access_pj is None else rf.weight_access_pj,
+            nan if rf.act_access_pj is None else rf.act_access_pj,
+            nan if rf.psum_access_pj is None else rf.psum_access_pj)

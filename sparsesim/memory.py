@@ -114,7 +114,8 @@ def _partial_sums(d: ComputeDemand, hw: HardwareArrays, kept: dict, resident: np
     return np.where(needs & ~chunked, spill_words, 0.0), extra_w, extra_if
 
 
-def native_traffic(d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray, act_density: float) -> Traffic:
+def native_traffic(d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray, act_density) -> Traffic:
+    """Traffic per config; ``act_density``: the layer's input-activation density (or one per entry of ``d``)."""
     act, acc = hw.act_bits, hw.acc_bits
     entries = d.storage_bits / np.maximum(d.filter_word_bits, 1e-12)
     spill_words = d.ofmap_words * np.maximum(d.psum_passes - 1, 0)

@@ -168,6 +168,17 @@ class CostTable:
         return cls({k: [getattr(r, k) for r in records] for k in COLUMNS})
 
     @classmethod
+    def from_arrays(cls, arrays: dict, block: int) -> "CostTable":
+        """A table of numpy columns (every ``COLUMNS`` name) whose rows come in blocks of ``block`` hardware (the
+        same hardware, in the same order, in every block), one layer per block, as the analytical engine writes
+        them; the columns become lists of Python values (what
+        ``rows`` gives) and ``totals`` adds the blocks with numpy instead of row by row."""
+        table = cls({k: [RUN_DEFAULTS[k]] * len(arrays[k]) if k in RUN_DEFAULTS and _all_default(arrays[k], k)
+                     else arrays[k].tolist() for k in COLUMNS})
+        object.__setattr__(table, "_blocks", (arrays, block))   # read by totals; a table is not edited in place
+        return table
+
+    @classmethod
     def concat(cls, *tables: "CostTable") -> "CostTable":
         """The rows of every table, in order (simulated and measured rows share the columns)."""
         return cls({k: [v for t in tables for v in t.columns[k]] for k in COLUMNS})
@@ -201,6 +212,10 @@ class CostTable:
         batch: the MODEL rows are left out here (they are timings of the model, not parts of it); filter a
         measured table to one ``format`` and ``batch`` before adding its layers (else ``format`` reads
         "mixed" and ``batch`` 0), or read the MODEL rows for the model's measured latency."""
+        blocks = getattr(self, "_blocks", None)
+        fast = _block_totals(*blocks) if blocks is not None else None
+        if fast is not None:
+            return fast
         out: dict[str, LayerCost] = {}
         for r in self.records():
             if r.layer == "MODEL":
@@ -234,6 +249,95 @@ class CostTable:
             from sparsecodesign.fileio import atomic_write_text
             atomic_write_text(path, text + "\n")
         return text
+
+
+def _all_default(a: np.ndarray, name: str) -> bool:
+    """Every entry of column ``name`` is its RUN_DEFAULTS value (NaN counts as NaN)."""
+    v = RUN_DEFAULTS[name]
+    return bool(np.isnan(a).all()) if isinstance(v, float) and math.isnan(v) else bool((a == v).all())
+
+
+_NAN_RESULT = ("latency_p25_s", "latency_p75_s", "roofline_gflops", "fraction_of_roofline", "speedup_vs_dense")
+_KEPT = ("num_pes", "mac_units", "weight_bits", "threads", "cores")
+
+
+def _nanmax_v(a, b):
+    return np.where(np.isnan(a), b, np.where(np.isnan(b), a, np.where(b > a, b, a)))
+
+
+def _nanmin_v(a, b):
+    return np.where(np.isnan(a), b, np.where(np.isnan(b), a, np.where(b < a, b, a)))
+
+
+_WORST_V = {  # _WORST on arrays, value for value (Python's max(a, b) keeps a unless b > a)
+    **{k: (lambda a, b: np.full(a.shape, math.nan)) for k in _NAN_RESULT},
+    **{k: _nanmax_v for k in ("load_start", "load_end", "latency_iqr_rel", "latency_max_over_min", "latency_drift",
+                              "max_abs_err")},
+    "cpu_share": _nanmin_v, "repeats": lambda a, b: np.where(b < a, b, a),
+    "timing_note": lambda a, b: np.where(a != "", a, b),
+}
+
+
+def _add_v(a: dict, b: dict) -> dict:
+    """``LayerCost.__add__`` on columns of rows (each value an array over hardware), field for field; only the
+    columns in ``a`` (``_block_totals`` leaves out those at their defaults in every row)."""
+    d = {}
+    for k in a:
+        x, y = a[k], b[k]
+        if k in _WORST_V:
+            d[k] = _WORST_V[k](x, y)
+        elif x.dtype == object:          # texts
+            d[k] = x if k == "layer" else np.where(x == y, x, "mixed")   # layer: replaced by TOTAL
+        elif x.dtype == bool and y.dtype == bool:
+            d[k] = x & y
+        elif k in _KEPT:
+            d[k] = np.where(y > x, y, x)
+        else:
+            d[k] = x + y
+    d["batch"] = np.where(a["batch"] == b["batch"], a["batch"], 0)
+    cycles, latency = d["cycles"], d["latency_s"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weighted = np.where(latency != 0, (a["utilization"] * a["latency_s"] + b["utilization"] * b["latency_s"])
+                            / latency, math.nan)
+        plain = np.where(cycles != 0, d["macs_useful"] / (cycles * d["mac_units"]), 0.0)
+        d["utilization"] = np.where(np.isnan(cycles), weighted, plain)
+        if "achieved_gflops" in a:
+            d["achieved_gflops"] = np.where((latency != 0) & ~np.isnan(a["achieved_gflops"] + b["achieved_gflops"]),
+                                            2 * d["macs_useful"] / latency / 1e9, math.nan)
+    return d
+
+
+def _block_totals(arrays: dict, block: int) -> dict | None:
+    """``CostTable.totals`` of a table made by ``from_arrays``: the blocks (layers) added in order with
+    ``_add_v``, so every total is the one the row-by-row sum gives.  None (add row by row) when a hardware name
+    repeats within a block or a layer is named MODEL."""
+    names = arrays["hardware"][:block].tolist()
+    if block == 0 or len(set(names)) < block or "MODEL" in arrays["layer"][::block].tolist():
+        return None if block else {}
+    layers = len(arrays["layer"]) // block
+    # a column at its default in every row totals to its default (NaN stays NaN, 0 and '' and True stay)
+    fixed = {k for k in RUN_DEFAULTS if _all_default(arrays[k], k)}
+    rows = [{k: arrays[k][i * block:(i + 1) * block] for k in COLUMNS if k not in fixed} for i in range(layers)]
+    if not rows:
+        return {}
+    total = rows[0]
+    for r in rows[1:]:
+        total = _add_v(total, r)
+    total.update({k: arrays[k][:block] for k in fixed})
+    total["layer"] = np.full(block, "TOTAL", dtype=object)
+    rows = zip(*(total[k].tolist() for k in COLUMNS))
+    return {h: _record(dict(zip(COLUMNS, row))) for h, row in zip(names, rows)}
+
+
+def _record(values: dict) -> LayerCost:
+    """``LayerCost(**values)`` for values already of the fields' types, without the per-field ``__init__``
+    (LayerCost has no ``__post_init__``: the object is the same)."""
+    r = object.__new__(LayerCost)
+    object.__setattr__(r, "__dict__", values)
+    return r
+
+
+assert not hasattr(LayerCost, "__post_init__") and not hasattr(LayerCost, "__slots__")
 
 
 def _py(v):

@@ -25,7 +25,7 @@ import eyeriss_validation as bench  # noqa: E402
 
 TOLERANCE = 0.15
 PINNED = {("conv3", "glb_mb"): (0.35, 0.50)}            # known miss: its error stays in this band
-POWER_BAND = (-0.40, -0.10)                             # power is reported, not validated: pinned against drift
+POWER_BAND = (-0.45, -0.20)                             # power is reported, not validated: pinned against drift
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_within_15_percent_per_layer(table, metric):
 
 
 def test_power_is_pinned(table):
-    """On-chip energy / latency falls 14-33% short of the measured power on every layer (not validated)."""
+    """On-chip energy / latency falls 28-42% short of the measured power on every layer (not validated)."""
     _, _, errs = table
     assert all(POWER_BAND[0] < e["power_mw"] < POWER_BAND[1] for e in errs), [e["power_mw"] for e in errs]
 

@@ -130,7 +130,7 @@ def test_simulate_prints_what_validates_each_hardware(tmp_path):
                           "eie_like,scnn_like", "--out", str(tmp_path / "o")], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout
     tail = out.split("validated by")[1]
-    assert re.search(r"eie_like +cycles: EIE silicon, traffic: EIE silicon \(DRAM traffic only\), energy: unvalidated",
+    assert re.search(r"eie_like +cycles: EIE silicon, traffic: EIE silicon \(DRAM traffic only\), energy: EIE silicon \(SRAM energy only\)",
                      tail)
     assert re.search(r"scnn_like +cycles: unvalidated, traffic: unvalidated, energy: unvalidated", tail)
     header = (tmp_path / "o" / "layers.csv").read_text().splitlines()[0]

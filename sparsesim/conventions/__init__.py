@@ -50,6 +50,8 @@ def _merge(full, idx: np.ndarray, part):
 
 _COSTS: dict[str, Callable] = {}
 CONVENTION_MODELS = MappingProxyType(_COSTS)   # name -> costs function (read-only view); native: the base
+_ENGINE_COSTS: dict[str, Callable] = {}
+ENGINE_COST_MODELS = MappingProxyType(_ENGINE_COSTS)   # engine -> its own costs function, whatever the convention
 
 
 def register_convention(name: str, costs_fn: Callable, engines=None, *, doc: str = "") -> None:
@@ -79,28 +81,81 @@ def plugged_convention(name: str, costs_fn: Callable, engines=None):
         unregister_convention(name)
 
 
+def register_engine_costs(engine: str, costs_fn: Callable, *, replace: bool = False) -> None:
+    """Price the traffic and timing of every config of ``engine`` with ``costs_fn(w, demand, hw, idx, resident)
+    -> (Traffic, Timing)`` whatever its convention (applied after the convention, overriding it), as the
+    row-stationary engine does."""
+    if engine not in hw_registry.ENGINE_REGISTRY:
+        raise ValueError(f"engine {engine!r} has no hardware registration (accel_models.engines.register_engine); "
+                         f"registered: {', '.join(hw_registry.engine_names())}")
+    if engine in _ENGINE_COSTS and not replace:
+        raise ValueError(f"engine {engine!r} has a costs function already (unregister_engine_costs it first, or "
+                         "replace=True)")
+    if not callable(costs_fn):
+        raise ValueError(f"engine {engine!r}: costs_fn {costs_fn!r} is not callable")
+    _ENGINE_COSTS[engine] = costs_fn
+
+
+def unregister_engine_costs(engine: str) -> Callable:
+    if engine not in _ENGINE_COSTS:
+        raise KeyError(f"engine {engine!r} has no costs function registered; registered: {', '.join(_ENGINE_COSTS)}")
+    return _ENGINE_COSTS.pop(engine)
+
+
 _COSTS["scalesim"] = scalesim.costs        # registered on the hardware side in accel_models.engines
 _COSTS["zigzag"] = zigzag.costs
+register_engine_costs("rowstationary", rowstationary.costs)
+
+
+def _check_registered(convention: np.ndarray) -> None:
+    missing = sorted(set(convention) - set(_COSTS) - {"native"})
+    if missing:
+        raise HardwareError(f"memory.convention {missing[0]!r} has no costs function registered "
+                            f"(sparsesim.conventions.register_convention); registered: native, {', '.join(_COSTS)}")
+
+
+def _own_pricers(convention: np.ndarray, engine: np.ndarray) -> list[tuple[np.ndarray, Callable]]:
+    """(config indices, ``costs`` function) of every config priced by another rule than the native one: a
+    registered convention (scalesim, zigzag, ...) or an engine that prices its own traffic and timing
+    (``register_engine_costs``: rowstationary); a later entry overrides an earlier one, as the merges below
+    apply them in order."""
+    _check_registered(convention)
+    out = []
+    for name, costs in list(_COSTS.items()):
+        idx = np.nonzero(convention == name)[0]
+        if idx.size:
+            out.append((idx, costs))
+    for name, costs in list(_ENGINE_COSTS.items()):
+        idx = np.nonzero(engine == name)[0]
+        if idx.size:
+            out.append((idx, costs))
+    return out
 
 
 def convention_costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray):
     """(Traffic, Timing) for every config, each priced under its own convention."""
     traffic = native_traffic(d, hw, resident, w.act_density)
     timing = pipelined_timing(d, traffic, hw)
-    missing = sorted(set(hw.convention) - set(_COSTS) - {"native"})
-    if missing:
-        raise HardwareError(f"memory.convention {missing[0]!r} has no costs function registered "
-                            f"(sparsesim.conventions.register_convention); registered: native, {', '.join(_COSTS)}")
-    for name, costs in list(_COSTS.items()):
-        idx = np.nonzero(hw.convention == name)[0]
-        if idx.size:
-            t, tm = costs(w, d, hw, idx, resident)
-            traffic, timing = _merge(traffic, idx, t), _merge(timing, idx, tm)
-    idx = np.nonzero(hw.engine == "rowstationary")[0]
-    if idx.size:
-        t, tm = rowstationary.costs(w, d, hw, idx, resident)
+    for idx, costs in _own_pricers(hw.convention, hw.engine):
+        t, tm = costs(w, d, hw, idx, resident)
         traffic, timing = _merge(traffic, idx, t), _merge(timing, idx, tm)
     return traffic, timing
 
 
-__all__ = ["convention_costs", "register_convention", "unregister_convention", "plugged_convention", "Traffic"]
+def stacked_convention_costs(workloads, d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray, n: int):
+    """``convention_costs`` for layers stacked layer after layer (``n`` configs each; ``d``, ``hw`` and
+    ``resident`` hold ``len(workloads) * n`` entries): the native model and its timing in one pass over every
+    entry, then each layer's configs under another rule priced and merged as ``convention_costs`` does."""
+    density = np.repeat(np.array([w.act_density for w in workloads], dtype=float), n)
+    traffic = native_traffic(d, hw, resident, density)
+    timing = pipelined_timing(d, traffic, hw)
+    for idx, costs in _own_pricers(hw.convention[:n], hw.engine[:n]):
+        for layer, w in enumerate(workloads):
+            at = idx + layer * n
+            t, tm = costs(w, d, hw, at, resident)
+            traffic, timing = _merge(traffic, at, t), _merge(timing, at, tm)
+    return traffic, timing
+
+
+__all__ = ["convention_costs", "stacked_convention_costs", "register_convention", "unregister_convention",
+           "plugged_convention", "register_engine_costs", "unregister_engine_costs", "Traffic"]

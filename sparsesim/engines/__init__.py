@@ -4,16 +4,18 @@ Every engine is a function ``demand(workload, hardware_arrays, config_indices) -
 ComputeDemand`` computing, vectorized over the given configs, what the layer
 needs from that kind of array (``sparsesim.demand``); ``register_engine(name,
 demand_fn)`` adds one (the built-ins are registered the same way) and
-``compute_demand`` dispatches each config to its engine.  Engine constants are
-hardware fields (``accel_models.hardware.PEArray`` or the engine's parameter
-class in ``accel_models.engines``), never literals here; an engine builds the
-arrays it needs from them once per hardware set with
-``hw.engine_arrays(name, builder)``.
+``compute_demand`` dispatches each config to its engine; ``compute_demands`` does
+it for a list of layers at once, stacked layer after layer (what the analytical
+engine prices in one pass).  Engine constants are hardware fields
+(``accel_models.hardware.PEArray`` or the engine's parameter class in
+``accel_models.engines``), never literals here; an engine builds the arrays it
+needs from them once per hardware set with ``hw.engine_arrays(name, builder)``.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import fields
 from types import MappingProxyType
 from typing import Callable
 
@@ -68,15 +70,42 @@ for _name, _fn in (("systolic", systolic.demand), ("nm", systolic.demand), ("eie
     register_engine(_name, _fn)
 
 
-def compute_demand(w: LayerWorkload, hw: HardwareArrays) -> ComputeDemand:
-    """Every config's compute demand for one layer: one call per engine on that engine's configs."""
+def _check_registered(hw: HardwareArrays) -> None:
     missing = sorted(set(hw.engine) - set(_MODELS))
     if missing:
         raise HardwareError(f"pe.engine {missing[0]!r} has no demand function registered "
                             f"(sparsesim.engines.register_engine); registered: {', '.join(_MODELS)}")
+
+
+def compute_demand(w: LayerWorkload, hw: HardwareArrays) -> ComputeDemand:
+    """Every config's compute demand for one layer: one call per engine on that engine's configs."""
+    _check_registered(hw)
     out = ComputeDemand.empty(len(hw))
     for name, model in list(_MODELS.items()):
         idx = np.nonzero(hw.engine == name)[0]
         if idx.size:
             out.scatter(idx, model(w, hw, idx))
+    return out
+
+
+def compute_demands(workloads, hw: HardwareArrays) -> ComputeDemand:
+    """Every layer's demand on every config, stacked layer after layer (entry ``l * len(hw) + i``: layer ``l``
+    on config ``i``); the same values as ``compute_demand`` per layer, assembled with one write per field."""
+    _check_registered(hw)
+    n = len(hw)
+    models = {}   # one call per engine function (systolic and nm share one): every config is priced on its own
+    for name, model in list(_MODELS.items()):
+        models.setdefault(model, []).append(name)
+    groups = [(model, idx) for model, idx in ((model, np.nonzero(np.isin(hw.engine, names))[0])
+                                              for model, names in models.items()) if idx.size]
+    parts, where = [], []
+    for layer, w in enumerate(workloads):
+        for model, idx in groups:
+            parts.append(model(w, hw, idx))
+            where.append(idx + layer * n)
+    out = ComputeDemand.empty(n * len(workloads))
+    if parts:
+        at = np.concatenate(where)
+        for f in fields(ComputeDemand):
+            getattr(out, f.name)[at] = np.concatenate([getattr(p, f.name) for p in parts])
     return out

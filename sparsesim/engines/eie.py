@@ -38,7 +38,7 @@ import numpy as np
 
 from accel_models.engine_params.eie import EieParams
 
-from ..demand import ComputeDemand, gating_weight, layer_stats, storage_width
+from ..demand import ComputeDemand, gating_weight, layer_stats, storage_width, unique_rows
 from ..formats import encode_relative
 from ..hwarrays import HardwareArrays
 from ..workload import LayerWorkload
@@ -129,21 +129,28 @@ def eie_arrays(hw: HardwareArrays) -> dict[str, np.ndarray]:
             "skip_empty_cols": np.array([p.skip_empty_columns for p in ps], dtype=bool)}
 
 
+def queue_configs(hw: HardwareArrays, idx: np.ndarray) -> tuple[list[tuple], np.ndarray]:
+    """The distinct (pes, index_bits, depth, interval, rate, skipping, skip_empty) among configs ``idx``, and
+    which one each config has (hardware only: computed once per set of configs)."""
+    ea = hw.engine_arrays("eie", eie_arrays)
+    rate = np.minimum(ea["decode_rate"][idx], ea["macs_per_pe"][idx])
+    keys = np.stack([hw.pes[idx], hw.index_bits[idx], ea["fifo_depth"][idx], 1.0 / ea["bcast_rate"][idx], rate,
+                     hw.skipping[idx], ea["skip_empty_cols"][idx]], 1)
+    uniq, inv = unique_rows(keys)
+    return [(int(p), int(r), int(dpt), float(iv), float(rt), bool(sk), bool(se))
+            for p, r, dpt, iv, rt, sk, se in uniq], inv
+
+
 def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDemand:
     ea = hw.engine_arrays("eie", eie_arrays)
     s = layer_stats(w)
     n_cols = float(w.columns)
     b = storage_width(hw, w.weight_bits, idx)
     n = idx.size
-    rate = np.minimum(ea["decode_rate"][idx], ea["macs_per_pe"][idx])
-    keys = np.stack([hw.pes[idx], hw.index_bits[idx], ea["fifo_depth"][idx], 1.0 / ea["bcast_rate"][idx], rate,
-                     hw.skipping[idx], ea["skip_empty_cols"][idx]], 1)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    configs = [(int(p), int(r), int(dpt), float(iv), float(rt), bool(sk), bool(se))
-               for p, r, dpt, iv, rt, sk, se in uniq]
+    configs, inv = hw.once(("eie", idx.tobytes()), lambda: queue_configs(hw, idx))
     cycles_of = vector_cycles(w, configs)
     per_key = np.array([[*layout_totals(w, c[0], c[1]), cycles_of[c] * n_cols] for c in configs]
-                       ).reshape(len(uniq), 3)[inv.reshape(-1)]
+                       ).reshape(len(configs), 3)[inv]
     entries, pointers, cycles = per_key[:, 0], per_key[:, 1], per_key[:, 2]
     skip = np.where(hw.skipping[idx], w.act_density, 1.0)
     ib = hw.index_bits[idx]
@@ -151,6 +158,13 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
     storage = s.nnz * b + s.nnz * ib + padding + pointers
     processed = entries * n_cols * skip
     useful = s.nnz * n_cols * w.act_density * np.ones(n)
+    # every PE reads the start and end pointer of each broadcast column (EIE Sec. IV: p_j and p_j+1 from two
+    # pointer banks in one cycle); columns are not consecutive once zero activations are skipped, so no reuse
+    if "used_columns" not in w.cache:   # a fact of the mask: computed once per workload
+        w.cache["used_columns"] = float(w.mask.any(0).sum())
+    broadcast = np.where(ea["skip_empty_cols"][idx], w.cache["used_columns"], float(s.K)) * skip * n_cols
+    filter_read_bits = processed * (b + ib) + 2.0 * pointers / (s.K + 1) * broadcast
+    word_bits = storage / np.maximum(entries, 1)
     return ComputeDemand(
         format=np.full(n, "relative", dtype=object), value_width=b, storage_weight_bits=s.nnz * b,
         storage_index_bits=s.nnz * ib, storage_padding_bits=padding, storage_pointer_bits=pointers,
@@ -158,10 +172,10 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
         mac_energy_weight=np.where(hw.skipping[idx], 1.0, gating_weight(hw, idx, useful, processed)),
         index_decodes=processed, compute_cycles=cycles, tiles=np.full(n, n_cols), gemm_m=np.full(n, float(s.M)),
         gemm_k=np.full(n, float(s.K)), sram_ifmap_read_words=np.full(n, s.K * n_cols),
-        sram_filter_read_words=processed, sram_ofmap_write_words=np.full(n, s.M * n_cols),
+        sram_filter_read_words=filter_read_bits / word_bits, sram_ofmap_write_words=np.full(n, s.M * n_cols),
         sram_ofmap_read_words=np.zeros(n), rf_weight_accesses=processed, rf_act_accesses=processed,
         rf_psum_accesses=2 * processed,
-        filter_word_bits=storage / np.maximum(entries, 1), ifmap_words=np.full(n, float(w.input_elems * w.batch)),
+        filter_word_bits=word_bits, ifmap_words=np.full(n, float(w.input_elems * w.batch)),
         ofmap_words=np.full(n, s.M * n_cols), ifmap_passes=np.ones(n), filter_passes=np.full(n, n_cols),
         psum_passes=np.ones(n), ofmap_tile_words=np.full(n, float(s.M)), restream_filter=np.zeros(n),
         restream_ifmap=np.zeros(n))

@@ -29,7 +29,7 @@ import zlib
 
 import numpy as np
 
-from ..demand import ComputeDemand, ceil_div, layer_stats, storage_width
+from ..demand import ComputeDemand, ceil_div, int_groups, layer_stats, storage_width
 from ..formats import encode_relative
 from ..hwarrays import HardwareArrays
 from ..workload import LayerWorkload
@@ -110,11 +110,11 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
     s = layer_stats(w)
     n = idx.size
     b = storage_width(hw, w.weight_bits, idx)
-    keys = np.stack([hw.rows[idx], hw.cols[idx], sa["cart_f"][idx], sa["cart_i"][idx], sa["channel_group"][idx],
-                     hw.index_bits[idx]], 1).astype(np.int64)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    per_key = np.array([[*scnn_cycles(w, *map(int, k[:5])), *rle_layout(w, int(k[5]))] for k in uniq])
-    cycles, products, entries, pointers = per_key.reshape(len(uniq), 4)[inv.reshape(-1)].T
+    uniq, inv = hw.once(("scnn", idx.tobytes()), lambda: int_groups(
+        np.stack([hw.rows[idx], hw.cols[idx], sa["cart_f"][idx], sa["cart_i"][idx], sa["channel_group"][idx],
+                  hw.index_bits[idx]], 1)))
+    per_key = np.array([[*scnn_cycles(w, *k[:5]), *rle_layout(w, k[5])] for k in uniq])
+    cycles, products, entries, pointers = per_key.reshape(len(uniq), 4)[inv].T
     cycles, products = cycles * w.batch, products * w.batch
     ib = hw.index_bits[idx]
     groups = ceil_div(s.M, sa["channel_group"][idx])

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..demand import ComputeDemand, ceil_div, gating_weight, layer_stats, storage_width
+from ..demand import ComputeDemand, ceil_div, gating_weight, int_groups, layer_stats, storage_width
 from ..hwarrays import HardwareArrays
 from ..workload import LayerWorkload
 
@@ -92,9 +92,9 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
     n = idx.size
     n_cols = float(w.columns)
     b = storage_width(hw, w.weight_bits, idx)
-    keys = np.stack([hw.pes[idx], sa["dist_bw"][idx], sa["red_bw"][idx], sa["iter_overhead"][idx]], 1).astype(np.int64)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    per_key = np.array([sigma_cycles(w, *map(int, k)) for k in uniq]).reshape(len(uniq), 2)[inv.reshape(-1)]
+    uniq, inv = hw.once(("sigma", idx.tobytes()), lambda: int_groups(
+        np.stack([hw.pes[idx], sa["dist_bw"][idx], sa["red_bw"][idx], sa["iter_overhead"][idx]], 1)))
+    per_key = np.array([sigma_cycles(w, *k) for k in uniq]).reshape(len(uniq), 2)[inv]
     cycles, iters = per_key[:, 0], per_key[:, 1]
     macs = s.nnz * n_cols * np.ones(n)
     useful = macs * w.act_density

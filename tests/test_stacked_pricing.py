@@ -1,0 +1,93 @@
+"""The analytical engine's one-pass paths give what pricing layer by layer and adding row by row give.
+
+``evaluate`` prices every layer in one numpy pass (``compute_demands``, ``stacked_convention_costs``) and its
+table adds its blocks with numpy (``CostTable.totals``); these check them, value for value, against the per-layer
+``compute_demand`` / ``layer_costs`` and the row-by-row ``LayerCost.__add__``, on every preset and engine."""
+
+import math
+from dataclasses import asdict, fields
+
+import numpy as np
+
+from accel_models.hardware import accelerator_from_dict, load_accelerator, preset_names
+from sparsesim.analytical import evaluate, layer_costs
+from sparsesim.demand import ComputeDemand
+from sparsesim.engines import compute_demand, compute_demands
+from sparsesim.hwarrays import HardwareArrays
+from sparsesim.memory import resident_weights
+from sparsesim.results import COLUMNS, CostTable
+from sparsesim.workload import LayerWorkload
+
+
+def _layers():
+    rng = np.random.default_rng(0)
+    out = []
+    for i, (m, k, n, kernel) in enumerate([(8, 18, 16, (3, 3)), (12, 8, 1, None), (6, 36, 16, (3, 3))]):
+        w = (rng.standard_normal((m, k)) * (rng.random((m, k)) < 0.4)).astype(np.float32)
+        geometry = {"kernel": kernel, "input_hw": (6, 6)} if kernel else {}
+        out.append(LayerWorkload(f"l{i}", "conv2d" if kernel else "linear", m, k, n, w, weight_bits=8,
+                                 act_density=0.7 if i else 1.0, geometry=geometry, batch=1 + i % 2,
+                                 input_elems=(k // 9) * 36 if kernel else 0))
+    return out
+
+
+def _hardware():
+    accs = [load_accelerator(p) for p in preset_names()]
+    for i, engine in enumerate(["systolic", "nm", "eie", "sigma", "scnn"]):
+        accs.append(accelerator_from_dict({"name": f"x{i}", "pe": {"engine": engine, "rows": 4, "cols": 4},
+                                           "glb": {"capacity_bytes": 1024}}))
+    return accs
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    return type(a) is type(b) and a == b
+
+
+def test_stacked_demands_equal_per_layer():
+    ws, hw = _layers(), HardwareArrays.from_accelerators(_hardware())
+    stacked = compute_demands(ws, hw)
+    for i, w in enumerate(ws):
+        one = compute_demand(w, hw)
+        for f in fields(ComputeDemand):
+            part = getattr(stacked, f.name)[i * len(hw):(i + 1) * len(hw)]
+            assert np.array_equal(part, getattr(one, f.name)), f.name
+
+
+def test_evaluate_rows_equal_layer_costs():
+    ws, accs = _layers(), _hardware()
+    table = evaluate(ws, accs)
+    hw = HardwareArrays.from_accelerators(accs)
+    demands = [compute_demand(w, hw) for w in ws]
+    resident = resident_weights(hw, sum((d.storage_bits for d in demands), np.zeros(len(hw))))
+    rows = table.rows()
+    for i, (w, d) in enumerate(zip(ws, demands)):
+        block = layer_costs(w, d, hw, resident)
+        for j in range(len(hw)):
+            row = rows[i * len(hw) + j]
+            for k in COLUMNS:
+                v = block[k][j]
+                assert _same(row[k], v.item() if isinstance(v, np.generic) else v), (w.name, j, k)
+
+
+def test_block_totals_equal_row_by_row_sum():
+    ws, accs = _layers(), _hardware()
+    table = evaluate(ws, accs)
+    fast = table.totals()
+    slow = CostTable(table.columns).totals()        # a plain table: added row by row
+    assert list(fast) == list(slow) == [a.name for a in accs]
+    for h in slow:
+        a, b = asdict(fast[h]), asdict(slow[h])
+        assert all(_same(a[k], b[k]) for k in COLUMNS), h
+        assert fast[h] == slow[h] or any(isinstance(v, float) and math.isnan(v) for v in a.values())
+
+
+def test_repeated_hardware_names_add_up_row_by_row():
+    ws = _layers()
+    acc = load_accelerator(preset_names()[0])
+    totals = evaluate(ws, [acc, acc]).totals()
+    one = evaluate(ws, [acc]).totals()[acc.name]
+    assert list(totals) == [acc.name]
+    assert _same(totals[acc.name].energy_pj, 2 * one.energy_pj) or math.isclose(
+        totals[acc.name].energy_pj, 2 * one.energy_pj, rel_tol=1e-12)
