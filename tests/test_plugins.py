@@ -12,7 +12,8 @@ from accel_models import engines as hw_registry
 from accel_models.hardware import HardwareError, accelerator_from_dict, load_accelerator
 from sparsesim import engines as sim_engines
 from sparsesim.analytical import evaluate
-from sparsesim.conventions import CONVENTION_MODELS, plugged_convention, register_convention
+from sparsesim.conventions import (CONVENTION_MODELS, ENGINE_COST_MODELS, plugged_convention, register_convention,
+                                   register_engine_costs, unregister_engine_costs)
 from sparsesim.workload import LayerWorkload
 
 TOY_PARAMS = '''
@@ -171,6 +172,33 @@ def test_convention_plugin(toy):
         accelerator_from_dict({**base, "memory": {"convention": "double"}})
     with pytest.raises(ValueError, match="registered already"):
         register_convention("zigzag", costs)
+
+
+def test_engine_costs_plugin_in_both_pricing_paths(toy):
+    """An engine pricing its own traffic and timing (as rowstationary does) overrides every convention, in the
+    one-layer path and the stacked (several layers) path alike."""
+    def costs(w, d, hw, idx, resident):      # native costs, cycles doubled
+        from sparsesim.memory import native_traffic
+        from sparsesim.timing import pipelined_timing
+        t = native_traffic(d.take(idx), hw.take(idx), resident[idx], w.act_density)
+        tm = pipelined_timing(d.take(idx), t, hw.take(idx))
+        return t, type(tm)(**{k: getattr(tm, k) * 2 for k in tm.__dataclass_fields__})
+    assert ENGINE_COST_MODELS["rowstationary"].__module__ == "sparsesim.engines.rowstationary"
+    accs = [load_accelerator("tpu_like"), accelerator_from_dict({"name": "t", "pe": {"engine": "toy", "speedup": 2}})]
+    layers = [layer(), layer()]
+    native = col(evaluate(layers, accs), "cycles")
+    register_engine_costs("toy", costs)
+    try:
+        for ws in (layers[:1], layers):
+            got = col(evaluate(ws, accs), "cycles")
+            assert got[0::2] == native[0:len(got):2] and got[1::2] == [2 * c for c in native[1:len(got):2]]
+        with pytest.raises(ValueError, match="has a costs function already"):
+            register_engine_costs("toy", costs)
+    finally:
+        unregister_engine_costs("toy")
+    assert "toy" not in ENGINE_COST_MODELS
+    with pytest.raises(ValueError, match="no hardware registration"):
+        register_engine_costs("nope", costs)
 
 
 def test_demand_build_fills_neutral_values_and_refuses_unknown_fields():
