@@ -57,10 +57,15 @@ from types import MappingProxyType
 
 from sparsecodesign.fileio import YamlError, load_unique_yaml, short
 
+from . import engines as registry
+from .rules import (  # noqa: F401  (re-exported: the hardware module's public names)
+    MAX_ARRAY_SIDE, MAX_PES, MAX_EIE_QUEUE_SLOTS, MIN_RATE, MAX_RATE, MAX_PJ, MIN_CLOCK_HZ, MAX_CLOCK_HZ,
+    MIN_ENERGY_SCALE, MAX_ENERGY_SCALE, MAX_NAME_CHARS, HardwareError, FPGAFitError, Rule, _pos, _choice, _flag,
+    _int_in, _pair, _int_list, check, _check_fields_of, EngineParams, check_registered)
 from .tech import (DRAM_PJ_PER_BIT, FPGA_FAMILY_NODE_NM, NODE_ENERGY_FACTOR, add_pj, dram_pj_per_bit,
                    fpga_energy_ratio, mac_pj, sram_access_pj)
 
-ENGINES = ("systolic", "nm", "eie", "sigma", "scnn", "rowstationary")
+ENGINES = ("systolic", "nm", "eie", "sigma", "scnn", "rowstationary")   # the built-ins (registry: accel_models.engines)
 ENGINE_ALIASES = {"sparse": "eie"}
 SPARSE_ENGINES = ("eie", "sigma", "scnn")
 DATAFLOWS = ("ws", "os", "is", "ci_co")
@@ -72,149 +77,6 @@ WEIGHT_RESIDENCY = ("streamed", "resident", "auto")
 CONVENTIONS = ("native", "scalesim", "zigzag")
 DRAM_INTERFACES = ("shared", "per_operand")
 OPERANDS = ("ifmap", "filter", "ofmap")
-# Bounds that keep every model's memory and time finite; each field's range is its Rule (docs/hardware.md).
-MAX_ARRAY_SIDE = 65_536
-MAX_PES = 1 << 24
-MAX_EIE_QUEUE_SLOTS = 1 << 24     # fifo_depth x PEs: the EIE queue model keeps one start time per slot
-MIN_RATE = 1e-3                   # bits or entries per cycle: below this a layer takes > 1e12 cycles
-MAX_RATE = 1e9
-MAX_PJ = 1e9                      # any one energy per action or per bit
-MIN_CLOCK_HZ, MAX_CLOCK_HZ = 1e3, 1e13
-MIN_ENERGY_SCALE, MAX_ENERGY_SCALE = 1e-6, 1e6
-MAX_NAME_CHARS = 80
-
-
-class HardwareError(ValueError):
-    """An invalid hardware description; names the field, the value and what is allowed."""
-
-
-class FPGAFitError(HardwareError):
-    """A design that exceeds its FPGA part; names the resource and the overflow."""
-
-
-@dataclass(frozen=True)
-class Rule:
-    """What one YAML field accepts, its unit and what it means.
-
-    The one source of both the validation (``check``) and the reference page (``accel_models.reference``
-    writes docs/hardware.md from these).  ``kind``: ``number`` (> 0; >= 0 with ``zero_ok``; >= ``lo`` when
-    given; <= ``hi``), ``integer`` (the same, integers only), ``int_in`` (an integer in ``lo``..``hi``, or
-    ..the section's ``hi_field``), ``number_in`` (a number in [``lo``, ``hi``]), ``choice`` (one of
-    ``choices``), ``flag`` (true/false), ``pair`` (two integers in 1..``hi``; N <= M when ``ordered``),
-    ``int_list`` (a non-empty list of integers in ``lo``..``hi``), ``text`` (``lo``..``hi`` characters when
-    given), ``section`` (a mapping of the section's own fields).  Each description class holds its read-only
-    ``RULES`` (field -> Rule) as a plain class attribute (unannotated: not a dataclass field)."""
-
-    kind: str
-    doc: str                                   # what the field means (one sentence, no trailing period)
-    unit: str = ""
-    lo: float | None = None
-    hi: float | None = None
-    zero_ok: bool = False
-    optional: bool = False                     # null is accepted (and is the default)
-    null: str = ""                             # what null means
-    choices: tuple = ()
-    ordered: bool = False
-    hi_field: str = ""
-    used_when: tuple[str, tuple] | None = None  # (field of the same section, values): read only then
-    required_when: str = ""                    # the field or section must be given when this holds
-
-
-def _pos(where: str, name: str, value, integer: bool = False, zero_ok: bool = False, upper=None, lower=None):
-    """A finite number (an int when ``integer``; never a bool) > 0 (>= 0 with ``zero_ok``; >= ``lower`` when
-    given) and <= ``upper``."""
-    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    bad = isinstance(value, bool) or not ok or (
-        isinstance(value, float) and not math.isfinite(value)) or (value < 0 if zero_ok else value <= 0) or (
-        lower is not None and value < lower) or (upper is not None and value > upper)
-    if bad:
-        kind = "an integer" if integer else "a number"
-        bound = f">= {lower:g}" if lower is not None else (">= 0" if zero_ok else "> 0")
-        bound += f" and <= {upper:g}" if upper is not None else ""
-        raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: {kind} {bound}")
-    return value
-
-
-def _choice(where: str, name: str, value, allowed) -> str:
-    if not isinstance(value, (str, int)) or isinstance(value, bool) or value not in allowed:
-        raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: {', '.join(map(str, allowed))}")
-    return value
-
-
-def _flag(where: str, name: str, value) -> bool:
-    if not isinstance(value, bool):
-        hint = " (a string is not a bool: write true or false unquoted)" if isinstance(value, str) else ""
-        raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: true, false{hint}")
-    return value
-
-
-def _int_in(where: str, name: str, value, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: an integer in {lo}..{hi}")
-    return value
-
-
-def _pair(where: str, name: str, value, rule: Rule) -> tuple[int, int]:
-    v = tuple(value) if isinstance(value, (list, tuple)) else ()
-    hi = rule.hi
-    ok = (lambda v: 0 < v[0] <= v[1] <= hi) if rule.ordered else (lambda v: 0 < v[0] <= hi and 0 < v[1] <= hi)
-    if len(v) != 2 or any(isinstance(x, bool) or not isinstance(x, int) for x in v) or not ok(v):
-        raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: two positive integers"
-                            + (f" [N, M] with 0 < N <= M <= {hi}" if rule.ordered else f" <= {hi}"))
-    return v
-
-
-def _int_list(where: str, name: str, value, rule: Rule) -> tuple[int, ...]:
-    """A non-empty list of integers in lo..hi (one integer: a one-element list), sorted, each once."""
-    items = value if isinstance(value, (list, tuple)) else (value,)
-    if not items or any(isinstance(b, bool) or not isinstance(b, int) or not rule.lo <= b <= rule.hi
-                        for b in items):
-        raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: a non-empty list of integers in "
-                            f"{rule.lo}..{rule.hi}")
-    return tuple(sorted(set(items)))
-
-
-def check(where: str, name: str, value, rule: Rule, section=None):
-    """``value`` of field ``name`` if ``rule`` allows it (normalized: pairs and lists as tuples), else a
-    ``HardwareError`` naming ``where``, the field, the value and what is allowed.  ``section``: the object
-    holding the field (for a bound that is another of its fields)."""
-    if rule.optional and value is None:
-        return value
-    kind = rule.kind
-    if kind in ("number", "integer"):
-        return _pos(where, name, value, integer=kind == "integer", zero_ok=rule.zero_ok, upper=rule.hi,
-                    lower=rule.lo)
-    if kind == "int_in":
-        return _int_in(where, name, value, rule.lo, getattr(section, rule.hi_field) if rule.hi_field else rule.hi)
-    if kind == "number_in":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not rule.lo <= value <= rule.hi:
-            raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: a number in "
-                                f"[{rule.lo:g}, {rule.hi:g}]")
-        return value
-    if kind == "choice":
-        return _choice(where, name, value, rule.choices)
-    if kind == "flag":
-        return _flag(where, name, value)
-    if kind == "pair":
-        return _pair(where, name, value, rule)
-    if kind == "int_list":
-        return _int_list(where, name, value, rule)
-    if kind == "text":
-        if not isinstance(value, str) or (rule.hi is not None and not rule.lo <= len(value) <= rule.hi):
-            bound = f" of {rule.lo}..{rule.hi} characters" if rule.hi is not None else ""
-            raise HardwareError(f"{where}: field {name!r}={short(value)}; allowed: text{bound}")
-        return value
-    raise ValueError(f"rule kind {kind!r} unknown")  # a programming error, not bad input
-
-
-def _check_fields_of(obj, where: str, names) -> None:
-    """Check ``names`` of ``obj`` (in this order: the first bad one is reported) against ``obj.RULES``,
-    storing normalized values back."""
-    for name in names:
-        value = getattr(obj, name)
-        got = check(where, name, value, obj.RULES[name], section=obj)
-        if got is not value:
-            object.__setattr__(obj, name, got)
 
 
 _PJ = {"kind": "number", "zero_ok": True, "hi": MAX_PJ, "optional": True}
@@ -378,12 +240,11 @@ class Memory:
     })
 
     def __post_init__(self):
-        _check_fields_of(self, "memory", ("organization", "double_buffered", "weights", "activations",
-                                          "convention"))
+        _check_fields_of(self, "memory", ("organization", "double_buffered", "weights", "activations"))
+        check_registered("memory", "convention", self.convention, registry.convention_names())
 
 
 _SYSTOLIC = ("engine", ("systolic", "nm"))
-_RS = ("engine", ("rowstationary",))
 
 
 @dataclass(frozen=True)
@@ -399,23 +260,8 @@ class PEArray:
     gated_mac_fraction: float = 0.1
     mac_pj: float | None = None
     compact_zero_rows_cols: bool = True
-    nm: tuple[int, int] = (2, 4)
     index_bits: int = 4
-    decode_entries_per_cycle: float = 1.0
-    macs_per_pe_per_cycle: int = 1
-    fifo_depth: int = 8
-    act_broadcast_per_cycle: float = 1.0
-    skip_empty_columns: bool = False
-    distribution_bw_words: int | None = None
-    reduction_bw_words: int | None = None
-    iteration_overhead_cycles: int = 4
-    cartesian: tuple[int, int] = (4, 4)
-    channel_group: int = 8
-    filter_spad_words: int = 224
-    ifmap_spad_words: int = 12
-    psum_spad_words: int = 24
-    rlc_run_bits: int = 5
-    rlc_word_bits: int = 64
+    params: object = None     # the engine's own parameters (accel_models.engines; None: it owns no field)
 
     RULES = MappingProxyType({
         "engine": Rule("choice", "how a layer runs (cost_model.md, Engines; `sparse` is an alias of `eie`)",
@@ -439,63 +285,31 @@ class PEArray:
         "compact_zero_rows_cols": Rule("flag", "drop all-zero GEMM rows/columns (structured sparsity runs as the "
                                        "smaller dense GEMM; rowstationary: all-zero filters and input channels)",
                                        used_when=("engine", ("systolic", "nm", "rowstationary"))),
-        "nm": Rule("pair", "the N:M pattern [N, M]: N kept of every M weights along K", hi=1024, ordered=True,
-                   used_when=("engine", ("nm",))),
         "index_bits": Rule("int_in", "relative row-index (eie) / zero-run index (scnn) width", unit="bits",
                            lo=1, hi=32, used_when=("engine", ("eie", "scnn"))),
-        "decode_entries_per_cycle": Rule("number", "entries one PE decodes per cycle", unit="entries/cycle",
-                                         lo=MIN_RATE, hi=1e6, used_when=("engine", ("eie",))),
-        "macs_per_pe_per_cycle": Rule("int_in", "MACs one PE retires per cycle", unit="MACs/cycle", lo=1,
-                                      hi=1024, used_when=("engine", ("eie",))),
-        "fifo_depth": Rule("int_in", "activation queue entries per PE", unit="entries", lo=1, hi=1 << 16,
-                           used_when=("engine", ("eie",))),
-        "act_broadcast_per_cycle": Rule("number", "nonzero activations broadcast per cycle",
-                                        unit="activations/cycle", lo=MIN_RATE, hi=1e6,
-                                        used_when=("engine", ("eie",))),
-        "skip_empty_columns": Rule("flag", "activations no PE holds a weight for are never broadcast",
-                                   used_when=("engine", ("eie",))),
-        "distribution_bw_words": Rule("int_in", "input words the distribution network delivers per cycle",
-                                      unit="words/cycle", lo=1, hi=MAX_PES, optional=True,
-                                      null="one per multiplier (rows x cols)", used_when=("engine", ("sigma",))),
-        "reduction_bw_words": Rule("int_in", "outputs the reduction network emits per cycle", unit="words/cycle",
-                                   lo=1, hi=MAX_PES, optional=True, null="`cols`",
-                                   used_when=("engine", ("sigma",))),
-        "iteration_overhead_cycles": Rule("int_in", "configure + collect stages paid once per stationary "
-                                          "iteration", unit="cycles", lo=0, hi=1 << 20,
-                                          used_when=("engine", ("sigma",))),
-        "cartesian": Rule("pair", "[F, I]: nonzero weights x nonzero activations multiplied per PE-cycle",
-                          hi=1024, used_when=("engine", ("scnn",))),
-        "channel_group": Rule("int_in", "output channels accumulated per pass (Kc)", unit="channels", lo=1,
-                              hi=1 << 16, used_when=("engine", ("scnn",))),
-        "filter_spad_words": Rule("int_in", "filter scratchpad per PE (p filters x q channels x S taps)",
-                                  unit="words", lo=1, hi=1 << 20, used_when=_RS),
-        "ifmap_spad_words": Rule("int_in", "input scratchpad per PE (the sliding window: q channels x S taps)",
-                                 unit="words", lo=1, hi=1 << 20, used_when=_RS),
-        "psum_spad_words": Rule("int_in", "partial-sum scratchpad per PE (p filters)", unit="words", lo=1,
-                                hi=1 << 20, used_when=_RS),
-        "rlc_run_bits": Rule("int_in", "zero-run field of the run-length code of activations to/from DRAM "
-                             "(0: activations stored raw)", unit="bits", lo=0, hi=16, used_when=_RS),
-        "rlc_word_bits": Rule("int_in", "word the run-length pairs are packed into (one flag bit besides)",
-                              unit="bits", lo=2, hi=4096, used_when=_RS),
     })
 
     def __post_init__(self):
         w = "pe"
         if isinstance(self.engine, str):
             object.__setattr__(self, "engine", ENGINE_ALIASES.get(self.engine, self.engine))
-        _check_fields_of(self, w, ("engine", "dataflow", "zero_handling", "rows", "cols"))
+        check_registered(w, "engine", self.engine, registry.engine_names())
+        _check_fields_of(self, w, ("dataflow", "zero_handling", "rows", "cols"))
+        pcls = registry.engine_spec(self.engine).params
+        if pcls is None and self.params is not None:
+            raise HardwareError(f"pe: engine {self.engine!r} takes no params; got {type(self.params).__name__}")
+        if pcls is not None:
+            if self.params is None:
+                object.__setattr__(self, "params", pcls())
+            elif not isinstance(self.params, pcls):
+                raise HardwareError(f"pe: params {type(self.params).__name__} do not belong to engine "
+                                    f"{self.engine!r}; allowed: {pcls.__name__} (or null: its defaults)")
         if self.rows * self.cols > MAX_PES:
             raise HardwareError(f"pe: rows*cols={self.rows * self.cols:,} PEs; allowed: at most {MAX_PES:,}")
         _check_fields_of(self, w, ("weight_bits", "act_bits", "acc_bits", "gated_mac_fraction", "mac_pj",
-                                   "compact_zero_rows_cols", "nm", "index_bits", "decode_entries_per_cycle",
-                                   "macs_per_pe_per_cycle", "fifo_depth"))
-        if self.engine == "eie" and self.fifo_depth * self.rows * self.cols > MAX_EIE_QUEUE_SLOTS:
-            raise HardwareError(f"pe: fifo_depth x rows x cols={self.fifo_depth * self.rows * self.cols:,} queue "
-                                f"slots; allowed: at most {MAX_EIE_QUEUE_SLOTS:,} for engine eie")
-        _check_fields_of(self, w, ("act_broadcast_per_cycle", "skip_empty_columns", "distribution_bw_words",
-                                   "reduction_bw_words", "iteration_overhead_cycles", "cartesian",
-                                   "channel_group", "filter_spad_words", "ifmap_spad_words", "psum_spad_words",
-                                   "rlc_run_bits", "rlc_word_bits"))
+                                   "compact_zero_rows_cols", "index_bits"))
+        if self.params is not None:
+            self.params.check_with(self)
 
     @property
     def num_pes(self) -> int:
@@ -503,20 +317,35 @@ class PEArray:
 
     @property
     def mac_units(self) -> int:
-        """Multipliers working in parallel: PEs x multipliers per PE."""
-        if self.engine == "scnn":
-            return self.num_pes * self.cartesian[0] * self.cartesian[1]
-        if self.engine == "eie":
-            return self.num_pes * self.macs_per_pe_per_cycle
-        return self.num_pes
+        """Multipliers working in parallel: PEs x multipliers per PE (the engine's ``mac_units``)."""
+        count = self.spec.mac_units
+        return int(count(self)) if count is not None else self.num_pes
 
     @property
-    def distribution_bw(self) -> int:
-        return self.distribution_bw_words if self.distribution_bw_words is not None else self.num_pes
+    def spec(self) -> registry.EngineSpec:
+        """The engine's registration (``accel_models.engines``)."""
+        spec = registry.ENGINE_REGISTRY.get(self.engine)
+        if spec is None:
+            raise HardwareError(f"pe: field 'engine'={short(self.engine)} is not registered (any more); "
+                                f"registered: {', '.join(registry.engine_names())}")
+        return spec
 
     @property
-    def reduction_bw(self) -> int:
-        return self.reduction_bw_words if self.reduction_bw_words is not None else self.cols
+    def sparse(self) -> bool:
+        """A sparse engine (one index decoder per PE)."""
+        return self.spec.sparse
+
+    def all_rules(self) -> MappingProxyType:
+        """The Rules of this PE's YAML keys: PEArray's own and its engine's parameter class's."""
+        own = {k: r for k, r in self.RULES.items()}
+        return MappingProxyType({**own, **(type(self.params).RULES if self.params is not None else {})})
+
+    def flat_dict(self) -> dict:
+        """The ``pe:`` mapping as the YAML writes it: own fields and the engine's parameters side by side."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "params"}
+        if self.params is not None:
+            d.update({f.name: getattr(self.params, f.name) for f in fields(self.params)})
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     def storage_bits(self, weight_bits: int) -> int:
         """Bits a weight occupies in this array: the narrowest supported width that holds it."""
@@ -656,9 +485,12 @@ class Accelerator:
         if self.memory.organization == "shared" and per_op:
             raise HardwareError(f"{self.name}: sections {', '.join(f'{o}_sram' for o in per_op)} need "
                                 "memory.organization 'per_operand' (the shared organization uses 'glb')")
-        if self.memory.convention != "native" and self.pe.engine not in ("systolic", "nm"):
-            raise HardwareError(f"{self.name}: memory.convention {self.memory.convention!r} models systolic "
-                                f"arrays only; pe.engine={self.pe.engine!r}; allowed with it: systolic, nm")
+        conv_engines = registry.convention_engines(self.memory.convention)
+        if conv_engines is not None and self.pe.engine not in conv_engines:
+            what = ("systolic arrays" if set(conv_engines) == {"systolic", "nm"} else
+                    f"engines {', '.join(conv_engines)}")
+            raise HardwareError(f"{self.name}: memory.convention {self.memory.convention!r} models {what} only; "
+                                f"pe.engine={self.pe.engine!r}; allowed with it: {', '.join(conv_engines)}")
         if self.pe.dataflow == "ci_co" and (self.pe.engine != "systolic" or self.memory.convention != "native"):
             raise HardwareError(f"{self.name}: pe.dataflow 'ci_co' with pe.engine={self.pe.engine!r}, "
                                 f"memory.convention={self.memory.convention!r}; allowed: engine systolic, "
@@ -702,7 +534,7 @@ class Accelerator:
         dsp = pes * FP32_MAC_DSPS if f.arithmetic == "fp32" else math.ceil(pes / packing)
         bram18 = sum(b.banks * math.ceil(math.ceil(b.capacity_bytes * 8 / b.banks) / BRAM18_BITS)
                      for b in self.buffers())
-        lut = f.lut_base + pes * f.lut_per_pe + (pes * f.lut_per_decoder if self.pe.engine in SPARSE_ENGINES else 0)
+        lut = f.lut_base + pes * f.lut_per_pe + (pes * f.lut_per_decoder if self.pe.sparse else 0)
         return {"dsp": dsp, "bram36": math.ceil(bram18 / 2), "lut": lut, "bram18": bram18}
 
     def check_fit(self) -> None:
@@ -727,9 +559,7 @@ class Accelerator:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["pe"]["weight_bits"] = list(self.pe.weight_bits)
-        d["pe"]["nm"] = list(self.pe.nm)
-        d["pe"]["cartesian"] = list(self.pe.cartesian)
+        d["pe"] = self.pe.flat_dict()
         return {k: v for k, v in d.items() if v is not None}
 
 
@@ -766,11 +596,43 @@ def _check_fields(where: str, data: dict, cls) -> None:
                             f"allowed: {', '.join(sorted(allowed))}")
 
 
+def _build_pe(data) -> PEArray:
+    """``pe:``: PEArray's own keys, and the keys of the chosen engine's parameter class built into ``params``;
+    a key of another engine is one line naming the field, the engines it belongs to and the allowed fields."""
+    own = [f.name for f in fields(PEArray) if f.name != "params"]
+    engine = data.get("engine", "systolic")
+    engine = ENGINE_ALIASES.get(engine, engine) if isinstance(engine, str) else engine
+    check_registered("pe", "engine", engine, registry.engine_names())
+    spec = registry.engine_spec(engine)
+    mine = spec.param_fields()
+    allowed = sorted({*own, *mine})
+    for key in sorted(set(data) - set(allowed), key=str):
+        owners = registry.engine_of_field(key) if isinstance(key, str) else ()
+        if owners:
+            raise HardwareError(f"pe: field {key!r} belongs to engine {', '.join(owners)}, not pe.engine="
+                                f"{engine!r}; allowed: {', '.join(allowed)}")
+    unknown = sorted(set(data) - set(allowed), key=str)
+    if unknown:
+        raise HardwareError(f"pe: unknown field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}")
+    params = None
+    if spec.params is not None:
+        try:
+            params = spec.params(**{k: v for k, v in data.items() if k in mine})
+        except TypeError as e:
+            raise HardwareError(f"pe: {e}") from None
+    try:
+        return PEArray(**{k: v for k, v in data.items() if k not in mine}, params=params)
+    except TypeError as e:
+        raise HardwareError(f"pe: {e}") from None
+
+
 def _build(cls, where: str, data):
     if data is None:
         return cls()
     if not isinstance(data, dict):
         raise HardwareError(f"{where}: expected a mapping of fields, got {short(data)}")
+    if cls is PEArray:
+        return _build_pe(data)
     _check_fields(where, data, cls)
     try:
         return cls(**data)
@@ -851,3 +713,4 @@ def read_hardware(name_or_path: str | Path) -> tuple[Accelerator, dict]:
 def is_hardware_file(name_or_path: str | Path) -> bool:
     """A user YAML file (by its suffix), not a preset name."""
     return Path(name_or_path).suffix in (".yaml", ".yml")
+

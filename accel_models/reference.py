@@ -21,7 +21,8 @@ import yaml
 
 from sparsecodesign.fileio import loads_unique_yaml
 
-from .hardware import CROSS_FIELD_RULES, FPGA_PARTS, SECTIONS, Accelerator, PEArray, Rule, preset_names
+from .engines import ENGINE_REGISTRY
+from .hardware import CROSS_FIELD_RULES, ENGINES, FPGA_PARTS, SECTIONS, Accelerator, PEArray, Rule, preset_names
 from .tech import DRAM_PJ_PER_BIT, FPGA_ENERGY, FPGA_FAMILY_NODE_NM, NODE_ENERGY_FACTOR
 
 REFERENCE_PAGE = "docs/hardware.md"
@@ -122,6 +123,8 @@ def field_table(cls) -> list[str]:
     """Markdown rows, one per field of dataclass ``cls``, from its ``RULES``."""
     rows = ["| field | unit | default | allowed | required | meaning |", "|---|---|---|---|---|---|"]
     for f in fields(cls):
+        if f.name == "params" and f.name not in cls.RULES:   # PEArray.params: the engine's own table
+            continue
         rule = cls.RULES[f.name]
         required = f"when {rule.required_when}" if rule.required_when else "no"
         rows.append("| " + " | ".join(_cell(c) for c in (
@@ -188,7 +191,10 @@ def hardware_reference() -> str:
         if key == "pe":
             out += ["Engines (`engine`): " + ", ".join(f"`{e}`" for e in PEArray.RULES["engine"].choices)
                     + "; how each runs a layer: cost_model.md, Engines.", ""]
-        out += field_table(cls) + [""]
+        out += field_table(cls)
+        if key == "pe":   # the built-in engines' own fields (pe.params; accel_models/engine_params/)
+            out += [row for e in ENGINES if (p := ENGINE_REGISTRY[e].params) is not None for row in field_table(p)[2:]]
+        out += [""]
     out += ["## Rules across fields", ""] + [f"* {r}" for r in CROSS_FIELD_RULES] + [""]
     out += ["## Tables the fields name", "", "### `dram.kind`: DRAM energy per bit", ""]
     kinds = list(DRAM_PJ_PER_BIT.items())
@@ -254,7 +260,8 @@ def resolved_yaml(acc: Accelerator, source: str = "") -> str:
             continue
         note = _used_when_text(rule).strip(" *:").replace("`", "")
         out.append(f"{f.name + ':':<44s} # {note}" if note else f"{f.name}:")
-        sec_rules = type(getattr(acc, f.name)).RULES
+        sec = getattr(acc, f.name)
+        sec_rules = sec.all_rules() if f.name == "pe" else type(sec).RULES
         out += [_line("  ", k, v, sec_rules[k]) for k, v in d[f.name].items()]
     return "\n".join(out) + "\n"
 
@@ -290,6 +297,10 @@ def defaults_used(data: dict, acc: Accelerator) -> tuple[tuple[str, object], ...
         given = data.get(name) if isinstance(data.get(name), dict) else {}
         out += [(f"{name}.{f}", getattr(sec, f)) for f, r in type(sec).RULES.items()
                 if f not in given and not r.optional and _applies(r, sec, acc)]
+        params = getattr(sec, "params", None)     # pe: the engine's own fields
+        if params is not None:
+            out += [(f"{name}.{f}", getattr(params, f)) for f, r in type(params).RULES.items()
+                    if f not in given and not r.optional and _applies(r, sec, acc)]
     return tuple(out)
 
 

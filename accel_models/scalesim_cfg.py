@@ -194,5 +194,5 @@ def scalesim_cfg_text(acc: Accelerator) -> str:
     return CFG_TEMPLATE.format(
         run_name=_run_name(acc.name), rows=acc.pe.rows, cols=acc.pe.cols, ifmap_kb=kb[0], filter_kb=kb[1],
         ofmap_kb=kb[2], ifmap_bw=bw[0], filter_bw=bw[1], ofmap_bw=bw[2], dataflow=acc.pe.dataflow,
-        sparse="true" if acc.pe.engine == "nm" else "false", block=acc.pe.nm[1] if acc.pe.engine == "nm" else 4,
+        sparse="true" if acc.pe.engine == "nm" else "false", block=acc.pe.params.nm[1] if acc.pe.engine == "nm" else 4,
         mode="CALC" if acc.dram.stall_free else "USER")

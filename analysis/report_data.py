@@ -213,9 +213,10 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 # ------------------------------------------------------------- break-even
 def dense_counterpart(a: Accelerator) -> Accelerator:
     """The dense reference for break-even: same multipliers, buffers, DRAM and clock, a plain dense datapath."""
-    f, i = a.pe.cartesian if a.pe.engine == "scnn" else (1, 1)
+    f, i = a.pe.params.cartesian if a.pe.engine == "scnn" else (1, 1)
     pe = replace(a.pe, engine="systolic", dataflow=a.pe.dataflow if a.pe.engine == "systolic" else "ws",
-                 zero_handling="none", compact_zero_rows_cols=False, rows=a.pe.rows * f, cols=a.pe.cols * i)
+                 zero_handling="none", compact_zero_rows_cols=False, rows=a.pe.rows * f, cols=a.pe.cols * i,
+                 params=None)
     return replace(a, name=f"{a.name}:dense", pe=pe, fpga=None, platform="asic")
 
 

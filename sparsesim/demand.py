@@ -18,6 +18,7 @@ slots and padding entries; their index/pointer bits are carried by
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from types import MappingProxyType
 
 import numpy as np
 
@@ -67,6 +68,25 @@ class ComputeDemand:
             + self.storage_pointer_bits
 
     @classmethod
+    def build(cls, n: int, **given) -> "ComputeDemand":
+        """A demand for ``n`` configs from the fields an engine computes (arrays of length ``n`` or scalars);
+        every other field takes its neutral value (``NEUTRAL``: 1 for passes, tiles and the MAC energy factor,
+        ``"dense"`` for the format, 0 otherwise), so an engine states only what it computes."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(given) - names)
+        if unknown:
+            raise TypeError(f"ComputeDemand: unknown field(s) {', '.join(unknown)}; allowed: "
+                            f"{', '.join(sorted(names))}")
+        kw = {}
+        for name in names:
+            v = given.get(name, NEUTRAL.get(name, 0.0))
+            if name == "format":
+                kw[name] = np.array(np.broadcast_to(np.asarray(v, dtype=object), (n,)), dtype=object)
+            else:
+                kw[name] = np.array(np.broadcast_to(np.asarray(v, dtype=float), (n,)), dtype=float)
+        return cls(**kw)
+
+    @classmethod
     def empty(cls, n: int) -> "ComputeDemand":
         kw = {f.name: np.zeros(n) for f in fields(cls)}
         kw["format"] = np.empty(n, dtype=object)
@@ -79,6 +99,11 @@ class ComputeDemand:
         """Write ``part`` (computed for configs ``idx``) into this full-length demand, in place."""
         for f in fields(self):
             getattr(self, f.name)[idx] = getattr(part, f.name)
+
+
+# The value of a field an engine does not give (ComputeDemand.build): nothing counted, one pass, one tile.
+NEUTRAL = MappingProxyType({"format": "dense", "mac_energy_weight": 1.0, "tiles": 1.0, "ifmap_passes": 1.0,
+                            "filter_passes": 1.0, "psum_passes": 1.0})
 
 
 # ------------------------------------------------------------ shared helpers

@@ -38,25 +38,7 @@ class HardwareArrays:
     skipping: np.ndarray
     gated_fraction: np.ndarray
     compact: np.ndarray
-    nm_n: np.ndarray
-    nm_m: np.ndarray
     index_bits: np.ndarray
-    decode_rate: np.ndarray
-    macs_per_pe: np.ndarray
-    fifo_depth: np.ndarray
-    bcast_rate: np.ndarray
-    skip_empty_cols: np.ndarray
-    dist_bw: np.ndarray
-    red_bw: np.ndarray
-    iter_overhead: np.ndarray
-    cart_f: np.ndarray
-    cart_i: np.ndarray
-    channel_group: np.ndarray
-    filter_spad: np.ndarray
-    ifmap_spad: np.ndarray
-    psum_spad: np.ndarray
-    rlc_run_bits: np.ndarray
-    rlc_word_bits: np.ndarray
     clock_hz: np.ndarray
     storage_table: np.ndarray     # [config, bits] -> stored value width (0: unsupported)
     widest_bits: np.ndarray
@@ -86,6 +68,21 @@ class HardwareArrays:
 
     def __len__(self) -> int:
         return len(self.names)
+
+    # ---------------------------------------------------------- engine plug-ins
+    def engine_arrays(self, name: str, builder):
+        """What engine ``name``'s ``builder(self)`` makes from these configs (e.g. arrays of its ``pe.params``
+        over every config, ``param_array``), built once per HardwareArrays and cached on it; ``take`` starts
+        a fresh cache."""
+        cache = self.__dict__.setdefault("_engine_cache", {})
+        if name not in cache:
+            cache[name] = builder(self)
+        return cache[name]
+
+    def param_array(self, engine: str, field: str, dtype=float, fill=0) -> np.ndarray:
+        """``pe.params.<field>`` of each config of ``engine`` (``fill`` for the other engines' configs)."""
+        return np.array([getattr(x.pe.params, field) if x.pe.engine == engine else fill
+                         for x in self.accelerators], dtype=dtype)
 
     def once(self, key, compute):
         """``compute()`` the first time ``key`` is asked of these configs, the stored value after: groupings of
@@ -167,14 +164,10 @@ def forget_recent() -> None:
 
 # the numeric fields one accelerator contributes (``_numbers``), in order; typed as HardwareArrays declares them
 _FIELDS = ("rows", "cols", "pes", "mac_units", "act_bits", "acc_bits", "gating", "skipping", "gated_fraction",
-           "compact", "nm_n", "nm_m", "index_bits", "decode_rate", "macs_per_pe", "fifo_depth", "bcast_rate",
-           "skip_empty_cols", "dist_bw", "red_bw", "iter_overhead", "cart_f", "cart_i", "channel_group", "filter_spad",
-           "ifmap_spad", "psum_spad", "rlc_run_bits", "rlc_word_bits", "clock_hz",
-           "per_operand", "double_buffered", "dram_bw", "dram_shared", "stall_free", "dram_latency", "dram_pj_bit",
+           "compact", "index_bits", "clock_hz", "per_operand", "double_buffered", "dram_bw", "dram_shared", "stall_free", "dram_latency", "dram_pj_bit",
            "rf_pj_bit", "decode_pj", "dram_write_pj_bit", "mac_pj_override", "node_factor")
-_INTS = {"rows", "cols", "pes", "mac_units", "nm_n", "nm_m", "index_bits", "fifo_depth", "cart_f", "cart_i",
-         "channel_group", "filter_spad", "ifmap_spad", "psum_spad", "rlc_run_bits", "rlc_word_bits"}
-_BOOLS = {"gating", "skipping", "compact", "skip_empty_cols", "per_operand", "double_buffered", "dram_shared",
+_INTS = {"rows", "cols", "pes", "mac_units", "index_bits"}
+_BOOLS = {"gating", "skipping", "compact", "per_operand", "double_buffered", "dram_shared",
           "stall_free"}
 _NUMBERS = _FIELDS + tuple(f"{op}_{k}" for op in OPERANDS for k in ("bits", "width", "read_pj", "write_pj",
                                                                     "min_bits")) \
@@ -208,11 +201,7 @@ def _numbers(x: Accelerator, memo: dict) -> tuple:
     nan = float("nan")
     return (pe.rows, pe.cols, pe.num_pes, pe.mac_units, pe.act_bits, pe.acc_bits,
             pe.zero_handling in ("gating", "skipping"), pe.zero_handling == "skipping", pe.gated_mac_fraction,
-            pe.compact_zero_rows_cols, pe.nm[0], pe.nm[1], pe.index_bits, pe.decode_entries_per_cycle,
-            pe.macs_per_pe_per_cycle, pe.fifo_depth, pe.act_broadcast_per_cycle, pe.skip_empty_columns,
-            pe.distribution_bw, pe.reduction_bw, pe.iteration_overhead_cycles, pe.cartesian[0], pe.cartesian[1],
-            pe.channel_group, pe.filter_spad_words, pe.ifmap_spad_words, pe.psum_spad_words, pe.rlc_run_bits,
-            pe.rlc_word_bits, x.clock_hz, mem.organization == "per_operand", mem.double_buffered,
+            pe.compact_zero_rows_cols, pe.index_bits, x.clock_hz, mem.organization == "per_operand", mem.double_buffered,
             dram.bandwidth_bits_per_cycle, dram.interfaces == "shared", dram.stall_free, dram.latency_cycles,
             dram.pj_per_bit, derived[15], derived[16], dram.write_pj_per_bit,
             nan if pe.mac_pj is None else pe.mac_pj, f, *derived[:15],

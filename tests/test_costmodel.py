@@ -49,9 +49,7 @@ def accelerators(draw, engine=None):
             "pe": {"engine": engine, "rows": draw(st.integers(1, 16)), "cols": draw(st.integers(1, 16)),
                    "dataflow": draw(st.sampled_from(["ws", "os", "is"])), "weight_bits": [4, 8, 16],
                    "zero_handling": draw(st.sampled_from(["none", "gating", "skipping"])),
-                   "index_bits": draw(st.integers(2, 6)), "fifo_depth": draw(st.integers(1, 8)),
-                   "decode_entries_per_cycle": draw(st.sampled_from([0.5, 1.0, 2.0])),
-                   "compact_zero_rows_cols": draw(st.booleans())},
+                   "index_bits": draw(st.integers(2, 6)), "compact_zero_rows_cols": draw(st.booleans())},
             "memory": {"organization": "per_operand" if per_op else "shared",
                        "double_buffered": draw(st.booleans()),
                        "weights": draw(st.sampled_from(["streamed", "resident", "auto"])),
@@ -59,6 +57,10 @@ def accelerators(draw, engine=None):
             "dram": {"kind": "lpddr4", "bandwidth_bits_per_cycle": draw(st.sampled_from([8, 64, 512])),
                      "latency_cycles": draw(st.integers(0, 200)),
                      "interfaces": draw(st.sampled_from(["shared", "per_operand"]))}}
+    eie_own = {"fifo_depth": draw(st.integers(1, 8)),
+               "decode_entries_per_cycle": draw(st.sampled_from([0.5, 1.0, 2.0]))}
+    if engine == "eie":   # EIE's own keys (accel_models/engine_params/eie.py); drawn for every engine as before
+        data["pe"].update(eie_own)
     if per_op:
         for op in ("ifmap", "filter", "ofmap"):
             data[f"{op}_sram"] = {"capacity_bytes": cap()}
@@ -102,8 +104,8 @@ def test_zero_skipping_engines_never_costlier_as_zeros_are_added(layer, engine, 
         # output collection per iteration
         from sparsesim.engines.sigma import sigma_cycles
         pe = hw.pe
-        _, iterations = sigma_cycles(layer, pe.num_pes, pe.distribution_bw, pe.reduction_bw,
-                                     pe.iteration_overhead_cycles)
+        _, iterations = sigma_cycles(layer, pe.num_pes, pe.params.distribution_bw(pe), pe.params.reduction_bw(pe),
+                                     pe.params.iteration_overhead_cycles)
         slack = iterations * (layer.columns + 1)
         assert b["compute_cycles"] <= a["compute_cycles"] + slack
     else:
@@ -233,8 +235,9 @@ def test_eie_gets_faster_with_weight_sparsity_and_deeper_queues_never_hurt():
     for density in (0.5, 0.2, 0.05):
         layer = LayerWorkload("fc", "linear", 256, 512, 1, (base * (rng.random(base.shape) < density))
                               .astype(np.float32), 4, act_density=0.4)
-        cycles = [evaluate([layer], [dataclasses.replace(hw, pe=dataclasses.replace(hw.pe, fifo_depth=d))])
-                  .rows()[0]["cycles"] for d in (1, 2, 8, 64)]
+        deeper = [dataclasses.replace(hw.pe, params=dataclasses.replace(hw.pe.params, fifo_depth=d))
+                  for d in (1, 2, 8, 64)]
+        cycles = [evaluate([layer], [dataclasses.replace(hw, pe=pe)]).rows()[0]["cycles"] for pe in deeper]
         assert cycles == sorted(cycles, reverse=True)              # deeper FIFO: never slower
         assert cycles[2] < prev
         prev = cycles[2]

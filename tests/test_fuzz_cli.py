@@ -14,7 +14,9 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from accel_models.engines import ENGINE_REGISTRY
 from accel_models.hardware import (
+    ENGINE_ALIASES,
     ENGINES,
     FPGA_PARTS,
     SECTIONS,
@@ -239,7 +241,8 @@ def _hw_field_checks(d: dict) -> dict:
         "rf": {"capacity_bytes": int_in(1, 2**30), "width_bits": int_in(1, 65_536), "access_pj": pj,
                "weight_access_pj": pj, "act_access_pj": pj, "psum_access_pj": pj},
         "fpga": {"part": one_of(*FPGA_PARTS), "macs_per_dsp": int_in(1, 64), "lut_per_pe": int_in(0, 10**9),
-                 "lut_per_decoder": int_in(0, 10**9), "lut_base": int_in(0, 10**9)},
+                 "lut_per_decoder": int_in(0, 10**9), "lut_base": int_in(0, 10**9),
+                 "arithmetic": one_of("fixed", "fp32")},
     }
 
 
@@ -254,8 +257,19 @@ def _as_float(v):
 
 # errors about how fields combine (not one field's range): a documented value may still meet one of these
 CROSS_FIELD = re.compile(r"rows\*cols|fifo_depth x rows x cols|does not fit|needs sections|need memory.organization|"
-                         r"models systolic arrays only|needs an 'fpga' section|'min_access_bits'|field 'kind'")
+                         r"models systolic arrays only|needs an 'fpga' section|'min_access_bits'|field 'kind'|"
+                         r"belongs to engine")
 PRESETS = {n: load_unique_yaml(_presets_dir() / f"{n}.yaml") for n in preset_names()}
+
+
+def section_keys(name: str, sec: str) -> list[str]:
+    """The YAML keys of section ``sec`` of preset ``name``: its class's fields; for ``pe`` without ``params``
+    and with the preset engine's own fields (accel_models.engines)."""
+    keys = [f for f in SECTIONS[sec].__dataclass_fields__ if f != "params"]
+    if sec == "pe":
+        engine = (PRESETS[name].get("pe") or {}).get("engine", "systolic")
+        keys += list(ENGINE_REGISTRY[ENGINE_ALIASES.get(engine, engine)].param_fields())
+    return keys
 
 
 @st.composite
@@ -269,7 +283,7 @@ def hardware_mutation(draw):
     else:
         sections = [s for s in SECTIONS if s in data or s in ("pe", "memory", "dram", "glb", "rf")]
         sec = draw(st.sampled_from(sections))
-        field = draw(st.sampled_from([f.name for f in SECTIONS[sec].__dataclass_fields__.values()]))
+        field = draw(st.sampled_from(section_keys(name, sec)))
         path = (sec, field)
     checks = _hw_field_checks(data)
     return name, path, draw(edge_values(checks[path[0]] if len(path) == 1 else checks[path[0]][path[1]]))
@@ -302,10 +316,10 @@ def test_hardware_fields_accept_only_their_documented_range(mutation):
     _judge_hardware(name, path, value, lambda d: accelerator_from_dict(d, name=name))
 
 
-HW_PATHS = [(n, (f,)) for n in ("eyeriss_like", "eie_like")
+HW_PATHS = [(n, (f,)) for n in ("eyeriss_like", "eie_like", "sigma_like")
             for f in ("name", "platform", "clock_hz", "energy_scale", "tech_node_nm", "description")] + [
-    (n, (sec, f.name)) for n in ("eyeriss_like", "eie_like") for sec in SECTIONS
-    if sec in PRESETS[n] for f in SECTIONS[sec].__dataclass_fields__.values()]
+    (n, (sec, f)) for n in ("eyeriss_like", "eie_like", "sigma_like") for sec in SECTIONS
+    if sec in PRESETS[n] for f in section_keys(n, sec)]
 
 
 @pytest.mark.parametrize("name, path", HW_PATHS, ids=[f"{n}:{'.'.join(p)}" for n, p in HW_PATHS])

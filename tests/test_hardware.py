@@ -66,7 +66,7 @@ def test_node_factor_and_overrides_reach_the_description():
     ({"memory": {"weights": "sometimes"}}, r"memory: field 'weights'='sometimes'; allowed: streamed, resident, auto"),
     ({"dram": {"interfaces": "many"}}, r"dram: field 'interfaces'='many'"),
     ({"pe": {"rows": 70000}}, r"pe: field 'rows'=70000; allowed: an integer > 0 and <= 65536"),
-    ({"pe": {"fifo_depth": 0}}, r"pe: field 'fifo_depth'=0; allowed: an integer in 1..65536"),
+    ({"pe": {"engine": "eie", "fifo_depth": 0}}, r"pe: field 'fifo_depth'=0; allowed: an integer in 1..65536"),
     ({"glb": {"min_access_bits": 128, "width_bits": 64}}, r"buffer: field 'min_access_bits'=128"),
 ])
 def test_invalid_fields_are_named(data, pattern):

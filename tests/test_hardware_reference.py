@@ -12,7 +12,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from accel_models.engines import ENGINE_REGISTRY
 from accel_models.hardware import (
+    ENGINES,
     SECTIONS,
     Accelerator,
     HardwareError,
@@ -32,10 +34,22 @@ from accel_models.reference import (
 from sparsecodesign.cli import main
 from sparsecodesign.fileio import load_unique_yaml, loads_unique_yaml
 
+PARAMS = {e: ENGINE_REGISTRY[e].params for e in ENGINES if ENGINE_REGISTRY[e].params is not None}
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "hardware.md"
 CLASSES = {"": Accelerator, **SECTIONS}
 TOPOLOGY = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
             "c1, 6, 6, 3, 3, 2, 4, 1,\n")
+
+
+def yaml_fields(cls):
+    """The dataclass fields that are YAML keys of the section (PEArray.params holds the engine's own keys)."""
+    return [f for f in fields(cls) if not (cls is PEArray and f.name == "params")]
+
+
+def _owner(sec, name, acc):
+    """The class whose field ``name`` of section ``sec`` is: the section's, or pe's engine parameter class."""
+    cls = CLASSES[sec]
+    return type(acc.pe.params) if cls is PEArray and name not in cls.RULES else cls
 
 
 def _default(cls, name):
@@ -50,9 +64,9 @@ def test_reference_page_is_the_generated_one():
 
 def test_every_field_has_a_rule_and_a_row():
     page = hardware_reference()
-    for cls in {Accelerator, *SECTIONS.values()}:
-        assert list(cls.RULES) == [f.name for f in fields(cls)], cls.__name__
-        for f in fields(cls):
+    for cls in {Accelerator, *SECTIONS.values(), *PARAMS.values()}:
+        assert list(cls.RULES) == [f.name for f in yaml_fields(cls)], cls.__name__
+        for f in yaml_fields(cls):
             assert f"| `{f.name}` |" in page, f"{cls.__name__}.{f.name} has no row"
     assert "No DRAM type sets `bandwidth_bits_per_cycle`" in page
 
@@ -95,13 +109,15 @@ def _edges(rule, section_obj):
     return [], []
 
 
-FIELDS = [(sec, f.name) for sec, cls in CLASSES.items() for f in fields(cls)   # glb stands for every buffer
+FIELDS = [(sec, f.name) for sec, cls in CLASSES.items() for f in yaml_fields(cls)   # glb stands for every buffer
           if cls.RULES[f.name].kind != "section" and not sec.endswith("_sram")]
+FIELDS += [(f"pe:{e}", f.name) for e, cls in PARAMS.items() for f in fields(cls)]   # an engine's own pe: keys
 
 
 @pytest.mark.parametrize("section, name", FIELDS, ids=[f"{s or 'top'}.{n}" for s, n in FIELDS])
 def test_the_validator_enforces_the_bounds_the_page_states(section, name):
-    cls = CLASSES[section]
+    section, _, engine = section.partition(":")
+    cls = PARAMS[engine] if engine else CLASSES[section]
     rule = cls.RULES[name]
     ok, bad = _edges(rule, cls() if section else None)
 
@@ -112,7 +128,7 @@ def test_the_validator_enforces_the_bounds_the_page_states(section, name):
         if section == "memory" and name == "organization" and value == "per_operand":
             data.update({f"{op}_sram": {} for op in ("ifmap", "filter", "ofmap")})
         if section:
-            data[section] = {name: value}
+            data[section] = {name: value, **({"engine": engine} if engine else {})}
         else:
             data[name] = value
         return accelerator_from_dict(data)
@@ -139,7 +155,8 @@ def test_show_prints_every_field_and_loads_back_equal(name, tmp_path, capsys):
     data = load_unique_yaml(path)
     for sec, cls in CLASSES.items():
         if sec and data.get(sec) is not None:
-            assert list(data[sec]) == [f.name for f in fields(cls)], sec
+            own = list(fields(type(acc.pe.params))) if sec == "pe" and acc.pe.params is not None else []
+            assert list(data[sec]) == [f.name for f in yaml_fields(cls) + own], sec
     assert [k for k in data if k not in SECTIONS] == [f.name for f in fields(Accelerator) if f.name not in SECTIONS]
     assert defaults_used(data, acc) == ()    # nothing left to a default
 
@@ -182,9 +199,9 @@ def test_defaults_used_names_exactly_the_fields_left_out(name, data, tmp_path_fa
     assert paths <= {f"{s}.{f}" if s else f for s, f in removed}
     for p, value in got:
         sec, _, f = p.rpartition(".")
-        assert value == _default(CLASSES[sec], f), p
+        assert value == _default(_owner(sec, f, acc), f), p
     for s, f in removed:   # every removed field the model reads on any engine is named
-        rule = CLASSES[s].RULES[f]
+        rule = _owner(s, f, acc).RULES[f]
         if rule.kind == "text" or rule.optional or rule.used_when or (s and getattr(acc, s) is None):
             continue
         if s == "glb" and acc.memory.organization != "shared":

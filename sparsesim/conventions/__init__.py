@@ -16,9 +16,15 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import fields
+from types import MappingProxyType
+from typing import Callable
 
 import numpy as np
+
+from accel_models import engines as hw_registry
+from accel_models.hardware import HardwareError
 
 from ..demand import ComputeDemand
 from ..hwarrays import HardwareArrays
@@ -42,18 +48,87 @@ def _merge(full, idx: np.ndarray, part):
     return type(full)(**values)
 
 
-def _own_pricers(convention: np.ndarray, engine: np.ndarray) -> list[tuple[np.ndarray, object]]:
-    """(config indices, ``costs`` function) of every config priced by another rule than the native one: a peer
-    convention (scalesim, zigzag) or an engine that prices its own traffic and timing (rowstationary); a later
-    entry overrides an earlier one, as the merges below apply them in order."""
+_COSTS: dict[str, Callable] = {}
+CONVENTION_MODELS = MappingProxyType(_COSTS)   # name -> costs function (read-only view); native: the base
+_ENGINE_COSTS: dict[str, Callable] = {}
+ENGINE_COST_MODELS = MappingProxyType(_ENGINE_COSTS)   # engine -> its own costs function, whatever the convention
+
+
+def register_convention(name: str, costs_fn: Callable, engines=None, *, doc: str = "") -> None:
+    """Price configs whose ``memory.convention`` is ``name`` with ``costs_fn(w, demand, hw, idx, resident) ->
+    (Traffic, Timing)`` for configs ``idx``; ``engines``: the engines it can price (None: every engine), checked
+    when a description is built (``accel_models.engines.register_convention``)."""
+    if not callable(costs_fn):
+        raise ValueError(f"convention {name!r}: costs_fn {costs_fn!r} is not callable")
+    hw_registry.register_convention(name, engines, doc=doc)
+    _COSTS[name] = costs_fn
+
+
+def unregister_convention(name: str) -> Callable:
+    if name not in _COSTS:
+        raise KeyError(f"convention {name!r} has no costs function registered; registered: {', '.join(_COSTS)}")
+    hw_registry.unregister_convention(name)
+    return _COSTS.pop(name)
+
+
+@contextmanager
+def plugged_convention(name: str, costs_fn: Callable, engines=None):
+    """``register_convention`` for the ``with`` block only."""
+    register_convention(name, costs_fn, engines)
+    try:
+        yield
+    finally:
+        unregister_convention(name)
+
+
+def register_engine_costs(engine: str, costs_fn: Callable, *, replace: bool = False) -> None:
+    """Price the traffic and timing of every config of ``engine`` with ``costs_fn(w, demand, hw, idx, resident)
+    -> (Traffic, Timing)`` whatever its convention (applied after the convention, overriding it), as the
+    row-stationary engine does."""
+    if engine not in hw_registry.ENGINE_REGISTRY:
+        raise ValueError(f"engine {engine!r} has no hardware registration (accel_models.engines.register_engine); "
+                         f"registered: {', '.join(hw_registry.engine_names())}")
+    if engine in _ENGINE_COSTS and not replace:
+        raise ValueError(f"engine {engine!r} has a costs function already (unregister_engine_costs it first, or "
+                         "replace=True)")
+    if not callable(costs_fn):
+        raise ValueError(f"engine {engine!r}: costs_fn {costs_fn!r} is not callable")
+    _ENGINE_COSTS[engine] = costs_fn
+
+
+def unregister_engine_costs(engine: str) -> Callable:
+    if engine not in _ENGINE_COSTS:
+        raise KeyError(f"engine {engine!r} has no costs function registered; registered: {', '.join(_ENGINE_COSTS)}")
+    return _ENGINE_COSTS.pop(engine)
+
+
+_COSTS["scalesim"] = scalesim.costs        # registered on the hardware side in accel_models.engines
+_COSTS["zigzag"] = zigzag.costs
+register_engine_costs("rowstationary", rowstationary.costs)
+
+
+def _check_registered(convention: np.ndarray) -> None:
+    missing = sorted(set(convention) - set(_COSTS) - {"native"})
+    if missing:
+        raise HardwareError(f"memory.convention {missing[0]!r} has no costs function registered "
+                            f"(sparsesim.conventions.register_convention); registered: native, {', '.join(_COSTS)}")
+
+
+def _own_pricers(convention: np.ndarray, engine: np.ndarray) -> list[tuple[np.ndarray, Callable]]:
+    """(config indices, ``costs`` function) of every config priced by another rule than the native one: a
+    registered convention (scalesim, zigzag, ...) or an engine that prices its own traffic and timing
+    (``register_engine_costs``: rowstationary); a later entry overrides an earlier one, as the merges below
+    apply them in order."""
+    _check_registered(convention)
     out = []
-    for name, module in (("scalesim", scalesim), ("zigzag", zigzag)):
+    for name, costs in list(_COSTS.items()):
         idx = np.nonzero(convention == name)[0]
         if idx.size:
-            out.append((idx, module.costs))
-    idx = np.nonzero(engine == "rowstationary")[0]
-    if idx.size:
-        out.append((idx, rowstationary.costs))
+            out.append((idx, costs))
+    for name, costs in list(_ENGINE_COSTS.items()):
+        idx = np.nonzero(engine == name)[0]
+        if idx.size:
+            out.append((idx, costs))
     return out
 
 
@@ -82,4 +157,5 @@ def stacked_convention_costs(workloads, d: ComputeDemand, hw: HardwareArrays, re
     return traffic, timing
 
 
-__all__ = ["convention_costs", "stacked_convention_costs", "Traffic"]
+__all__ = ["convention_costs", "stacked_convention_costs", "register_convention", "unregister_convention",
+           "plugged_convention", "register_engine_costs", "unregister_engine_costs", "Traffic"]

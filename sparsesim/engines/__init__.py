@@ -2,37 +2,86 @@
 
 Every engine is a function ``demand(workload, hardware_arrays, config_indices) ->
 ComputeDemand`` computing, vectorized over the given configs, what the layer
-needs from that kind of array (``sparsesim.demand``);
-``compute_demand`` dispatches each config to its engine; ``compute_demands`` does it for a list of layers at
-once, stacked layer after layer (what the analytical engine prices in one pass).  Engine constants are
-hardware fields (``accel_models.hardware.PEArray``), never literals here.
+needs from that kind of array (``sparsesim.demand``); ``register_engine(name,
+demand_fn)`` adds one (the built-ins are registered the same way) and
+``compute_demand`` dispatches each config to its engine; ``compute_demands`` does
+it for a list of layers at once, stacked layer after layer (what the analytical
+engine prices in one pass).  Engine constants are hardware fields
+(``accel_models.hardware.PEArray`` or the engine's parameter class in
+``accel_models.engines``), never literals here; an engine builds the arrays it
+needs from them once per hardware set with ``hw.engine_arrays(name, builder)``.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import fields
+from types import MappingProxyType
+from typing import Callable
 
 import numpy as np
+
+from accel_models import engines as hw_registry
+from accel_models.hardware import HardwareError
 
 from ..demand import ComputeDemand
 from ..hwarrays import HardwareArrays
 from ..workload import LayerWorkload
 from . import eie, rowstationary, scnn, sigma, systolic
 
-ENGINE_MODELS = {
-    "systolic": systolic.demand,
-    "nm": systolic.demand,
-    "eie": eie.demand,
-    "sigma": sigma.demand,
-    "scnn": scnn.demand,
-    "rowstationary": rowstationary.demand,
-}
+_MODELS: dict[str, Callable] = {}
+ENGINE_MODELS = MappingProxyType(_MODELS)   # name -> demand function (read-only view)
+
+
+def register_engine(name: str, demand_fn: Callable, *, replace: bool = False) -> None:
+    """Price configs of engine ``name`` (registered on the hardware side, ``accel_models.engines``) with
+    ``demand_fn(workload, hw, idx) -> ComputeDemand``."""
+    if name not in hw_registry.ENGINE_REGISTRY:
+        raise ValueError(f"engine {name!r} has no hardware registration (accel_models.engines.register_engine); "
+                         f"registered: {', '.join(hw_registry.engine_names())}")
+    if name in _MODELS and not replace:
+        raise ValueError(f"engine {name!r} has a demand function already (unregister_engine it first, or "
+                         "replace=True)")
+    if not callable(demand_fn):
+        raise ValueError(f"engine {name!r}: demand_fn {demand_fn!r} is not callable")
+    _MODELS[name] = demand_fn
+
+
+def unregister_engine(name: str) -> Callable:
+    if name not in _MODELS:
+        raise KeyError(f"engine {name!r} has no demand function registered; registered: {', '.join(_MODELS)}")
+    return _MODELS.pop(name)
+
+
+@contextmanager
+def plugged_engine(name: str, demand_fn: Callable, params: type | None = None, **spec):
+    """Register engine ``name`` on both sides (hardware: ``params``, ``spec`` as
+    ``accel_models.engines.register_engine`` takes them; simulation: ``demand_fn``) for the ``with`` block."""
+    with hw_registry.engine_registered(name, params, **spec):
+        register_engine(name, demand_fn)
+        try:
+            yield
+        finally:
+            _MODELS.pop(name, None)
+
+
+for _name, _fn in (("systolic", systolic.demand), ("nm", systolic.demand), ("eie", eie.demand),
+                   ("sigma", sigma.demand), ("scnn", scnn.demand), ("rowstationary", rowstationary.demand)):
+    register_engine(_name, _fn)
+
+
+def _check_registered(hw: HardwareArrays) -> None:
+    missing = sorted(set(hw.engine) - set(_MODELS))
+    if missing:
+        raise HardwareError(f"pe.engine {missing[0]!r} has no demand function registered "
+                            f"(sparsesim.engines.register_engine); registered: {', '.join(_MODELS)}")
 
 
 def compute_demand(w: LayerWorkload, hw: HardwareArrays) -> ComputeDemand:
     """Every config's compute demand for one layer: one call per engine on that engine's configs."""
+    _check_registered(hw)
     out = ComputeDemand.empty(len(hw))
-    for name, model in ENGINE_MODELS.items():
+    for name, model in list(_MODELS.items()):
         idx = np.nonzero(hw.engine == name)[0]
         if idx.size:
             out.scatter(idx, model(w, hw, idx))
@@ -42,9 +91,10 @@ def compute_demand(w: LayerWorkload, hw: HardwareArrays) -> ComputeDemand:
 def compute_demands(workloads, hw: HardwareArrays) -> ComputeDemand:
     """Every layer's demand on every config, stacked layer after layer (entry ``l * len(hw) + i``: layer ``l``
     on config ``i``); the same values as ``compute_demand`` per layer, assembled with one write per field."""
+    _check_registered(hw)
     n = len(hw)
     models = {}   # one call per engine function (systolic and nm share one): every config is priced on its own
-    for name, model in ENGINE_MODELS.items():
+    for name, model in list(_MODELS.items()):
         models.setdefault(model, []).append(name)
     groups = [(model, idx) for model, idx in ((model, np.nonzero(np.isin(hw.engine, names))[0])
                                               for model, names in models.items()) if idx.size]

@@ -36,6 +36,8 @@ import zlib
 
 import numpy as np
 
+from accel_models.engine_params.eie import EieParams
+
 from ..demand import ComputeDemand, gating_weight, layer_stats, storage_width, unique_rows
 from ..formats import encode_relative
 from ..hwarrays import HardwareArrays
@@ -115,18 +117,32 @@ def vector_cycles(w: LayerWorkload, configs: list[tuple]) -> dict:
     return out
 
 
+def eie_arrays(hw: HardwareArrays) -> dict[str, np.ndarray]:
+    """EIE's own fields over every config (``pe.params``, ``accel_models.engine_params.eie``; the defaults
+    where the config is another engine's)."""
+    default = EieParams()
+    ps = [x.pe.params if x.pe.engine == "eie" else default for x in hw.accelerators]
+    return {"decode_rate": np.array([p.decode_entries_per_cycle for p in ps], dtype=float),
+            "macs_per_pe": np.array([p.macs_per_pe_per_cycle for p in ps], dtype=float),
+            "fifo_depth": np.array([p.fifo_depth for p in ps], dtype=np.int64),
+            "bcast_rate": np.array([p.act_broadcast_per_cycle for p in ps], dtype=float),
+            "skip_empty_cols": np.array([p.skip_empty_columns for p in ps], dtype=bool)}
+
+
 def queue_configs(hw: HardwareArrays, idx: np.ndarray) -> tuple[list[tuple], np.ndarray]:
     """The distinct (pes, index_bits, depth, interval, rate, skipping, skip_empty) among configs ``idx``, and
     which one each config has (hardware only: computed once per set of configs)."""
-    rate = np.minimum(hw.decode_rate[idx], hw.macs_per_pe[idx])
-    keys = np.stack([hw.pes[idx], hw.index_bits[idx], hw.fifo_depth[idx], 1.0 / hw.bcast_rate[idx], rate,
-                     hw.skipping[idx], hw.skip_empty_cols[idx]], 1)
+    ea = hw.engine_arrays("eie", eie_arrays)
+    rate = np.minimum(ea["decode_rate"][idx], ea["macs_per_pe"][idx])
+    keys = np.stack([hw.pes[idx], hw.index_bits[idx], ea["fifo_depth"][idx], 1.0 / ea["bcast_rate"][idx], rate,
+                     hw.skipping[idx], ea["skip_empty_cols"][idx]], 1)
     uniq, inv = unique_rows(keys)
     return [(int(p), int(r), int(dpt), float(iv), float(rt), bool(sk), bool(se))
             for p, r, dpt, iv, rt, sk, se in uniq], inv
 
 
 def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDemand:
+    ea = hw.engine_arrays("eie", eie_arrays)
     s = layer_stats(w)
     n_cols = float(w.columns)
     b = storage_width(hw, w.weight_bits, idx)
@@ -146,7 +162,7 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
     # pointer banks in one cycle); columns are not consecutive once zero activations are skipped, so no reuse
     if "used_columns" not in w.cache:   # a fact of the mask: computed once per workload
         w.cache["used_columns"] = float(w.mask.any(0).sum())
-    broadcast = np.where(hw.skip_empty_cols[idx], w.cache["used_columns"], float(s.K)) * skip * n_cols
+    broadcast = np.where(ea["skip_empty_cols"][idx], w.cache["used_columns"], float(s.K)) * skip * n_cols
     filter_read_bits = processed * (b + ib) + 2.0 * pointers / (s.K + 1) * broadcast
     word_bits = storage / np.maximum(entries, 1)
     return ComputeDemand(

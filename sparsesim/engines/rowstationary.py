@@ -262,17 +262,30 @@ def search_mapping(sh: Shape, k: HwKey, in_bits: float, out_bits: float) -> dict
             "m": int(m[i])}
 
 
+def rs_arrays(hw: HardwareArrays) -> dict[str, np.ndarray]:
+    """The row-stationary engine's own fields over every config (``pe.params``,
+    ``accel_models.engine_params.rowstationary``; 0 where the config is another engine's)."""
+    def per(name):
+        return np.array([getattr(x.pe.params, name) if x.pe.engine == "rowstationary" else 0
+                         for x in hw.accelerators], dtype=np.int64)
+    return {"filter_spad": per("filter_spad_words"), "ifmap_spad": per("ifmap_spad_words"),
+            "psum_spad": per("psum_spad_words"), "rlc_run_bits": per("rlc_run_bits"),
+            "rlc_word_bits": per("rlc_word_bits")}
+
+
 def _hw_key(hw: HardwareArrays, i: int) -> HwKey:
     half = 0.5 if hw.double_buffered[i] else 1.0
-    return HwKey(int(hw.rows[i]), int(hw.cols[i]), int(hw.filter_spad[i]), int(hw.ifmap_spad[i]),
-                 int(hw.psum_spad[i]), float(hw.buf_bits["ifmap"][i] * half), float(hw.buf_bits["ofmap"][i] * half),
+    ra = hw.engine_arrays("rowstationary", rs_arrays)
+    return HwKey(int(hw.rows[i]), int(hw.cols[i]), int(ra["filter_spad"][i]), int(ra["ifmap_spad"][i]),
+                 int(ra["psum_spad"][i]), float(hw.buf_bits["ifmap"][i] * half), float(hw.buf_bits["ofmap"][i] * half),
                  not bool(hw.per_operand[i]), float(hw.act_bits[i]), float(hw.acc_bits[i]))
 
 
 def layer_plan(w: LayerWorkload, hw: HardwareArrays, i: int) -> dict:
     """Mapping and counts of layer ``w`` on config ``i``; cached per hardware key."""
     k = _hw_key(hw, i)
-    act, run, word = float(hw.act_bits[i]), int(hw.rlc_run_bits[i]), int(hw.rlc_word_bits[i])
+    ra = hw.engine_arrays("rowstationary", rs_arrays)
+    act, run, word = float(hw.act_bits[i]), int(ra["rlc_run_bits"][i]), int(ra["rlc_word_bits"][i])
     compact = bool(hw.compact[i])
     key = ("rs_plan", k, act, run, word, compact, w.act_density, w.out_density)
     if key in w.cache:

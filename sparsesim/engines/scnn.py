@@ -96,18 +96,28 @@ def rle_layout(w: LayerWorkload, index_bits: int) -> tuple[int, int]:
     return w.cache[key]
 
 
+def scnn_arrays(hw: HardwareArrays) -> dict[str, np.ndarray]:
+    """SCNN's own fields over every config (``pe.params``, ``accel_models.engine_params.scnn``; 0 where the
+    config is another engine's)."""
+    def per(f):
+        return np.array([f(x.pe.params) if x.pe.engine == "scnn" else 0 for x in hw.accelerators], dtype=np.int64)
+    return {"cart_f": per(lambda p: p.cartesian[0]), "cart_i": per(lambda p: p.cartesian[1]),
+            "channel_group": per(lambda p: p.channel_group)}
+
+
 def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDemand:
+    sa = hw.engine_arrays("scnn", scnn_arrays)
     s = layer_stats(w)
     n = idx.size
     b = storage_width(hw, w.weight_bits, idx)
     uniq, inv = hw.once(("scnn", idx.tobytes()), lambda: int_groups(
-        np.stack([hw.rows[idx], hw.cols[idx], hw.cart_f[idx], hw.cart_i[idx], hw.channel_group[idx],
+        np.stack([hw.rows[idx], hw.cols[idx], sa["cart_f"][idx], sa["cart_i"][idx], sa["channel_group"][idx],
                   hw.index_bits[idx]], 1)))
     per_key = np.array([[*scnn_cycles(w, *k[:5]), *rle_layout(w, k[5])] for k in uniq])
     cycles, products, entries, pointers = per_key.reshape(len(uniq), 4)[inv].T
     cycles, products = cycles * w.batch, products * w.batch
     ib = hw.index_bits[idx]
-    groups = ceil_div(s.M, hw.channel_group[idx])
+    groups = ceil_div(s.M, sa["channel_group"][idx])
     padding = (entries - s.nnz) * (b + ib)
     storage = s.nnz * (b + ib) + padding + pointers
     useful = s.nnz * float(w.columns) * w.act_density * np.ones(n)
@@ -125,5 +135,5 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
         filter_word_bits=storage / np.maximum(entries, 1),
         ifmap_words=np.full(n, float(w.input_elems * w.batch)), ofmap_words=np.full(n, float(s.M * w.columns)),
         ifmap_passes=groups.astype(float), filter_passes=np.full(n, float(w.batch)), psum_passes=np.ones(n),
-        ofmap_tile_words=np.minimum(hw.channel_group[idx], s.M) * float(w.N), restream_filter=np.zeros(n),
+        ofmap_tile_words=np.minimum(sa["channel_group"][idx], s.M) * float(w.N), restream_filter=np.zeros(n),
         restream_ifmap=np.zeros(n))

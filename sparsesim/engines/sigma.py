@@ -76,13 +76,24 @@ def sigma_cycles(w: LayerWorkload, multipliers: int, dn: int, rn: int, overhead:
     return w.cache[key]
 
 
+def sigma_arrays(hw: HardwareArrays) -> dict[str, np.ndarray]:
+    """SIGMA's own fields over every config (``pe.params``, ``accel_models.engine_params.sigma``; 0 where the
+    config is another engine's)."""
+    def per(f):
+        return np.array([f(x.pe) if x.pe.engine == "sigma" else 0 for x in hw.accelerators], dtype=float)
+    return {"dist_bw": per(lambda pe: pe.params.distribution_bw(pe)),
+            "red_bw": per(lambda pe: pe.params.reduction_bw(pe)),
+            "iter_overhead": per(lambda pe: pe.params.iteration_overhead_cycles)}
+
+
 def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDemand:
+    sa = hw.engine_arrays("sigma", sigma_arrays)
     s = layer_stats(w)
     n = idx.size
     n_cols = float(w.columns)
     b = storage_width(hw, w.weight_bits, idx)
     uniq, inv = hw.once(("sigma", idx.tobytes()), lambda: int_groups(
-        np.stack([hw.pes[idx], hw.dist_bw[idx], hw.red_bw[idx], hw.iter_overhead[idx]], 1)))
+        np.stack([hw.pes[idx], sa["dist_bw"][idx], sa["red_bw"][idx], sa["iter_overhead"][idx]], 1)))
     per_key = np.array([sigma_cycles(w, *k) for k in uniq]).reshape(len(uniq), 2)[inv]
     cycles, iters = per_key[:, 0], per_key[:, 1]
     macs = s.nnz * n_cols * np.ones(n)

@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from accel_models.engine_params.nm import NmParams
+
 from ..demand import ComputeDemand, ceil_div, gating_weight, layer_stats, storage_width
 from ..formats import index_width
 from ..hwarrays import HardwareArrays
@@ -58,12 +60,22 @@ def spatio_temporal(m, k, n, dataflow):
     return sr, sc, t
 
 
+def nm_arrays(hw: HardwareArrays) -> dict[str, np.ndarray]:
+    """The N:M engine's pattern over every config (``pe.params.nm``, ``accel_models.engine_params.nm``); the
+    other configs get the default pattern, never used (``nm_ok`` is false there)."""
+    default = NmParams().nm
+    nm = np.array([x.pe.params.nm if x.pe.engine == "nm" else default for x in hw.accelerators],
+                  dtype=np.int64).reshape(len(hw), 2)
+    return {"nm_n": nm[:, 0], "nm_m": nm[:, 1]}
+
+
 def nm_fit(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> np.ndarray:
     """Per config: is the layer N:M-sparse for that config's (N, M) (K zero-padded to a multiple of M)?"""
+    na = hw.engine_arrays("nm", nm_arrays)
     ok = np.zeros(idx.size, dtype=bool)
-    for m in np.unique(hw.nm_m[idx]):
-        sel = hw.nm_m[idx] == m
-        ok[sel] = w.max_nonzeros_per_group(int(m)) <= hw.nm_n[idx][sel]
+    for m in np.unique(na["nm_m"][idx]):
+        sel = na["nm_m"][idx] == m
+        ok[sel] = w.max_nonzeros_per_group(int(m)) <= na["nm_n"][idx][sel]
     return ok
 
 
@@ -73,7 +85,8 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
     b = storage_width(hw, w.weight_bits, idx)
     rows, cols, df = hw.rows[idx], hw.cols[idx], hw.dataflow[idx]
     compact = hw.compact[idx]
-    nm_n, nm_m = hw.nm_n[idx].astype(float), hw.nm_m[idx].astype(float)
+    na = hw.engine_arrays("nm", nm_arrays)
+    nm_n, nm_m = na["nm_n"][idx].astype(float), na["nm_m"][idx].astype(float)
     nm_ok = (hw.engine[idx] == "nm") & nm_fit(w, hw, idx)
     k_pad = np.ceil(s.K / nm_m) * nm_m
     m_eff = np.where(compact & ~nm_ok, s.kept_rows, s.M).astype(float)
