@@ -42,6 +42,9 @@ from accel_models.hardware import accelerator_from_dict  # noqa: E402
 from sparsesim.analytical import evaluate  # noqa: E402
 from sparsesim.workload import LayerWorkload  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from zigzag_validation import workload_yaml  # noqa: E402  (one ZigZag workload writer for both benchmarks)
+
 FIXTURE = ROOT / "tests" / "fixtures" / "zigzag" / "grid.csv"
 # (name, K, C, OX, OY, FX, FY, stride, padding)
 LENET = [("lenet_conv1", 20, 1, 24, 24, 5, 5, 1, 0), ("lenet_conv2", 50, 20, 8, 8, 5, 5, 1, 0),
@@ -134,19 +137,6 @@ def zigzag_mapping(h: dict) -> str:
     return (f"- name: default\n  spatial_mapping:\n    D1:\n      - K, {h['rows']}\n"
             f"    D2:\n      - {d2}, {h['cols']}\n"
             "  memory_operand_links:\n    O: O\n    W: I2\n    I: I1\n")
-
-
-def workload_yaml(layer: tuple) -> str:
-    name, k, c, ox, oy, fx, fy, s, p = layer
-    text = (f"- id: 0\n  name: {name}\n  operator_type: Conv\n"
-            "  equation: O[b][k][oy][ox]+=W[k][c][fy][fx]*I[b][c][iy][ix]\n"
-            f"  dimension_relations: [ix={s}*ox+1*fx, iy={s}*oy+1*fy]\n"
-            "  loop_dims: [B, K, C, OY, OX, FY, FX]\n"
-            f"  loop_sizes: [1, {k}, {c}, {oy}, {ox}, {fy}, {fx}]\n"
-            "  operand_precision: {W: 8, I: 8, O: 16, O_final: 8}\n  operand_source: {I: 0, W: 0}\n")
-    if fx > 1:
-        text += f"  pr_loop_dims: [IX, IY]\n  padding:\n  - [{p}, {p}]\n  - [{p}, {p}]\n"
-    return text
 
 
 RUNNER = """

@@ -30,7 +30,7 @@ from ..demand import ComputeDemand
 from ..hwarrays import HardwareArrays
 from ..memory import Traffic, native_traffic
 from ..timing import pipelined_timing
-from ..engines import rowstationary
+from ..engines import register_in, rowstationary, unregister_in
 from ..workload import LayerWorkload
 from . import scalesim, zigzag
 
@@ -85,21 +85,11 @@ def register_engine_costs(engine: str, costs_fn: Callable, *, replace: bool = Fa
     """Price the traffic and timing of every config of ``engine`` with ``costs_fn(w, demand, hw, idx, resident)
     -> (Traffic, Timing)`` whatever its convention (applied after the convention, overriding it), as the
     row-stationary engine does."""
-    if engine not in hw_registry.ENGINE_REGISTRY:
-        raise ValueError(f"engine {engine!r} has no hardware registration (accel_models.engines.register_engine); "
-                         f"registered: {', '.join(hw_registry.engine_names())}")
-    if engine in _ENGINE_COSTS and not replace:
-        raise ValueError(f"engine {engine!r} has a costs function already (unregister_engine_costs it first, or "
-                         "replace=True)")
-    if not callable(costs_fn):
-        raise ValueError(f"engine {engine!r}: costs_fn {costs_fn!r} is not callable")
-    _ENGINE_COSTS[engine] = costs_fn
+    register_in(_ENGINE_COSTS, engine, costs_fn, "costs function", replace)
 
 
 def unregister_engine_costs(engine: str) -> Callable:
-    if engine not in _ENGINE_COSTS:
-        raise KeyError(f"engine {engine!r} has no costs function registered; registered: {', '.join(_ENGINE_COSTS)}")
-    return _ENGINE_COSTS.pop(engine)
+    return unregister_in(_ENGINE_COSTS, engine, "costs function")
 
 
 _COSTS["scalesim"] = scalesim.costs        # registered on the hardware side in accel_models.engines

@@ -33,24 +33,33 @@ _MODELS: dict[str, Callable] = {}
 ENGINE_MODELS = MappingProxyType(_MODELS)   # name -> demand function (read-only view)
 
 
+def register_in(table: dict, engine: str, fn: Callable, what: str, replace: bool = False) -> None:
+    """Put ``fn`` (the engine's ``what``: demand function, costs function) in ``table`` under ``engine``, which
+    must be registered on the hardware side; an engine holds one per table unless ``replace``."""
+    if engine not in hw_registry.ENGINE_REGISTRY:
+        raise ValueError(f"engine {engine!r} has no hardware registration (accel_models.engines.register_engine); "
+                         f"registered: {', '.join(hw_registry.engine_names())}")
+    if engine in table and not replace:
+        raise ValueError(f"engine {engine!r} has a {what} already (unregister it first, or replace=True)")
+    if not callable(fn):
+        raise ValueError(f"engine {engine!r}: {what} {fn!r} is not callable")
+    table[engine] = fn
+
+
+def unregister_in(table: dict, engine: str, what: str) -> Callable:
+    if engine not in table:
+        raise KeyError(f"engine {engine!r} has no {what} registered; registered: {', '.join(table)}")
+    return table.pop(engine)
+
+
 def register_engine(name: str, demand_fn: Callable, *, replace: bool = False) -> None:
     """Price configs of engine ``name`` (registered on the hardware side, ``accel_models.engines``) with
     ``demand_fn(workload, hw, idx) -> ComputeDemand``."""
-    if name not in hw_registry.ENGINE_REGISTRY:
-        raise ValueError(f"engine {name!r} has no hardware registration (accel_models.engines.register_engine); "
-                         f"registered: {', '.join(hw_registry.engine_names())}")
-    if name in _MODELS and not replace:
-        raise ValueError(f"engine {name!r} has a demand function already (unregister_engine it first, or "
-                         "replace=True)")
-    if not callable(demand_fn):
-        raise ValueError(f"engine {name!r}: demand_fn {demand_fn!r} is not callable")
-    _MODELS[name] = demand_fn
+    register_in(_MODELS, name, demand_fn, "demand function", replace)
 
 
 def unregister_engine(name: str) -> Callable:
-    if name not in _MODELS:
-        raise KeyError(f"engine {name!r} has no demand function registered; registered: {', '.join(_MODELS)}")
-    return _MODELS.pop(name)
+    return unregister_in(_MODELS, name, "demand function")
 
 
 @contextmanager
