@@ -516,8 +516,7 @@ class Accelerator:
         """On-chip energy factor against the 45 nm ASIC tables: the node's cited factor x energy_scale, and on
         ``platform: fpga`` x the FPGA/ASIC dynamic energy ratio (accel_models.tech.FPGA_ENERGY).  Energies
         given in the YAML (``pe.mac_pj``, buffer ``read_pj``/``write_pj``, ``rf.*access_pj``) bypass it."""
-        fpga = fpga_energy_ratio() if self.platform == "fpga" else 1.0
-        return NODE_ENERGY_FACTOR[self.tech_node_nm].value * self.energy_scale * fpga
+        return NODE_ENERGY_FACTOR[self.tech_node_nm].value * self.memory_energy_scale
 
     @property
     def memory_energy_scale(self) -> float:

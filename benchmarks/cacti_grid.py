@@ -79,10 +79,15 @@ def main() -> None:
                     points.append(p)
     with open(args.out, "w", newline="") as f:
         f.write(HEADER.format(node=args.node))
-        w = csv.DictWriter(f, fieldnames=list(points[0]))
-        w.writeheader()
-        for p in points:
-            w.writerow({k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in p.items()})
+        write_points(f, points)
+
+
+def write_points(f, points: list[dict]) -> None:
+    """CACTI points as CSV rows (floats to 5 significant digits), header from the first point's keys."""
+    w = csv.DictWriter(f, fieldnames=list(points[0]))
+    w.writeheader()
+    for p in points:
+        w.writerow({k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in p.items()})
 
 
 if __name__ == "__main__":

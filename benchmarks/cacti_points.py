@@ -14,7 +14,6 @@ banks (capacity / banks x width_bits) at CACTI's nodes 22, 32, 45, 65 and 90 nm.
 from __future__ import annotations
 
 import argparse
-import csv
 import shutil
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cacti_grid import run_point  # noqa: E402
+from cacti_grid import run_point, write_points  # noqa: E402
 
 EIE_POINTS = [(131072, 64), (16384, 16), (2048, 64), (2048, 16)]
 # (capacity per bank in bytes, width in bits) of every preset buffer (accel_models/presets/*.yaml)
@@ -52,10 +51,7 @@ def main() -> None:
     with open(args.out, "w", newline="") as f:
         f.write("# CACTI 7.0.3DD (zigzag-dse 3.9.1), 'ram', 1 rw port, 1 bank, itrs-hp, 360 K; pJ per access.\n"
                 "# Written by benchmarks/cacti_points.py (docs/validation.md).\n")
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in r.items()})
+        write_points(f, rows)
 
 
 if __name__ == "__main__":
