@@ -6,7 +6,7 @@ and 5 with Table IV's mapping but gives +43% on CONV3.  Each hypothesis below is
 hold for every layer (none is a per-layer factor); the script prices all five layers under it from the
 engine's own counts (``layer_plan``: input-row reads and fills, partial-sum writes and reads, output words), so
 a rule that closes CONV3 but breaks another layer shows it.  The last rows re-plan CONV3 under other mappings:
-the (q, r, t) that Table IV's ifmap allocation admits (7.0 KB: n q r = 16 rows of 15 x 15 words), and CONV4/5's.
+the (q, r, t) that Table IV's ifmap allocation admits (7.0 KB: n q r = 16 planes of 15 x 15 words), and CONV4/5's.
 
 Usage: python benchmarks/eyeriss_glb_hypotheses.py
 """
