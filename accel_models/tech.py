@@ -151,9 +151,10 @@ EYERISS_FIG16 = ("Y.-H. Chen et al., 'Eyeriss', IEEE JSSC 52(1), 2017: Fig. 16 (
                  "AlexNet CONV1 and CONV5, post-place-and-route simulation with the measured workloads) x Table V "
                  "(CONV1 measured at 332 mW, 200 MHz, 1 V). The paper's text confirms only that the clock network is "
                  "the largest part ('Besides the clock network, the spads dominate'; ALUs < 10%, spads + GLB + NoC "
-                 "up to 45%); the figure's shares (clock network 32.9% and 45.0%, CONV1 and CONV5 read from the "
-                 "implied clock power, 109 and 106 mW) come from a third-party note in the code index, not from the "
-                 "figure itself: UNCONFIRMED")
+                 "up to 45%). The figure's clock shares, 32.9% and 45.0%, come from a third-party design note in the "
+                 "code search index (its repository not shown), not from the figure; which is CONV1's is inferred: "
+                 "x Table V's 332 and 236 mW they give the same clock power, 109 and 106 mW (the other way round "
+                 "149 and 78 mW): UNCONFIRMED")
 
 
 @dataclass(frozen=True)

@@ -102,8 +102,8 @@ def main() -> None:
         o = by_layer[r["layer"]]
         no_clock = r["total_uj"] - r["clock_network_uj"]
         mine = o["energy_pj"] - o["energy_clock_pj"]
-        print(f"| {r['layer']} | {r['actual_us']} | {o['latency_us']:.2f} | {r['total_uj']:.2f} | {o['energy_pj']:.2f} | "
-              f"{(o['energy_pj'] / r['total_uj'] - 1) * 100:+.1f}% | {o['energy_clock_pj']:.2f} | {no_clock:.2f} | "
+        print(f"| {r['layer']} | {r['actual_us']} | {o['latency_us']:.2f} | {r['total_uj']:.2f} | "
+              f"{o['energy_pj']:.2f} | {(o['energy_pj'] / r['total_uj'] - 1) * 100:+.1f}% | {o['energy_clock_pj']:.2f} | {no_clock:.2f} | "
               f"{mine:.2f} | {(mine / no_clock - 1) * 100:+.1f}% | {o['energy_dram_pj']:.2f} |")
     print()
     print("| layer | component (Table II) | share | reference uJ | ours uJ (our terms) | error |")
