@@ -43,6 +43,12 @@ Rules (documented approximations, not measurements):
   (not used in pricing): Xilinx DS512's Virtex-5 BRAM figure, 70 pJ per 36-bit
   access, is 13.6x CACTI at 65 nm (docs/validation.md section 6.1).  Static
   power is not in the table (no per-device source confirmed).
+* Clock network (``CLOCK_NETWORK``): energy per clock cycle, not per access.
+  Only a chip that publishes its own power breakdown has a value (EIE's Table
+  II, Eyeriss's Fig. 16), and only that chip's preset uses it
+  (``pe.clock_pj_per_pe_cycle`` = the clock network's power / clock / PEs);
+  it is not scaled to other nodes or designs, and every other description
+  prices no clock network (0).
 """
 
 from __future__ import annotations
