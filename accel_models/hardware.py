@@ -259,6 +259,7 @@ class PEArray:
     zero_handling: str = "none"
     gated_mac_fraction: float = 0.1
     mac_pj: float | None = None
+    clock_pj_per_pe_cycle: float | None = None
     compact_zero_rows_cols: bool = True
     index_bits: int = 4
     params: object = None     # the engine's own parameters (accel_models.engines; None: it owns no field)
@@ -282,6 +283,12 @@ class PEArray:
                                    used_when=("zero_handling", ("gating", "skipping"))),
         "mac_pj": Rule(**_PJ, unit="pJ/MAC", doc="energy of one MAC",
                        null="Horowitz 45 nm at these widths, scaled to the node"),
+        "clock_pj_per_pe_cycle": Rule(**_PJ, unit="pJ/(PE x cycle)",
+                                      doc="the clock network's energy per clock cycle, per PE (the chip's clock "
+                                      "power / clock_hz / PEs, from that chip's own power breakdown; "
+                                      "accel_models.tech.CLOCK_NETWORK): every cycle of a layer, stalls "
+                                      "included, costs PEs x this; priced as given (no node or FPGA scaling)",
+                                      null="not modelled (0): the energy has no per-cycle term"),
         "compact_zero_rows_cols": Rule("flag", "drop all-zero GEMM rows/columns (structured sparsity runs as the "
                                        "smaller dense GEMM; rowstationary: all-zero filters and input channels)",
                                        used_when=("engine", ("systolic", "nm", "rowstationary"))),
@@ -307,7 +314,7 @@ class PEArray:
         if self.rows * self.cols > MAX_PES:
             raise HardwareError(f"pe: rows*cols={self.rows * self.cols:,} PEs; allowed: at most {MAX_PES:,}")
         _check_fields_of(self, w, ("weight_bits", "act_bits", "acc_bits", "gated_mac_fraction", "mac_pj",
-                                   "compact_zero_rows_cols", "index_bits"))
+                                   "clock_pj_per_pe_cycle", "compact_zero_rows_cols", "index_bits"))
         if self.params is not None:
             self.params.check_with(self)
 

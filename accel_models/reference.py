@@ -23,7 +23,7 @@ from sparsecodesign.fileio import loads_unique_yaml
 
 from .engines import ENGINE_REGISTRY
 from .hardware import CROSS_FIELD_RULES, ENGINES, FPGA_PARTS, SECTIONS, Accelerator, PEArray, Rule, preset_names
-from .tech import DRAM_PJ_PER_BIT, FPGA_ENERGY, FPGA_FAMILY_NODE_NM, NODE_ENERGY_FACTOR
+from .tech import CLOCK_NETWORK, DRAM_PJ_PER_BIT, FPGA_ENERGY, FPGA_FAMILY_NODE_NM, NODE_ENERGY_FACTOR
 
 REFERENCE_PAGE = "docs/hardware.md"
 REGENERATE = "python -m accel_models.reference > docs/hardware.md"
@@ -224,6 +224,15 @@ def hardware_reference() -> str:
     ents = list(FPGA_ENERGY.items())
     out += _sources_table("| entry | value | unit | source |",
                           [(f"`{k}`", fmt_number(c.value), c.unit) for k, c in ents], [c.source for _, c in ents])
+    out += ["", "### `pe.clock_pj_per_pe_cycle`: the clock network of the chips that publish it", "",
+            ("A chip's clock-network power from its own power breakdown, divided by its clock and its PEs; the "
+             "preset of that chip gives the value (a test ties each to this table). Descriptions without it price "
+             "no per-cycle energy."), ""]
+    clocks = list(CLOCK_NETWORK.items())
+    out += _sources_table("| preset | clock network mW | clock MHz | PEs | pJ per PE-cycle | confirmed | source |",
+                          [(f"`{k}`", fmt_number(round(c.clock_w * 1e3, 4)), fmt_number(c.clock_hz / 1e6), c.pes,
+                            fmt_number(round(c.pj_per_pe_cycle, 4)), "yes" if c.confirmed else "**no**")
+                           for k, c in clocks], [c.source for _, c in clocks])
     return "\n".join(out) + "\n"
 
 

@@ -1,7 +1,7 @@
 """Technology energy numbers, each with its citation, and the scaling rules built on them.
 
 Every literature number lives in ``ENERGY_45NM``, ``DRAM_PJ_PER_BIT``,
-``NODE_ENERGY_FACTOR``, ``FPGA_ENERGY``, ``FPGA_FAMILY_NODE_NM`` or the CACTI table
+``NODE_ENERGY_FACTOR``, ``FPGA_ENERGY``, ``FPGA_FAMILY_NODE_NM``, ``CLOCK_NETWORK`` or the CACTI table
 ``data/cacti_sram_45nm.csv``;
 nothing else in the toolkit hard-codes an energy.  Units are in the names (pJ).
 
@@ -43,6 +43,12 @@ Rules (documented approximations, not measurements):
   (not used in pricing): Xilinx DS512's Virtex-5 BRAM figure, 70 pJ per 36-bit
   access, is 13.6x CACTI at 65 nm (docs/validation.md section 6.1).  Static
   power is not in the table (no per-device source confirmed).
+* Clock network (``CLOCK_NETWORK``): energy per clock cycle, not per access.
+  Only a chip that publishes its own power breakdown has a value (EIE's Table
+  II, Eyeriss's Fig. 16), and only that chip's preset uses it
+  (``pe.clock_pj_per_pe_cycle`` = the clock network's power / clock / PEs);
+  it is not scaled to other nodes or designs, and every other description
+  prices no clock network (0).
 """
 
 from __future__ import annotations
@@ -142,6 +148,44 @@ FPGA_FAMILY_NODE_NM: dict[str, Cited] = {
                                    "16 nm FinFET (vendor product pages; not confirmed with this project's search "
                                    "tools)"),
 }
+
+EIE_TABLE2 = ("S. Han et al., 'EIE: Efficient Inference Engine on Compressed Deep Neural Network', ISCA 2016, Table II "
+              "(one PE, TSMC 45 nm, 800 MHz, PrimeTime PX with RTL toggle rates): clock network 1.874 mW of the PE's "
+              "9.157 mW (20.46%); confirmed against the table's extraction in cucapra/fodlam raw/eie-raw.csv "
+              "(e50c5c3d), which reads every power and share of tests/fixtures/eie/power_table2.csv the same")
+EYERISS_FIG16 = ("Y.-H. Chen et al., 'Eyeriss', IEEE JSSC 52(1), 2017: Fig. 16 (power breakdown of the chip running "
+                 "AlexNet CONV1 and CONV5, post-place-and-route simulation with the measured workloads) x Table V "
+                 "(CONV1 measured at 332 mW, 200 MHz, 1 V). The paper's text confirms only that the clock network is "
+                 "the largest part ('Besides the clock network, the spads dominate'; ALUs < 10%, spads + GLB + NoC "
+                 "up to 45%). The figure's clock shares, 32.9% and 45.0%, come from a third-party design note in the "
+                 "code search index (its repository not shown), not from the figure; which is CONV1's is inferred: "
+                 "x Table V's 332 and 236 mW they give the same clock power, 109 and 106 mW (the other way round "
+                 "149 and 78 mW): UNCONFIRMED")
+
+
+@dataclass(frozen=True)
+class ClockNetwork:
+    """A chip's clock-network power as its own breakdown gives it: energy per clock cycle, not per access.
+
+    ``clock_w`` is spread over ``pes`` PEs at ``clock_hz``; ``pj_per_pe_cycle`` is the preset's
+    ``pe.clock_pj_per_pe_cycle`` (a hardware-description number of that chip, not fitted to any layer)."""
+
+    clock_w: float
+    clock_hz: float
+    pes: int
+    source: str
+    confirmed: bool          # every number checked against the paper (or a transcription of its table)
+
+    @property
+    def pj_per_pe_cycle(self) -> float:
+        return self.clock_w / self.clock_hz / self.pes * 1e12
+
+
+CLOCK_NETWORK: dict[str, ClockNetwork] = {
+    "eie_like": ClockNetwork(1.874e-3, 800e6, 1, EIE_TABLE2, confirmed=True),       # one PE's 1.874 mW
+    "eyeriss_like": ClockNetwork(0.329 * 0.332, 200e6, 168, EYERISS_FIG16, confirmed=False),  # 32.9% of 332 mW
+}
+
 
 RF_NOTE = ("register files (below the CACTI grid's 1 KiB) follow Horowitz's square-root capacity trend down from "
            "the 1 KiB CACTI cell; Eyeriss (Chen et al., ISCA 2016) reports RF access ~1x a MAC, which this respects "
@@ -266,5 +310,6 @@ def citations() -> list[tuple[str, float, str, str]]:
     rows += [(f"node_{k}nm", c.value, c.unit, c.source) for k, c in NODE_ENERGY_FACTOR.items()]
     rows += [(f"fpga_{k}", c.value, c.unit, c.source) for k, c in FPGA_ENERGY.items()]
     rows += [(f"fpga_family_{k}", c.value, c.unit, c.source) for k, c in FPGA_FAMILY_NODE_NM.items()]
+    rows += [(f"clock_network_{k}", c.pj_per_pe_cycle, "pJ per PE-cycle", c.source) for k, c in CLOCK_NETWORK.items()]
     rows += [(f"sram_table_{n}nm", float(sram_grid(n).log_read.size), "grid points", CACTI) for n in CACTI_NODES_NM]
     return rows

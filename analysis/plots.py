@@ -23,7 +23,7 @@ MARKERS = {"dense": "o", "nonstructured": "X", "filter": "s", "channel": "^", "c
            "nm": "P", "mixed": "*"}
 ENERGY_PARTS = [("energy_dram_pj", "DRAM", "#4e79a7"), ("energy_sram_pj", "SRAM", "#f28e2b"),
                 ("energy_rf_pj", "RF", "#e15759"), ("energy_mac_pj", "MAC", "#76b7b2"),
-                ("energy_index_pj", "index", "#59a14f")]
+                ("energy_index_pj", "index", "#59a14f"), ("energy_clock_pj", "clock", "#b07aa1")]
 STORAGE_PARTS = [("storage_weight_bits", "weights", "#4e79a7"), ("storage_index_bits", "index", "#e15759"),
                  ("storage_padding_bits", "padding", "#f28e2b"), ("storage_pointer_bits", "pointers", "#59a14f")]
 DPI = 110
@@ -114,7 +114,7 @@ def _stacked(rows, parts, path: Path, title: str, unit: str, scale: float) -> Pa
 
 def energy_breakdown(rows, out: Path) -> Path:
     return _stacked(rows, ENERGY_PARTS, out / "energy_breakdown.png",
-                    "Energy per inference at matched accuracy (DRAM / SRAM / RF / MAC / index)", "uJ", 1e6)
+                    "Energy per inference at matched accuracy (DRAM / SRAM / RF / MAC / index / clock)", "uJ", 1e6)
 
 
 def storage(rows, out: Path) -> Path:

@@ -35,8 +35,8 @@ ROW_KEYS = ["model", "structure", "platform", "kind", "engine", "ratio", "compre
             "val_accuracy", "n_val", "val_ci_low", "val_ci_high", "val_loss_pp", "test_accuracy", "n_test", "test_ci_low",
             "test_ci_high", "test_loss_pp", "weight_bits", "storage_bits", "storage_weight_bits",
             "storage_index_bits", "storage_padding_bits", "storage_pointer_bits", "macs_useful", "energy_pj",
-            "energy_dram_pj", "energy_sram_pj", "energy_rf_pj", "energy_mac_pj", "energy_index_pj", "cycles",
-            "compute_cycles", "stall_cycles", "latency_s", "latency_p25_s", "latency_p75_s", "latency_iqr_rel",
+            "energy_dram_pj", "energy_sram_pj", "energy_rf_pj", "energy_mac_pj", "energy_index_pj",
+            "energy_clock_pj", "cycles", "compute_cycles", "stall_cycles", "latency_s", "latency_p25_s", "latency_p75_s", "latency_iqr_rel",
             "threads", "timing_trusted", "timing_note", "utilization", "energy_vs_dense", "speedup_vs_dense", "cycles_validated_by",
             "traffic_validated_by", "energy_validated_by", "unvalidated", "note"]
 BREAKEVEN_RATIOS = [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99]
@@ -92,8 +92,8 @@ def _sim_rows(cfg, chosen: ChosenModel, accs, calibration) -> tuple[list[dict], 
     totals = table.totals()
     cost_keys = ("storage_bits", "storage_weight_bits", "storage_index_bits", "storage_padding_bits",
                  "storage_pointer_bits", "macs_useful", "energy_pj", "energy_dram_pj", "energy_sram_pj",
-                 "energy_rf_pj", "energy_mac_pj", "energy_index_pj", "cycles", "compute_cycles", "stall_cycles",
-                 "latency_s", "utilization")
+                 "energy_rf_pj", "energy_mac_pj", "energy_index_pj", "energy_clock_pj", "cycles", "compute_cycles",
+                 "stall_cycles", "latency_s", "utilization")
     rows = [{"model": cfg.model, "structure": chosen.structure, "platform": a.name, "kind": a.platform,
              "engine": a.pe.engine, "ratio": chosen.ratio, "compression": m["totals"]["compression"],
              **chosen.accuracy_columns(), "weight_bits": cfg.bits,

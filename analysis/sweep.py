@@ -71,7 +71,7 @@ MAX_SEED = 2**32 - 1
 MAX_BATCH = 65_536         # as `sparsesim simulate --batch`
 MAX_CACHE_ENTRY_BYTES = 1 << 20  # one point's costs are ~500 bytes of JSON
 COST_KEYS = ("energy_pj", "latency_s", "cycles", "stall_cycles", "storage_bits", "dram_bits", "utilization",
-             "energy_dram_pj", "energy_sram_pj", "energy_rf_pj", "energy_mac_pj", "energy_index_pj")
+             "energy_dram_pj", "energy_sram_pj", "energy_rf_pj", "energy_mac_pj", "energy_index_pj", "energy_clock_pj")
 OBJECTIVES = ("energy_pj", "latency_s", "cycles", "storage_bits", "dram_bits")
 
 

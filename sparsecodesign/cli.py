@@ -166,13 +166,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     table.to_json(out / "layers.json")
     totals = table.totals()
     print(f"{'layer':14s} {'hardware':14s} {'format':9s} {'storage kbit':>12s} {'idx+pad %':>9s} "
-          f"{'cycles':>12s} {'stall %':>7s} {'util':>6s} {'energy uJ':>10s} {'DRAM %':>7s}")
+          f"{'cycles':>12s} {'stall %':>7s} {'util':>6s} {'energy uJ':>10s} {'DRAM %':>7s} {'clock %':>7s}")
     for r in table.rows() + [dataclass_row(t) for t in totals.values()]:
         overhead = (r["storage_bits"] - r["storage_weight_bits"]) / max(r["storage_bits"], 1) * 100
         print(f"{r['layer'][:14]:14s} {r['hardware'][:14]:14s} {r['format'][:9]:9s} "
               f"{r['storage_bits'] / 1e3:12.1f} {overhead:9.1f} {r['cycles']:12.0f} "
               f"{r['stall_cycles'] / max(r['cycles'], 1e-12) * 100:7.1f} {r['utilization']:6.3f} "
-              f"{r['energy_pj'] / 1e6:10.3f} {r['energy_dram_pj'] / max(r['energy_pj'], 1e-12) * 100:7.1f}")
+              f"{r['energy_pj'] / 1e6:10.3f} {r['energy_dram_pj'] / max(r['energy_pj'], 1e-12) * 100:7.1f} "
+              f"{r['energy_clock_pj'] / max(r['energy_pj'], 1e-12) * 100:7.1f}")
     _print_validation(accs)
     conventions = sorted({a.memory.convention for a in accs} - {"native"})
     if conventions:

@@ -53,7 +53,7 @@ def _cost_columns(workloads, d: ComputeDemand, hw: HardwareArrays, traffic, timi
     """The cost columns (numpy arrays; names and texts as object arrays) of layers stacked layer after layer,
     ``n`` configs each (``d``, ``hw``, ``traffic`` and ``timing`` hold ``len(workloads) * n`` entries);
     ``validated_by``: ``sparsesim.provenance.labels`` of the ``n`` configs."""
-    e = layer_energy(d, traffic, hw)
+    e = layer_energy(d, traffic, hw, timing.cycles)
     units = hw.mac_units.astype(float)
     total = len(hw)
 
@@ -87,7 +87,8 @@ def _cost_columns(workloads, d: ComputeDemand, hw: HardwareArrays, traffic, timi
         "dram_bits": traffic.dram_bits, "dram_bits_compulsory": traffic.dram_bits_compulsory,
         "sram_bits": sram_bits, "rf_bits": rf_bits(d, traffic, hw), "index_decodes": d.index_decodes,
         "energy_dram_pj": e.dram_pj, "energy_sram_pj": e.sram_pj, "energy_rf_pj": e.rf_pj,
-        "energy_mac_pj": e.mac_pj, "energy_index_pj": e.index_pj, "energy_pj": e.total_pj,
+        "energy_mac_pj": e.mac_pj, "energy_index_pj": e.index_pj,
+        "energy_clock_pj": e.clock_pj, "energy_pj": e.total_pj,
         "energy_lower_bound_pj": e.lower_bound_pj, "latency_s": timing.cycles / hw.clock_hz,
         "batch": per_layer(lambda w: w.batch, np.int64),
         **{k: np.full(total, v, dtype=object if isinstance(v, str) else type(v)) for k, v in RUN_DEFAULTS.items()},

@@ -65,6 +65,7 @@ class HardwareArrays:
     decode_pj: np.ndarray
     mac_pj_override: np.ndarray   # NaN: from the technology table
     node_factor: np.ndarray
+    clock_pj_pe_cycle: np.ndarray  # pe.clock_pj_per_pe_cycle (0: not modelled)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -165,7 +166,7 @@ def forget_recent() -> None:
 # the numeric fields one accelerator contributes (``_numbers``), in order; typed as HardwareArrays declares them
 _FIELDS = ("rows", "cols", "pes", "mac_units", "act_bits", "acc_bits", "gating", "skipping", "gated_fraction",
            "compact", "index_bits", "clock_hz", "per_operand", "double_buffered", "dram_bw", "dram_shared", "stall_free", "dram_latency", "dram_pj_bit",
-           "rf_pj_bit", "decode_pj", "dram_write_pj_bit", "mac_pj_override", "node_factor")
+           "rf_pj_bit", "decode_pj", "dram_write_pj_bit", "mac_pj_override", "node_factor", "clock_pj_pe_cycle")
 _INTS = {"rows", "cols", "pes", "mac_units", "index_bits"}
 _BOOLS = {"gating", "skipping", "compact", "per_operand", "double_buffered", "dram_shared",
           "stall_free"}
@@ -204,7 +205,7 @@ def _numbers(x: Accelerator, memo: dict) -> tuple:
             pe.compact_zero_rows_cols, pe.index_bits, x.clock_hz, mem.organization == "per_operand", mem.double_buffered,
             dram.bandwidth_bits_per_cycle, dram.interfaces == "shared", dram.stall_free, dram.latency_cycles,
             dram.pj_per_bit, derived[15], derived[16], dram.write_pj_per_bit,
-            nan if pe.mac_pj is None else pe.mac_pj, f, *derived[:15],
+            nan if pe.mac_pj is None else pe.mac_pj, f, pe.clock_pj_per_pe_cycle or 0.0, *derived[:15],
             *(dram.operand_bandwidth(op) for op in OPERANDS),
             nan if rf.weight_access_pj is None else rf.weight_access_pj,
             nan if rf.act_access_pj is None else rf.act_access_pj,

@@ -64,6 +64,7 @@ class LayerCost:
     energy_rf_pj: float
     energy_mac_pj: float
     energy_index_pj: float
+    energy_clock_pj: float      # per cycle, not per access: the clock network (0: not modelled by the hardware)
     energy_pj: float
     energy_lower_bound_pj: float  # compulsory DRAM traffic + useful MACs
     latency_s: float            # simulated: cycles / clock; measured: the median of the timed runs

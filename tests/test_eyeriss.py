@@ -4,8 +4,10 @@ Acceptance (issue item 3): AlexNet CONV1-5 at batch 4 within 15% per layer on pr
 GLB accesses.  Known misses are pinned, not hidden (docs/validation.md, Eyeriss section): CONV3's GLB
 accesses (+43%: with Table IV's q=4, r=1 the model moves 2/(4*9) partial sums per MAC where the chip's
 figure implies about one GLB word per 24 MACs, as for CONV4-5; no rule of the chip found closes it, and the
-chip's figure is that of CONV4/5's mapping, benchmarks/eyeriss_glb_hypotheses.py) and the chip's power,
-which the model does not reach (no clock network, control or inter-PE network energy).
+chip's figure is that of CONV4/5's mapping, benchmarks/eyeriss_glb_hypotheses.py) and the power of CONV4-5 (+19%).
+The power includes the clock network, priced per cycle from the chip's own breakdown (32.9% of CONV1's 332 mW,
+JSSC Fig. 16; the share is unconfirmed, so the power is reported, not validated); the model has no control or
+inter-PE network energy.
 """
 
 import dataclasses
@@ -27,7 +29,8 @@ import eyeriss_validation as bench  # noqa: E402
 
 TOLERANCE = 0.15
 PINNED = {("conv3", "glb_mb"): (0.35, 0.50)}            # known miss: its error stays in this band
-POWER_BAND = (-0.45, -0.20)                             # power is reported, not validated: pinned against drift
+POWER_PINNED = {"conv4": (0.15, 0.23), "conv5": (0.15, 0.23)}   # power misses of 15%: pinned against drift
+NO_CLOCK_BAND = (-0.45, -0.20)                           # the per-access energy alone, as before the clock term
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +71,31 @@ def test_within_15_percent_per_layer(table, metric):
             assert abs(e[metric]) <= TOLERANCE, (e["layer"], metric, e[metric])
 
 
-def test_power_is_pinned(table):
-    """On-chip energy / latency falls 28-42% short of the measured power on every layer (not validated)."""
-    _, _, errs = table
-    assert all(POWER_BAND[0] < e["power_mw"] < POWER_BAND[1] for e in errs), [e["power_mw"] for e in errs]
+def test_power_with_the_clock_network(table):
+    """On-chip energy / latency, clock network included: within 15% on CONV1-3 (-5.2%, -4.4%, +8.9%), CONV4-5
+    +18.8% / +18.6% pinned (the model's per-access power falls less from CONV1 to CONV5 than the chip's).  Without
+    the clock term the same energy is 28-42% short on every layer."""
+    rows, ours, errs = table
+    for e in errs:
+        band = POWER_PINNED.get(e["layer"])
+        if band:
+            assert band[0] < e["power_mw"] < band[1], (e["layer"], e["power_mw"])
+        else:
+            assert abs(e["power_mw"]) <= TOLERANCE, (e["layer"], e["power_mw"])
+    for o, r in zip(ours, rows):
+        assert NO_CLOCK_BAND[0] < (o["power_mw"] - o["clock_mw"]) / float(r["power_mw"]) - 1 < NO_CLOCK_BAND[1]
+
+
+def test_clock_network_is_the_cited_per_cycle_power(table):
+    """The preset's per-cycle term is the cited table's (accel_models.tech.CLOCK_NETWORK: 32.9% x 332 mW over 168
+    PEs at 200 MHz), and it is a constant power: 109.2 mW on every layer, stalls included."""
+    from accel_models.tech import CLOCK_NETWORK
+
+    acc, ref = load_accelerator("eyeriss_like"), CLOCK_NETWORK["eyeriss_like"]
+    assert (ref.clock_hz, ref.pes) == (acc.clock_hz, acc.pe.num_pes)
+    assert acc.pe.clock_pj_per_pe_cycle == pytest.approx(ref.pj_per_pe_cycle, rel=1e-4)
+    _, ours, _ = table
+    assert all(o["clock_mw"] == pytest.approx(0.329 * 332, rel=1e-4) for o in ours)
 
 
 def test_no_glb_rule_closes_conv3_with_table_iv_mapping():

@@ -91,3 +91,22 @@ def test_repeated_hardware_names_add_up_row_by_row():
     assert list(totals) == [acc.name]
     assert _same(totals[acc.name].energy_pj, 2 * one.energy_pj) or math.isclose(
         totals[acc.name].energy_pj, 2 * one.energy_pj, rel_tol=1e-12)
+
+
+def test_clock_column_is_per_cycle_and_in_the_total():
+    """The per-cycle term (``pe.clock_pj_per_pe_cycle`` x PEs x cycles, stalls included) in the one-pass table
+    (equal to the per-layer path by ``test_evaluate_rows_equal_layer_costs``) and inside ``energy_pj``; 0 where
+    the hardware does not model it."""
+    ws, accs = _layers(), _hardware()
+    rows = evaluate(ws, accs).rows()
+    assert len(rows) == len(ws) * len(accs)
+    parts = ("energy_dram_pj", "energy_sram_pj", "energy_rf_pj", "energy_mac_pj", "energy_index_pj", "energy_clock_pj")
+    clocked = 0
+    for i, r in enumerate(rows):
+        a = accs[i % len(accs)]
+        per_cycle = (a.pe.clock_pj_per_pe_cycle or 0.0) * a.pe.num_pes
+        assert math.isclose(r["energy_clock_pj"], r["cycles"] * per_cycle, rel_tol=1e-12, abs_tol=0.0)
+        assert math.isclose(r["energy_pj"], sum(r[k] for k in parts), rel_tol=1e-12)
+        clocked += r["energy_clock_pj"] > 0
+    assert clocked == len(ws) * sum(1 for a in accs if a.pe.clock_pj_per_pe_cycle)
+    assert clocked > 0
