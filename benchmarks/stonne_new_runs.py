@@ -1,0 +1,120 @@
+"""The SIGMA-like engine against STONNE on runs outside the 43-run fixture, truly dense rows included (issue 21).
+
+STONNE (stonne-simulator/stonne 22634b8b) is built by ``benchmarks/stonne_build.sh`` with one patch
+(tests/fixtures/stonne/stonne_row_nnz.patch): ``STONNE_MK_ROW_NNZ=<file>`` gives each weight row exactly the
+nonzero count we draw, at columns drawn with STONNE's own ``rand()``, and a truly dense K x N operand (STONNE's
+``-MK_sparsity=0`` keeps ~1% zeros: ``rand()%100 <= 0``).  The design: four GEMM shapes and three arrays, none in
+tests/fixtures/stonne/sigma_runs.json, at weight sparsity 0 (every row full), 25, 50, 75 and 90% (row counts
+binomial(K, 1 - s) from a seeded generator, an empty row drawn as one nonzero: STONNE advances its row index
+by the number of rows it mapped, so an empty row inside an iteration makes it redo rows,
+``SparseSDMemory::cycle``, state WAITING_FOR_NEXT_STA_ITER).  Shape S4 and every 25% point are held out.
+
+    benchmarks/stonne_build.sh <stonne git dir>                      # prints the binary's path
+    python benchmarks/stonne_new_runs.py --stonne <binary> --write   # run STONNE, write the fixture
+    python benchmarks/stonne_new_runs.py                             # ours vs the fixture (development runs)
+    python benchmarks/stonne_new_runs.py --held-out                  # ... and the held-out runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+FIXTURE = ROOT / "tests" / "fixtures" / "stonne" / "sigma_new_runs.json"
+SHAPES = {"S1": (96, 48, 200), "S2": (256, 24, 96), "S3": (40, 72, 600), "S4": (160, 40, 48)}   # M x N x K
+ARRAYS = {"A1": (32, 32, 32), "A2": (256, 128, 32), "A3": (512, 512, 128)}                        # ms / dn / rn
+SPARSITIES_PCT = (0, 25, 50, 75, 90)
+HELD_OUT_SHAPES, HELD_OUT_SPARSITIES_PCT = ("S4",), (25,)
+SEED = 21
+
+
+def row_counts(m: int, k: int, sparsity_pct: int, rng: np.random.Generator) -> np.ndarray:
+    """Per-row nonzeros: K when dense, else binomial(K, 1 - s) with an empty row drawn as one nonzero."""
+    if sparsity_pct == 0:
+        return np.full(m, k)
+    return np.maximum(rng.binomial(k, 1 - sparsity_pct / 100, size=m), 1)
+
+
+def design() -> list[dict]:
+    rng = np.random.default_rng(SEED)
+    runs = []
+    for shape, (m, n, k) in SHAPES.items():
+        for arr, (ms, dn, rn) in ARRAYS.items():
+            for sp in SPARSITIES_PCT:
+                counts = row_counts(m, k, sp, rng)
+                runs.append({"shape": shape, "array": arr, "gemm_m": m, "gemm_n": n, "gemm_k": k, "ms_size": ms,
+                             "dn_bw": dn, "rn_bw": rn, "mk_sparsity_pct": sp, "nnz": int(counts.sum()),
+                             "held_out": shape in HELD_OUT_SHAPES or sp in HELD_OUT_SPARSITIES_PCT,
+                             "row_nnz": counts.tolist()})
+    return runs
+
+
+def run_stonne(binary: str, r: dict) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        counts = Path(tmp) / "row_nnz.txt"
+        counts.write_text(" ".join(map(str, r["row_nnz"])))
+        out = subprocess.run(
+            [binary, "-SparseGEMM", f"-M={r['gemm_m']}", f"-N={r['gemm_n']}", f"-K={r['gemm_k']}",
+             f"-num_ms={r['ms_size']}", f"-dn_bw={r['dn_bw']}", f"-rn_bw={r['rn_bw']}", "-MK_sparsity=0",
+             "-KN_sparsity=0", "-dataflow=MK_STA_KN_STR", "-optimize=0"],
+            cwd=tmp, env={**os.environ, "STONNE_MK_ROW_NNZ": str(counts)}, capture_output=True, text=True,
+            check=True).stdout
+    if "Test passed" not in out:
+        raise RuntimeError(f"STONNE's own result check failed for {r['shape']} {r['array']}")
+    return int(re.search(r"Number of cycles running: (\d+)", out).group(1))
+
+
+def write(binary: str) -> None:
+    runs = design()
+    for r in runs:
+        r["cycles"] = run_stonne(binary, r)
+        print(r["shape"], r["array"], f"{r['mk_sparsity_pct']}%", "done", flush=True)
+    runs = [{k: r[k] for k in (*[k for k in r if k != "row_nnz"], "row_nnz")} for r in runs]
+    FIXTURE.write_text(json.dumps({
+        "source": "STONNE (stonne-simulator/stonne 22634b8b7668c2691bc2df8f612232d90839df20) with "
+                  "tests/fixtures/stonne/stonne_row_nnz.patch, SparseGEMM, dataflow MK_STA_KN_STR, optimize=0, "
+                  "STONNE_MK_ROW_NNZ = row_nnz, KN truly dense; written by benchmarks/stonne_new_runs.py --write",
+        "runs": runs}, indent=1) + "\n")
+
+
+def compare(held_out: bool) -> None:
+    from test_validation import sigma_cycles
+    runs = json.loads(FIXTURE.read_text())["runs"]
+    print("| shape | GEMM M x N x K | multipliers / dn / rn | weight sparsity | nonzeros | held out | "
+          "STONNE cycles | ours | error |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in runs:
+        if r["held_out"] and not held_out:
+            continue
+        ours = sigma_cycles(r)
+        print(f"| {r['shape']} | {r['gemm_m']} x {r['gemm_n']} x {r['gemm_k']} | {r['ms_size']} / {r['dn_bw']} / "
+              f"{r['rn_bw']} | {r['mk_sparsity_pct']}% | {r['nnz']} | {'yes' if r['held_out'] else 'no'} | "
+              f"{r['cycles']} | {ours:.0f} | {(ours - r['cycles']) / r['cycles'] * 100:+.1f}% |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--stonne", help="the patched STONNE binary (benchmarks/stonne_build.sh)")
+    ap.add_argument("--write", action="store_true", help="run STONNE and write the fixture")
+    ap.add_argument("--held-out", action="store_true", help="also print the held-out runs")
+    a = ap.parse_args()
+    if a.write:
+        write(a.stonne)
+    else:
+        compare(a.held_out)
+
+
+if __name__ == "__main__":
+    main()
