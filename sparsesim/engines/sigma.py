@@ -29,6 +29,7 @@ import numpy as np
 from ..demand import ComputeDemand, ceil_div, gating_weight, int_groups, layer_stats, storage_width
 from ..hwarrays import HardwareArrays
 from ..workload import LayerWorkload
+from .sigma_bus import completing_lines
 
 
 def _folded(c: int, multipliers: int) -> list[int]:
@@ -42,34 +43,60 @@ def _folded(c: int, multipliers: int) -> list[int]:
     return chunks
 
 
+def pack_vns(row_nnz: np.ndarray, multipliers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows as STONNE maps them (``SparseSDMemory::cycle``, state CONFIGURING): (multipliers used, iteration) per
+    virtual neuron; whole rows while they fit, a longer row folded alone, empty rows never mapped."""
+    sizes: list[int] = []
+    its: list[int] = []
+    it, total = -1, multipliers + 1
+    for c in row_nnz[row_nnz > 0].tolist():
+        if c > multipliers:
+            for ch in _folded(int(c), multipliers):
+                it += 1
+                sizes.append(ch)
+                its.append(it)
+            total = multipliers + 1
+            continue
+        if total + c > multipliers:
+            it, total = it + 1, 0
+        sizes.append(c)
+        its.append(it)
+        total += c
+    return np.array(sizes, dtype=np.int64), np.array(its, dtype=np.int64)
+
+
 def pack_rows(row_nnz: np.ndarray, multipliers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Iterations as (multipliers used, rows, largest row) arrays: whole rows while they fit; long rows folded."""
-    its: list[tuple[int, int, int]] = []
-    total = count = big = 0
-    for c in row_nnz.tolist():
-        if c > multipliers or total + c > multipliers:
-            if count:
-                its.append((total, count, big))
-            total = count = big = 0
-        if c > multipliers:
-            its += [(ch, 1, ch) for ch in _folded(int(c), multipliers)]
-            continue
-        total, count, big = total + c, count + 1, max(big, c)
-    if count:
-        its.append((total, count, big))
-    a = np.array(its, dtype=float).reshape(-1, 3)
-    return a[:, 0], a[:, 1], a[:, 2]
+    size, it = pack_vns(row_nnz, multipliers)
+    n = int(it[-1]) + 1 if it.size else 0
+    largest = np.zeros(n)
+    np.maximum.at(largest, it, size)
+    return np.bincount(it, size, n).astype(float), np.bincount(it, minlength=n).astype(float), largest
+
+
+def busiest_line(row_nnz: np.ndarray, multipliers: int, lines: int) -> np.ndarray:
+    """Per iteration, the most rows whose results share one collection-bus line (``sigma_bus``)."""
+    size, it = pack_vns(row_nnz, multipliers)
+    if not it.size:
+        return np.zeros(0)
+    start = np.cumsum(size) - size
+    first = np.searchsorted(it, it)                        # each iteration's first row (it is sorted)
+    line = completing_lines(size, start - start[first], multipliers, lines)
+    counts = np.zeros((int(it[-1]) + 1, lines))
+    np.add.at(counts, (it, line), 1)
+    return counts.max(1)
 
 
 def sigma_cycles(w: LayerWorkload, multipliers: int, dn: int, rn: int, overhead: int) -> tuple[float, float]:
     """(cycles, iterations) per layer; cached per configuration."""
     key = ("sigma", multipliers, dn, rn, overhead)
     if key not in w.cache:
-        e, r, s = pack_rows(w.mask.sum(1), multipliers)
+        row_nnz = w.mask.sum(1)
+        e, r, s = pack_rows(row_nnz, multipliers)
         n = float(w.columns)
         fan = max(1, multipliers // dn)
         stream = np.minimum(fan, e) * (n + 1)
-        collect = ceil_div(r, rn) * n + 1
+        collect = busiest_line(row_nnz, multipliers, rn) * n + 1
         depth = np.ceil(np.log2(np.maximum(s, 1)))
         t = np.maximum(stream, collect) + depth + (1 if dn < multipliers else 0) + overhead
         w.cache[key] = (float(t.sum()), float(e.size))
