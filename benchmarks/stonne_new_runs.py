@@ -5,9 +5,10 @@ STONNE (stonne-simulator/stonne 22634b8b) is built by ``benchmarks/stonne_build.
 nonzero count we draw, at columns drawn with STONNE's own ``rand()``, and a truly dense K x N operand (STONNE's
 ``-MK_sparsity=0`` keeps ~1% zeros: ``rand()%100 <= 0``).  The design: four GEMM shapes and three arrays, none in
 tests/fixtures/stonne/sigma_runs.json, at weight sparsity 0 (every row full), 25, 50, 75 and 90% (row counts
-binomial(K, 1 - s) from a seeded generator, an empty row drawn as one nonzero: STONNE advances its row index
-by the number of rows it mapped, so an empty row inside an iteration makes it redo rows,
-``SparseSDMemory::cycle``, state WAITING_FOR_NEXT_STA_ITER).  Shape S4 and every 25% point are held out.
+binomial(K, 1 - s) from a seeded generator, a row of fewer than 3 drawn as 3: STONNE's bitmap generator maps
+every row with at least 3 entries, zeros included, ``generateBitMapFromDense`` in src/utility.cpp).  Shape S4
+and every 25% point are held out.  Besides the cycles, each run keeps what STONNE reports of its mapping: the
+weights it read, its reconfigurations (iterations) and the results each collection-bus line carried.
 
     benchmarks/stonne_build.sh <stonne git dir>                      # prints the binary's path
     python benchmarks/stonne_new_runs.py --stonne <binary> --write   # run STONNE, write the fixture
@@ -41,10 +42,10 @@ SEED = 21
 
 
 def row_counts(m: int, k: int, sparsity_pct: int, rng: np.random.Generator) -> np.ndarray:
-    """Per-row nonzeros: K when dense, else binomial(K, 1 - s) with an empty row drawn as one nonzero."""
+    """Per-row nonzeros: K when dense, else binomial(K, 1 - s), at least 3 (what STONNE maps)."""
     if sparsity_pct == 0:
         return np.full(m, k)
-    return np.maximum(rng.binomial(k, 1 - sparsity_pct / 100, size=m), 1)
+    return np.maximum(rng.binomial(k, 1 - sparsity_pct / 100, size=m), 3)
 
 
 def design() -> list[dict]:
@@ -61,7 +62,19 @@ def design() -> list[dict]:
     return runs
 
 
-def run_stonne(binary: str, r: dict) -> int:
+def _stonne_report(folder: Path, lines: int, multipliers: int) -> dict:
+    """Weights read, reconfigurations and results per collection-bus line from STONNE's own output files."""
+    stats = next(folder.glob("output_stats*.txt")).read_text()
+    counters = next(folder.glob("output_stats*.counters")).read_text()
+    bus = counters.split("[CollectionBus]")[1].split("[")[0].split()
+    wires = [int(x.split("=")[1]) for x in bus if x.startswith("WRITE=")]   # per line: inputs, then the output
+    per_line = multipliers // lines + 1                                      # (CollectionBus.cpp)
+    return {"weight_reads": int(re.search(r'"N_SRAM_weight_reads" : (\d+)', stats).group(1)),
+            "reconfigurations": int(re.search(r'"N_reconfigurations" : (\d+)', stats).group(1)),
+            "line_results": [wires[i * (per_line + 1) + per_line] for i in range(lines)]}
+
+
+def run_stonne(binary: str, r: dict) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         counts = Path(tmp) / "row_nnz.txt"
         counts.write_text(" ".join(map(str, r["row_nnz"])))
@@ -71,15 +84,16 @@ def run_stonne(binary: str, r: dict) -> int:
              "-KN_sparsity=0", "-dataflow=MK_STA_KN_STR", "-optimize=0"],
             cwd=tmp, env={**os.environ, "STONNE_MK_ROW_NNZ": str(counts)}, capture_output=True, text=True,
             check=True).stdout
-    if "Test passed" not in out:
-        raise RuntimeError(f"STONNE's own result check failed for {r['shape']} {r['array']}")
-    return int(re.search(r"Number of cycles running: (\d+)", out).group(1))
+        if "Test passed" not in out:
+            raise RuntimeError(f"STONNE's own result check failed for {r['shape']} {r['array']}")
+        report = _stonne_report(Path(tmp), r["rn_bw"], r["ms_size"])
+    return {"cycles": int(re.search(r"Number of cycles running: (\d+)", out).group(1)), **report}
 
 
 def write(binary: str) -> None:
     runs = design()
     for r in runs:
-        r["cycles"] = run_stonne(binary, r)
+        r.update(run_stonne(binary, r))
         print(r["shape"], r["array"], f"{r['mk_sparsity_pct']}%", "done", flush=True)
     runs = [{k: r[k] for k in (*[k for k in r if k != "row_nnz"], "row_nnz")} for r in runs]
     FIXTURE.write_text(json.dumps({

@@ -4,29 +4,32 @@ The sparse weight matrix is stationary.  Its nonzeros are packed onto the
 P = rows x cols multipliers whole rows at a time, in row order, while they
 fit; a row with more than P nonzeros runs alone, folded over
 1 + ceil((n - P) / (P - 1)) iterations (one multiplier re-injects the partial
-sum).  One packing is an *iteration*; iterations do not overlap.  In each, the
-dense input streams one column per step through a distribution network of
-``distribution_bw_words`` ports, each port feeding g = P / ports multipliers
-(one word per port per cycle, so streaming slows by g); the products of each
-row are added by a pipelined reduction tree whose results leave through
-``reduction_bw_words`` collection lines (one result per line per cycle):
+sum); an empty row is not mapped.  One packing is an *iteration*; iterations
+do not overlap.  In each, the dense input streams one column per step through
+a distribution network of ``distribution_bw_words`` ports, each port feeding
+g = P / ports multipliers (one word per port per cycle, so streaming slows by
+g); the products of each row are added in STONNE's augmented reduction tree,
+and the adder that completes a row sends its results over one of
+``reduction_bw_words`` collection-bus lines, one result per line per cycle
+(``sigma_bus`` has the rule, from STONNE's ART compiler and bus wiring):
 
-    T_i = max(min(g, e_i) (N + 1),  ceil(r_i / rn) N + 1)
+    T_i = max(min(g, e_i) (N + 1),  b_i N + 1)
           + ceil(log2 s_i) + [ports < P] + iteration_overhead_cycles
     cycles = sum_i T_i
 
-with e_i nonzeros, r_i rows and s_i the largest row (chunk) of iteration i,
-all counted from the real mask.  Zeros are never mapped, so cycles fall with
-the number of iterations as weights get sparser; the streamed input is not
-compressed (its zeros are multiplied).  Weights are stored as a bitmap plus
-values.  Checked against STONNE's SIGMA model (docs/validation.md).
+with e_i nonzeros, b_i the most rows whose completing adders share one line
+and s_i the largest row (chunk) of iteration i, all counted from the real mask.
+Zeros are never mapped, so cycles fall with the number of iterations as weights
+get sparser; the streamed input is not compressed (its zeros are multiplied).
+Weights are stored as a bitmap plus values.  Checked against STONNE's SIGMA
+model (docs/validation.md section 4).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..demand import ComputeDemand, ceil_div, gating_weight, int_groups, layer_stats, storage_width
+from ..demand import ComputeDemand, gating_weight, int_groups, layer_stats, storage_width
 from ..hwarrays import HardwareArrays
 from ..workload import LayerWorkload
 from .sigma_bus import completing_lines
@@ -74,14 +77,19 @@ def pack_rows(row_nnz: np.ndarray, multipliers: int) -> tuple[np.ndarray, np.nda
     return np.bincount(it, size, n).astype(float), np.bincount(it, minlength=n).astype(float), largest
 
 
-def busiest_line(row_nnz: np.ndarray, multipliers: int, lines: int) -> np.ndarray:
-    """Per iteration, the most rows whose results share one collection-bus line (``sigma_bus``)."""
+def vn_lines(row_nnz: np.ndarray, multipliers: int, lines: int) -> tuple[np.ndarray, np.ndarray]:
+    """(iteration, collection-bus line) of each mapped row (``sigma_bus``)."""
     size, it = pack_vns(row_nnz, multipliers)
-    if not it.size:
-        return np.zeros(0)
     start = np.cumsum(size) - size
     first = np.searchsorted(it, it)                        # each iteration's first row (it is sorted)
-    line = completing_lines(size, start - start[first], multipliers, lines)
+    return it, completing_lines(size, start - start[first], multipliers, lines)
+
+
+def busiest_line(row_nnz: np.ndarray, multipliers: int, lines: int) -> np.ndarray:
+    """Per iteration, the most rows whose results share one collection-bus line."""
+    it, line = vn_lines(row_nnz, multipliers, lines)
+    if not it.size:
+        return np.zeros(0)
     counts = np.zeros((int(it[-1]) + 1, lines))
     np.add.at(counts, (it, line), 1)
     return counts.max(1)
