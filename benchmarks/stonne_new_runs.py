@@ -7,7 +7,8 @@ nonzero count we draw, at columns drawn with STONNE's own ``rand()``, and a trul
 tests/fixtures/stonne/sigma_runs.json, at weight sparsity 0 (every row full), 25, 50, 75 and 90% (row counts
 binomial(K, 1 - s) from a seeded generator, a row of fewer than 3 drawn as 3: STONNE's bitmap generator maps
 every row with at least 3 entries, zeros included, ``generateBitMapFromDense`` in src/utility.cpp).  Shape S4
-and every 25% point are held out.  Besides the cycles, each run keeps what STONNE reports of its mapping: the
+and every 25% point are held out.  Also, each GEMM/array pair of the 43-run fixture run truly dense ("dense
+twins").  Besides the cycles, each run keeps what STONNE reports of its mapping: the
 weights it read, its reconfigurations (iterations) and the results each collection-bus line carried.
 
     benchmarks/stonne_build.sh <stonne git dir>                      # prints the binary's path
@@ -38,6 +39,9 @@ SHAPES = {"S1": (96, 48, 200), "S2": (256, 24, 96), "S3": (40, 72, 600), "S4": (
 ARRAYS = {"A1": (32, 32, 32), "A2": (256, 128, 32), "A3": (512, 512, 128)}                        # ms / dn / rn
 SPARSITIES_PCT = (0, 25, 50, 75, 90)
 HELD_OUT_SHAPES, HELD_OUT_SPARSITIES_PCT = ("S4",), (25,)
+TWINS = {"A": (64, 64, 256, 128, 128, 128), "B": (64, 64, 256, 256, 256, 256), "C": (64, 64, 256, 128, 64, 64),
+         "D": (64, 64, 256, 64, 64, 64), "E": (128, 32, 512, 128, 128, 128), "F": (32, 128, 64, 128, 128, 128),
+         "J": (64, 64, 256, 256, 64, 64)}   # the 43-run fixture's GEMM/array pairs (sets), run truly dense
 SEED = 21
 
 
@@ -60,6 +64,13 @@ def design() -> list[dict]:
                              "held_out": shape in HELD_OUT_SHAPES or sp in HELD_OUT_SPARSITIES_PCT,
                              "row_nnz": counts.tolist()})
     return runs
+
+
+def dense_twins() -> list[dict]:
+    """Each GEMM/array pair of the 43-run fixture with every row full (its "0%" runs keep ~1% zeros)."""
+    return [{"set": name, "gemm_m": m, "gemm_n": n, "gemm_k": k, "ms_size": ms, "dn_bw": dn, "rn_bw": rn,
+             "mk_sparsity_pct": 0, "nnz": m * k, "row_nnz": [k] * m}
+            for name, (m, n, k, ms, dn, rn) in TWINS.items()]
 
 
 def _stonne_report(folder: Path, lines: int, multipliers: int) -> dict:
@@ -90,32 +101,44 @@ def run_stonne(binary: str, r: dict) -> dict:
     return {"cycles": int(re.search(r"Number of cycles running: (\d+)", out).group(1)), **report}
 
 
-def write(binary: str) -> None:
-    runs = design()
+def _run_all(binary: str, runs: list[dict]) -> list[dict]:
     for r in runs:
         r.update(run_stonne(binary, r))
-        print(r["shape"], r["array"], f"{r['mk_sparsity_pct']}%", "done", flush=True)
-    runs = [{k: r[k] for k in (*[k for k in r if k != "row_nnz"], "row_nnz")} for r in runs]
+        print(r.get("shape", r.get("set")), r.get("array", ""), f"{r['mk_sparsity_pct']}%", "done", flush=True)
+    return [{k: r[k] for k in (*[k for k in r if k != "row_nnz"], "row_nnz")} for r in runs]
+
+
+def write(binary: str) -> None:
+    runs, twins = _run_all(binary, design()), _run_all(binary, dense_twins())
     FIXTURE.write_text(json.dumps({
         "source": "STONNE (stonne-simulator/stonne 22634b8b7668c2691bc2df8f612232d90839df20) with "
                   "tests/fixtures/stonne/stonne_row_nnz.patch, SparseGEMM, dataflow MK_STA_KN_STR, optimize=0, "
                   "STONNE_MK_ROW_NNZ = row_nnz, KN truly dense; written by benchmarks/stonne_new_runs.py --write",
-        "runs": runs}, indent=1) + "\n")
+        "runs": runs, "dense_twins": twins}, indent=1) + "\n")
+
+
+def _row(r: dict, ours: float, label: str) -> str:
+    return (f"| {label} | {r['gemm_m']} x {r['gemm_n']} x {r['gemm_k']} | {r['ms_size']} / {r['dn_bw']} / "
+            f"{r['rn_bw']} | {r['mk_sparsity_pct']}% | {r['nnz']} | {r['cycles']} | {ours:.0f} | "
+            f"{(ours - r['cycles']) / r['cycles'] * 100:+.1f}% |")
 
 
 def compare(held_out: bool) -> None:
-    from test_validation import sigma_cycles
-    runs = json.loads(FIXTURE.read_text())["runs"]
-    print("| shape | GEMM M x N x K | multipliers / dn / rn | weight sparsity | nonzeros | held out | "
-          "STONNE cycles | ours | error |")
+    from test_validation import STONNE, sigma_cycles
+    fixture = json.loads(FIXTURE.read_text())
+    print("| shape | GEMM M x N x K | multipliers / dn / rn | weight sparsity | nonzeros | STONNE cycles | ours | "
+          "error |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in fixture["runs"]:
+        if held_out or not r["held_out"]:
+            print(_row(r, sigma_cycles(r), f"{r['shape']}{' (held out)' if r['held_out'] else ''}"))
+    print("\nTruly dense twins of the 43-run fixture's sets (STONNE's \"0%\" run of the set, ~1% zeros, beside):\n")
+    print("| set | GEMM M x N x K | multipliers / dn / rn | weight sparsity | nonzeros | STONNE cycles | ours | "
+          "error | STONNE \"0%\" cycles |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for r in runs:
-        if r["held_out"] and not held_out:
-            continue
-        ours = sigma_cycles(r)
-        print(f"| {r['shape']} | {r['gemm_m']} x {r['gemm_n']} x {r['gemm_k']} | {r['ms_size']} / {r['dn_bw']} / "
-              f"{r['rn_bw']} | {r['mk_sparsity_pct']}% | {r['nnz']} | {'yes' if r['held_out'] else 'no'} | "
-              f"{r['cycles']} | {ours:.0f} | {(ours - r['cycles']) / r['cycles'] * 100:+.1f}% |")
+    for r in fixture["dense_twins"]:
+        zero = next(o for o in STONNE if o["set"] == r["set"] and o["mk_sparsity_pct"] == 0)
+        print(_row(r, sigma_cycles(r), r["set"]) + f" {zero['cycles']} |")
 
 
 def main() -> None:
