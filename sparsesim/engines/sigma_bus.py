@@ -27,8 +27,9 @@ import numpy as np
 
 @lru_cache(maxsize=None)
 def bus_lines(multipliers: int, lines: int) -> tuple[tuple[int, ...], ...]:
-    """Collection-bus line of adder (level, index), level 0 the root; a tuple per level."""
-    levels = int(np.log2(multipliers))
+    """Collection-bus line of adder (level, index), level 0 the root; a tuple per level.  STONNE requires a
+    power-of-two array; another size gets the tree of the next power of two (a model assumption)."""
+    levels = max(1, int(np.ceil(np.log2(multipliers))))
     pairs, singles = [], []
     for level in range(levels):
         width = 1 << level
