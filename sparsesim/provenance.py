@@ -91,7 +91,8 @@ ZIGZAG = Check("ZigZag", "energy (per component) and DRAM/SRAM traffic of its en
 STONNE = Check("STONNE (SIGMA)", "compute cycles within 3.4% on all 43 fixture runs (3 GEMMs, 10 arrays, 0-90% "
                "sparsity) and within 7.8% on 67 new runs (4 GEMM shapes x 3 arrays, truly dense to 90%, 24 held "
                "out; the fixture's pairs truly dense); on the new runs, iterations and collection-bus lines are "
-               "exactly STONNE's; rows under 3 nonzeros unchecked (STONNE maps 3); memory stalls follow the native model",
+               "exactly STONNE's; rows under 3 nonzeros unchecked (STONNE maps 3); memory stalls follow the native "
+               "model",
                "docs/validation.md section 4",
                "python benchmarks/stonne_validation.py && python benchmarks/stonne_new_runs.py --held-out",
                covers="compute cycles")
