@@ -175,21 +175,50 @@ def sigma_cycles(run: dict) -> float:
     return cycles(sigma_layer(run), run["ms_size"], run["dn_bw"], run["rn_bw"], 4)[0]
 
 
-def test_sigma_engine_matches_stonne_within_15_percent_on_the_chosen_gemms():
-    chosen = [r for r in STONNE if r["set"] in ("C", "D", "E", "J")]   # every sparsity of four GEMM/array pairs
-    assert len(chosen) == 16 and {r["mk_sparsity_pct"] for r in chosen} == {0, 50, 80, 90}
-    for r in chosen:
-        assert sigma_cycles(r) == pytest.approx(r["cycles"], rel=0.15), r
-    errors = [abs(sigma_cycles(r) / r["cycles"] - 1) for r in chosen]
-    assert max(errors) < 0.035
+def test_sigma_engine_matches_stonne_within_15_percent_on_every_fixture_run():
+    """All 43 runs, the many-short-rows ones included (they were 20-48% low before the engine collected each
+    iteration at its busiest collection-bus line, docs/validation.md section 4)."""
+    assert len(STONNE) == 43
+    errors = [sigma_cycles(r) / r["cycles"] - 1 for r in STONNE]
+    assert max(abs(e) for e in errors) < 0.035, errors
 
 
-def test_sigma_engine_underpredicts_only_where_stonne_serialises_its_collection_bus():
-    """Many short rows in one iteration: STONNE makes their results share collection-bus lines (its ART
-    wiring), which a SIGMA-like reduction network does not need; the model is documented to be low there."""
-    for r in STONNE:
-        ratio = sigma_cycles(r) / r["cycles"]
-        if ratio < 0.85:
-            rows_per_iteration = len(r["row_nnz"]) / max(1, np.ceil(r["nnz"] / r["ms_size"]))
-            assert rows_per_iteration > 3 or r["rn_bw"] < 64, r
-        assert 0.5 < ratio < 1.05
+STONNE_NEW = json.loads((FIXTURES / "stonne" / "sigma_new_runs.json").read_text())["runs"]
+
+
+def test_sigma_engine_matches_stonne_on_new_shapes_arrays_and_truly_dense_rows():
+    """60 runs on 4 GEMM shapes x 3 arrays outside the 43-run fixture, 0 (truly dense) to 90% sparsity, 24
+    of them held out while the engine was changed; STONNE patched only to take per-row counts."""
+    shapes = {(r["gemm_m"], r["gemm_n"], r["gemm_k"]) for r in STONNE_NEW}
+    arrays = {(r["ms_size"], r["dn_bw"], r["rn_bw"]) for r in STONNE_NEW}
+    old_shapes = {(r["gemm_m"], r["gemm_n"], r["gemm_k"]) for r in STONNE}
+    old_arrays = {(r["ms_size"], r["dn_bw"], r["rn_bw"]) for r in STONNE}
+    assert len(STONNE_NEW) == 60 and not shapes & old_shapes and not arrays & old_arrays
+    dense = [r for r in STONNE_NEW if r["mk_sparsity_pct"] == 0]
+    assert len(dense) == 12 and all(r["nnz"] == r["gemm_m"] * r["gemm_k"] for r in dense)
+    errors = [sigma_cycles(r) / r["cycles"] - 1 for r in STONNE_NEW]
+    assert all(abs(e) < 0.15 for e in errors), errors
+    assert max(abs(e) for e in errors) < 0.09
+    assert max(abs(sigma_cycles(r) / r["cycles"] - 1) for r in dense) < 0.04
+
+
+def test_sigma_mapping_is_stonnes_weights_iterations_and_collection_bus_lines():
+    """The engine's packing and bus-line rule against what STONNE reports of each new run: weights read,
+    reconfigurations, and the results each collection-bus line carried (exactly)."""
+    from sparsesim.engines.sigma import vn_lines
+    for r in STONNE_NEW:
+        it, line = vn_lines(np.array(r["row_nnz"]), r["ms_size"], r["rn_bw"])
+        assert r["nnz"] == r["weight_reads"] and it[-1] + 1 == r["reconfigurations"], r["shape"]
+        assert (np.bincount(line, minlength=r["rn_bw"]) * r["gemm_n"]).tolist() == r["line_results"], r["shape"]
+
+
+def test_sigma_truly_dense_rows_cost_what_stonne_charges():
+    """The 43-run fixture's GEMM/array pairs with every row full: a 256-long row on 128 multipliers takes 3
+    iterations in STONNE too (set A: 14016 cycles against 9926 for its "0%" run, which keeps ~1% zeros)."""
+    twins = json.loads((FIXTURES / "stonne" / "sigma_new_runs.json").read_text())["dense_twins"]
+    assert {r["set"] for r in twins} == {"A", "B", "C", "D", "E", "F", "J"}
+    for r in twins:
+        assert r["nnz"] == r["weight_reads"] == r["gemm_m"] * r["gemm_k"]
+        assert sigma_cycles(r) == pytest.approx(r["cycles"], rel=0.03), r["set"]
+    a = next(r for r in twins if r["set"] == "A")
+    assert a["cycles"] > 1.4 * next(r["cycles"] for r in STONNE if r["set"] == "A" and r["mk_sparsity_pct"] == 0)

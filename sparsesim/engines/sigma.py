@@ -4,31 +4,35 @@ The sparse weight matrix is stationary.  Its nonzeros are packed onto the
 P = rows x cols multipliers whole rows at a time, in row order, while they
 fit; a row with more than P nonzeros runs alone, folded over
 1 + ceil((n - P) / (P - 1)) iterations (one multiplier re-injects the partial
-sum).  One packing is an *iteration*; iterations do not overlap.  In each, the
-dense input streams one column per step through a distribution network of
-``distribution_bw_words`` ports, each port feeding g = P / ports multipliers
-(one word per port per cycle, so streaming slows by g); the products of each
-row are added by a pipelined reduction tree whose results leave through
-``reduction_bw_words`` collection lines (one result per line per cycle):
+sum); an empty row is not mapped.  One packing is an *iteration*; iterations
+do not overlap.  In each, the dense input streams one column per step through
+a distribution network of ``distribution_bw_words`` ports, each port feeding
+g = P / ports multipliers (one word per port per cycle, so streaming slows by
+g); the products of each row are added in STONNE's augmented reduction tree,
+and the adder that completes a row sends its results over one of
+``reduction_bw_words`` collection-bus lines, one result per line per cycle
+(``sigma_bus`` has the rule, from STONNE's ART compiler and bus wiring):
 
-    T_i = max(min(g, e_i) (N + 1),  ceil(r_i / rn) N + 1)
+    T_i = max(min(g, e_i) (N + 1),  b_i N + 1)
           + ceil(log2 s_i) + [ports < P] + iteration_overhead_cycles
     cycles = sum_i T_i
 
-with e_i nonzeros, r_i rows and s_i the largest row (chunk) of iteration i,
-all counted from the real mask.  Zeros are never mapped, so cycles fall with
-the number of iterations as weights get sparser; the streamed input is not
-compressed (its zeros are multiplied).  Weights are stored as a bitmap plus
-values.  Checked against STONNE's SIGMA model (docs/validation.md).
+with e_i nonzeros, b_i the most rows whose completing adders share one line
+and s_i the largest row (chunk) of iteration i, all counted from the real mask.
+Zeros are never mapped, so cycles fall with the number of iterations as weights
+get sparser; the streamed input is not compressed (its zeros are multiplied).
+Weights are stored as a bitmap plus values.  Checked against STONNE's SIGMA
+model (docs/validation.md section 4).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..demand import ComputeDemand, ceil_div, gating_weight, int_groups, layer_stats, storage_width
+from ..demand import ComputeDemand, gating_weight, int_groups, layer_stats, storage_width
 from ..hwarrays import HardwareArrays
 from ..workload import LayerWorkload
+from .sigma_bus import completing_lines
 
 
 def _folded(c: int, multipliers: int) -> list[int]:
@@ -42,34 +46,65 @@ def _folded(c: int, multipliers: int) -> list[int]:
     return chunks
 
 
+def pack_vns(row_nnz: np.ndarray, multipliers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows as STONNE maps them (``SparseSDMemory::cycle``, state CONFIGURING): (multipliers used, iteration) per
+    virtual neuron; whole rows while they fit, a longer row folded alone, empty rows never mapped."""
+    sizes: list[int] = []
+    its: list[int] = []
+    it, total = -1, multipliers + 1
+    for c in row_nnz[row_nnz > 0].tolist():
+        if c > multipliers:
+            for ch in _folded(int(c), multipliers):
+                it += 1
+                sizes.append(ch)
+                its.append(it)
+            total = multipliers + 1
+            continue
+        if total + c > multipliers:
+            it, total = it + 1, 0
+        sizes.append(c)
+        its.append(it)
+        total += c
+    return np.array(sizes, dtype=np.int64), np.array(its, dtype=np.int64)
+
+
 def pack_rows(row_nnz: np.ndarray, multipliers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Iterations as (multipliers used, rows, largest row) arrays: whole rows while they fit; long rows folded."""
-    its: list[tuple[int, int, int]] = []
-    total = count = big = 0
-    for c in row_nnz.tolist():
-        if c > multipliers or total + c > multipliers:
-            if count:
-                its.append((total, count, big))
-            total = count = big = 0
-        if c > multipliers:
-            its += [(ch, 1, ch) for ch in _folded(int(c), multipliers)]
-            continue
-        total, count, big = total + c, count + 1, max(big, c)
-    if count:
-        its.append((total, count, big))
-    a = np.array(its, dtype=float).reshape(-1, 3)
-    return a[:, 0], a[:, 1], a[:, 2]
+    size, it = pack_vns(row_nnz, multipliers)
+    n = int(it[-1]) + 1 if it.size else 0
+    largest = np.zeros(n)
+    np.maximum.at(largest, it, size)
+    return np.bincount(it, size, n).astype(float), np.bincount(it, minlength=n).astype(float), largest
+
+
+def vn_lines(row_nnz: np.ndarray, multipliers: int, lines: int) -> tuple[np.ndarray, np.ndarray]:
+    """(iteration, collection-bus line) of each mapped row (``sigma_bus``)."""
+    size, it = pack_vns(row_nnz, multipliers)
+    start = np.cumsum(size) - size
+    first = np.searchsorted(it, it)                        # each iteration's first row (it is sorted)
+    return it, completing_lines(size, start - start[first], multipliers, lines)
+
+
+def busiest_line(row_nnz: np.ndarray, multipliers: int, lines: int) -> np.ndarray:
+    """Per iteration, the most rows whose results share one collection-bus line."""
+    it, line = vn_lines(row_nnz, multipliers, lines)
+    if not it.size:
+        return np.zeros(0)
+    counts = np.zeros((int(it[-1]) + 1, lines))
+    np.add.at(counts, (it, line), 1)
+    return counts.max(1)
 
 
 def sigma_cycles(w: LayerWorkload, multipliers: int, dn: int, rn: int, overhead: int) -> tuple[float, float]:
     """(cycles, iterations) per layer; cached per configuration."""
     key = ("sigma", multipliers, dn, rn, overhead)
     if key not in w.cache:
-        e, r, s = pack_rows(w.mask.sum(1), multipliers)
+        row_nnz = w.mask.sum(1)
+        e, r, s = pack_rows(row_nnz, multipliers)
         n = float(w.columns)
         fan = max(1, multipliers // dn)
         stream = np.minimum(fan, e) * (n + 1)
-        collect = ceil_div(r, rn) * n + 1
+        collect = busiest_line(row_nnz, multipliers, rn) * n + 1
         depth = np.ceil(np.log2(np.maximum(s, 1)))
         t = np.maximum(stream, collect) + depth + (1 if dn < multipliers else 0) + overhead
         w.cache[key] = (float(t.sum()), float(e.size))
