@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from accel_models.hardware import load_accelerator  # noqa: E402
 from sparsesim.analytical import evaluate  # noqa: E402
-from test_validation import EIE, eie_layer  # noqa: E402
+from test_validation import EIE_ENERGY as EIE, eie_layer  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "eie"
 CHIP_POWER_W = 0.59            # Table V, EIE (64 PEs, 45 nm, 800 MHz)

@@ -45,6 +45,10 @@ class LayerWorkload:
     input_elems: int = 0           # input activations per sample (C*H*W or in_features)
     act_density: float = 1.0       # fraction of nonzero input activations (1.0 = not measured)
     out_density: float | None = None  # fraction of nonzero outputs after the activation (None = not known)
+    act_seed: int = 0              # seed of the drawn activation pattern (engines that need which inputs are
+                                   # nonzero, not only how many: EIE, SCNN); fixed default, never the layer name
+    act_pattern: np.ndarray | None = field(default=None, repr=False)  # measured nonzero inputs, (vectors, K) bool;
+                                   # wins over a drawn pattern (``pattern_drawn``)
     sparsity_type: str = "dense"
     geometry: dict = field(default_factory=dict, repr=False)
     cache: dict = field(default_factory=dict, repr=False)  # derived per-hardware facts (e.g. EIE loads)
@@ -60,6 +64,14 @@ class LayerWorkload:
             raise WorkloadError(f"layer {self.name!r}: act_density={self.act_density}; allowed: [0, 1]")
         if self.out_density is not None and not 0.0 <= self.out_density <= 1.0:
             raise WorkloadError(f"layer {self.name!r}: out_density={self.out_density}; allowed: [0, 1] or None")
+        if isinstance(self.act_seed, bool) or not isinstance(self.act_seed, (int, np.integer)) or self.act_seed < 0:
+            raise WorkloadError(f"layer {self.name!r}: act_seed={self.act_seed!r}; allowed: an integer >= 0")
+        if self.act_pattern is not None:
+            pat = np.asarray(self.act_pattern, dtype=bool)
+            if pat.ndim != 2 or pat.shape[1] != self.K or pat.shape[0] < 1:
+                raise WorkloadError(f"layer {self.name!r}: act_pattern shape {pat.shape}; allowed: (vectors >= 1, "
+                                    f"K={self.K})")
+            object.__setattr__(self, "act_pattern", pat)
         if not self.input_elems:
             object.__setattr__(self, "input_elems", self.K * self.groups if self.kind == "linear" else self.K)
 
@@ -87,6 +99,12 @@ class LayerWorkload:
     @property
     def dense_macs(self) -> int:
         return self.M * self.K * self.N * self.batch
+
+    @property
+    def pattern_drawn(self) -> bool:
+        """True where an engine that needs the activation pattern draws it (from ``act_seed``): no measured
+        ``act_pattern`` and some inputs are zero."""
+        return self.act_pattern is None and self.act_density < 1.0
 
     @property
     def columns(self) -> int:

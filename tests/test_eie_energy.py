@@ -20,7 +20,7 @@ from accel_models.hardware import load_accelerator  # noqa: E402
 from accel_models.tech import CLOCK_NETWORK, mac_pj  # noqa: E402
 from eie_energy import reference_rows  # noqa: E402
 from sparsesim.analytical import evaluate  # noqa: E402
-from test_validation import EIE, eie_layer  # noqa: E402
+from test_validation import EIE_ENERGY as EIE, eie_layer  # noqa: E402
 
 FIXTURE = Path(__file__).parent / "fixtures" / "eie" / "energy_reference.csv"
 

@@ -6,6 +6,7 @@ tests run without them and fail when the model drifts.
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -133,16 +134,30 @@ def test_zigzag_convention_reproduces_zigzag_energy():
 
 # ------------------------------------------------------------------ EIE (ISCA 2016)
 EIE = _rows(FIXTURES / "eie" / "published.csv")
+EIE_ENERGY = [r for r in EIE if r["layer"].startswith("Alex-")]   # section 10a's layers (energy reference)
 
 
-def eie_layer(row: dict, seed: int = 0) -> LayerWorkload:
+def eie_layer(row: dict, seed: int = 0, act_seed: int | None = None) -> LayerWorkload:
+    """A Table III layer: a random mask of the published weight density (generator ``seed``, drawn in float32 row
+    blocks so VGG-6's 102.8M weights stay ~0.5 GB) and the published activation density, its pattern drawn with
+    ``act_seed`` (default: ``seed``)."""
     rng = np.random.default_rng(seed)
     m, k = int(row["outputs"]), int(row["inputs"])
-    w = (rng.random((m, k)) < float(row["weight_density"])).astype(np.float32)
-    return LayerWorkload(row["layer"], "linear", m, k, 1, w, weight_bits=4, act_density=float(row["act_density"]))
+    w = np.empty((m, k), np.float32)
+    for r in range(0, m, 512):
+        w[r:r + 512] = rng.random((min(512, m - r), k), dtype=np.float32) < float(row["weight_density"])
+    return LayerWorkload(row["layer"], "linear", m, k, 1, w, weight_bits=4, act_density=float(row["act_density"]),
+                         act_seed=seed if act_seed is None else act_seed)
 
 
-@pytest.mark.parametrize("row", EIE, ids=[r["layer"] for r in EIE])
+EIE_NINE = {r["layer"]: r for r in _rows(FIXTURES / "eie" / "latency_nine.csv")}   # benchmarks/eie_validation.py
+EIE_SMALL = [r for r in EIE if r["layer"] != "VGG-6"]   # VGG-6 (102.8M weights, ~3 s a seed): benchmark fixture only
+# the two layers the published densities cannot reach (docs/validation.md section 3): the paper's own
+# perfect-balance time is 19% (Alex-8) and 22% (VGG-6) above the work those densities imply
+EIE_MISSES = {"Alex-8": (-19.0, -16.0), "VGG-6": (-30.0, -26.0)}
+
+
+@pytest.mark.parametrize("row", EIE_SMALL, ids=[r["layer"] for r in EIE_SMALL])
 def test_eie_like_latency_against_the_paper(row):
     ours = evaluate([eie_layer(row)], [load_accelerator("eie_like")]).rows()[0]
     latency_us = ours["latency_s"] * 1e6
@@ -150,13 +165,75 @@ def test_eie_like_latency_against_the_paper(row):
     # the load-imbalance the FIFOs leave matches the paper's own actual/perfect-balance ratio within 15%
     assert latency_us / perfect_us == pytest.approx(float(row["actual_us"]) / float(row["perfect_balance_us"]),
                                                     rel=0.15)
-    if row["layer"] != "Alex-8":
+    if row["layer"] not in EIE_MISSES:
         assert latency_us == pytest.approx(float(row["actual_us"]), rel=0.15)
     else:
-        # the paper's Alex-8 perfect-balance time (8.9 us) is 19% above the work its own densities imply
-        # (25% x 37.5% of 4096 x 1000 on 64 PEs: 7.5 us); our latency is 16% under the measured 9.9 us
-        # (docs/validation.md). Pinned so that drift shows.
-        assert 8.0 < latency_us < 8.7 and perfect_us < 0.85 * float(row["perfect_balance_us"])
+        # Alex-8's perfect-balance time (8.9 us) is 19% above the work its own densities imply (25% x 37.5% of
+        # 4096 x 1000 on 64 PEs: 7.5 us); our latency is 18% under the measured 9.9 us. Pinned so drift shows.
+        assert 8.0 < latency_us < 8.4 and perfect_us < 0.85 * float(row["perfect_balance_us"])
+
+
+def test_eie_nine_layers_fixture():
+    """All nine Table IV layers, 5 seeds each (tests/fixtures/eie/latency_nine.csv, written by
+    benchmarks/eie_validation.py): 7 of 9 within 15%; Alex-8 and VGG-6 miss (pinned); mean |error| 9.5%
+    misses the issue's 8% (pinned); the spread over seeds stays under 4% of the mean."""
+    assert sorted(EIE_NINE) == sorted(r["layer"] for r in EIE) and all(r["seeds"] == "5" for r in EIE_NINE.values())
+    errs = {k: float(r["error_pct"]) for k, r in EIE_NINE.items()}
+    for layer, err in errs.items():
+        lo, hi = EIE_MISSES.get(layer, (-15.0, 15.0))
+        assert lo <= err <= hi, (layer, err)
+    assert 9.0 < np.mean(np.abs(list(errs.values()))) < 10.0      # acceptance asks <= 8%: a miss, pinned
+    for r in EIE_NINE.values():
+        assert float(r["ours_max_us"]) - float(r["ours_min_us"]) < 0.04 * float(r["ours_mean_us"])
+        assert float(r["ours_min_us"]) <= float(r["ours_mean_us"]) <= float(r["ours_max_us"])
+
+
+@pytest.mark.parametrize("layer", ["Alex-8", "NT-We", "NT-LSTM"])
+def test_eie_nine_fixture_is_what_the_benchmark_computes(layer):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from eie_validation import layer_runs, summary
+
+    hw = load_accelerator("eie_like")
+    row = next(r for r in EIE if r["layer"] == layer)
+    mine = summary(row, layer_runs(row, 5, hw), hw)
+    for k in ("ours_mean_us", "ours_min_us", "ours_max_us", "ours_perfect_us", "error_pct"):
+        assert mine[k] == pytest.approx(float(EIE_NINE[layer][k]), abs=1e-3), k
+
+
+def test_eie_renaming_a_layer_changes_nothing():
+    """The drawn activation pattern comes from the workload's act_seed, never from the layer's name."""
+    from dataclasses import replace
+
+    hw = load_accelerator("eie_like")
+    row = next(r for r in EIE if r["layer"] == "Alex-8")
+    w = eie_layer(row)
+    a = evaluate([w], [hw]).rows()[0]
+    for name in ("renamed", "fc8", "Alex-8 copy"):
+        b = evaluate([replace(w, name=name)], [hw]).rows()[0]
+        assert b["cycles"] == a["cycles"] and b["energy_pj"] == a["energy_pj"], name
+
+
+def test_eie_act_seed_changes_the_pattern_and_measured_pattern_wins():
+    from dataclasses import replace
+
+    from sparsesim.engines.eie import activation_pattern, activation_stream
+
+    hw = load_accelerator("eie_like")
+    row = next(r for r in EIE if r["layer"] == "NT-LSTM")
+    w = replace(eie_layer(row), act_density=0.4)
+    p0, p1 = activation_pattern(w, 4), activation_pattern(replace(w, act_seed=1), 4)
+    assert p0.shape == (4, w.K) and not np.array_equal(p0, p1)
+    assert abs(p0.mean() - 0.4) < 0.03 and w.pattern_drawn
+    assert np.array_equal(activation_pattern(replace(w, act_seed=0), 4), p0)     # fixed default: reproducible
+    c0 = evaluate([w], [hw]).rows()[0]["cycles"]
+    assert evaluate([replace(w, act_seed=1)], [hw]).rows()[0]["cycles"] != c0
+    # a measured pattern (e.g. from calibration) wins over the seed: the seed then changes nothing
+    measured = np.zeros((2, w.K), bool)
+    measured[:, : w.K // 2] = True
+    m0 = replace(w, act_density=0.5, act_pattern=measured)
+    assert not m0.pattern_drawn
+    assert np.array_equal(activation_stream(m0, True, False), np.arange(w.K // 2))   # one vector (N = 1)
+    assert evaluate([replace(m0, act_seed=7)], [hw]).rows()[0]["cycles"] == evaluate([m0], [hw]).rows()[0]["cycles"]
 
 
 # ------------------------------------------------------------------ STONNE SIGMA

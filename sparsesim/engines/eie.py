@@ -8,8 +8,11 @@ activations (all activations when the engine does not skip zeros) are
 broadcast, ``act_broadcast_per_cycle`` per cycle, into every PE's activation
 queue of ``fifo_depth`` entries (with ``skip_empty_columns`` an activation no
 PE holds a weight for is not broadcast: a compiler dropped that input); a PE works on the head of its queue for
-``ceil(entries / min(decode_entries_per_cycle, macs_per_pe_per_cycle))``
-cycles, ``entries`` being its entries (real and padding) in that column.  The
+``max(1, ceil(entries / min(decode_entries_per_cycle, macs_per_pe_per_cycle)))``
+cycles, ``entries`` being its entries (real and padding) in that column: every broadcast activation takes a PE
+at least one cycle, even where its slice of the column is empty (EIE Sec. IV: the activation at the head of
+the queue is popped, its column's pointers p_j and p_j+1 read, and only then is the slice known to be empty;
+the pipeline handles one column at a time).  The
 broadcast stalls while any PE's queue is full.  The makespan is the exact
 result of that recursion:
 
@@ -18,9 +21,11 @@ result of that recursion:
 
 with the per-(PE, column) work counted from the real mask.  Which activations
 are nonzero is not in the artifact, only their density: each input vector's
-nonzero positions are drawn with that density from a generator seeded by the
-layer's name (the same draw for every hardware config, nested across
-densities, so fewer nonzero activations never cost more).  Layers with many
+nonzero positions are the measured ones when the workload carries them
+(``act_pattern``), else drawn with that density from a generator seeded by the
+workload's ``act_seed`` (a user setting, default 0: the same draw for every
+hardware config and any layer name, nested across densities, so fewer nonzero
+activations never cost more).  Layers with many
 input vectors (convolutions) simulate ``SAMPLED_VECTORS`` of them as one
 continuous stream and scale by the vector count.
 
@@ -31,8 +36,6 @@ columns when ``skip_empty_columns``), as in EIE itself.
 """
 
 from __future__ import annotations
-
-import zlib
 
 import numpy as np
 
@@ -67,21 +70,30 @@ def layout_totals(w: LayerWorkload, pes: int, index_bits: int) -> tuple[int, int
     return w.cache[key]
 
 
+def activation_pattern(w: LayerWorkload, n_vec: int) -> np.ndarray:
+    """Which inputs are nonzero in each of ``n_vec`` vectors, (n_vec, K) bool: the measured ``act_pattern``
+    (its vectors in turn) when the workload carries one, else drawn with the layer's density from a generator
+    seeded by ``act_seed`` (a user setting with a fixed default: renaming a layer changes nothing; one uniform
+    draw per input, so a lower density never adds a nonzero activation)."""
+    if w.act_pattern is not None:
+        return w.act_pattern[np.arange(n_vec) % w.act_pattern.shape[0]]
+    return np.random.default_rng(w.act_seed).random((n_vec, w.K)) < w.act_density
+
+
 def activation_stream(w: LayerWorkload, skipping: bool, skip_empty: bool) -> np.ndarray:
-    """Column indices of the activations broadcast, sampled vectors back to back (seeded by the layer name);
+    """Column indices of the activations broadcast, sampled vectors back to back (``activation_pattern``);
     with ``skip_empty`` the columns without any weight are left out."""
     n_vec = min(w.columns, SAMPLED_VECTORS)
-    if not skipping or w.act_density >= 1.0:
+    if not skipping or (w.act_pattern is None and w.act_density >= 1.0):
         cols = np.tile(np.arange(w.K), n_vec)
     else:
-        rng = np.random.default_rng(zlib.crc32(w.name.encode()))
-        cols = np.nonzero(rng.random((n_vec, w.K)) < w.act_density)[1]
+        cols = np.nonzero(activation_pattern(w, n_vec))[1]
     return cols[w.mask.any(0)[cols]] if skip_empty else cols
 
 
 def queue_makespan(per: np.ndarray, cols: np.ndarray, rate: float, depth: int, interval: float) -> float:
     """Makespan of the broadcast / per-PE FIFO recursion (module docstring); work of activation j on
-    PE p is ceil(per[cols[j], p] / rate).  Keeps only the last ``depth`` start times."""
+    PE p is max(1, ceil(per[cols[j], p] / rate)).  Keeps only the last ``depth`` start times."""
     if cols.size == 0:
         return 0.0
     pes = per.shape[1]
@@ -94,7 +106,7 @@ def queue_makespan(per: np.ndarray, cols: np.ndarray, rate: float, depth: int, i
             b = max(b, starts[j % depth].max())
         s = np.maximum(finish, b)
         starts[j % depth] = s
-        finish = s + np.ceil(per[col] / rate)
+        finish = s + np.maximum(np.ceil(per[col] / rate), 1.0)
     return float(finish.max())
 
 
@@ -103,7 +115,7 @@ def vector_cycles(w: LayerWorkload, configs: list[tuple]) -> dict:
     rate, skipping, skip_empty) in ``configs``; one layout per (pes, index_bits); cached per configuration."""
     out, todo = {}, []
     for c in configs:
-        key = ("eie_cycles", *c, w.act_density)
+        key = ("eie_cycles", *c, w.act_density, w.act_seed)
         if key in w.cache:
             out[c] = w.cache[key]
         else:
@@ -113,7 +125,7 @@ def vector_cycles(w: LayerWorkload, configs: list[tuple]) -> dict:
         for c in [c for c in todo if (c[0], c[1]) == (pes, index_bits)]:
             _, _, depth, interval, rate, skipping, skip_empty = c
             cycles = queue_makespan(per, activation_stream(w, skipping, skip_empty), rate, depth, interval)
-            out[c] = w.cache[("eie_cycles", *c, w.act_density)] = cycles / min(w.columns, SAMPLED_VECTORS)
+            out[c] = w.cache[("eie_cycles", *c, w.act_density, w.act_seed)] = cycles / min(w.columns, SAMPLED_VECTORS)
     return out
 
 
