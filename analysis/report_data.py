@@ -23,7 +23,7 @@ from sparsecodesign.fileio import atomic_write_text
 from sparsesim.analytical import evaluate as simulate
 from sparsesim.measured import measure_model
 from sparsesim.provenance import QUANTITIES, provenance
-from sparsesim.workload import from_artifact, from_model, measure_activation_density
+from sparsesim.workload import from_artifact, from_model, measure_activations
 
 from .bench import break_even
 from .compare_config import CompareError, layer_plan, prune_config, split_validation
@@ -82,8 +82,9 @@ def chosen_model(structure: str, ratio: float, path: Path, val: Accuracy, test: 
 
 def priced_workloads(cfg, path: Path, calibration):
     """The artifact's workloads, with input-activation densities measured on the calibration images."""
-    density = None if calibration is None else measure_activation_density(_loaded(cfg, path).model, calibration)
-    return from_artifact(path, batch=cfg.batch, act_density=density)
+    density, patterns = (None, None) if calibration is None else measure_activations(_loaded(cfg, path).model,
+                                                                                       calibration)
+    return from_artifact(path, batch=cfg.batch, act_density=density, act_pattern=patterns, act_seed=cfg.act_seed)
 
 
 def _sim_rows(cfg, chosen: ChosenModel, accs, calibration) -> tuple[list[dict], object]:

@@ -80,14 +80,22 @@ def default_out_dir(source=None, topology=None) -> Path:
     return path / "sim" if topology is None and path.is_dir() else path.with_name(path.stem + "_sim")
 
 
+def with_act_seed(ws: list, act_seed: int) -> list:
+    """The workloads with their drawn activation patterns seeded by ``act_seed`` (0, the default, leaves them)."""
+    from dataclasses import replace
+
+    return [replace(w, act_seed=act_seed) for w in ws] if act_seed else ws
+
+
 def workloads_of(source=None, *, topology=None, model=None, input_shape=None, batch: int = 1,
                  bits: int | None = None, calibrate: int = 0, data_dir=None, trust_module=None, seed: int = 0,
-                 log: Callable[[str], None] = print):
+                 act_seed: int = 0, log: Callable[[str], None] = print):
     """(workloads, default output directory) from an artifact directory, a checkpoint (``.pt``/``.safetensors``,
     ``model``: a spec string or an ``nn.Module`` for its geometry), an ONNX file, or a SCALE-Sim topology CSV.
-    ``input_shape``: a tuple or ``"C,H,W"``."""
+    ``input_shape``: a tuple or ``"C,H,W"``; ``act_seed``: the seed of drawn activation patterns (measured ones,
+    from ``calibrate``, win)."""
     from sparsesim.topology import read_topology
-    from sparsesim.workload import from_artifact, measure_activation_density
+    from sparsesim.workload import from_artifact, measure_activations
 
     if (source is None) == (topology is None):
         raise ValueError("give an artifact directory or --topology FILE.csv (one of them)")
@@ -95,7 +103,7 @@ def workloads_of(source=None, *, topology=None, model=None, input_shape=None, ba
         if calibrate:
             raise ValueError("--calibrate needs an artifact (a topology file has no data set)")
         ws = read_topology(topology, seed=seed, weight_bits=8 if bits is None else bits)
-        return [w.with_batch(w.batch * batch) for w in ws], default_out_dir(topology=topology)
+        return with_act_seed([w.with_batch(w.batch * batch) for w in ws], act_seed), default_out_dir(topology=topology)
     spec = model if isinstance(model, str) else None
     shape_text = input_shape if isinstance(input_shape, str) else None
     kind = source_kind(source, spec or (model is not None and "a module"), shape_text or input_shape,
@@ -114,8 +122,8 @@ def workloads_of(source=None, *, topology=None, model=None, input_shape=None, ba
             module = load_model(model) if isinstance(model, str) else model
             ws = from_checkpoint(source, module, shape, batch=batch, weight_bits=bits)
         log(f"{source}: {len(ws)} layers, weights at {bits} bits (--bits; 32 = float, quantized to each PE's width)")
-        return ws, default_out_dir(source)
-    density = None
+        return with_act_seed(ws, act_seed), default_out_dir(source)
+    density = patterns = None
     if calibrate:
         from pruning.data import load_dataset
 
@@ -123,10 +131,11 @@ def workloads_of(source=None, *, topology=None, model=None, input_shape=None, ba
         if not art.manifest.get("dataset"):
             raise ValueError(f"--calibrate: {source}/manifest.json names no 'dataset' to calibrate on")
         data = load_dataset(art.manifest["dataset"], data_dir)
-        density = measure_activation_density(art.model, data.test_x[:calibrate])
+        density, patterns = measure_activations(art.model, data.test_x[:calibrate])
         log("input-activation density (calibration, " + f"{min(calibrate, len(data.test_x))} images): "
             + ", ".join(f"{k} {v:.2f}" for k, v in density.items()))
-    return from_artifact(source, batch=batch, act_density=density), default_out_dir(source)
+    return (from_artifact(source, batch=batch, act_density=density, act_pattern=patterns, act_seed=act_seed),
+            default_out_dir(source))
 
 
 def artifact_with_model(source, model_spec: str | None = None, trust_module: str | None = None):

@@ -71,7 +71,7 @@ def _source_path(source):
 
 def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, model=None, input_shape=None,
              calibrate: int = 0, data_dir=None, trust_module: str | None = None, seed: int = 0,
-             log: Callable[[str], None] = print) -> CostTable:
+             act_seed: int = 0, log: Callable[[str], None] = print) -> CostTable:
     """Per-layer cost of a model on one or more accelerators (the analytical engine ``sparsesim simulate`` runs).
 
     ``source``: what ``prune`` returned, a ``load_artifact`` result, an artifact directory, a checkpoint
@@ -80,10 +80,12 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
     ``bits`` or 32-bit weights; ``input_shape`` unless it has one).
     ``hardware``: a preset name, ``"a,b"``, a YAML path, an ``Accelerator``, or a list of them (default
     ``eyeriss_like``).  ``batch``: images per inference.  ``seed``: the random zero patterns a topology's
-    sparsity columns ask for.  Writes nothing: ``CostTable.to_csv(path)``."""
+    sparsity columns ask for.  ``act_seed``: the seed of the activation patterns drawn where an engine needs which
+    inputs are nonzero (EIE) and no measured pattern exists (``calibrate`` measures them); the default is fixed,
+    so results are reproducible; rerun with other seeds for the spread.  Writes nothing: ``CostTable.to_csv(path)``."""
     from torch import nn
 
-    from analysis.simulation import hardware_list, price, workloads_of
+    from analysis.simulation import hardware_list, price, with_act_seed, workloads_of
 
     accs = hardware_list(hardware, log=log)
     if isinstance(source, nn.Module):
@@ -93,14 +95,14 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
         if model is not None:
             raise ValueError("simulate(nn.Module, model=...): the module is the model; allowed: leave model= out")
         shape = tuple(input_shape) if input_shape else None
-        workloads = from_model(source, example_input(source, shape), batch=batch,
-                               weight_bits=32 if bits is None else bits)
+        workloads = with_act_seed(from_model(source, example_input(source, shape), batch=batch,
+                                             weight_bits=32 if bits is None else bits), act_seed)
     elif isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".csv":   # a SCALE-Sim topology
-        workloads, _ = workloads_of(topology=source, batch=batch, bits=bits, seed=seed, log=log)
+        workloads, _ = workloads_of(topology=source, batch=batch, bits=bits, seed=seed, act_seed=act_seed, log=log)
     else:
         workloads, _ = workloads_of(_source_path(source), model=model, input_shape=input_shape, batch=batch,
                                     bits=bits, calibrate=calibrate, data_dir=data_dir, trust_module=trust_module,
-                                    log=log)
+                                    act_seed=act_seed, log=log)
     return CostTable(price(workloads, accs))
 
 

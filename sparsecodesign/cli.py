@@ -124,7 +124,8 @@ def _simulate_workloads(args: argparse.Namespace):
 
     return workloads_of(args.artifact or None, topology=args.topology or None, model=args.model,
                         input_shape=args.input_shape, batch=args.batch, bits=args.bits, calibrate=args.calibrate,
-                        data_dir=args.data_dir, trust_module=args.trust_module, seed=args.seed, log=lambda s: None)
+                        data_dir=args.data_dir, trust_module=args.trust_module, seed=args.seed,
+                        act_seed=args.act_seed, log=lambda s: None)
 
 
 def _simulate_out(args: argparse.Namespace) -> Path:
@@ -160,7 +161,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     out = check_writable(_simulate_out(args))   # before the work, not after it
     table = api.simulate(args.topology or args.artifact or None, accs, args.batch, bits=args.bits, model=args.model,
                          input_shape=args.input_shape, calibrate=args.calibrate, data_dir=args.data_dir,
-                         trust_module=args.trust_module, seed=args.seed).columns
+                         trust_module=args.trust_module, seed=args.seed, act_seed=args.act_seed).columns
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "layers.csv")
     table.to_json(out / "layers.json")
@@ -175,6 +176,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
               f"{r['energy_pj'] / 1e6:10.3f} {r['energy_dram_pj'] / max(r['energy_pj'], 1e-12) * 100:7.1f} "
               f"{r['energy_clock_pj'] / max(r['energy_pj'], 1e-12) * 100:7.1f}")
     _print_validation(accs)
+    if any(a.pe.engine == "eie" for a in accs):
+        print(f"\n(eie engine: which input activations are nonzero is measured with --calibrate, else drawn with "
+              f"the layer's density from --act-seed {args.act_seed}; other seeds give the spread, within 4% on "
+              "EIE's Table IV layers: docs/validation.md section 3)")
     conventions = sorted({a.memory.convention for a in accs} - {"native"})
     if conventions:
         print(f"\n(convention {', '.join(conventions)}: cycles, stalls and per-operand words follow that tool's "
@@ -479,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "optional Sparsity, Weight density, Activation density)")
     sm.add_argument("--seed", type=SEED, default=0, help="seed of the random masks a topology's densities ask for "
                                                          f"(0..{MAX_SEED})")
+    sm.add_argument("--act-seed", type=SEED, default=0, help="seed of the activation patterns drawn where an engine "
+                                                             "needs which inputs are nonzero (EIE) and --calibrate "
+                                                             f"measured none (0..{MAX_SEED}; default fixed)")
     sm.add_argument("--bits", type=_int_in(1, 32), help="weight bits of topology, checkpoint and ONNX layers "
                                                          "(1..32; default 8 for a topology, 32 = float as stored for "
                                                          "a checkpoint or ONNX file)")

@@ -125,7 +125,8 @@ class LayerWorkload:
         return self.cache[key]
 
 
-def _entry_workload(entry: dict, w: np.ndarray, batch: int, density: float | None) -> LayerWorkload:
+def _entry_workload(entry: dict, w: np.ndarray, batch: int, density: float | None,
+                    pattern: np.ndarray | None = None, act_seed: int = 0) -> LayerWorkload:
     gemm = entry["gemm"]
     if entry["kind"] == "conv2d":
         inp = entry["in_channels"] * (entry["input_hw"][0] * entry["input_hw"][1] if entry.get("input_hw") else 1)
@@ -135,7 +136,8 @@ def _entry_workload(entry: dict, w: np.ndarray, batch: int, density: float | Non
         name=entry["name"], kind=entry["kind"], M=int(gemm["M"]), K=int(gemm["K"]), N=int(gemm["N"] or 1),
         weights=np.ascontiguousarray(w.reshape(gemm["M"], gemm["K"]), dtype=np.float32),
         weight_bits=int(entry.get("bits", 32)), batch=batch, groups=int(gemm.get("groups", 1)), input_elems=int(inp),
-        act_density=1.0 if density is None else float(density),
+        act_density=1.0 if density is None else float(density), act_seed=act_seed,
+        act_pattern=pattern if pattern is not None and pattern.shape[-1] == int(gemm["K"]) else None,
         sparsity_type=entry.get("sparsity", {}).get("type", "dense"),
         geometry={**{k: entry[k] for k in ("kernel", "stride", "padding", "padding_end", "dilation", "input_hw",
                                            "output_hw") if k in entry},
@@ -145,19 +147,21 @@ def _entry_workload(entry: dict, w: np.ndarray, batch: int, density: float | Non
 
 def from_artifact(path: str | Path, batch: int = 1, act_density: dict[str, float] | None = None,
                   layers: list[str] | None = None, *, weight_bits: int | None = None,
-                  transform=None) -> list[LayerWorkload]:
+                  transform=None, act_pattern: dict[str, np.ndarray] | None = None,
+                  act_seed: int = 0) -> list[LayerWorkload]:
     """Workloads of every Conv2d/Linear in an artifact (manifest order).
 
     Reads only ``manifest.json`` and ``weights.safetensors``, validated against each other
     (``pruning.artifact.read_artifact``: shapes, GEMM dims, bits vs the levels present, unique layers,
     version); no model code is imported.  ``weight_bits`` prices every layer at that width instead of
     the manifest's; ``transform(name, w)`` returns replacement weights of ``w``'s shape (e.g. a re-pruning),
-    applied before the GEMM view is taken."""
+    applied before the GEMM view is taken.  ``act_pattern``: measured nonzero inputs per layer (``measure_activations``;
+    they win over a drawn pattern); ``act_seed``: the seed of the drawn ones (engines that need the pattern)."""
     from pruning.artifact import read_artifact
 
     art = read_artifact(path)
     names = [e["name"] for e in art.manifest["layers"]]
-    for what, given in (("layers", layers), ("act_density", act_density)):
+    for what, given in (("layers", layers), ("act_density", act_density), ("act_pattern", act_pattern)):
         unknown = [n for n in (given or ()) if n not in names]
         if unknown:
             raise WorkloadError(f"{path}: {what} names layer {unknown[0]!r}, which the artifact does not have; "
@@ -174,7 +178,8 @@ def from_artifact(path: str | Path, batch: int = 1, act_density: dict[str, float
             w = new
         if weight_bits is not None:
             entry = {**entry, "bits": weight_bits}
-        out.append(_entry_workload(entry, w, batch, (act_density or {}).get(entry["name"])))
+        out.append(_entry_workload(entry, w, batch, (act_density or {}).get(entry["name"]),
+                                   (act_pattern or {}).get(entry["name"]), act_seed))
     return out
 
 
@@ -186,7 +191,7 @@ def from_model(model, example, batch: int = 1, weight_bits: int | dict = 32,
     from pruning.artifact import layer_geometry
 
     geo = layer_geometry(model, example)
-    density = measure_activation_density(model, calibration) if calibration is not None else {}
+    density, patterns = measure_activations(model, calibration) if calibration is not None else ({}, {})
     modules = dict(model.named_modules())
     out = []
     for name, g in geo.items():
@@ -195,23 +200,54 @@ def from_model(model, example, batch: int = 1, weight_bits: int | dict = 32,
             w = w.to_dense()
         entry = {"name": name, **g, "bits": weight_bits.get(name, 32) if isinstance(weight_bits, dict)
                  else weight_bits}
-        out.append(_entry_workload(entry, w.float().cpu().numpy(), batch, density.get(name)))
+        out.append(_entry_workload(entry, w.float().cpu().numpy(), batch, density.get(name), patterns.get(name)))
     del torch
     return out
 
 
+PATTERN_VECTORS = 16   # measured input vectors kept per layer (the EIE engine simulates at most 4)
+
+
 def measure_activation_density(model, batch) -> dict[str, float]:
     """Fraction of nonzero inputs to each Conv2d/Linear on a calibration batch (ReLU zeros)."""
+    return measure_activations(model, batch)[0]
+
+
+def _input_vectors(mod, x, vectors: int):
+    """The first ``vectors`` GEMM input columns (K long) a Conv2d/Linear saw, as a (vectors, K) bool array, or
+    None where the layer's im2col is not the plain one (grouped or string-padded convolutions)."""
+    import torch
+    from torch import nn
+
+    if isinstance(mod, nn.Linear):
+        return (x.reshape(-1, x.shape[-1])[:vectors] != 0).cpu().numpy()
+    if mod.groups != 1 or isinstance(mod.padding, str):
+        return None
+    cols = torch.nn.functional.unfold(x[:vectors].float(), mod.kernel_size, dilation=mod.dilation,
+                                      padding=mod.padding, stride=mod.stride)      # (B, C*kh*kw, L)
+    return (cols.transpose(1, 2).reshape(-1, cols.shape[1])[:vectors] != 0).cpu().numpy()
+
+
+def measure_activations(model, batch, vectors: int = PATTERN_VECTORS) -> tuple[dict[str, float],
+                                                                               dict[str, np.ndarray]]:
+    """On a calibration batch: the fraction of nonzero inputs to each Conv2d/Linear (ReLU zeros), and which
+    inputs were nonzero in its first ``vectors`` GEMM input columns (``LayerWorkload.act_pattern``: measured
+    activations win over drawn ones)."""
     import torch
     from torch import nn
 
     stats: dict[str, list[float]] = {}
+    patterns: dict[str, np.ndarray] = {}
     hooks = []
     for name, m in model.named_modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             def hook(mod, inp, out, name=name):
                 x = inp[0].detach()
                 stats.setdefault(name, []).extend([float((x != 0).sum()), float(x.numel())])
+                if name not in patterns:
+                    pat = _input_vectors(mod, x, vectors)
+                    if pat is not None and pat.shape[0]:
+                        patterns[name] = pat
             hooks.append(m.register_forward_hook(hook))
     was = model.training
     model.eval()
@@ -222,7 +258,7 @@ def measure_activation_density(model, batch) -> dict[str, float]:
         model.train(was)
         for h in hooks:
             h.remove()
-    return {n: v[0] / v[1] for n, v in stats.items()}
+    return {n: v[0] / v[1] for n, v in stats.items()}, patterns
 
 
 PARAMETRIZED = ".parametrizations."

@@ -110,3 +110,47 @@ def test_bench_cli_measures_artifact(artifact, tmp_path, capsys):
     assert text.startswith("layer,hardware,engine,convention,format")   # the columns of simulate's layers.csv
     assert ",MODEL," not in text and "MODEL,cpu" in text and "compact" in text
     assert "peak_gflops" in (tmp_path / "b" / "roofline.json").read_text()
+
+
+def test_calibration_measures_activation_patterns_that_win_over_drawn_ones():
+    """measure_activations keeps which GEMM inputs were nonzero (Linear rows, Conv2d im2col columns); from_model
+    hands them to the workload (act_pattern), so the EIE engine uses them instead of a seeded draw."""
+    import torch
+    from torch import nn
+
+    from sparsesim.workload import from_model, measure_activations
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 5 * 5, 6))
+    x = torch.randn(3, 2, 5, 5)
+    density, pats = measure_activations(model, x)
+    relu_out = torch.relu(model[0](x)).flatten(1)
+    assert np.array_equal(pats["3"], (relu_out != 0).numpy()) and pats["3"].shape == (3, 100)
+    cols = torch.nn.functional.unfold(x, 3, padding=1).transpose(1, 2).reshape(-1, 18)
+    assert np.array_equal(pats["0"], (cols[:16] != 0).numpy())
+    assert density["3"] == pytest.approx(float((relu_out != 0).float().mean()))
+    ws = {w.name: w for w in from_model(model, x[:1], calibration=x)}
+    assert np.array_equal(ws["3"].act_pattern, pats["3"]) and not ws["3"].pattern_drawn
+    assert ws["3"].act_density == pytest.approx(density["3"])
+
+
+def test_simulate_act_seed_option_reaches_the_eie_engine(tmp_path, capsys):
+    """`sparsesim simulate --act-seed` seeds the drawn activation pattern: another seed moves EIE's cycles, a
+    renamed layer with the same seed does not."""
+    import csv
+
+    head = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides, "
+            "Sparsity, Weight density, Activation density,\n")
+
+    def cycles(name: str, seed: int) -> float:
+        topo = tmp_path / f"{name}.csv"
+        topo.write_text(head + f"{name}, 1, 1, 1, 1, 512, 256, 1, , 0.1, 0.4,\n")
+        out = tmp_path / f"{name}_{seed}"
+        assert main(["simulate", "--topology", str(topo), "--hw", "eie_like", "--act-seed", str(seed),
+                     "--out", str(out)]) == 0
+        with (out / "layers.csv").open() as f:
+            return float(next(csv.DictReader(f))["cycles"])
+
+    assert cycles("fc", 0) != cycles("fc", 1)
+    assert cycles("renamed", 0) == cycles("fc", 0)
+    assert "--act-seed 1" in capsys.readouterr().out
