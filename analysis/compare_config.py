@@ -175,7 +175,8 @@ class CompareConfig:
         _num("budget_min_keep", self.budget_min_keep, 0, 1, hi_open=True, kind="a fraction of groups")
         _num("lr", self.lr, 0, 1e3, lo_open=True)
         _num("rho", self.rho, 0, 1e6, lo_open=True)
-        for name, lo, hi in (("bisections", 0, 20), ("batch", 1, 65_536), ("seed", 0, MAX_SEED), ("act_seed", 0, MAX_SEED),
+        for name, lo, hi in (("bisections", 0, 20), ("batch", 1, 65_536), ("seed", 0, MAX_SEED),
+                             ("act_seed", 0, MAX_SEED),
                              ("pretrain_epochs", 0, MAX_EPOCHS), ("admm_rounds", 0, 10_000),
                              ("epochs_per_round", 1, MAX_EPOCHS), ("retrain_epochs", 0, MAX_EPOCHS),
                              ("batch_size", 1, 1 << 20), ("calibrate_images", 0, 1_000_000), ("hil_probes", 1, 8),

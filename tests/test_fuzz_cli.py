@@ -392,7 +392,8 @@ option_text = st.one_of(st.sampled_from([str(v) for v in EDGES]), st.integers(-1
                                          "eie_like", "eie_like,eie_like", "tpu_like,eie_like", "abc"]),
                         st.text(alphabet="0123456789-+.,e ", max_size=6))
 
-SIMULATE = {"--batch": _int_text(1, 65_536), "--bits": _int_text(1, 32), "--seed": _int_text(0, 2**32 - 1)}
+SIMULATE = {"--batch": _int_text(1, 65_536), "--bits": _int_text(1, 32), "--seed": _int_text(0, 2**32 - 1),
+            "--act-seed": _int_text(0, 2**32 - 1)}
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -487,6 +488,7 @@ COMPARE_FIELDS = {
                    and len(set(map(repr, s))) == len(s))(v if isinstance(v, list) else [v]),
     "bits": lambda v: is_int(v) and (1 <= v <= 16 or v == 32), "bisections": int_in(0, 20),
     "measure_cpu": is_bool, "batch": int_in(1, 65_536), "seed": int_in(0, 2**32 - 1),
+    "act_seed": int_in(0, 2**32 - 1),
     "validation_fraction": num_in(0, 0.5, lo_open=True, hi_open=True), "lr": num_in(0, 1e3, lo_open=True),
     "rho": num_in(0, 1e6, lo_open=True), "calibrate_images": int_in(0, 1_000_000),
     "tie_threshold": num_in(0, 1, hi_open=True), "budget_min_keep": num_in(0, 1, hi_open=True),
