@@ -12,7 +12,7 @@ from sparsecodesign.cli import main
 from pruning.config import PruneConfig
 from pruning.models import build_model
 from pruning.pipeline import run_prune
-from sparsesim.workload import WorkloadError, from_artifact, from_model, from_state_dict
+from sparsesim.workload import LayerWorkload, WorkloadError, from_artifact, from_model, from_state_dict
 
 CFG = {"pretrain_epochs": 1, "retrain_epochs": 1, "train": {"batch_size": 64},
        "admm": {"schedule": [1.0], "rounds": 1, "epochs_per_round": 1},
@@ -154,3 +154,21 @@ def test_simulate_act_seed_option_reaches_the_eie_engine(tmp_path, capsys):
     assert cycles("fc", 0) != cycles("fc", 1)
     assert cycles("renamed", 0) == cycles("fc", 0)
     assert "--act-seed 1" in capsys.readouterr().out
+
+
+def test_scnn_activation_draw_is_unchanged_by_renaming_a_layer():
+    """SCNN's drawn activation pattern comes from act_seed (like EIE's), not from the layer's name."""
+    import dataclasses
+
+    from sparsesim.engines.scnn import activation_counts, scnn_cycles
+
+    rng = np.random.default_rng(3)
+    weights = rng.standard_normal((8, 4 * 9)).astype(np.float32) * (rng.random((8, 36)) < 0.5)
+    geo = {"kernel": (3, 3), "stride": (1, 1), "padding": (1, 1), "input_hw": (10, 10), "output_hw": (10, 10)}
+    layer = LayerWorkload("a", "conv2d", 8, 36, 100, weights, weight_bits=8, input_elems=400, act_density=0.4,
+                          geometry=geo)
+    renamed = dataclasses.replace(layer, name="b", cache={})
+    reseeded = dataclasses.replace(layer, act_seed=7, cache={})
+    assert np.array_equal(activation_counts(layer, 2, 2), activation_counts(renamed, 2, 2))
+    assert scnn_cycles(layer, 2, 2, 4, 4, 8) == scnn_cycles(renamed, 2, 2, 4, 4, 8)
+    assert not np.array_equal(activation_counts(layer, 2, 2), activation_counts(reseeded, 2, 2))

@@ -25,7 +25,6 @@ Weights and activations are stored compressed (nonzero values with
 
 from __future__ import annotations
 
-import zlib
 
 import numpy as np
 
@@ -59,13 +58,14 @@ def weight_counts(w: LayerWorkload, group: int) -> np.ndarray:
 def activation_counts(w: LayerWorkload, rows: int, cols: int) -> np.ndarray:
     """nnz_a[c, pe] over the PEs whose tile is not empty; cached.
 
-    Each input activation (c, y, x) is nonzero when a uniform draw, seeded by the layer's name, falls
-    below the layer's activation density, so a lower density never adds a nonzero activation.
+    Each input activation (c, y, x) is nonzero when a uniform draw, seeded by the workload's ``act_seed`` (a user
+    setting, default 0: renaming a layer changes nothing), falls below the layer's activation density, so a lower
+    density never adds a nonzero activation.
     """
-    key = ("scnn_a", rows, cols, w.act_density)
+    key = ("scnn_a", rows, cols, w.act_density, w.act_seed)
     if key not in w.cache:
         h, wd, rs = plane(w)
-        rng = np.random.default_rng(zlib.crc32(w.name.encode()))
+        rng = np.random.default_rng(w.act_seed)
         nonzero = rng.random((w.K // rs, h, wd)) < w.act_density
         th, tw = ceil_div(h, rows), ceil_div(wd, cols)
         ph, pw = ceil_div(h, th), ceil_div(wd, tw)        # PEs that hold pixels, per side
@@ -78,7 +78,7 @@ def activation_counts(w: LayerWorkload, rows: int, cols: int) -> np.ndarray:
 
 def scnn_cycles(w: LayerWorkload, rows: int, cols: int, f: int, i: int, group: int) -> tuple[float, float]:
     """(cycles, products computed) per image; cached per configuration."""
-    key = ("scnn_cycles", rows, cols, f, i, group, w.act_density)
+    key = ("scnn_cycles", rows, cols, f, i, group, w.act_density, w.act_seed)
     if key not in w.cache:
         nw = weight_counts(w, group).astype(float)
         na = activation_counts(w, rows, cols)
