@@ -1,6 +1,7 @@
 """The event-level engine (simpy): per-tile operand streams competing for DRAM.
 
-It consumes the per-tile demand of one (layer, accelerator), not totals:
+It consumes the per-tile demand of one (layer, accelerator), not totals, from
+the same tile structure the closed form reads (``sparsesim.timing.tile_phases``):
 
 * tiles are unequal: an operand fetched once although the array passes over
   it several times (it fits its buffer) arrives during the first pass only;
@@ -10,15 +11,17 @@ It consumes the per-tile demand of one (layer, accelerator), not totals:
 * each operand stream (input, weight and partial-sum loads; output stores) is
   a process that requests its DRAM interface per tile: one channel shared by
   all streams (FIFO arbitration, so stores of tile t compete with loads of
-  tile t+1), or one interface per operand;
+  tile t+1), or one interface per operand (partial-sum loads and stores share
+  the output one);
 * loads of tile t start only when one of ``buffers`` tile slots is free (2 =
   double buffering, deeper queues prefetch further ahead); the PE array
   computes tile t when all its loads are in and tile t-1 is done, then frees
   the slot; the first DRAM request waits the DRAM latency.
 
-With equal tiles its assumptions are the analytical closed form's and the two
-agree (tested); when a burst of traffic meets a compute-bound phase they
-differ, which a test shows.  Results carry a per-resource timeline.
+The closed form prices the same structure by its pipeline bounds; what only
+this engine sees is the order in which streams queue (tests show two cases:
+stores between a burst's loads, a group's outputs ahead of the next load).
+Results carry a per-resource timeline.
 """
 
 from __future__ import annotations
