@@ -247,6 +247,22 @@ def test_stores_compete_with_loads_on_a_shared_channel():
     assert a > b   # one channel carries loads and stores in turn; separate interfaces overlap them
 
 
+def test_partial_sums_and_stores_share_the_output_interface():
+    """With one DRAM interface per operand, spilled partial sums come back and outputs leave on the output one:
+    its transfers never overlap, and it carries their sum (4 tiles x (30 + 30) bits at 10 bits/cycle)."""
+    from sparsesim.event_sim import TileTrace, simulate_trace
+
+    n = 4
+    trace = TileTrace({"ifmap": np.full(n, 10.0), "filter": np.full(n, 10.0), "psum": np.full(n, 30.0)},
+                      np.full(n, 30.0), np.full(n, 1.0))
+    bw = {"ifmap": 10.0, "filter": 10.0, "psum": 10.0, "store": 10.0}
+    cycles, stall, busy, timeline = simulate_trace(trace, bw, shared=False, latency_cycles=0.0)
+    out = sorted((s, e) for res, _, s, e in timeline if res in ("dram:psum", "dram:store"))
+    assert all(e <= s2 + 1e-9 for (_, e), (s2, _) in zip(out, out[1:]))
+    assert out[-1][1] - out[0][0] == pytest.approx(n * 6.0)   # the output interface never idles: 24 cycles
+    assert cycles == pytest.approx(out[-1][1]) and stall == pytest.approx(cycles - n * 1.0)
+
+
 # ------------------------------------------------------------- engines
 def test_storage_matches_the_format_encoders():
     rng = np.random.default_rng(0)

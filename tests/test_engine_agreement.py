@@ -50,9 +50,9 @@ def test_the_engines_agree_within_one_percent_except_the_pinned_contention():
     for r in rows:
         if _key(r) in CONTENTION:                               # the event engine only ever adds the queueing
             assert float(r["event_cycles"]) > float(r["analytical_cycles"])
-        # both report stall = cycles - compute, so the stalls agree as the cycles do
+        # both report stall = cycles - compute, so the stalls agree as the cycles do (the fixture keeps 6 digits)
         assert float(r["event_stall_cycles"]) - float(r["analytical_stall_cycles"]) == pytest.approx(
-            float(r["event_cycles"]) - float(r["analytical_cycles"]), abs=1e-6 * float(r["analytical_cycles"]))
+            float(r["event_cycles"]) - float(r["analytical_cycles"]), abs=2e-5 * float(r["analytical_cycles"]))
 
 
 @pytest.mark.parametrize("model,presets", [("lenet5", ("fpga_small", "nm_asic", "sigma_like", "fpga_large")),
