@@ -88,7 +88,8 @@ def tile_trace(d: ComputeDemand, t: Traffic, i: int, hw: HardwareArrays) -> Tile
     even = np.full(n, 1.0 / n)
     loads = {"ifmap": _spread(ph.ifmap_bits[0], ph.ifmap_first_tiles[0], n),
              "filter": _spread(ph.filter_bits[0], ph.filter_first_tiles[0], n), "psum": ph.psum_bits[0] * even}
-    return TileTrace(loads, ph.output_bits[0] * group_end + ph.spill_bits[0] * even, np.full(n, d.compute_cycles[i] / n))
+    stores = ph.output_bits[0] * group_end + ph.spill_bits[0] * even
+    return TileTrace(loads, stores, np.full(n, d.compute_cycles[i] / n))
 
 
 def _take_traffic(t: Traffic, i: int) -> Traffic:
