@@ -16,8 +16,10 @@ operand (the slowest sets the pace).  With per-tile load ``L`` and compute
     cycles = latency + L + C + (T - 1) max(L, C)
 
 the exact makespan of the two-stage pipeline with equal tiles; the first
-tile's load is the prefetch phase.  The simpy engine runs the same tiles with
-unequal per-tile traffic and operand streams competing for DRAM.  The
+tile's load is the prefetch phase.  Tiles are unequal (first-pass bursts,
+outputs leaving after their accumulation): ``sparsesim.timing`` takes the
+pipeline's bounds over that structure, which the simpy engine replays tile by
+tile with operand streams competing for DRAM.  The
 ``scalesim`` convention reproduces SCALE-Sim v3's own memory simulation
 (``sparsesim.conventions.scalesim``) and reports its cycle counts.
 """

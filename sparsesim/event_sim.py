@@ -1,6 +1,7 @@
 """The event-level engine (simpy): per-tile operand streams competing for DRAM.
 
-It consumes the per-tile demand of one (layer, accelerator), not totals:
+It consumes the per-tile demand of one (layer, accelerator), not totals, from
+the same tile structure the closed form reads (``sparsesim.timing.tile_phases``):
 
 * tiles are unequal: an operand fetched once although the array passes over
   it several times (it fits its buffer) arrives during the first pass only;
@@ -10,20 +11,24 @@ It consumes the per-tile demand of one (layer, accelerator), not totals:
 * each operand stream (input, weight and partial-sum loads; output stores) is
   a process that requests its DRAM interface per tile: one channel shared by
   all streams (FIFO arbitration, so stores of tile t compete with loads of
-  tile t+1), or one interface per operand;
+  tile t+1), or one interface per operand (partial-sum loads and stores share
+  the output one);
 * loads of tile t start only when one of ``buffers`` tile slots is free (2 =
   double buffering, deeper queues prefetch further ahead); the PE array
   computes tile t when all its loads are in and tile t-1 is done, then frees
   the slot; the first DRAM request waits the DRAM latency.
 
-With equal tiles its assumptions are the analytical closed form's and the two
-agree (tested); when a burst of traffic meets a compute-bound phase they
-differ, which a test shows.  Results carry a per-resource timeline.
+The closed form prices the same structure by its pipeline bounds; what only
+this engine sees is the order in which streams queue (tests show two cases:
+stores between a burst's loads, a group's outputs ahead of the next load).
+Results carry a per-resource timeline.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+
+from types import MappingProxyType
 
 import numpy as np
 import simpy
@@ -35,9 +40,12 @@ from .demand import ComputeDemand
 from .engines import compute_demand
 from .hwarrays import HardwareArrays
 from .memory import Traffic, resident_weights
+from .timing import tile_phases
 from .workload import LayerWorkload
 
 LOADS = ("ifmap", "filter", "psum")
+# per-operand interfaces: a stream -> the interface it uses (partial sums go in and out on the output one)
+INTERFACE = MappingProxyType({"ifmap": "ifmap", "filter": "filter", "psum": "ofmap", "store": "ofmap"})
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,7 @@ class SimResult:
     hardware: str
     cycles: float
     compute_cycles: float
-    stall_cycles: float        # PE array idle while waiting for data
+    stall_cycles: float        # PE array idle (waiting for loads, or for the last stores): cycles - compute
     dram_busy_cycles: float
     tiles: int
     timeline: tuple = field(repr=False, default=())  # (resource, tile, start, end)
@@ -61,53 +69,54 @@ class TileTrace:
     compute: np.ndarray   # cycles per tile
 
 
-def _first_pass(total: float, tiles: int, passes: int) -> np.ndarray:
-    per_pass = max(1, tiles // max(passes, 1))
+def _spread(total: float, first_tiles: float, tiles: int) -> np.ndarray:
+    """``total`` bits over the first ``first_tiles`` of ``tiles`` tiles (all of them: evenly)."""
+    k = int(min(max(first_tiles, 1), tiles))
     out = np.zeros(tiles)
-    out[:per_pass] = total / per_pass
+    out[:k] = total / k
     return out
 
 
 def tile_trace(d: ComputeDemand, t: Traffic, i: int, hw: HardwareArrays) -> TileTrace:
-    """Unequal tiles from the pass structure (module docstring) for config ``i``."""
+    """Unequal tiles from the pass structure (``sparsesim.timing.tile_phases``, which the closed form reads
+    too) for config ``i``."""
     n = int(max(d.tiles[i], 1))
-    act, acc = float(hw.act_bits[i]), float(hw.acc_bits[i])
-    even = np.full(n, 1.0 / n)
-    if_bits = t.dram_ifmap_read_words[i] * act
-    once_if = t.dram_ifmap_read_words[i] <= d.ifmap_words[i] * (1 + 1e-9) and d.ifmap_passes[i] > 1
-    ifmap = _first_pass(if_bits, n, int(d.ifmap_passes[i])) if once_if else if_bits * even
-    w_bits = t.dram_filter_bits[i]
-    entries = d.storage_bits[i] / max(d.filter_word_bits[i], 1e-12)
-    once_w = t.dram_filter_read_words[i] <= entries * (1 + 1e-9) and d.filter_passes[i] > 1
-    filt = _first_pass(w_bits, n, int(d.filter_passes[i])) if once_w else w_bits * even
-    groups = int(max(1, min(n, round(n / max(d.psum_passes[i], 1)))))
+    ph = tile_phases(d.take([i]), _take_traffic(t, i), hw.take(np.array([i])), tiles=np.array([float(n)]))
+    groups = int(ph.output_groups[0])
     group_end = np.zeros(n)
     group_end[(np.arange(groups) + 1) * n // groups - 1] = 1.0 / groups
-    spill = t.dram_ofmap_read_words[i] * acc
-    outputs = (t.dram_ofmap_write_words[i] - t.dram_ofmap_read_words[i]) * act
-    stores = outputs * group_end + spill * even
-    return TileTrace({"ifmap": ifmap, "filter": filt, "psum": spill * even}, stores,
-                     np.full(n, d.compute_cycles[i] / n))
+    even = np.full(n, 1.0 / n)
+    loads = {"ifmap": _spread(ph.ifmap_bits[0], ph.ifmap_first_tiles[0], n),
+             "filter": _spread(ph.filter_bits[0], ph.filter_first_tiles[0], n), "psum": ph.psum_bits[0] * even}
+    stores = ph.output_bits[0] * group_end + ph.spill_bits[0] * even
+    return TileTrace(loads, stores, np.full(n, d.compute_cycles[i] / n))
+
+
+def _take_traffic(t: Traffic, i: int) -> Traffic:
+    """Config ``i`` of ``t`` (the per-operand dicts included)."""
+    return Traffic(**{f.name: ({k: np.asarray(v)[[i]] for k, v in getattr(t, f.name).items()}
+                               if isinstance(getattr(t, f.name), dict) else np.asarray(getattr(t, f.name))[[i]])
+                      for f in fields(t)})
 
 
 def simulate_trace(trace: TileTrace, bandwidth: dict, shared: bool, latency_cycles: float, buffers: int = 2,
                    record: bool = True) -> tuple[float, float, float, list]:
-    """Run one tile trace; returns (makespan, PE stall cycles, DRAM busy cycles, timeline).
+    """Run one tile trace; returns (makespan, PE idle cycles within it, DRAM busy cycles, timeline).
 
     ``bandwidth`` maps each stream (ifmap, filter, psum, store) to its interface's bits/cycle.
     """
     env = simpy.Environment()
     n = trace.compute.size
-    channels = ({s: simpy.Resource(env, 1) for s in ("dram",)} if shared
-                else {s: simpy.Resource(env, 1) for s in (*LOADS, "store")})
+    channels = {s: simpy.Resource(env, 1) for s in dict.fromkeys(INTERFACE.values())} if not shared else \
+        {"dram": simpy.Resource(env, 1)}
     slots = simpy.Container(env, capacity=buffers, init=buffers)
     loaded = [[env.event() for _ in range(n)] for _ in LOADS]
     computed = [env.event() for _ in range(n)]
     timeline: list = []
-    stats = {"stall": 0.0, "dram": 0.0, "first": True}
+    stats = {"dram": 0.0, "first": True}
 
     def transfer(stream: str, tile: int, bits: float):
-        with channels["dram" if shared else stream].request() as req:
+        with channels["dram" if shared else INTERFACE[stream]].request() as req:
             yield req
             if stats["first"]:
                 stats["first"] = False
@@ -134,15 +143,12 @@ def simulate_trace(trace: TileTrace, bandwidth: dict, shared: bool, latency_cycl
         event.succeed()
 
     def array():
-        last = 0.0
         for t in range(n):
             yield env.all_of([loaded[s][t] for s in range(len(LOADS))])
             start = env.now
-            stats["stall"] += start - last
             yield env.timeout(trace.compute[t])
             if record:
                 timeline.append(("pe", t, start, env.now))
-            last = env.now
             computed[t].succeed()
             yield slots.put(1)
 
@@ -156,10 +162,13 @@ def simulate_trace(trace: TileTrace, bandwidth: dict, shared: bool, latency_cycl
     env.process(array())
     done = env.process(storer())
     env.run(until=done)
-    return env.now, stats["stall"], stats["dram"], timeline
+    return env.now, env.now - float(trace.compute.sum()), stats["dram"], timeline
 
 
 def stream_bandwidths(hw: HardwareArrays, i: int) -> dict:
+    """Bits/cycle of each stream's interface for config ``i`` (``stall_free``: unbounded, transfers take 0)."""
+    if hw.stall_free[i]:
+        return {s: np.inf for s in (*LOADS, "store")}
     if hw.dram_shared[i]:
         return {s: float(hw.dram_bw[i]) for s in (*LOADS, "store")}
     return {"ifmap": float(hw.dram_op_bw["ifmap"][i]), "filter": float(hw.dram_op_bw["filter"][i]),
