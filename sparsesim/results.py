@@ -173,9 +173,9 @@ class CostTable:
         same hardware, in the same order, in every block), one layer per block, as the analytical engine writes
         them; the columns become lists of Python values (what
         ``rows`` gives) and ``totals`` adds the blocks with numpy instead of row by row."""
-        table = cls({k: [RUN_DEFAULTS[k]] * len(arrays[k]) if k in RUN_DEFAULTS and _all_default(arrays[k], k)
-                     else arrays[k].tolist() for k in COLUMNS})
-        object.__setattr__(table, "_blocks", (arrays, block))   # read by totals; a table is not edited in place
+        fixed = frozenset(k for k in RUN_DEFAULTS if _all_default(arrays[k], k))
+        table = cls({k: [RUN_DEFAULTS[k]] * len(arrays[k]) if k in fixed else arrays[k].tolist() for k in COLUMNS})
+        object.__setattr__(table, "_blocks", (arrays, block, fixed))   # read by totals; a table is not edited in place
         return table
 
     @classmethod
@@ -307,26 +307,72 @@ def _add_v(a: dict, b: dict) -> dict:
     return d
 
 
-def _block_totals(arrays: dict, block: int) -> dict | None:
-    """``CostTable.totals`` of a table made by ``from_arrays``: the blocks (layers) added in order with
-    ``_add_v``, so every total is the one the row-by-row sum gives.  None (add row by row) when a hardware name
-    repeats within a block or a layer is named MODEL."""
+def _block_totals(arrays: dict, block: int, fixed: frozenset) -> dict | None:
+    """``CostTable.totals`` of a table made by ``from_arrays``: the blocks (layers) added in order, so every total
+    is the one the row-by-row sum gives (``_summed``; else ``_add_v`` block after block).  ``fixed``: the columns
+    at their RUN_DEFAULTS value in every row.  None (add row by row) when a hardware name repeats within a block or
+    a layer is named MODEL."""
     names = arrays["hardware"][:block].tolist()
     if block == 0 or len(set(names)) < block or "MODEL" in arrays["layer"][::block].tolist():
         return None if block else {}
     layers = len(arrays["layer"]) // block
-    # a column at its default in every row totals to its default (NaN stays NaN, 0 and '' and True stay)
-    fixed = {k for k in RUN_DEFAULTS if _all_default(arrays[k], k)}
-    rows = [{k: arrays[k][i * block:(i + 1) * block] for k in COLUMNS if k not in fixed} for i in range(layers)]
-    if not rows:
+    if not layers:
         return {}
-    total = rows[0]
-    for r in rows[1:]:
-        total = _add_v(total, r)
-    total.update({k: arrays[k][:block] for k in fixed})
-    total["layer"] = np.full(block, "TOTAL", dtype=object)
-    rows = zip(*(total[k].tolist() for k in COLUMNS))
-    return {h: _record(dict(zip(COLUMNS, row))) for h, row in zip(names, rows)}
+    # a column at its default in every row totals to its default (NaN stays NaN, 0 and '' and True stay)
+    total = _summed(arrays, block, layers, fixed)
+    if total is None:
+        rows = [{k: arrays[k][i * block:(i + 1) * block] for k in COLUMNS if k not in fixed} for i in range(layers)]
+        total = rows[0]
+        for r in rows[1:]:
+            total = _add_v(total, r)
+    const = {k: arrays[k][:1].tolist()[0] for k in fixed}
+    const["layer"] = "TOTAL"
+    varying = [k for k in COLUMNS if k not in const]
+    base = {k: const.get(k) for k in COLUMNS}     # every record's dict: the constants, then its own values
+    out = {}
+    for h, row in zip(names, zip(*(total[k].tolist() for k in varying))):
+        values = base.copy()
+        values.update(zip(varying, row))
+        out[h] = _record(values)
+    return out
+
+
+def _summed(arrays: dict, block: int, layers: int, fixed: frozenset) -> dict | None:
+    """The ``_add_v`` chain over ``layers`` blocks of a simulator table in one pass per kind of column (the
+    same values: sums added block after block, texts kept where every block agrees else "mixed", flags and-ed,
+    sizes the max, utilization recomputed from the sums); None where it does not apply (one block, a column
+    ``_WORST_V`` or ``achieved_gflops`` treats that is not at its default, NaN cycles: measured rows)."""
+    if layers < 2 or any(k not in fixed for k in (*_WORST_V, "achieved_gflops")):
+        return None
+    out, sums = {}, {}
+    for k in COLUMNS:
+        if k in fixed or k in ("layer", "utilization"):
+            continue
+        x = arrays[k].reshape(layers, block)
+        if k == "batch":
+            out[k] = np.where((x == x[0]).all(0), x[0], 0)
+        elif x.dtype == object:
+            out[k] = np.where((x == x[0]).all(0), x[0], "mixed")
+        elif x.dtype == bool:
+            out[k] = x.all(0)
+        elif k in _KEPT:
+            if x.dtype.kind not in "iu":
+                return None
+            out[k] = x.max(0)
+        else:
+            sums.setdefault(x.dtype, []).append(k)
+    for keys in sums.values():        # every additive column of one dtype at once, block after block
+        x = np.stack([arrays[k] for k in keys]).reshape(len(keys), layers, block)
+        acc = x[:, 0] + x[:, 1]
+        for i in range(2, layers):
+            acc = acc + x[:, i]
+        out.update(zip(keys, acc))
+    cycles = out["cycles"]
+    if np.isnan(cycles).any():
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["utilization"] = np.where(cycles != 0, out["macs_useful"] / (cycles * out["mac_units"]), 0.0)
+    return out
 
 
 def _record(values: dict) -> LayerCost:
