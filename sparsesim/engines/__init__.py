@@ -112,9 +112,8 @@ def compute_demands(workloads, hw: HardwareArrays) -> ComputeDemand:
         for model, idx in groups:
             parts.append(model(w, hw, idx))
             where.append(idx + layer * n)
-    out = ComputeDemand.empty(n * len(workloads))
-    if parts:
-        at = np.concatenate(where)
-        for f in fields(ComputeDemand):
-            getattr(out, f.name)[at] = np.concatenate([getattr(p, f.name) for p in parts])
-    return out
+    if not parts:
+        return ComputeDemand.empty(n * len(workloads))
+    order = np.argsort(np.concatenate(where), kind="stable")   # every entry is in exactly one part
+    return ComputeDemand(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])[order].astype(
+        object if f.name == "format" else float, copy=False) for f in fields(ComputeDemand)})

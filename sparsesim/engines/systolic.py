@@ -63,9 +63,7 @@ def spatio_temporal(m, k, n, dataflow):
 def nm_arrays(hw: HardwareArrays) -> dict[str, np.ndarray]:
     """The N:M engine's pattern over every config (``pe.params.nm``, ``accel_models.engine_params.nm``); the
     other configs get the default pattern, never used (``nm_ok`` is false there)."""
-    default = NmParams().nm
-    nm = np.array([x.pe.params.nm if x.pe.engine == "nm" else default for x in hw.accelerators],
-                  dtype=np.int64).reshape(len(hw), 2)
+    nm = hw.per_engine("nm", lambda pe: pe.params.nm, np.int64, NmParams().nm)
     return {"nm_n": nm[:, 0], "nm_m": nm[:, 1]}
 
 
