@@ -105,8 +105,18 @@ class HardwareArrays:
         return memo[key]
 
     def take(self, idx: np.ndarray) -> "HardwareArrays":
-        """The configs ``idx`` only (every array, dict of arrays and list sliced alike)."""
-        at = np.asarray(idx).tolist()
+        """The configs ``idx`` (integer indices) only (every array, dict of arrays and list sliced alike); kept
+        on these arrays (``once``), so asking again for the same configs gives the same object."""
+        idx = np.asarray(idx)
+        return self.once(("take", idx.dtype.str, idx.shape, idx.tobytes()), lambda: self._take(idx))
+
+    def stacked(self, layers: int) -> "HardwareArrays":
+        """The configs repeated ``layers`` times, one block per layer (the analytical engine prices layers
+        stacked so); these arrays themselves for one layer."""
+        return self if layers == 1 else self.take(np.tile(np.arange(len(self)), layers))
+
+    def _take(self, idx: np.ndarray) -> "HardwareArrays":
+        at = idx.tolist()
 
         def cut(v):
             if isinstance(v, dict):
