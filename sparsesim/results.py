@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
 
 import numpy as np
@@ -159,7 +160,7 @@ ADDITIVE = tuple(f.name for f in fields(LayerCost) if f.name not in _WORST and f
 class CostTable:
     """Columns of equal length, one row per (layer, hardware)."""
 
-    columns: dict
+    columns: Mapping   # name -> list of values: a dict, or ``ArrayColumns`` (``from_arrays``)
 
     @classmethod
     def from_records(cls, records) -> "CostTable":
@@ -171,10 +172,10 @@ class CostTable:
     def from_arrays(cls, arrays: dict, block: int) -> "CostTable":
         """A table of numpy columns (every ``COLUMNS`` name) whose rows come in blocks of ``block`` hardware (the
         same hardware, in the same order, in every block), one layer per block, as the analytical engine writes
-        them; the columns become lists of Python values (what
-        ``rows`` gives) and ``totals`` adds the blocks with numpy instead of row by row."""
+        them; each column becomes the list of Python values ``rows`` gives when it is first read (``ArrayColumns``:
+        a sweep reads only the totals), and ``totals`` adds the blocks with numpy instead of row by row."""
         fixed = frozenset(k for k in RUN_DEFAULTS if _all_default(arrays[k], k))
-        table = cls({k: [RUN_DEFAULTS[k]] * len(arrays[k]) if k in fixed else arrays[k].tolist() for k in COLUMNS})
+        table = cls(ArrayColumns(arrays, fixed))
         object.__setattr__(table, "_blocks", (arrays, block, fixed))   # read by totals; a table is not edited in place
         return table
 
@@ -188,7 +189,8 @@ class CostTable:
 
     def rows(self) -> list[dict]:
         n = len(self)
-        return [{k: _py(self.columns[k][i]) for k in COLUMNS} for i in range(n)]
+        cols = [(k, self.columns[k]) for k in COLUMNS]
+        return [{k: _py(c[i]) for k, c in cols} for i in range(n)]
 
     def records(self) -> list[LayerCost]:
         return [LayerCost(**r) for r in self.rows()]
@@ -201,8 +203,9 @@ class CostTable:
         bad = sorted(set(equal) - set(COLUMNS))
         if bad:
             raise ValueError(f"where({bad[0][:80]!r}=...): not a column; allowed: {', '.join(COLUMNS)}")
-        idx = [i for i in range(len(self)) if all(self.columns[k][i] == v for k, v in equal.items())]
-        return CostTable({k: [self.columns[k][i] for i in idx] for k in COLUMNS})
+        cols = {k: self.columns[k] for k in COLUMNS}
+        idx = [i for i in range(len(self)) if all(cols[k][i] == v for k, v in equal.items())]
+        return CostTable({k: [cols[k][i] for i in idx] for k in COLUMNS})
 
     def totals(self) -> dict[str, LayerCost]:
         """Model totals per hardware: the sum of its layer rows (``LayerCost.__add__``).
@@ -249,6 +252,36 @@ class CostTable:
             from sparsecodesign.fileio import atomic_write_text
             atomic_write_text(path, text + "\n")
         return text
+
+
+class ArrayColumns(Mapping):
+    """The columns of a ``CostTable.from_arrays`` table, read-only: each numpy column (every ``COLUMNS`` name)
+    is turned into its list of Python values (what ``rows`` gives) the first time it is read, and kept; ``fixed``
+    names the columns at their RUN_DEFAULTS value in every row (the list repeats the default)."""
+
+    def __init__(self, arrays: dict, fixed: frozenset):
+        self._arrays, self._fixed, self._lists = arrays, fixed, {}
+
+    def __getitem__(self, name: str) -> list:
+        got = self._lists.get(name)
+        if got is None:
+            if name not in _COLUMN_SET:
+                raise KeyError(name)
+            a = self._arrays[name]
+            got = self._lists[name] = [RUN_DEFAULTS[name]] * len(a) if name in self._fixed else a.tolist()
+        return got
+
+    def __iter__(self):
+        return iter(COLUMNS)
+
+    def __len__(self) -> int:
+        return len(COLUMNS)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+_COLUMN_SET = frozenset(COLUMNS)
 
 
 def _all_default(a: np.ndarray, name: str) -> bool:
