@@ -112,8 +112,16 @@ class HardwareArrays:
 
     def stacked(self, layers: int) -> "HardwareArrays":
         """The configs repeated ``layers`` times, one block per layer (the analytical engine prices layers
-        stacked so); these arrays themselves for one layer."""
-        return self if layers == 1 else self.take(np.tile(np.arange(len(self)), layers))
+        stacked so): ``take(np.tile(np.arange(len(self)), layers))``, built by repetition and kept (``once``);
+        these arrays themselves for one layer."""
+        def repeat(v):
+            if isinstance(v, dict):
+                return {k: repeat(x) for k, x in v.items()}
+            return v * layers if isinstance(v, list) else np.concatenate([v] * layers)
+        if layers == 1:
+            return self
+        return self.once(("stacked", layers),
+                         lambda: HardwareArrays(**{f.name: repeat(getattr(self, f.name)) for f in fields(self)}))
 
     def _take(self, idx: np.ndarray) -> "HardwareArrays":
         at = idx.tolist()
