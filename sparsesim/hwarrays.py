@@ -117,7 +117,7 @@ class HardwareArrays:
         def repeat(v):
             if isinstance(v, dict):
                 return {k: repeat(x) for k, x in v.items()}
-            return v * layers if isinstance(v, list) else np.concatenate([v] * layers)
+            return v * layers if isinstance(v, list) else np.concatenate([v] * layers) if layers else v[:0]
         if layers == 1:
             return self
         return self.once(("stacked", layers),

@@ -164,3 +164,10 @@ def test_per_list_arrays_are_kept_on_the_hardware_arrays():
     assert all(all(_same(x, y) for x, y in zip(first.columns[k], again.columns[k])) for k in COLUMNS)
     fresh = evaluate(ws, HardwareArrays.from_accelerators(accs))
     assert all(all(_same(x, y) for x, y in zip(first.columns[k], fresh.columns[k])) for k in COLUMNS)
+
+
+def test_no_layers_price_to_an_empty_table():
+    accs = _hardware()
+    table = evaluate([], accs)
+    assert len(table) == 0 and table.totals() == {} and table.rows() == []
+    assert len(HardwareArrays.from_accelerators(accs).stacked(0)) == 0
