@@ -4,15 +4,17 @@ next to SCALE-Sim's wall time on the same layers.
 Analytical (issue 6): >= 200,000 layer-configurations per CPU second through the path ``simulate``, ``compare``
 and ``sweep`` use: from a list of ``Accelerator`` objects to the ``CostTable`` (hardware arrays built inside the
 timer) and, where the command adds them, its ``totals()``.  Measured by ``benchmarks/throughput_probe.py`` in CPU
-seconds, single-threaded, run in the same call against this tree and against the previous release (default
-60935ad, exported with ``git archive``), so the ratio holds on a shared machine: (a) a sweep task, AlexNet 8
+seconds, single-threaded, run in the same call against this tree, against the previous release (default
+60935ad) and against the previous commit on main (default 5844fb7), both exported with ``git archive``, so the
+ratios hold on a shared machine: (a) a sweep task, AlexNet 8
 layers x 500 configs (the configs every release accepts, and this release's mix over every engine, memory
 organisation and DRAM interface); (b) compare's pricing, a pruned LeNet-5 on every preset, model after model.
 simpy AlexNet conv1-5 <= 10 s.  SCALE-Sim's time is
 the one recorded with tests/fixtures/scalesim/golden.csv (its conv1-5 topology, 32x32, 64 KB SRAMs, USER
 bandwidth; rerun it with benchmarks/scalesim_validation.py); this script prices the same topology with the
 native convention, with the scalesim convention (which reproduces SCALE-Sim's numbers) and with simpy.
-Usage: python benchmarks/sim_throughput.py [--configs 500] [--models 20] [--old-ref 60935ad] [--analytical-only]
+Usage: python benchmarks/sim_throughput.py [--configs 500] [--models 20] [--old-ref 60935ad] [--prev-ref 5844fb7]
+[--analytical-only]
 """
 
 from __future__ import annotations
@@ -95,52 +97,68 @@ def best(rounds: list[dict]) -> dict:
     return out
 
 
+def export(ref: str, into: Path) -> Path:
+    """The tree of git revision ``ref`` (``git archive``) under ``into``."""
+    root = into / ref
+    root.mkdir()
+    tar = subprocess.run(["git", "-C", str(ROOT), "archive", ref], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(root)], input=tar.stdout, check=True)
+    return root
+
+
 def analytical_report(args) -> None:
+    refs = [args.old_ref] + [r for r in (args.prev_ref,) if r and r != args.old_ref]
     with tempfile.TemporaryDirectory() as tmp:
-        old_root = Path(args.old_dir) if args.old_dir else Path(tmp) / args.old_ref
-        if not args.old_dir:
-            old_root.mkdir()
-            tar = subprocess.run(["git", "-C", str(ROOT), "archive", args.old_ref], capture_output=True, check=True)
-            subprocess.run(["tar", "-x", "-C", str(old_root)], input=tar.stdout, check=True)
+        roots = {r: Path(args.old_dir) if (r == args.old_ref and args.old_dir) else export(r, Path(tmp))
+                 for r in refs}
         loads = [os.getloadavg()[0]]
-        news, olds = [], []
-        for _ in range(args.rounds):          # alternated, so both see the same machine
-            news.append(probe(ROOT, args))
-            olds.append(probe(old_root, args))
-            loads += [news[-1]["load_1min"], olds[-1]["load_1min"]]
-    new, old = best(news), best(olds)
-    print(f"analytical engine, layer-configurations per CPU second (single thread; this tree vs {args.old_ref}, "
-          f"{args.rounds} alternated rounds in this run, each figure the median of {args.reps} calls, the better "
-          f"round's; 1-min load {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} CPUs, machine shared)")
+        runs: dict[str, list] = {r: [] for r in ["this tree", *refs]}
+        for _ in range(args.rounds):          # alternated, so every tree sees the same machine
+            for r in runs:
+                runs[r].append(probe(ROOT if r == "this tree" else roots[r], args))
+                loads.append(runs[r][-1]["load_1min"])
+    new, old = best(runs["this tree"]), {r: best(runs[r]) for r in refs}
+    print(f"analytical engine, layer-configurations per CPU second (single thread; this tree vs "
+          f"{' and '.join(refs)}, {args.rounds} alternated rounds in this run, each figure the median of "
+          f"{args.reps} calls, the better round's; 1-min load {min(loads):.1f}-{max(loads):.1f} on "
+          f"{os.cpu_count()} CPUs)")
     print("| call (user path: Accelerator objects -> CostTable) | this tree | "
-          f"{args.old_ref} | ratio |")
-    print("|---|---|---|---|")
+          + " | ".join(f"{r} | ratio" for r in refs) + " |")
+    print("|---|---|" + "---|---|" * len(refs))
 
-    def line(label, a, b):
-        print(f"| {label} | {a:,.0f} | " + (f"{b:,.0f} | {a / b:.2f}x |" if b else "n/a | |"))
+    def line(label, part, field):
+        a = new[part][field]
+        cells = [f"{a:,.0f}"]
+        for r in refs:
+            b = old[r][part].get(field)
+            cells += [f"{b:,.0f}", f"{a / b:.2f}x"] if b else ["n/a", ""]
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
-    sc, so = new["sweep_common"], old["sweep_common"]
+    sc, se, cn = new["sweep_common"], new["sweep_every_engine"], new["compare"]
     what = f"{sc['layers']} AlexNet layers x {sc['configs']} configs"
-    line(f"(a) sweep task, {what} (systolic/nm/EIE, one buffer): CostTable", sc["table_per_cpu_s"],
-         so["table_per_cpu_s"])
-    line("(a) same + totals() (what sweep runs)", sc["with_totals_per_cpu_s"], so["with_totals_per_cpu_s"])
-    line("(a) same, hardware arrays built before the timer (the old benchmark's figure)",
-         sc["prebuilt_hw_per_cpu_s"], so["prebuilt_hw_per_cpu_s"])
-    se, oe = new["sweep_every_engine"], old["sweep_every_engine"]
+    line(f"(a) sweep task, {what} (systolic/nm/EIE, one buffer): CostTable", "sweep_common", "table_per_cpu_s")
+    line("(a) same + totals() (what sweep runs)", "sweep_common", "with_totals_per_cpu_s")
+    line("(a) same, CostTable with every column read (what writing the CSV reads)", "sweep_common",
+         "table_read_per_cpu_s")
+    line("(a) same, hardware arrays built before the timer (the old benchmark's figure)", "sweep_common",
+         "prebuilt_hw_per_cpu_s")
     line(f"(a) sweep task, {what} (every engine, memory organisation, DRAM interface): CostTable",
-         se["table_per_cpu_s"], oe.get("table_per_cpu_s"))
-    line("(a) same + totals()", se["with_totals_per_cpu_s"], oe.get("with_totals_per_cpu_s"))
-    cn, co = new["compare"], old["compare"]
+         "sweep_every_engine", "table_per_cpu_s")
+    line("(a) same + totals() (what sweep runs)", "sweep_every_engine", "with_totals_per_cpu_s")
+    line("(a) same, CostTable with every column read", "sweep_every_engine", "table_read_per_cpu_s")
     line(f"(b) compare: {cn['models']} pruned LeNet-5 ({cn['layers']} layers) x every preset "
-         f"({cn['presets']} here, {co['presets']} in {args.old_ref}) + totals(), masks analysed",
-         cn["warm_per_cpu_s"], co["warm_per_cpu_s"])
-    line("(b) same, first pricing of each model (its per-layer mask analyses inside the timer)",
-         cn["cold_per_cpu_s"], co["cold_per_cpu_s"])
-    print("(a) CostTable per round: " + ", ".join(f"{r['sweep_common']['table_per_cpu_s']:,.0f}" for r in news)
-          + f" ({args.old_ref}: " + ", ".join(f"{r['sweep_common']['table_per_cpu_s']:,.0f}" for r in olds) + ")")
+         f"({cn['presets']} here; " + ", ".join(f"{old[r]['compare']['presets']} in {r}" for r in refs)
+         + ") + totals(), masks analysed", "compare", "warm_per_cpu_s")
+    line("(b) same, first pricing of each model (its per-layer mask analyses inside the timer)", "compare",
+         "cold_per_cpu_s")
+    for part, field in (("sweep_common", "table_per_cpu_s"), ("sweep_every_engine", "with_totals_per_cpu_s"),
+                        ("compare", "warm_per_cpu_s")):
+        print(f"{part} {field} per round: " + "; ".join(
+            f"{r}: " + ", ".join(f"{x[part].get(field) or 0:,.0f}" for x in runs[r]) for r in runs))
     print(f"first sweep-task call incl. per-layer analyses of the real masks: {sc['first_call_s']:.1f} s "
-          f"(systolic/nm/EIE), {se['first_call_s']:.1f} s (every engine); {args.old_ref}: "
-          f"{so['first_call_s']:.1f} s; target >= 200,000 layer-configurations per CPU second on (a)")
+          f"(systolic/nm/EIE), {se['first_call_s']:.1f} s (every engine); "
+          + ", ".join(f"{r}: {old[r]['sweep_common']['first_call_s']:.1f} s" for r in refs)
+          + "; target >= 200,000 layer-configurations per CPU second on (a)")
 
 
 def main() -> None:
@@ -150,6 +168,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=21, help="timed calls per figure (their median is taken)")
     ap.add_argument("--rounds", type=int, default=2, help="alternated runs of this tree and --old-ref")
     ap.add_argument("--old-ref", default="60935ad", help="the release to compare with (a git revision)")
+    ap.add_argument("--prev-ref", default="5844fb7", help="the previous commit on main, also compared ('' : none)")
     ap.add_argument("--old-dir", help="a checkout of --old-ref to use instead of exporting one")
     ap.add_argument("--analytical-only", action="store_true", help="skip the SCALE-Sim and simpy comparisons")
     args = ap.parse_args()

@@ -112,10 +112,10 @@ def evaluate(workloads: Sequence[LayerWorkload], accelerators: Sequence[Accelera
     for bits in d.storage_bits.reshape(len(workloads), n):   # layer by layer, in order (the same float sum)
         model_weight_bits = model_weight_bits + bits
     resident = resident_weights(hw, model_weight_bits)
-    stacked = hw if len(workloads) == 1 else hw.take(np.tile(np.arange(n), len(workloads)))
+    stacked = hw.stacked(len(workloads))
     resident = np.tile(resident, len(workloads))
     traffic, timing = stacked_convention_costs(workloads, d, stacked, resident, n)
-    cols = _cost_columns(workloads, d, stacked, traffic, timing, n, labels(hw.accelerators))
+    cols = _cost_columns(workloads, d, stacked, traffic, timing, n, hw.once("labels", lambda: labels(hw.accelerators)))
     return CostTable.from_arrays(cols, n)
 
 

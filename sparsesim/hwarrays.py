@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from itertools import chain
+from operator import attrgetter
 
 import numpy as np
 
-from accel_models.hardware import OPERANDS, Accelerator
+from accel_models.hardware import OPERANDS, Accelerator, Buffer, RegisterFile
 
 
 def _buffer_fields(a: Accelerator, op: str) -> tuple:
@@ -82,8 +83,19 @@ class HardwareArrays:
 
     def param_array(self, engine: str, field: str, dtype=float, fill=0) -> np.ndarray:
         """``pe.params.<field>`` of each config of ``engine`` (``fill`` for the other engines' configs)."""
-        return np.array([getattr(x.pe.params, field) if x.pe.engine == engine else fill
-                         for x in self.accelerators], dtype=dtype)
+        return self.per_engine(engine, lambda pe: getattr(pe.params, field), dtype, fill)
+
+    def per_engine(self, engine: str, value, dtype=float, fill=0) -> np.ndarray:
+        """``value(pe)`` of each config of ``engine`` (``fill`` for the other engines' configs; ``fill`` and the
+        values may be sequences of one length: one row per config); only that engine's configs are read."""
+        at = np.nonzero(self.engine == engine)[0].tolist()
+        fill = np.asarray(fill, dtype=dtype)
+        out = np.empty((len(self), *fill.shape), dtype=dtype)
+        out[...] = fill
+        if at:
+            pes = [self.accelerators[i].pe for i in at]
+            out[at] = np.array([value(pe) for pe in pes], dtype=dtype).reshape(len(at), *fill.shape)
+        return out
 
     def once(self, key, compute):
         """``compute()`` the first time ``key`` is asked of these configs, the stored value after: groupings of
@@ -94,8 +106,26 @@ class HardwareArrays:
         return memo[key]
 
     def take(self, idx: np.ndarray) -> "HardwareArrays":
-        """The configs ``idx`` only (every array, dict of arrays and list sliced alike)."""
-        at = np.asarray(idx).tolist()
+        """The configs ``idx`` (integer indices) only (every array, dict of arrays and list sliced alike); kept
+        on these arrays (``once``), so asking again for the same configs gives the same object."""
+        idx = np.asarray(idx)
+        return self.once(("take", idx.dtype.str, idx.shape, idx.tobytes()), lambda: self._take(idx))
+
+    def stacked(self, layers: int) -> "HardwareArrays":
+        """The configs repeated ``layers`` times, one block per layer (the analytical engine prices layers
+        stacked so): ``take(np.tile(np.arange(len(self)), layers))``, built by repetition and kept (``once``);
+        these arrays themselves for one layer."""
+        def repeat(v):
+            if isinstance(v, dict):
+                return {k: repeat(x) for k, x in v.items()}
+            return v * layers if isinstance(v, list) else np.concatenate([v] * layers) if layers else v[:0]
+        if layers == 1:
+            return self
+        return self.once(("stacked", layers),
+                         lambda: HardwareArrays(**{f.name: repeat(getattr(self, f.name)) for f in fields(self)}))
+
+    def _take(self, idx: np.ndarray) -> "HardwareArrays":
+        at = idx.tolist()
 
         def cut(v):
             if isinstance(v, dict):
@@ -115,9 +145,12 @@ class HardwareArrays:
         nums = np.fromiter(chain.from_iterable(_numbers(x, memo) for x in accs), dtype=float,
                            count=len(accs) * len(_NUMBERS)).reshape(len(accs), len(_NUMBERS)).T.copy()
         col = dict(zip(_NUMBERS, nums))
-        kinds = {name: np.array([getattr(getattr(x, part), attr) for x in accs], dtype=object)
+        kinds = {name: np.array(list(map(attrgetter(f"{part}.{attr}"), accs)), dtype=object)
                  for name, (part, attr) in _NAMES.items()}
-        storage = [memo[("storage", tuple(x.pe.weight_bits))] for x in accs]
+        sets = [tuple(x.pe.weight_bits) for x in accs]
+        distinct = {k: i for i, k in enumerate(dict.fromkeys(sets))}   # weight-width sets, first seen first
+        which = np.array([distinct[k] for k in sets], dtype=np.intp)
+        widths = [memo[("storage", k)] for k in distinct]
 
         def typed(name):
             v = col[name]
@@ -127,8 +160,8 @@ class HardwareArrays:
             names=[x.name for x in accs], accelerators=accs,
             engine=kinds["engine"], dataflow=kinds["dataflow"], weights_mode=kinds["weights_mode"],
             acts_mode=kinds["acts_mode"], convention=kinds["convention"],
-            storage_table=np.array([r for r, _ in storage], dtype=float).reshape(len(accs), 33),
-            widest_bits=np.array([w for _, w in storage], dtype=float),
+            storage_table=np.array([r for r, _ in widths], dtype=float).reshape(len(widths), 33)[which],
+            widest_bits=np.array([w for _, w in widths], dtype=float)[which],
             buf_bits={op: col[f"{op}_bits"] for op in OPERANDS}, buf_width={op: col[f"{op}_width"] for op in OPERANDS},
             buf_read_pj={op: col[f"{op}_read_pj"] for op in OPERANDS},
             buf_write_pj={op: col[f"{op}_write_pj"] for op in OPERANDS},
@@ -180,17 +213,19 @@ _NAMES = {"engine": ("pe", "engine"), "dataflow": ("pe", "dataflow"), "weights_m
 def _numbers(x: Accelerator, memo: dict) -> tuple:
     """The accelerator's numbers in ``_NUMBERS`` order (NaN for an energy the YAML leaves to the tables).  The
     energies of its buffers, registers and index decoder (and its storage widths) are computed once per distinct
-    buffer, (register file, index width) and weight-width set at each node, in ``memo``."""
+    buffer, (register file, index width) and weight-width set at each node, in ``memo`` (keyed by the objects'
+    field values, as their equality compares them)."""
     pe, dram, rf = x.pe, x.dram, x.rf
     f, node, mem_scale = x.node_factor, x.tech_node_nm, x.memory_energy_scale
     derived = ()
     for op in OPERANDS:
-        key = (x.buffer(op), node, mem_scale)
+        b = x.buffer(op)
+        key = (_BUFFER_KEY(b), node, mem_scale)
         got = memo.get(key)
         if got is None:
             got = memo[key] = _buffer_fields(x, op)
         derived += got
-    key = (rf, pe.index_bits, node, mem_scale, f)
+    key = (_RF_KEY(rf), pe.index_bits, node, mem_scale, f)
     got = memo.get(key)
     if got is None:
         got = memo[key] = (rf.pj_per_bit(node, mem_scale), x.decode_pj())
@@ -206,7 +241,13 @@ def _numbers(x: Accelerator, memo: dict) -> tuple:
             dram.bandwidth_bits_per_cycle, dram.interfaces == "shared", dram.stall_free, dram.latency_cycles,
             dram.pj_per_bit, derived[15], derived[16], dram.write_pj_per_bit,
             nan if pe.mac_pj is None else pe.mac_pj, f, pe.clock_pj_per_pe_cycle or 0.0, *derived[:15],
-            *(dram.operand_bandwidth(op) for op in OPERANDS),
+            dram.operand_bandwidth("ifmap"), dram.operand_bandwidth("filter"), dram.operand_bandwidth("ofmap"),
             nan if rf.weight_access_pj is None else rf.weight_access_pj,
             nan if rf.act_access_pj is None else rf.act_access_pj,
             nan if rf.psum_access_pj is None else rf.psum_access_pj)
+
+
+# a buffer's and a register file's field values (what their dataclass equality compares), as memo keys
+_BUFFER_KEY = attrgetter(*(f.name for f in fields(Buffer)))
+_RF_KEY = attrgetter(*(f.name for f in fields(RegisterFile)))
+assert OPERANDS == ("ifmap", "filter", "ofmap")   # _numbers lists the per-operand bandwidths in this order

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
 
 from accel_models.hardware import Accelerator, HardwareError, load_accelerator, preset_names
 from accel_models.tech import CLOCK_NETWORK
@@ -182,16 +183,19 @@ def labels(accelerators) -> dict[str, list[str]]:
     memo: dict = {}
     out: dict[str, list[str]] = {q: [] for q in QUANTITIES}
     for a in accelerators:
-        key = (a.pe.engine, a.pe.dataflow, a.memory.convention, a.memory.organization, a.memory.double_buffered,
-               a.name if a.name in _PRESET else None)
-        if key[-1] is not None:     # a preset's own checks hold only for the shipped file: compare it
-            key += (is_shipped_preset(a),)
+        key = _KIND(a)
+        if a.name in _PRESET:     # a preset's own checks hold only for the shipped file: compare it
+            key += (a.name, is_shipped_preset(a))
         if key not in memo:
             prov = provenance(a)
             memo[key] = [prov.label(q) for q in QUANTITIES]
         for q, label in zip(QUANTITIES, memo[key]):
             out[q].append(label)
     return out
+
+
+# what a description's model-level checks depend on (``labels``)
+_KIND = attrgetter("pe.engine", "pe.dataflow", "memory.convention", "memory.organization", "memory.double_buffered")
 
 
 def preset_checks() -> dict[str, Provenance]:

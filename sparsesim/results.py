@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
 
 import numpy as np
@@ -160,7 +161,7 @@ ADDITIVE = tuple(f.name for f in fields(LayerCost) if f.name not in _WORST and f
 class CostTable:
     """Columns of equal length, one row per (layer, hardware)."""
 
-    columns: dict
+    columns: Mapping   # name -> list of values: a dict, or ``ArrayColumns`` (``from_arrays``)
 
     @classmethod
     def from_records(cls, records) -> "CostTable":
@@ -172,11 +173,11 @@ class CostTable:
     def from_arrays(cls, arrays: dict, block: int) -> "CostTable":
         """A table of numpy columns (every ``COLUMNS`` name) whose rows come in blocks of ``block`` hardware (the
         same hardware, in the same order, in every block), one layer per block, as the analytical engine writes
-        them; the columns become lists of Python values (what
-        ``rows`` gives) and ``totals`` adds the blocks with numpy instead of row by row."""
-        table = cls({k: [RUN_DEFAULTS[k]] * len(arrays[k]) if k in RUN_DEFAULTS and _all_default(arrays[k], k)
-                     else arrays[k].tolist() for k in COLUMNS})
-        object.__setattr__(table, "_blocks", (arrays, block))   # read by totals; a table is not edited in place
+        them; each column becomes the list of Python values ``rows`` gives when it is first read (``ArrayColumns``:
+        a sweep reads only the totals), and ``totals`` adds the blocks with numpy instead of row by row."""
+        fixed = frozenset(k for k in RUN_DEFAULTS if _all_default(arrays[k], k))
+        table = cls(ArrayColumns(arrays, fixed))
+        object.__setattr__(table, "_blocks", (arrays, block, fixed))   # read by totals; a table is not edited in place
         return table
 
     @classmethod
@@ -189,7 +190,8 @@ class CostTable:
 
     def rows(self) -> list[dict]:
         n = len(self)
-        return [{k: _py(self.columns[k][i]) for k in COLUMNS} for i in range(n)]
+        cols = [(k, self.columns[k]) for k in COLUMNS]
+        return [{k: _py(c[i]) for k, c in cols} for i in range(n)]
 
     def records(self) -> list[LayerCost]:
         return [LayerCost(**r) for r in self.rows()]
@@ -202,8 +204,9 @@ class CostTable:
         bad = sorted(set(equal) - set(COLUMNS))
         if bad:
             raise ValueError(f"where({bad[0][:80]!r}=...): not a column; allowed: {', '.join(COLUMNS)}")
-        idx = [i for i in range(len(self)) if all(self.columns[k][i] == v for k, v in equal.items())]
-        return CostTable({k: [self.columns[k][i] for i in idx] for k in COLUMNS})
+        cols = {k: self.columns[k] for k in COLUMNS}
+        idx = [i for i in range(len(self)) if all(cols[k][i] == v for k, v in equal.items())]
+        return CostTable({k: [cols[k][i] for i in idx] for k in COLUMNS})
 
     def totals(self) -> dict[str, LayerCost]:
         """Model totals per hardware: the sum of its layer rows (``LayerCost.__add__``).
@@ -250,6 +253,36 @@ class CostTable:
             from sparsecodesign.fileio import atomic_write_text
             atomic_write_text(path, text + "\n")
         return text
+
+
+class ArrayColumns(Mapping):
+    """The columns of a ``CostTable.from_arrays`` table, read-only: each numpy column (every ``COLUMNS`` name)
+    is turned into its list of Python values (what ``rows`` gives) the first time it is read, and kept; ``fixed``
+    names the columns at their RUN_DEFAULTS value in every row (the list repeats the default)."""
+
+    def __init__(self, arrays: dict, fixed: frozenset):
+        self._arrays, self._fixed, self._lists = arrays, fixed, {}
+
+    def __getitem__(self, name: str) -> list:
+        got = self._lists.get(name)
+        if got is None:
+            if name not in _COLUMN_SET:
+                raise KeyError(name)
+            a = self._arrays[name]
+            got = self._lists[name] = [RUN_DEFAULTS[name]] * len(a) if name in self._fixed else a.tolist()
+        return got
+
+    def __iter__(self):
+        return iter(COLUMNS)
+
+    def __len__(self) -> int:
+        return len(COLUMNS)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+_COLUMN_SET = frozenset(COLUMNS)
 
 
 def _all_default(a: np.ndarray, name: str) -> bool:
@@ -308,26 +341,72 @@ def _add_v(a: dict, b: dict) -> dict:
     return d
 
 
-def _block_totals(arrays: dict, block: int) -> dict | None:
-    """``CostTable.totals`` of a table made by ``from_arrays``: the blocks (layers) added in order with
-    ``_add_v``, so every total is the one the row-by-row sum gives.  None (add row by row) when a hardware name
-    repeats within a block or a layer is named MODEL."""
+def _block_totals(arrays: dict, block: int, fixed: frozenset) -> dict | None:
+    """``CostTable.totals`` of a table made by ``from_arrays``: the blocks (layers) added in order, so every total
+    is the one the row-by-row sum gives (``_summed``; else ``_add_v`` block after block).  ``fixed``: the columns
+    at their RUN_DEFAULTS value in every row.  None (add row by row) when a hardware name repeats within a block or
+    a layer is named MODEL."""
     names = arrays["hardware"][:block].tolist()
     if block == 0 or len(set(names)) < block or "MODEL" in arrays["layer"][::block].tolist():
         return None if block else {}
     layers = len(arrays["layer"]) // block
-    # a column at its default in every row totals to its default (NaN stays NaN, 0 and '' and True stay)
-    fixed = {k for k in RUN_DEFAULTS if _all_default(arrays[k], k)}
-    rows = [{k: arrays[k][i * block:(i + 1) * block] for k in COLUMNS if k not in fixed} for i in range(layers)]
-    if not rows:
+    if not layers:
         return {}
-    total = rows[0]
-    for r in rows[1:]:
-        total = _add_v(total, r)
-    total.update({k: arrays[k][:block] for k in fixed})
-    total["layer"] = np.full(block, "TOTAL", dtype=object)
-    rows = zip(*(total[k].tolist() for k in COLUMNS))
-    return {h: _record(dict(zip(COLUMNS, row))) for h, row in zip(names, rows)}
+    # a column at its default in every row totals to its default (NaN stays NaN, 0 and '' and True stay)
+    total = _summed(arrays, block, layers, fixed)
+    if total is None:
+        rows = [{k: arrays[k][i * block:(i + 1) * block] for k in COLUMNS if k not in fixed} for i in range(layers)]
+        total = rows[0]
+        for r in rows[1:]:
+            total = _add_v(total, r)
+    const = {k: arrays[k][:1].tolist()[0] for k in fixed}
+    const["layer"] = "TOTAL"
+    varying = [k for k in COLUMNS if k not in const]
+    base = {k: const.get(k) for k in COLUMNS}     # every record's dict: the constants, then its own values
+    out = {}
+    for h, row in zip(names, zip(*(total[k].tolist() for k in varying))):
+        values = base.copy()
+        values.update(zip(varying, row))
+        out[h] = _record(values)
+    return out
+
+
+def _summed(arrays: dict, block: int, layers: int, fixed: frozenset) -> dict | None:
+    """The ``_add_v`` chain over ``layers`` blocks of a simulator table in one pass per kind of column (the
+    same values: sums added block after block, texts kept where every block agrees else "mixed", flags and-ed,
+    sizes the max, utilization recomputed from the sums); None where it does not apply (one block, a column
+    ``_WORST_V`` or ``achieved_gflops`` treats that is not at its default, NaN cycles: measured rows)."""
+    if layers < 2 or any(k not in fixed for k in (*_WORST_V, "achieved_gflops")):
+        return None
+    out, sums = {}, {}
+    for k in COLUMNS:
+        if k in fixed or k in ("layer", "utilization"):
+            continue
+        x = arrays[k].reshape(layers, block)
+        if k == "batch":
+            out[k] = np.where((x == x[0]).all(0), x[0], 0)
+        elif x.dtype == object:
+            out[k] = np.where((x == x[0]).all(0), x[0], "mixed")
+        elif x.dtype == bool:
+            out[k] = x.all(0)
+        elif k in _KEPT:
+            if x.dtype.kind not in "iu":
+                return None
+            out[k] = x.max(0)
+        else:
+            sums.setdefault(x.dtype, []).append(k)
+    for keys in sums.values():        # every additive column of one dtype at once, block after block
+        x = np.stack([arrays[k] for k in keys]).reshape(len(keys), layers, block)
+        acc = x[:, 0] + x[:, 1]
+        for i in range(2, layers):
+            acc = acc + x[:, i]
+        out.update(zip(keys, acc))
+    cycles = out["cycles"]
+    if np.isnan(cycles).any():
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["utilization"] = np.where(cycles != 0, out["macs_useful"] / (cycles * out["mac_units"]), 0.0)
+    return out
 
 
 def _record(values: dict) -> LayerCost:

@@ -110,3 +110,83 @@ def test_clock_column_is_per_cycle_and_in_the_total():
         clocked += r["energy_clock_pj"] > 0
     assert clocked == len(ws) * sum(1 for a in accs if a.pe.clock_pj_per_pe_cycle)
     assert clocked > 0
+
+
+def _records_equal(a: dict, b: dict) -> bool:
+    return list(a) == list(b) and all(all(_same(x, y) for x, y in zip(asdict(a[h]).values(), asdict(b[h]).values()))
+                                      for h in a)
+
+
+def test_block_totals_fall_back_to_the_block_chain_where_the_one_pass_sum_does_not_apply():
+    """NaN cycles (a measured-like row) and a non-default run column take the block-by-block ``_add_v`` path;
+    each still equals the row-by-row sum."""
+    ws, accs = _layers(), _hardware()
+    arrays, block, _ = evaluate(ws, accs)._blocks
+    nan_cycles = {**arrays, "cycles": arrays["cycles"].copy()}
+    nan_cycles["cycles"][block + 1] = math.nan
+    timed = {**arrays, "repeats": np.arange(len(arrays["repeats"]), dtype=np.int64)}
+    for cols in (nan_cycles, timed):
+        fast = CostTable.from_arrays(cols, block).totals()
+        slow = CostTable({k: v.tolist() for k, v in cols.items()}).totals()
+        assert _records_equal(fast, slow)
+
+
+def test_texts_and_flags_total_as_the_pairwise_sum_does():
+    """A column that differs between layers totals to "mixed" (texts), False (flags), the largest (sizes)."""
+    ws, accs = _layers(), _hardware()
+    arrays, block, _ = evaluate(ws, accs)._blocks
+    cols = {**arrays, "format": arrays["format"].copy(), "weights_resident": arrays["weights_resident"].copy(),
+            "weight_bits": arrays["weight_bits"].copy(), "batch": arrays["batch"].copy()}
+    cols["format"][2 * block] = "mixed"            # a literal "mixed" in the last layer only
+    cols["format"][3] = "other"
+    cols["weights_resident"][:] = True
+    cols["weights_resident"][block + 4] = False
+    cols["weight_bits"][2 * block + 5] = 16
+    cols["batch"][:] = 1
+    cols["batch"][block + 6] = 2
+    fast = CostTable.from_arrays(cols, block).totals()
+    slow = CostTable({k: v.tolist() for k, v in cols.items()}).totals()
+    assert _records_equal(fast, slow)
+    names = [a.name for a in accs]
+    assert fast[names[3]].format == "mixed" and fast[names[0]].format == "mixed" and not fast[names[4]].weights_resident
+    assert fast[names[5]].weight_bits == 16 and fast[names[6]].batch == 0
+
+
+def test_array_columns_read_as_lists_of_python_values():
+    ws, accs = _layers(), _hardware()
+    table = evaluate(ws, accs)
+    assert list(table.columns) == COLUMNS and len(table.columns) == len(COLUMNS)
+    rows = table.rows()
+    for k in COLUMNS:
+        col = table.columns[k]
+        assert type(col) is list and col is table.columns[k]          # converted once, then kept
+        assert all(_same(v, r[k]) and not isinstance(v, np.generic) for v, r in zip(col, rows))
+    assert dict(table.columns) == {k: table.columns[k] for k in COLUMNS}
+    try:
+        table.columns["not_a_column"]
+    except KeyError:
+        pass
+    else:
+        raise AssertionError("an unknown column must raise KeyError")
+
+
+def test_per_list_arrays_are_kept_on_the_hardware_arrays():
+    """The stacked arrays, the subsets ``take`` gives and the labels are built once per HardwareArrays; pricing
+    twice with the same arrays gives the same rows."""
+    ws, accs = _layers(), _hardware()
+    hw = HardwareArrays.from_accelerators(accs)
+    assert hw.stacked(1) is hw and hw.stacked(3) is hw.stacked(3) and len(hw.stacked(3)) == 3 * len(hw)
+    idx = np.array([1, 4])
+    assert hw.take(idx) is hw.take(idx.copy()) and hw.take(idx) is not hw.take(np.array([4, 1]))
+    assert hw.take(idx).names == [hw.names[1], hw.names[4]]
+    first, again = evaluate(ws, hw), evaluate(ws, hw)
+    assert all(all(_same(x, y) for x, y in zip(first.columns[k], again.columns[k])) for k in COLUMNS)
+    fresh = evaluate(ws, HardwareArrays.from_accelerators(accs))
+    assert all(all(_same(x, y) for x, y in zip(first.columns[k], fresh.columns[k])) for k in COLUMNS)
+
+
+def test_no_layers_price_to_an_empty_table():
+    accs = _hardware()
+    table = evaluate([], accs)
+    assert len(table) == 0 and table.totals() == {} and table.rows() == []
+    assert len(HardwareArrays.from_accelerators(accs).stacked(0)) == 0

@@ -35,16 +35,25 @@ from ..workload import LayerWorkload
 from . import scalesim, zigzag
 
 
-def _merge(full, idx: np.ndarray, part):
-    """A copy of ``full`` (Traffic or Timing) with configs ``idx`` taken from ``part`` (no array is shared)."""
-    def put(a, b):
+def _merge(full, idx: list[np.ndarray], parts: list):
+    """A copy of ``full`` (Traffic or Timing) with configs ``idx[i]`` taken from ``parts[i]`` (disjoint; no array
+    is shared)."""
+    at = idx[0] if len(idx) == 1 else np.concatenate(idx)
+
+    def put(a, bs):
         out = np.array(a, copy=True)
-        out[idx] = b
+        if len(bs) == 1:
+            out[at] = bs[0]
+        else:
+            try:
+                out[at] = np.concatenate(bs)
+            except ValueError:    # a scalar among the parts: one value for its configs
+                out[at] = np.concatenate([np.broadcast_to(b, i.shape) for b, i in zip(bs, idx)])
         return out
     values = {}
     for f in fields(full):
-        a, b = getattr(full, f.name), getattr(part, f.name)
-        values[f.name] = {k: put(a[k], b[k]) for k in a} if isinstance(a, dict) else put(a, b)
+        a, bs = getattr(full, f.name), [getattr(p, f.name) for p in parts]
+        values[f.name] = {k: put(a[k], [b[k] for b in bs]) for k in a} if isinstance(a, dict) else put(a, bs)
     return type(full)(**values)
 
 
@@ -128,7 +137,7 @@ def convention_costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, res
     timing = pipelined_timing(d, traffic, hw)
     for idx, costs in _own_pricers(hw.convention, hw.engine):
         t, tm = costs(w, d, hw, idx, resident)
-        traffic, timing = _merge(traffic, idx, t), _merge(timing, idx, tm)
+        traffic, timing = _merge(traffic, [idx], [t]), _merge(timing, [idx], [tm])
     return traffic, timing
 
 
@@ -140,10 +149,9 @@ def stacked_convention_costs(workloads, d: ComputeDemand, hw: HardwareArrays, re
     traffic = native_traffic(d, hw, resident, density)
     timing = pipelined_timing(d, traffic, hw)
     for idx, costs in _own_pricers(hw.convention[:n], hw.engine[:n]):
-        for layer, w in enumerate(workloads):
-            at = idx + layer * n
-            t, tm = costs(w, d, hw, at, resident)
-            traffic, timing = _merge(traffic, at, t), _merge(timing, at, tm)
+        at = [idx + layer * n for layer in range(len(workloads))]
+        parts = [costs(w, d, hw, i, resident) for w, i in zip(workloads, at)]   # every layer, then one merge
+        traffic, timing = _merge(traffic, at, [t for t, _ in parts]), _merge(timing, at, [tm for _, tm in parts])
     return traffic, timing
 
 

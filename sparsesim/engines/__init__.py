@@ -31,6 +31,7 @@ from . import eie, rowstationary, scnn, sigma, systolic
 
 _MODELS: dict[str, Callable] = {}
 ENGINE_MODELS = MappingProxyType(_MODELS)   # name -> demand function (read-only view)
+_STACKED: dict[Callable, Callable] = {}      # demand function -> its every-layer form (``register_engine``)
 
 
 def register_in(table: dict, engine: str, fn: Callable, what: str, replace: bool = False) -> None:
@@ -52,10 +53,14 @@ def unregister_in(table: dict, engine: str, what: str) -> Callable:
     return table.pop(engine)
 
 
-def register_engine(name: str, demand_fn: Callable, *, replace: bool = False) -> None:
+def register_engine(name: str, demand_fn: Callable, *, replace: bool = False, stacked_fn: Callable | None = None
+                    ) -> None:
     """Price configs of engine ``name`` (registered on the hardware side, ``accel_models.engines``) with
-    ``demand_fn(workload, hw, idx) -> ComputeDemand``."""
+    ``demand_fn(workload, hw, idx) -> ComputeDemand``; ``stacked_fn(workloads, hw, idx)``, if given, returns the
+    same demands of every layer stacked layer after layer in one call (``compute_demands`` uses it)."""
     register_in(_MODELS, name, demand_fn, "demand function", replace)
+    if stacked_fn is not None:
+        _STACKED[demand_fn] = stacked_fn
 
 
 def unregister_engine(name: str) -> Callable:
@@ -76,7 +81,7 @@ def plugged_engine(name: str, demand_fn: Callable, params: type | None = None, *
 
 for _name, _fn in (("systolic", systolic.demand), ("nm", systolic.demand), ("eie", eie.demand),
                    ("sigma", sigma.demand), ("scnn", scnn.demand), ("rowstationary", rowstationary.demand)):
-    register_engine(_name, _fn)
+    register_engine(_name, _fn, stacked_fn=systolic.demands if _fn is systolic.demand else None)
 
 
 def _check_registered(hw: HardwareArrays) -> None:
@@ -108,13 +113,16 @@ def compute_demands(workloads, hw: HardwareArrays) -> ComputeDemand:
     groups = [(model, idx) for model, idx in ((model, np.nonzero(np.isin(hw.engine, names))[0])
                                               for model, names in models.items()) if idx.size]
     parts, where = [], []
-    for layer, w in enumerate(workloads):
-        for model, idx in groups:
-            parts.append(model(w, hw, idx))
-            where.append(idx + layer * n)
-    out = ComputeDemand.empty(n * len(workloads))
-    if parts:
-        at = np.concatenate(where)
-        for f in fields(ComputeDemand):
-            getattr(out, f.name)[at] = np.concatenate([getattr(p, f.name) for p in parts])
-    return out
+    for model, idx in groups:
+        if model in _STACKED and workloads:       # every layer in one call
+            parts.append(_STACKED[model](workloads, hw, idx))
+            where += [idx + layer * n for layer in range(len(workloads))]
+        else:
+            for layer, w in enumerate(workloads):
+                parts.append(model(w, hw, idx))
+                where.append(idx + layer * n)
+    if not parts:
+        return ComputeDemand.empty(n * len(workloads))
+    order = np.argsort(np.concatenate(where), kind="stable")   # every entry is in exactly one part
+    return ComputeDemand(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])[order].astype(
+        object if f.name == "format" else float, copy=False) for f in fields(ComputeDemand)})

@@ -132,13 +132,13 @@ def vector_cycles(w: LayerWorkload, configs: list[tuple]) -> dict:
 def eie_arrays(hw: HardwareArrays) -> dict[str, np.ndarray]:
     """EIE's own fields over every config (``pe.params``, ``accel_models.engine_params.eie``; the defaults
     where the config is another engine's)."""
-    default = EieParams()
-    ps = [x.pe.params if x.pe.engine == "eie" else default for x in hw.accelerators]
-    return {"decode_rate": np.array([p.decode_entries_per_cycle for p in ps], dtype=float),
-            "macs_per_pe": np.array([p.macs_per_pe_per_cycle for p in ps], dtype=float),
-            "fifo_depth": np.array([p.fifo_depth for p in ps], dtype=np.int64),
-            "bcast_rate": np.array([p.act_broadcast_per_cycle for p in ps], dtype=float),
-            "skip_empty_cols": np.array([p.skip_empty_columns for p in ps], dtype=bool)}
+    d = EieParams()
+
+    def per(field, dtype):
+        return hw.per_engine("eie", lambda pe: getattr(pe.params, field), dtype, getattr(d, field))
+    return {"decode_rate": per("decode_entries_per_cycle", float), "macs_per_pe": per("macs_per_pe_per_cycle", float),
+            "fifo_depth": per("fifo_depth", np.int64), "bcast_rate": per("act_broadcast_per_cycle", float),
+            "skip_empty_cols": per("skip_empty_columns", bool)}
 
 
 def queue_configs(hw: HardwareArrays, idx: np.ndarray) -> tuple[list[tuple], np.ndarray]:

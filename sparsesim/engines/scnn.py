@@ -100,7 +100,7 @@ def scnn_arrays(hw: HardwareArrays) -> dict[str, np.ndarray]:
     """SCNN's own fields over every config (``pe.params``, ``accel_models.engine_params.scnn``; 0 where the
     config is another engine's)."""
     def per(f):
-        return np.array([f(x.pe.params) if x.pe.engine == "scnn" else 0 for x in hw.accelerators], dtype=np.int64)
+        return hw.per_engine("scnn", lambda pe: f(pe.params), np.int64, 0)
     return {"cart_f": per(lambda p: p.cartesian[0]), "cart_i": per(lambda p: p.cartesian[1]),
             "channel_group": per(lambda p: p.channel_group)}
 

@@ -115,7 +115,7 @@ def sigma_arrays(hw: HardwareArrays) -> dict[str, np.ndarray]:
     """SIGMA's own fields over every config (``pe.params``, ``accel_models.engine_params.sigma``; 0 where the
     config is another engine's)."""
     def per(f):
-        return np.array([f(x.pe) if x.pe.engine == "sigma" else 0 for x in hw.accelerators], dtype=float)
+        return hw.per_engine("sigma", f, float, 0)
     return {"dist_bw": per(lambda pe: pe.params.distribution_bw(pe)),
             "red_bw": per(lambda pe: pe.params.reduction_bw(pe)),
             "iter_overhead": per(lambda pe: pe.params.iteration_overhead_cycles)}

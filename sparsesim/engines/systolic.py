@@ -63,9 +63,7 @@ def spatio_temporal(m, k, n, dataflow):
 def nm_arrays(hw: HardwareArrays) -> dict[str, np.ndarray]:
     """The N:M engine's pattern over every config (``pe.params.nm``, ``accel_models.engine_params.nm``); the
     other configs get the default pattern, never used (``nm_ok`` is false there)."""
-    default = NmParams().nm
-    nm = np.array([x.pe.params.nm if x.pe.engine == "nm" else default for x in hw.accelerators],
-                  dtype=np.int64).reshape(len(hw), 2)
+    nm = hw.per_engine("nm", lambda pe: pe.params.nm, np.int64, NmParams().nm)
     return {"nm_n": nm[:, 0], "nm_m": nm[:, 1]}
 
 
@@ -80,35 +78,55 @@ def nm_fit(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> np.ndarray:
 
 
 def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDemand:
-    s = layer_stats(w)
-    n_cols = float(w.columns)
-    b = storage_width(hw, w.weight_bits, idx)
+    return demands([w], hw, idx)
+
+
+def demands(workloads, hw: HardwareArrays, idx: np.ndarray) -> ComputeDemand:
+    """``demand`` of every layer on configs ``idx``, stacked layer after layer (entry ``l * idx.size + j``: layer
+    ``l`` on config ``idx[j]``) in one numpy pass: each layer's facts repeated over the configs, each config's
+    arrays tiled over the layers, so every entry is the same elementwise expression as pricing its layer alone."""
+    m = idx.size
+
+    def per_layer(value, dtype=np.int64):     # one value per layer, over its configs
+        return np.repeat(np.array([value(w) for w in workloads], dtype=dtype), m)
+
+    stats = [layer_stats(w) for w in workloads]
+    s_m, s_k = per_layer(lambda w: w.M), per_layer(lambda w: w.K)
+    s_nnz = np.repeat(np.array([st.nnz for st in stats], dtype=np.int64), m)
+    kept_rows = np.repeat(np.array([st.kept_rows for st in stats], dtype=np.int64), m)
+    kept_cols = np.repeat(np.array([st.kept_cols for st in stats], dtype=np.int64), m)
+    kept_in = np.repeat(np.array([st.kept_input_fraction for st in stats], dtype=float), m)
+    n_cols = per_layer(lambda w: float(w.columns), float)
+    density = per_layer(lambda w: w.act_density, float)
+    b = np.concatenate([storage_width(hw, w.weight_bits, idx) for w in workloads])
+    nm_ok = np.tile(hw.engine[idx] == "nm", len(workloads)) & np.concatenate([nm_fit(w, hw, idx) for w in workloads])
+    idx = np.tile(idx, len(workloads))
     rows, cols, df = hw.rows[idx], hw.cols[idx], hw.dataflow[idx]
     compact = hw.compact[idx]
     na = hw.engine_arrays("nm", nm_arrays)
     nm_n, nm_m = na["nm_n"][idx].astype(float), na["nm_m"][idx].astype(float)
-    nm_ok = (hw.engine[idx] == "nm") & nm_fit(w, hw, idx)
-    k_pad = np.ceil(s.K / nm_m) * nm_m
-    m_eff = np.where(compact & ~nm_ok, s.kept_rows, s.M).astype(float)
-    k_eff = np.where(compact, s.kept_cols, s.K).astype(float)
+    k_pad = np.ceil(s_k / nm_m) * nm_m
+    m_eff = np.where(compact & ~nm_ok, kept_rows, s_m).astype(float)
+    k_eff = np.where(compact, kept_cols, s_k).astype(float)
     k_run = np.where(nm_ok, k_pad * nm_n / nm_m, k_eff)        # K the array iterates over
     k_read = np.where(nm_ok, k_pad, k_eff)                     # inputs read per output column
     # formats and their exact bits
-    compacted = ~nm_ok & ((m_eff < s.M) | (k_eff < s.K))
+    compacted = ~nm_ok & ((m_eff < s_m) | (k_eff < s_k))
     fmt = np.where(nm_ok, "nm", np.where(compacted, "compact", "dense")).astype(object)
     entries = m_eff * k_run                                    # stored values incl. zero slots
-    weight_bits = s.nnz * b
-    padding = (entries - s.nnz) * b
+    weight_bits = s_nnz * b
+    padding = (entries - s_nnz) * b
     meta = np.maximum(1, np.ceil(np.log2(nm_m)))
     index = np.where(nm_ok, entries * meta,
-                     np.where(compacted, m_eff * index_width(s.M) + k_eff * index_width(s.K), 0.0))
+                     np.where(compacted, m_eff * per_layer(lambda w: index_width(w.M))
+                              + k_eff * per_layer(lambda w: index_width(w.K)), 0.0))
     storage = weight_bits + padding + index
     # folds and cycles
     sr, sc, t = spatio_temporal(m_eff, k_run, n_cols, df)
     cycles, folds = systolic_cycles(sr, sc, t, rows, cols, df)
     row_folds, col_folds = ceil_div(sr, rows), ceil_div(sc, cols)
     macs = m_eff * k_run * n_cols
-    useful = s.nnz * n_cols * w.act_density * np.ones(idx.size)
+    useful = s_nnz * n_cols * density * np.ones(idx.size)
     ws, os_, cc = df == "ws", df == "os", df == "ci_co"
     is_ = ~ws & ~os_ & ~cc
     ifmap_reads = np.where(is_, k_read * n_cols, k_read * n_cols * col_folds)
@@ -116,13 +134,13 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
     psums = np.where(os_, 1.0, row_folds)
     ofmap_writes = m_eff * n_cols * psums
     ofmap_reads = m_eff * n_cols * (psums - 1)
-    ifmap_words = w.input_elems * w.batch * np.where(compact, s.kept_input_fraction, 1.0)
+    ifmap_words = per_layer(lambda w: w.input_elems * w.batch) * np.where(compact, kept_in, 1.0)
     tile_words = np.where(ws, n_cols * np.minimum(cols, m_eff),
                           np.where(os_, np.minimum(rows, n_cols) * np.minimum(cols, m_eff),
                                    np.minimum(cols, n_cols) * m_eff))
     if cc.any():   # channel unrolling (Zhang et al. FPGA 2015): per group, output x input channel tiles
-        window = _window(w)
-        g = float(w.groups)
+        window = per_layer(_window)
+        g = per_layer(lambda w: float(w.groups), float)
         m_tiles = ceil_div(np.ceil(m_eff / g), cols)
         c_tiles = ceil_div(np.ceil(k_eff / window), rows)
         cc_folds = g * m_tiles * c_tiles
