@@ -196,6 +196,15 @@ def simulate(workloads: list[LayerWorkload], accelerator: Accelerator, buffers: 
     return out
 
 
+def replays_closed_form(accelerator: Accelerator) -> bool:
+    """True when the accelerator's cycles come from the native closed form, the schedule this engine replays; an
+    engine with its own costs (e.g. row stationary) or a peer convention (scalesim, zigzag) times itself with
+    another model, so the event engine's cycles are not a check of it."""
+    from .conventions import ENGINE_COST_MODELS
+
+    return accelerator.memory.convention == "native" and accelerator.pe.engine not in ENGINE_COST_MODELS
+
+
 def timeline_rows(results: list[SimResult]) -> list[dict]:
     """Flat rows (layer, hardware, resource, tile, start, end) for CSV."""
     return [{"layer": r.layer, "hardware": r.hardware, "resource": res, "tile": t, "start": s, "end": e}

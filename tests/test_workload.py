@@ -81,6 +81,19 @@ def test_simulate_cli_writes_tables(artifact, tmp_path, capsys):
     assert main(["presets"]) == 0
 
 
+def test_simpy_is_not_compared_where_the_analytical_cycles_use_another_timing_model(artifact, tmp_path, capsys):
+    """eyeriss_like times itself (row stationary): its event-engine line says so instead of a % difference; a
+    native closed-form preset in the same call is still compared."""
+    rc = main(["simulate", str(artifact), "--hw", "eyeriss_like,fpga_small", "--engine", "simpy",
+               "--out", str(tmp_path / "sim")])
+    assert rc == 0
+    lines = capsys.readouterr().out.split("simpy engine (cycles, stall cycles) vs analytical:")[1].splitlines()
+    eyeriss = [x for x in lines if "eyeriss_like" in x]
+    fpga = [x for x in lines if "fpga_small" in x]
+    assert eyeriss and all("not compared: the analytical cycles come from engine rowstationary" in x for x in eyeriss)
+    assert fpga and all("% vs analytical" in x for x in fpga)
+
+
 def test_simulate_with_calibrated_activation_sparsity(artifact, tmp_path, capsys):
     assert main(["simulate", str(artifact), "--hw", "eie_like", "--calibrate", "64", "--out", str(tmp_path)]) == 0
     assert "input-activation density" in capsys.readouterr().out
