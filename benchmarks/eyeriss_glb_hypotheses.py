@@ -32,8 +32,8 @@ CLOCK_HZ = 200e6        # Table V's measurements
 
 def _words(c: dict, rule: str) -> float:
     """GLB words of one layer's plan counts ``c`` under ``rule``."""
-    if_r, if_w, ps, of, t, r = (c["ifmap_glb_read"], c["ifmap_glb_fill"], c["psum_glb"], c["ofmap"],
-                                c["mapping"]["t"], c["mapping"]["r"])
+    if_r, if_w, ps, of, t, r, fl = (c["ifmap_glb_read"], c["ifmap_glb_fill"], c["psum_glb"], c["ofmap"],
+                                    c["mapping"]["t"], c["mapping"]["r"], c["filter_dram"])
     return {
         "model": if_r + if_w + 2 * ps,
         "psum 2(b-1)": if_r + if_w + 2 * (ps - of),
@@ -42,6 +42,8 @@ def _words(c: dict, rule: str) -> float:
         "no multicast over t": if_r * t + if_w + 2 * ps,
         "no ifmap fills": if_r + 2 * ps,
         "r sets unchained": if_r + if_w + 2 * ps * r,
+        "filters through the GLB": if_r + if_w + 2 * ps + 2 * fl,
+        "filters through, no ifmap fills": if_r + 2 * ps + 2 * fl,
     }[rule]
 
 
@@ -53,6 +55,9 @@ RULES = {
     "no multicast over t": "input rows read from the GLB once per PE set (t), not multicast",
     "no ifmap fills": "GLB writes of input rows (from DRAM) not counted",
     "r sets unchained": "sets on different channels (r) each write their sums to the GLB",
+    "filters through the GLB": "every filter word written to the GLB's 8 kB filter banks and read out to the spads "
+                               "(the JSSC text: the GLB preloads the next pass's filters)",
+    "filters through, no ifmap fills": "the same, input-row writes from DRAM not counted",
 }
 CONV3_MAPPINGS = {"Table IV (4 1 4)": (4, 1, 4), "q r t = 2 2 2": (2, 2, 2), "q r t = 1 4 1": (1, 4, 1),
                   "CONV4/5's 3 2 2": (3, 2, 2)}
