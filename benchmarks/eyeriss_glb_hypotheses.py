@@ -70,7 +70,7 @@ def plans(rows: list[dict], conv3_qrt: tuple[int, int, int] | None = None) -> li
     for w in bench.alexnet_workloads(rows):
         if conv3_qrt and w.name == "conv3":
             mp = dict(w.geometry["rs_mapping"], **dict(zip("qrt", conv3_qrt)))
-            w = dataclasses.replace(w, geometry=dict(w.geometry, rs_mapping=mp), cache={})
+            w = dataclasses.replace(w, geometry=dict(w.geometry, rs_mapping=mp))
         out.append(layer_plan(w, arrays, 0))
     return out
 

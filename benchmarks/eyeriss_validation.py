@@ -81,7 +81,7 @@ def alexnet_workloads(rows: list[dict], own_mapping: bool = False) -> list:
             geometry["rs_mapping"] = {f: int(r[f]) for f in MAPPING_FIELDS}
         out.append(dataclasses.replace(w, act_density=density[i],
                                        out_density=density[i + 1],
-                                       geometry=geometry, cache={}))
+                                       geometry=geometry))
     return out
 
 

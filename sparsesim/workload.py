@@ -51,7 +51,8 @@ class LayerWorkload:
                                    # wins over a drawn pattern (``pattern_drawn``)
     sparsity_type: str = "dense"
     geometry: dict = field(default_factory=dict, repr=False)
-    cache: dict = field(default_factory=dict, repr=False)  # derived per-hardware facts (e.g. EIE loads)
+    cache: dict = field(default_factory=dict, init=False, repr=False)  # derived per-hardware facts (e.g. EIE
+                                   # loads); not an init field, so every copy (``dataclasses.replace``) starts empty
 
     def __post_init__(self):
         if self.weights.shape != (self.M, self.K):
@@ -112,7 +113,10 @@ class LayerWorkload:
         return self.N * self.batch
 
     def with_batch(self, batch: int) -> "LayerWorkload":
-        return replace(self, batch=batch, cache=self.cache)
+        """The same layer at another batch; it shares this one's cache (nothing cached depends on the batch)."""
+        out = replace(self, batch=batch)
+        object.__setattr__(out, "cache", self.cache)
+        return out
 
     def max_nonzeros_per_group(self, m: int) -> int:
         """Most nonzeros in any group of m consecutive weights along K (K zero-padded to a multiple of m)."""

@@ -85,7 +85,7 @@ def test_costs_never_fall_below_physical_bounds(layer, hw):
 
 
 def _with_weights(layer: LayerWorkload, w: np.ndarray, act: float | None = None) -> LayerWorkload:
-    return dataclasses.replace(layer, weights=w.astype(np.float32), cache={},
+    return dataclasses.replace(layer, weights=w.astype(np.float32),
                                act_density=layer.act_density if act is None else act)
 
 

@@ -192,7 +192,7 @@ def test_given_mapping_is_checked():
 
 def test_lower_activation_density_never_costs_more():
     hw = _tiny_rs()
-    dense, sparse = _conv(), dataclasses.replace(_conv(), act_density=0.1, cache={})
+    dense, sparse = _conv(), dataclasses.replace(_conv(), act_density=0.1)
     a, b = evaluate([dense], [hw]).rows()[0], evaluate([sparse], [hw]).rows()[0]
     assert b["dram_bits"] <= a["dram_bits"] and b["energy_pj"] <= a["energy_pj"]
     assert b["compute_cycles"] == a["compute_cycles"]                     # zeros gated, not skipped

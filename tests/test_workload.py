@@ -180,8 +180,27 @@ def test_scnn_activation_draw_is_unchanged_by_renaming_a_layer():
     geo = {"kernel": (3, 3), "stride": (1, 1), "padding": (1, 1), "input_hw": (10, 10), "output_hw": (10, 10)}
     layer = LayerWorkload("a", "conv2d", 8, 36, 100, weights, weight_bits=8, input_elems=400, act_density=0.4,
                           geometry=geo)
-    renamed = dataclasses.replace(layer, name="b", cache={})
-    reseeded = dataclasses.replace(layer, act_seed=7, cache={})
+    renamed = dataclasses.replace(layer, name="b")
+    reseeded = dataclasses.replace(layer, act_seed=7)
     assert np.array_equal(activation_counts(layer, 2, 2), activation_counts(renamed, 2, 2))
     assert scnn_cycles(layer, 2, 2, 4, 4, 8) == scnn_cycles(renamed, 2, 2, 4, 4, 8)
     assert not np.array_equal(activation_counts(layer, 2, 2), activation_counts(reseeded, 2, 2))
+
+
+def test_a_copy_of_a_workload_does_not_share_its_cache():
+    """dataclasses.replace starts an empty cache (a copy may carry another activation pattern or weights); only
+    with_batch shares it.  EIE's cycles follow the copy's measured pattern, not the original's cached draw."""
+    import dataclasses
+
+    from accel_models.hardware import load_accelerator
+    from sparsesim.analytical import evaluate
+
+    rng = np.random.default_rng(0)
+    weights = rng.standard_normal((64, 256)).astype(np.float32)
+    drawn = LayerWorkload("fc", "linear", 64, 256, 1, weights, weight_bits=8, act_density=0.5)
+    eie = [load_accelerator("eie_like")]
+    first = evaluate([drawn], eie).rows()[0]["cycles"]
+    dense_pattern = dataclasses.replace(drawn, act_pattern=np.ones((4, 256), dtype=bool))
+    assert dense_pattern.cache == {} and drawn.cache
+    assert evaluate([dense_pattern], eie).rows()[0]["cycles"] > first
+    assert drawn.with_batch(2).cache is drawn.cache
