@@ -28,6 +28,7 @@ from sparsesim.workload import from_artifact, from_model, measure_activations
 from .bench import break_even
 from .compare_config import CompareError, layer_plan, prune_config, split_validation
 from .search import loss_pp, loss_within, scale_search
+from .simulation import with_act_seed
 from .stats import Accuracy
 from .verdict import STRUCTURED, make_verdicts
 
@@ -245,7 +246,8 @@ def breakeven_curves(cfg, dense_dir: Path, accs, rows, results, calibration=None
                 for mod in model.modules():
                     if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)) and r > 0:
                         mod.weight.copy_(Constraint(Structure("nonstructured", r)).project(mod.weight)[0])
-            ws = from_model(model, torch.zeros(1, *shape), batch=cfg.batch, weight_bits=bits, calibration=calibration)
+            ws = with_act_seed(from_model(model, torch.zeros(1, *shape), batch=cfg.batch, weight_bits=bits,
+                                          calibration=calibration), cfg.act_seed)
             tot = simulate(ws, accs).totals()
             if r == 0:
                 ref = simulate(ws, counterparts).totals()
