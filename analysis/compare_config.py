@@ -81,7 +81,7 @@ class CompareConfig:
     measure_cpu: bool = True
     batch: int = 8
     seed: int = 0
-    act_seed: int = 0                   # seed of drawn activation patterns (layers without calibration patterns)
+    act_seed: int = 0                   # seed of drawn activation patterns (EIE without calibration patterns; SCNN)
     validation_fraction: float = 0.1
     pretrain_epochs: int = 15
     admm_rounds: int = 4

@@ -81,8 +81,8 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
     ``hardware``: a preset name, ``"a,b"``, a YAML path, an ``Accelerator``, or a list of them (default
     ``eyeriss_like``).  ``batch``: images per inference.  ``seed``: the random zero patterns a topology's
     sparsity columns ask for.  ``act_seed``: the seed of the activation patterns drawn where an engine needs which
-    inputs are nonzero (EIE) and no measured pattern exists (``calibrate`` measures them); the default is fixed,
-    so results are reproducible; rerun with other seeds for the spread.  Writes nothing: ``CostTable.to_csv(path)``."""
+    inputs are nonzero (EIE, SCNN; SCNN always draws) and no measured pattern exists (``calibrate`` measures
+    them); the default is fixed, so results are reproducible; rerun with other seeds for the spread.  Writes nothing: ``CostTable.to_csv(path)``."""
     from torch import nn
 
     from analysis.simulation import hardware_list, price, with_act_seed, workloads_of

@@ -176,10 +176,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
               f"{r['energy_pj'] / 1e6:10.3f} {r['energy_dram_pj'] / max(r['energy_pj'], 1e-12) * 100:7.1f} "
               f"{r['energy_clock_pj'] / max(r['energy_pj'], 1e-12) * 100:7.1f}")
     _print_validation(accs)
-    if any(a.pe.engine == "eie" for a in accs):
-        print(f"\n(eie engine: which input activations are nonzero is measured with --calibrate, else drawn with "
-              f"the layer's density from --act-seed {args.act_seed}; other seeds give the spread, within 4% on "
-              "EIE's Table IV layers: docs/validation.md section 3)")
+    drawing = sorted({a.pe.engine for a in accs} & {"eie", "scnn"})
+    if drawing:
+        measured = "measured with --calibrate (eie only), else " if not args.topology else ""
+        print(f"\n({' and '.join(drawing)} engine: which input activations are nonzero is {measured}drawn with the "
+              f"layer's density from --act-seed {args.act_seed}; rerun with other seeds for the spread: under 3% on "
+              "EIE's Table IV layers (docs/validation.md section 3), more on small layers)")
     conventions = sorted({a.memory.convention for a in accs} - {"native"})
     if conventions:
         print(f"\n(convention {', '.join(conventions)}: cycles, stalls and per-operand words follow that tool's "
@@ -200,10 +202,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         own_model = {a.name: _own_timing(a) for a in accs if not replays_closed_form(a)}
         for s in sims:
             ref = analytic[(s.layer, s.hardware)]
-            vs = own_model.get(s.hardware) or f"{(s.cycles - ref) / ref * 100:+.2f}% vs analytical"
+            vs = own_model.get(s.hardware) or _vs_analytical(s.cycles, ref)
             print(f"  {s.layer:14s} {s.hardware:14s} {s.cycles:12.0f} {s.stall_cycles:10.0f}  ({vs})")
     print(f"\nwrote {out / 'layers.csv'} and {out / 'layers.json'}")
     return 0
+
+
+def _vs_analytical(cycles: float, ref: float) -> str:
+    """The event engine's cycles against the closed form's, as a signed percentage (0 cycles on both: equal)."""
+    if ref == 0:
+        return "both 0 cycles" if cycles == 0 else f"{cycles:.0f} cycles vs 0 analytical"
+    return f"{(cycles - ref) / ref * 100 + 0.0:+.2f}% vs analytical"
 
 
 def _own_timing(acc) -> str:
@@ -493,7 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--seed", type=SEED, default=0, help="seed of the random masks a topology's densities ask for "
                                                          f"(0..{MAX_SEED})")
     sm.add_argument("--act-seed", type=SEED, default=0, help="seed of the activation patterns drawn where an engine "
-                                                             "needs which inputs are nonzero (EIE) and --calibrate "
+                                                             "needs which inputs are nonzero (EIE, SCNN; "
+                                                             "SCNN always draws) and --calibrate "
                                                              f"measured none (0..{MAX_SEED}; default fixed)")
     sm.add_argument("--bits", type=_int_in(1, 32), help="weight bits of topology, checkpoint and ONNX layers "
                                                          "(1..32; default 8 for a topology, 32 = float as stored for "

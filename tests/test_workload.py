@@ -204,3 +204,11 @@ def test_a_copy_of_a_workload_does_not_share_its_cache():
     assert dense_pattern.cache == {} and drawn.cache
     assert evaluate([dense_pattern], eie).rows()[0]["cycles"] > first
     assert drawn.with_batch(2).cache is drawn.cache
+
+
+def test_simpy_line_with_zero_analytical_cycles_prints_no_nan():
+    from sparsecodesign.cli import _vs_analytical
+
+    assert _vs_analytical(0.0, 0.0) == "both 0 cycles"
+    assert _vs_analytical(12.0, 0.0) == "12 cycles vs 0 analytical"
+    assert _vs_analytical(100.0, 100.0) == "+0.00% vs analytical" and _vs_analytical(99.0, 100.0).startswith("-1.00%")
