@@ -217,26 +217,40 @@ def measure_activation_density(model, batch) -> dict[str, float]:
     return measure_activations(model, batch)[0]
 
 
+def _spread_rows(rows, vectors: int):
+    """``vectors`` rows spread evenly over all of ``rows`` (every row when there are fewer): a sample of the whole
+    batch and every output position, not the first image's top-left corner."""
+    import torch
+
+    n = rows.shape[0]
+    return rows if n <= vectors else rows[torch.linspace(0, n - 1, vectors).round().long()]
+
+
 def _input_vectors(mod, x, vectors: int):
-    """The first ``vectors`` GEMM input columns (K long) a Conv2d/Linear saw, as a (vectors, K) bool array, or
-    None where the layer's im2col is not the plain one (grouped or string-padded convolutions)."""
+    """``vectors`` GEMM input columns (K long) a Conv2d/Linear saw, spread evenly over the batch and the output
+    positions, as a (vectors, K) bool array, or None where the layer's im2col is not the plain one (grouped or
+    string-padded convolutions)."""
     import torch
     from torch import nn
 
     if isinstance(mod, nn.Linear):
-        return (x.reshape(-1, x.shape[-1])[:vectors] != 0).cpu().numpy()
+        return (_spread_rows(x.reshape(-1, x.shape[-1]), vectors) != 0).cpu().numpy()
     if mod.groups != 1 or isinstance(mod.padding, str):
         return None
-    cols = torch.nn.functional.unfold(x[:vectors].float(), mod.kernel_size, dilation=mod.dilation,
-                                      padding=mod.padding, stride=mod.stride)      # (B, C*kh*kw, L)
-    return (cols.transpose(1, 2).reshape(-1, cols.shape[1])[:vectors] != 0).cpu().numpy()
+    unfold = lambda imgs: torch.nn.functional.unfold(imgs.float(), mod.kernel_size, dilation=mod.dilation,  # noqa: E731
+                                                     padding=mod.padding, stride=mod.stride)   # (B, C*kh*kw, L)
+    positions = unfold(x[:1]).shape[2]
+    picked = _spread_rows(torch.arange(x.shape[0] * positions), vectors)       # over every (image, position)
+    images, at = torch.unique(picked // positions, return_inverse=True)        # unfold only those images
+    cols = unfold(x[images])
+    return (cols[at, :, picked % positions] != 0).cpu().numpy()
 
 
 def measure_activations(model, batch, vectors: int = PATTERN_VECTORS) -> tuple[dict[str, float],
                                                                                dict[str, np.ndarray]]:
     """On a calibration batch: the fraction of nonzero inputs to each Conv2d/Linear (ReLU zeros), and which
-    inputs were nonzero in its first ``vectors`` GEMM input columns (``LayerWorkload.act_pattern``: measured
-    activations win over drawn ones)."""
+    inputs were nonzero in ``vectors`` of its GEMM input columns spread over the batch and the output positions
+    (``LayerWorkload.act_pattern``: measured activations win over drawn ones)."""
     import torch
     from torch import nn
 

@@ -140,7 +140,8 @@ def test_calibration_measures_activation_patterns_that_win_over_drawn_ones():
     relu_out = torch.relu(model[0](x)).flatten(1)
     assert np.array_equal(pats["3"], (relu_out != 0).numpy()) and pats["3"].shape == (3, 100)
     cols = torch.nn.functional.unfold(x, 3, padding=1).transpose(1, 2).reshape(-1, 18)
-    assert np.array_equal(pats["0"], (cols[:16] != 0).numpy())
+    spread = torch.linspace(0, cols.shape[0] - 1, 16).round().long()    # 16 of 75 columns, over the batch
+    assert np.array_equal(pats["0"], (cols[spread] != 0).numpy())
     assert density["3"] == pytest.approx(float((relu_out != 0).float().mean()))
     ws = {w.name: w for w in from_model(model, x[:1], calibration=x)}
     assert np.array_equal(ws["3"].act_pattern, pats["3"]) and not ws["3"].pattern_drawn
@@ -212,3 +213,21 @@ def test_simpy_line_with_zero_analytical_cycles_prints_no_nan():
     assert _vs_analytical(0.0, 0.0) == "both 0 cycles"
     assert _vs_analytical(12.0, 0.0) == "12 cycles vs 0 analytical"
     assert _vs_analytical(100.0, 100.0) == "+0.00% vs analytical" and _vs_analytical(99.0, 100.0).startswith("-1.00%")
+
+
+def test_measured_patterns_are_spread_over_the_batch_and_the_output_positions():
+    """The kept GEMM input columns are evenly spaced over every (image, position), not the first image's first
+    positions: the same rows as the whole batch's im2col sampled with linspace."""
+    from torch import nn
+
+    from sparsesim.workload import _input_vectors
+
+    torch.manual_seed(0)
+    conv, x = nn.Conv2d(3, 4, 3, padding=1), torch.relu(torch.randn(10, 3, 8, 8))
+    cols = nn.functional.unfold(x, 3, padding=1).transpose(1, 2).reshape(-1, 27)
+    rows = torch.linspace(0, cols.shape[0] - 1, 16).round().long()
+    assert np.array_equal(_input_vectors(conv, x, 16), (cols[rows] != 0).numpy())
+    assert _input_vectors(conv, x[:1, :, :2, :2], 16).shape == (4, 27)      # fewer columns than asked: all
+    fc_in = torch.relu(torch.randn(40, 5))
+    assert np.array_equal(_input_vectors(nn.Linear(5, 2), fc_in, 16),
+                          (fc_in[torch.linspace(0, 39, 16).round().long()] != 0).numpy())
