@@ -214,11 +214,13 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 # ------------------------------------------------------------- break-even
 def dense_counterpart(a: Accelerator) -> Accelerator:
-    """The dense reference for break-even: same multipliers, buffers, DRAM and clock, a plain dense datapath."""
+    """The dense reference for break-even: same multipliers, buffers, DRAM and clock (an SCNN PE's f x i
+    multipliers become f x i dense PEs sharing its per-cycle clock energy), a plain dense datapath."""
     f, i = a.pe.params.cartesian if a.pe.engine == "scnn" else (1, 1)
+    clock = a.pe.clock_pj_per_pe_cycle
     pe = replace(a.pe, engine="systolic", dataflow=a.pe.dataflow if a.pe.engine == "systolic" else "ws",
                  zero_handling="none", compact_zero_rows_cols=False, rows=a.pe.rows * f, cols=a.pe.cols * i,
-                 params=None)
+                 params=None, clock_pj_per_pe_cycle=None if clock is None else clock / (f * i))  # same clock power
     return replace(a, name=f"{a.name}:dense", pe=pe, fpga=None, platform="asic")
 
 

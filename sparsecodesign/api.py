@@ -87,6 +87,8 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
 
     from analysis.simulation import hardware_list, price, with_act_seed, workloads_of
 
+    if isinstance(act_seed, bool) or not isinstance(act_seed, int) or not 0 <= act_seed <= 2**32 - 1:
+        raise ValueError(f"simulate: act_seed={act_seed!r}; allowed: an integer in 0..{2**32 - 1}")
     accs = hardware_list(hardware, log=log)
     if isinstance(source, nn.Module):
         from sparsesim.model_import import example_input

@@ -204,3 +204,19 @@ def test_compare_config_errors():
         CompareConfig(jobs=0)
     with pytest.raises(CompareError, match="budget_min_keep=1.5"):
         CompareConfig(budget_min_keep=1.5)
+
+
+def test_dense_counterpart_keeps_the_clock_power_of_an_scnn_array():
+    """An SCNN PE's f x i multipliers become f x i dense PEs: the counterpart's per-PE clock energy is divided so
+    that the array's clock energy per cycle stays the same."""
+    from dataclasses import replace
+
+    from accel_models.hardware import load_accelerator
+    from analysis.report_data import dense_counterpart
+
+    scnn = load_accelerator("scnn_like")
+    clocked = replace(scnn, pe=replace(scnn.pe, clock_pj_per_pe_cycle=2.0))
+    dense = dense_counterpart(clocked)
+    assert dense.pe.engine == "systolic" and dense.pe.num_pes > clocked.pe.num_pes
+    assert dense.pe.num_pes * dense.pe.clock_pj_per_pe_cycle == pytest.approx(clocked.pe.num_pes * 2.0)
+    assert dense_counterpart(scnn).pe.clock_pj_per_pe_cycle is None

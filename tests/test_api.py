@@ -229,3 +229,11 @@ def test_every_command_is_a_shell_over_the_api(argv, function, tmp_path, monkeyp
     monkeypatch.setattr("sparsecodesign.cli._model_input_kind", lambda *a, **k: "artifact")
     with pytest.raises(_Called, match=function):
         main(["--debug", *[a.replace("{tmp}", str(tmp_path)) for a in argv]])
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, None, 2**32, "3"])
+def test_simulate_refuses_a_bad_act_seed_naming_it(bad):
+    import sparsecodesign as sc
+
+    with pytest.raises(ValueError, match=r"^simulate: act_seed=.*; allowed: an integer in 0\.\.4294967295$"):
+        sc.simulate("nothing.csv", "eie_like", act_seed=bad)
