@@ -25,7 +25,7 @@ from functools import lru_cache
 import numpy as np
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=256)      # a pure function of two ints: a bounded memo, no state that changes results
 def bus_lines(multipliers: int, lines: int) -> tuple[tuple[int, ...], ...]:
     """Collection-bus line of adder (level, index), level 0 the root; a tuple per level.  STONNE requires a
     power-of-two array; another size gets the tree of the next power of two (a model assumption)."""
