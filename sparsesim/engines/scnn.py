@@ -48,10 +48,15 @@ def weight_counts(w: LayerWorkload, group: int) -> np.ndarray:
     key = ("scnn_w", group)
     if key not in w.cache:
         _, _, rs = plane(w)
-        per = w.mask.reshape(w.M, w.K // rs, rs).sum(-1)
-        pad = (-w.M) % group
-        per = np.pad(per, ((0, pad), (0, 0)))
-        w.cache[key] = per.reshape(-1, group, per.shape[1]).sum(1)
+        if w.pattern is not None:                      # statistical mode: row-uniform patterns only
+            w.pattern.require_uniform("scnn", w.name)
+            rows = np.minimum(group, w.M - np.arange(0, w.M, group))          # filters in each output group
+            w.cache[key] = np.outer(rows, w.pattern.keep_k.reshape(w.K // rs, rs).sum(-1))
+        else:
+            per = w.mask.reshape(w.M, w.K // rs, rs).sum(-1)
+            pad = (-w.M) % group
+            per = np.pad(per, ((0, pad), (0, 0)))
+            w.cache[key] = per.reshape(-1, group, per.shape[1]).sum(1)
     return w.cache[key]
 
 
@@ -91,8 +96,13 @@ def rle_layout(w: LayerWorkload, index_bits: int) -> tuple[int, int]:
     """(stored entries incl. padding, pointer bits) of the zero-run encoded weights; cached."""
     key = ("rle", index_bits)
     if key not in w.cache:
-        e = encode_relative(w.weights, 1, index_bits=index_bits, pes=1)
-        w.cache[key] = (w.nnz + e.params["padding_entries"], e.pointer_bits)
+        if w.pattern is not None:                      # statistical mode: row-uniform patterns only
+            w.pattern.require_uniform("scnn", w.name)
+            _, pads, pointers = w.pattern.relative_layout(1, index_bits)
+            w.cache[key] = (w.nnz + pads, pointers)
+        else:
+            e = encode_relative(w.weights, 1, index_bits=index_bits, pes=1)
+            w.cache[key] = (w.nnz + e.params["padding_entries"], e.pointer_bits)
     return w.cache[key]
 
 
