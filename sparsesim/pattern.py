@@ -11,11 +11,14 @@ O(M x K).  It answers exactly the counts the engines read from a mask (``LayerWo
   the most nonzeros in a group of m weights along K = the maximum of M ceil(K/m) Binomial(m, d) draws (sampled from
   its distribution function F^G).  Each count has its own generator, seeded by (``seed``, the count), so the draws
   do not depend on which engine asked first.  Row and column counts are drawn independently (the mask couples them
-  weakly); tests/test_anysize.py checks every cost column against the exact mask within 1 %.
+  weakly); tests/test_anysize.py checks every cost column against the exact mask within 1 % in the mean over
+  seeds (SCNN's padding bits, a rare count, within 4 standard errors: docs/validation.md section 13).
 
-Engines that need more than these counts (where each nonzero sits inside a PE's slice of a column: EIE's
-relative indexing with a random mask, SCNN's zero-run padding) refuse a random-density pattern with a message
-naming the bound that chose the statistical mode and its option (``StatisticalRefused``).
+Where an engine needs where each nonzero sits (EIE's relative layout, whose padding entries depend on the gaps),
+a random pattern's mask is drawn ``CHUNK_WEIGHTS`` at a time from its own generator and reduced to the per-(column,
+PE) counts as it goes: time O(M x K), memory O(K x PEs + a block).  SCNN's per-(output group, channel) counts are
+binomial draws.  An engine that reads ``LayerWorkload.mask`` itself (a plugged-in one) gets one line naming the
+bound and its option.
 """
 
 from __future__ import annotations
@@ -28,11 +31,8 @@ import numpy as np
 from .size_bounds import MAX_EXACT_OPTION
 
 
-class StatisticalRefused(ValueError):
-    """An engine needs the exact mask of a layer priced from counts."""
-
-
-_TAGS = {"rows": 1, "cols": 2, "channels": 3, "group_max": 4}
+_TAGS = {"rows": 1, "cols": 2, "channels": 3, "group_max": 4, "mask": 5, "groups": 6}
+CHUNK_WEIGHTS = 1 << 22   # weights of a random mask drawn at once where an engine needs positions (then dropped)
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,24 +105,59 @@ class WeightPattern:
         u = self._rng("group_max", m).random()
         return int(np.argmax(total >= math.log(max(u, 1e-300))))
 
-    # ----------------------------------------------- row-uniform layouts (EIE, SCNN)
-    def require_uniform(self, engine: str, layer: str) -> None:
-        """Refuse (one line naming the bound and its option) where ``engine`` needs where each nonzero sits."""
-        if not self.uniform:
-            bound = "" if self.bound is None else f"; the exact-mask bound is {self.bound:,} weights"
-            raise StatisticalRefused(
-                f"layer {layer!r}: {self.M * self.K:,} weights priced from counts ({self.kind}{bound}); engine "
-                f"{engine} needs where each nonzero sits, which counts do not say; allowed: {MAX_EXACT_OPTION} of at "
-                f"least {self.M * self.K:,} (about 21 bytes of memory per weight while drawn, 5 held), or another engine")
+    # ----------------------------------------------- layouts (EIE, SCNN)
+    def no_mask(self, layer: str) -> str:
+        """The one line for an engine that reads the mask of a layer priced from counts (a plugged-in engine:
+        the built-in ones read the counts)."""
+        bound = "" if self.bound is None else f"; the exact-mask bound is {self.bound:,} weights"
+        return (f"layer {layer!r}: {self.M * self.K:,} weights priced from counts ({self.kind}{bound}), so it has "
+                f"no mask for an engine that reads one; allowed: {MAX_EXACT_OPTION} of at least {self.M * self.K:,} "
+                "(about 21 bytes of memory per weight while drawn, 5 held), or an engine that reads the counts")
+
+    def group_counts(self, group: int, rs: int) -> np.ndarray:
+        """Nonzeros per (output group of ``group`` filters, input channel of ``rs`` positions), (G, K / rs):
+        exact for a row-uniform pattern, Binomial(filters x rs, d) draws for a random one (SCNN)."""
+        rows = np.minimum(group, self.M - np.arange(0, self.M, group))          # filters in each output group
+        if self.uniform:
+            return np.outer(rows, self.keep_k.reshape(self.K // rs, rs).sum(-1))
+        return self._rng("groups", group, rs).binomial(rows[:, None] * rs, self.density,
+                                                       size=(rows.size, self.K // rs)).astype(np.int64)
+
+    def _mask_chunks(self):
+        """A random mask of this law drawn ``CHUNK_WEIGHTS`` at a time, column blocks in order: (first column,
+        (M, columns) bool); the same mask for every caller (its own generator), never held whole."""
+        rng = self._rng("mask")
+        step = max(1, CHUNK_WEIGHTS // max(self.M, 1))
+        for c0 in range(0, self.K, step):
+            yield c0, rng.random((self.M, min(step, self.K - c0)), dtype=np.float32) < self.density
+
+    def kept_column_vector(self) -> np.ndarray:
+        """Which columns hold any nonzero, (K,) bool: the keep vector, or from the drawn random mask."""
+        if self.uniform:
+            return self.keep_k & (self.M > 0)
+        return np.concatenate([block.any(0) for _, block in self._mask_chunks()])
 
     def relative_layout(self, pes: int, index_bits: int) -> tuple[np.ndarray, int, int]:
-        """EIE's relative layout of a row-uniform pattern (``formats.encode_relative`` of the mask, with rows
-        interleaved over ``pes`` PEs): (entries per (column, PE holding rows) int32 (K, min(pes, M)), padding
-        entries, pointer bits).  A kept column holds every row: no gaps, so no padding entries."""
+        """EIE's relative layout (``formats.encode_relative`` of the mask, rows interleaved over ``pes`` PEs):
+        (entries per (column, PE holding rows) int32 (K, min(pes, M)), padding entries, pointer bits).  A
+        row-uniform pattern's kept column holds every row: no gaps, no padding entries.  A random one is laid out
+        from its mask drawn in column blocks (``_mask_chunks``): time O(M K), memory O(K PEs + a block)."""
+        from .formats import pointer_width, relative_entries
+
         live = min(pes, self.M)
-        rows_on = (self.M - np.arange(live) + pes - 1) // pes               # rows of PE p: p, p + pes, ...
-        per = np.where(self.keep_k[:, None], rows_on[None, :], 0).astype(np.int32)
-        per_pe = rows_on * int(self.keep_k.sum())
-        widths = np.maximum(1, np.ceil(np.log2(per_pe + 1.0))).astype(np.int64)
-        idle = pes - live                                                   # PEs with no rows: 1-bit pointers
-        return per, 0, int((self.K + 1) * (widths.sum() + idle))
+        if self.uniform:
+            rows_on = (self.M - np.arange(live) + pes - 1) // pes               # rows of PE p: p, p + pes, ...
+            per = np.where(self.keep_k[:, None], rows_on[None, :], 0).astype(np.int32)
+            pads = 0
+        else:
+            per = np.zeros((self.K, live), dtype=np.int32)
+            pads = 0
+            for c0, block in self._mask_chunks():
+                e = relative_entries(block, pes, index_bits)
+                cb = block.shape[1]
+                per[c0:c0 + cb] = np.bincount(e["col"].astype(np.int64) * live + e["pe"], weights=e["pads"] + 1,
+                                              minlength=cb * live).reshape(cb, live)
+                pads += int(e["pads"].sum())
+        per_pe = np.zeros(pes, dtype=np.int64)
+        per_pe[:live] = per.sum(0, dtype=np.int64)
+        return per, pads, int((self.K + 1) * sum(pointer_width(int(n)) for n in per_pe))

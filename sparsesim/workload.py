@@ -95,8 +95,7 @@ class LayerWorkload:
     @cached_property
     def mask(self) -> np.ndarray:
         if self.pattern is not None:
-            raise WorkloadError(f"layer {self.name!r}: priced from counts (statistical mode, {self.pattern.kind}); "
-                                "it has no mask")
+            raise WorkloadError(self.pattern.no_mask(self.name))
         return self.weights != 0
 
     @cached_property
@@ -127,13 +126,13 @@ class LayerWorkload:
                     if self.nnz else 0.0
         return self.cache[key]
 
-    def kept_columns(self, engine: str) -> np.ndarray:
-        """Which of the K columns hold any nonzero, (K,) bool; ``engine`` names who asks, in the refusal of a
-        random-density pattern (the positions are not in its counts)."""
+    def kept_columns(self) -> np.ndarray:
+        """Which of the K columns hold any nonzero, (K,) bool (a random pattern: from its drawn mask; cached)."""
         if self.pattern is None:
             return self.mask.any(0)
-        self.pattern.require_uniform(engine, self.name)
-        return self.pattern.keep_k & (self.M > 0)
+        if "kept_columns" not in self.cache:
+            self.cache["kept_columns"] = self.pattern.kept_column_vector()
+        return self.cache["kept_columns"]
 
     @property
     def density(self) -> float:

@@ -48,10 +48,8 @@ def weight_counts(w: LayerWorkload, group: int) -> np.ndarray:
     key = ("scnn_w", group)
     if key not in w.cache:
         _, _, rs = plane(w)
-        if w.pattern is not None:                      # statistical mode: row-uniform patterns only
-            w.pattern.require_uniform("scnn", w.name)
-            rows = np.minimum(group, w.M - np.arange(0, w.M, group))          # filters in each output group
-            w.cache[key] = np.outer(rows, w.pattern.keep_k.reshape(w.K // rs, rs).sum(-1))
+        if w.pattern is not None:                      # statistical mode (``sparsesim.pattern``)
+            w.cache[key] = w.pattern.group_counts(group, rs)
         else:
             per = w.mask.reshape(w.M, w.K // rs, rs).sum(-1)
             pad = (-w.M) % group
@@ -96,8 +94,7 @@ def rle_layout(w: LayerWorkload, index_bits: int) -> tuple[int, int]:
     """(stored entries incl. padding, pointer bits) of the zero-run encoded weights; cached."""
     key = ("rle", index_bits)
     if key not in w.cache:
-        if w.pattern is not None:                      # statistical mode: row-uniform patterns only
-            w.pattern.require_uniform("scnn", w.name)
+        if w.pattern is not None:                      # statistical mode (``sparsesim.pattern``)
             _, pads, pointers = w.pattern.relative_layout(1, index_bits)
             w.cache[key] = (w.nnz + pads, pointers)
         else:
