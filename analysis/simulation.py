@@ -89,11 +89,13 @@ def with_act_seed(ws: list, act_seed: int) -> list:
 
 def workloads_of(source=None, *, topology=None, model=None, input_shape=None, batch: int = 1,
                  bits: int | None = None, calibrate: int = 0, data_dir=None, trust_module=None, seed: int = 0,
-                 act_seed: int = 0, log: Callable[[str], None] = print):
+                 act_seed: int = 0, max_exact_weights: int | None = None, log: Callable[[str], None] = print):
     """(workloads, default output directory) from an artifact directory, a checkpoint (``.pt``/``.safetensors``,
     ``model``: a spec string or an ``nn.Module`` for its geometry), an ONNX file, or a SCALE-Sim topology CSV.
     ``input_shape``: a tuple or ``"C,H,W"``; ``act_seed``: the seed of drawn activation patterns (measured ones,
-    from ``calibrate``, win)."""
+    from ``calibrate``, win); ``max_exact_weights``: a topology's bound on exactly drawn weights (``None``: the
+    default; ``sparsesim.topology``), the larger layers priced from counts."""
+    from sparsesim.size_bounds import DEFAULT_MAX_EXACT_WEIGHTS
     from sparsesim.topology import read_topology
     from sparsesim.workload import from_artifact, measure_activations
 
@@ -102,7 +104,13 @@ def workloads_of(source=None, *, topology=None, model=None, input_shape=None, ba
     if topology is not None:
         if calibrate:
             raise ValueError("--calibrate needs an artifact (a topology file has no data set)")
-        ws = read_topology(topology, seed=seed, weight_bits=8 if bits is None else bits)
+        bound = DEFAULT_MAX_EXACT_WEIGHTS if max_exact_weights is None else max_exact_weights
+        ws = read_topology(topology, seed=seed, weight_bits=8 if bits is None else bits, max_exact_weights=bound)
+        counted = [w for w in ws if w.statistical]
+        if counted:
+            log(f"{topology}: {len(counted)} of {len(ws)} layers priced from counts (statistical mode: the file's "
+                f"{sum(w.M * w.K for w in ws):,} weights exceed --max-exact-weights {bound:,}; largest layers "
+                f"first), e.g. {counted[0].name!r}")
         return with_act_seed([w.with_batch(w.batch * batch) for w in ws], act_seed), default_out_dir(topology=topology)
     spec = model if isinstance(model, str) else None
     shape_text = input_shape if isinstance(input_shape, str) else None

@@ -71,7 +71,8 @@ def _source_path(source):
 
 def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, model=None, input_shape=None,
              calibrate: int = 0, data_dir=None, trust_module: str | None = None, seed: int = 0,
-             act_seed: int = 0, log: Callable[[str], None] = print) -> CostTable:
+             act_seed: int = 0, max_exact_weights: int | None = None,
+             log: Callable[[str], None] = print) -> CostTable:
     """Per-layer cost of a model on one or more accelerators (the analytical engine ``sparsesim simulate`` runs).
 
     ``source``: what ``prune`` returned, a ``load_artifact`` result, an artifact directory, a checkpoint
@@ -82,7 +83,10 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
     ``eyeriss_like``).  ``batch``: images per inference.  ``seed``: the random zero patterns a topology's
     sparsity columns ask for.  ``act_seed``: the seed of the activation patterns drawn where an engine needs which
     inputs are nonzero (EIE, SCNN; SCNN always draws) and no measured pattern exists (``calibrate`` measures
-    them); the default is fixed, so results are reproducible; rerun with other seeds for the spread.  Writes nothing: ``CostTable.to_csv(path)``."""
+    them); the default is fixed, so results are reproducible; rerun with other seeds for the spread.
+    ``max_exact_weights``: a topology's memory bound, the weights drawn as exact masks (M x K summed; default
+    ``sparsesim.topology``'s 2^26, about 5 bytes each); larger layers are priced from counts of the same law
+    (``sparsesim.pattern``), 0 prices every layer so.  Writes nothing: ``CostTable.to_csv(path)``."""
     from torch import nn
 
     from analysis.simulation import hardware_list, price, with_act_seed, workloads_of
@@ -100,7 +104,8 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
         workloads = with_act_seed(from_model(source, example_input(source, shape), batch=batch,
                                              weight_bits=32 if bits is None else bits), act_seed)
     elif isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".csv":   # a SCALE-Sim topology
-        workloads, _ = workloads_of(topology=source, batch=batch, bits=bits, seed=seed, act_seed=act_seed, log=log)
+        workloads, _ = workloads_of(topology=source, batch=batch, bits=bits, seed=seed, act_seed=act_seed,
+                                    max_exact_weights=max_exact_weights, log=log)
     else:
         workloads, _ = workloads_of(_source_path(source), model=model, input_shape=input_shape, batch=batch,
                                     bits=bits, calibrate=calibrate, data_dir=data_dir, trust_module=trust_module,

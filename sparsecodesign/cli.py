@@ -12,6 +12,7 @@ from pathlib import Path
 from analysis.simulation import DEFAULT_HW
 from pruning.defaults import DEFAULT_MODEL, default_config_path
 from sparsecodesign.fileio import clip, short
+from sparsesim.size_bounds import DEFAULT_MAX_EXACT_WEIGHTS, MAX_TOTAL_WEIGHTS
 
 USER_DATASETS = ("imagefolder", "npz")   # your own data: --model is required
 MAX_SEED = 2**32 - 1
@@ -125,7 +126,7 @@ def _simulate_workloads(args: argparse.Namespace):
     return workloads_of(args.artifact or None, topology=args.topology or None, model=args.model,
                         input_shape=args.input_shape, batch=args.batch, bits=args.bits, calibrate=args.calibrate,
                         data_dir=args.data_dir, trust_module=args.trust_module, seed=args.seed,
-                        act_seed=args.act_seed, log=lambda s: None)
+                        act_seed=args.act_seed, max_exact_weights=args.max_exact_weights, log=lambda s: None)
 
 
 def _simulate_out(args: argparse.Namespace) -> Path:
@@ -161,7 +162,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     out = check_writable(_simulate_out(args))   # before the work, not after it
     table = api.simulate(args.topology or args.artifact or None, accs, args.batch, bits=args.bits, model=args.model,
                          input_shape=args.input_shape, calibrate=args.calibrate, data_dir=args.data_dir,
-                         trust_module=args.trust_module, seed=args.seed, act_seed=args.act_seed).columns
+                         trust_module=args.trust_module, seed=args.seed, act_seed=args.act_seed,
+                         max_exact_weights=args.max_exact_weights).columns
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "layers.csv")
     table.to_json(out / "layers.json")
@@ -501,6 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "optional Sparsity, Weight density, Activation density)")
     sm.add_argument("--seed", type=SEED, default=0, help="seed of the random masks a topology's densities ask for "
                                                          f"(0..{MAX_SEED})")
+    sm.add_argument("--max-exact-weights", type=_int_in(0, MAX_TOTAL_WEIGHTS), metavar="N",
+                    help="topology: a memory bound, the weights drawn as exact masks (M x K summed over those layers; "
+                         f"default {DEFAULT_MAX_EXACT_WEIGHTS:,}, about 5 bytes each); the largest layers beyond it "
+                         "are priced from counts of the same law (statistical mode), 0 for every layer "
+                         f"(0..{MAX_TOTAL_WEIGHTS:,})")
     sm.add_argument("--act-seed", type=SEED, default=0, help="seed of the activation patterns drawn where an engine "
                                                              "needs which inputs are nonzero (EIE, SCNN; "
                                                              "SCNN always draws) and --calibrate "

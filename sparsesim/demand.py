@@ -125,12 +125,11 @@ class LayerStats:
 
 def layer_stats(w: LayerWorkload) -> LayerStats:
     if "stats" not in w.cache:
-        mask = w.mask
         kept_in = 1.0
         if w.kind == "conv2d" and w.geometry.get("kernel"):
             rs = int(np.prod(w.geometry["kernel"]))
             if w.K % rs == 0:
-                kept_in = float(mask.reshape(w.M, w.K // rs, rs).any((0, 2)).mean()) if w.nnz else 0.0
+                kept_in = w.kept_channel_fraction(rs)
         elif w.kind == "linear":
             kept_in = w.kept_cols / w.K
         w.cache["stats"] = LayerStats(w.M, w.K, w.nnz, w.kept_rows, w.kept_cols, kept_in)

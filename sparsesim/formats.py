@@ -131,22 +131,27 @@ def encode_coo(w, b: int) -> Encoded:
 
 
 def relative_entries(w: np.ndarray, pes: int, index_bits: int) -> dict:
-    """EIE stream per PE: entries sorted by (pe, column); padding where a gap overflows."""
+    """EIE stream per PE: entries sorted by (pe, column); padding where a gap overflows.  Positions are held as
+    int32 where the shape allows (a dense 4096 x 4096 layer is 16.8M entries)."""
     m, k = w.shape
-    r, c = np.nonzero(w)
+    c, r = np.nonzero(w.T)                              # sorted by (column, row)
+    itype = np.int32 if max(m, k) < 2 ** 31 - 1 else np.int64
+    c, r = c.astype(itype), r.astype(itype)
     pe = r % pes
+    order = np.argsort(pe, kind="stable")               # by (pe, column, row): a PE's rows ascend with their local index
+    pe, c, r = pe[order], c[order], r[order]
+    del order
     local = r // pes
-    rows_per_pe = -(-m // pes)
-    order = np.argsort((pe.astype(np.int64) * k + c) * rows_per_pe + local)   # by (pe, column, local row)
-    pe, c, local, vals = pe[order], c[order], local[order], w[r[order], c[order]]
-    seg = pe.astype(np.int64) * k + c
-    new_seg = np.ones(seg.size, dtype=bool)
-    new_seg[1:] = seg[1:] != seg[:-1]
+    vals = w[r, c]
+    del r
+    new_seg = np.ones(c.size, dtype=bool)
+    new_seg[1:] = (pe[1:] != pe[:-1]) | (c[1:] != c[:-1])
     prev = np.empty_like(local)
     prev[0:1] = -1
     prev[1:] = local[:-1]
     prev[new_seg] = -1
-    gap = local - prev - 1
+    gap = local.astype(np.int64) - prev - 1
+    del prev, local
     span = 1 << index_bits
     pads = gap // span
     idx = gap % span

@@ -26,6 +26,8 @@ import numpy as np
 
 from sparsecodesign.fileio import clip, short
 
+from .pattern import WeightPattern
+
 
 class WorkloadError(ValueError):
     pass
@@ -38,7 +40,7 @@ class LayerWorkload:
     M: int
     K: int
     N: int                         # output pixels per sample (1 for linear)
-    weights: np.ndarray = field(repr=False)  # (M, K) float32, real zero pattern
+    weights: np.ndarray | None = field(repr=False)  # (M, K) float32, real zero pattern; None: ``pattern`` instead
     weight_bits: int = 32
     batch: int = 1
     groups: int = 1
@@ -53,9 +55,17 @@ class LayerWorkload:
     geometry: dict = field(default_factory=dict, repr=False)
     cache: dict = field(default_factory=dict, init=False, repr=False)  # derived per-hardware facts (e.g. EIE
                                    # loads); not an init field, so every copy (``dataclasses.replace``) starts empty
+    pattern: WeightPattern | None = field(default=None, repr=False)  # statistical mode: the mask's law, no matrix
+                                   # (``sparsesim.pattern``; the counts below come from it)
 
     def __post_init__(self):
-        if self.weights.shape != (self.M, self.K):
+        if (self.weights is None) == (self.pattern is None):
+            raise WorkloadError(f"layer {self.name!r}: give weights (exact mode) or a pattern (statistical mode), "
+                                "exactly one")
+        if self.pattern is not None and (self.pattern.M, self.pattern.K) != (self.M, self.K):
+            raise WorkloadError(f"layer {self.name!r}: pattern ({self.pattern.M}, {self.pattern.K}) != (M={self.M}, "
+                                f"K={self.K})")
+        if self.weights is not None and self.weights.shape != (self.M, self.K):
             raise WorkloadError(f"layer {self.name!r}: weights {self.weights.shape} != (M={self.M}, K={self.K})")
         for name in ("M", "K", "N", "batch", "groups", "weight_bits"):
             v = getattr(self, name)
@@ -77,21 +87,53 @@ class LayerWorkload:
             object.__setattr__(self, "input_elems", self.K * self.groups if self.kind == "linear" else self.K)
 
     # ------------------------------------------------------------- stats
+    # What the engines read of the zero pattern; the exact mask's counts, or (``pattern``) the same counts
+    # computed / drawn from its law (``sparsesim.pattern``): one interface, both modes.
+    @property
+    def statistical(self) -> bool:
+        return self.pattern is not None
+
     @cached_property
     def mask(self) -> np.ndarray:
+        if self.pattern is not None:
+            raise WorkloadError(self.pattern.no_mask(self.name))
         return self.weights != 0
 
     @cached_property
+    def row_nnz(self) -> np.ndarray:
+        """Nonzeros per row (filter), (M,) int64."""
+        return self.pattern.row_nnz() if self.pattern is not None else self.mask.sum(1, dtype=np.int64)
+
+    @cached_property
     def nnz(self) -> int:
-        return int(self.mask.sum())
+        return int(self.row_nnz.sum()) if self.pattern is not None else int(self.mask.sum())
 
     @cached_property
     def kept_rows(self) -> int:
-        return int(self.mask.any(1).sum())
+        return int((self.row_nnz > 0).sum()) if self.pattern is not None else int(self.mask.any(1).sum())
 
     @cached_property
     def kept_cols(self) -> int:
-        return int(self.mask.any(0).sum())
+        return self.pattern.kept_cols() if self.pattern is not None else int(self.mask.any(0).sum())
+
+    def kept_channel_fraction(self, rs: int) -> float:
+        """Fraction of the K / rs input channels (rs consecutive positions each) holding any nonzero weight."""
+        key = ("kept_channels", rs)
+        if key not in self.cache:
+            if self.pattern is not None:
+                self.cache[key] = self.pattern.kept_channel_fraction(rs)
+            else:
+                self.cache[key] = float(self.mask.reshape(self.M, self.K // rs, rs).any((0, 2)).mean()) \
+                    if self.nnz else 0.0
+        return self.cache[key]
+
+    def kept_columns(self) -> np.ndarray:
+        """Which of the K columns hold any nonzero, (K,) bool (a random pattern: from its drawn mask; cached)."""
+        if self.pattern is None:
+            return self.mask.any(0)
+        if "kept_columns" not in self.cache:
+            self.cache["kept_columns"] = self.pattern.kept_column_vector()
+        return self.cache["kept_columns"]
 
     @property
     def density(self) -> float:
@@ -122,10 +164,13 @@ class LayerWorkload:
         """Most nonzeros in any group of m consecutive weights along K (K zero-padded to a multiple of m)."""
         key = ("nm_max", m)
         if key not in self.cache:
-            pad = (-self.K) % m
-            mask = np.pad(self.mask, ((0, 0), (0, pad))) if pad else self.mask
-            self.cache[key] = int(mask.reshape(self.M, (self.K + pad) // m, m).sum(-1, dtype=np.int32)
-                                  .max(initial=0))
+            if self.pattern is not None:
+                self.cache[key] = self.pattern.max_per_group(m)
+            else:
+                pad = (-self.K) % m
+                mask = np.pad(self.mask, ((0, 0), (0, pad))) if pad else self.mask
+                self.cache[key] = int(mask.reshape(self.M, (self.K + pad) // m, m).sum(-1, dtype=np.int32)
+                                      .max(initial=0))
         return self.cache[key]
 
 

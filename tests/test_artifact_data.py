@@ -292,8 +292,8 @@ def test_topology_files_are_bounded_and_malformed_rows_named(tmp_path):
     (tmp_path / "dp.csv").write_text(head + "DPw, 10, 10, 3, 3, 1000000, 8, 1,\n")
     with pytest.raises(TopologyError, match=r"dp.csv: line 2: more than 65,536 layers"):
         read_topology(tmp_path / "dp.csv")
-    (tmp_path / "huge.csv").write_text("Layer, M, N, K,\ng, 1, 100000, 100000,\n")
-    with pytest.raises(TopologyError, match=r"huge.csv: line 2: the layers up to here hold 10,000,000,000 weights"):
+    (tmp_path / "huge.csv").write_text("Layer, M, N, K,\ng, 1, 1000000, 100000,\n")
+    with pytest.raises(TopologyError, match=r"huge.csv: line 2: the layers up to here hold 100,000,000,000 weights"):
         read_topology(tmp_path / "huge.csv")
     (tmp_path / "s.csv").write_text("Layer, M, N, K, Sparsity\ng, 4, 4, 4, \u00b2:4\n")
     with pytest.raises(TopologyError, match=r"s.csv: line 2: field 'Sparsity'="):

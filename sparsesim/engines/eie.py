@@ -53,6 +53,10 @@ def eie_layout(w: LayerWorkload, pes: int, index_bits: int) -> np.ndarray:
     """Entries (real and padding) per (column, PE) as a (K, PEs holding rows) int32 array; also caches the
     layout's totals (``layout_totals``).  The array itself is not cached: it can be large, and every result
     derived from it is."""
+    if w.pattern is not None:                          # statistical mode (``sparsesim.pattern``)
+        per, pads, pointers = w.pattern.relative_layout(pes, index_bits)
+        w.cache[("eie_totals", pes, index_bits)] = (w.nnz + pads, pointers)
+        return per
     e = encode_relative(w.weights, 1, index_bits=index_bits, pes=pes)
     w.cache[("eie_totals", pes, index_bits)] = (w.nnz + e.params["padding_entries"], e.pointer_bits)
     live = min(pes, w.M)                               # PEs beyond the row count hold nothing
@@ -65,8 +69,11 @@ def layout_totals(w: LayerWorkload, pes: int, index_bits: int) -> tuple[int, int
     """(entries incl. padding, pointer bits) of the EIE layout; cached."""
     key = ("eie_totals", pes, index_bits)
     if key not in w.cache:
-        e = encode_relative(w.weights, 1, index_bits=index_bits, pes=pes)
-        w.cache[key] = (w.nnz + e.params["padding_entries"], e.pointer_bits)
+        if w.pattern is not None:
+            eie_layout(w, pes, index_bits)
+        else:
+            e = encode_relative(w.weights, 1, index_bits=index_bits, pes=pes)
+            w.cache[key] = (w.nnz + e.params["padding_entries"], e.pointer_bits)
     return w.cache[key]
 
 
@@ -88,7 +95,7 @@ def activation_stream(w: LayerWorkload, skipping: bool, skip_empty: bool) -> np.
         cols = np.tile(np.arange(w.K), n_vec)
     else:
         cols = np.nonzero(activation_pattern(w, n_vec))[1]
-    return cols[w.mask.any(0)[cols]] if skip_empty else cols
+    return cols[w.kept_columns()[cols]] if skip_empty else cols
 
 
 def queue_makespan(per: np.ndarray, cols: np.ndarray, rate: float, depth: int, interval: float) -> float:
@@ -173,7 +180,7 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
     # every PE reads the start and end pointer of each broadcast column (EIE Sec. IV: p_j and p_j+1 from two
     # pointer banks in one cycle); columns are not consecutive once zero activations are skipped, so no reuse
     if "used_columns" not in w.cache:   # a fact of the mask: computed once per workload
-        w.cache["used_columns"] = float(w.mask.any(0).sum())
+        w.cache["used_columns"] = float(w.kept_columns().sum())
     broadcast = np.where(ea["skip_empty_cols"][idx], w.cache["used_columns"], float(s.K)) * skip * n_cols
     filter_read_bits = processed * (b + ib) + 2.0 * pointers / (s.K + 1) * broadcast
     word_bits = storage / np.maximum(entries, 1)

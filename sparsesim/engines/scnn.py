@@ -48,10 +48,13 @@ def weight_counts(w: LayerWorkload, group: int) -> np.ndarray:
     key = ("scnn_w", group)
     if key not in w.cache:
         _, _, rs = plane(w)
-        per = w.mask.reshape(w.M, w.K // rs, rs).sum(-1)
-        pad = (-w.M) % group
-        per = np.pad(per, ((0, pad), (0, 0)))
-        w.cache[key] = per.reshape(-1, group, per.shape[1]).sum(1)
+        if w.pattern is not None:                      # statistical mode (``sparsesim.pattern``)
+            w.cache[key] = w.pattern.group_counts(group, rs)
+        else:
+            per = w.mask.reshape(w.M, w.K // rs, rs).sum(-1)
+            pad = (-w.M) % group
+            per = np.pad(per, ((0, pad), (0, 0)))
+            w.cache[key] = per.reshape(-1, group, per.shape[1]).sum(1)
     return w.cache[key]
 
 
@@ -91,8 +94,12 @@ def rle_layout(w: LayerWorkload, index_bits: int) -> tuple[int, int]:
     """(stored entries incl. padding, pointer bits) of the zero-run encoded weights; cached."""
     key = ("rle", index_bits)
     if key not in w.cache:
-        e = encode_relative(w.weights, 1, index_bits=index_bits, pes=1)
-        w.cache[key] = (w.nnz + e.params["padding_entries"], e.pointer_bits)
+        if w.pattern is not None:                      # statistical mode (``sparsesim.pattern``)
+            _, pads, pointers = w.pattern.relative_layout(1, index_bits)
+            w.cache[key] = (w.nnz + pads, pointers)
+        else:
+            e = encode_relative(w.weights, 1, index_bits=index_bits, pes=1)
+            w.cache[key] = (w.nnz + e.params["padding_entries"], e.pointer_bits)
     return w.cache[key]
 
 

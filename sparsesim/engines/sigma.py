@@ -35,45 +35,44 @@ from ..workload import LayerWorkload
 from .sigma_bus import completing_lines
 
 
-def _folded(c: int, multipliers: int) -> list[int]:
-    """Multipliers used by each iteration of a row longer than the array (one re-injects the partial sum)."""
-    reinject = 1 if multipliers > 1 else 0          # a single multiplier accumulates in the output instead
-    chunks, rest = [multipliers], c - multipliers
-    while rest > 0:
-        take = min(multipliers - reinject, rest)
-        chunks.append(take + reinject)
-        rest -= take
-    return chunks
-
-
 def pack_vns(row_nnz: np.ndarray, multipliers: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows as STONNE maps them (``SparseSDMemory::cycle``, state CONFIGURING): (multipliers used, iteration) per
-    virtual neuron; whole rows while they fit, a longer row folded alone, empty rows never mapped."""
-    sizes: list[int] = []
-    its: list[int] = []
+    virtual neuron; whole rows while they fit, a longer row folded alone (chunks of ``multipliers``, one multiplier
+    re-injecting the partial sum, the rest last), empty rows never mapped.  The greedy packing walks the rows; the
+    chunks of the folded rows are laid out with numpy (a row of 10^4 nonzeros is 10^2 chunks)."""
+    rows = row_nnz[row_nnz > 0].astype(np.int64)
+    reinject = 1 if multipliers > 1 else 0          # a single multiplier accumulates in the output instead
+    step = multipliers - reinject
+    long = rows > multipliers
+    rest = rows - multipliers
+    rem = np.where(long, rest % step, 0)
+    chunks = np.where(long, 1 + rest // step + (rem > 0), 1)      # virtual neurons per row
+    first = np.empty(rows.size, dtype=np.int64)                  # iteration of each row's first neuron
     it, total = -1, multipliers + 1
-    for c in row_nnz[row_nnz > 0].tolist():
+    for i, (c, n) in enumerate(zip(rows.tolist(), chunks.tolist())):
         if c > multipliers:
-            for ch in _folded(int(c), multipliers):
-                it += 1
-                sizes.append(ch)
-                its.append(it)
+            first[i] = it + 1
+            it += n
             total = multipliers + 1
             continue
         if total + c > multipliers:
             it, total = it + 1, 0
-        sizes.append(c)
-        its.append(it)
+        first[i] = it
         total += c
-    return np.array(sizes, dtype=np.int64), np.array(its, dtype=np.int64)
+    row_of = np.repeat(np.arange(rows.size), chunks)
+    k = np.arange(row_of.size) - np.repeat(np.cumsum(chunks) - chunks, chunks)   # chunk number inside its row
+    sizes = np.where(long[row_of], multipliers, rows[row_of])
+    last = long[row_of] & (k == chunks[row_of] - 1) & (rem[row_of] > 0)
+    sizes = np.where(last, rem[row_of] + reinject, sizes)
+    its = first[row_of] + np.where(long[row_of], k, 0)
+    return sizes.astype(np.int64), its.astype(np.int64)
 
 
 def pack_rows(row_nnz: np.ndarray, multipliers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Iterations as (multipliers used, rows, largest row) arrays: whole rows while they fit; long rows folded."""
     size, it = pack_vns(row_nnz, multipliers)
     n = int(it[-1]) + 1 if it.size else 0
-    largest = np.zeros(n)
-    np.maximum.at(largest, it, size)
+    largest = np.maximum.reduceat(size, np.searchsorted(it, np.arange(n))).astype(float) if n else np.zeros(0)
     return np.bincount(it, size, n).astype(float), np.bincount(it, minlength=n).astype(float), largest
 
 
@@ -90,16 +89,19 @@ def busiest_line(row_nnz: np.ndarray, multipliers: int, lines: int) -> np.ndarra
     it, line = vn_lines(row_nnz, multipliers, lines)
     if not it.size:
         return np.zeros(0)
-    counts = np.zeros((int(it[-1]) + 1, lines))
-    np.add.at(counts, (it, line), 1)
-    return counts.max(1)
+    key = np.sort(it * lines + line)                      # (iteration, line) runs; every iteration has one
+    start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    runs = np.diff(np.r_[start, key.size])
+    run_it = key[start] // lines
+    first = np.flatnonzero(np.r_[True, run_it[1:] != run_it[:-1]])
+    return np.maximum.reduceat(runs, first).astype(float)
 
 
 def sigma_cycles(w: LayerWorkload, multipliers: int, dn: int, rn: int, overhead: int) -> tuple[float, float]:
     """(cycles, iterations) per layer; cached per configuration."""
     key = ("sigma", multipliers, dn, rn, overhead)
     if key not in w.cache:
-        row_nnz = w.mask.sum(1)
+        row_nnz = w.row_nnz
         e, r, s = pack_rows(row_nnz, multipliers)
         n = float(w.columns)
         fan = max(1, multipliers // dn)
