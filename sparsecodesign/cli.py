@@ -681,6 +681,13 @@ def main(argv: list[str] | None = None) -> int:
     Every failure is one line on stderr, ``sparsesim <command>: error: ...`` (bad input) or ``... failed: ...``;
     ``--debug`` shows the traceback instead."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    dashes = next((a for a in argv if a.startswith("--") and a.endswith("=--") and "=" not in a[:-3]), None)
+    if dashes:   # argparse (3.11) reads "--opt=--" as an empty list, not as a missing value
+        command = argv[0] if argv and not argv[0].startswith("-") else "sparsesim"
+        print(f"sparsesim {command}: error: argument {dashes[:-3]}: expected one argument "
+              f"(see sparsesim {command} --help)", file=sys.stderr)
+        return 2
     try:
         args, extra = parser.parse_known_args(argv)
         if extra:

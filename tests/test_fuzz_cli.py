@@ -520,3 +520,12 @@ def _judge_compare(field, value):
         assert field in str(e)
         return
     assert COMPARE_FIELDS[field](value), f"{field}={value!r} is outside the documented range but was accepted"
+
+
+@pytest.mark.parametrize("option", ["--seed", "--act-seed", "--batch"])
+def test_an_option_given_dashes_as_its_value_is_refused_naming_it(option, topology, tmp_path, capsys):
+    """argparse reads "--opt=--" as an empty list; the CLI refuses it like a missing value."""
+    rc = main(["simulate", "--topology", str(topology), "--hw", "eie_like", "--out", str(tmp_path), f"{option}=--"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == [f"sparsesim simulate: error: argument {option}: expected one argument "
+                               "(see sparsesim simulate --help)"]
