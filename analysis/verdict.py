@@ -86,7 +86,23 @@ def row_factors(r: dict) -> dict:
     return {"ratio": r["ratio"], "compression": r["compression"], "macs_useful": r["macs_useful"],
             "storage_overhead_share": overhead / r["storage_bits"] if r["storage_bits"] else 0.0,
             "utilization": r["utilization"], "dram_share": r["energy_dram_pj"] / r["energy_pj"],
-            "stall_share": r["stall_cycles"] / r["cycles"] if r["cycles"] else 0.0}
+            "stall_share": r["stall_cycles"] / r["cycles"] if r["cycles"] else 0.0,
+            "clock_share": _clock_pj(r) / r["energy_pj"] if r["energy_pj"] else 0.0}
+
+
+def _clock_pj(r: dict) -> float:
+    """The row's clock-network energy (0 where the hardware prices none, or on rows that have no such column)."""
+    clock = r.get("energy_clock_pj") or 0.0
+    return 0.0 if math.isnan(clock) else clock
+
+
+def _clock_clause(win: dict, other: dict) -> str:
+    """Where a clock network is priced (per cycle, stalls included): its share of each model's energy, since it
+    is part of the on-chip term and grows with cycles, not with work."""
+    fw, fo = row_factors(win), row_factors(other)
+    if not (fo["clock_share"] or fw["clock_share"]):
+        return ""
+    return f"; the clock network (per cycle) is {fo['clock_share']:.0%} of its energy vs {fw['clock_share']:.0%}"
 
 
 def _index_clause(win: dict, other: dict) -> str:
@@ -112,7 +128,7 @@ def explain(win: dict, other: dict, split: dict[str, float]) -> tuple[str, str]:
                          + _index_clause(win, other)),
         "on_chip_per_mac": (f"on-chip energy per useful MAC decides: {o} spends {math.exp(split[decisive]):.2f}x "
                             f"more (PE utilization {fo['utilization']:.1%} vs {fw['utilization']:.1%})"
-                            + _index_clause(win, other)),
+                            + _clock_clause(win, other) + _index_clause(win, other)),
     }[decisive]
     total = math.exp(sum(split.values()))
     parts = " x ".join(f"{math.exp(v):.2f} ({TERM_LABELS[k]})" for k, v in split.items())

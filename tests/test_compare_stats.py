@@ -344,3 +344,25 @@ def test_the_cheapest_model_across_budgets_is_named_with_its_budget():
     assert p["factor"] == pytest.approx(3.0) and not p["tie"]
     q = out["q"]
     assert (q["cheapest_budget"], q["cheapest_structure"], q["factor"], q["tie"]) == ("global", "filter", 1.0, True)
+
+
+def _verdict_row(structure, ratio, macs, energy, clock, utilization):
+    return {"structure": structure, "ratio": ratio, "compression": 1 / (1 - ratio), "macs_useful": macs,
+            "storage_bits": 1000, "storage_index_bits": 0, "storage_padding_bits": 0, "storage_pointer_bits": 0,
+            "utilization": utilization, "energy_pj": energy, "energy_dram_pj": 0.1 * energy, "stall_cycles": 0,
+            "cycles": 100, "energy_clock_pj": clock, "accuracy_status": "matched"}
+
+
+def test_an_on_chip_verdict_names_the_clock_networks_share():
+    """Where the hardware prices a clock network (per cycle), the on-chip reason says how much of each model's
+    energy it is; hardware without one gets no clause."""
+    from analysis.verdict import explain
+
+    win = _verdict_row("filter", 0.9, 1000, 100.0, 30.0, 0.3)
+    other = _verdict_row("nonstructured", 0.95, 500, 150.0, 90.0, 0.05)
+    split = {"work": -0.69, "dram_per_mac": 0.1, "on_chip_per_mac": 1.0}
+    decisive, text = explain(win, other, split)
+    assert decisive == "on_chip_per_mac"
+    assert "the clock network (per cycle) is 60% of its energy vs 30%" in text
+    no_clock = explain({**win, "energy_clock_pj": 0.0}, {**other, "energy_clock_pj": float("nan")}, split)[1]
+    assert "clock" not in no_clock
