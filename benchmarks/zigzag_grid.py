@@ -40,10 +40,9 @@ sys.path.insert(0, str(ROOT))
 
 from accel_models.hardware import accelerator_from_dict  # noqa: E402
 from sparsesim.analytical import evaluate  # noqa: E402
-from sparsesim.workload import LayerWorkload  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from zigzag_validation import workload_yaml  # noqa: E402  (one ZigZag workload writer for both benchmarks)
+from zigzag_validation import our_layer, workload_yaml  # noqa: E402  (one ZigZag workload writer and layer for both)
 
 FIXTURE = ROOT / "tests" / "fixtures" / "zigzag" / "grid.csv"
 # (name, K, C, OX, OY, FX, FY, stride, padding)
@@ -209,16 +208,6 @@ def our_hardware(h: dict, convention: str = "zigzag") -> dict:
         "dram": {"energy_pj_per_bit": DRAM_RD_PJ / DRAM_BITS, "write_energy_pj_per_bit": DRAM_WR_PJ / DRAM_BITS,
                  "bandwidth_bits_per_cycle": DRAM_BITS, "latency_cycles": 1},
     }
-
-
-def our_layer(layer: tuple) -> LayerWorkload:
-    name, k, c, ox, oy, fx, fy, s, p = layer
-    h, w = (oy - 1) * s + fy - 2 * p, (ox - 1) * s + fx - 2 * p
-    conv = (fx, ox) != (1, 1)
-    return LayerWorkload(name, "conv2d" if conv else "linear", k, c * fx * fy, ox * oy,
-                         np.ones((k, c * fx * fy), np.float32), weight_bits=8, input_elems=c * h * w,
-                         geometry={"kernel": (fy, fx), "output_hw": (oy, ox), "stride": (s, s), "padding": (p, p)}
-                         if conv else {})
 
 
 def ours(h: dict, layer: tuple, convention: str) -> dict:

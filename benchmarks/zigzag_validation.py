@@ -81,7 +81,8 @@ def our_layer(layer: tuple) -> LayerWorkload:
     conv = (fx, ox) != (1, 1)
     return LayerWorkload(name, "conv2d" if conv else "linear", k, c * fx * fy, ox * oy,
                          np.ones((k, c * fx * fy), np.float32), weight_bits=8, input_elems=c * h * w,
-                         geometry={"kernel": (fy, fx)} if conv else {})
+                         geometry={"kernel": (fy, fx), "output_hw": (oy, ox), "stride": (s, s), "padding": (p, p)}
+                         if conv else {})
 
 
 def main() -> None:
