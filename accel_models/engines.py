@@ -53,13 +53,24 @@ ENGINE_REGISTRY = MappingProxyType(_ENGINES)            # read-only views: inspe
 CONVENTION_REGISTRY = MappingProxyType(_CONVENTIONS)
 
 
+def _check_new(table: dict, kind: str, name, replace: bool) -> None:
+    """``name`` may be registered in ``table`` (an identifier, not there yet unless ``replace``)."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"{kind} name {name!r}; allowed: an identifier (letters, digits, _)")
+    if name in table and not replace:
+        raise ValueError(f"{kind} {name!r} is registered already (unregister_{kind} it first, or replace=True)")
+
+
+def _pop(table: dict, kind: str, name: str):
+    if name not in table:
+        raise KeyError(f"{kind} {name!r} is not registered; registered: {', '.join(table)}")
+    return table.pop(name)
+
+
 def register_engine(name: str, params: type | None = None, *, sparse: bool = False,
                     mac_units: Callable | None = None, doc: str = "", replace: bool = False) -> EngineSpec:
     """Register engine ``name``; an existing name is an error unless ``replace``."""
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"engine name {name!r}; allowed: an identifier (letters, digits, _)")
-    if name in _ENGINES and not replace:
-        raise ValueError(f"engine {name!r} is registered already (unregister_engine it first, or replace=True)")
+    _check_new(_ENGINES, "engine", name, replace)
     if params is not None and not hasattr(params, "__dataclass_fields__"):
         raise ValueError(f"engine {name!r}: params {params!r}; allowed: a dataclass with RULES, or None")
     if params is not None:
@@ -72,9 +83,7 @@ def register_engine(name: str, params: type | None = None, *, sparse: bool = Fal
 
 
 def unregister_engine(name: str) -> EngineSpec:
-    if name not in _ENGINES:
-        raise KeyError(f"engine {name!r} is not registered; registered: {', '.join(_ENGINES)}")
-    return _ENGINES.pop(name)
+    return _pop(_ENGINES, "engine", name)
 
 
 def engine_spec(name: str) -> EngineSpec:
@@ -91,20 +100,14 @@ def engine_of_field(key: str) -> tuple[str, ...]:
 
 
 def register_convention(name: str, engines=None, *, doc: str = "", replace: bool = False) -> ConventionSpec:
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"convention name {name!r}; allowed: an identifier (letters, digits, _)")
-    if name in _CONVENTIONS and not replace:
-        raise ValueError(f"convention {name!r} is registered already (unregister_convention it first, or "
-                         "replace=True)")
+    _check_new(_CONVENTIONS, "convention", name, replace)
     spec = ConventionSpec(name, None if engines is None else tuple(engines), doc)
     _CONVENTIONS[name] = spec
     return spec
 
 
 def unregister_convention(name: str) -> ConventionSpec:
-    if name not in _CONVENTIONS:
-        raise KeyError(f"convention {name!r} is not registered; registered: {', '.join(_CONVENTIONS)}")
-    return _CONVENTIONS.pop(name)
+    return _pop(_CONVENTIONS, "convention", name)
 
 
 def convention_names() -> tuple[str, ...]:
