@@ -1,0 +1,79 @@
+"""The loop-nest model against Sparseloop's own outputs (tests/fixtures/sparseloop/*.json): per case, cycles
+and energy, each level's cycles and every actual/gated/skipped count Sparseloop prints.
+
+    python benchmarks/sparseloop_validation.py            # table; --csv PATH writes it
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+from sparsesim.loopnest import evaluate
+from sparsesim.loopnest.schema import design_from_dict, workload_from_dict
+
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "sparseloop"
+OURS = {"actual_reads": "reads", "gated_reads": "gated_reads", "skipped_reads": "skipped_reads",
+        "actual_fills": "fills", "actual_updates": "updates", "gated_updates": "gated_updates",
+        "skipped_updates": "skipped_updates"}
+
+
+def load_cases(names=("fig1",)) -> list[dict]:
+    return [c for n in names for c in json.loads((FIXTURES / f"{n}.json").read_text())["cases"]]
+
+
+def rel(ours: float, ref: float) -> float:
+    return 0.0 if ours == ref else (ours - ref) / ref if ref else float("inf")
+
+
+def compare(case: dict) -> dict:
+    """Relative errors: totals, per-level cycles, and the worst per-tensor count."""
+    result = evaluate(design_from_dict(case["design"]), workload_from_dict(case["workload"]))
+    ref = case["reference"]
+    worst_count, worst_where = 0.0, ""
+    level_cycles = {}
+    for name, lv in ref["levels"].items():
+        ours = result.level(name)
+        level_cycles[name] = rel(ours.cycles, lv["cycles"])
+        by_tensor = {tc.tensor: tc for tc in ours.tensors}
+        for t, counts in lv["tensors"].items():
+            for key, attr in OURS.items():
+                err = abs(getattr(by_tensor[t], attr) - counts[key]) / max(counts[key], 1.0)
+                if err > worst_count:
+                    worst_count, worst_where = err, f"{name}.{t}.{key}"
+    return {"case": case["name"], "cycles": result.cycles, "ref_cycles": ref["cycles"],
+            "cycles_err": rel(result.cycles, ref["cycles"]), "energy_uj": result.energy_pj / 1e6,
+            "ref_energy_uj": ref["energy_pj"] / 1e6, "energy_err": rel(result.energy_pj, ref["energy_pj"]),
+            "computes_err": rel(result.computes, ref["computes"]),
+            "level_cycles_err": max(map(abs, level_cycles.values())), "worst_count_err": worst_count,
+            "worst_count": worst_where}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--csv", type=Path)
+    args = ap.parse_args(argv)
+    rows = [compare(c) for c in load_cases()]
+    print(f"{'case':32s} {'cycles':>10s} {'Sparseloop':>10s} {'err':>8s} {'uJ':>8s} {'Sparseloop':>10s} {'err':>7s}"
+          f" {'levels':>7s} {'worst count':>11s}")
+    for r in rows:
+        print(f"{r['case']:32s} {r['cycles']:10.0f} {r['ref_cycles']:10.0f} {r['cycles_err']:+8.4%} "
+              f"{r['energy_uj']:8.3f} {r['ref_energy_uj']:10.3f} {r['energy_err']:+7.2%} {r['level_cycles_err']:7.4%}"
+              f" {r['worst_count_err']:8.3%} {r['worst_count']}")
+    print(f"max |error|: cycles {max(abs(r['cycles_err']) for r in rows):.4%}, "
+          f"energy {max(abs(r['energy_err']) for r in rows):.2%}, "
+          f"level cycles {max(r['level_cycles_err'] for r in rows):.4%}, "
+          f"counts {max(r['worst_count_err'] for r in rows):.3%} ({len(rows)} cases)")
+    if args.csv:
+        with args.csv.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

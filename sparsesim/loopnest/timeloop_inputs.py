@@ -1,0 +1,139 @@
+"""Read a design written for Timeloop/Sparseloop (v0.3 YAML: architecture, mapping, sparse optimizations,
+problem, ERT) into the loop-nest model's objects.  Only plain projections (one dimension per rank) and
+temporal mappings are read; anything else is refused with the field that holds it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from sparsesim.loopnest.density import FixedStructured, Hypergeometric
+from sparsesim.loopnest.spec import (ACTIONS, ActionOpt, ComputeLevel, Design, Loop, RankFormat, SpecError,
+                                      StorageLevel, Tensor, Workload)
+
+DISTRIBUTIONS = {"fixed-structured": FixedStructured, "hypergeometric": Hypergeometric}
+
+
+def _yaml(path) -> dict:
+    with open(path) as f:
+        return yaml.safe_load(f) or {}
+
+
+def _base(name: str) -> str:
+    return re.sub(r"\[.*\]$", "", str(name)).split(".")[-1]
+
+
+def _components(node: dict, out: list) -> list:
+    """Architecture components outermost first."""
+    for comp in node.get("local") or []:
+        out.append(comp)
+    for sub in node.get("subtree") or []:
+        _components(sub, out)
+    return out
+
+
+def read_workload(prob_path) -> Workload:
+    prob = _yaml(prob_path)["problem"]
+    shape, inst = prob["shape"], prob["instance"]
+    tensors = []
+    for ds in shape["data-spaces"]:
+        dims = []
+        for rank in ds["projection"]:
+            if len(rank) != 1 or len(rank[0]) != 1:
+                raise SpecError(f"{prob_path}: data-space {ds['name']} projection {rank} is not a plain index")
+            dims.append(rank[0][0])
+        tensors.append(Tensor(ds["name"], tuple(dims), bool(ds.get("read-write"))))
+    densities = []
+    for name, spec in (inst.get("densities") or {}).items():
+        kind = spec.get("distribution", "fixed-structured")
+        if kind not in DISTRIBUTIONS:
+            raise SpecError(f"{prob_path}: densities.{name}.distribution {kind!r} is not one of {list(DISTRIBUTIONS)}")
+        densities.append((name, DISTRIBUTIONS[kind](float(spec["density"]))))
+    sizes = tuple((d, int(inst.get(d, 1))) for d in shape["dimensions"])
+    return Workload(sizes, tuple(tensors), tuple(densities))
+
+
+def _ert(ert_path) -> dict[str, dict[str, float]]:
+    tables = {}
+    for table in _yaml(ert_path)["ERT"]["tables"]:
+        tables[_base(table["name"])] = {a["name"]: float(a["energy"]) for a in table["actions"]}
+    return tables
+
+
+def _factors(text: str) -> dict[str, int]:
+    return {d: int(v) for d, v in re.findall(r"([A-Za-z]+)=?(\d+)", text)}
+
+
+def _mapping(map_path) -> tuple[dict[str, tuple[Loop, ...]], dict[str, frozenset]]:
+    loops, keeps = {}, {}
+    for entry in _yaml(map_path)["mapping"]:
+        target, kind = _base(entry["target"]), entry["type"]
+        if kind == "temporal":
+            f = _factors(str(entry.get("factors", "")))
+            order = entry.get("permutation", "".join(f))
+            loops[target] = tuple(Loop(d, f[d]) for d in order if d in f)
+        elif kind in ("datatype", "bypass"):
+            keeps[target] = frozenset(entry.get("keep") or ())
+        else:
+            raise SpecError(f"{map_path}: mapping type {kind!r} for {target} is not read (temporal only)")
+    return loops, keeps
+
+
+def _sparse(sparse_path) -> dict[str, dict]:
+    out = {}
+    if sparse_path is None:
+        return out
+    for tgt in _yaml(sparse_path)["sparse_optimizations"]["targets"]:
+        formats, inner, opts = [], set(), []
+        for ds in (tgt.get("representation-format") or {}).get("data-spaces") or []:
+            ranks = tuple(RankFormat(r["format"].upper(), r.get("metadata-word-bits"), r.get("payload-word-bits"))
+                          for r in ds.get("ranks") or ())
+            formats.append((ds["name"], ranks))
+            if ds.get("rank-application-order") == "inner-to-outer":
+                inner.add(ds["name"])
+        for ao in tgt.get("action-optimization") or []:
+            for o in ao["options"]:
+                opts.append(ActionOpt(ao["type"], o["target"], tuple(o["condition-on"])))
+        out[_base(tgt["name"])] = {"formats": tuple(formats), "inner_to_outer": frozenset(inner),
+                                   "action_opts": tuple(opts)}
+    return out
+
+
+def _storage(comp: dict, loops, keeps, sparse, energies) -> StorageLevel:
+    name, a = _base(comp["name"]), comp.get("attributes") or {}
+    word = int(a.get("datawidth", a.get("word-bits", 8)))
+    width = int(a.get("data_storage_width", a.get("width", word)))
+    bw = {k: (float(a[k]) if k in a else None) for k in ("read_bandwidth", "write_bandwidth")}
+    return StorageLevel(name, keeps.get(name, frozenset()), loops.get(name, ()), word, max(1, width // word),
+                        int(a.get("metadata_storage_width", 0)), bw["read_bandwidth"], bw["write_bandwidth"],
+                        tuple((k, v) for k, v in energies.get(name, {}).items() if k in ACTIONS),
+                        **sparse.get(name, {}))
+
+
+def read_design(arch_path, map_path, ert_path, sparse_path=None, energy_overrides=None) -> Design:
+    """``energy_overrides``: {level: {action: pJ}} for actions the ERT does not name (e.g. Timeloop's
+    built-in register model, printed in its stats as 'Vector read energy')."""
+    comps = _components(_yaml(arch_path)["architecture"], [])
+    loops, keeps = _mapping(map_path)
+    sparse, energies = _sparse(sparse_path), _ert(ert_path)
+    for level, acts in (energy_overrides or {}).items():
+        energies.setdefault(level, {}).update(acts)
+    storages = [c for c in comps if c.get("class") != "compute"]
+    computes = [c for c in comps if c.get("class") == "compute"]
+    if len(computes) != 1:
+        raise SpecError(f"{arch_path}: {len(computes)} compute components; one is read")
+    levels = tuple(_storage(c, loops, keeps, sparse, energies) for c in reversed(storages))
+    mac = _base(computes[0]["name"])
+    table = energies.get(mac, {})
+    compute = ComputeLevel(mac, table.get("mac_random", table.get("compute", 0.0)), table.get("mac_gated", 0.0),
+                           sparse.get(mac, {}).get("action_opts", ()))
+    return Design(levels, compute)
+
+
+def read_case(folder: Path, arch, mapping, ert, sparse=None, prob=None, energy_overrides=None):
+    folder = Path(folder)
+    design = read_design(folder / arch, folder / mapping, folder / ert, folder / sparse if sparse else None,
+                         energy_overrides)
+    return design, read_workload(folder / prob)

@@ -1,0 +1,256 @@
+"""The loop-nest sparse model (sparsesim.loopnest): Sparseloop's artifact reproduced, count invariants,
+exact masks against brute force, and the readers' errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sparsesim.loopnest import (ActionOpt, ComputeLevel, Design, FixedStructured, Loop, RankFormat,
+                                StorageLevel, Tensor, Workload, evaluate)
+from sparsesim.loopnest.density import ExactMask, Hypergeometric
+from sparsesim.loopnest.schema import design_from_dict, design_to_dict, workload_from_dict, workload_to_dict
+from sparsesim.loopnest.spec import SpecError
+from sparsesim.loopnest.timeloop_inputs import read_case
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import sparseloop_validation as validation  # noqa: E402
+
+FIG1 = validation.load_cases(("fig1",))
+
+
+@pytest.mark.parametrize("case", FIG1, ids=[c["name"] for c in FIG1])
+def test_fig1_reproduces_sparseloop(case):
+    r = validation.compare(case)
+    assert abs(r["cycles_err"]) < 1e-4
+    assert abs(r["energy_err"]) < 0.01          # AccelForge's own bounds: 25% (bitmask), 10% (coordinate list)
+    assert r["level_cycles_err"] < 0.01
+    assert r["worst_count_err"] < 0.005, r["worst_count"]
+    assert abs(r["computes_err"]) < 0.005       # Sparseloop prints one compute more than the effectual ones
+
+
+def test_fig1_bitmask_energy_deviation_is_pinned():
+    """Sparseloop charges B's bitmask at the backing store per nonzero, not per position (unexplained):
+    our bitmask energies sit above its by 0.07-0.61%, falling with density; coordinate lists within 0.03%."""
+    errs = {c["name"]: validation.compare(c)["energy_err"] for c in FIG1}
+    bitmask = [e for n, e in errs.items() if "bitmask" in n]
+    assert all(0 < e < 0.0065 for e in bitmask) and bitmask == sorted(bitmask, reverse=True)
+    assert all(abs(e) < 3e-4 for n, e in errs.items() if "coordinate" in n)
+
+
+def _gemm(m=8, n=8, k=8, dens=None) -> Workload:
+    return Workload((("M", m), ("N", n), ("K", k)),
+                    (Tensor("A", ("M", "K")), Tensor("B", ("N", "K")), Tensor("Z", ("M", "N"), output=True)),
+                    tuple((dens or {}).items()))
+
+
+def _design(split, formats=(), opts=(), compute_opts=()) -> Design:
+    """Three levels over a GEMM: ``split`` gives each level's loop factors {dim: f}."""
+    inner, mid, outer = split
+    return Design((
+        StorageLevel("Reg", frozenset({"Z"}), tuple(Loop(d, f) for d, f in inner.items()), read_bw_words=1,
+                     write_bw_words=1, energy_pj=(("read", 0.5), ("write", 0.5))),
+        StorageLevel("Buffer", frozenset({"A", "B"}), tuple(Loop(d, f) for d, f in mid.items()), read_bw_words=2,
+                     write_bw_words=2, metadata_width_bits=16, formats=tuple(formats), action_opts=tuple(opts),
+                     energy_pj=(("read", 1.0), ("write", 1.2), ("gated_read", 0.01), ("metadata_read", 0.7),
+                                ("metadata_write", 1.4))),
+        StorageLevel("DRAM", frozenset({"A", "B", "Z"}), tuple(Loop(d, f) for d, f in outer.items()),
+                     block_words=8, metadata_width_bits=32, read_bw_words=8,
+                     energy_pj=(("read", 30.0), ("write", 26.0), ("metadata_read", 14.0))),
+    ), ComputeLevel("MAC", 0.56, 0.04, tuple(compute_opts)))
+
+
+def _factorings(size):
+    return [f for f in (1, 2, 4, 8) if size % f == 0]
+
+
+@st.composite
+def splits(draw):
+    out = ({}, {}, {})
+    for d in ("M", "N", "K"):
+        a = draw(st.sampled_from(_factorings(8)))
+        b = draw(st.sampled_from(_factorings(8 // a)))
+        out[0][d], out[1][d], out[2][d] = a, b, 8 // (a * b)
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(splits())
+def test_dense_counts_conserve_data(split):
+    w = _gemm()
+    r = evaluate(_design(split), w)
+    levels = {lv.name: {tc.tensor: tc for tc in lv.tensors} for lv in r.levels}
+    assert levels["Buffer"]["A"].reads == levels["Buffer"]["B"].reads == w.macs      # the MAC reads them
+    assert levels["DRAM"]["A"].reads == levels["Buffer"]["A"].fills >= 64            # each element at least once
+    assert levels["Reg"]["Z"].updates == w.macs
+    assert levels["DRAM"]["Z"].updates == levels["Reg"]["Z"].fills >= 64
+    assert levels["DRAM"]["Z"].reads == levels["DRAM"]["Z"].updates - 64              # partial sums read back
+    assert r.computes == w.macs and r.cycles >= w.macs
+
+
+@settings(max_examples=40, deadline=None)
+@given(splits(), st.floats(0.05, 1.0), st.floats(0.05, 1.0), st.sampled_from(["gating", "skipping"]),
+       st.sampled_from(["B", "CP", "RLE"]))
+def test_sparse_splits_add_up(split, da, db, kind, fmt):
+    w = _gemm(dens={"A": FixedStructured(da), "B": FixedStructured(db)})
+    opts = (ActionOpt(kind, "A", ("B",)), ActionOpt(kind, "B", ("A",)))
+    sparse = evaluate(_design(split, (("A", (RankFormat(fmt),)), ("B", (RankFormat(fmt),))), opts), w)
+    dense = evaluate(_design(split), _gemm())
+    for lv_s, lv_d in zip(sparse.levels, dense.levels):
+        for s, d in zip(lv_s.tensors, lv_d.tensors):
+            stored = d.reads * (dict(w.densities)[s.tensor].density if lv_s.name == "Buffer" else 1.0)
+            assert s.reads + s.gated_reads + s.skipped_reads == pytest.approx(stored)
+            assert s.fills <= d.fills + 1e-9
+    assert sparse.energy_pj < dense.energy_pj
+    assert sparse.computes == pytest.approx(w.macs * da * db)
+
+
+def test_gating_keeps_cycles_skipping_saves_them():
+    w = _gemm(dens={"A": FixedStructured(0.25), "B": FixedStructured(0.5)})
+    split = ({"K": 8}, {}, {"M": 8, "N": 8})
+    fmt = (("A", (RankFormat("B"),)), ("B", (RankFormat("B"),)))
+    gate = evaluate(_design(split, fmt, [ActionOpt("gating", "Z", ("A", "B"))]), w)
+    skip = evaluate(_design(split, fmt, [ActionOpt("skipping", "Z", ("A", "B"))]), w)
+    assert gate.level("Buffer").cycles >= skip.level("Buffer").cycles
+
+
+def test_all_ones_mask_equals_dense_statistics():
+    split = ({"K": 4}, {"M": 2}, {"M": 4, "N": 8, "K": 2})
+    fmt = (("A", (RankFormat("UOP"), RankFormat("CP"))), ("B", (RankFormat("B"),)))
+    opts = (ActionOpt("skipping", "A", ("B",)), ActionOpt("gating", "B", ("A",)))
+    exact = evaluate(_design(split, fmt, opts), _gemm(dens={"A": ExactMask(np.ones((8, 8))),
+                                                             "B": ExactMask(np.ones((8, 8)))}))
+    stat = evaluate(_design(split, fmt, opts), _gemm(dens={"A": FixedStructured(1.0), "B": FixedStructured(1.0)}))
+    assert exact.energy_pj == pytest.approx(stat.energy_pj) and exact.cycles == pytest.approx(stat.cycles)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.floats(0.1, 0.9), st.sampled_from(["random", "rows", "cols", "blocks"]))
+def test_exact_masks_count_what_brute_force_counts(seed, density, structure):
+    rng = np.random.default_rng(seed)
+    a = rng.random((8, 8)) < density
+    if structure == "rows":
+        a = np.repeat(rng.random((8, 1)) < density, 8, axis=1)
+    elif structure == "cols":
+        a = np.repeat(rng.random((1, 8)) < density, 8, axis=0)
+    elif structure == "blocks":
+        a = np.kron(rng.random((4, 4)) < density, np.ones((2, 2), bool))
+    b = rng.random((8, 8)) < 0.5
+    w = _gemm(dens={"A": ExactMask(a), "B": ExactMask(b)})
+    split = ({"K": 2}, {"M": 2, "K": 2}, {"M": 4, "N": 8, "K": 2})
+    design = _design(split, (("A", (RankFormat("CP"),)),), [ActionOpt("skipping", "A", ("B",))])
+    reg = dataclasses.replace(design.levels[0], action_opts=(ActionOpt("skipping", "Z", ("A", "B")),))
+    r = evaluate(dataclasses.replace(design, levels=(reg,) + design.levels[1:]), w)
+    effectual = int(np.einsum("mk,nk->", a.astype(int), b.astype(int)))
+    assert r.computes == pytest.approx(effectual)
+    assert r.level("Buffer").tensors[0].reads == pytest.approx(effectual)           # A read where B is nonzero
+    z = r.level("Reg").tensors[0]
+    assert z.updates == pytest.approx(effectual) and z.skipped_updates == pytest.approx(w.macs - effectual)
+
+
+def test_exact_random_masks_agree_with_hypergeometric_statistics():
+    case = next(c for c in FIG1 if c["name"] == "fig1 coordinate_list d=0.2")
+    design, w = design_from_dict(case["design"]), workload_from_dict(case["workload"])
+    rng = np.random.default_rng(0)
+    masks = {t: (rng.permutation(128 * 128) < round(0.19921875 * 128 * 128)).reshape(128, 128) for t in "AB"}
+    exact = evaluate(design, dataclasses.replace(w, densities=tuple((t, ExactMask(m)) for t, m in masks.items())))
+    stat = evaluate(design, dataclasses.replace(w, densities=(("A", Hypergeometric(0.19921875)),
+                                                             ("B", Hypergeometric(0.19921875)))))
+    assert exact.cycles == pytest.approx(stat.cycles, rel=0.01)
+    assert exact.energy_pj == pytest.approx(stat.energy_pj, rel=0.01)
+
+
+def test_hypergeometric_tiles():
+    h = Hypergeometric(0.25)
+    assert h.p_nonempty((1,), (64,)) == pytest.approx(0.25)
+    assert h.p_nonempty((49,), (64,)) == 1.0                      # more elements than zeros: never empty
+    assert h.p_nonempty((4,), (64,)) == pytest.approx(1 - math.comb(48, 4) / math.comb(64, 4))
+
+
+def test_schema_round_trip_and_errors():
+    case = FIG1[0]
+    design, w = design_from_dict(case["design"]), workload_from_dict(case["workload"])
+    assert design_from_dict(design_to_dict(design)) == design and workload_from_dict(workload_to_dict(w)) == w
+    bad = dict(case["workload"], densities={"A": {"distribution": "zipf", "density": 0.1}})
+    with pytest.raises(SpecError, match="densities.A.distribution: 'zipf'"):
+        workload_from_dict(bad)
+    with pytest.raises(SpecError, match="format: 'CSR2'"):
+        RankFormat("CSR2")
+    with pytest.raises(SpecError, match="action optimization: 'prune'"):
+        ActionOpt("prune", "A", ("B",))
+    short = _design(({"K": 2}, {}, {"M": 8, "N": 8}))
+    with pytest.raises(SpecError, match="loops over K multiply to 2, the workload has 8"):
+        evaluate(short, _gemm())
+    with pytest.raises(ValueError, match="density: 1.5"):
+        FixedStructured(1.5)
+
+
+ARCH = """architecture:
+  version: 0.3
+  subtree:
+  - name: system
+    local:
+    - {name: DRAM, class: DRAM, attributes: {datawidth: 8, data_storage_width: 64, read_bandwidth: 8}}
+    subtree:
+    - name: PE
+      local:
+      - {name: Buf, class: storage, attributes: {datawidth: 8, metadata_storage_width: 16, read_bandwidth: 2, write_bandwidth: 2}}
+      - {name: MAC, class: compute}
+"""
+MAP = """mapping:
+  - {target: Buf, type: datatype, keep: [A, B, Z]}
+  - {target: DRAM, type: datatype, keep: [A, B, Z]}
+  - {target: Buf, type: temporal, factors: M4 N4 K4, permutation: KMN}
+  - {target: DRAM, type: temporal, factors: M2 N1 K1, permutation: MNK}
+"""
+ERT = """ERT:
+  tables:
+  - name: system.DRAM
+    actions: [{name: read, energy: 30}, {name: write, energy: 26}]
+  - name: system.PE.Buf
+    actions: [{name: read, energy: 1}, {name: write, energy: 1}, {name: metadata_read, energy: 0.5}]
+  - name: system.PE.MAC
+    actions: [{name: mac_random, energy: 0.5}, {name: mac_gated, energy: 0.05}]
+"""
+PROB = """problem:
+  shape:
+    name: MM
+    dimensions: [M, N, K]
+    data-spaces:
+    - {name: A, projection: [[[M]], [[K]]]}
+    - {name: B, projection: [[[N]], [[K]]]}
+    - {name: Z, projection: [[[M]], [[N]]], read-write: True}
+  instance: {M: 8, N: 4, K: 4, densities: {A: {distribution: hypergeometric, density: 0.5}}}
+"""
+SPARSE = """sparse_optimizations:
+  targets:
+  - name: Buf
+    representation-format:
+      data-spaces:
+      - {name: A, ranks: [{format: UOP}, {format: CP, metadata-word-bits: 2}]}
+    action-optimization:
+    - {type: skipping, options: [{target: B, condition-on: [A]}]}
+"""
+
+
+def test_timeloop_inputs_are_read(tmp_path):
+    for name, text in {"arch.yaml": ARCH, "map.yaml": MAP, "ert.yaml": ERT, "prob.yaml": PROB,
+                       "sparse.yaml": SPARSE}.items():
+        (tmp_path / name).write_text(text)
+    design, w = read_case(tmp_path, "arch.yaml", "map.yaml", "ert.yaml", "sparse.yaml", "prob.yaml")
+    assert [lv.name for lv in design.levels] == ["Buf", "DRAM"] and design.levels[1].block_words == 8
+    assert design.levels[0].action_opts == (ActionOpt("skipping", "B", ("A",)),)
+    r = evaluate(design, w)
+    buf = {tc.tensor: tc for tc in r.level("Buf").tensors}
+    assert buf["B"].reads == pytest.approx(w.macs * 0.5) and buf["B"].skipped_reads == pytest.approx(w.macs * 0.5)
+    assert r.computes == pytest.approx(w.macs * 0.5)
+    (tmp_path / "prob.yaml").write_text(PROB.replace("[[[M]], [[K]]]", "[[[M], [K]], [[K]]]"))
+    with pytest.raises(SpecError, match="projection .* is not a plain index"):
+        read_case(tmp_path, "arch.yaml", "map.yaml", "ert.yaml", "sparse.yaml", "prob.yaml")
