@@ -254,3 +254,16 @@ def test_timeloop_inputs_are_read(tmp_path):
     (tmp_path / "prob.yaml").write_text(PROB.replace("[[[M]], [[K]]]", "[[[M], [K]], [[K]]]"))
     with pytest.raises(SpecError, match="projection .* is not a plain index"):
         read_case(tmp_path, "arch.yaml", "map.yaml", "ert.yaml", "sparse.yaml", "prob.yaml")
+
+
+def test_statistics_miss_correlated_zeros_that_exact_masks_count():
+    """Weights pruned by input column and activations dead on the same columns: the statistical model
+    multiplies densities as if independent; counted on the masks, every kept weight meets a live input."""
+    cols = np.arange(8) % 4 == 0                                   # 2 of 8 input columns kept / alive
+    a, b = np.tile(cols, (8, 1)), np.tile(cols, (8, 1))
+    split = ({"K": 8}, {}, {"M": 8, "N": 8})
+    fmt = (("A", (RankFormat("CP"),)), ("B", (RankFormat("CP"),)))
+    opts = (ActionOpt("skipping", "A", ("B",)), ActionOpt("skipping", "B", ("A",)))
+    exact = evaluate(_design(split, fmt, opts), _gemm(dens={"A": ExactMask(a), "B": ExactMask(b)}))
+    stat = evaluate(_design(split, fmt, opts), _gemm(dens={"A": Hypergeometric(0.25), "B": Hypergeometric(0.25)}))
+    assert exact.computes == 8 * 8 * 2 and stat.computes == pytest.approx(exact.computes / 4)
