@@ -108,7 +108,8 @@ def test_sparse_splits_add_up(split, da, db, kind, fmt):
             stored = d.reads * (dict(w.densities)[s.tensor].density if lv_s.name == "Buffer" else 1.0)
             assert s.reads + s.gated_reads + s.skipped_reads == pytest.approx(stored)
             assert s.fills <= d.fills + 1e-9
-    assert sparse.energy_pj < dense.energy_pj
+    if max(da, db) <= 0.5:                     # denser, the metadata can cost more than the zeros save
+        assert sparse.energy_pj < dense.energy_pj
     assert sparse.computes == pytest.approx(w.macs * da * db)
 
 
