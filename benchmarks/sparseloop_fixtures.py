@@ -4,7 +4,10 @@
 
     git --git-dir=<mirror of github.com/Accelergy-Project/micro22-sparseloop-artifact> archive HEAD workspace \\
         | tar x -C /work/ref/sl
-    python benchmarks/sparseloop_fixtures.py --artifact /work/ref/sl/workspace/2022.micro.artifact
+    git --git-dir=<mirror of github.com/Accelergy-Project/timeloop-accelergy-exercises> archive HEAD \
+        workspace/example_designs/example_designs/sparseloop | tar x -C /work/ref/tle
+    python benchmarks/sparseloop_fixtures.py --artifact /work/ref/sl/workspace/2022.micro.artifact \
+        --exercises /work/ref/tle
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ import re
 from pathlib import Path
 
 from sparsesim.loopnest.schema import design_to_dict, workload_to_dict
-from sparsesim.loopnest.timeloop_inputs import read_case
+from sparsesim.loopnest.timeloop_inputs import read_case, read_dumped
 
 FIG1 = "evaluation_setups/fig1_format_comparison_setup"
 FIG1_DENSITIES = ("0.01", "0.02", "0.04", "0.08", "0.1", "0.2", "0.4", "0.8")
 FIG1_FORMATS = ("bitmask", "coordinate_list")
 COUNTS = ("reads", "fills", "updates")
+TUTORIAL = "workspace/example_designs/example_designs/sparseloop"
+TUTORIAL_CASES = ("01.2.1-DUDU-dot-product", "01.2.2-SUDU-dot-product", "01.2.3-SCDU-dot-product", "02.2.1-spMspM",
+                  "02.2.2-spMspM-tiled")
 
 
 def _level_blocks(text: str) -> dict[str, str]:
@@ -50,13 +56,18 @@ def parse_stats(path: Path) -> dict:
         for t, tb in _tensor_blocks(body).items():
             tensors[t] = {f"{kind}_{c}": _num(rf"^\s+{kind.capitalize()} scalar {c} \(per-instance\)\s+: ([\d.]+)$", tb)
                           for kind in ("actual", "gated", "skipped") for c in COUNTS}
+            if "Actual scalar" not in tb:      # a dense level prints plain counts
+                tensors[t].update({f"actual_{c}": _num(rf"^\s+Scalar {c} \(per-instance\)\s+: ([\d.]+)$", tb)
+                                   for c in COUNTS})
             tensors[t]["energy_pj"] = _num(r"^\s+Energy \(total\)\s+: ([\d.]+) pJ", tb)
         levels[name] = {"cycles": _num(r"^\s+Cycles\s+: (\d+)", body), "tensors": tensors}
-    mac = levels.pop("MAC", {"cycles": 0})
+    blocks = _level_blocks(text)
+    compute = next(n for n, b in blocks.items() if "Compute energy" in b)
+    mac = levels.pop(compute)
     energy = sum(t["energy_pj"] for lv in levels.values() for t in lv["tensors"].values())
-    compute_pj = _num(r"=== MAC ===[\s\S]*?Energy \(total\)\s+: ([\d.]+) pJ", text)
+    compute_pj = _num(r"^\s+Energy \(total\)\s+: ([\d.]+) pJ", blocks[compute])
     return {"cycles": _num(r"^Cycles: (\d+)", text), "energy_pj": energy + compute_pj,
-            "computes": _num(r"Actual Computes \(total\)\s+: (\d+)", text), "compute_energy_pj": compute_pj,
+            "computes": _num(r"^\s+(?:Actual )?Computes \(total\)\s+: (\d+)", blocks[compute]), "compute_energy_pj": compute_pj,
             "compute_cycles": mac["cycles"], "levels": levels}
 
 
@@ -83,18 +94,39 @@ def fig1_cases(artifact: Path) -> list[dict]:
     return cases
 
 
+def tutorial_cases(exercises: Path) -> list[dict]:
+    """Timeloop v0.4's Sparseloop tutorial designs with their reference outputs (plain projections, temporal
+    mappings: the five that need no sliding window or spatial fan-out)."""
+    cases = []
+    for name in TUTORIAL_CASES:
+        out = exercises / TUTORIAL / name / "ref_outputs" / "default_problem"
+        stats = out / "timeloop-mapper.stats.txt"
+        design, workload = read_dumped(out / "parsed-processed-input.yaml", out / "timeloop-mapper.map.yaml",
+                                       out / "timeloop-mapper.ERT.yaml")
+        cases.append({"name": f"tutorial {name}", "stats": str(stats.relative_to(exercises)),
+                      "design": design_to_dict(design), "workload": workload_to_dict(workload),
+                      "reference": parse_stats(stats)})
+    return cases
+
+
+def _write(path: Path, source: str, cases: list[dict]) -> None:
+    path.write_text(json.dumps({"source": source, "cases": cases}, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {path}: {len(cases)} cases")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifact", type=Path, default=Path("/work/ref/sl/workspace/2022.micro.artifact"))
+    ap.add_argument("--exercises", type=Path, default=Path("/work/ref/tle"),
+                    help="an archive of github.com/Accelergy-Project/timeloop-accelergy-exercises")
     ap.add_argument("--out", type=Path, default=Path("tests/fixtures/sparseloop"))
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    doc = {"source": "github.com/Accelergy-Project/micro22-sparseloop-artifact (commit de0374a), "
-                     "workspace/2022.micro.artifact; Sparseloop's outputs as its stats files print them",
-           "cases": fig1_cases(args.artifact)}
-    path = args.out / "fig1.json"
-    path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {path}: {len(doc['cases'])} cases")
+    _write(args.out / "fig1.json", "github.com/Accelergy-Project/micro22-sparseloop-artifact (commit de0374a), "
+           "workspace/2022.micro.artifact; Sparseloop's outputs as its stats files print them", fig1_cases(args.artifact))
+    _write(args.out / "tutorial.json", "github.com/Accelergy-Project/timeloop-accelergy-exercises (commit 2d55108), "
+           f"{TUTORIAL}/*/ref_outputs; Timeloop v0.4's outputs as its stats files print them",
+           tutorial_cases(args.exercises))
     return 0
 
 

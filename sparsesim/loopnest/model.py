@@ -9,8 +9,9 @@ Per level and tensor, from the dense counts (:mod:`sparsesim.loopnest.tiling`):
   share is actual, the rest gated or skipped; the target's metadata reads split the same way;
 * metadata moves with the data: per access, the tile's metadata bits over its elements;
 * energy: data actions in vectors of ``block_words`` words, metadata actions in vectors of
-  ``metadata_width_bits`` bits; gated accesses at the gated energies; skipped data reads cost nothing but
-  skipped metadata reads are charged (the intersection reads the coordinates it skips on);
+  ``metadata_width_bits`` bits (or one per entry, by the design's convention); gated accesses at the gated
+  energies; skipped data reads cost nothing; skipped metadata reads are charged where the convention says
+  so (the 2022 artifact: the intersection reads the coordinates it skips on);
 * cycles of a level: the larger of its read and write words over their bandwidths, actual and gated
   accesses counted and metadata as bits over the word width, and never fewer than the compute unit's (a
   cycle per actual or gated compute), as Timeloop reports them; the design's cycles are the largest.
@@ -97,8 +98,14 @@ def _split(total: float, actual: float, kind: str | None):
     return actual, (rest if kind == "gating" else 0.0), (rest if kind == "skipping" else 0.0)
 
 
-def _opt_for(level: StorageLevel, tensor: str):
-    return next((o for o in level.action_opts if o.target == tensor), None)
+def _opt_for(design: Design, i: int, tensor: str):
+    """The gating/skipping of ``tensor``'s reads at level ``i``: its own, or one a level below that does not
+    keep the tensor declares (it applies where the tensor is read from: here)."""
+    for lvl in reversed(design.levels[:i + 1]):
+        opt = next((o for o in lvl.action_opts if o.target == tensor), None)
+        if opt or (lvl is not design.levels[i] and tensor in lvl.keep):
+            return opt
+    return None
 
 
 def _child_level(counts: dict[int, DenseCounts], i: int) -> int | None:
@@ -109,14 +116,18 @@ def _child_level(counts: dict[int, DenseCounts], i: int) -> int | None:
 def tensor_counts(design: Design, w: Workload, t: Tensor, i: int, dc: DenseCounts, child: int | None):
     lvl = design.levels[i]
     dens, shape = _density(w, t.name), _shape(w, t)
-    md = tile_metadata(lvl.format_of(t.name), dc.ranks, lambda block: dens.p_nonempty(block, shape),
-                       t.name in lvl.inner_to_outer)
+    per_entry = lvl.metadata_width_bits if design.convention.metadata_per_entry else None
+    md = tile_metadata(lvl.format_of(t.name), dc.ranks, t.dims, lambda block: dens.p_nonempty(block, shape),
+                       t.name in lvl.inner_to_outer, per_entry)
     d = dens.density if md.compressed else 1.0
-    opt = _opt_for(lvl, t.name)
+    opt = _opt_for(design, i, t.name)
     kind, conds = (opt.kind, opt.condition_on) if opt else (None, ())
     cond_share = _share(design, w, (), conds, child) if opt else 1.0
     data_share = _share(design, w, (t.name,) if md.compressed else (), conds, child) if opt else d
-    reads = _split(dc.reads * d, dc.reads * data_share, kind)
+    effectual_reads = dc.reads * data_share
+    if t.output:                    # Sparseloop rounds an output's effectual read-modify-writes down
+        effectual_reads = math.floor(effectual_reads + 1e-9)
+    reads = _split(dc.reads * d, effectual_reads, kind)
     updates = _split(dc.updates, dc.updates * cond_share, kind)
     md_total = dc.reads * md.metadata_bits / dc.tile
     md_share = cond_share if md.bitmask else (data_share / d if d else 0.0)
@@ -124,12 +135,13 @@ def tensor_counts(design: Design, w: Workload, t: Tensor, i: int, dc: DenseCount
     return TensorCounts(t.name, *reads, dc.fills * d, *updates, *md_reads, dc.fills * md.metadata_bits / dc.tile)
 
 
-def _level_energy(lvl: StorageLevel, tc: TensorCounts) -> float:
+def _level_energy(lvl: StorageLevel, tc: TensorCounts, charge_skipped: bool) -> float:
     per_md = 1.0 / lvl.metadata_width_bits if lvl.metadata_width_bits else 0.0
     e = lvl.energy
-    data = (tc.reads * e("read") + tc.gated_reads * e("gated_read") + (tc.fills + tc.updates) * e("write")
-            + tc.gated_updates * e("gated_write")) / lvl.block_words
-    meta = ((tc.metadata_read_bits + tc.skipped_metadata_read_bits) * e("metadata_read")
+    skipped_md = tc.skipped_metadata_read_bits if charge_skipped else 0.0
+    data = (tc.reads * e("read") + tc.gated_reads * e("gated_read") + tc.fills * e("write")
+            + tc.updates * e("update") + tc.gated_updates * e("gated_write")) / lvl.block_words
+    meta = ((tc.metadata_read_bits + skipped_md) * e("metadata_read")
             + tc.gated_metadata_read_bits * e("gated_metadata_read") + tc.metadata_fill_bits * e("metadata_write"))
     return data + meta * per_md
 
@@ -175,7 +187,8 @@ def evaluate(design: Design, w: Workload) -> LoopnestResult:
     actual, gated, _ = _computes(design, w)
     compute_cycles = actual + gated
     levels = tuple(LevelCost(lvl.name, max(compute_cycles, _level_cycles(lvl, per_level[i])),
-                             sum(_level_energy(lvl, tc) for tc in per_level[i]), tuple(per_level[i]))
+                             sum(_level_energy(lvl, tc, design.convention.charge_skipped_metadata)
+                                 for tc in per_level[i]), tuple(per_level[i]))
                    for i, lvl in enumerate(design.levels))
     compute_pj = actual * design.compute.compute_pj + gated * design.compute.gated_compute_pj
     cycles = max([compute_cycles] + [lv.cycles for lv in levels])

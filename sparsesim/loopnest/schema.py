@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sparsesim.loopnest.density import FixedStructured, Hypergeometric
-from sparsesim.loopnest.spec import (ActionOpt, ComputeLevel, Design, Loop, RankFormat, SpecError, StorageLevel,
-                                      Tensor, Workload)
+from sparsesim.loopnest.spec import (CONVENTIONS, SPARSELOOP_2022, ActionOpt, ComputeLevel, Design, Loop, RankFormat,
+                                      SpecError, StorageLevel, Tensor, Workload)
 
 DENSITY_KINDS = {"fixed-structured": FixedStructured, "hypergeometric": Hypergeometric}
 
@@ -22,9 +22,9 @@ def design_to_dict(d: Design) -> dict:
                "inner_to_outer": sorted(lv.inner_to_outer), "action_opts": _opts(lv.action_opts)}
               for lv in d.levels]
     c = d.compute
-    return {"levels": levels, "compute": {"name": c.name, "compute_pj": c.compute_pj,
-                                          "gated_compute_pj": c.gated_compute_pj,
-                                          "action_opts": _opts(c.action_opts)}}
+    return {"levels": levels, "convention": d.convention.name,
+            "compute": {"name": c.name, "compute_pj": c.compute_pj, "gated_compute_pj": c.gated_compute_pj,
+                        "action_opts": _opts(c.action_opts)}}
 
 
 def _read_opts(items, where: str) -> tuple[ActionOpt, ...]:
@@ -50,7 +50,10 @@ def design_from_dict(data: dict) -> Design:
     c = data.get("compute") or {}
     compute = ComputeLevel(c.get("name", "MAC"), float(c.get("compute_pj", 0.0)),
                            float(c.get("gated_compute_pj", 0.0)), _read_opts(c.get("action_opts"), "compute"))
-    return Design(tuple(levels), compute)
+    name = data.get("convention", SPARSELOOP_2022.name)
+    if name not in CONVENTIONS:
+        raise SpecError(f"convention: {name!r} is not one of {list(CONVENTIONS)}")
+    return Design(tuple(levels), compute, CONVENTIONS[name])
 
 
 def workload_to_dict(w: Workload) -> dict:

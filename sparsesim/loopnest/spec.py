@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-ACTIONS = ("read", "write", "gated_read", "gated_write", "metadata_read", "metadata_write",
+ACTIONS = ("read", "write", "update", "gated_read", "gated_write", "metadata_read", "metadata_write",
            "gated_metadata_read", "gated_metadata_write")
 FORMAT_KINDS = ("UOP", "CP", "B", "RLE")
 OPT_KINDS = ("gating", "skipping")
@@ -107,7 +107,9 @@ class StorageLevel:
     action_opts: tuple[ActionOpt, ...] = ()
 
     def energy(self, action: str) -> float:
-        return dict(self.energy_pj).get(action, 0.0)
+        """pJ per action; an output's ``update`` falls back to ``write`` where the table has none."""
+        table = dict(self.energy_pj)
+        return table.get(action, table.get("write", 0.0) if action == "update" else 0.0)
 
     def format_of(self, tensor: str) -> tuple[RankFormat, ...]:
         return dict(self.formats).get(tensor, ())
@@ -125,11 +127,33 @@ class ComputeLevel:
 
 
 @dataclass(frozen=True)
+class Convention:
+    """Where Timeloop's versions count differently (each checked against that version's own outputs).
+
+    * ``first_fill_elision``: an output's first touch at a level below the outermost is not a fill;
+    * ``metadata_per_entry``: each metadata or payload entry (a coordinate, an offset) is one metadata
+      access of the level's metadata width; otherwise metadata is charged by its bits over that width;
+    * ``charge_skipped_metadata``: metadata reads of skipped accesses are still charged.
+    """
+
+    name: str
+    first_fill_elision: bool
+    metadata_per_entry: bool
+    charge_skipped_metadata: bool
+
+
+SPARSELOOP_2022 = Convention("sparseloop-2022", False, False, True)   # the MICRO 2022 artifact's Timeloop
+TIMELOOP_04 = Convention("timeloop-0.4", True, True, False)           # Timeloop v0.4 (its tutorials' outputs)
+CONVENTIONS = {c.name: c for c in (SPARSELOOP_2022, TIMELOOP_04)}
+
+
+@dataclass(frozen=True)
 class Design:
-    """Storage levels innermost first, over one compute unit."""
+    """Storage levels innermost first, over one compute unit, counted under ``convention``."""
 
     levels: tuple[StorageLevel, ...]
     compute: ComputeLevel = field(default_factory=ComputeLevel)
+    convention: Convention = SPARSELOOP_2022
 
     def check(self, w: Workload) -> None:
         for lvl in self.levels:

@@ -5,7 +5,8 @@ For tensor ``t`` kept at level ``L`` (levels innermost first):
 * tile: the product, over ``t``'s dimensions, of the loop factors at ``L`` and below;
 * refills: over the loops above ``L`` from the innermost out, loops over dimensions ``t`` does not index are
   free (the tile stays) until the first loop that changes the tile; from there on every loop multiplies;
-* fills = tile x refills (none at the outermost level);
+* fills = tile x refills (none at the outermost level); for an output, less its first touches (the tensor's
+  size) where the design elides them (``Convention.first_fill_elision``);
 * reads of an input: the fills of the next level in that keeps it, or one per MAC where the compute unit
   reads it directly;
 * updates of an output: the next level in's fills (each tile drained once), or one per MAC; its reads are
@@ -23,7 +24,7 @@ from sparsesim.loopnest.spec import Design, Tensor, Workload
 @dataclass(frozen=True)
 class DenseCounts:
     tile: int                  # elements of the tensor in one tile at this level
-    ranks: tuple[int, ...]     # the tile's extent per tensor dimension, outermost first
+    ranks: tuple[tuple[str, int], ...]   # the tile's fibre-tree ranks: (dimension, extent), outermost first
     fills: int
     reads: int
     updates: int
@@ -32,6 +33,16 @@ class DenseCounts:
 
 def tile_ranks(design: Design, t: Tensor, level: int) -> tuple[int, ...]:
     return tuple(math.prod(lvl.factor(d) for lvl in design.levels[:level + 1]) for d in t.dims)
+
+
+def loop_ranks(design: Design, t: Tensor, level: int) -> tuple[tuple[str, int], ...]:
+    """The tile's ranks as Sparseloop forms them: one per loop over one of ``t``'s dimensions (factor above
+    one) at ``level`` and below, in loop-nest order, outermost first (a dimension split across levels, a
+    pre-tiled tensor, has a rank per split)."""
+    ranks = []
+    for lvl in reversed(design.levels[:level + 1]):
+        ranks += [(lp.dim, lp.factor) for lp in reversed(lvl.loops) if lp.dim in t.dims and lp.factor > 1]
+    return tuple(ranks)
 
 
 def refills(design: Design, t: Tensor, level: int) -> int:
@@ -56,15 +67,17 @@ def dense_counts(design: Design, w: Workload, t: Tensor) -> dict[int, DenseCount
     top = len(design.levels) - 1
     tiles = {i: math.prod(tile_ranks(design, t, i)) for i in held}
     fills = {i: 0 if i == top else tiles[i] * refills(design, t, i) for i in held}
+    size = math.prod(w.size(d) for d in t.dims)
+    firsts = {i: size if t.output and design.convention.first_fill_elision and i != top else 0 for i in held}
     out = {}
     for pos, i in enumerate(held):
         child = held[pos - 1] if pos else None
         inflow = w.macs if child is None else fills[child]
         if t.output:
-            first = math.prod(w.size(d) for d in t.dims) if i == top else fills[i]
+            first = size if i == top else fills[i]
             reads, updates = inflow - first, inflow
         else:
             reads, updates = inflow, 0
-        out[i] = DenseCounts(tiles[i], tile_ranks(design, t, i), fills[i], reads, updates,
+        out[i] = DenseCounts(tiles[i], loop_ranks(design, t, i), fills[i] - firsts[i], reads, updates,
                              1 if child is None else tiles[child])
     return out
