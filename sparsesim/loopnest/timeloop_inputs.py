@@ -129,7 +129,7 @@ def _is_compute(comp: dict) -> bool:
     return str(comp.get("class", "")).lower() in COMPUTE_CLASSES
 
 
-def design_from_parts(arch: dict, loops, keeps, sparse: dict, energies: dict, where) -> Design:
+def design_from_parts(arch: dict, loops, keeps, sparse: dict, energies: dict, where, convention=None) -> Design:
     comps = _components(arch, [])
     storages = [c for c in comps if not _is_compute(c)]
     computes = [c for c in comps if _is_compute(c)]
@@ -140,17 +140,19 @@ def design_from_parts(arch: dict, loops, keeps, sparse: dict, energies: dict, wh
     table = energies.get(mac, {})
     compute = ComputeLevel(mac, table.get("mac_random", table.get("compute", 0.0)), table.get("mac_gated", 0.0),
                            sparse.get(mac, {}).get("action_opts", ()))
-    version = str(arch.get("version", "0.3"))
-    return Design(levels, compute, TIMELOOP_04 if version >= "0.4" else SPARSELOOP_2022)
+    if convention is None:
+        convention = TIMELOOP_04 if str(arch.get("version", "0.3")) >= "0.4" else SPARSELOOP_2022
+    return Design(levels, compute, convention)
 
 
-def read_design(arch_path, map_path, ert_path, sparse_path=None, energy_overrides=None) -> Design:
+def read_design(arch_path, map_path, ert_path, sparse_path=None, energy_overrides=None, convention=None) -> Design:
     """``energy_overrides``: {level: {action: pJ}} for actions the ERT does not name (e.g. Timeloop's
-    built-in register model, printed in its stats as 'Vector read energy')."""
+    built-in register model, printed in its stats as 'Vector read energy').  ``convention``: the Timeloop
+    version's counting rules (default: from the architecture's ``version``)."""
     loops, keeps = _mapping(map_path)
     sparse = _sparse(_yaml(sparse_path).get("sparse_optimizations")) if sparse_path else {}
     return design_from_parts(_yaml(arch_path)["architecture"], loops, keeps, sparse,
-                             _energies(ert_path, energy_overrides), arch_path)
+                             _energies(ert_path, energy_overrides), arch_path, convention)
 
 
 def _energies(ert_path, overrides) -> dict:
@@ -170,8 +172,8 @@ def read_dumped(input_path, map_path, ert_path, energy_overrides=None):
     return design, workload_from_problem(data["problem"], input_path)
 
 
-def read_case(folder: Path, arch, mapping, ert, sparse=None, prob=None, energy_overrides=None):
+def read_case(folder: Path, arch, mapping, ert, sparse=None, prob=None, energy_overrides=None, convention=None):
     folder = Path(folder)
     design = read_design(folder / arch, folder / mapping, folder / ert, folder / sparse if sparse else None,
-                         energy_overrides)
+                         energy_overrides, convention)
     return design, read_workload(folder / prob)
