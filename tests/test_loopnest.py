@@ -66,7 +66,8 @@ def test_whole_access_counts_refuse_exact_masks():
     """Conditioning on nonempty tiles and per-k metadata occupancies need a distribution: statistical-only."""
     case = FIG12[0]
     design, w = design_from_dict(case["design"]), workload_from_dict(case["workload"])
-    masks = (("Inputs", ExactMask(np.ones((1, 64, 1, 32, 32)))), ("Weights", ExactMask(np.ones((64, 64, 1, 1, 1)))))
+    masks = (("Inputs", ExactMask(np.ones((1, 64, 1, 32, 32)))),
+             ("Weights", ExactMask(np.ones((64, 64, 1, 1, 1)))))
     with pytest.raises(SpecError, match="statistical-only"):
         evaluate(design, dataclasses.replace(w, densities=masks))
 

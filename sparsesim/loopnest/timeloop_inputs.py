@@ -14,8 +14,7 @@ import yaml
 
 from sparsesim.loopnest.density import FixedStructured, Hypergeometric
 from sparsesim.loopnest.spec import (ACTIONS, SPARSELOOP_2022, TIMELOOP_04, ActionOpt, ComputeLevel, Convention,
-                                      Design, Loop,
-                                      RankFormat, SpecError, StorageLevel, Tensor, Workload)
+                                      Design, Loop, RankFormat, SpecError, StorageLevel, Tensor, Workload)
 
 DISTRIBUTIONS = {"fixed_structured": FixedStructured, "hypergeometric": Hypergeometric}
 COMPUTE_CLASSES = ("compute", "intmac", "fpmac", "mac")
