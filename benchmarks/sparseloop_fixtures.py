@@ -18,11 +18,14 @@ import re
 from pathlib import Path
 
 from sparsesim.loopnest.schema import design_to_dict, workload_to_dict
+from sparsesim.loopnest.spec import SPARSELOOP_2022_COUNTS
 from sparsesim.loopnest.timeloop_inputs import read_case, read_dumped
 
 FIG1 = "evaluation_setups/fig1_format_comparison_setup"
 FIG1_DENSITIES = ("0.01", "0.02", "0.04", "0.08", "0.1", "0.2", "0.4", "0.8")
 FIG1_FORMATS = ("bitmask", "coordinate_list")
+FIG12 = "evaluation_setups/fig12_eyerissv2_pe_setup"
+FIG12_LAYERS = ("L07", "L09", "L13", "L19", "L21", "L23", "L25", "L27")
 COUNTS = ("reads", "fills", "updates")
 TUTORIAL = "workspace/example_designs/example_designs/sparseloop"
 TUTORIAL_CASES = ("01.2.1-DUDU-dot-product", "01.2.2-SUDU-dot-product", "01.2.3-SCDU-dot-product", "02.2.1-spMspM",
@@ -94,6 +97,25 @@ def fig1_cases(artifact: Path) -> list[dict]:
     return cases
 
 
+def fig12_cases(artifact: Path) -> list[dict]:
+    """Fig. 12: Eyeriss v2's PE on eight MobileNet-0.5 layers, uniformly random (hypergeometric) zeros, its
+    ``uniform_only`` outputs.  Counted in whole accesses (``SPARSELOOP_2022_COUNTS``).  The stats file prints
+    energies to 0.01 pJ (of millions) and every count whole; its .map+stats.xml twin agrees with it."""
+    root = artifact / FIG12
+    cases = []
+    for layer in FIG12_LAYERS:
+        stats = root / "ref_outputs" / "uniform_only" / layer / "uniform" / "output" / "timeloop-model.stats.txt"
+        design, workload = read_case(root, "hardware-specs/designs/arch.yaml",
+                                     f"mappings/mobilenet0.5-sparse/{layer}-perfect_factor.yaml", "ert_art/ERT.yaml",
+                                     "hardware-specs/configurations/SI-SW.yaml",
+                                     f"workload/mobilenet0.5-sparse/uniform/{layer}.yaml",
+                                     convention=SPARSELOOP_2022_COUNTS)
+        cases.append({"name": f"fig12 {layer}", "stats": str(stats.relative_to(artifact)),
+                      "design": design_to_dict(design), "workload": workload_to_dict(workload),
+                      "reference": parse_stats(stats)})
+    return cases
+
+
 def tutorial_cases(exercises: Path) -> list[dict]:
     """Timeloop v0.4's Sparseloop tutorial designs with their reference outputs (plain projections, temporal
     mappings: the five that need no sliding window or spatial fan-out)."""
@@ -124,6 +146,9 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     _write(args.out / "fig1.json", "github.com/Accelergy-Project/micro22-sparseloop-artifact (commit de0374a), "
            "workspace/2022.micro.artifact; Sparseloop's outputs as its stats files print them", fig1_cases(args.artifact))
+    _write(args.out / "fig12.json", "github.com/Accelergy-Project/micro22-sparseloop-artifact (commit de0374a), "
+           f"workspace/2022.micro.artifact/{FIG12}; Sparseloop's uniform_only outputs as its stats files print them",
+           fig12_cases(args.artifact))
     _write(args.out / "tutorial.json", "github.com/Accelergy-Project/timeloop-accelergy-exercises (commit 2d55108), "
            f"{TUTORIAL}/*/ref_outputs; Timeloop v0.4's outputs as its stats files print them",
            tutorial_cases(args.exercises))

@@ -21,7 +21,7 @@ OURS = {"actual_reads": "reads", "gated_reads": "gated_reads", "skipped_reads": 
         "skipped_updates": "skipped_updates"}
 
 
-def load_cases(names=("fig1", "tutorial")) -> list[dict]:
+def load_cases(names=("fig1", "tutorial", "fig12")) -> list[dict]:
     return [c for n in names for c in json.loads((FIXTURES / f"{n}.json").read_text())["cases"]]
 
 
@@ -60,14 +60,14 @@ def main(argv=None) -> int:
     ap.add_argument("--csv", type=Path)
     args = ap.parse_args(argv)
     rows = [compare(c) for c in load_cases()]
-    print(f"{'case':36s} {'cycles':>10s} {'Sparseloop':>10s} {'err':>8s} {'pJ':>10s} {'Sparseloop':>10s} {'err':>7s}"
+    print(f"{'case':36s} {'cycles':>10s} {'Sparseloop':>10s} {'err':>8s} {'pJ':>10s} {'Sparseloop':>10s} {'err':>9s}"
           f" {'levels':>7s} {'worst count':>11s}")
     for r in rows:
         print(f"{r['case']:36s} {r['cycles']:10.0f} {r['ref_cycles']:10.0f} {r['cycles_err']:+8.4%} "
-              f"{r['energy_pj']:10.4g} {r['ref_energy_pj']:10.4g} {r['energy_err']:+7.2%} {r['level_cycles_err']:7.4%}"
+              f"{r['energy_pj']:10.4g} {r['ref_energy_pj']:10.4g} {r['energy_err']:+9.2e} {r['level_cycles_err']:7.4%}"
               f" {r['worst_count_err']:8.3%} {r['worst_count']}")
     print(f"max |error|: cycles {max(abs(r['cycles_err']) for r in rows):.4%}, "
-          f"energy {max(abs(r['energy_err']) for r in rows):.2%}, "
+          f"energy {max(abs(r['energy_err']) for r in rows):.4%}, "
           f"level cycles {max(r['level_cycles_err'] for r in rows):.4%}, "
           f"counts {max(r['worst_count_err'] for r in rows):.3%} ({len(rows)} cases)")
     if args.csv:

@@ -5,6 +5,11 @@ nonzeros, ``density x size`` (so one element is nonzero with probability ``densi
 ``Hypergeometric`` is its ``hypergeometric`` (uniformly random positions) distribution: a block of ``s`` of
 the tensor's ``n`` elements, ``round(density x n)`` of them nonzero, is empty with probability
 C(n - nnz, s) / C(n, s).
+Timeloop's whole-access counts (``Convention.integer_counts``) also ask each statistical model for the
+distribution of a tile's nonzeros (:class:`Occupancy`) and for the probability that a block inside a tile
+holding ``k`` nonzeros is empty; those two are statistical-only (an ``ExactMask`` has no such
+distribution to give, and is refused there).
+
 ``ExactMask`` holds the real zero pattern (e.g. a pruned layer's mask): every answer is counted on it, and
 several exact tensors are counted jointly (:func:`sparsesim.loopnest.joint.joint_fraction`).
 
@@ -25,6 +30,31 @@ def _check(density: float) -> None:
 
 
 @dataclass(frozen=True)
+class Occupancy:
+    """The nonzeros of one tile: the values ``k`` it may hold and their probabilities (none zero), and
+    whether Timeloop's smallest occupancy is 0 (the tile may be empty)."""
+
+    nnz: tuple[int, ...]
+    p: tuple[float, ...]
+    may_be_empty: bool
+
+
+def _two_point(tile: int, density: float) -> tuple[dict[int, float], int]:
+    """Fixed-structured: floor(tile x d) nonzeros with probability 1 - frac, ceil(tile x d) with frac."""
+    exact = tile * density
+    lo, frac = math.floor(exact), exact - math.floor(exact)
+    return ({lo: 1.0} if frac == 0 else {lo: 1.0 - frac, lo + 1: frac}), lo
+
+
+def hypergeometric_pmf(k: int, population: int, successes: int, draws: int) -> float:
+    """P(k of ``draws`` elements drawn without replacement are among ``successes`` of ``population``),
+    as an exactly rounded ratio of integers (boost's pdf, exact branch)."""
+    if k < max(0, draws + successes - population) or k > min(draws, successes):
+        return 0.0
+    return math.comb(successes, k) * math.comb(population - successes, draws - k) / math.comb(population, draws)
+
+
+@dataclass(frozen=True)
 class FixedStructured:
     density: float
 
@@ -33,6 +63,17 @@ class FixedStructured:
 
     def p_nonempty(self, block: tuple[int, ...], shape: tuple[int, ...]) -> float:
         return min(1.0, self.density * math.prod(block))
+
+    def occupancy(self, tile: int, tensor_size: int) -> Occupancy:
+        pmf, lo = _two_point(tile, self.density)
+        return Occupancy(tuple(k for k, p in pmf.items() if p), tuple(p for p in pmf.values() if p), lo == 0)
+
+    def p_empty_within(self, block: int, tile: int, nnz: int) -> float:
+        """A block of ``block`` elements inside a tile of ``tile`` holding ``nnz``: the tile's density."""
+        return _two_point(block, nnz / tile)[0].get(0, 0.0)
+
+    def p_empty(self, block: int, tensor_size: int) -> float:
+        return _two_point(block, self.density)[0].get(0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -50,6 +91,27 @@ class Hypergeometric:
         log_empty = (math.lgamma(tensor - nnz + 1) - math.lgamma(tensor - nnz - tile + 1)
                      - math.lgamma(tensor + 1) + math.lgamma(tensor - tile + 1))
         return 1.0 - math.exp(log_empty)
+
+    def nonzeros(self, tensor_size: int) -> int:
+        """Timeloop's nonzero count: ceil(density x size) (HypergeometricDistribution::SetWorkloadTensorSize)."""
+        return math.ceil(self.density * tensor_size)
+
+    def occupancy(self, tile: int, tensor_size: int) -> Occupancy:
+        """k from Timeloop's smallest occupancy (``(tile - zeros) / tile`` in integer division, times the
+        tile: 0 unless the tile is all nonzeros) to min(tile, nonzeros); the exact pmf."""
+        r = self.nonzeros(tensor_size)
+        if tile == tensor_size:
+            return Occupancy((r,), (1.0,), r < tile)
+        lo = 0 if tile <= tensor_size - r else ((tile - tensor_size + r) // tile) * tile
+        pmf = [(k, hypergeometric_pmf(k, tensor_size, r, tile)) for k in range(lo, min(tile, r) + 1)]
+        return Occupancy(tuple(k for k, p in pmf if p), tuple(p for _, p in pmf if p), lo == 0)
+
+    def p_empty_within(self, block: int, tile: int, nnz: int) -> float:
+        """A block of ``block`` elements inside a tile of ``tile`` holding ``nnz``: hypergeometric(nnz, block, tile)."""
+        return hypergeometric_pmf(0, tile, nnz, block)
+
+    def p_empty(self, block: int, tensor_size: int) -> float:
+        return hypergeometric_pmf(0, tensor_size, self.nonzeros(tensor_size), block)
 
 
 def block_view(mask: np.ndarray, block: tuple[int, ...]) -> np.ndarray:

@@ -20,52 +20,14 @@ Per level and tensor, from the dense counts (:mod:`sparsesim.loopnest.tiling`):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
+from sparsesim.loopnest.counts import evaluate_counts
 from sparsesim.loopnest.density import DENSE
 from sparsesim.loopnest.joint import joint_fraction
 from sparsesim.loopnest.ranks import tile_metadata
+from sparsesim.loopnest.result import LevelCost, LoopnestResult, TensorCounts
 from sparsesim.loopnest.spec import Design, StorageLevel, Tensor, Workload
 from sparsesim.loopnest.tiling import DenseCounts, dense_counts
-
-
-@dataclass(frozen=True)
-class TensorCounts:
-    """One tensor at one level: counts in words (data) and bits (metadata)."""
-
-    tensor: str
-    reads: float
-    gated_reads: float
-    skipped_reads: float
-    fills: float
-    updates: float
-    gated_updates: float
-    skipped_updates: float
-    metadata_read_bits: float
-    gated_metadata_read_bits: float
-    skipped_metadata_read_bits: float
-    metadata_fill_bits: float
-
-
-@dataclass(frozen=True)
-class LevelCost:
-    name: str
-    cycles: float
-    energy_pj: float
-    tensors: tuple[TensorCounts, ...]
-
-
-@dataclass(frozen=True)
-class LoopnestResult:
-    cycles: float
-    energy_pj: float
-    computes: float
-    gated_computes: float
-    compute_energy_pj: float
-    levels: tuple[LevelCost, ...]
-
-    def level(self, name: str) -> LevelCost:
-        return next(lv for lv in self.levels if lv.name == name)
 
 
 def _density(w: Workload, name: str):
@@ -179,6 +141,8 @@ def _computes(design: Design, w: Workload) -> tuple[float, float, float]:
 
 def evaluate(design: Design, w: Workload) -> LoopnestResult:
     design.check(w)
+    if design.convention.integer_counts:
+        return evaluate_counts(design, w)
     per_level: dict[int, list[TensorCounts]] = {i: [] for i in range(len(design.levels))}
     for t in w.tensors:
         counts = dense_counts(design, w, t)

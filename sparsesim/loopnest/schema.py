@@ -16,15 +16,27 @@ def _opts(items) -> list[dict]:
 def design_to_dict(d: Design) -> dict:
     levels = [{"name": lv.name, "keep": sorted(lv.keep), "loops": [[lp.dim, lp.factor] for lp in lv.loops],
                "word_bits": lv.word_bits, "block_words": lv.block_words,
-               "metadata_width_bits": lv.metadata_width_bits, "read_bw_words": lv.read_bw_words,
+               "metadata_width_bits": lv.metadata_width_bits, "metadata_word_bits": lv.metadata_word_bits,
+               "read_bw_words": lv.read_bw_words,
                "write_bw_words": lv.write_bw_words, "energy_pj": dict(lv.energy_pj),
-               "formats": {t: [[f.kind, f.metadata_bits, f.payload_bits] for f in fs] for t, fs in lv.formats},
+               "formats": {t: [_format_to_list(f) for f in fs] for t, fs in lv.formats},
                "inner_to_outer": sorted(lv.inner_to_outer), "action_opts": _opts(lv.action_opts)}
               for lv in d.levels]
     c = d.compute
     return {"levels": levels, "convention": d.convention.name,
             "compute": {"name": c.name, "compute_pj": c.compute_pj, "gated_compute_pj": c.gated_compute_pj,
+                        "skipped_compute_pj": c.skipped_compute_pj, "skip_unaligned": c.skip_unaligned,
                         "action_opts": _opts(c.action_opts)}}
+
+
+def _format_to_list(f: RankFormat) -> list:
+    out = [f.kind, f.metadata_bits, f.payload_bits]
+    return out + [[list(g) for g in f.flattened]] if f.flattened else out
+
+
+def _format_from_list(item: list) -> RankFormat:
+    kind, md, pl, *flat = item
+    return RankFormat(kind, md, pl, tuple(tuple(g) for g in flat[0]) if flat else ())
 
 
 def _read_opts(items, where: str) -> tuple[ActionOpt, ...]:
@@ -42,14 +54,16 @@ def design_from_dict(data: dict) -> Design:
             levels.append(StorageLevel(
                 lv["name"], frozenset(lv.get("keep", ())), tuple(Loop(d, int(f)) for d, f in lv.get("loops", ())),
                 int(lv.get("word_bits", 8)), int(lv.get("block_words", 1)), int(lv.get("metadata_width_bits", 0)),
-                lv.get("read_bw_words"), lv.get("write_bw_words"), tuple((lv.get("energy_pj") or {}).items()),
-                tuple((t, tuple(RankFormat(*f) for f in fs)) for t, fs in (lv.get("formats") or {}).items()),
+                int(lv.get("metadata_word_bits", 0)), lv.get("read_bw_words"), lv.get("write_bw_words"),
+                tuple((lv.get("energy_pj") or {}).items()),
+                tuple((t, tuple(_format_from_list(f) for f in fs)) for t, fs in (lv.get("formats") or {}).items()),
                 frozenset(lv.get("inner_to_outer", ())), _read_opts(lv.get("action_opts"), where)))
         except (KeyError, TypeError, ValueError) as e:
             raise SpecError(f"{where}: {e}") from None
     c = data.get("compute") or {}
     compute = ComputeLevel(c.get("name", "MAC"), float(c.get("compute_pj", 0.0)),
-                           float(c.get("gated_compute_pj", 0.0)), _read_opts(c.get("action_opts"), "compute"))
+                           float(c.get("gated_compute_pj", 0.0)), _read_opts(c.get("action_opts"), "compute"),
+                           float(c.get("skipped_compute_pj", 0.0)), bool(c.get("skip_unaligned", False)))
     name = data.get("convention", SPARSELOOP_2022.name)
     if name not in CONVENTIONS:
         raise SpecError(f"convention: {name!r} is not one of {list(CONVENTIONS)}")

@@ -6,7 +6,31 @@ import math
 from dataclasses import dataclass, field
 
 ACTIONS = ("read", "write", "update", "gated_read", "gated_write", "metadata_read", "metadata_write",
-           "gated_metadata_read", "gated_metadata_write")
+           "gated_metadata_read", "gated_metadata_write", "idle", "metadata_idle", "skipped_read", "skipped_write",
+           "skipped_metadata_read", "skipped_metadata_write")
+# Timeloop's op -> ERT action priority lists (include/model/topology.hpp storageOperationMappings): an op is
+# priced at the first action its table names; a random op the table does not price costs the table's
+# largest action, any other op nothing.
+STORAGE_OP_ACTIONS = {
+    "random_read": ("random_read", "read"), "random_fill": ("random_fill", "write"),
+    "random_update": ("random_update", "random_fill", "write"),
+    "gated_read": ("gated_read", "idle", "read"),
+    "gated_fill": ("gated_fill", "gated_write", "idle", "write"),
+    "gated_update": ("gated_update", "gated_write", "idle", "write"),
+    "skipped_read": ("skipped_read", "gated_read", "idle", "read"),
+    "skipped_fill": ("skipped_fill", "skipped_write", "gated_write", "idle", "write"),
+    "skipped_update": ("skipped_update", "skipped_write", "gated_write", "idle", "write"),
+    "random_metadata_read": ("random_metadata_read", "metadata_read", "metadata_idle", "idle"),
+    "gated_metadata_read": ("gated_metadata_read", "metadata_idle", "metadata_read"),
+    "skipped_metadata_read": ("skipped_metadata_read", "metadata_idle", "metadata_read"),
+    "random_metadata_fill": ("random_metadata_fill", "metadata_write", "metadata_idle", "idle"),
+    "gated_metadata_fill": ("gated_metadata_fill", "gated_metadata_write", "metadata_idle", "metadata_write"),
+    "skipped_metadata_fill": ("skipped_metadata_fill", "skipped_metadata_write", "metadata_idle", "metadata_write"),
+    "random_metadata_update": ("random_metadata_update", "metadata_write", "metadata_idle", "idle"),
+    "gated_metadata_update": ("gated_metadata_update", "gated_metadata_write", "metadata_idle", "metadata_write"),
+    "skipped_metadata_update": ("skipped_metadata_update", "skipped_metadata_write", "metadata_idle",
+                                "metadata_write"),
+}
 FORMAT_KINDS = ("UOP", "CP", "B", "RLE")
 OPT_KINDS = ("gating", "skipping")
 
@@ -67,6 +91,7 @@ class RankFormat:
     kind: str
     metadata_bits: int | None = None
     payload_bits: int | None = None
+    flattened: tuple[tuple[str, ...], ...] = ()      # Sparseloop's flattened-rankIDs: dimensions one rank takes
 
     def __post_init__(self):
         if self.kind not in FORMAT_KINDS:
@@ -99,6 +124,7 @@ class StorageLevel:
     word_bits: int = 8
     block_words: int = 1
     metadata_width_bits: int = 0
+    metadata_word_bits: int = 0          # a rank's metadata or payload width where its format names none
     read_bw_words: float | None = None
     write_bw_words: float | None = None
     energy_pj: tuple[tuple[str, float], ...] = ()
@@ -110,6 +136,14 @@ class StorageLevel:
         """pJ per action; an output's ``update`` falls back to ``write`` where the table has none."""
         table = dict(self.energy_pj)
         return table.get(action, table.get("write", 0.0) if action == "update" else 0.0)
+
+    def op_energy(self, op: str) -> float:
+        """pJ of one Timeloop op (``random_read``, ``skipped_metadata_read``...) by its priority list."""
+        table = dict(self.energy_pj)
+        for action in STORAGE_OP_ACTIONS[op]:
+            if action in table:
+                return table[action]
+        return max(table.values(), default=0.0) if op.startswith("random") else 0.0
 
     def format_of(self, tensor: str) -> tuple[RankFormat, ...]:
         return dict(self.formats).get(tensor, ())
@@ -124,6 +158,8 @@ class ComputeLevel:
     compute_pj: float = 0.0
     gated_compute_pj: float = 0.0
     action_opts: tuple[ActionOpt, ...] = ()
+    skipped_compute_pj: float = 0.0
+    skip_unaligned: bool = False         # Sparseloop's compute ``skipping``: skip a MAC whose operands miss
 
 
 @dataclass(frozen=True)
@@ -133,18 +169,31 @@ class Convention:
     * ``first_fill_elision``: an output's first touch at a level below the outermost is not a fill;
     * ``metadata_per_entry``: each metadata or payload entry (a coordinate, an offset) is one metadata
       access of the level's metadata width; otherwise metadata is charged by its bits over that width;
-    * ``charge_skipped_metadata``: metadata reads of skipped accesses are still charged.
+    * ``charge_skipped_metadata``: metadata reads of skipped accesses are still charged;
+    * ``integer_counts``: count as Timeloop does, in whole accesses (:mod:`sparsesim.loopnest.counts`):
+      per-tile occupancy distributions, tiles conditioned on being nonempty below a level with metadata,
+      every count rounded where Timeloop rounds it, ops priced by its op -> action priority lists;
+    * ``rle_counts_empty_fibers``: an RLE rank's entries are weighted by the probability that its fibre
+      is nonempty (Timeloop's later source); the 2022 artifact counts the tile's expected nonzeros;
+    * ``compute_clamps_states``: the operand-state probabilities of the compute's 2-operand model are
+      rounded to 1e-6 and clamped into [0, 1] (later source); the 2022 artifact does neither.
     """
 
     name: str
     first_fill_elision: bool
     metadata_per_entry: bool
     charge_skipped_metadata: bool
+    integer_counts: bool = False
+    rle_counts_empty_fibers: bool = False
+    compute_clamps_states: bool = False
 
 
 SPARSELOOP_2022 = Convention("sparseloop-2022", False, False, True)   # the MICRO 2022 artifact's Timeloop
 TIMELOOP_04 = Convention("timeloop-0.4", True, True, False)           # Timeloop v0.4 (its tutorials' outputs)
-CONVENTIONS = {c.name: c for c in (SPARSELOOP_2022, TIMELOOP_04)}
+# The same 2022 build, counted in whole accesses (its Fig. 12 outputs are reproduced exactly this way; its
+# Fig. 1 outputs are reproduced by the expected-value counts of SPARSELOOP_2022).
+SPARSELOOP_2022_COUNTS = Convention("sparseloop-2022-counts", False, False, True, integer_counts=True)
+CONVENTIONS = {c.name: c for c in (SPARSELOOP_2022, TIMELOOP_04, SPARSELOOP_2022_COUNTS)}
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,20 @@ def refills(design: Design, t: Tensor, level: int) -> int:
     return count
 
 
+def loop_nest(design: Design) -> tuple[tuple[int, str, int], ...]:
+    """Every loop as (level, dimension, factor), innermost first."""
+    return tuple((i, lp.dim, lp.factor) for i, lvl in enumerate(design.levels) for lp in lvl.loops)
+
+
+def tiles_after(nest, t: Tensor) -> tuple[int, ...]:
+    """Elements of ``t`` in the tile the loops up to and including each loop of ``nest`` span."""
+    out, extents = [], {}
+    for _, dim, factor in nest:
+        extents[dim] = extents.get(dim, 1) * factor
+        out.append(math.prod(extents.get(d, 1) for d in t.dims))
+    return tuple(out)
+
+
 def holders(design: Design, t: Tensor) -> list[int]:
     return [i for i, lvl in enumerate(design.levels) if t.name in lvl.keep]
 
@@ -73,8 +87,8 @@ def dense_counts(design: Design, w: Workload, t: Tensor) -> dict[int, DenseCount
     for pos, i in enumerate(held):
         child = held[pos - 1] if pos else None
         inflow = w.macs if child is None else fills[child]
-        if t.output:
-            first = size if i == top else fills[i]
+        if t.output:                # the first reads elided: the whole tensor's (2022), or this level's fills
+            first = size if i == top or not design.convention.first_fill_elision else fills[i]
             reads, updates = inflow - first, inflow
         else:
             reads, updates = inflow, 0

@@ -1,0 +1,332 @@
+"""Timeloop's whole-access counts (``Convention.integer_counts``): the 2022 Sparseloop build's rules, read from
+its outputs for Fig. 12 of the MICRO 2022 artifact and from NVlabs/timeloop's source (files named per rule).
+
+Per tensor and level that keeps it (from the dense counts of :mod:`sparsesim.loopnest.tiling`):
+
+* occupancy: the tile's nonzeros are distributed by the density model (:class:`~density.Occupancy`); below
+  a level that keeps the tensor with metadata, a tile that may be empty is counted given it is not (the
+  level's utilized instances scale by P(nonempty)) (representation-analyzer.cpp CalculateExpectedOccupancy);
+* ranks: the level's formats take its loops inner to outer, flattened-rankIDs and pre-tiling included
+  (:func:`ranks.assign_loops`), and each rank's expected (metadata, payload) units per tile are summed over
+  the occupancy distribution (:func:`ranks.units_given`);
+* format accesses: ceil(units x dense count / tile) per rank (CalculateExpectedMetaDataAccesses);
+* data with metadata: ``x - floor(x (1 - tile density))`` reads and fills (and an output's updates)
+  (storage-optimization-combiner.cpp);
+* gating/skipping: p = 1 - prod(1 - P(condition tile empty)) over the tile one access of the target's child
+  serves (one element where it has none); the target's reads lose floor (an output's ceil) of p, its
+  updates and the format reads of the ranks it sends down floor of p; levels below lose floor(x p) of
+  their accesses; a read-only target skipped nowhere below also removes floor of p of the computes
+  (storage-gs-analyzer.cpp);
+* computes: the 2-operand model of compute-gs-analyzer.cpp CalculateFineGrainedComputeAccesses2Operand;
+* energy: ops priced by Timeloop's priority lists (:meth:`spec.StorageLevel.op_energy`), data per vector
+  of ``block_words``, metadata as ceil(sum over ranks of bits / metadata width) per op, per instance times
+  the utilized instances; cycles: the computes, slowed where a level's bandwidth cannot keep up (buffer.cpp).
+
+Statistical-only: an :class:`~density.ExactMask` has no occupancy distribution to give and is refused.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sparsesim.loopnest.density import DENSE, ExactMask
+from sparsesim.loopnest.ranks import COMPRESSING, Rank, assign_loops, units_given, word_bits
+from sparsesim.loopnest.result import LevelCost, LoopnestResult, TensorCounts
+from sparsesim.loopnest.spec import Design, SpecError, Tensor, Workload
+from sparsesim.loopnest.tiling import DenseCounts, dense_counts, holders, loop_nest, tiles_after
+
+TYPES = ("random", "gated", "skipped")
+KINDS = ("read", "fill", "update")
+RANDOM, GATED, SKIPPED = range(3)
+READ, FILL, UPDATE = range(3)
+
+
+@dataclass(frozen=True)
+class TileStats:
+    """One tensor at one level: its ranks (innermost first), the tile's expected density and per-rank
+    (metadata, payload) units, and the average utilized instances."""
+
+    ranks: tuple[Rank, ...]
+    density: float
+    units: np.ndarray
+    utilized: float
+
+
+@dataclass(frozen=True)
+class Accesses:
+    """Whole accesses: ``data[type, kind]`` words and ``fmt[type, kind, rank, (metadata, payload)]`` units,
+    type in (random, gated, skipped), kind in (read, fill, update)."""
+
+    data: np.ndarray
+    fmt: np.ndarray
+
+
+def _model(w: Workload, t: Tensor):
+    model = DENSE if t.output else (w.density(t.name) or DENSE)
+    if isinstance(model, ExactMask):
+        raise SpecError(f"densities.{t.name}: exact masks are not counted in whole accesses (statistical-only "
+                        "rules); use the sparseloop-2022 convention")
+    return model
+
+
+def _size(w: Workload, t: Tensor) -> int:
+    return math.prod(w.size(d) for d in t.dims)
+
+
+def _neighbours(design: Design, t: Tensor, level: int) -> tuple[int | None, int | None]:
+    held = holders(design, t)
+    pos = held.index(level)
+    return (held[pos - 1] if pos else None), (held[pos + 1] if pos + 1 < len(held) else None)
+
+
+def _has_md(design: Design, level: int | None, t: Tensor) -> bool:
+    return level is not None and bool(design.levels[level].format_of(t.name))
+
+
+def _shapes(design: Design, w: Workload, t: Tensor, level: int) -> tuple[list[int], list[int]]:
+    """Fibre shapes (one per rank) and the tile under one coordinate of each rank (one more: the top's
+    tile), ranks innermost first (representation-analyzer.cpp DefineCompressionFormatModels)."""
+    nest = loop_nest(design)
+    tiles = tiles_after(nest, t)
+    child, _ = _neighbours(design, t, level)
+    formats = design.levels[level].format_of(t.name)[::-1]
+    inner_to_outer = t.name in design.levels[level].inner_to_outer
+    inner = 0 if child is None else child + 1
+    child_tile = 1 if child is None else math.prod(
+        math.prod(lv.factor(d) for lv in design.levels[:child + 1]) for d in t.dims)
+    pretile = any(f.kind in COMPRESSING for f in formats) and child is not None and child_tile > 1
+    loops = [(d, f, tiles[j]) for j, (i, d, f) in enumerate(nest) if inner <= i <= level and d in t.dims]
+    if not pretile and inner > 0:             # the loops below fold into each dimension's first loop
+        below = {d: math.prod(f for i, dd, f in nest if i < inner and dd == d) for d in t.dims}
+        loops = [(d, f * below.pop(d, 1), tile) for d, f, tile in loops]
+    if pretile:
+        if not _has_md(design, child, t):
+            raise SpecError(f"{design.levels[level].name}.formats.{t.name}: pre-tiling over a level without "
+                            "metadata is not modelled")
+        fibers, subtiles = _shapes(design, w, t, child)
+        own = assign_loops(formats, loops, len(fibers), inner_to_outer)
+        fibers, subtiles = list(fibers), list(subtiles)
+    else:
+        own = assign_loops(formats, loops, 0, inner_to_outer)
+        fibers, subtiles = [], [1]
+    fibers += [math.prod(f for _, f in nest_) for nest_, _ in own]
+    subtiles += [tile for _, tile in own]
+    return fibers, subtiles
+
+
+def tensor_ranks(design: Design, w: Workload, t: Tensor, level: int) -> tuple[Rank, ...]:
+    lvl = design.levels[level]
+    formats = lvl.format_of(t.name)[::-1]
+    fibers, subtiles = _shapes(design, w, t, level)
+    top = len(formats) - 1
+    i2o = t.name in lvl.inner_to_outer
+    out = []
+    for r, fmt in enumerate(formats):
+        trivial = fibers[r] == 1 and (r != 0 if i2o else r != top)
+        bits = [0 if trivial else word_bits(b, lvl.metadata_width_bits, lvl.metadata_word_bits)
+                for b in (fmt.metadata_bits, fmt.payload_bits)]
+        out.append(Rank(fmt.kind, fibers[r], subtiles[r], bits[0], bits[1], trivial))
+    return tuple(out)
+
+
+def tile_stats(design: Design, w: Workload, t: Tensor, level: int, tile: int) -> TileStats:
+    model, size = _model(w, t), _size(w, t)
+    occ = model.occupancy(tile, size)
+    p = list(occ.p)
+    utilized = 1.0
+    _, parent = _neighbours(design, t, level)
+    if _has_md(design, parent, t) and occ.may_be_empty and p[0] < 1.0:
+        utilized = 1.0 - p[0]                 # Timeloop drops its first nonzero probability (P(0) here)
+        p = [0.0] + [x / utilized for x in p[1:]]
+    density = math.fsum(pk * k for pk, k in zip(p, occ.nnz)) / tile
+    ranks = tensor_ranks(design, w, t, level) if _has_md(design, level, t) else ()
+    rle = design.convention.rle_counts_empty_fibers
+    per_k = [units_given(ranks, tile, lambda b, k=k: model.p_empty_within(b, tile, k), rle) for k in occ.nnz]
+    units = np.array([[math.fsum(pk * u[r][c] for pk, u in zip(p, per_k)) for c in (0, 1)]
+                      for r in range(len(ranks))]).reshape(len(ranks), 2)
+    return TileStats(ranks, density, units, utilized)
+
+
+def represented(dc: DenseCounts, stats: TileStats, has_md: bool, output: bool) -> Accesses:
+    """Dense counts as stored: at a level with metadata, the zeros' share (floor) leaves reads and fills."""
+    data = np.zeros((3, 3))
+    data[RANDOM] = dc.reads, dc.fills, dc.updates
+    if has_md:
+        sparse = 1.0 - stats.density
+        kinds = [READ, FILL, UPDATE] if output else [READ, FILL]
+        data[RANDOM, kinds] -= np.floor(data[RANDOM, kinds] * sparse)
+    fmt = np.zeros((3, 3, len(stats.ranks), 2))
+    for k, dense in enumerate((dc.reads, dc.fills, dc.updates)):
+        fmt[RANDOM, k] = np.ceil(stats.units * (dense / dc.tile))
+    return Accesses(data, fmt)
+
+
+def _condition_tile(design: Design, w: Workload, target: Tensor, level: int, cond: Tensor) -> int:
+    """Elements of ``cond`` one access of ``target`` at ``level`` is conditioned on: one where the target
+    has no level below; else the tile of the first nontrivial target loop above that child, a loop over a
+    dimension both index counted once (unexercised by the artifact's cases)."""
+    child, _ = _neighbours(design, target, level)
+    if child is None:
+        return 1
+    nest = loop_nest(design)
+    j = next(j for j, (i, d, f) in enumerate(nest) if child < i <= level and f > 1 and d in target.dims)
+    extents: dict[str, int] = {}
+    for _, d, f in nest[:j + 1]:
+        extents[d] = extents.get(d, 1) * f
+    _, dim, factor = nest[j]
+    if dim in cond.dims:
+        extents[dim] = math.ceil(extents[dim] / factor)
+    return math.prod(extents.get(d, 1) for d in cond.dims)
+
+
+def saf_probability(design: Design, w: Workload, target: Tensor, level: int, conditions) -> float:
+    keep = 1.0
+    for name in conditions:
+        cond = w.tensor(name)
+        keep *= 1.0 - _model(w, cond).p_empty(_condition_tile(design, w, target, level, cond), _size(w, cond))
+    return 1.0 - keep
+
+
+def _safs(design: Design, w: Workload) -> dict[tuple[int, str], tuple[int, float]]:
+    """(target level, tensor) -> (gated or skipped, p) for every storage gating/skipping."""
+    out = {}
+    for i, lvl in enumerate(design.levels):
+        for opt in lvl.action_opts:
+            t = w.tensor(opt.target)
+            target = i if t.name in lvl.keep else next((j for j in holders(design, t) if j > i), None)
+            if target is None:
+                raise SpecError(f"{lvl.name}.action_opts: no level at or above keeps {t.name}")
+            kind = GATED if opt.kind == "gating" else SKIPPED
+            out[(target, t.name)] = (kind, saf_probability(design, w, t, target, opt.condition_on))
+    return out
+
+
+def apply_safs(design: Design, w: Workload, acc: dict, safs: dict) -> tuple[float, dict[str, float]]:
+    """Apply each gating/skipping (outermost first per tensor) to ``acc`` in place; returns the computes
+    left and, per read-only tensor skipped nowhere below, its p (the compute model's leader)."""
+    computes, leaders = float(w.macs), {}
+    for t in w.tensors:
+        levels = sorted((i for i, name in safs if name == t.name), reverse=True)
+        for i in levels:
+            kind, p = safs[(i, t.name)]
+            for below in (j for j in holders(design, t) if j < i):
+                d = acc[(below, t.name)].data
+                d[RANDOM] -= np.floor(d[RANDOM] * p)
+            a = acc[(i, t.name)]
+            moved = math.ceil(a.data[RANDOM, READ] * p) if t.output else math.floor(a.data[RANDOM, READ] * p)
+            a.data[RANDOM, READ] -= moved
+            a.data[kind, READ] += moved
+            moved = math.floor(a.data[RANDOM, UPDATE] * p)
+            a.data[RANDOM, UPDATE] -= moved
+            a.data[kind, UPDATE] += moved
+            child, _ = _neighbours(design, t, i)
+            sent = a.fmt.shape[2] if child is None else len(design.levels[child].format_of(t.name))
+            moved_fmt = np.floor(a.fmt[RANDOM, [READ, UPDATE], :sent] * p)
+            a.fmt[RANDOM, [READ, UPDATE], :sent] -= moved_fmt
+            a.fmt[kind, [READ, UPDATE], :sent] += moved_fmt
+            if not t.output and i == levels[-1]:
+                computes -= math.floor(computes * p)
+                leaders[t.name] = p
+    return computes, leaders
+
+
+def compute_actions(design: Design, w: Workload, computes: float, leaders: dict[str, float]):
+    """(random, gated, skipped) computes: Timeloop's 2-operand model.  An operand is zero, or not there
+    (its innermost store has metadata), with P = 1 - density; one led by a skipped partner is conditioned on
+    it.  Skipping removes the computes whose operands miss each other, gating gates those with a zero."""
+    ops = w.inputs
+    if len(ops) != 2:
+        raise SpecError(f"workload: {len(ops)} input tensors; Timeloop's 2-operand compute model needs 2")
+    clamp = design.convention.compute_clamps_states
+    states = {}
+    for t in ops:
+        d = round(1e6 * (1.0 - _model(w, t).p_empty(1, _size(w, t)))) / 1e6
+        has_md = _has_md(design, holders(design, t)[0], t)
+        partner = next(o.name for o in ops if o is not t)
+        if partner in leaders:
+            ratio = 1.0 - (round(leaders[partner] * 1e6) / 1e6 if clamp else leaders[partner])
+            enz, empty = d / ratio, 1.0 - d / ratio
+        else:
+            enz, empty = d, 1.0 - d
+        s = {"ENZ": enz, "EZ": 0.0 if has_md else empty, "NE": empty if has_md else 0.0}
+        states[t.name] = {k: min(1.0, max(0.0, v)) for k, v in s.items()} if clamp else s
+    a, b = (states[t.name] for t in ops)
+    skip = design.compute.skip_unaligned
+    gate = any(o.kind == "gating" for o in design.compute.action_opts)
+    zero = computes * (a["ENZ"] * b["EZ"] + a["EZ"] * b["ENZ"] + a["EZ"] * b["EZ"])
+    miss = computes * (a["ENZ"] * b["NE"] + a["NE"] * b["ENZ"] + a["EZ"] * b["NE"] + a["NE"] * b["EZ"])
+    neither = computes * a["NE"] * b["NE"]
+    skipped = math.floor(miss) if skip else 0
+    gated = math.floor(zero + (0.0 if skip else miss)) if gate else 0
+    return computes - skipped - gated - math.floor(neither), gated, skipped
+
+
+def _md_bits(ranks: tuple[Rank, ...], fmt: np.ndarray) -> np.ndarray:
+    """Metadata bits per (type, kind): summed over ranks before any rounding."""
+    bits = np.array([[rk.metadata_bits, rk.payload_bits] for rk in ranks]).reshape(len(ranks), 2)
+    return (fmt * bits).sum(axis=(2, 3))
+
+
+def tensor_energy_pj(design: Design, i: int, a: Accesses, stats: TileStats) -> float:
+    """Per-instance energy of one tensor at one level (buffer.cpp ComputeBufferEnergy)."""
+    lvl = design.levels[i]
+    e = sum(math.ceil(a.data[ty, k] / lvl.block_words) * lvl.op_energy(f"{TYPES[ty]}_{KINDS[k]}")
+            for ty in range(3) for k in range(3))
+    if stats.ranks and lvl.metadata_width_bits:
+        bits = _md_bits(stats.ranks, a.fmt)
+        e += sum(math.ceil(bits[ty, k] / lvl.metadata_width_bits) * lvl.op_energy(f"{TYPES[ty]}_metadata_{KINDS[k]}")
+                 for ty in range(3) for k in range(3))
+    return e
+
+
+def level_cycles(design: Design, i: int, tensors, compute_cycles: float) -> float:
+    """The computes' cycles, slowed where the level's read or write bandwidth cannot keep up (metadata bits
+    as whole words of data, C++ integer division; actual and gated accesses count)."""
+    lvl = design.levels[i]
+    reads = writes = 0
+    for a, stats in tensors:
+        bits = _md_bits(stats.ranks, a.fmt) if stats.ranks else np.zeros((3, 3))
+        r = a.data[RANDOM, READ] + a.data[GATED, READ] + int(bits[RANDOM, READ] + bits[GATED, READ]) // lvl.word_bits
+        wr = (a.data[[RANDOM, GATED]][:, [FILL, UPDATE]].sum()
+              + int(bits[[RANDOM, GATED]][:, [FILL, UPDATE]].sum()) // lvl.word_bits)
+        reads += math.ceil(r * stats.utilized)
+        writes += math.ceil(wr * stats.utilized)
+    slowdown = 1.0
+    for demand, bw in ((reads, lvl.read_bw_words), (writes, lvl.write_bw_words)):
+        if bw and demand:
+            slowdown = min(slowdown, bw * compute_cycles / demand)
+    return math.ceil(compute_cycles / slowdown)
+
+
+def _tensor_counts(t: Tensor, a: Accesses, stats: TileStats) -> TensorCounts:
+    bits = _md_bits(stats.ranks, a.fmt) if stats.ranks else np.zeros((3, 3))
+    d = a.data
+    return TensorCounts(t.name, d[RANDOM, READ], d[GATED, READ], d[SKIPPED, READ], d[RANDOM, FILL],
+                        d[RANDOM, UPDATE], d[GATED, UPDATE], d[SKIPPED, UPDATE], bits[RANDOM, READ],
+                        bits[GATED, READ], bits[SKIPPED, READ], bits[RANDOM, FILL])
+
+
+def evaluate_counts(design: Design, w: Workload) -> LoopnestResult:
+    stats, acc = {}, {}
+    for t in w.tensors:
+        for i, dc in dense_counts(design, w, t).items():
+            s = tile_stats(design, w, t, i, dc.tile)
+            stats[(i, t.name)] = s
+            acc[(i, t.name)] = represented(dc, s, _has_md(design, i, t), t.output)
+    computes, leaders = apply_safs(design, w, acc, _safs(design, w))
+    random, gated, skipped = compute_actions(design, w, computes, leaders)
+    compute_cycles = random + gated
+    levels = []
+    for i, lvl in enumerate(design.levels):
+        keys = [(i, t.name) for t in w.tensors if (i, t.name) in acc]
+        energy = sum(tensor_energy_pj(design, i, acc[k], stats[k]) * stats[k].utilized for k in keys)
+        cycles = level_cycles(design, i, [(acc[k], stats[k]) for k in keys], compute_cycles)
+        levels.append(LevelCost(lvl.name, cycles, energy,
+                                tuple(_tensor_counts(w.tensor(k[1]), acc[k], stats[k]) for k in keys)))
+    c = design.compute
+    compute_pj = random * c.compute_pj + gated * c.gated_compute_pj + skipped * c.skipped_compute_pj
+    return LoopnestResult(max([compute_cycles] + [lv.cycles for lv in levels]),
+                          compute_pj + sum(lv.energy_pj for lv in levels), random, gated, compute_pj, tuple(levels))
