@@ -17,7 +17,6 @@ NVlabs/timeloop a57318c, the MICRO 2022 artifact's era; checked on Sparseloop's 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from sparsesim.loopnest.spec import Design, Tensor, Workload

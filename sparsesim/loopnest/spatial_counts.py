@@ -327,7 +327,8 @@ def _compute_actions(design: Design, w: Workload, moves: dict, total: float, lea
         first = min(lv for lv, tt in moves if tt == t)
         has_md[t] = moves[(first, t)].has_md
         dens[t] = c_round(1e6 * getattr(moves[(first, t)].model, "density", 1.0)) / 1e6
-        states[t] = {"ENZ": dens[t], "EZ": 0.0 if has_md[t] else 1.0 - dens[t], "NE": 1.0 - dens[t] if has_md[t] else 0.0}
+        states[t] = {"ENZ": dens[t], "EZ": 0.0 if has_md[t] else 1.0 - dens[t],
+                     "NE": 1.0 - dens[t] if has_md[t] else 0.0}
     a, b = ops
     for x, other in ((a, b), (b, a)):
         if other in leaders:
@@ -379,7 +380,8 @@ def _sparse(design: Design, w: Workload, moves: dict, ctx: _Context, computes: f
                 d.fmt[op] = d.fmt[op] or [[0, 0] for _ in d.units]
         if d.has_md:
             sparse = 1 - d.density
-            for k, n in (("read", d.reads), ("fill", d.fills)) + ((("update", d.updates),) if w.tensors[t].output else ()):
+            kinds = (("read", d.reads), ("fill", d.fills)) + ((("update", d.updates),) if w.tensors[t].output else ())
+            for k, n in kinds:
                 d.fg[f"random_{k}"] = n - math.floor(n * sparse)
     names = [t.name for t in w.tensors]
     safs = {}
