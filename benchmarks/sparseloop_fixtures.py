@@ -20,11 +20,13 @@ from pathlib import Path
 from sparsesim.loopnest.schema import design_to_dict, workload_to_dict
 from sparsesim.loopnest.spec import SPARSELOOP_2022_COUNTS
 from sparsesim.loopnest.timeloop_inputs import read_case, read_dumped
+from sparsesim.loopnest.timeloop_spatial import read_aggregated_run
 
 FIG1 = "evaluation_setups/fig1_format_comparison_setup"
 FIG1_DENSITIES = ("0.01", "0.02", "0.04", "0.08", "0.1", "0.2", "0.4", "0.8")
 FIG1_FORMATS = ("bitmask", "coordinate_list")
 FIG12 = "evaluation_setups/fig12_eyerissv2_pe_setup"
+TABLE7 = "evaluation_setups/table7_eyeriss_setup"
 FIG12_LAYERS = ("L07", "L09", "L13", "L19", "L21", "L23", "L25", "L27")
 COUNTS = ("reads", "fills", "updates")
 TUTORIAL = "workspace/example_designs/example_designs/sparseloop"
@@ -116,6 +118,23 @@ def fig12_cases(artifact: Path) -> list[dict]:
     return cases
 
 
+def table7_cases(artifact: Path) -> list[dict]:
+    """Table 7: Eyeriss v1 (168 PEs: a 14-wide glb fan-out, 12 PEs each) on AlexNet conv1-5, each sparse
+    (``ref_outputs``) and dense (``dense_outputs``: no sparse optimizations).  Read from the aggregated input
+    Sparseloop consumed (sliding-window projections, spatial mapping); counted in whole accesses."""
+    root = artifact / TABLE7
+    cases = []
+    for kind, label in (("ref_outputs", "sparse"), ("dense_outputs", "dense")):
+        for layer in range(1, 6):
+            run = root / kind / f"alexnet_conv{layer}"
+            stats = run / "output" / "timeloop-model.stats.txt"
+            design, workload = read_aggregated_run(run)
+            cases.append({"name": f"table7 conv{layer} {label}", "stats": str(stats.relative_to(artifact)),
+                          "design": design_to_dict(design), "workload": workload_to_dict(workload),
+                          "reference": parse_stats(stats)})
+    return cases
+
+
 def tutorial_cases(exercises: Path) -> list[dict]:
     """Timeloop v0.4's Sparseloop tutorial designs with their reference outputs (plain projections, temporal
     mappings: the five that need no sliding window or spatial fan-out)."""
@@ -142,8 +161,15 @@ def main(argv=None) -> int:
     ap.add_argument("--exercises", type=Path, default=Path("/work/ref/tle"),
                     help="an archive of github.com/Accelergy-Project/timeloop-accelergy-exercises")
     ap.add_argument("--out", type=Path, default=Path("tests/fixtures/sparseloop"))
+    ap.add_argument("--only", nargs="*", help="write only these fixtures (e.g. table7)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.only:
+        if "table7" in args.only:
+            _write(args.out / "table7.json", "github.com/Accelergy-Project/micro22-sparseloop-artifact (commit "
+                   f"de0374a), workspace/2022.micro.artifact/{TABLE7}; Sparseloop's outputs as its stats files print "
+                   "them", table7_cases(args.artifact))
+        return 0
     _write(args.out / "fig1.json", "github.com/Accelergy-Project/micro22-sparseloop-artifact (commit de0374a), "
            "workspace/2022.micro.artifact; Sparseloop's outputs as its stats files print them", fig1_cases(args.artifact))
     _write(args.out / "fig12.json", "github.com/Accelergy-Project/micro22-sparseloop-artifact (commit de0374a), "

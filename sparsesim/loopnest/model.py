@@ -26,6 +26,8 @@ from sparsesim.loopnest.density import DENSE
 from sparsesim.loopnest.joint import joint_fraction
 from sparsesim.loopnest.ranks import tile_metadata
 from sparsesim.loopnest.result import LevelCost, LoopnestResult, TensorCounts
+from sparsesim.loopnest.spatial import is_spatial
+from sparsesim.loopnest.spatial_counts import evaluate_spatial
 from sparsesim.loopnest.spec import Design, StorageLevel, Tensor, Workload
 from sparsesim.loopnest.tiling import DenseCounts, dense_counts
 
@@ -141,6 +143,8 @@ def _computes(design: Design, w: Workload) -> tuple[float, float, float]:
 
 def evaluate(design: Design, w: Workload) -> LoopnestResult:
     design.check(w)
+    if design.convention.integer_counts and is_spatial(design, w):
+        return evaluate_spatial(design, w)
     if design.convention.integer_counts:
         return evaluate_counts(design, w)
     per_level: dict[int, list[TensorCounts]] = {i: [] for i in range(len(design.levels))}

@@ -14,7 +14,7 @@ def _opts(items) -> list[dict]:
 
 
 def design_to_dict(d: Design) -> dict:
-    levels = [{"name": lv.name, "keep": sorted(lv.keep), "loops": [[lp.dim, lp.factor] for lp in lv.loops],
+    levels = [{"name": lv.name, "keep": sorted(lv.keep), "loops": [[lp.dim, lp.factor] + ([lp.spatial] if lp.spatial else []) for lp in lv.loops],
                "word_bits": lv.word_bits, "block_words": lv.block_words,
                "metadata_width_bits": lv.metadata_width_bits, "metadata_word_bits": lv.metadata_word_bits,
                "read_bw_words": lv.read_bw_words,
@@ -52,7 +52,7 @@ def design_from_dict(data: dict) -> Design:
         where = f"levels[{i}]"
         try:
             levels.append(StorageLevel(
-                lv["name"], frozenset(lv.get("keep", ())), tuple(Loop(d, int(f)) for d, f in lv.get("loops", ())),
+                lv["name"], frozenset(lv.get("keep", ())), tuple(Loop(lp[0], int(lp[1]), *lp[2:]) for lp in lv.get("loops", ())),
                 int(lv.get("word_bits", 8)), int(lv.get("block_words", 1)), int(lv.get("metadata_width_bits", 0)),
                 int(lv.get("metadata_word_bits", 0)), lv.get("read_bw_words"), lv.get("write_bw_words"),
                 tuple((lv.get("energy_pj") or {}).items()),
@@ -73,7 +73,8 @@ def design_from_dict(data: dict) -> Design:
 def workload_to_dict(w: Workload) -> dict:
     kinds = {cls: name for name, cls in DENSITY_KINDS.items()}
     return {"sizes": dict(w.sizes), "tensors": [{"name": t.name, "dims": list(t.dims), "output": t.output}
-                                                for t in w.tensors],
+                                                | ({"projection": [[list(term) for term in rank] for rank in t.projection]}
+                                                   if t.projection else {}) for t in w.tensors],
             "densities": {n: {"distribution": kinds[type(m)], "density": m.density} for n, m in w.densities}}
 
 
@@ -84,5 +85,7 @@ def workload_from_dict(data: dict) -> Workload:
         if kind not in DENSITY_KINDS:
             raise SpecError(f"densities.{name}.distribution: {kind!r} is not one of {list(DENSITY_KINDS)}")
         dens.append((name, DENSITY_KINDS[kind](float(spec["density"]))))
-    tensors = tuple(Tensor(t["name"], tuple(t["dims"]), bool(t.get("output", False))) for t in data["tensors"])
+    tensors = tuple(Tensor(t["name"], tuple(t["dims"]), bool(t.get("output", False)),
+                           tuple(tuple((d, int(c)) for d, c in rank) for rank in t.get("projection") or ()))
+                    for t in data["tensors"])
     return Workload(tuple((d, int(n)) for d, n in data["sizes"].items()), tensors, tuple(dens))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 ACTIONS = ("read", "write", "update", "gated_read", "gated_write", "metadata_read", "metadata_write",
            "gated_metadata_read", "gated_metadata_write", "idle", "metadata_idle", "skipped_read", "skipped_write",
-           "skipped_metadata_read", "skipped_metadata_write")
+           "skipped_metadata_read", "skipped_metadata_write", "decompression_count", "compression_count")
 # Timeloop's op -> ERT action priority lists (include/model/topology.hpp storageOperationMappings): an op is
 # priced at the first action its table names; a random op the table does not price costs the table's
 # largest action, any other op nothing.
@@ -30,6 +30,7 @@ STORAGE_OP_ACTIONS = {
     "gated_metadata_update": ("gated_metadata_update", "gated_metadata_write", "metadata_idle", "metadata_write"),
     "skipped_metadata_update": ("skipped_metadata_update", "skipped_metadata_write", "metadata_idle",
                                 "metadata_write"),
+    "decompression_count": ("decompression_count",), "compression_count": ("compression_count",),
 }
 FORMAT_KINDS = ("UOP", "CP", "B", "RLE")
 OPT_KINDS = ("gating", "skipping")
@@ -46,6 +47,9 @@ class Tensor:
     name: str
     dims: tuple[str, ...]
     output: bool = False
+    # a rank per entry, each a sum of (dimension, coefficient) terms (a convolution's input row is
+    # q * stride + s); empty: one rank per dimension of ``dims`` (:mod:`sparsesim.loopnest.windows`)
+    projection: tuple[tuple[tuple[str, int], ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class Workload:
 class Loop:
     dim: str
     factor: int
+    spatial: str = ""            # "X" or "Y": fans out to the level below's instances (:mod:`.spatial`)
 
 
 @dataclass(frozen=True)
