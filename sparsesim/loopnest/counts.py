@@ -138,9 +138,9 @@ def tile_stats(design: Design, w: Workload, t: Tensor, level: int, tile: int) ->
     p = list(occ.p)
     utilized = 1.0
     _, parent = _neighbours(design, t, level)
-    if _has_md(design, parent, t) and occ.may_be_empty and p[0] < 1.0:
-        utilized = 1.0 - p[0]                 # Timeloop drops its first nonzero probability (P(0) here)
-        p = [0.0] + [x / utilized for x in p[1:]]
+    if _has_md(design, parent, t) and occ.may_be_empty:
+        utilized = 1.0 - p[0]                 # Timeloop drops its first nonzero probability (P(0) unless the
+        p = [0.0] + [x / utilized for x in p[1:]]   # tile cannot be empty: then all of a dense tile's mass)
     density = math.fsum(pk * k for pk, k in zip(p, occ.nnz)) / tile
     ranks = tensor_ranks(design, w, t, level) if _has_md(design, level, t) else ()
     rle = design.convention.rle_counts_empty_fibers
