@@ -126,8 +126,9 @@ def tensor_ranks(design: Design, w: Workload, t: Tensor, level: int) -> tuple[Ra
     out = []
     for r, fmt in enumerate(formats):
         trivial = fibers[r] == 1 and (r != 0 if i2o else r != top)
+        md = 1 if fmt.kind == "B" and fmt.metadata_bits is None else fmt.metadata_bits   # bitmask.cpp: 1 bit
         bits = [0 if trivial else word_bits(b, lvl.metadata_width_bits, lvl.metadata_word_bits)
-                for b in (fmt.metadata_bits, fmt.payload_bits)]
+                for b in (md, fmt.payload_bits)]
         out.append(Rank(fmt.kind, fibers[r], subtiles[r], bits[0], bits[1], trivial))
     return tuple(out)
 

@@ -193,7 +193,12 @@ TIMELOOP_04 = Convention("timeloop-0.4", True, True, False)           # Timeloop
 # The same 2022 build, counted in whole accesses (its Fig. 12 outputs are reproduced exactly this way; its
 # Fig. 1 outputs are reproduced by the expected-value counts of SPARSELOOP_2022).
 SPARSELOOP_2022_COUNTS = Convention("sparseloop-2022-counts", False, False, True, integer_counts=True)
-CONVENTIONS = {c.name: c for c in (SPARSELOOP_2022, TIMELOOP_04, SPARSELOOP_2022_COUNTS)}
+# Timeloop built from source at commit a9c5115 (benchmarks/timeloop_build.sh, the generated grid's oracle): the
+# same whole-access counts, with its own source's RLE (run-length-encoding.cpp GetOccupancy weighs by the
+# fibre's P(nonempty)) and compute model (compute-gs-analyzer.cpp rounds the operand states to 1e-6, clamps).
+TIMELOOP_A9C5115_COUNTS = Convention("timeloop-a9c5115-counts", False, False, True, integer_counts=True,
+                                     rle_counts_empty_fibers=True, compute_clamps_states=True)
+CONVENTIONS = {c.name: c for c in (SPARSELOOP_2022, TIMELOOP_04, SPARSELOOP_2022_COUNTS, TIMELOOP_A9C5115_COUNTS)}
 
 
 @dataclass(frozen=True)
