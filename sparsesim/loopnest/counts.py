@@ -47,12 +47,13 @@ READ, FILL, UPDATE = range(3)
 @dataclass(frozen=True)
 class TileStats:
     """One tensor at one level: its ranks (innermost first), the tile's expected density and per-rank
-    (metadata, payload) units, and the average utilized instances."""
+    (metadata, payload) units, the average utilized instances, and the factor on its data vector accesses."""
 
     ranks: tuple[Rank, ...]
     density: float
     units: np.ndarray
     utilized: float
+    vector_ratio: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,28 @@ def tile_stats(design: Design, w: Workload, t: Tensor, level: int, tile: int) ->
     per_k = [units_given(ranks, tile, lambda b, k=k: model.p_empty_within(b, tile, k), rle) for k in occ.nnz]
     units = np.array([[math.fsum(pk * u[r][c] for pk, u in zip(p, per_k)) for c in (0, 1)]
                       for r in range(len(ranks))]).reshape(len(ranks), 2)
-    return TileStats(ranks, density, units, utilized)
+    return TileStats(ranks, density, units, utilized, _vector_ratio(design.levels[level], t, occ, tile, density))
+
+
+# Tile shape / vector width above which Timeloop counts a compressed tile's vector accesses naively, per vector
+# width and per density tenth from 0.1 (include/model/buffer.hpp VectorWidthCoefficientTable).
+VECTOR_WIDTH_THRESHOLDS = {2: (251, 125, 84, 63, 51, 42, 36, 32, 28, 1), 4: (375, 188, 125, 94, 75, 63, 54, 47, 42, 1),
+                           8: (438, 219, 146, 110, 88, 73, 63, 55, 49, 1), 16: (469, 235, 157, 118, 94, 79, 67, 59, 52, 1),
+                           32: (485, 243, 162, 122, 97, 81, 70, 61, 52, 1)}
+
+
+def _vector_ratio(lvl, t: Tensor, occ, tile: int, density: float) -> float:
+    """A compressed tile read in vectors of ``block_words``: its nonzeros fill ceil(k / block) vectors, not
+    k / block, when the tile is small against the vector (buffer.cpp ComputeVectorAccesses): the factor
+    E[ceil(k / block)] / (tile x density / block) over the tile's (unconditioned) occupancy, else 1."""
+    block = lvl.block_words
+    if block <= 1 or not tile or density >= 1.0 or not any(f.kind in COMPRESSING for f in lvl.format_of(t.name)):
+        return 1.0
+    column = math.floor(density / 0.1) - 1 if density >= 0.1 else 0
+    if VECTOR_WIDTH_THRESHOLDS[block][column] <= tile // block:
+        return 1.0
+    total = math.fsum(math.ceil(k / block) * p for k, p in zip(occ.nnz, occ.p) if k >= 1)
+    return total / (tile * density / block)
 
 
 def represented(dc: DenseCounts, stats: TileStats, has_md: bool, output: bool) -> Accesses:
@@ -274,7 +296,7 @@ def _md_bits(ranks: tuple[Rank, ...], fmt: np.ndarray) -> np.ndarray:
 def tensor_energy_pj(design: Design, i: int, a: Accesses, stats: TileStats) -> float:
     """Per-instance energy of one tensor at one level (buffer.cpp ComputeBufferEnergy)."""
     lvl = design.levels[i]
-    e = sum(math.ceil(a.data[ty, k] / lvl.block_words) * lvl.op_energy(f"{TYPES[ty]}_{KINDS[k]}")
+    e = sum(math.ceil(a.data[ty, k] / lvl.block_words) * stats.vector_ratio * lvl.op_energy(f"{TYPES[ty]}_{KINDS[k]}")
             for ty in range(3) for k in range(3))
     if stats.ranks and lvl.metadata_width_bits:
         bits = _md_bits(stats.ranks, a.fmt)
