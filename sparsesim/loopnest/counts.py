@@ -306,21 +306,24 @@ def tensor_energy_pj(design: Design, i: int, a: Accesses, stats: TileStats) -> f
 
 
 def level_cycles(design: Design, i: int, tensors, compute_cycles: float) -> float:
-    """The computes' cycles, slowed where the level's read or write bandwidth cannot keep up (metadata bits
-    as whole words of data, C++ integer division; actual and gated accesses count)."""
+    """The computes' cycles, slowed where the level's read or write bandwidth cannot keep up, in Timeloop's
+    own floating-point steps (buffer.cpp ComputePerformance): per tensor, actual and gated accesses plus its
+    metadata bits in whole data words (C++ integer division), divided by (1 / utilized instances) and
+    rounded up, over the compute cycles; the slowdown is the bandwidth over the summed demand."""
     lvl = design.levels[i]
-    reads = writes = 0
+    read_bw = write_bw = 0.0
     for a, stats in tensors:
         bits = _md_bits(stats.ranks, a.fmt) if stats.ranks else np.zeros((3, 3))
         r = a.data[RANDOM, READ] + a.data[GATED, READ] + int(bits[RANDOM, READ] + bits[GATED, READ]) // lvl.word_bits
         wr = (a.data[[RANDOM, GATED]][:, [FILL, UPDATE]].sum()
               + int(bits[[RANDOM, GATED]][:, [FILL, UPDATE]].sum()) // lvl.word_bits)
-        reads += math.ceil(r * stats.utilized)
-        writes += math.ceil(wr * stats.utilized)
+        scaling = 1.0 / stats.utilized if stats.utilized else math.inf
+        read_bw += math.ceil(r / scaling) / compute_cycles
+        write_bw += math.ceil(wr / scaling) / compute_cycles
     slowdown = 1.0
-    for demand, bw in ((reads, lvl.read_bw_words), (writes, lvl.write_bw_words)):
-        if bw and demand:
-            slowdown = min(slowdown, bw * compute_cycles / demand)
+    for demand, bw in ((read_bw, lvl.read_bw_words), (write_bw, lvl.write_bw_words)):
+        if bw is not None and bw < demand:
+            slowdown = min(slowdown, bw / demand)
     return math.ceil(compute_cycles / slowdown)
 
 
