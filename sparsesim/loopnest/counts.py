@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
@@ -256,6 +257,11 @@ def apply_safs(design: Design, w: Workload, acc: dict, safs: dict) -> tuple[floa
     return computes, leaders
 
 
+def _round6(x: float) -> float:
+    """C's round(1e6 x) / 1e6: halves away from zero (Python's round() takes them to even: 0.1015625)."""
+    return float(Decimal(1e6 * x).to_integral_value(rounding=ROUND_HALF_UP)) / 1e6
+
+
 def compute_actions(design: Design, w: Workload, computes: float, leaders: dict[str, float]):
     """(random, gated, skipped) computes: Timeloop's 2-operand model.  An operand is zero, or not there
     (its innermost store has metadata), with P = 1 - density; one led by a skipped partner is conditioned on
@@ -266,11 +272,11 @@ def compute_actions(design: Design, w: Workload, computes: float, leaders: dict[
     clamp = design.convention.compute_clamps_states
     states = {}
     for t in ops:
-        d = round(1e6 * (1.0 - _model(w, t).p_empty(1, _size(w, t)))) / 1e6
+        d = _round6(1.0 - _model(w, t).p_empty(1, _size(w, t)))
         has_md = _has_md(design, holders(design, t)[0], t)
         partner = next(o.name for o in ops if o is not t)
         if partner in leaders:
-            ratio = 1.0 - (round(leaders[partner] * 1e6) / 1e6 if clamp else leaders[partner])
+            ratio = 1.0 - (_round6(leaders[partner]) if clamp else leaders[partner])
             enz, empty = d / ratio, 1.0 - d / ratio
         else:
             enz, empty = d, 1.0 - d
