@@ -173,7 +173,7 @@ def main(argv=None) -> int:
     ap.add_argument("--points", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeloop", default="/tmp/timeloop/bin/timeloop-model")
-    ap.add_argument("--convention", default="sparseloop-2022-counts", choices=sorted(CONVENTIONS),
+    ap.add_argument("--convention", default="timeloop-a9c5115-counts", choices=sorted(CONVENTIONS),
                     help="the counting convention of the Timeloop build (benchmarks/timeloop_build.sh's commit)")
     ap.add_argument("--keep", type=Path, help="copy each point's inputs and outputs under this folder")
     ap.add_argument("--out", type=Path, default=Path("tests/fixtures/sparseloop/grid.json"))
