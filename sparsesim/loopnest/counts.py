@@ -146,8 +146,8 @@ def tile_stats(design: Design, w: Workload, t: Tensor, level: int, tile: int) ->
         p = [0.0] + [x / utilized for x in p[1:]]   # tile cannot be empty: then all of a dense tile's mass)
     density = math.fsum(pk * k for pk, k in zip(p, occ.nnz)) / tile
     ranks = tensor_ranks(design, w, t, level) if _has_md(design, level, t) else ()
-    rle = design.convention.rle_counts_empty_fibers
-    per_k = [units_given(ranks, tile, lambda b, k=k: model.p_empty_within(b, tile, k), rle) for k in occ.nnz]
+    per_k = [units_given(ranks, tile, lambda b, k=k: model.p_empty_within(b, tile, k), design.convention)
+             for k in occ.nnz]
     units = np.array([[math.fsum(pk * u[r][c] for pk, u in zip(p, per_k)) for c in (0, 1)]
                       for r in range(len(ranks))]).reshape(len(ranks), 2)
     return TileStats(ranks, density, units, utilized, _vector_ratio(design.levels[level], t, occ, tile, density))
