@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +148,30 @@ def _files(p: dict) -> dict[str, dict]:
             "ART.yaml": _art()}
 
 
+def full_precision(reference: dict, xml: Path, tensors: list[str]) -> dict:
+    """The stats file's energies (printed to 0.01 pJ) replaced by the full-precision ones Timeloop serialises
+    beside it (per level and data space: energy per instance x utilized instances; the compute's total), and
+    counts that are zero left out."""
+    levels = {}
+    for item in ET.parse(xml).getroot().find("engine/topology_/levels_").iter("px"):
+        name = item.find("specs_/LevelSpecs/level_name")
+        if name is None:
+            continue
+        if item.find("energy_") is not None:
+            compute_pj = float(item.find("energy_").text)
+            continue
+        per = [[float(x.text) for x in item.find(f"stats_/{f}/PerDataSpace").iter("item")]
+               for f in ("energy", "utilized_instances")]
+        levels[name.text] = {t: e * u for t, e, u in zip(tensors, *per)}
+    out = {**reference, "compute_energy_pj": compute_pj, "levels": {}}
+    for lvl, ref in reference["levels"].items():
+        out["levels"][lvl] = {**ref, "tensors": {
+            t: {**{k: v for k, v in counts.items() if v and k != "energy_pj"}, "energy_pj": levels[lvl][t]}
+            for t, counts in ref["tensors"].items()}}
+    out["energy_pj"] = compute_pj + sum(tc["energy_pj"] for lv in out["levels"].values() for tc in lv["tensors"].values())
+    return out
+
+
 def run_point(timeloop: str, p: dict, keep: Path | None, convention: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -165,7 +190,8 @@ def run_point(timeloop: str, p: dict, keep: Path | None, convention: str) -> dic
         design, workload = read_case(d, "arch.yaml", "map.yaml", "ERT.yaml", "sparse.yaml", "prob.yaml",
                                      convention=CONVENTIONS[convention])
         return {"design": design_to_dict(design), "workload": workload_to_dict(workload),
-                "reference": parse_stats(stats)}
+                "reference": full_precision(parse_stats(stats), d / "timeloop-model.map+stats.xml",
+                                            [ds["name"] for ds in _files(p)["prob.yaml"]["problem"]["shape"]["data-spaces"]])}
 
 
 def main(argv=None) -> int:
@@ -173,7 +199,7 @@ def main(argv=None) -> int:
     ap.add_argument("--points", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeloop", default="/tmp/timeloop/bin/timeloop-model")
-    ap.add_argument("--convention", default="sparseloop-2022-counts", choices=sorted(CONVENTIONS),
+    ap.add_argument("--convention", default="timeloop-a9c5115-counts", choices=sorted(CONVENTIONS),
                     help="the counting convention of the Timeloop build (benchmarks/timeloop_build.sh's commit)")
     ap.add_argument("--keep", type=Path, help="copy each point's inputs and outputs under this folder")
     ap.add_argument("--out", type=Path, default=Path("tests/fixtures/sparseloop/grid.json"))
@@ -187,7 +213,7 @@ def main(argv=None) -> int:
             refused.append((i, r["refused"]))
             print(f"p{i:03d} refused by Timeloop: {r['refused']}", file=sys.stderr)
             continue
-        cases.append({"name": f"grid p{i:03d}", "point": p, **r})
+        cases.append({"name": f"grid p{i:03d}", **r})     # the point is the seed's: design and workload hold it
         print(f"p{i:03d} {p['sizes']} d={p['densities']} {p['distribution']} {p['opt']} -> "
               f"{r['reference']['cycles']:.0f} cycles", flush=True)
     args.out.write_text(json.dumps({"source": f"Timeloop/Sparseloop built from source ({args.timeloop}), "

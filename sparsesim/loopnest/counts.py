@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
@@ -47,12 +48,13 @@ READ, FILL, UPDATE = range(3)
 @dataclass(frozen=True)
 class TileStats:
     """One tensor at one level: its ranks (innermost first), the tile's expected density and per-rank
-    (metadata, payload) units, and the average utilized instances."""
+    (metadata, payload) units, the average utilized instances, and the factor on its data vector accesses."""
 
     ranks: tuple[Rank, ...]
     density: float
     units: np.ndarray
     utilized: float
+    vector_ratio: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,9 @@ def tensor_ranks(design: Design, w: Workload, t: Tensor, level: int) -> tuple[Ra
     out = []
     for r, fmt in enumerate(formats):
         trivial = fibers[r] == 1 and (r != 0 if i2o else r != top)
+        md = 1 if fmt.kind == "B" and fmt.metadata_bits is None else fmt.metadata_bits   # bitmask.cpp: 1 bit
         bits = [0 if trivial else word_bits(b, lvl.metadata_width_bits, lvl.metadata_word_bits)
-                for b in (fmt.metadata_bits, fmt.payload_bits)]
+                for b in (md, fmt.payload_bits)]
         out.append(Rank(fmt.kind, fibers[r], subtiles[r], bits[0], bits[1], trivial))
     return tuple(out)
 
@@ -138,16 +141,37 @@ def tile_stats(design: Design, w: Workload, t: Tensor, level: int, tile: int) ->
     p = list(occ.p)
     utilized = 1.0
     _, parent = _neighbours(design, t, level)
-    if _has_md(design, parent, t) and occ.may_be_empty and p[0] < 1.0:
-        utilized = 1.0 - p[0]                 # Timeloop drops its first nonzero probability (P(0) here)
-        p = [0.0] + [x / utilized for x in p[1:]]
+    if _has_md(design, parent, t) and occ.may_be_empty:
+        utilized = 1.0 - p[0]                 # Timeloop drops its first nonzero probability (P(0) unless the
+        p = [0.0] + [x / utilized for x in p[1:]]   # tile cannot be empty: then all of a dense tile's mass)
     density = math.fsum(pk * k for pk, k in zip(p, occ.nnz)) / tile
     ranks = tensor_ranks(design, w, t, level) if _has_md(design, level, t) else ()
-    rle = design.convention.rle_counts_empty_fibers
-    per_k = [units_given(ranks, tile, lambda b, k=k: model.p_empty_within(b, tile, k), rle) for k in occ.nnz]
+    per_k = [units_given(ranks, tile, lambda b, k=k: model.p_empty_within(b, tile, k), design.convention)
+             for k in occ.nnz]
     units = np.array([[math.fsum(pk * u[r][c] for pk, u in zip(p, per_k)) for c in (0, 1)]
                       for r in range(len(ranks))]).reshape(len(ranks), 2)
-    return TileStats(ranks, density, units, utilized)
+    return TileStats(ranks, density, units, utilized, _vector_ratio(design.levels[level], t, occ, tile, density))
+
+
+# Tile shape / vector width above which Timeloop counts a compressed tile's vector accesses naively, per vector
+# width and per density tenth from 0.1 (include/model/buffer.hpp VectorWidthCoefficientTable).
+VECTOR_WIDTH_THRESHOLDS = {2: (251, 125, 84, 63, 51, 42, 36, 32, 28, 1), 4: (375, 188, 125, 94, 75, 63, 54, 47, 42, 1),
+                           8: (438, 219, 146, 110, 88, 73, 63, 55, 49, 1), 16: (469, 235, 157, 118, 94, 79, 67, 59, 52, 1),
+                           32: (485, 243, 162, 122, 97, 81, 70, 61, 52, 1)}
+
+
+def _vector_ratio(lvl, t: Tensor, occ, tile: int, density: float) -> float:
+    """A compressed tile read in vectors of ``block_words``: its nonzeros fill ceil(k / block) vectors, not
+    k / block, when the tile is small against the vector (buffer.cpp ComputeVectorAccesses): the factor
+    E[ceil(k / block)] / (tile x density / block) over the tile's (unconditioned) occupancy, else 1."""
+    block = lvl.block_words
+    if block <= 1 or not tile or density >= 1.0 or not any(f.kind in COMPRESSING for f in lvl.format_of(t.name)):
+        return 1.0
+    column = math.floor(density / 0.1) - 1 if density >= 0.1 else 0
+    if VECTOR_WIDTH_THRESHOLDS[block][column] <= tile // block:
+        return 1.0
+    total = math.fsum(math.ceil(k / block) * p for k, p in zip(occ.nnz, occ.p) if k >= 1)
+    return total / (tile * density / block)
 
 
 def represented(dc: DenseCounts, stats: TileStats, has_md: bool, output: bool) -> Accesses:
@@ -233,6 +257,11 @@ def apply_safs(design: Design, w: Workload, acc: dict, safs: dict) -> tuple[floa
     return computes, leaders
 
 
+def _round6(x: float) -> float:
+    """C's round(1e6 x) / 1e6: halves away from zero (Python's round() takes them to even: 0.1015625)."""
+    return float(Decimal(1e6 * x).to_integral_value(rounding=ROUND_HALF_UP)) / 1e6
+
+
 def compute_actions(design: Design, w: Workload, computes: float, leaders: dict[str, float]):
     """(random, gated, skipped) computes: Timeloop's 2-operand model.  An operand is zero, or not there
     (its innermost store has metadata), with P = 1 - density; one led by a skipped partner is conditioned on
@@ -243,11 +272,11 @@ def compute_actions(design: Design, w: Workload, computes: float, leaders: dict[
     clamp = design.convention.compute_clamps_states
     states = {}
     for t in ops:
-        d = round(1e6 * (1.0 - _model(w, t).p_empty(1, _size(w, t)))) / 1e6
+        d = _round6(1.0 - _model(w, t).p_empty(1, _size(w, t)))
         has_md = _has_md(design, holders(design, t)[0], t)
         partner = next(o.name for o in ops if o is not t)
         if partner in leaders:
-            ratio = 1.0 - (round(leaders[partner] * 1e6) / 1e6 if clamp else leaders[partner])
+            ratio = 1.0 - (_round6(leaders[partner]) if clamp else leaders[partner])
             enz, empty = d / ratio, 1.0 - d / ratio
         else:
             enz, empty = d, 1.0 - d
@@ -273,7 +302,7 @@ def _md_bits(ranks: tuple[Rank, ...], fmt: np.ndarray) -> np.ndarray:
 def tensor_energy_pj(design: Design, i: int, a: Accesses, stats: TileStats) -> float:
     """Per-instance energy of one tensor at one level (buffer.cpp ComputeBufferEnergy)."""
     lvl = design.levels[i]
-    e = sum(math.ceil(a.data[ty, k] / lvl.block_words) * lvl.op_energy(f"{TYPES[ty]}_{KINDS[k]}")
+    e = sum(math.ceil(a.data[ty, k] / lvl.block_words) * stats.vector_ratio * lvl.op_energy(f"{TYPES[ty]}_{KINDS[k]}")
             for ty in range(3) for k in range(3))
     if stats.ranks and lvl.metadata_width_bits:
         bits = _md_bits(stats.ranks, a.fmt)
@@ -283,21 +312,24 @@ def tensor_energy_pj(design: Design, i: int, a: Accesses, stats: TileStats) -> f
 
 
 def level_cycles(design: Design, i: int, tensors, compute_cycles: float) -> float:
-    """The computes' cycles, slowed where the level's read or write bandwidth cannot keep up (metadata bits
-    as whole words of data, C++ integer division; actual and gated accesses count)."""
+    """The computes' cycles, slowed where the level's read or write bandwidth cannot keep up, in Timeloop's
+    own floating-point steps (buffer.cpp ComputePerformance): per tensor, actual and gated accesses plus its
+    metadata bits in whole data words (C++ integer division), divided by (1 / utilized instances) and
+    rounded up, over the compute cycles; the slowdown is the bandwidth over the summed demand."""
     lvl = design.levels[i]
-    reads = writes = 0
+    read_bw = write_bw = 0.0
     for a, stats in tensors:
         bits = _md_bits(stats.ranks, a.fmt) if stats.ranks else np.zeros((3, 3))
         r = a.data[RANDOM, READ] + a.data[GATED, READ] + int(bits[RANDOM, READ] + bits[GATED, READ]) // lvl.word_bits
         wr = (a.data[[RANDOM, GATED]][:, [FILL, UPDATE]].sum()
               + int(bits[[RANDOM, GATED]][:, [FILL, UPDATE]].sum()) // lvl.word_bits)
-        reads += math.ceil(r * stats.utilized)
-        writes += math.ceil(wr * stats.utilized)
+        scaling = 1.0 / stats.utilized if stats.utilized else math.inf
+        read_bw += math.ceil(r / scaling) / compute_cycles
+        write_bw += math.ceil(wr / scaling) / compute_cycles
     slowdown = 1.0
-    for demand, bw in ((reads, lvl.read_bw_words), (writes, lvl.write_bw_words)):
-        if bw and demand:
-            slowdown = min(slowdown, bw * compute_cycles / demand)
+    for demand, bw in ((read_bw, lvl.read_bw_words), (write_bw, lvl.write_bw_words)):
+        if bw is not None and bw < demand:
+            slowdown = min(slowdown, bw / demand)
     return math.ceil(compute_cycles / slowdown)
 
 

@@ -97,14 +97,15 @@ class Hypergeometric:
         return math.ceil(self.density * tensor_size)
 
     def occupancy(self, tile: int, tensor_size: int) -> Occupancy:
-        """k from Timeloop's smallest occupancy (``(tile - zeros) / tile`` in integer division, times the
-        tile: 0 unless the tile is all nonzeros) to min(tile, nonzeros); the exact pmf."""
+        """k from 0 to min(tile, nonzeros), the exact pmf; Timeloop's smallest occupancy is 0 for every tile
+        short of the whole tensor (HypergeometricDistribution::GetMinTileDensity: ``tile - size`` underflows
+        in uint64 where the tile cannot be empty, and the 2**64 that comes back converts to 0), the nonzeros
+        for the whole tensor."""
         r = self.nonzeros(tensor_size)
         if tile == tensor_size:
-            return Occupancy((r,), (1.0,), r < tile)
-        lo = 0 if tile <= tensor_size - r else ((tile - tensor_size + r) // tile) * tile
-        pmf = [(k, hypergeometric_pmf(k, tensor_size, r, tile)) for k in range(lo, min(tile, r) + 1)]
-        return Occupancy(tuple(k for k, p in pmf if p), tuple(p for _, p in pmf if p), lo == 0)
+            return Occupancy((r,), (1.0,), r == 0)
+        pmf = [(k, hypergeometric_pmf(k, tensor_size, r, tile)) for k in range(0, min(tile, r) + 1)]
+        return Occupancy(tuple(k for k, p in pmf if p), tuple(p for _, p in pmf if p), True)
 
     def p_empty_within(self, block: int, tile: int, nnz: int) -> float:
         """A block of ``block`` elements inside a tile of ``tile`` holding ``nnz``: hypergeometric(nnz, block, tile)."""

@@ -141,26 +141,26 @@ def assign_loops(formats: tuple[RankFormat, ...], loops: list[tuple[str, int, in
 
 
 def format_units(kind: str, max_fibers: float, fiber_shape: int, p_empty_fiber: float, p_empty_coord: float,
-                 rle_counts_empty_fibers: bool) -> tuple[float, float]:
+                 convention) -> tuple[float, float]:
     """(metadata, payload) units of one rank (workload/format-models/*.cpp): ``max_fibers`` fibres of
     ``fiber_shape`` coordinates, each fibre empty with ``p_empty_fiber``, each coordinate's block with
-    ``p_empty_coord``."""
+    ``p_empty_coord``; RLE and CP as the design's :class:`~spec.Convention` says."""
     fibers = max_fibers * (1 - p_empty_fiber)
     nonempty = fiber_shape * (1 - p_empty_coord)
     if kind == "UOP":
         return 0.0, fibers * (fiber_shape + 1)
     if kind == "RLE":
-        md = nonempty * (fibers if rle_counts_empty_fibers else max_fibers)
+        md = nonempty * (fibers if convention.rle_counts_empty_fibers else max_fibers)
         return md, md
     if kind == "CP":
-        md = math.ceil(nonempty) * fibers
+        md = (math.ceil(nonempty) if convention.cp_rounds_coordinates else nonempty) * fibers
         return md, md
     if kind == "B":
         return fibers * fiber_shape, fibers * math.ceil(nonempty)
     raise SpecError(f"format: {kind!r} has no Timeloop occupancy rule here")
 
 
-def units_given(ranks: tuple[Rank, ...], tile: int, p_empty_within, rle_counts_empty_fibers: bool):
+def units_given(ranks: tuple[Rank, ...], tile: int, p_empty_within, convention):
     """Per rank (innermost first), (metadata, payload) units of a tile holding a given number of nonzeros
     (tiling-tile-info.cpp GetMetaDataTileOccupancyGivenDataTile): walk from the top rank down;
     ``p_empty_within(block)`` is the probability that a block of the tile is empty.  The innermost rank
@@ -171,7 +171,7 @@ def units_given(ranks: tuple[Rank, ...], tile: int, p_empty_within, rle_counts_e
         rk = ranks[r]
         if not rk.trivial:
             occ[r] = format_units(rk.kind, max_fibers, rk.fiber_shape, p_empty_within(cur),
-                                  p_empty_within(rk.subtile), rle_counts_empty_fibers)
+                                  p_empty_within(rk.subtile), convention)
         max_fibers *= rk.fiber_shape
         cur = rk.subtile
     inner = next((r for r, (m, p) in enumerate(occ) if m or p), None)

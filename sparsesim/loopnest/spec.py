@@ -181,7 +181,9 @@ class Convention:
     * ``rle_counts_empty_fibers``: an RLE rank's entries are weighted by the probability that its fibre
       is nonempty (Timeloop's later source); the 2022 artifact counts the tile's expected nonzeros;
     * ``compute_clamps_states``: the operand-state probabilities of the compute's 2-operand model are
-      rounded to 1e-6 and clamped into [0, 1] (later source); the 2022 artifact does neither.
+      rounded to 1e-6 and clamped into [0, 1] (later source); the 2022 artifact does neither;
+    * ``cp_rounds_coordinates``: a CP rank's coordinates per fibre are rounded up (later source,
+      coordinate-payload.cpp GetOccupancy); the 2022 artifact's Fig. 1 outputs count 1.5 for 128 x 0.0117.
     """
 
     name: str
@@ -191,6 +193,7 @@ class Convention:
     integer_counts: bool = False
     rle_counts_empty_fibers: bool = False
     compute_clamps_states: bool = False
+    cp_rounds_coordinates: bool = False
 
 
 SPARSELOOP_2022 = Convention("sparseloop-2022", False, False, True)   # the MICRO 2022 artifact's Timeloop
@@ -198,7 +201,13 @@ TIMELOOP_04 = Convention("timeloop-0.4", True, True, False)           # Timeloop
 # The same 2022 build, counted in whole accesses (its Fig. 12 outputs are reproduced exactly this way; its
 # Fig. 1 outputs are reproduced by the expected-value counts of SPARSELOOP_2022).
 SPARSELOOP_2022_COUNTS = Convention("sparseloop-2022-counts", False, False, True, integer_counts=True)
-CONVENTIONS = {c.name: c for c in (SPARSELOOP_2022, TIMELOOP_04, SPARSELOOP_2022_COUNTS)}
+# Timeloop built from source at commit a9c5115 (benchmarks/timeloop_build.sh, the generated grid's oracle): the
+# same whole-access counts, with its own source's RLE (run-length-encoding.cpp GetOccupancy weighs by the
+# fibre's P(nonempty)), CP (rounds each fibre's coordinates up) and compute model (compute-gs-analyzer.cpp rounds the operand states to 1e-6, clamps).
+TIMELOOP_A9C5115_COUNTS = Convention("timeloop-a9c5115-counts", False, False, True, integer_counts=True,
+                                     rle_counts_empty_fibers=True, compute_clamps_states=True,
+                                     cp_rounds_coordinates=True)
+CONVENTIONS = {c.name: c for c in (SPARSELOOP_2022, TIMELOOP_04, SPARSELOOP_2022_COUNTS, TIMELOOP_A9C5115_COUNTS)}
 
 
 @dataclass(frozen=True)
