@@ -344,7 +344,8 @@ def _mode(rec: _Recorder):
                 return NotImplemented
             name = _op_name(func)
             handler = _HANDLERS.get(name)
-            if handler is None and func._overloadpacket not in flop_registry and func is not torch.ops.prim.device.default:
+            if (handler is None and func._overloadpacket not in flop_registry
+                    and func is not torch.ops.prim.device.default):
                 with self:   # as FlopCounterMode does: an op with a decomposition is traced as its parts
                     r = func.decompose(*args, **kwargs)
                 if r is not NotImplemented:

@@ -38,7 +38,8 @@ def test_linear_counts_every_token_and_attention_is_traced():
         trace = trace_model(layer, torch.randn(1, 16, 64))
     by_weight = {g.weight: g for g in trace.gemms if g.weight}
     assert by_weight["linear1.weight"].macs == 262_144
-    assert (by_weight["linear1.weight"].M, by_weight["linear1.weight"].K, by_weight["linear1.weight"].N) == (256, 64, 16)
+    linear1 = by_weight["linear1.weight"]
+    assert (linear1.M, linear1.K, linear1.N) == (256, 64, 16)
     assert by_weight["self_attn.in_proj_weight"].macs == 3 * 64 * 64 * 16
     kinds = {g.kind: g for g in trace.gemms if g.act_x_act}
     assert set(kinds) == {"attention_score", "attention_context"}
