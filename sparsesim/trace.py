@@ -256,7 +256,7 @@ def _gemm_dot(rec, args, kwargs):
     return _mm(rec, args[0].reshape(1, -1), args[1].reshape(-1, 1), "aten.dot")
 
 
-def _conv_args(op: str, args, kwargs) -> dict:
+def _conv_args(args, kwargs) -> dict:
     names = ("input", "weight", "bias", "stride", "padding", "dilation", "transposed", "output_padding", "groups")
     out = dict(zip(names, args))
     out.update({k: v for k, v in kwargs.items() if k in names})
@@ -264,7 +264,7 @@ def _conv_args(op: str, args, kwargs) -> dict:
 
 
 def _gemm_conv(rec, args, kwargs, op="aten.convolution"):
-    a = _conv_args(op, args, kwargs)
+    a = _conv_args(args, kwargs)
     x, w, groups, transposed = a["input"], a["weight"], int(a["groups"]), bool(a["transposed"])
     spatial = x.dim() - 2
     kernel = [int(s) for s in w.shape[2:]]
