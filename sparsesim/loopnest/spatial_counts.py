@@ -13,8 +13,13 @@
   formed over spatial loops (storage-gs-analyzer.cpp ComputeIneffectualReadImpact);
 * an uncompressed level under a compressed parent decompresses its fills (and compresses the parent's
   updates of an output) (storage-optimization-combiner.cpp CalculateDecompressionCompressionCost);
-* energy per instance x utilized instances; compute cycles ceil((actual + gated) / compute instances);
-  a level's read and write words (metadata bits as whole words) per compute cycle against its bandwidths.
+* energy per instance x utilized instances, a compressed tile's data in whole vectors (buffer.cpp
+  ComputeVectorAccesses); compute cycles ceil((actual + gated) / compute instances); a level's read and
+  write words (metadata bits as whole words), spread over mapped / utilized instances, per compute cycle
+  against its bandwidths (buffer.cpp ComputePerformance);
+* operand densities for the compute model: P(one element nonzero) (compute-gs-analyzer.cpp
+  GetExpectedOperandDensities).  These three were checked on a generated spatial grid run through
+  Timeloop a9c5115 (docs/validation.md section 14e).
 """
 
 from __future__ import annotations
