@@ -204,7 +204,8 @@ def run_point(timeloop: str, p: dict, keep: Path | None, convention: str, spatia
         design, workload = (_read_spatial if spatial else _read_temporal)(d, files, convention)
         return {"design": design_to_dict(design), "workload": workload_to_dict(workload),
                 "reference": full_precision(parse_stats(stats), d / "timeloop-model.map+stats.xml",
-                                            [ds["name"] for ds in files["prob.yaml"]["problem"]["shape"]["data-spaces"]])}
+                                            [ds["name"] for ds in
+                                             files["prob.yaml"]["problem"]["shape"]["data-spaces"]])}
 
 
 def main(argv=None) -> int:
@@ -215,7 +216,8 @@ def main(argv=None) -> int:
     ap.add_argument("--convention", default="timeloop-a9c5115-counts", choices=sorted(CONVENTIONS),
                     help="the counting convention of the Timeloop build (benchmarks/timeloop_build.sh's commit)")
     ap.add_argument("--spatial", action="store_true",
-                    help="spatial points: a PE array under a shared buffer, GEMMs and convolutions (sparseloop_sgrid.py)")
+                    help="spatial points: a PE array under a shared buffer, GEMMs and convolutions "
+                         "(sparseloop_sgrid.py)")
     ap.add_argument("--keep", type=Path, help="copy each point's inputs and outputs under this folder")
     ap.add_argument("--out", type=Path, default=Path("tests/fixtures/sparseloop/grid.json"))
     args = ap.parse_args(argv)
@@ -228,11 +230,13 @@ def main(argv=None) -> int:
             refused.append((i, r["refused"]))
             print(f"p{i:03d} refused by Timeloop: {r['refused']}", file=sys.stderr)
             continue
-        cases.append({"name": f"{'sgrid' if args.spatial else 'grid'} p{i:03d}", **r})     # the point is the seed's: design and workload hold it
+        # the point is the seed's: design and workload hold it
+        cases.append({"name": f"{'sgrid' if args.spatial else 'grid'} p{i:03d}", **r})
         print(f"p{i:03d} {p['sizes']} d={p['densities']} {p['distribution']} {p['opt']} -> "
               f"{r['reference']['cycles']:.0f} cycles", flush=True)
     args.out.write_text(json.dumps({"source": f"Timeloop/Sparseloop built from source ({args.timeloop}), "
-                                              f"benchmarks/sparseloop_grid.py {'--spatial ' if args.spatial else ''}--seed {args.seed} "
+                                              f"benchmarks/sparseloop_grid.py {'--spatial ' if args.spatial else ''}"
+                                              f"--seed {args.seed} "
                                               f"--points {args.points}",
                                     "refused": refused, "cases": cases}, indent=1, sort_keys=True) + "\n")
     print(f"wrote {args.out}: {len(cases)} points, {len(refused)} refused")
