@@ -29,9 +29,11 @@ import yaml
 from sparsesim.loopnest.schema import design_to_dict, workload_to_dict
 from sparsesim.loopnest.spec import CONVENTIONS
 from sparsesim.loopnest.timeloop_inputs import read_case
+from sparsesim.loopnest.timeloop_spatial import read_aggregated
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sparseloop_fixtures import parse_stats  # noqa: E402
+from sparseloop_sgrid import aggregated, draw_spatial_point, spatial_files  # noqa: E402
 
 ERT = {"BackingStorage": {"read": 32.3, "write": 26.1, "gated_read": 0.0055, "gated_write": 0.0055,
                           "metadata_read": 14.0, "metadata_write": 10.3, "gated_metadata_read": 0.002,
@@ -172,10 +174,22 @@ def full_precision(reference: dict, xml: Path, tensors: list[str]) -> dict:
     return out
 
 
-def run_point(timeloop: str, p: dict, keep: Path | None, convention: str) -> dict:
+def _read_temporal(d: Path, files: dict, convention: str):
+    return read_case(d, "arch.yaml", "map.yaml", "ERT.yaml", "sparse.yaml", "prob.yaml",
+                     convention=CONVENTIONS[convention])
+
+
+def _read_spatial(d: Path, files: dict, convention: str):
+    """Through the spatial reader, from the aggregated input the separate files make up."""
+    (d / "aggregated_input.yaml").write_text(yaml.safe_dump(aggregated(files), sort_keys=False))
+    return read_aggregated(d / "aggregated_input.yaml", d / "ERT.yaml", CONVENTIONS[convention])
+
+
+def run_point(timeloop: str, p: dict, keep: Path | None, convention: str, spatial: bool = False) -> dict:
+    files = spatial_files(p) if spatial else _files(p)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        for name, doc in _files(p).items():
+        for name, doc in files.items():
             (d / name).write_text(yaml.safe_dump(doc, sort_keys=False))
         args = [timeloop, *(str(d / n) for n in ("arch.yaml", "map.yaml", "sparse.yaml", "prob.yaml", "ERT.yaml",
                                                  "ART.yaml")), "-o", str(d)]
@@ -187,11 +201,11 @@ def run_point(timeloop: str, p: dict, keep: Path | None, convention: str) -> dic
             return {"refused": tail[0][:200]}
         if keep:
             shutil.copytree(d, keep, dirs_exist_ok=True)
-        design, workload = read_case(d, "arch.yaml", "map.yaml", "ERT.yaml", "sparse.yaml", "prob.yaml",
-                                     convention=CONVENTIONS[convention])
+        design, workload = (_read_spatial if spatial else _read_temporal)(d, files, convention)
         return {"design": design_to_dict(design), "workload": workload_to_dict(workload),
                 "reference": full_precision(parse_stats(stats), d / "timeloop-model.map+stats.xml",
-                                            [ds["name"] for ds in _files(p)["prob.yaml"]["problem"]["shape"]["data-spaces"]])}
+                                            [ds["name"] for ds in
+                                             files["prob.yaml"]["problem"]["shape"]["data-spaces"]])}
 
 
 def main(argv=None) -> int:
@@ -201,23 +215,29 @@ def main(argv=None) -> int:
     ap.add_argument("--timeloop", default="/tmp/timeloop/bin/timeloop-model")
     ap.add_argument("--convention", default="timeloop-a9c5115-counts", choices=sorted(CONVENTIONS),
                     help="the counting convention of the Timeloop build (benchmarks/timeloop_build.sh's commit)")
+    ap.add_argument("--spatial", action="store_true",
+                    help="spatial points: a PE array under a shared buffer, GEMMs and convolutions "
+                         "(sparseloop_sgrid.py)")
     ap.add_argument("--keep", type=Path, help="copy each point's inputs and outputs under this folder")
     ap.add_argument("--out", type=Path, default=Path("tests/fixtures/sparseloop/grid.json"))
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     cases, refused = [], []
     for i in range(args.points):
-        p = draw_point(rng)
-        r = run_point(args.timeloop, p, args.keep / f"p{i:03d}" if args.keep else None, args.convention)
+        p = draw_spatial_point(rng) if args.spatial else draw_point(rng)
+        r = run_point(args.timeloop, p, args.keep / f"p{i:03d}" if args.keep else None, args.convention, args.spatial)
         if "refused" in r:
             refused.append((i, r["refused"]))
             print(f"p{i:03d} refused by Timeloop: {r['refused']}", file=sys.stderr)
             continue
-        cases.append({"name": f"grid p{i:03d}", **r})     # the point is the seed's: design and workload hold it
+        # the point is the seed's: design and workload hold it
+        cases.append({"name": f"{'sgrid' if args.spatial else 'grid'} p{i:03d}", **r})
         print(f"p{i:03d} {p['sizes']} d={p['densities']} {p['distribution']} {p['opt']} -> "
               f"{r['reference']['cycles']:.0f} cycles", flush=True)
     args.out.write_text(json.dumps({"source": f"Timeloop/Sparseloop built from source ({args.timeloop}), "
-                                              f"benchmarks/sparseloop_grid.py --seed {args.seed} --points {args.points}",
+                                              f"benchmarks/sparseloop_grid.py {'--spatial ' if args.spatial else ''}"
+                                              f"--seed {args.seed} "
+                                              f"--points {args.points}",
                                     "refused": refused, "cases": cases}, indent=1, sort_keys=True) + "\n")
     print(f"wrote {args.out}: {len(cases)} points, {len(refused)} refused")
     return 0

@@ -21,7 +21,10 @@ OURS = {"actual_reads": "reads", "gated_reads": "gated_reads", "skipped_reads": 
         "skipped_updates": "skipped_updates"}
 
 
-def load_cases(names=("fig1", "tutorial", "fig12", "grid", "grid_heldout", "table7")) -> list[dict]:
+FIXTURE_NAMES = ("fig1", "tutorial", "fig12", "grid", "grid_heldout", "table7", "sgrid", "sgrid_heldout")
+
+
+def load_cases(names=FIXTURE_NAMES) -> list[dict]:
     return [{**c, "fixture": n} for n in names for c in json.loads((FIXTURES / f"{n}.json").read_text())["cases"]]
 
 
@@ -64,7 +67,8 @@ def main(argv=None) -> int:
     print(f"{'case':36s} {'cycles':>10s} {'Sparseloop':>10s} {'err':>8s} {'pJ':>10s} {'Sparseloop':>10s} {'err':>9s}"
           f" {'levels':>7s} {'worst count':>11s}")
     for r in rows:
-        print(f"{r['case'] if r['fixture'] != 'grid_heldout' else 'held-out ' + r['case']:36s} {r['cycles']:10.0f} {r['ref_cycles']:10.0f} {r['cycles_err']:+8.4%} "
+        name = r["case"] if not r["fixture"].endswith("_heldout") else "held-out " + r["case"]
+        print(f"{name:36s} {r['cycles']:10.0f} {r['ref_cycles']:10.0f} {r['cycles_err']:+8.4%} "
               f"{r['energy_pj']:10.4g} {r['ref_energy_pj']:10.4g} {r['energy_err']:+9.2e} {r['level_cycles_err']:7.4%}"
               f" {r['worst_count_err']:8.3%} {r['worst_count']}")
     print(f"max |error|: cycles {max(abs(r['cycles_err']) for r in rows):.4%}, "

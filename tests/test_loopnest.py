@@ -33,6 +33,11 @@ TABLE7 = validation.load_cases(("table7",))
 TABLE7_OFF_BY_ONE = {"table7 conv2 sparse": "weights_spad.Weights.gated_reads",
                      "table7 conv3 sparse": "DRAM.Inputs.actual_reads"}
 GRIDS = validation.load_cases(("grid", "grid_heldout"))
+SGRIDS = validation.load_cases(("sgrid", "sgrid_heldout"))
+# The held-out spatial grid's two misses (docs/validation.md section 14e), as they came out on its first run: one
+# fill above ours, each where n x (1 - tile density) is an integer (Timeloop's density a hair above the exact one)
+SGRID_MISSES = {("sgrid_heldout", "sgrid p019"): "Buffer.A.actual_fills",
+                ("sgrid_heldout", "sgrid p025"): "Buffer.Weights.actual_fills"}
 
 
 @pytest.mark.parametrize("case", FIG1, ids=[c["name"] for c in FIG1])
@@ -112,6 +117,22 @@ def test_generated_grids_are_reproduced_exactly(case):
     assert r["cycles_err"] == 0 and r["level_cycles_err"] == 0 and r["computes_err"] == 0
     assert r["worst_count_err"] == 0, r["worst_count"]
     assert abs(r["energy_err"]) < 1e-12
+
+
+@pytest.mark.parametrize("case", SGRIDS, ids=[f"{c['fixture']} {c['name']}" for c in SGRIDS])
+def test_generated_spatial_grids_are_reproduced(case):
+    """Sparseloop (Timeloop a9c5115) on generated spatial designs (a PE array under a shared buffer, GEMMs and
+    strided convolutions), read through the spatial reader: seed 0 (40 points; three rules fixed on it, docs
+    section 14e) exact; seed 1 (40 points, generated after, held out) exact but two, pinned as they came out."""
+    r = validation.compare(case)
+    assert r["cycles_err"] == 0 and r["computes_err"] == 0
+    miss = SGRID_MISSES.get((case["fixture"], case["name"]))
+    if miss is None:
+        assert r["level_cycles_err"] == 0 and r["worst_count_err"] == 0, r["worst_count"]
+        assert abs(r["energy_err"]) < 1e-12
+    else:
+        assert r["worst_count"] == miss and r["worst_count_err"] < 0.016
+        assert r["level_cycles_err"] < 0.004 and -2e-4 < r["energy_err"] < 0
 
 
 def test_fig1_under_whole_access_counts_is_pinned():

@@ -13,8 +13,13 @@
   formed over spatial loops (storage-gs-analyzer.cpp ComputeIneffectualReadImpact);
 * an uncompressed level under a compressed parent decompresses its fills (and compresses the parent's
   updates of an output) (storage-optimization-combiner.cpp CalculateDecompressionCompressionCost);
-* energy per instance x utilized instances; compute cycles ceil((actual + gated) / compute instances);
-  a level's read and write words (metadata bits as whole words) per compute cycle against its bandwidths.
+* energy per instance x utilized instances, a compressed tile's data in whole vectors (buffer.cpp
+  ComputeVectorAccesses); compute cycles ceil((actual + gated) / compute instances); a level's read and
+  write words (metadata bits as whole words), spread over mapped / utilized instances, per compute cycle
+  against its bandwidths (buffer.cpp ComputePerformance);
+* operand densities for the compute model: P(one element nonzero) (compute-gs-analyzer.cpp
+  GetExpectedOperandDensities).  These three were checked on a generated spatial grid run through
+  Timeloop a9c5115 (docs/validation.md section 14e).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from sparsesim.loopnest.counts import _vector_ratio
 from sparsesim.loopnest.density import DENSE
 from sparsesim.loopnest.ranks import COMPRESSING, word_bits
 from sparsesim.loopnest.result import LevelCost, LoopnestResult, TensorCounts
@@ -56,6 +62,8 @@ class _Move:
     subnest: list = field(default_factory=list)
     subtile: list = field(default_factory=list)
     fibers: list = field(default_factory=list)
+    vector_ratio: float = 1.0
+    spatial_instances: float = 1.0  # the instances the mapping uses (utilized ones: ``instances``)
 
     @property
     def has_md(self) -> bool:
@@ -218,8 +226,9 @@ def _define_formats(ctx: _Context, moves: dict, t: int, nlevels: int) -> None:
             d.fibers.append(ctx.size(t, [x - 1 for x in ext]))
 
 
-def _expect(d: _Move, parent_md: bool, tensor_size: int) -> None:
-    """Expected occupancy, density and per-rank units over the tile's occupancy distribution."""
+def _expect(d: _Move, parent_md: bool, tensor_size: int, lvl: StorageLevel, tensor) -> None:
+    """Expected occupancy, density, per-rank units over the tile's occupancy distribution, and the data
+    vectors' ratio of a compressed tile (buffer.cpp ComputeVectorAccesses, :func:`counts._vector_ratio`)."""
     occ = d.model.occupancy(d.shape, tensor_size)
     p = list(occ.p)
     if parent_md and occ.may_be_empty:
@@ -227,6 +236,7 @@ def _expect(d: _Move, parent_md: bool, tensor_size: int) -> None:
         p = [0.0] + [x / (1.0 - p[0]) for x in p[1:]]
     d.occupancy = math.fsum(pk * k for pk, k in zip(p, occ.nnz))
     d.density = d.occupancy / d.shape
+    d.vector_ratio = _vector_ratio(lvl, tensor, occ, d.shape, d.density)
     if d.has_md:
         per_k = [_units_given(d, k) for k in occ.nnz]
         d.units = [[math.fsum(pk * u[r][c] for pk, u in zip(p, per_k)) for c in (0, 1)] for r in range(len(d.ranks))]
@@ -317,7 +327,7 @@ def _local_saf(moves: dict, d: _Move, p: float, kind: str, output: bool) -> None
                 d.fmt[dst][r][c] += x
 
 
-def _compute_actions(design: Design, w: Workload, moves: dict, total: float, leaders: dict):
+def _compute_actions(design: Design, w: Workload, moves: dict, total: float, leaders: dict, sizes: list):
     """(random, gated, skipped) computes (compute-gs-analyzer.cpp CalculateFineGrainedComputeAccesses2Operand)."""
     ops = [i for i, t in enumerate(w.tensors) if not t.output]
     if len(ops) != 2:
@@ -326,7 +336,9 @@ def _compute_actions(design: Design, w: Workload, moves: dict, total: float, lea
     for t in ops:
         first = min(lv for lv, tt in moves if tt == t)
         has_md[t] = moves[(first, t)].has_md
-        dens[t] = c_round(1e6 * getattr(moves[(first, t)].model, "density", 1.0)) / 1e6
+        # P(one element nonzero): a hypergeometric tensor holds round(density x size) nonzeros
+        # (compute-gs-analyzer.cpp GetExpectedOperandDensities, counts.compute_actions)
+        dens[t] = c_round(1e6 * (1.0 - moves[(first, t)].model.p_empty(1, sizes[t][0]))) / 1e6
         states[t] = {"ENZ": dens[t], "EZ": 0.0 if has_md[t] else 1.0 - dens[t],
                      "NE": 1.0 - dens[t] if has_md[t] else 0.0}
     a, b = ops
@@ -358,6 +370,7 @@ def _moves(design: Design, w: Workload, dense: dict, dims: list) -> dict:
             d = _Move(sc.tile, sc.reads, sc.fills, sc.updates, float(sc.instances), model,
                       held[pos - 1] if pos else None, held[pos + 1] if pos + 1 < len(held) else None,
                       specs if (compressed or len(specs) > 1) else (), compressed)
+            d.spatial_instances = float(sc.instances)
             d.fg = {op: 0 for op in OPS} | {"random_read": sc.reads, "random_fill": sc.fills,
                                            "random_update": sc.updates}
             d.fmt = {op: [] for op in MD_OPS}
@@ -371,7 +384,8 @@ def _sparse(design: Design, w: Workload, moves: dict, ctx: _Context, computes: f
     for t in range(nt):
         _define_formats(ctx, moves, t, nlevels)
     for (lv, t), d in moves.items():
-        _expect(d, d.parent is not None and moves[(d.parent, t)].has_md, ctx.sizes[t][0])
+        _expect(d, d.parent is not None and moves[(d.parent, t)].has_md, ctx.sizes[t][0], design.levels[lv],
+                w.tensors[t])
         if d.has_md:
             for op, n in (("random_metadata_read", d.reads), ("random_metadata_fill", d.fills),
                           ("random_metadata_update", d.updates)):
@@ -422,7 +436,7 @@ def _sparse(design: Design, w: Workload, moves: dict, ctx: _Context, computes: f
             if w.tensors[t].output:
                 d.fg["compression_count"] += parent.fg["random_update"]
             d.fg["decompression_count"] += d.fg["random_fill"]
-    return _compute_actions(design, w, moves, computes, leaders)
+    return _compute_actions(design, w, moves, computes, leaders, ctx.sizes)
 
 
 def moves_by_level(moves: dict, t: int) -> dict:
@@ -431,7 +445,7 @@ def moves_by_level(moves: dict, t: int) -> dict:
 
 def _energy_and_words(lvl: StorageLevel, d: _Move) -> tuple[float, float, float, dict]:
     """Per-instance pJ, read words and write words of one tensor (buffer.cpp ComputeBufferEnergy)."""
-    e = sum((math.ceil(d.fg[op] / lvl.block_words) if "count" not in op and d.fg[op] else d.fg[op])
+    e = sum((math.ceil(d.fg[op] / lvl.block_words) * d.vector_ratio if "count" not in op and d.fg[op] else d.fg[op])
             * lvl.op_energy(op) for op in OPS)
     bits = {}
     for op in MD_OPS:
@@ -469,7 +483,11 @@ def evaluate_spatial(design: Design, w: Workload) -> LoopnestResult:
                 continue
             e, r, wr, bits = _energy_and_words(lvl, d)
             energy += e * d.instances
-            reads, writes = reads + r / compute_cycles, writes + wr / compute_cycles
+            # demand of the instances holding a nonempty tile, spread over the mapped ones (buffer.cpp
+            # ComputePerformance: x expansion x y expansion / utilized instances)
+            scaling = d.spatial_instances / d.instances if d.instances else math.inf
+            reads += math.ceil(r / scaling) / compute_cycles
+            writes += math.ceil(wr / scaling) / compute_cycles
             fg = d.fg
             counts.append(TensorCounts(tensor.name, fg["random_read"], fg["gated_read"], fg["skipped_read"],
                                        fg["random_fill"], fg["random_update"], fg["gated_update"],

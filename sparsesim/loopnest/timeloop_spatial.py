@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 
 from sparsesim.loopnest.density import FixedStructured, Hypergeometric
-from sparsesim.loopnest.spec import (SPARSELOOP_2022_COUNTS, ComputeLevel, Design, Loop, SpecError, StorageLevel,
-                                      Tensor, Workload, ACTIONS)
+from sparsesim.loopnest.spec import (SPARSELOOP_2022_COUNTS, ComputeLevel, Convention, Design, Loop, SpecError,
+                                      StorageLevel, Tensor, Workload, ACTIONS)
 from sparsesim.loopnest.timeloop_inputs import COMPUTE_CLASSES, _base, _ert, _first, _sparse, _yaml
 
 
@@ -73,7 +73,9 @@ def _level_loops(mapping: list, w: Workload, name: str, fans_out: bool) -> tuple
     return tuple(loops)
 
 
-def read_aggregated(input_path, ert_path) -> tuple[Design, Workload]:
+def read_aggregated(input_path, ert_path,
+                    convention: Convention = SPARSELOOP_2022_COUNTS) -> tuple[Design, Workload]:
+    """``convention``: how to count (the Table 7 artifact's by default; the a9c5115 build for its grids)."""
     data = _yaml(input_path)
     w = read_workload_spatial(data["problem"])
     comps = _flatten(data["architecture"], 1, [])
@@ -111,7 +113,7 @@ def read_aggregated(input_path, ert_path) -> tuple[Design, Workload]:
                            _first(table, ("mac_gated", "mult_gated", "compute_gated")), feats.get("action_opts", ()),
                            _first(table, ("mac_skipped", "mult_skipped", "compute_skipped", "mac_gated",
                                           "mult_gated", "compute_gated")), feats.get("skip_unaligned", False))
-    return Design(tuple(levels), compute, SPARSELOOP_2022_COUNTS), w
+    return Design(tuple(levels), compute, convention), w
 
 
 def read_aggregated_run(run: Path) -> tuple[Design, Workload]:
