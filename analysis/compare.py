@@ -57,7 +57,7 @@ from .compare_config import (
     prune_config,
     split_validation,
 )
-from .report_data import ChosenModel, build_tables, chosen_model, layer_ratios, priced_verdicts
+from .report_data import ChosenModel, build_tables, chosen_model, layer_ratios, priced_verdicts, workloads_line
 from .search import loss_pp, loss_within, matched_ratio
 from .stats import Accuracy, resolution
 from .verdict import across_budgets
@@ -264,6 +264,7 @@ def _run_compare(cfg: CompareConfig, out: Path, accs: list[Accelerator], log: Ca
     n_val, n_test = len(search_data.test_y), len(full.test_y)
     torch.manual_seed(cfg.seed)
     model0 = compared_model(cfg, data)
+    log(f"[workloads] {workloads_line(cfg, model0, getattr(model0, 'input_shape', None) or data.input_shape)}")
 
     # 1. dense baseline (all layers dense at the chosen bits, trained on the search split)
     dense_dir = out / "runs" / "dense"

@@ -100,6 +100,13 @@ class CompareConfig:
     budget_min_keep: float = 0.0        # global: each layer keeps at least this fraction of its groups
     hil_probes: int = 4                 # most ADMM runs the hardware-in-the-loop scale search may spend
     jobs: int = 1                       # structure searches run at once (processes, 1 torch thread each if > 1)
+    workloads: str = "traced"           # your model (a spec): traced (every GEMM it runs) or modules (its
+                                        # Conv2d/Linear list); a zoo model is priced from its module list
+
+    @property
+    def traced(self) -> bool:
+        """Priced from the trace: your model (a spec, not a zoo name) with ``workloads`` traced."""
+        return self.workloads == "traced" and self.model not in MODELS
 
     @classmethod
     def from_dict(cls, data) -> "CompareConfig":
@@ -132,7 +139,7 @@ class CompareConfig:
                                                                           "compare config: input_shape"))
             except ModelSpecError as e:
                 raise CompareError(str(e)) from None
-        for name, allowed in (("dataset", DATASETS), ("budget", BUDGETS)):
+        for name, allowed in (("dataset", DATASETS), ("budget", BUDGETS), ("workloads", ("traced", "modules"))):
             v = getattr(self, name)
             if not isinstance(v, str) or v not in allowed:
                 raise CompareError(f"compare config: {name}={short(v)}; allowed: {', '.join(allowed)}")

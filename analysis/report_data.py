@@ -23,6 +23,7 @@ from sparsecodesign.fileio import atomic_write_text
 from sparsesim.analytical import evaluate as simulate
 from sparsesim.measured import measure_model
 from sparsesim.provenance import QUANTITIES, provenance
+from sparsesim.traced_workloads import module_share_line, traced_workloads
 from sparsesim.workload import from_artifact, from_model, measure_activations
 
 from .bench import break_even
@@ -81,11 +82,30 @@ def chosen_model(structure: str, ratio: float, path: Path, val: Accuracy, test: 
                        None if dense_val is None else loss_pp(dense_val.fraction, val.fraction))
 
 
-def priced_workloads(cfg, path: Path, calibration):
-    """The artifact's workloads, with input-activation densities measured on the calibration images."""
+def priced_workloads(cfg, path: Path, calibration, log=None):
+    """The artifact's workloads, with input-activation densities measured on the calibration images: your model
+    traced (``cfg.traced``: every GEMM it runs, the artifact's weights and bit-widths on its layers), else the
+    artifact's Conv2d/Linear list.  ``log``: where the traced share line goes (None: nowhere)."""
+    if cfg.traced:
+        art = _loaded(cfg, path)
+        bits = {e["name"]: int(e.get("bits", 32)) for e in art.manifest["layers"]}
+        ws, trace = traced_workloads(art.model, torch.zeros(1, *art.manifest["model"]["input_shape"]), cfg.batch,
+                                     bits, calibration)
+        if log is not None:
+            log(trace.share_line())
+        return with_act_seed(ws, cfg.act_seed)
     density, patterns = (None, None) if calibration is None else measure_activations(_loaded(cfg, path).model,
                                                                                        calibration)
     return from_artifact(path, batch=cfg.batch, act_density=density, act_pattern=patterns, act_seed=cfg.act_seed)
+
+
+def workloads_line(cfg, model, input_shape) -> str:
+    """One line: how the compared model is priced and the share of its FLOPs that is (run before any training, so
+    a model the trace cannot run fails at once, naming the op and the ``workloads: modules`` fallback)."""
+    example = torch.zeros(1, *input_shape)
+    if cfg.traced:
+        return f"traced workloads: {traced_workloads(model, example)[1].share_line()}"
+    return f"module-list workloads: {module_share_line(from_model(model, example), model, example)}"
 
 
 def _sim_rows(cfg, chosen: ChosenModel, accs, calibration) -> tuple[list[dict], object]:
@@ -248,8 +268,10 @@ def breakeven_curves(cfg, dense_dir: Path, accs, rows, results, calibration=None
                 for mod in model.modules():
                     if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)) and r > 0:
                         mod.weight.copy_(Constraint(Structure("nonstructured", r)).project(mod.weight)[0])
-            ws = with_act_seed(from_model(model, torch.zeros(1, *shape), batch=cfg.batch, weight_bits=bits,
-                                          calibration=calibration), cfg.act_seed)
+            example = torch.zeros(1, *shape)
+            ws = with_act_seed(traced_workloads(model, example, cfg.batch, bits, calibration)[0] if cfg.traced
+                               else from_model(model, example, batch=cfg.batch, weight_bits=bits,
+                                               calibration=calibration), cfg.act_seed)
             tot = simulate(ws, accs).totals()
             if r == 0:
                 ref = simulate(ws, counterparts).totals()

@@ -89,18 +89,28 @@ def with_act_seed(ws: list, act_seed: int) -> list:
 
 def workloads_of(source=None, *, topology=None, model=None, input_shape=None, batch: int = 1,
                  bits: int | None = None, calibrate: int = 0, data_dir=None, trust_module=None, seed: int = 0,
-                 act_seed: int = 0, max_exact_weights: int | None = None, log: Callable[[str], None] = print):
+                 act_seed: int = 0, max_exact_weights: int | None = None, workloads: str | None = None,
+                 log: Callable[[str], None] = print):
     """(workloads, default output directory) from an artifact directory, a checkpoint (``.pt``/``.safetensors``,
-    ``model``: a spec string or an ``nn.Module`` for its geometry), an ONNX file, or a SCALE-Sim topology CSV.
+    ``model``: a spec string or an ``nn.Module`` it holds the state of), an ONNX file, or a SCALE-Sim topology CSV.
+    A checkpoint with its model is traced (``sparsesim.traced_workloads``: every GEMM the model runs, one line with
+    the priced share through ``log``) unless ``workloads="modules"`` (its Conv2d/Linear list, the share line too);
+    ``workloads="traced"`` on a source without model code is an error.
     ``input_shape``: a tuple or ``"C,H,W"``; ``act_seed``: the seed of drawn activation patterns (measured ones,
     from ``calibrate``, win); ``max_exact_weights``: a topology's bound on exactly drawn weights (``None``: the
     default; ``sparsesim.topology``), the larger layers priced from counts."""
+    from sparsesim.model_import import input_kind
     from sparsesim.size_bounds import DEFAULT_MAX_EXACT_WEIGHTS
     from sparsesim.topology import read_topology
+    from sparsesim.traced_workloads import check_mode
     from sparsesim.workload import from_artifact, measure_activations
 
     if (source is None) == (topology is None):
         raise ValueError("give an artifact directory or --topology FILE.csv (one of them)")
+    mode = check_mode(workloads)
+    if workloads == "traced" and (model is None or topology is not None or input_kind(source) != "checkpoint"):
+        raise ValueError("--workloads traced runs the model: give a .pt/.pth/.safetensors checkpoint with --model "
+                         "(an artifact, ONNX graph or topology is priced from its own layer list)")
     if topology is not None:
         if calibrate:
             raise ValueError("--calibrate needs an artifact (a topology file has no data set)")
@@ -117,7 +127,8 @@ def workloads_of(source=None, *, topology=None, model=None, input_shape=None, ba
     kind = source_kind(source, spec or (model is not None and "a module"), shape_text or input_shape,
                        artifact_model=bool(calibrate))
     if kind != "artifact":
-        from sparsesim.model_import import from_checkpoint, from_onnx, load_model, parse_input_shape
+        from sparsesim.model_import import (example_input, from_checkpoint, from_onnx, load_checkpoint_model,
+                                            load_model, parse_input_shape)
 
         if calibrate:
             raise ValueError(f"--calibrate needs an artifact directory (a {kind} file names no data set)")
@@ -126,9 +137,13 @@ def workloads_of(source=None, *, topology=None, model=None, input_shape=None, ba
         bits = 32 if bits is None else bits
         if kind == "onnx":
             ws = from_onnx(source, input_shape=shape, batch=batch, weight_bits=bits)
+        elif model is None:
+            ws = from_checkpoint(source, None, shape, batch=batch, weight_bits=bits)
         else:
             module = load_model(model) if isinstance(model, str) else model
-            ws = from_checkpoint(source, module, shape, batch=batch, weight_bits=bits)
+            ws = model_workloads(load_checkpoint_model(source, module) if mode == "traced" else module,
+                                 example_input(module, shape), batch, bits, mode, log,
+                                 modules=lambda: from_checkpoint(source, module, shape, batch=batch, weight_bits=bits))
         log(f"{source}: {len(ws)} layers, weights at {bits} bits (--bits; 32 = float, quantized to each PE's width)")
         return with_act_seed(ws, act_seed), default_out_dir(source)
     density = patterns = None
@@ -144,6 +159,23 @@ def workloads_of(source=None, *, topology=None, model=None, input_shape=None, ba
             + ", ".join(f"{k} {v:.2f}" for k, v in density.items()))
     return (from_artifact(source, batch=batch, act_density=density, act_pattern=patterns, act_seed=act_seed),
             default_out_dir(source))
+
+
+def model_workloads(model, example, batch: int, weight_bits, mode: str = "traced",
+                    log: Callable[[str], None] = print, calibration=None, modules=None) -> list:
+    """A torch model's workloads: traced (every GEMM it runs; ``sparsesim.traced_workloads``) or its Conv2d/Linear
+    module list (``modules()`` when given, else ``from_model``); either way one line through ``log`` with the
+    priced share of the model's FLOPs."""
+    from sparsesim.traced_workloads import module_share_line, traced_workloads
+    from sparsesim.workload import from_model
+
+    if mode == "traced":
+        ws, trace = traced_workloads(model, example, batch, weight_bits, calibration)
+        log(trace.share_line())
+        return ws
+    ws = modules() if modules is not None else from_model(model, example, batch, weight_bits, calibration)
+    log(module_share_line(ws, model, example))
+    return ws
 
 
 def artifact_with_model(source, model_spec: str | None = None, trust_module: str | None = None):

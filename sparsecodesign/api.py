@@ -71,7 +71,7 @@ def _source_path(source):
 
 def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, model=None, input_shape=None,
              calibrate: int = 0, data_dir=None, trust_module: str | None = None, seed: int = 0,
-             act_seed: int = 0, max_exact_weights: int | None = None,
+             act_seed: int = 0, max_exact_weights: int | None = None, workloads: str | None = None,
              log: Callable[[str], None] = print) -> CostTable:
     """Per-layer cost of a model on one or more accelerators (the analytical engine ``sparsesim simulate`` runs).
 
@@ -86,30 +86,36 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
     them); the default is fixed, so results are reproducible; rerun with other seeds for the spread.
     ``max_exact_weights``: a topology's memory bound, the weights drawn as exact masks (M x K summed; default
     ``sparsesim.topology``'s 2^26, about 5 bytes each); larger layers are priced from counts of the same law
-    (``sparsesim.pattern``), 0 prices every layer so.  Writes nothing: ``CostTable.to_csv(path)``."""
+    (``sparsesim.pattern``), 0 prices every layer so.  ``workloads``: how a model you give (an ``nn.Module``, or a
+    checkpoint with ``model=``) becomes workloads: ``"traced"`` (the default: every GEMM it runs, Linear over every
+    token, attention's projections and score/context matmuls; docs/cost_model.md "Traced workloads") or
+    ``"modules"`` (its Conv2d/Linear list, a Linear as one token); either logs one line with the priced share of
+    the model's FLOPs.  Artifacts, ONNX files and topologies are priced from their layer lists.  Writes nothing:
+    ``CostTable.to_csv(path)``."""
     from torch import nn
 
-    from analysis.simulation import hardware_list, price, with_act_seed, workloads_of
+    from analysis.simulation import hardware_list, model_workloads, price, with_act_seed, workloads_of
+    from sparsesim.traced_workloads import check_mode
 
     if isinstance(act_seed, bool) or not isinstance(act_seed, int) or not 0 <= act_seed <= 2**32 - 1:
         raise ValueError(f"simulate: act_seed={act_seed!r}; allowed: an integer in 0..{2**32 - 1}")
+    mode = check_mode(workloads)
     accs = hardware_list(hardware, log=log)
     if isinstance(source, nn.Module):
         from sparsesim.model_import import example_input
-        from sparsesim.workload import from_model
 
         if model is not None:
             raise ValueError("simulate(nn.Module, model=...): the module is the model; allowed: leave model= out")
         shape = tuple(input_shape) if input_shape else None
-        workloads = with_act_seed(from_model(source, example_input(source, shape), batch=batch,
-                                             weight_bits=32 if bits is None else bits), act_seed)
+        ws = model_workloads(source, example_input(source, shape), batch, 32 if bits is None else bits, mode, log)
+        workloads = with_act_seed(ws, act_seed)
     elif isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".csv":   # a SCALE-Sim topology
         workloads, _ = workloads_of(topology=source, batch=batch, bits=bits, seed=seed, act_seed=act_seed,
-                                    max_exact_weights=max_exact_weights, log=log)
+                                    max_exact_weights=max_exact_weights, workloads=workloads, log=log)
     else:
         workloads, _ = workloads_of(_source_path(source), model=model, input_shape=input_shape, batch=batch,
                                     bits=bits, calibrate=calibrate, data_dir=data_dir, trust_module=trust_module,
-                                    act_seed=act_seed, log=log)
+                                    act_seed=act_seed, workloads=workloads, log=log)
     return CostTable(price(workloads, accs))
 
 

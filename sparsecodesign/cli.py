@@ -126,7 +126,8 @@ def _simulate_workloads(args: argparse.Namespace):
     return workloads_of(args.artifact or None, topology=args.topology or None, model=args.model,
                         input_shape=args.input_shape, batch=args.batch, bits=args.bits, calibrate=args.calibrate,
                         data_dir=args.data_dir, trust_module=args.trust_module, seed=args.seed,
-                        act_seed=args.act_seed, max_exact_weights=args.max_exact_weights, log=lambda s: None)
+                        act_seed=args.act_seed, max_exact_weights=args.max_exact_weights, workloads=args.workloads,
+                        log=lambda s: None)
 
 
 def _simulate_out(args: argparse.Namespace) -> Path:
@@ -163,16 +164,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     table = api.simulate(args.topology or args.artifact or None, accs, args.batch, bits=args.bits, model=args.model,
                          input_shape=args.input_shape, calibrate=args.calibrate, data_dir=args.data_dir,
                          trust_module=args.trust_module, seed=args.seed, act_seed=args.act_seed,
-                         max_exact_weights=args.max_exact_weights).columns
+                         max_exact_weights=args.max_exact_weights, workloads=args.workloads).columns
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "layers.csv")
     table.to_json(out / "layers.json")
     totals = table.totals()
-    print(f"{'layer':14s} {'hardware':14s} {'format':9s} {'storage kbit':>12s} {'idx+pad %':>9s} "
+    rows = table.rows() + [dataclass_row(t) for t in totals.values()]
+    lw = min(max([14] + [len(r["layer"]) for r in rows]), 40)   # traced names are longer than module names
+    print(f"{'layer':{lw}s} {'hardware':14s} {'format':9s} {'storage kbit':>12s} {'idx+pad %':>9s} "
           f"{'cycles':>12s} {'stall %':>7s} {'util':>6s} {'energy uJ':>10s} {'DRAM %':>7s} {'clock %':>7s}")
-    for r in table.rows() + [dataclass_row(t) for t in totals.values()]:
+    for r in rows:
         overhead = (r["storage_bits"] - r["storage_weight_bits"]) / max(r["storage_bits"], 1) * 100
-        print(f"{r['layer'][:14]:14s} {r['hardware'][:14]:14s} {r['format'][:9]:9s} "
+        print(f"{r['layer'][:lw]:{lw}s} {r['hardware'][:14]:14s} {r['format'][:9]:9s} "
               f"{r['storage_bits'] / 1e3:12.1f} {overhead:9.1f} {r['cycles']:12.0f} "
               f"{r['stall_cycles'] / max(r['cycles'], 1e-12) * 100:7.1f} {r['utilization']:6.3f} "
               f"{r['energy_pj'] / 1e6:10.3f} {r['energy_dram_pj'] / max(r['energy_pj'], 1e-12) * 100:7.1f} "
@@ -292,7 +295,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "tolerance_pp": args.tolerance, "seed": args.seed, "budget": args.budget,
         "tie_threshold": args.tie_threshold, "jobs": args.jobs,
         "structures": args.structures, "presets": args.presets,
-        "measure_cpu": False if args.no_cpu else None}.items() if v is not None}
+        "measure_cpu": False if args.no_cpu else None, "workloads": args.workloads}.items() if v is not None}
     data = {**base, **over}
     dataset = data.get("dataset", "digits")
     if "model" not in data and dataset == "npz":
@@ -499,6 +502,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                                "your model with --calibrate: its --model")
     sm.add_argument("--input-shape", metavar="C,H,W", help="checkpoint with --model, or ONNX: one input sample's "
                                                            "shape (default: the model's input_shape / the graph's)")
+    sm.add_argument("--workloads", choices=["traced", "modules"],
+                    help="checkpoint with --model: traced (default: every GEMM the model runs, a Linear over every "
+                         "token, attention's projections and score/context matmuls) or modules (its Conv2d/Linear "
+                         "list, a Linear as one token); both print the priced share of the model's FLOPs")
     sm.add_argument("--topology", metavar="FILE.csv", help="SCALE-Sim v3 topology file (conv or GEMM format; "
                                                            "optional Sparsity, Weight density, Activation density)")
     sm.add_argument("--seed", type=SEED, default=0, help="seed of the random masks a topology's densities ask for "
@@ -565,6 +572,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "that code, in every --jobs process; called with num_classes= when it takes it)")
     cp.add_argument("--input-shape", metavar="C,H,W", help="your model's input sample shape, when neither the model "
                                                            "nor its module has an input_shape attribute")
+    cp.add_argument("--workloads", choices=["traced", "modules"],
+                    help="your model (MODULE:CALLABLE, FILE.py:CALLABLE): traced (default: every GEMM it runs) or "
+                         "modules (its Conv2d/Linear list, a Linear as one token); zoo models: their module list")
     cp.add_argument("--dataset", choices=sorted([*DEFAULT_MODEL, "npz"]))
     cp.add_argument("--data-dir", help="mnist, cifar10: a directory of their files; npz: FILE.npz with x_train, "
                                        "y_train, x_test, y_test")

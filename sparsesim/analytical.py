@@ -94,6 +94,7 @@ def _cost_columns(workloads, d: ComputeDemand, hw: HardwareArrays, traffic, timi
         "energy_lower_bound_pj": e.lower_bound_pj, "latency_s": timing.cycles / hw.clock_hz,
         "batch": per_layer(lambda w: w.batch, np.int64),
         **{k: np.full(total, v, dtype=object if isinstance(v, str) else type(v)) for k, v in RUN_DEFAULTS.items()},
+        **({"note": per_layer(lambda w: w.note, object)} if any(w.note for w in workloads) else {}),
         **{f"{q}_validated_by": np.tile(np.array(v, dtype=object), len(workloads)) for q, v in validated_by.items()},
     }   # RUN_DEFAULTS: not a timed run
 

@@ -38,7 +38,7 @@ as separate ops; the setting is restored afterwards.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import prod
 
 from .workload import WorkloadError
@@ -60,6 +60,10 @@ class TracedGemm:
     weight: str | None = None      # the parameter the weight operand derives from; None: activation x activation
     weight_matrix: object = field(default=None, repr=False, compare=False)  # (M, K) torch tensor, weight GEMMs
     geometry: dict = field(default_factory=dict, repr=False, compare=False)  # conv: kernel, stride, padding, ..
+    module: str = ""               # the innermost module whose forward ran the op ("" = the model itself)
+    stream_density: float | None = field(default=None, compare=False)      # nonzero fraction of the streamed
+    stationary_density: float | None = field(default=None, compare=False)  # (N side) / activation (M x K) operand;
+                                   # None: not measured (``trace_model(densities=False)``) or not an activation
 
     @property
     def macs(self) -> int:
@@ -161,12 +165,14 @@ def _split(columns: int, samples: int) -> tuple[int, int]:
 class _Recorder:
     """The state of one trace: origins of live tensors and what was recorded (owned by one ``trace_model`` call)."""
 
-    def __init__(self, model, samples: int):
+    def __init__(self, model, samples: int, densities: bool = False):
         import torch
         from torch.utils.weak import WeakTensorKeyDictionary
 
         self.torch = torch
         self.samples = samples
+        self.densities = densities
+        self.modules: list[str] = [""]   # the stack of running modules' names (forward hooks)
         self.origin = WeakTensorKeyDictionary()
         self.by_storage: dict[int, str] = {}
         for name, p in model.named_parameters(remove_duplicate=False):
@@ -202,6 +208,12 @@ class _Recorder:
         o = self.of(t)
         return ", ".join(sorted(o)) if o and o != _Origin.ACT else None
 
+    def density(self, t) -> float | None:
+        """Nonzero fraction of an activation operand (``densities`` on), else None."""
+        if not self.densities or t is None or not t.numel():
+            return None
+        return float(self.torch.count_nonzero(t)) / t.numel()
+
 
 def _tensors(tree):
     import torch
@@ -219,12 +231,13 @@ def _mm(rec, a, b, op: str, batch: int = 1) -> list[TracedGemm]:
     if wb is not None and wa is None:           # x @ W^T (a Linear): M = out features, columns = rows of x
         n, bt = _split(r, rec.samples) if batch == 1 else (r, batch)
         return [TracedGemm(op, "linear" if batch == 1 else "matmul", M=int(c), K=int(k), N=int(n), batch=int(bt),
-                           weight=wb, weight_matrix=b.detach().transpose(-1, -2))]
+                           weight=wb, weight_matrix=b.detach().transpose(-1, -2), stream_density=rec.density(a))]
     if wa is not None:                          # W @ x
         n, bt = _split(c, rec.samples) if batch == 1 else (c, batch)
         return [TracedGemm(op, "linear" if batch == 1 else "matmul", M=int(r), K=int(k), N=int(n), batch=int(bt),
-                           weight=wa, weight_matrix=a.detach())]
-    return [TracedGemm(op, "matmul", M=int(r), K=int(k), N=int(c), batch=int(batch))]
+                           weight=wa, weight_matrix=a.detach(), stream_density=rec.density(b))]
+    return [TracedGemm(op, "matmul", M=int(r), K=int(k), N=int(c), batch=int(batch), stream_density=rec.density(b),
+                       stationary_density=rec.density(a))]
 
 
 def _gemm_mm(rec, args, kwargs):
@@ -273,17 +286,20 @@ def _gemm_conv(rec, args, kwargs, op="aten.convolution"):
         m, k, n = c_out_g * groups, (c_in // groups) * prod(kernel), prod(x.shape[2:])
         wm = (w.detach().reshape(groups, c_in // groups, c_out_g, prod(kernel)).permute(0, 2, 1, 3)
               .reshape(m, k))
+        geo_out = {}
     else:
         m, k = int(w.shape[0]), int(w[0].numel())
         out_sp = _conv_out(x.shape[2:], kernel, a["stride"], a["padding"], a["dilation"])
         n = prod(out_sp)
+        geo_out = {"output_hw": out_sp}
         wm = w.detach().reshape(m, k)
     kind = f"conv_transpose{spatial}d" if transposed else f"conv{spatial}d"
     weight = rec.weight(w)
     geo = {"kernel": kernel, "stride": list(a["stride"]), "padding": list(a["padding"]),
-           "dilation": list(a["dilation"]), "input_hw": [int(s) for s in x.shape[2:]]}
+           "dilation": list(a["dilation"]), "input_hw": [int(s) for s in x.shape[2:]], **geo_out}
     return [TracedGemm(op, kind, M=m, K=k, N=int(n), batch=int(x.shape[0]), groups=groups, weight=weight,
-                       weight_matrix=wm if weight is not None else None, geometry=geo)]
+                       weight_matrix=wm if weight is not None else None, geometry=geo,
+                       stream_density=rec.density(x))]
 
 
 def _gemm_conv_(rec, args, kwargs):
@@ -303,8 +319,9 @@ def _gemm_sdpa(rec, args, kwargs, op: str):
     q, k, v = args[:3]
     b, h, s_q, d = (int(x) for x in q.shape)
     s_k, d_v = int(k.shape[-2]), int(v.shape[-1])
-    return [TracedGemm(op, "attention_score", M=s_q, K=d, N=s_k, batch=b * h),
-            TracedGemm(op, "attention_context", M=s_q, K=s_k, N=d_v, batch=b * h)]
+    return [TracedGemm(op, "attention_score", M=s_q, K=d, N=s_k, batch=b * h, stream_density=rec.density(k),
+                       stationary_density=rec.density(q)),
+            TracedGemm(op, "attention_context", M=s_q, K=s_k, N=d_v, batch=b * h, stream_density=rec.density(v))]
 
 
 def _sdpa(op):
@@ -355,7 +372,11 @@ def _mode(rec: _Recorder):
             except Exception as e:
                 raise TraceError(f"tracing failed at {name} ({type(e).__name__}: {str(e).splitlines()[0][:160]})") \
                     from e
-            self.record(func, name, handler, args, kwargs, out)
+            try:
+                self.record(func, name, handler, args, kwargs, out)
+            except Exception as e:   # an op whose arguments a handler cannot read: named, never half-recorded
+                raise TraceError(f"tracing failed at {name} (recording it: {type(e).__name__}: "
+                                 f"{str(e).splitlines()[0][:160] if str(e) else ''})") from e
             return out
 
         def record(self, func, name, handler, args, kwargs, out):
@@ -370,7 +391,7 @@ def _mode(rec: _Recorder):
                 elif t in rec.origin:   # a tensor overwritten from neutral data (a fill) forgets its origin
                     del rec.origin[t]
             if handler is not None:
-                rec.gemms.extend(handler(rec, args, kwargs))
+                rec.gemms.extend(replace(g, module=rec.modules[-1]) for g in handler(rec, args, kwargs))
             elif func._overloadpacket in flop_registry or name in FUSED_MAC_OPS:
                 rec.unpriced_calls[name] += 1
                 formula = flop_registry.get(func._overloadpacket)
@@ -386,13 +407,32 @@ def _mode(rec: _Recorder):
     return Mode()
 
 
-def trace_model(model, example, samples: int = 1) -> Trace:
+def _module_hooks(model, rec: _Recorder) -> list:
+    """Forward hooks keeping ``rec.modules`` (the running modules' names), removed by the caller."""
+    def enter(mod, inp, name=""):
+        rec.modules.append(name)
+
+    def leave(mod, inp, out):   # returns None: the output stays the module's
+        if len(rec.modules) > 1:
+            rec.modules.pop()
+
+    hooks = []
+    for name, m in model.named_modules():
+        hooks += [m.register_forward_pre_hook(lambda mod, inp, name=name: enter(mod, inp, name)),
+                  m.register_forward_hook(leave)]
+    return hooks
+
+
+def trace_model(model, example, samples: int = 1, densities: bool = False) -> Trace:
     """Run ``model(example)`` once (``example``: a tensor, or a tuple/list of positional inputs) under the trace
     and return what it computed.  ``samples``: how many samples the example holds, to split a Linear's columns into
-    tokens per sample x batch (1: all columns are ``N``).  Raises ``TraceError`` naming the op that failed."""
+    tokens per sample x batch (1: all columns are ``N``).  ``densities``: also record each GEMM's activation
+    operands' nonzero fractions (meaningful on real data, e.g. a calibration batch).  Raises ``TraceError`` naming
+    the op that failed."""
     import torch
 
-    rec = _Recorder(model, samples)
+    rec = _Recorder(model, samples, densities)
+    hooks = _module_hooks(model, rec)
     inputs = tuple(example) if isinstance(example, (tuple, list)) else (example,)
     for t in _tensors(inputs):
         rec.origin[t] = _Origin.ACT
@@ -408,6 +448,8 @@ def trace_model(model, example, samples: int = 1) -> Trace:
                          f"{str(e).splitlines()[0][:160] if str(e) else ''})") from e
     finally:
         torch.backends.mha.set_fastpath_enabled(fast)
+        for h in hooks:
+            h.remove()
     return Trace(gemms=tuple(rec.gemms),
                  vector=tuple(VectorOp(n, rec.vector_calls[n], rec.vector[n]) for n in rec.vector_calls),
                  unpriced=tuple(UnpricedOp(n, c, rec.unpriced_flops.get(n)) for n, c in rec.unpriced_calls.items()))

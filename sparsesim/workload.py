@@ -57,6 +57,8 @@ class LayerWorkload:
                                    # loads); not an init field, so every copy (``dataclasses.replace``) starts empty
     pattern: WeightPattern | None = field(default=None, repr=False)  # statistical mode: the mask's law, no matrix
                                    # (``sparsesim.pattern``; the counts below come from it)
+    note: str = ""                 # how the layer was mapped (traced ops: ``sparsesim.traced_workloads``); the rows'
+                                   # ``note`` column
 
     def __post_init__(self):
         if (self.weights is None) == (self.pattern is None):
