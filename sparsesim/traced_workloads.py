@@ -113,7 +113,10 @@ def workloads_from_trace(trace: Trace, batch: int = 1, weight_bits: int | dict =
     by name (``measure_activations``), kept where their length is the workload's ``K``."""
     measured = None
     if densities is not None:
-        if [(g.op, g.kind, g.weight) for g in densities.gemms] != [(g.op, g.kind, g.weight) for g in trace.gemms]:
+        def key(g):   # the op itself may differ with the batch (addmm vs mm); what it computes per sample may not
+            return g.kind, g.weight, g.M, g.K, g.N
+
+        if [key(g) for g in densities.gemms] != [key(g) for g in trace.gemms]:
             raise WorkloadError("the calibration run traced other GEMMs than the example run (data-dependent control "
                                 "flow); activation densities cannot be matched to the layers")
         measured = [g.stream_density for g in densities.gemms]

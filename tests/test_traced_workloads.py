@@ -169,3 +169,54 @@ def test_compare_config_workloads_field():
     assert not CompareConfig().traced   # a zoo model: its module list
     with pytest.raises(CompareError, match="workloads='sideways'; allowed: traced, modules"):
         CompareConfig(workloads="sideways")
+
+
+TOKENS = """
+import torch
+from torch import nn
+
+input_shape = (1, 8, 8)   # 8 rows of 8 pixels: 8 tokens
+
+
+class Rows(nn.Module):
+    def __init__(self, num_classes=3):
+        super().__init__()
+        self.embed = nn.Linear(8, 16)
+        self.enc = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True, dropout=0.0)
+        self.head = nn.Linear(16, num_classes)
+
+    def forward(self, x):
+        return self.head(self.enc(self.embed(x.flatten(1, 2))).mean(1))
+
+
+def build(num_classes=3):
+    return Rows(num_classes)
+"""
+
+
+def test_compare_traces_a_user_transformer(tmp_path, monkeypatch):
+    import numpy as np
+
+    from analysis.report_data import priced_workloads
+
+    (tmp_path / "rows.py").write_text(TOKENS)
+    r = np.random.default_rng(0)
+    data = tmp_path / "d.npz"
+    np.savez(data, x_train=r.random((48, 1, 8, 8), dtype=np.float32), y_train=r.integers(0, 3, 48),
+             x_test=r.random((24, 1, 8, 8), dtype=np.float32), y_test=r.integers(0, 3, 24))
+    monkeypatch.setattr("analysis.report.write_report", lambda out, summary, log: None)
+    cfg = {"model": f"{tmp_path / 'rows.py'}:build", "dataset": "npz", "data_dir": str(data),
+           "structures": ["nonstructured"], "presets": ["eie_like"], "pretrain_epochs": 1, "admm_rounds": 1,
+           "retrain_epochs": 0, "ladder": [0.5], "bisections": 0, "tolerance_pp": 50.0, "hil_preset": None,
+           "measure_cpu": False, "calibrate_images": 8, "batch_size": 32, "batch": 2}
+    lines: list[str] = []
+    api.compare(cfg, tmp_path / "cmp", log=lines.append)
+    assert any(s.startswith("[workloads] traced workloads: priced 100.0% of the model's FLOPs") for s in lines)
+    ws = priced_workloads(CompareConfig.from_dict(cfg), tmp_path / "cmp" / "runs" / "dense", None)
+    names = [w.name for w in ws]
+    assert {"enc.self_attn.score", "enc.self_attn.context", "enc.self_attn.in_proj_weight.q", "enc.linear1"} <= set(
+        names)
+    ns: dict = {}
+    exec(TOKENS, ns)
+    assert sum(w.dense_macs for w in ws) == 2 * sum(flop_counter_macs(ns["build"]().eval(),
+                                                                       torch.zeros(1, 1, 8, 8)).values())
