@@ -30,6 +30,10 @@ Conventions (docs/cost_model.md, "Traced workloads"):
 * activation x activation: ``M`` = rows of the first operand, ``N`` = columns of the second, ``batch`` = the
   bmm batch (samples x heads); attention is dense (a causal mask is not a skipped GEMM, as in FlopCounterMode).
 
+Each GEMM also records the module whose forward ran it (``module``: names the activation x activation rows) and,
+with ``densities=True`` (a calibration batch), the nonzero fractions of its activation operands; the priced
+workloads are built from a trace by ``sparsesim.traced_workloads``.
+
 The fused CPU fast paths of ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer`` (one opaque kernel for the
 whole block) are switched off while tracing (``torch.backends.mha``), so projections and attention reach the trace
 as separate ops; the setting is restored afterwards.
