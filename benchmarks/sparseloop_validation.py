@@ -21,7 +21,7 @@ OURS = {"actual_reads": "reads", "gated_reads": "gated_reads", "skipped_reads": 
         "skipped_updates": "skipped_updates"}
 
 
-def load_cases(names=("fig1", "tutorial", "fig12", "grid", "table7")) -> list[dict]:
+def load_cases(names=("fig1", "tutorial", "fig12", "grid", "table7", "fig15")) -> list[dict]:
     return [c for n in names for c in json.loads((FIXTURES / f"{n}.json").read_text())["cases"]]
 
 
