@@ -28,6 +28,13 @@ FIG1_FORMATS = ("bitmask", "coordinate_list")
 FIG12 = "evaluation_setups/fig12_eyerissv2_pe_setup"
 TABLE7 = "evaluation_setups/table7_eyeriss_setup"
 FIG12_LAYERS = ("L07", "L09", "L13", "L19", "L21", "L23", "L25", "L27")
+FIG15 = "evaluation_setups/fig15_stc_related_setup/ref_outputs/resnet50_selected"
+FIG15_DENSITIES = ("1.0", "0.5", "0.3333", "0.25")
+# accelforge's layers 1-4 (tests/test_sparseloop_reproduction.py): M x K x N, input density
+FIG15_LAYERS = ("M512-K256-N1024-IAD0.82", "M512-K128-N1024-IAD0.56", "M128-K1152-N1024-IAD0.44",
+                "M512-K1024-N256-IAD0.27")
+FIG15_DESIGNS = ("TC-RF2x-24-bandwidth", "STC-RF2x-24-bandwidth", "STC_flexible-RF2x-24-bandwidth",
+                 "STC_flexible-RF2x-24-bandwidth-RLE")
 COUNTS = ("reads", "fills", "updates")
 TUTORIAL = "workspace/example_designs/example_designs/sparseloop"
 TUTORIAL_CASES = ("01.2.1-DUDU-dot-product", "01.2.2-SUDU-dot-product", "01.2.3-SCDU-dot-product", "02.2.1-spMspM",
@@ -42,7 +49,7 @@ def _level_blocks(text: str) -> dict[str, str]:
 
 
 def _tensor_blocks(block: str) -> dict[str, str]:
-    parts = re.split(r"^    (\w+):$", block, flags=re.M)
+    parts = re.split(r"^    (\w+)(?: \(Streamed\))?:$", block, flags=re.M)     # the 2022 artifact's ``stream``
     return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
 
 
@@ -137,6 +144,26 @@ def table7_cases(artifact: Path) -> list[dict]:
     return cases
 
 
+def fig15_cases(artifact: Path, designs=FIG15_DESIGNS) -> list[dict]:
+    """Fig. 15: TC and the STC family on four ResNet-50 GEMMs at weight densities 1.0, 0.5, 0.3333, 0.25
+    (STC's 2:4 is the same run at the three lower densities).  Read from the aggregated input plus map.yaml
+    each run consumed; counted in whole accesses.  DSTC and STC_flexible_dualCompress are left out: their
+    hypergeometric tiles take minutes per run here (docs/validation.md 14d)."""
+    root = artifact / FIG15
+    cases = []
+    for wd in FIG15_DENSITIES:
+        for layer in FIG15_LAYERS:
+            for design_name in designs:
+                run = root / f"WD-{wd}" / f"{layer}-WD{wd}" / design_name
+                stats = run / "output" / "timeloop-model.stats.txt"
+                design, workload = read_aggregated_run(run)
+                cases.append({"name": f"fig15 {design_name.split('-RF2x')[0]}{'-RLE' if design_name.endswith('RLE') else ''}"
+                                      f" WD-{wd} {layer.split('-IAD')[0]}",
+                              "stats": str(stats.relative_to(artifact)), "design": design_to_dict(design),
+                              "workload": workload_to_dict(workload), "reference": parse_stats(stats)})
+    return cases
+
+
 def tutorial_cases(exercises: Path) -> list[dict]:
     """Timeloop v0.4's Sparseloop tutorial designs with their reference outputs (plain projections, temporal
     mappings: the five that need no sliding window or spatial fan-out)."""
@@ -171,6 +198,10 @@ def main(argv=None) -> int:
             _write(args.out / "table7.json", "github.com/Accelergy-Project/micro22-sparseloop-artifact (commit "
                    f"de0374a), workspace/2022.micro.artifact/{TABLE7}; Sparseloop's outputs as its stats files print "
                    "them", table7_cases(args.artifact))
+        if "fig15" in args.only:
+            _write(args.out / "fig15.json", "github.com/Accelergy-Project/micro22-sparseloop-artifact (commit "
+                   f"de0374a), workspace/2022.micro.artifact/{FIG15}; Sparseloop's outputs as its stats files print "
+                   "them", fig15_cases(args.artifact))
         return 0
     _write(args.out / "fig1.json", "github.com/Accelergy-Project/micro22-sparseloop-artifact (commit de0374a), "
            "workspace/2022.micro.artifact; Sparseloop's outputs as its stats files print them", fig1_cases(args.artifact))

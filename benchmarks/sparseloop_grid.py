@@ -182,7 +182,7 @@ def _read_temporal(d: Path, files: dict, convention: str):
 def _read_spatial(d: Path, files: dict, convention: str):
     """Through the spatial reader, from the aggregated input the separate files make up."""
     (d / "aggregated_input.yaml").write_text(yaml.safe_dump(aggregated(files), sort_keys=False))
-    return read_aggregated(d / "aggregated_input.yaml", d / "ERT.yaml", CONVENTIONS[convention])
+    return read_aggregated(d / "aggregated_input.yaml", d / "ERT.yaml", convention=CONVENTIONS[convention])
 
 
 def run_point(timeloop: str, p: dict, keep: Path | None, convention: str, spatial: bool = False) -> dict:

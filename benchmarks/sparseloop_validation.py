@@ -21,7 +21,7 @@ OURS = {"actual_reads": "reads", "gated_reads": "gated_reads", "skipped_reads": 
         "skipped_updates": "skipped_updates"}
 
 
-FIXTURE_NAMES = ("fig1", "tutorial", "fig12", "grid", "grid_heldout", "table7", "sgrid", "sgrid_heldout")
+FIXTURE_NAMES = ("fig1", "tutorial", "fig12", "grid", "grid_heldout", "table7", "sgrid", "sgrid_heldout", "fig15")
 
 
 def load_cases(names=FIXTURE_NAMES) -> list[dict]:

@@ -21,6 +21,7 @@ def design_to_dict(d: Design) -> dict:
                "write_bw_words": lv.write_bw_words, "energy_pj": dict(lv.energy_pj),
                "formats": {t: [_format_to_list(f) for f in fs] for t, fs in lv.formats},
                "inner_to_outer": sorted(lv.inner_to_outer), "action_opts": _opts(lv.action_opts)}
+              | ({"stream": sorted(lv.stream)} if lv.stream else {})
               for lv in d.levels]
     c = d.compute
     return {"levels": levels, "convention": d.convention.name,
@@ -57,7 +58,8 @@ def design_from_dict(data: dict) -> Design:
                 int(lv.get("metadata_word_bits", 0)), lv.get("read_bw_words"), lv.get("write_bw_words"),
                 tuple((lv.get("energy_pj") or {}).items()),
                 tuple((t, tuple(_format_from_list(f) for f in fs)) for t, fs in (lv.get("formats") or {}).items()),
-                frozenset(lv.get("inner_to_outer", ())), _read_opts(lv.get("action_opts"), where)))
+                frozenset(lv.get("inner_to_outer", ())), _read_opts(lv.get("action_opts"), where),
+                frozenset(lv.get("stream", ()))))
         except (KeyError, TypeError, ValueError) as e:
             raise SpecError(f"{where}: {e}") from None
     c = data.get("compute") or {}

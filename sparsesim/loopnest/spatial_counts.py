@@ -309,6 +309,68 @@ def _ineffectual(ctx: _Context, moves: dict, level: int, tgt: int, conds: list[i
     return 1.0 - keep, tl
 
 
+def _fanout_ratio(ctx: _Context, lvl: int, c: int) -> tuple[float, float]:
+    """(average, worst-case) share of level ``lvl``'s spatial fan-out that tensor ``c``'s nonzeros keep busy:
+    the innermost nontrivial spatial loop over ``c`` sets the average (1 - P(the tile below it is empty)),
+    each such loop shrinks the worst case to the most nonzeros its fibre can hold (storage-gs-analyzer.cpp
+    CalculateSpatialOptimizationImpact; 2:4 over a K32 fan-out: 16 of 32)."""
+    avg, worst, model, size = None, 1.0, ctx.sizes[c][1], ctx.sizes[c][0]
+    cdims = ctx.projs[c].dims()
+    for lid, lp in enumerate(ctx.subs[lvl]):
+        if not lp.spatial or lp.factor <= 1 or lp.dim not in cdims:
+            continue
+        below = ctx.molds[lvl][lid - 1] if lid else ctx.molds[lvl - 1][-1] if lvl else [0] * len(ctx.dims)
+        sub = ctx.size(c, below)
+        if avg is None:
+            avg = 1.0 - model.p_empty(sub, size)
+        fiber = list(below)
+        fiber[lp.dim] = (fiber[lp.dim] + 1) * lp.factor - 1
+        whole = ctx.size(c, fiber)
+        worst *= min(whole // sub, max(model.occupancy(whole, size).nnz)) / lp.factor
+    return (1.0 if avg is None else avg), worst
+
+
+def _spatial_skips(ctx: _Context, moves: dict, computes: float, leaders: dict) -> tuple[float, float]:
+    """``skipping_spatial`` (Sparseloop's skipping-spatial): a level's fan-out skips the instances whose
+    condition tensors are empty there.  Returns (computes, share of the compute instances busy on average).
+
+    Read in storage-gs-analyzer.cpp (InitializeSpatialInstances, CalculateSpatialOptimizationImpact,
+    SummarizeAndPropagateSpatialCapacityReduction) and storage-optimization-combiner.cpp; ported for the
+    case Fig. 15 needs (STC: 2:4 at RF's K32 fan-out), where no inner level holds the target: its counts at
+    the level are kept, the computes lose floor(computes p) and the compute's busy share is the largest over
+    tensors of the busy shares below the first skipping level (a tensor with metadata there shrinks it too,
+    where its fan-out's worst case shrinks)."""
+    names = [t.name for t in ctx.w.tensors]
+    busy = {}
+    for lv, lvl in enumerate(ctx.design.levels):
+        for opt in lvl.action_opts:
+            if opt.kind != "skipping_spatial":
+                continue
+            tgt = names.index(opt.target)
+            if any(j < lv for j, tt in moves if tt == tgt):
+                raise SpecError(f"{lvl.name}.skipping_spatial: an inner level holds {opt.target} (not ported)")
+            keep = 1.0
+            for c in (names.index(x) for x in opt.condition_on):
+                lc = min((j for j, tt in moves if tt == c and j >= lv), default=None)
+                if lc is not None and moves[(lc, c)].has_md:
+                    keep *= _fanout_ratio(ctx, lv, c)[0]
+            busy[tgt] = min(busy.get(tgt, 1.0), keep)
+            if not ctx.w.tensors[tgt].output:
+                computes -= math.floor(computes * (1.0 - keep))
+                leaders[tgt] = c_round((1.0 - keep) * 1e6) / 1e6
+    if not busy:
+        return computes, 1.0
+    for t in range(len(names)):
+        share = 1.0
+        for lv in range(len(ctx.design.levels) if t not in busy else 0):
+            lc = min((j for j, tt in moves if tt == t and j >= lv), default=None)
+            if lc is not None and moves[(lc, t)].has_md:
+                avg, worst = _fanout_ratio(ctx, lv, t)
+                share *= avg if worst != 1.0 else 1.0
+        busy.setdefault(t, share)
+    return computes, max(busy.values())
+
+
 def _local_saf(moves: dict, d: _Move, p: float, kind: str, output: bool) -> None:
     """The SAF at its own level (ApplyLocalStorageSAFImpact)."""
     moved = math.ceil(d.fg["random_read"] * p) if output else math.floor(d.fg["random_read"] * p)
@@ -401,11 +463,14 @@ def _sparse(design: Design, w: Workload, moves: dict, ctx: _Context, computes: f
     safs = {}
     for lv, lvl in enumerate(design.levels):
         for opt in lvl.action_opts:
+            if opt.kind == "skipping_spatial":
+                continue
             tgt = names.index(opt.target)
             p, tl = _ineffectual(ctx, moves, lv, tgt, [names.index(c) for c in opt.condition_on])
             if (tl, tgt) not in safs or safs[(tl, tgt)][1] < p:
                 safs[(tl, tgt)] = ("gated" if opt.kind == "gating" else "skipped", p)
     leaders, done = {}, set()
+    computes, busy = _spatial_skips(ctx, moves, computes, leaders)
     for t in range(nt):
         for lv in sorted((lv for lv, tt in safs if tt == t), reverse=True):
             kind, p = safs[(lv, t)]
@@ -436,7 +501,7 @@ def _sparse(design: Design, w: Workload, moves: dict, ctx: _Context, computes: f
             if w.tensors[t].output:
                 d.fg["compression_count"] += parent.fg["random_update"]
             d.fg["decompression_count"] += d.fg["random_fill"]
-    return _compute_actions(design, w, moves, computes, leaders, ctx.sizes)
+    return _compute_actions(design, w, moves, computes, leaders, ctx.sizes), busy
 
 
 def moves_by_level(moves: dict, t: int) -> dict:
@@ -461,6 +526,26 @@ def _energy_and_words(lvl: StorageLevel, d: _Move) -> tuple[float, float, float,
     return e, reads, writes, bits
 
 
+def _streams(design: Design, w: Workload, dense: dict, moves: dict) -> None:
+    """A tensor a level bypasses but streams (the 2022 artifact's ``stream``, absent from public Timeloop;
+    inferred from its Fig. 15 stats, "A (Streamed)"): per instance, a read and a fill of each word its parent
+    serves through it; no capacity, no metadata."""
+    for lv, lvl in enumerate(design.levels):
+        instances = math.prod(lp.factor for up in design.levels[lv + 1:] for lp in up.loops if lp.spatial)
+        for t, tensor in enumerate(w.tensors):
+            if tensor.name not in lvl.stream:
+                continue
+            parent = min((j for j, tt in moves if tt == t and j > lv), default=None)
+            if parent is None:
+                raise SpecError(f"{lvl.name}.stream: no level above keeps {tensor.name}")
+            sc = dense[(parent, tensor.name)]
+            traffic = sc.reads * sc.instances // instances
+            d = _Move(0, traffic, traffic, 0, float(instances), DENSE, None, parent)
+            d.fg = {op: 0 for op in OPS} | {"random_read": traffic, "random_fill": traffic}
+            d.fmt = {op: [] for op in MD_OPS}
+            moves[(lv, t)] = d
+
+
 def evaluate_spatial(design: Design, w: Workload) -> LoopnestResult:
     dims = [d for d, _ in w.sizes]
     dense, compute_instances, per_instance = spatial_counts(design, w)
@@ -472,8 +557,9 @@ def evaluate_spatial(design: Design, w: Workload) -> LoopnestResult:
     ctx = _Context(design, w, dims, projs, subs, molds, sizes)
     total = float(compute_instances * per_instance)
     sparse = any(lvl.formats or lvl.action_opts for lvl in design.levels) or design.compute.action_opts
-    random, gated, skipped = _sparse(design, w, moves, ctx, total) if sparse else (total, 0, 0)
-    compute_cycles = math.ceil((random + gated) / compute_instances)
+    (random, gated, skipped), busy = _sparse(design, w, moves, ctx, total) if sparse else ((total, 0, 0), 1.0)
+    _streams(design, w, dense, moves)
+    compute_cycles = math.ceil((random + gated) / (compute_instances * busy))
     levels = []
     for lv, lvl in enumerate(design.levels):
         energy, reads, writes, counts = 0.0, 0.0, 0.0, []

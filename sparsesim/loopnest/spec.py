@@ -33,7 +33,9 @@ STORAGE_OP_ACTIONS = {
     "decompression_count": ("decompression_count",), "compression_count": ("compression_count",),
 }
 FORMAT_KINDS = ("UOP", "CP", "B", "RLE")
-OPT_KINDS = ("gating", "skipping")
+# skipping_spatial: fewer instances work (Sparseloop storage-gs-analyzer.cpp CalculateSpatialOptimizationImpact);
+# spatial designs only (:mod:`sparsesim.loopnest.spatial_counts`)
+OPT_KINDS = ("gating", "skipping", "skipping_spatial")
 
 
 class SpecError(ValueError):
@@ -136,6 +138,9 @@ class StorageLevel:
     formats: tuple[tuple[str, tuple[RankFormat, ...]], ...] = ()
     inner_to_outer: frozenset[str] = frozenset()
     action_opts: tuple[ActionOpt, ...] = ()
+    # bypassed but streamed through (the 2022 artifact's ``stream`` directive): charged a read and a fill
+    # per word its parent serves through it, no capacity (:mod:`sparsesim.loopnest.spatial_counts`)
+    stream: frozenset[str] = frozenset()
 
     def energy(self, action: str) -> float:
         """pJ per action; an output's ``update`` falls back to ``write`` where the table has none."""

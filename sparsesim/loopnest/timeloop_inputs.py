@@ -124,8 +124,8 @@ def _sparse(block: dict | None) -> dict[str, dict]:
             if ds.get("rank_application_order") == "inner-to-outer":
                 inner.add(ds["name"])
         for ao in tgt.get("action_optimization") or []:
-            for o in ao["options"]:
-                opts.append(ActionOpt(ao["type"], o["target"], tuple(o["condition_on"])))
+            for o in ao.get("options") or [ao]:      # the 2022 artifact writes one option per entry
+                opts.append(ActionOpt(ao["type"].replace("-", "_"), o["target"], tuple(o.get("condition_on") or ())))
         skip = any(o["type"] in ("skipping", "skip_on_not_aligned_operands")
                    for o in tgt.get("compute_optimization") or ())
         out[_base(tgt["name"])] = {"formats": tuple(formats), "inner_to_outer": frozenset(inner),

@@ -73,10 +73,15 @@ def _level_loops(mapping: list, w: Workload, name: str, fans_out: bool) -> tuple
     return tuple(loops)
 
 
-def read_aggregated(input_path, ert_path,
+def read_aggregated(input_path, ert_path, map_path=None,
                     convention: Convention = SPARSELOOP_2022_COUNTS) -> tuple[Design, Workload]:
-    """``convention``: how to count (the Table 7 artifact's by default; the a9c5115 build for its grids)."""
+    """``map_path``: the mapping where the aggregated input has none (the Fig. 15 runs keep it in map.yaml);
+    ``convention``: how to count (the Table 7 artifact's by default; the a9c5115 build for its grids)."""
     data = _yaml(input_path)
+    if "mapping" not in data:
+        if map_path is None:
+            raise SpecError(f"{input_path}: no mapping and no map.yaml given")
+        data["mapping"] = _yaml(map_path)["mapping"]
     w = read_workload_spatial(data["problem"])
     comps = _flatten(data["architecture"], 1, [])
     storages = [c for c in comps if str(c[2].get("class", "")).lower() not in COMPUTE_CLASSES]
@@ -84,7 +89,7 @@ def read_aggregated(input_path, ert_path,
     if len(computes) != 1:
         raise SpecError(f"{input_path}: {len(computes)} compute components; one is read")
     mapping = data["mapping"]
-    keeps = {_base(m["target"]): (set(m.get("keep") or ()), set(m.get("bypass") or ()))
+    keeps = {_base(m["target"]): (set(m.get("keep") or ()), set(m.get("bypass") or ()), set(m.get("stream") or ()))
              for m in mapping if m["type"] in ("datatype", "bypass")}
     sparse = _sparse(data.get("sparse_optimizations"))
     energies = _ert(ert_path)
@@ -93,7 +98,7 @@ def read_aggregated(input_path, ert_path,
     for i, (name, count, comp) in enumerate(inner_first):
         a = comp.get("attributes") or {}
         below = inner_first[i - 1][1] if i else computes[0][1]
-        keep, bypass = keeps.get(name, (set(), set()))
+        keep, bypass, stream = keeps.get(name, (set(), set(), set()))
         top = i == len(inner_first) - 1
         kept = frozenset(t.name for t in w.tensors if t.name in keep or (top and t.name not in bypass))
         word = int(a.get("word_bits", a.get("datawidth", 16)))
@@ -106,7 +111,7 @@ def read_aggregated(input_path, ert_path,
                                    int(a.get("metadata_storage_width", 0) or 0),
                                    int(a.get("metadata_datawidth", 0) or 0), bw["read_bandwidth"],
                                    bw["write_bandwidth"], tuple((k, v) for k, v in table.items() if k in ACTIONS),
-                                   **feats))
+                                   stream=frozenset(stream - kept), **feats))
     mac = computes[0][0]
     table, feats = energies.get(mac, {}), sparse.get(mac, {})
     compute = ComputeLevel(mac, _first(table, ("mac_random", "mult_random", "mac", "mult", "compute")),
@@ -118,4 +123,4 @@ def read_aggregated(input_path, ert_path,
 
 def read_aggregated_run(run: Path) -> tuple[Design, Workload]:
     run = Path(run)
-    return read_aggregated(run / "aggregated_input.yaml", run / "ERT.yaml")
+    return read_aggregated(run / "aggregated_input.yaml", run / "ERT.yaml", run / "map.yaml")
