@@ -39,7 +39,8 @@ from .engines import compute_demands
 from .hwarrays import HardwareArrays
 from .memory import resident_weights
 from .provenance import labels
-from .results import COLUMNS, RUN_DEFAULTS, CostTable
+from .results import ADDITIVE, COLUMNS, RUN_DEFAULTS, CostTable
+from .stationary import one_instance, scale_instances
 from .timing import Timing, pipeline_cycles, pipelined_timing, transfer_cycles
 from .workload import LayerWorkload
 
@@ -104,20 +105,23 @@ def evaluate(workloads: Sequence[LayerWorkload], accelerators: Sequence[Accelera
 
     All layers go through the memory, timing and energy models in one numpy pass (the stacked entries are
     priced elementwise, so each row equals pricing its layer alone); only the engines, which read per-layer
-    facts of the real mask, run once per (layer, engine)."""
+    facts of the real mask, run once per (layer, engine).  An activation x activation row is priced as one of its
+    instances and scaled by their count; its operand is no weight (``sparsesim.stationary``)."""
     hw = HardwareArrays.of(accelerators)
-    workloads = list(workloads)
+    whole = list(workloads)
+    workloads = [one_instance(w) for w in whole]
     n = len(hw)
     d = compute_demands(workloads, hw)
     model_weight_bits = np.zeros(n)
-    for bits in d.storage_bits.reshape(len(workloads), n):   # layer by layer, in order (the same float sum)
-        model_weight_bits = model_weight_bits + bits
+    for w, bits in zip(workloads, d.storage_bits.reshape(len(workloads), n)):   # layer by layer (the same float sum)
+        if w.stationary == "weights":
+            model_weight_bits = model_weight_bits + bits
     resident = resident_weights(hw, model_weight_bits)
     stacked = hw.stacked(len(workloads))
     resident = np.tile(resident, len(workloads))
     traffic, timing = stacked_convention_costs(workloads, d, stacked, resident, n)
     cols = _cost_columns(workloads, d, stacked, traffic, timing, n, hw.once("labels", lambda: labels(hw.accelerators)))
-    return CostTable.from_arrays(cols, n)
+    return CostTable.from_arrays(scale_instances(cols, whole, n, ADDITIVE), n)
 
 
 __all__ = ["evaluate", "layer_costs", "pipeline_cycles", "pipelined_timing", "transfer_cycles", "Timing"]

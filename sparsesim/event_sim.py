@@ -40,6 +40,7 @@ from .demand import ComputeDemand
 from .engines import compute_demand
 from .hwarrays import HardwareArrays
 from .memory import Traffic, resident_weights
+from .stationary import one_instance
 from .timing import tile_phases
 from .workload import LayerWorkload
 
@@ -177,12 +178,17 @@ def stream_bandwidths(hw: HardwareArrays, i: int) -> dict:
 
 def simulate(workloads: list[LayerWorkload], accelerator: Accelerator, buffers: int = 2,
              record_timeline: bool = True, equal_tiles: bool = False) -> list[SimResult]:
-    """Event-level costs of every layer on one accelerator (``equal_tiles`` spreads traffic evenly)."""
+    """Event-level costs of every layer on one accelerator (``equal_tiles`` spreads traffic evenly).  An
+    activation x activation row is replayed as one of its instances, its counts times the instances (the
+    instances run one after another, as ``sparsesim.analytical`` prices them; its timeline is one instance's)."""
     hw = HardwareArrays.from_accelerators([accelerator])
+    whole = workloads
+    workloads = [one_instance(w) for w in whole]
     demands = [compute_demand(w, hw) for w in workloads]
-    resident = resident_weights(hw, sum(d.storage_bits for d in demands))
+    resident = resident_weights(hw, sum((d.storage_bits for w, d in zip(workloads, demands)
+                                         if w.stationary == "weights"), np.zeros(1)))
     out = []
-    for w, d in zip(workloads, demands):
+    for w, d, k in zip(workloads, demands, (w.instances for w in whole)):
         traffic, _ = convention_costs(w, d, hw, resident)
         trace = tile_trace(d, traffic, 0, hw)
         if equal_tiles:
@@ -191,8 +197,8 @@ def simulate(workloads: list[LayerWorkload], accelerator: Accelerator, buffers: 
                               np.full(n, trace.stores.sum() / n), trace.compute)
         cycles, stall, busy, tl = simulate_trace(trace, stream_bandwidths(hw, 0), bool(hw.dram_shared[0]),
                                                  float(hw.dram_latency[0]), buffers, record_timeline)
-        out.append(SimResult(w.name, accelerator.name, cycles, float(d.compute_cycles[0]), stall, busy,
-                             trace.compute.size, tuple(tl)))
+        out.append(SimResult(w.name, accelerator.name, k * cycles, k * float(d.compute_cycles[0]), k * stall,
+                             k * busy, k * trace.compute.size, tuple(tl)))
     return out
 
 

@@ -28,6 +28,13 @@ buffers and between the buffers and the array.  Rules (docs/cost_model.md):
   and minimises DRAM traffic (all 8 subsets are priced, vectorized).
 * Buffer traffic.  The array's reads and writes come from the engine; every
   DRAM fill is a buffer write and every DRAM write-back a buffer read.
+* Activation operands (``sparsesim.stationary``).  The stationary operand of an
+  activation x activation GEMM (K, V) is never resident: it comes from the
+  activation buffer when the layer's activations stay on chip (its input and
+  this operand fit the activation buffer), else from DRAM, like a streamed
+  weight (once if it fits its buffer, else once per pass).  The part of it
+  copied from a KV cache passed in as model inputs is read from DRAM every
+  step; the new part the model returns is written to DRAM (output writes).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import numpy as np
 
 from .demand import ComputeDemand
 from .hwarrays import HardwareArrays
+from .stationary import StationaryOperands
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,9 +122,15 @@ def _partial_sums(d: ComputeDemand, hw: HardwareArrays, kept: dict, resident: np
     return np.where(needs & ~chunked, spill_words, 0.0), extra_w, extra_if
 
 
-def native_traffic(d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray, act_density) -> Traffic:
-    """Traffic per config; ``act_density``: the layer's input-activation density (or one per entry of ``d``)."""
+def native_traffic(d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray, act_density,
+                   operands: StationaryOperands | None = None) -> Traffic:
+    """Traffic per config; ``act_density``: the layer's input-activation density (or one per entry of ``d``);
+    ``operands``: which entries' stationary operand is an activation, with their KV-cache words (None: weights)."""
     act, acc = hw.act_bits, hw.acc_bits
+    zero = np.zeros(len(hw))
+    act_op, cache_in, cache_out = (zero.astype(bool), zero, zero) if operands is None else (
+        operands.activation, operands.cache_read_words, operands.cache_write_words)
+    resident = resident & ~act_op
     entries = d.storage_bits / np.maximum(d.filter_word_bits, 1e-12)
     spill_words = d.ofmap_words * np.maximum(d.psum_passes - 1, 0)
     sizes = {"ifmap": d.ifmap_words * act, "filter": d.storage_bits, "ofmap": d.ofmap_tile_words * acc}
@@ -126,21 +140,27 @@ def native_traffic(d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray, a
     kept = _kept_on_chip(hw, sizes, savings)
     half = np.where(hw.double_buffered, 0.5, 1.0)
     acts_fit = (sizes["ifmap"] <= hw.buf_bits["ifmap"] * half) & (d.ofmap_words * act <= hw.buf_bits["ofmap"] * half)
+    acts_fit = acts_fit & (~act_op | (sizes["ifmap"] + sizes["filter"] <= hw.buf_bits["ifmap"] * half))
     acts_on_chip = (hw.acts_mode == "resident") | ((hw.acts_mode == "auto") & acts_fit)
     kept["ifmap"] = kept["ifmap"] | acts_on_chip
-    spill, extra_w, extra_if = _partial_sums(d, hw, kept, resident)
+    from_chip = act_op & acts_on_chip       # an activation operand the activation buffer holds (but its cache part)
+    spill, extra_w, extra_if = _partial_sums(d, hw, kept, resident | from_chip)
     dram_if = np.where(acts_on_chip, 0.0, d.ifmap_words * np.where(kept["ifmap"], 1.0, d.ifmap_passes)) + extra_if
-    dram_w = np.where(resident, 0.0, entries * np.where(kept["filter"], 1.0, d.filter_passes)) + extra_w
-    out_words = np.where(acts_on_chip, 0.0, d.ofmap_words)
+    fetches = np.where(kept["filter"], 1.0, d.filter_passes)
+    dram_w = np.where(resident, 0.0, np.where(from_chip, cache_in, entries) * fetches) + extra_w
+    on_chip_w = np.where(from_chip, (entries - cache_in) * fetches, 0.0)   # activation buffer -> filter buffer
+    out_words = np.where(acts_on_chip, 0.0, d.ofmap_words) + cache_out
     bits_if, bits_w = dram_if * act, dram_w * d.filter_word_bits
-    compulsory = np.where(resident, 0.0, d.storage_weight_bits) + np.where(
-        acts_on_chip, 0.0, d.ifmap_words * act * act_density + d.ofmap_words * act)
-    reads = {"ifmap": d.sram_ifmap_read_words * act, "filter": d.sram_filter_read_words * d.filter_word_bits,
+    compulsory = np.where(resident, 0.0, np.where(from_chip, cache_in * act, d.storage_weight_bits)) + np.where(
+        acts_on_chip, 0.0, d.ifmap_words * act * act_density + d.ofmap_words * act) + cache_out * act
+    reads = {"ifmap": d.sram_ifmap_read_words * act + on_chip_w * act,
+             "filter": d.sram_filter_read_words * d.filter_word_bits,
              "ofmap": d.sram_ofmap_read_words * acc + out_words * act + spill * acc}
-    writes = {"ifmap": bits_if, "filter": bits_w, "ofmap": d.sram_ofmap_write_words * acc + spill * acc}
+    writes = {"ifmap": bits_if, "filter": bits_w + on_chip_w * act,
+              "ofmap": d.sram_ofmap_write_words * acc + spill * acc}
     return Traffic(
         sram_ifmap_read_words=d.sram_ifmap_read_words, sram_ifmap_write_words=dram_if,
-        sram_filter_read_words=d.sram_filter_read_words, sram_filter_write_words=dram_w,
+        sram_filter_read_words=d.sram_filter_read_words, sram_filter_write_words=dram_w + on_chip_w,
         sram_ofmap_write_words=d.sram_ofmap_write_words + spill,
         sram_ofmap_read_words=d.sram_ofmap_read_words + out_words + spill,
         dram_ifmap_read_words=dram_if, dram_filter_read_words=dram_w, dram_ofmap_write_words=out_words + spill,

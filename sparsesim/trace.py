@@ -27,8 +27,13 @@ Conventions (docs/cost_model.md, "Traced workloads"):
   columns (a Linear over leading dims: tokens x batch; ``samples`` splits them into ``N`` per sample x ``batch``);
 * a convolution: ``M`` = output channels, ``K`` = input channels per group x kernel positions, ``N`` = output
   positions (a transposed conv: input positions, the scatter form), ``batch`` = images, ``groups`` kept;
-* activation x activation: ``M`` = rows of the first operand, ``N`` = columns of the second, ``batch`` = the
-  bmm batch (samples x heads); attention is dense (a causal mask is not a skipped GEMM, as in FlopCounterMode).
+* activation x activation ``a @ b``: the second operand is the stationary one (attention's K and V, the operands
+  a KV cache holds), so ``M`` = columns of ``b`` (keys for the score ``Q K^T``, value dim for the context ``P V``),
+  ``K`` = the reduction, ``N`` = rows of ``a`` (queries: one column per query, as a Linear's tokens), ``batch`` =
+  the bmm batch (samples x heads); attention is dense (a causal mask is not a skipped GEMM, as in FlopCounterMode).
+  ``cache_read_elems``: elements of one instance's stationary operand copied from the model's inputs (a KV cache
+  passed in; followed through views, copies and ``cat``); ``cache_write_elems``: the rest of it, where the model
+  returns that operand (the cache it hands to the next step), else 0.
 
 Each GEMM also records the module whose forward ran it (``module``: names the activation x activation rows) and,
 with ``densities=True`` (a calibration batch), the nonzero fractions of its activation operands; the priced
@@ -68,6 +73,8 @@ class TracedGemm:
     stream_density: float | None = field(default=None, compare=False)      # nonzero fraction of the streamed
     stationary_density: float | None = field(default=None, compare=False)  # (N side) / activation (M x K) operand;
                                    # None: not measured (``trace_model(densities=False)``) or not an activation
+    cache_read_elems: int = 0      # activation x activation, per instance: stationary elements from the model's inputs
+    cache_write_elems: int = 0     # ... and those computed here that the model returns (appended to its cache)
 
     @property
     def macs(self) -> int:
@@ -148,6 +155,11 @@ FUSED_MAC_OPS = ("aten._native_multi_head_attention", "aten._transformer_encoder
                  "aten._efficient_attention_forward", "aten.addr", "aten.addbmm")
 
 
+# single-input ops that copy their input's elements (views are recognised by ``is_view``)
+_COPIES = frozenset({"aten.clone", "aten._to_copy", "aten._unsafe_view", "aten.contiguous", "aten.alias",
+                     "aten.lift_fresh", "aten.detach"})
+
+
 class _Origin:
     """Where a tensor came from: ``ACT`` (depends on the input) or the parameter names it derives from."""
     ACT = "activation"
@@ -178,6 +190,9 @@ class _Recorder:
         self.densities = densities
         self.modules: list[str] = [""]   # the stack of running modules' names (forward hooks)
         self.origin = WeakTensorKeyDictionary()
+        self.from_input = WeakTensorKeyDictionary()   # tensor -> elements copied from the model's inputs
+        self.stationary: list = []                    # (gemm index, stationary operand's storage) of act x act
+        self.pending: list = []                       # storages of the act x act GEMMs a handler just returned
         self.by_storage: dict[int, str] = {}
         for name, p in model.named_parameters(remove_duplicate=False):
             self.origin[p] = frozenset({_param_name(name)})
@@ -212,6 +227,33 @@ class _Recorder:
         o = self.of(t)
         return ", ".join(sorted(o)) if o and o != _Origin.ACT else None
 
+    def act_x_act(self, g: TracedGemm, operand) -> TracedGemm:
+        """``g`` (activation x activation) with its cache reads: the stationary ``operand``'s elements copied from
+        the model's inputs, per instance; the operand's storage is kept (alive, so no later tensor reuses it) to
+        see after the run whether the model returns it (``returned``)."""
+        per = max(g.batch, 1)
+        read = min(int(self.from_input.get(operand) or 0) // per, g.M * g.K)
+        try:
+            storage = operand.untyped_storage()
+        except (RuntimeError, NotImplementedError):
+            storage = None
+        self.pending.append(storage)
+        return replace(g, cache_read_elems=read)
+
+    def returned(self, outputs) -> None:
+        """Where the model returns an act x act GEMM's stationary operand (its KV cache for the next step), the
+        elements computed in this run are written out: ``cache_write_elems``."""
+        ptrs = set()
+        for t in _tensors(outputs):
+            try:
+                ptrs.add(t.untyped_storage().data_ptr())
+            except (RuntimeError, NotImplementedError):
+                continue
+        for i, storage in self.stationary:
+            g = self.gemms[i]
+            if storage is not None and storage.data_ptr() in ptrs:
+                self.gemms[i] = replace(g, cache_write_elems=g.M * g.K - g.cache_read_elems)
+
     def density(self, t) -> float | None:
         """Nonzero fraction of an activation operand (``densities`` on), else None."""
         if not self.densities or t is None or not t.numel():
@@ -240,8 +282,8 @@ def _mm(rec, a, b, op: str, batch: int = 1) -> list[TracedGemm]:
         n, bt = _split(c, rec.samples) if batch == 1 else (c, batch)
         return [TracedGemm(op, "linear" if batch == 1 else "matmul", M=int(r), K=int(k), N=int(n), batch=int(bt),
                            weight=wa, weight_matrix=a.detach(), stream_density=rec.density(b))]
-    return [TracedGemm(op, "matmul", M=int(r), K=int(k), N=int(c), batch=int(batch), stream_density=rec.density(b),
-                       stationary_density=rec.density(a))]
+    return [rec.act_x_act(TracedGemm(op, "matmul", M=int(c), K=int(k), N=int(r), batch=int(batch),
+                                     stream_density=rec.density(a), stationary_density=rec.density(b)), b)]
 
 
 def _gemm_mm(rec, args, kwargs):
@@ -318,14 +360,16 @@ def _conv_out(size, kernel, stride, padding, dilation) -> list[int]:
 
 
 def _gemm_sdpa(rec, args, kwargs, op: str):
-    """Attention (B, H, S, D): score ``Q K^T`` (M = query rows, K = head dim, N = keys) and context ``P V``
-    (M = query rows, K = keys, N = value dim), batch = B x query heads; dense (a causal mask skips nothing)."""
+    """Attention (B, H, S, D): score ``Q K^T`` (stationary K: M = keys, K = head dim, N = query rows) and context
+    ``P V`` (stationary V: M = value dim, K = keys, N = query rows), batch = B x query heads; dense (a causal mask
+    skips nothing).  ``P`` stays inside the kernel: its density is not measured."""
     q, k, v = args[:3]
     b, h, s_q, d = (int(x) for x in q.shape)
     s_k, d_v = int(k.shape[-2]), int(v.shape[-1])
-    return [TracedGemm(op, "attention_score", M=s_q, K=d, N=s_k, batch=b * h, stream_density=rec.density(k),
-                       stationary_density=rec.density(q)),
-            TracedGemm(op, "attention_context", M=s_q, K=s_k, N=d_v, batch=b * h, stream_density=rec.density(v))]
+    return [rec.act_x_act(TracedGemm(op, "attention_score", M=s_k, K=d, N=s_q, batch=b * h,
+                                     stream_density=rec.density(q), stationary_density=rec.density(k)), k),
+            rec.act_x_act(TracedGemm(op, "attention_context", M=d_v, K=s_k, N=s_q, batch=b * h,
+                                     stationary_density=rec.density(v)), v)]
 
 
 def _sdpa(op):
@@ -394,8 +438,18 @@ def _mode(rec: _Recorder):
                     rec.origin[t] = origin
                 elif t in rec.origin:   # a tensor overwritten from neutral data (a fill) forgets its origin
                     del rec.origin[t]
+            counts = [int(rec.from_input.get(t) or 0) for t in inputs]
+            if any(counts) and outs:   # elements copied from the model's inputs (a KV cache) follow copies and cat
+                if name in ("aten.cat", "aten.stack"):
+                    rec.from_input[outs[0]] = sum(counts)
+                elif len(inputs) == 1 and (func.is_view or name in _COPIES):
+                    for t in outs:
+                        rec.from_input[t] = min(counts[0], t.numel())
             if handler is not None:
+                start = len(rec.gemms)
                 rec.gemms.extend(replace(g, module=rec.modules[-1]) for g in handler(rec, args, kwargs))
+                rec.stationary += [(start + i, rec.pending.pop(0)) for i, g in enumerate(rec.gemms[start:])
+                                   if g.act_x_act]
             elif func._overloadpacket in flop_registry or name in FUSED_MAC_OPS:
                 rec.unpriced_calls[name] += 1
                 formula = flop_registry.get(func._overloadpacket)
@@ -440,11 +494,13 @@ def trace_model(model, example, samples: int = 1, densities: bool = False) -> Tr
     inputs = tuple(example) if isinstance(example, (tuple, list)) else (example,)
     for t in _tensors(inputs):
         rec.origin[t] = _Origin.ACT
+        rec.from_input[t] = t.numel()
     fast = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
     try:
         with _mode(rec):
-            model(*inputs)
+            outputs = model(*inputs)
+        rec.returned(outputs)
     except TraceError:
         raise
     except Exception as e:

@@ -11,7 +11,10 @@ kinds are ``conv2d`` and ``linear``), keeping ``M x K x N x batch`` = the op's M
   pattern apply.  A packed ``in_proj_weight`` (``nn.MultiheadAttention``'s Q, K and V in one GEMM) is three rows,
   ``.q``, ``.k`` and ``.v``;
 * an activation x activation GEMM (attention score ``Q K^T`` and context ``P V``, a ``bmm``/``matmul`` of two
-  activations) is ``linear`` whose stationary ``(M, K)`` operand is dense (all ones: no weights to prune), with the
+  activations) is ``linear`` whose stationary ``(M, K)`` operand (K, V: the second operand) is dense (all ones: no
+  weights to prune) and an activation (``stationary='activations'``: each of the batch's instances has its own,
+  priced at activation bits, never stored nor kept resident as weights; ``sparsesim.stationary``), with the KV
+  cache it reads from the model's inputs and writes back (``cache_read_elems``, ``cache_write_elems``) and the
   streamed operand's measured nonzero fraction as ``act_density`` where a calibration batch was traced; its note
   says so.
 
@@ -34,7 +37,7 @@ from .workload import LayerWorkload, WorkloadError, measure_activations
 
 FALLBACK = "--workloads modules (API: workloads='modules')"
 WORKLOAD_MODES = ("traced", "modules")
-ACT_X_ACT_NOTE = "activation x activation: stationary operand dense (no weights)"
+ACT_X_ACT_NOTE = "activation x activation: stationary operand an activation (dense, no weights)"
 _WHAT = {"attention_score": "score", "attention_context": "context", "matmul": "matmul"}
 
 
@@ -75,7 +78,9 @@ def _one(g: TracedGemm, name: str, batch: int, bits: int, density: float | None)
     common = {"weight_bits": bits, "groups": g.groups, "act_density": act}
     if g.weight is None:
         return [LayerWorkload(name, "linear", g.M, g.K, g.N, np.ones((g.M, g.K), np.float32), batch=g.batch * batch,
-                              input_elems=g.K * g.N, note=f"traced {g.op} {g.kind}; {ACT_X_ACT_NOTE}", **common)]
+                              input_elems=g.K * g.N, note=f"traced {g.op} {g.kind}; {ACT_X_ACT_NOTE}",
+                              stationary="activations", cache_read_elems=g.cache_read_elems,
+                              cache_write_elems=g.cache_write_elems, **common)]
     w, m, inst = _weights(g)
     geo = g.geometry
     if g.kind in ("conv2d", "conv1d"):

@@ -33,6 +33,9 @@ class WorkloadError(ValueError):
     pass
 
 
+STATIONARY = ("weights", "activations")   # what a GEMM's stationary (M, K) operand is
+
+
 @dataclass(frozen=True, eq=False)
 class LayerWorkload:
     name: str
@@ -59,6 +62,13 @@ class LayerWorkload:
                                    # (``sparsesim.pattern``; the counts below come from it)
     note: str = ""                 # how the layer was mapped (traced ops: ``sparsesim.traced_workloads``); the rows'
                                    # ``note`` column
+    stationary: str = "weights"    # what the (M, K) operand is: ``weights`` (shared by the batch), or ``activations``
+                                   # (an activation x activation GEMM: each of the ``batch`` instances has its own,
+                                   # e.g. a head's K or V; priced as activations: ``sparsesim.stationary``)
+    cache_read_elems: int = 0      # activations: elements of one instance's (M, K) operand that come from the
+                                   # model's inputs (a KV cache held in DRAM between steps)
+    cache_write_elems: int = 0     # activations: elements of it the model computed and returns (appended to the
+                                   # cache: written to DRAM)
 
     def __post_init__(self):
         if (self.weights is None) == (self.pattern is None):
@@ -85,6 +95,17 @@ class LayerWorkload:
                 raise WorkloadError(f"layer {self.name!r}: act_pattern shape {pat.shape}; allowed: (vectors >= 1, "
                                     f"K={self.K})")
             object.__setattr__(self, "act_pattern", pat)
+        if self.stationary not in STATIONARY:
+            raise WorkloadError(f"layer {self.name!r}: stationary={str(self.stationary)[:40]!r}; allowed: "
+                                f"{', '.join(STATIONARY)}")
+        for name in ("cache_read_elems", "cache_write_elems"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or not 0 <= v <= self.M * self.K \
+                    or (v and self.stationary != "activations"):
+                raise WorkloadError(f"layer {self.name!r}: {name}={v!r}; allowed: 0 .. M*K={self.M * self.K}, "
+                                    "and 0 unless stationary='activations'")
+        if self.cache_read_elems + self.cache_write_elems > self.M * self.K:
+            raise WorkloadError(f"layer {self.name!r}: cache_read_elems + cache_write_elems > M*K={self.M * self.K}")
         if not self.input_elems:
             object.__setattr__(self, "input_elems", self.K * self.groups if self.kind == "linear" else self.K)
 
@@ -150,6 +171,12 @@ class LayerWorkload:
         """True where an engine that needs the activation pattern draws it (from ``act_seed``): no measured
         ``act_pattern`` and some inputs are zero."""
         return self.act_pattern is None and self.act_density < 1.0
+
+    @property
+    def instances(self) -> int:
+        """Independent GEMMs the row holds: its batch where each instance has its own stationary activations,
+        else 1 (the weights are shared by every column)."""
+        return self.batch if self.stationary == "activations" else 1
 
     @property
     def columns(self) -> int:

@@ -29,6 +29,7 @@ from accel_models.hardware import HardwareError
 from ..demand import ComputeDemand
 from ..hwarrays import HardwareArrays
 from ..memory import Traffic, native_traffic
+from ..stationary import StationaryOperands
 from ..timing import pipelined_timing
 from ..engines import register_in, rowstationary, unregister_in
 from ..workload import LayerWorkload
@@ -132,8 +133,11 @@ def _own_pricers(convention: np.ndarray, engine: np.ndarray) -> list[tuple[np.nd
 
 
 def convention_costs(w: LayerWorkload, d: ComputeDemand, hw: HardwareArrays, resident: np.ndarray):
-    """(Traffic, Timing) for every config, each priced under its own convention."""
-    traffic = native_traffic(d, hw, resident, w.act_density)
+    """(Traffic, Timing) for every config, each priced under its own convention (an activation stationary
+    operand is never resident: ``sparsesim.stationary``)."""
+    ops = StationaryOperands.of([w], len(hw))
+    resident = resident & ~ops.activation
+    traffic = native_traffic(d, hw, resident, w.act_density, ops)
     timing = pipelined_timing(d, traffic, hw)
     for idx, costs in _own_pricers(hw.convention, hw.engine):
         t, tm = costs(w, d, hw, idx, resident)
@@ -146,7 +150,9 @@ def stacked_convention_costs(workloads, d: ComputeDemand, hw: HardwareArrays, re
     ``resident`` hold ``len(workloads) * n`` entries): the native model and its timing in one pass over every
     entry, then each layer's configs under another rule priced and merged as ``convention_costs`` does."""
     density = np.repeat(np.array([w.act_density for w in workloads], dtype=float), n)
-    traffic = native_traffic(d, hw, resident, density)
+    ops = StationaryOperands.of(workloads, n)
+    resident = resident & ~ops.activation
+    traffic = native_traffic(d, hw, resident, density, ops)
     timing = pipelined_timing(d, traffic, hw)
     for idx, costs in _own_pricers(hw.convention[:n], hw.engine[:n]):
         at = [idx + layer * n for layer in range(len(workloads))]

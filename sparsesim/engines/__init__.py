@@ -6,7 +6,8 @@ needs from that kind of array (``sparsesim.demand``); ``register_engine(name,
 demand_fn)`` adds one (the built-ins are registered the same way) and
 ``compute_demand`` dispatches each config to its engine; ``compute_demands`` does
 it for a list of layers at once, stacked layer after layer (what the analytical
-engine prices in one pass).  Engine constants are hardware fields
+engine prices in one pass).  Both give an activation-stationary layer's values the
+hardware's activation width (``sparsesim.stationary.activation_widths``).  Engine constants are hardware fields
 (``accel_models.hardware.PEArray`` or the engine's parameter class in
 ``accel_models.engines``), never literals here; an engine builds the arrays it
 needs from them once per hardware set with ``hw.engine_arrays(name, builder)``.
@@ -26,6 +27,7 @@ from accel_models.hardware import HardwareError
 
 from ..demand import ComputeDemand
 from ..hwarrays import HardwareArrays
+from ..stationary import activation_widths
 from ..workload import LayerWorkload
 from . import eie, rowstationary, scnn, sigma, systolic
 
@@ -99,7 +101,7 @@ def compute_demand(w: LayerWorkload, hw: HardwareArrays) -> ComputeDemand:
         idx = np.nonzero(hw.engine == name)[0]
         if idx.size:
             out.scatter(idx, model(w, hw, idx))
-    return out
+    return activation_widths(out, [w], hw)
 
 
 def compute_demands(workloads, hw: HardwareArrays) -> ComputeDemand:
@@ -124,5 +126,6 @@ def compute_demands(workloads, hw: HardwareArrays) -> ComputeDemand:
     if not parts:
         return ComputeDemand.empty(n * len(workloads))
     order = np.argsort(np.concatenate(where), kind="stable")   # every entry is in exactly one part
-    return ComputeDemand(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])[order].astype(
+    d = ComputeDemand(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])[order].astype(
         object if f.name == "format" else float, copy=False) for f in fields(ComputeDemand)})
+    return activation_widths(d, workloads, hw)
