@@ -2,6 +2,7 @@
 
 Every literature number lives in ``ENERGY_45NM``, ``DRAM_PJ_PER_BIT``,
 ``NODE_ENERGY_FACTOR``, ``FPGA_ENERGY``, ``FPGA_FAMILY_NODE_NM``, ``CLOCK_NETWORK`` or the CACTI table
+(and a preset's chip parameters, where it derives them from a cited chip: ``AMPERE_A100``)
 ``data/cacti_sram_45nm.csv``;
 nothing else in the toolkit hard-codes an energy.  Units are in the names (pJ).
 
@@ -187,6 +188,29 @@ CLOCK_NETWORK: dict[str, ClockNetwork] = {
 }
 
 
+
+AMPERE_WP = ("NVIDIA A100 Tensor Core GPU Architecture whitepaper (2020), "
+             "https://images.nvidia.com/aem-dam/en-zz/Solutions/data-center/nvidia-ampere-architecture-whitepaper.pdf; "
+             "not read in this project (not in the search corpora): the value as secondary pages quote it")
+_WP_SUMMARY = " (quoted from the whitepaper by https://ggangliu.cn/2023/06/25/nvidia-ampere-architecture.html)"
+_KLOCKWOOD = " (A100 40G SXM4 as listed by https://glennklockwood.com/garden/processors/A100, citing the whitepaper)"
+_FUDZILLA = " ('works at up to 1410MHz', https://fudzilla.com./news/ai/50832-nvidia-unveils-the-a100-tensor-core-gpu)"
+# The chip the ``sparse_tc_like`` preset is derived from (tests/test_sparse_tc.py ties every derived field to this
+# table): its tensor cores' dense FP16 rate, its 2:4 sparse rate, its HBM2 bandwidth and its L2.
+AMPERE_A100: dict[str, Cited] = {
+    "sms": Cited(108, "SMs", AMPERE_WP + _KLOCKWOOD),
+    "tensor_cores_per_sm": Cited(4, "tensor cores per SM", AMPERE_WP + _WP_SUMMARY),
+    "fp16_fma_per_tensor_core_per_clock": Cited(256, "dense FP16 FMA per clock", AMPERE_WP + _WP_SUMMARY),
+    "boost_clock_hz": Cited(1410e6, "Hz", AMPERE_WP + _FUDZILLA),
+    "fp16_dense_tflops": Cited(312, "TFLOPS", AMPERE_WP + _KLOCKWOOD + "; = 108 x 4 x 256 x 2 x 1.41 GHz"),
+    "fp16_sparse_tflops": Cited(624, "TFLOPS", AMPERE_WP + _KLOCKWOOD + ": 2:4 doubles the math rate"),
+    "hbm2_bytes_per_s": Cited(1555e9, "B/s", AMPERE_WP + _WP_SUMMARY + " (A100 40 GB; the 80 GB part: 2039 GB/s)"),
+    "l2_bytes": Cited(40 * 1024 * 1024, "bytes", AMPERE_WP + _WP_SUMMARY + " ('40 MB L2'; 40960 KB: fudzilla)"),
+    "metadata_bits_per_kept_value": Cited(2, "bits", "J. Pool et al. (A. Mishra et al.), 'Accelerating Sparse Deep "
+                                          "Neural Networks', arXiv:2104.08378: 2:4, a 2-bit index per kept value (log2 of 4 "
+                                          "positions; not checked against the paper's text here)"),
+}
+
 RF_NOTE = ("register files (below the CACTI grid's 1 KiB) follow Horowitz's square-root capacity trend down from "
            "the 1 KiB CACTI cell; Eyeriss (Chen et al., ISCA 2016) reports RF access ~1x a MAC, which this respects "
            "in order of magnitude")
@@ -311,5 +335,6 @@ def citations() -> list[tuple[str, float, str, str]]:
     rows += [(f"fpga_{k}", c.value, c.unit, c.source) for k, c in FPGA_ENERGY.items()]
     rows += [(f"fpga_family_{k}", c.value, c.unit, c.source) for k, c in FPGA_FAMILY_NODE_NM.items()]
     rows += [(f"clock_network_{k}", c.pj_per_pe_cycle, "pJ per PE-cycle", c.source) for k, c in CLOCK_NETWORK.items()]
+    rows += [(f"a100_{k}", c.value, c.unit, c.source) for k, c in AMPERE_A100.items()]
     rows += [(f"sram_table_{n}nm", float(sram_grid(n).log_read.size), "grid points", CACTI) for n in CACTI_NODES_NM]
     return rows

@@ -9,7 +9,10 @@ For every Conv2d/Linear of a model, at each batch, every variant that applies is
 * ``coo``        (CPU) torch sparse COO
 * ``compact``    the physically smaller dense layer: all-zero filters and input channels removed (a smaller
                  ``conv2d``), or for column/shape pruning the kept GEMM columns gathered then one smaller ``mm``
-* ``semi24``     (CUDA, fp16, 2:4-sparse layers) ``to_sparse_semi_structured``
+* ``dense_fp16`` (CUDA, 2:4-sparse layers) the same GEMM in fp16 with the zeros stored: the baseline of the
+                 published 2:4 speedups (dense fp16 time / 2:4 fp16 time; docs/validation.md section 15)
+* ``semi24``     (CUDA, fp16, 2:4-sparse layers) ``torch.sparse.to_sparse_semi_structured`` (cuSPARSELt where
+                 torch has it, else CUTLASS); ``semi24`` against ``dense_fp16`` is that speedup
 
 and the whole model as ``dense``, ``compact`` (``pruning.purification.compact``) and all-``csr``: rows with
 ``layer == "MODEL"``.  Every variant's output is checked against dense (``allclose``) before it is timed.
@@ -39,7 +42,7 @@ from accel_models.machine_load import LoadMonitor
 from .results import COLUMNS, RUN_DEFAULTS, CostTable, LayerCost
 from .stopwatch import MeasureError, Roofline, Timing, time_fn, timer_for
 
-FORMATS = ("dense", "dense_gemm", "csr", "coo", "compact", "semi24")
+FORMATS = ("dense", "dense_gemm", "csr", "coo", "compact", "dense_fp16", "semi24")
 MODEL_LAYER = "MODEL"     # the ``layer`` of whole-model rows
 
 
@@ -189,9 +192,7 @@ def layer_variants(layer: nn.Module, x: torch.Tensor, device: str) -> dict[str, 
                                  f"mm {rows.numel()}x{cols.numel()} of {m}x{w2.shape[1]}",
                                  Storage(tensor_bits(w_small)))
     if device.startswith("cuda") and _is_24(w2):
-        semi = _semi_structured(w2, xcols, post)
-        if semi is not None:
-            out["semi24"] = semi
+        out.update(semi_structured_variants(w2, xcols, post))
     return out
 
 
@@ -201,16 +202,22 @@ def _is_24(w2: torch.Tensor) -> bool:
     return bool(((w2.reshape(w2.shape[0], -1, 4) != 0).sum(-1) <= 2).all())
 
 
-def _semi_structured(w2, xcols, post) -> Variant | None:
+def semi_structured_variants(w2: torch.Tensor, xcols: torch.Tensor, post) -> dict[str, Variant]:
+    """The CUDA 2:4 path of a 2:4-sparse GEMM ``w2 @ xcols``: ``dense_fp16`` (the zeros stored) and ``semi24``
+    (``to_sparse_semi_structured``), both fp16 on ``w2``'s device; ``semi24`` is left out where torch refuses
+    the shape or the GPU (compute capability below 8.0, no cuSPARSELt/CUTLASS kernel): no row, not an error."""
+    w16, x16 = w2.half().contiguous(), xcols.half().contiguous()
+    to_dense = lambda y: post(y.float())  # noqa: E731
+    out = {"dense_fp16": Variant(lambda: torch.mm(w16, x16), to_dense, "fp16 dense GEMM (zeros stored)",
+                                 Storage(tensor_bits(w16)), 16)}
     try:
         from torch.sparse import to_sparse_semi_structured
-        w16 = w2.half().contiguous()
-        x16 = xcols.half().contiguous()
         ws = to_sparse_semi_structured(w16)
-        return Variant(lambda: torch.mm(ws, x16), lambda y: post(y.float()), "fp16 2:4 semi-structured",
-                       semi_structured_storage(ws), 16)
     except Exception:  # noqa: BLE001 - unsupported shape/arch: the variant is skipped
-        return None
+        return out
+    out["semi24"] = Variant(lambda: torch.mm(ws, x16), to_dense, "fp16 2:4 semi-structured",
+                            semi_structured_storage(ws), 16)
+    return out
 
 
 @dataclass(frozen=True)
@@ -263,7 +270,7 @@ def run_layer(name: str, layer: nn.Module, x: torch.Tensor, device: str, repeats
         runs = []
         for vname, v in variants.items():
             y = v.to_dense(v.run())
-            tol = 0.05 if vname == "semi24" else rtol
+            tol = 0.05 if vname in ("semi24", "dense_fp16") else rtol
             err = float((y.float() - ref).abs().max()) if y.numel() else 0.0
             if not torch.allclose(y.float(), ref, rtol=tol, atol=max(atol, tol * float(ref.abs().max()))):
                 raise MeasureError(f"{name}: variant {vname} disagrees with dense (max abs err {err:.3g})")
@@ -480,5 +487,5 @@ def evaluate_measured(model: nn.Module, input_shape, batches: Iterable[int] = (1
 
 __all__ = ["FORMATS", "MODEL_LAYER", "Storage", "Variant", "LayerRun", "ModelRun", "CSRLinear", "csr_model",
            "csr_storage", "coo_storage", "evaluate_measured", "hardware_name", "layer_inputs", "layer_variants",
-           "measure_model", "measured_cost", "model_costs", "run_layer", "unfold_gemm", "fold_gemm_output",
-           "weight_storage"]
+           "measure_model", "measured_cost", "model_costs", "run_layer", "semi_structured_variants", "unfold_gemm",
+           "fold_gemm_output", "weight_storage"]

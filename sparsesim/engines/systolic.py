@@ -134,7 +134,8 @@ def demands(workloads, hw: HardwareArrays, idx: np.ndarray) -> ComputeDemand:
     psums = np.where(os_, 1.0, row_folds)
     ofmap_writes = m_eff * n_cols * psums
     ofmap_reads = m_eff * n_cols * (psums - 1)
-    ifmap_words = per_layer(lambda w: w.input_elems * w.batch) * np.where(compact, kept_in, 1.0)
+    # an N:M layer reads every input (the metadata selects among them), whatever columns its mask leaves empty
+    ifmap_words = per_layer(lambda w: w.input_elems * w.batch) * np.where(compact & ~nm_ok, kept_in, 1.0)
     tile_words = np.where(ws, n_cols * np.minimum(cols, m_eff),
                           np.where(os_, np.minimum(rows, n_cols) * np.minimum(cols, m_eff),
                                    np.minimum(cols, n_cols) * m_eff))
