@@ -1,0 +1,194 @@
+"""One-shot layer-wise pruning (pruning/oneshot.py): exact structures, error ordering, exact OBS, refit."""
+
+import pytest
+import torch
+from torch import nn
+
+from pruning.oneshot import (LayerADMM, capture_grams, Magnitude, METHODS, SparseGPT, Wanda, damped, gram, method_named,
+                             prune_linears_, reconstruction_error, refit)
+from pruning.structures import Structure, StructureError
+from pruning.topk import keep_count
+
+STRUCTURES = [Structure("nonstructured", 0.5), Structure("nonstructured", 0.7), Structure("nm", n=2, m=4)]
+
+
+def correlated(seed: int, n_in: int = 64, n_out: int = 48, tokens: int = 512, mixing: float = 2.0):
+    """Inputs with correlated columns whose norms span 100x, and a random weight."""
+    g = torch.Generator().manual_seed(seed)
+    mix = mixing * torch.randn(n_in, n_in, generator=g) / n_in ** 0.5 + torch.eye(n_in)
+    scales = torch.logspace(-1, 1, n_in)[torch.randperm(n_in, generator=g)]
+    x = (torch.randn(tokens, n_in, generator=g) @ mix) * scales
+    return torch.randn(n_out, n_in, generator=g), x
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.parametrize("structure", STRUCTURES, ids=["ns50", "ns70", "nm24"])
+def test_masks_satisfy_the_structure_exactly(name, structure):
+    w, x = correlated(0)
+    w2 = method_named(name).prune(w, gram(x), structure)
+    kept = w2 != 0
+    assert int(kept.sum()) == keep_count(w.numel(), structure.ratio)
+    if structure.kind == "nm":
+        assert bool((kept.reshape(w.shape[0], -1, 4).sum(-1) == 2).all())
+
+
+def test_admm_any_structure():
+    w, x = correlated(1)
+    for s in (Structure("filter", 0.5), Structure("channel", 0.5), Structure("block", 0.5, block=(4, 4))):
+        w2 = LayerADMM().prune(w, gram(x), s)
+        mask = w2 != 0
+        assert torch.equal(mask, s.keep_mask(mask.double()))  # the support is an allowed one
+        assert int(mask.sum()) == s.max_nonzeros(tuple(w.shape))
+
+
+def test_sparsegpt_refuses_group_structures():
+    w, x = correlated(0)
+    with pytest.raises(StructureError, match="nonstructured or nm"):
+        SparseGPT().prune(w, gram(x), Structure("filter", 0.5))
+
+
+@pytest.mark.parametrize("structure", STRUCTURES, ids=["ns50", "ns70", "nm24"])
+def test_error_ordering_on_correlated_unequal_inputs(structure):
+    """ADMM <= SparseGPT <= Wanda <= magnitude on seeds 0..7.  Not a theorem: see the pinned counterexample."""
+    for seed in range(8):
+        w, x = correlated(seed)
+        h = gram(x)
+        err = {n: reconstruction_error(w, method_named(n).prune(w, h, structure), h) for n in METHODS}
+        assert err["admm"] <= err["sparsegpt"] <= err["wanda"] <= err["magnitude"], (seed, err)
+
+
+def test_sparsegpt_can_lose_to_wanda_at_50_percent():
+    """A miss, pinned: seed 8, non-structured 50%: SparseGPT's error is 1.2% above Wanda's (with weaker
+    mixing, 4 of 20 seeds at 50%; never at 70% or 2:4 in those 20).  ADMM stays below both."""
+    w, x = correlated(8)
+    h = gram(x)
+    s = Structure("nonstructured", 0.5)
+    err = {n: reconstruction_error(w, method_named(n).prune(w, h, s), h) for n in METHODS}
+    assert err["sparsegpt"] / err["wanda"] == pytest.approx(1.012, abs=0.002)
+    assert err["admm"] < err["wanda"]
+
+
+def test_wanda_is_optimal_without_updates_on_uncorrelated_inputs():
+    """Diagonal H: the error of a mask without weight update is sum of w^2 H_jj pruned, which Wanda minimises."""
+    g = torch.Generator().manual_seed(9)
+    h = torch.diag(torch.logspace(-2, 2, 32, dtype=torch.float64))
+    w = torch.randn(16, 32, generator=g, dtype=torch.float64)
+    for s in STRUCTURES:
+        e_w = reconstruction_error(w, Wanda().prune(w, h, s), h)
+        assert e_w <= reconstruction_error(w, Magnitude().prune(w, h, s), h)
+        for k in range(5):  # and below random allowed masks
+            r = s.keep_mask(torch.rand(w.shape, generator=g, dtype=torch.float64))
+            assert e_w <= reconstruction_error(w, w * r, h)
+
+
+def test_reconstruction_error_is_the_output_error():
+    w, x = correlated(3, n_in=16, n_out=8, tokens=40)
+    w2 = Magnitude().prune(w, gram(x), Structure("nonstructured", 0.5))
+    direct = float(((x.double() @ w.double().T - x.double() @ w2.double().T) ** 2).sum())
+    assert reconstruction_error(w, w2, gram(x)) == pytest.approx(direct, rel=1e-10)
+
+
+@pytest.mark.parametrize("name", ["magnitude", "wanda", "sparsegpt"])
+def test_refit_never_increases_error(name):
+    for seed in range(3):
+        w, x = correlated(seed)
+        h = gram(x)
+        for s in STRUCTURES:
+            w2 = method_named(name).prune(w, h, s)
+            mask = w2 != 0
+            w3 = refit(w, h, mask)
+            assert torch.equal(w3 != 0, mask) or bool(((w3 != 0) <= mask).all())
+            assert reconstruction_error(w, w3, h) <= reconstruction_error(w, w2, h) * (1 + 1e-12)
+            assert reconstruction_error(w, w3, h) <= reconstruction_error(w, w * mask, h) * (1 + 1e-12)
+
+
+def test_refit_is_the_least_squares_optimum():
+    w, x = correlated(4, n_in=12, n_out=3, tokens=60)
+    h = gram(x)
+    mask = Wanda().prune(w, h, Structure("nonstructured", 0.5)) != 0
+    w3 = refit(w, h, mask)
+    for r in range(w.shape[0]):  # row by row with lstsq on the kept columns
+        s = mask[r]
+        sol = torch.linalg.lstsq(x.double()[:, s], x.double() @ w.double()[r]).solution
+        assert torch.allclose(w3[r, s].double(), sol, atol=1e-5)
+
+
+def obs_sequential(w, h, mask):
+    """SparseGPT's update written out: column by column, each pruned weight's error spread over the
+    later columns with the explicit inverse of H restricted to them (no Cholesky, no blocks)."""
+    w = w.double().clone()
+    n = w.shape[1]
+    for j in range(n):
+        hinv = torch.linalg.inv(h[j:, j:])
+        e = torch.where(mask[:, j], torch.zeros_like(w[:, j]), w[:, j]) / hinv[0, 0]
+        w[:, j:] -= e[:, None] * hinv[0][None, :]
+        w[:, j] = torch.where(mask[:, j], w[:, j], torch.zeros_like(w[:, j]))
+    return w
+
+
+@pytest.mark.parametrize("structure", [Structure("nonstructured", 0.6), Structure("nm", n=2, m=4)], ids=["ns", "nm"])
+def test_sparsegpt_equals_sequential_obs(structure):
+    w, x = correlated(5, n_in=16, n_out=6, tokens=80)
+    h = gram(x)
+    sg = SparseGPT(blocksize=4, damp_rel=0.01)
+    w2 = sg.prune(w.double(), h, structure)
+    ref = obs_sequential(w, damped(h, 0.01), w2 != 0)
+    assert torch.allclose(w2, ref, atol=1e-10, rtol=1e-10)
+
+
+def test_sparsegpt_single_prune_is_the_obs_optimum():
+    """One weight pruned in the first column: the OBS update is the exact refit of its row."""
+    w, x = correlated(6, n_in=10, n_out=4, tokens=50)
+    w = w.double()
+    w[2, 0] = 1e-3  # the only weight pruned
+    h = gram(x)
+    s = Structure("nonstructured", 1.0 / w.numel())
+    w2 = SparseGPT(blocksize=128, damp_rel=0.01).prune(w, h, s)
+    assert (w2 == 0).sum() == 1 and w2[2, 0] == 0
+    assert torch.allclose(w2, refit(w, h, w2 != 0, damp_rel=0.01), atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_deterministic(name):
+    w, x = correlated(7)
+    a = method_named(name).prune(w, gram(x), Structure("nonstructured", 0.7))
+    b = method_named(name).prune(w.clone(), gram(x.clone()), Structure("nonstructured", 0.7))
+    assert torch.equal(a, b)
+
+
+def tiny_encoder():
+    torch.manual_seed(0)
+    return nn.TransformerEncoderLayer(d_model=32, nhead=4, dim_feedforward=64, dropout=0.0, batch_first=True).eval()
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_prune_linears_on_an_encoder_layer(name):
+    model = tiny_encoder()
+    g = torch.Generator().manual_seed(1)
+    batches = [torch.randn(2, 16, 32, generator=g) for _ in range(3)]
+    with torch.no_grad():
+        dense_out = model(batches[0])
+    report = prune_linears_(model, batches, Structure("nm", n=2, m=4), name)
+    assert [r.layer for r in report.layers] == ["linear1", "linear2"]
+    assert report.not_called == ("self_attn.out_proj",)  # read as a tensor by F.multi_head_attention_forward
+    for r in report.layers:
+        assert r.tokens == 3 * 2 * 16 and r.sparsity == 0.5 and 0 < r.error_rel < 1
+    kept = model.linear1.weight != 0
+    assert bool((kept.reshape(64, -1, 4).sum(-1) == 2).all())
+    with torch.no_grad():
+        assert torch.isfinite(model(batches[0])).all() and not torch.equal(model(batches[0]), dense_out)
+    assert torch.backends.mha.get_fastpath_enabled()  # restored
+
+
+def test_capture_matches_the_layer_input():
+    model = tiny_encoder()
+    x = torch.randn(1, 8, 32)
+    report_grams = capture_grams(model, [x])[0]
+    with torch.no_grad():  # linear1 reads the first norm's output (norm_first=False: after self-attention)
+        a = model.norm1(x + model._sa_block(x, None, None))
+    assert torch.allclose(report_grams["linear1"], gram(a), rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_method():
+    with pytest.raises(ValueError, match="allowed: magnitude, wanda, sparsegpt, admm"):
+        method_named("obs")
