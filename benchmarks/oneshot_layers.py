@@ -2,7 +2,7 @@
 
 The shape of issue 22's MiniLM table (layer x method x sparsity), on a model built here with random
 weights: a 2-layer ``nn.TransformerEncoder`` (d_model 64, 4 heads, FFN 256) and random calibration
-tokens.  Every Linear whose forward runs is pruned from the same captured inputs (dense model), with
+tokens.  Every Linear and attention in/out projection is pruned from the same captured inputs (dense model), with
 ``pruning.oneshot`` at 50%, 70% non-structured and 2:4.  The error is relative:
 ``||XW^T - XW'^T||^2 / ||XW^T||^2`` on the calibration inputs.
 
@@ -17,7 +17,7 @@ import time
 import torch
 from torch import nn
 
-from pruning.oneshot import METHODS, capture_grams, method_named, reconstruction_error
+from pruning.oneshot import METHODS, capture_grams, method_named, prunable_weights, reconstruction_error
 from pruning.structures import Structure
 
 STRUCTURES = {"50%": Structure("nonstructured", 0.5), "70%": Structure("nonstructured", 0.7),
@@ -42,16 +42,16 @@ def main(argv=None) -> None:
     g = torch.Generator().manual_seed(a.seed + 1)
     batches = [torch.randn(4, 32, a.d_model, generator=g) for _ in range(max(1, a.tokens // 128))]
     grams, tokens = capture_grams(model, batches)
-    modules = dict(model.named_modules())
-    skipped = [n for n, m in modules.items() if isinstance(m, nn.Linear) and n not in grams]
-    print(f"calibration tokens per layer: {sorted(set(tokens.values()))}; Linears never called "
-          f"(not pruned): {', '.join(skipped) or 'none'}")
+    weights = prunable_weights(model)
+    skipped = [n for n in weights if n not in grams]
+    print(f"calibration tokens per layer: {sorted(set(tokens.values()))}; weights whose input was never "
+          f"seen (not pruned): {', '.join(skipped) or 'none'}")
     print("relative reconstruction error ||XW^T - XW'^T||^2 / ||XW^T||^2")
-    header = f"{'layer':<22}{'sparsity':>9}" + "".join(f"{m:>12}" for m in METHODS)
+    header = f"{'layer':<34}{'sparsity':>9}" + "".join(f"{m:>12}" for m in METHODS)
     print(header)
     wins, total, seconds = {k: 0 for k in STRUCTURES}, 0, {m: 0.0 for m in METHODS}
     for name, h in grams.items():
-        w = modules[name].weight.detach()
+        w = weights[name].detach()
         ref = reconstruction_error(w, torch.zeros_like(w), h)
         total += 1
         for label, s in STRUCTURES.items():
@@ -61,7 +61,7 @@ def main(argv=None) -> None:
                 err[m] = reconstruction_error(w, method_named(m).prune(w, h, s), h) / ref
                 seconds[m] += time.perf_counter() - t0
             wins[label] += err["admm"] <= err["sparsegpt"]
-            print(f"{name:<22}{label:>9}" + "".join(f"{err[m]:>12.4f}" for m in METHODS))
+            print(f"{name:<34}{label:>9}" + "".join(f"{err[m]:>12.4f}" for m in METHODS))
     print("ADMM <= SparseGPT on " + ", ".join(f"{wins[k]}/{total} layers at {k}" for k in STRUCTURES))
     print("seconds per method (all layers, all sparsities): "
           + ", ".join(f"{m} {seconds[m]:.2f}" for m in METHODS))

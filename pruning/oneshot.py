@@ -26,8 +26,9 @@ satisfies ``structure`` exactly (``pruning.structures.Structure.keep_mask``):
                   support (``refit``; ALPS uses PCG, here a direct batched solve).
                   Any structure.
 
-``prune_linears_`` prunes every ``nn.Linear`` of a model in place from calibration
-batches, capturing each layer's inputs with forward hooks on the dense model.
+``prune_linears_`` prunes every ``nn.Linear`` of a model (and the packed Q/K/V and output
+projections of ``nn.MultiheadAttention``) in place from calibration batches, capturing each
+layer's inputs with forward hooks on the dense model.
 All computation is float64 and deterministic on CPU.
 """
 
@@ -250,33 +251,84 @@ class LayerReport:
 @dataclass(frozen=True)
 class OneShotReport:
     layers: tuple[LayerReport, ...]
-    not_called: tuple[str, ...] = field(default=())  # Linear modules whose forward never ran (not pruned)
+    not_called: tuple[str, ...] = field(default=())  # weights whose input was never seen (not pruned)
+
+
+def prunable_weights(model: nn.Module) -> dict[str, nn.Parameter]:
+    """The weights one-shot pruning reads, by name: every ``nn.Linear`` (its module name) and the
+    packed Q/K/V projection of every ``nn.MultiheadAttention`` (``<name>.in_proj_weight``, 3E x E)."""
+    out: dict[str, nn.Parameter] = {}
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Linear):
+            out[name] = m.weight
+        elif isinstance(m, nn.MultiheadAttention) and m.in_proj_weight is not None:
+            out[f"{name}.in_proj_weight" if name else "in_proj_weight"] = m.in_proj_weight
+    return out
 
 
 @torch.no_grad()
 def capture_grams(model: nn.Module, batches: Iterable, names: Iterable[str] | None = None
                   ) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
-    """Gram matrices ``X^T X`` (float64) and token counts of the inputs of every ``nn.Linear``.
+    """Gram matrices ``X^T X`` (float64) and token counts of the inputs of every prunable weight.
 
-    Each batch is passed as ``model(batch)`` (a tuple as ``model(*batch)``).  A Linear
-    whose forward is bypassed (e.g. ``nn.MultiheadAttention.out_proj``, read as a
-    tensor by ``F.multi_head_attention_forward``) gets no entry.  The attention fast
-    path is switched off while capturing, so encoder layers call their Linears.
+    Each batch is passed as ``model(batch)`` (a tuple as ``model(*batch)``).  Linears are read by
+    forward pre-hooks.  ``nn.MultiheadAttention`` reads its ``out_proj`` and ``in_proj_weight`` as
+    tensors, so no Linear hook fires: a pre-hook on the attention records the query as the input of
+    ``in_proj_weight`` (self-attention only: query, key and value the same tensor) and reruns the
+    attention once with ``out_proj`` set to the identity to get ``out_proj``'s input (the per-head
+    context).  The attention fast path is switched off while capturing, so encoder layers call
+    their modules.  A weight whose input was never seen gets no entry.
     """
     modules = dict(model.named_modules())
-    wanted = [n for n, m in modules.items() if isinstance(m, nn.Linear)] if names is None else list(names)
+    weights = prunable_weights(model)
+    wanted = set(weights if names is None else names)
     grams: dict[str, torch.Tensor] = {}
     tokens: dict[str, int] = {}
 
-    def hook(name):
-        def fn(_module, inputs):
-            x = inputs[0]
+    def add(name, x):
+        if name in wanted:
             g = gram(x)
             grams[name] = grams[name] + g if name in grams else g
             tokens[name] = tokens.get(name, 0) + x.numel() // x.shape[-1]
+
+    def linear_hook(name):
+        return lambda _module, inputs: add(name, inputs[0])
+
+    rerunning: set[str] = set()
+
+    def attention_hook(name):
+        prefix = f"{name}." if name else ""
+
+        def fn(mha, args, kwargs):
+            if name in rerunning:
+                return None
+            bound = dict(zip(("query", "key", "value"), args), **kwargs)
+            q = bound["query"]
+            if bound.get("key") is q and bound.get("value") is q:
+                add(f"{prefix}in_proj_weight", q)
+            out_w, out_b = mha.out_proj.weight, mha.out_proj.bias
+            saved = out_w.detach().clone(), None if out_b is None else out_b.detach().clone()
+            rerunning.add(name)
+            try:
+                out_w.copy_(torch.eye(out_w.shape[0], dtype=out_w.dtype))
+                if out_b is not None:
+                    out_b.zero_()
+                kw = dict(kwargs, need_weights=False)
+                add(f"{prefix}out_proj", mha(*args, **kw)[0])
+            finally:
+                out_w.copy_(saved[0])
+                if out_b is not None:
+                    out_b.copy_(saved[1])
+                rerunning.discard(name)
+            return None
         return fn
 
-    handles = [modules[n].register_forward_pre_hook(hook(n)) for n in wanted]
+    handles = []
+    for name, m in modules.items():
+        if isinstance(m, nn.MultiheadAttention):
+            handles.append(m.register_forward_pre_hook(attention_hook(name), with_kwargs=True))
+        elif isinstance(m, nn.Linear) and name in wanted and not _inside_attention(name, modules):
+            handles.append(m.register_forward_pre_hook(linear_hook(name)))
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
     try:
@@ -289,28 +341,32 @@ def capture_grams(model: nn.Module, batches: Iterable, names: Iterable[str] | No
     return grams, tokens
 
 
+def _inside_attention(name: str, modules: dict[str, nn.Module]) -> bool:
+    parent, _, leaf = name.rpartition(".")
+    return leaf == "out_proj" and isinstance(modules.get(parent), nn.MultiheadAttention)
+
+
 @torch.no_grad()
 def prune_linears_(model: nn.Module, batches: Iterable, structure: Structure,
                    method: Method | str = "sparsegpt", names: Iterable[str] | None = None) -> OneShotReport:
-    """Prune every ``nn.Linear`` (or those in ``names``) in place, each from its own inputs.
+    """Prune every weight of ``prunable_weights`` (or those in ``names``) in place, each from its own inputs.
 
-    All inputs are captured on the dense model in one pass (not sequentially through
-    already pruned layers).  Returns per-layer errors and the Linears never called.
+    All inputs are captured on the dense model in one pass (not sequentially through already
+    pruned layers).  Returns per-layer errors and the weights whose input was never seen (not pruned).
     """
     m = method_named(method) if isinstance(method, str) else method
     grams, tokens = capture_grams(model, batches, names)
-    modules = dict(model.named_modules())
-    wanted = [n for n, mod in modules.items() if isinstance(mod, nn.Linear)] if names is None else list(names)
+    weights = prunable_weights(model)
+    wanted = list(weights) if names is None else list(names)
     reports = []
     for name in wanted:
         if name not in grams:
             continue
-        weight = modules[name].weight
-        w = weight.detach()
+        w = weights[name].detach()
         w_new = m.prune(w, grams[name], structure)
         err = reconstruction_error(w, w_new, grams[name])
         ref = reconstruction_error(w, torch.zeros_like(w), grams[name])
-        weight.copy_(w_new)
+        weights[name].copy_(w_new)
         reports.append(LayerReport(name, tokens[name], float((w_new == 0).double().mean()), err,
                                    err / ref if ref > 0 else 0.0))
     return OneShotReport(tuple(reports), tuple(n for n in wanted if n not in grams))

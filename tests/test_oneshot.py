@@ -169,10 +169,12 @@ def test_prune_linears_on_an_encoder_layer(name):
     with torch.no_grad():
         dense_out = model(batches[0])
     report = prune_linears_(model, batches, Structure("nm", n=2, m=4), name)
-    assert [r.layer for r in report.layers] == ["linear1", "linear2"]
-    assert report.not_called == ("self_attn.out_proj",)  # read as a tensor by F.multi_head_attention_forward
+    assert [r.layer for r in report.layers] == ["self_attn.in_proj_weight", "self_attn.out_proj", "linear1", "linear2"]
+    assert report.not_called == ()
     for r in report.layers:
         assert r.tokens == 3 * 2 * 16 and r.sparsity == 0.5 and 0 < r.error_rel < 1
+    for w in (model.self_attn.in_proj_weight, model.self_attn.out_proj.weight):
+        assert bool(((w != 0).reshape(w.shape[0], -1, 4).sum(-1) == 2).all())
     kept = model.linear1.weight != 0
     assert bool((kept.reshape(64, -1, 4).sum(-1) == 2).all())
     with torch.no_grad():
@@ -187,6 +189,28 @@ def test_capture_matches_the_layer_input():
     with torch.no_grad():  # linear1 reads the first norm's output (norm_first=False: after self-attention)
         a = model.norm1(x + model._sa_block(x, None, None))
     assert torch.allclose(report_grams["linear1"], gram(a), rtol=1e-5, atol=1e-5)
+    attn = model.self_attn
+    assert torch.allclose(report_grams["self_attn.in_proj_weight"], gram(x), rtol=1e-6)
+    with torch.no_grad():  # out_proj's input (the context) through the only thing it fixes: ||ctx Wo^T||^2
+        out = attn(x, x, x, need_weights=False)[0] - attn.out_proj.bias
+    wo = attn.out_proj.weight.detach().double()
+    assert float((wo @ report_grams["self_attn.out_proj"] * wo).sum()) == pytest.approx(float((out.double() ** 2).sum()), rel=1e-5)
+
+
+def test_cross_attention_in_proj_is_listed_not_pruned():
+    attn = nn.MultiheadAttention(16, 2, batch_first=True).eval()
+
+    class Cross(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = attn
+
+        def forward(self, x):
+            return self.attn(x, x.flip(1), x.flip(1))[0]
+
+    report = prune_linears_(Cross(), [torch.randn(2, 8, 16)], Structure("nonstructured", 0.5), "wanda")
+    assert [r.layer for r in report.layers] == ["attn.out_proj"]
+    assert report.not_called == ("attn.in_proj_weight",)
 
 
 def test_unknown_method():
