@@ -66,13 +66,17 @@ def _lgamma(x) -> np.ndarray:
 EXACT_PMF_VALUES, EXACT_PMF_DRAWS = 1024, 4096
 
 
+def _exact_pmf(values: int, population: int, draws: int) -> bool:
+    return values <= EXACT_PMF_VALUES and min(draws, population - draws) <= EXACT_PMF_DRAWS
+
+
 def hypergeometric_pmfs(k, population: int, successes, draws: int) -> np.ndarray:
     """:func:`hypergeometric_pmf` over arrays (``k`` and ``successes`` broadcast).  Exact (a ratio of
     integers) within ``EXACT_PMF_VALUES`` and ``EXACT_PMF_DRAWS``; past them, in log space
     (lgamma differences, as boost's pdf does past its factorial table; relative error about 1e-10 on
     tensors of 2**18 elements, where the exact ratios of a 32768-element tile take minutes)."""
     k, r = np.broadcast_arrays(np.asarray(k), np.asarray(successes))
-    if k.size <= EXACT_PMF_VALUES and min(draws, population - draws) <= EXACT_PMF_DRAWS:
+    if _exact_pmf(k.size, population, draws):
         exact = [hypergeometric_pmf(int(a), population, int(b), draws) for a, b in zip(k.ravel(), r.ravel())]
         return np.array(exact, dtype=float).reshape(k.shape)
     k, r = k.astype(float), r.astype(float)
@@ -145,6 +149,8 @@ class Hypergeometric:
             return Occupancy((r,), (1.0,), r == 0)
         ks = np.arange(0, min(tile, r) + 1)
         pmf = hypergeometric_pmfs(ks, tensor_size, r, tile)
+        if not _exact_pmf(len(ks), tensor_size, tile):
+            pmf = pmf / math.fsum(pmf.tolist())    # log space: its rounding would bias E[k] (a count's floor)
         keep = pmf > 0
         return Occupancy(tuple(ks[keep].tolist()), tuple(pmf[keep].tolist()), True)
 
