@@ -81,6 +81,17 @@ def compare(case: dict) -> dict:
             "worst_count": worst_where}
 
 
+def fig15_totals(rows: list[dict]) -> dict:
+    """Fig. 15's 4-layer totals per (design, weight density): [cycles, Sparseloop's, uJ, Sparseloop's]."""
+    out = {}
+    for r in rows:
+        if r["fixture"] == "fig15":
+            t = out.setdefault(tuple(r["case"].split()[1:3]), [0.0, 0.0, 0.0, 0.0])
+            for i, v in enumerate((r["cycles"], r["ref_cycles"], r["energy_pj"] / 1e6, r["ref_energy_pj"] / 1e6)):
+                t[i] += v
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--csv", type=Path)
@@ -104,6 +115,9 @@ def main(argv=None) -> int:
         print(f"  {group:12s} ({len(sub):2d} cases): cycles {max(abs(r['cycles_err']) for r in sub):.2e}, "
               f"energy {max(abs(r['energy_err']) for r in sub):.2e}, level cycles {max(r['level_cycles_err'] for r in sub):.2e}, "
               f"counts {max(r['worst_count_err'] for r in sub):.2e}, computes {max(abs(r['computes_err']) for r in sub):.2e}")
+    print(f"\n{'Fig. 15 4-layer totals':34s} {'WD':9s} {'cycles':>7s} {'Sparseloop':>10s} {'uJ':>8s} {'Sparseloop':>10s}")
+    for (design, wd), (c, rc, e, re) in fig15_totals(rows).items():
+        print(f"{design:34s} {wd:9s} {c:7.0f} {rc:10.0f} {e:8.2f} {re:10.2f}")
     print(f"\n{'figure-only case':28s} {'cycles':>11s} {'normalized':>10s} {'rounded':>8s} {'figure':>7s}")
     for r in figure_rows:
         print(f"{r['case']:28s} {r['cycles']:11.0f} {r['normalized']:10.4f} {r['rounded']:8.2f} {r['figure']:7.2f}")
