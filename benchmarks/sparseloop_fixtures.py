@@ -34,7 +34,16 @@ FIG15_DENSITIES = ("1.0", "0.5", "0.3333", "0.25")
 FIG15_LAYERS = ("M512-K256-N1024-IAD0.82", "M512-K128-N1024-IAD0.56", "M128-K1152-N1024-IAD0.44",
                 "M512-K1024-N256-IAD0.27")
 FIG15_DESIGNS = ("TC-RF2x-24-bandwidth", "STC-RF2x-24-bandwidth", "STC_flexible-RF2x-24-bandwidth",
-                 "STC_flexible-RF2x-24-bandwidth-RLE")
+                 "STC_flexible-RF2x-24-bandwidth-RLE", "DSTC-RF2x-24-bandwidth",
+                 "STC_flexible_dualCompress-RF2x-24-bandwidth-RLE")
+FIG13 = "evaluation_setups/fig13_dstc_setup/ref_outputs"
+# Fig. 13 (DSTC, 4096^3 GEMM): Sparseloop's normalized latency per (A density, B density), the red bars of the
+# artifact's fig13_dstc_setup/ref_outputs/fig.png, plotted by its scripts/parse_and_plot.py as
+# round(cycles / cycles(A=1.0, B=1.0), 2); read off that figure (no stats or logs are stored for Fig. 13).
+# (1.0, 0.4) is run but not plotted.
+FIG13_FIGURE = {(0.9, 1.0): 0.90, (0.9, 0.4): 0.48, (0.7, 1.0): 0.72, (0.7, 0.4): 0.38, (0.5, 1.0): 0.54,
+                (0.5, 0.4): 0.29, (0.3, 1.0): 0.36, (0.3, 0.4): 0.19}
+FIG13_BASELINE = "fig13 A=1.0 B=1.0"
 COUNTS = ("reads", "fills", "updates")
 TUTORIAL = "workspace/example_designs/example_designs/sparseloop"
 TUTORIAL_CASES = ("01.2.1-DUDU-dot-product", "01.2.2-SUDU-dot-product", "01.2.3-SCDU-dot-product", "02.2.1-spMspM",
@@ -145,10 +154,9 @@ def table7_cases(artifact: Path) -> list[dict]:
 
 
 def fig15_cases(artifact: Path, designs=FIG15_DESIGNS) -> list[dict]:
-    """Fig. 15: TC and the STC family on four ResNet-50 GEMMs at weight densities 1.0, 0.5, 0.3333, 0.25
-    (STC's 2:4 is the same run at the three lower densities).  Read from the aggregated input plus map.yaml
-    each run consumed; counted in whole accesses.  DSTC and STC_flexible_dualCompress are left out: their
-    hypergeometric tiles take minutes per run here (docs/validation.md 14d)."""
+    """Fig. 15: TC, the STC family, DSTC and STC_flexible_dualCompress on four ResNet-50 GEMMs at weight
+    densities 1.0, 0.5, 0.3333, 0.25 (STC's 2:4 is the same run at the three lower densities).  Read from
+    the aggregated input plus map.yaml each run consumed; counted in whole accesses."""
     root = artifact / FIG15
     cases = []
     for wd in FIG15_DENSITIES:
@@ -161,6 +169,20 @@ def fig15_cases(artifact: Path, designs=FIG15_DESIGNS) -> list[dict]:
                                       f" WD-{wd} {layer.split('-IAD')[0]}",
                               "stats": str(stats.relative_to(artifact)), "design": design_to_dict(design),
                               "workload": workload_to_dict(workload), "reference": parse_stats(stats)})
+    return cases
+
+
+def fig13_cases(artifact: Path) -> list[dict]:
+    """Fig. 13: DSTC on a 4096^3 GEMM (hypergeometric A and B), the dense baseline and the 8 plotted density
+    points, read from the aggregated input each run consumed (mapping included); counted in whole accesses.
+    The reference is the figure's normalized latency (2 decimals), against the baseline case's cycles."""
+    cases = []
+    for (a, b), bar in [((1.0, 1.0), 1.0)] + list(FIG13_FIGURE.items()):
+        run = artifact / FIG13 / f"B_{b}-A_{a}"
+        design, workload = read_aggregated_run(run)
+        cases.append({"name": f"fig13 A={a} B={b}", "stats": str(run.relative_to(artifact)),
+                      "design": design_to_dict(design), "workload": workload_to_dict(workload),
+                      "reference": {"normalized_latency": bar, "decimals": 2, "baseline": FIG13_BASELINE}})
     return cases
 
 
@@ -190,7 +212,7 @@ def main(argv=None) -> int:
     ap.add_argument("--exercises", type=Path, default=Path("/work/ref/tle"),
                     help="an archive of github.com/Accelergy-Project/timeloop-accelergy-exercises")
     ap.add_argument("--out", type=Path, default=Path("tests/fixtures/sparseloop"))
-    ap.add_argument("--only", nargs="*", help="write only these fixtures (e.g. table7)")
+    ap.add_argument("--only", nargs="*", help="write only these fixtures (table7, fig13, fig15)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.only:
@@ -198,6 +220,11 @@ def main(argv=None) -> int:
             _write(args.out / "table7.json", "github.com/Accelergy-Project/micro22-sparseloop-artifact (commit "
                    f"de0374a), workspace/2022.micro.artifact/{TABLE7}; Sparseloop's outputs as its stats files print "
                    "them", table7_cases(args.artifact))
+        if "fig13" in args.only:
+            _write(args.out / "fig13.json", "github.com/Accelergy-Project/micro22-sparseloop-artifact (commit "
+                   f"de0374a), workspace/2022.micro.artifact/{FIG13}; reference: the normalized latencies of its "
+                   "fig.png (round(cycles / dense cycles, 2), scripts/parse_and_plot.py), read off the figure",
+                   fig13_cases(args.artifact))
         if "fig15" in args.only:
             _write(args.out / "fig15.json", "github.com/Accelergy-Project/micro22-sparseloop-artifact (commit "
                    f"de0374a), workspace/2022.micro.artifact/{FIG15}; Sparseloop's outputs as its stats files print "

@@ -150,7 +150,8 @@ def tile_stats(design: Design, w: Workload, t: Tensor, level: int, tile: int) ->
              for k in occ.nnz]
     units = np.array([[math.fsum(pk * u[r][c] for pk, u in zip(p, per_k)) for c in (0, 1)]
                       for r in range(len(ranks))]).reshape(len(ranks), 2)
-    return TileStats(ranks, density, units, utilized, _vector_ratio(design.levels[level], t, occ, tile, density))
+    ratio = _vector_ratio(design.levels[level], t, occ, tile, density) if design.convention.vector_width_correction else 1.0
+    return TileStats(ranks, density, units, utilized, ratio)
 
 
 # Tile shape / vector width above which Timeloop counts a compressed tile's vector accesses naively, per vector

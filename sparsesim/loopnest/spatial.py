@@ -17,10 +17,11 @@ NVlabs/timeloop a57318c, the MICRO 2022 artifact's era; checked on Sparseloop's 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from sparsesim.loopnest.spec import Design, Tensor, Workload
-from sparsesim.loopnest.windows import DeltaState, PointSet, Projection, c_round
+from sparsesim.loopnest.windows import DeltaState, PointSet, Projection, box_size, c_round
 
 
 @dataclass(frozen=True)
@@ -148,15 +149,13 @@ class _Analysis:
         deltas: dict[int, list[PointSet]] = {}
         self._fill(lv, deltas, 0, 0, lv)
         for t in range(len(self.projs)):
-            left, groups = list(deltas), {}
-            while left:
-                k = left.pop(0)
-                same = [k2 for k2 in left if deltas[k][t].same(deltas[k2][t])]
-                left = [k2 for k2 in left if k2 not in same]
-                size = deltas[k][t].size
+            groups = {}
+            # children with equal deltas share one access: count them by the delta's (unordered) boxes
+            for boxes, m in Counter(frozenset(deltas[k][t].boxes) for k in deltas).items():
+                size = sum(box_size(b) for b in boxes)
                 if size:
-                    a, s = groups.get(len(same) + 1, (0, 0))
-                    groups[len(same) + 1] = (a + size * self.epochs, s + 1)
+                    a, s = groups.get(m, (0, 0))
+                    groups[m] = (a + size * self.epochs, s + 1)
             for m, (a, s) in groups.items():
                 self._add(lv, t, (m, s), a)
 
@@ -164,7 +163,12 @@ class _Analysis:
         lp = self.loops[lv]
         base *= lp.factor
         saved, scale = self.transform[lp.dim], self.vstride[lv][lp.dim]
-        if self.loops[lv - 1].spatial:
+        if lv == 0:                 # a spatial loop over the computes: each child is one operation point
+            for i in range(lp.factor):
+                deltas[base + i] = [p.points(self.transform, self.transform) for p in self.projs]
+                self.transform[lp.dim] += scale
+            self.compute_accesses += self.epochs if base == 0 else 0
+        elif self.loops[lv - 1].spatial:
             for i in range(lp.factor):
                 stride, level = (1, lv) if i else (xstride * lp.factor, xlevel)
                 self._fill(lv - 1, deltas, base + i, stride, level)
@@ -193,7 +197,8 @@ class _Analysis:
                 ws[t].append({"size": self.max_size[lv][t], "access": dict(self.access[lv][t]),
                               "rep": self.num_spatial[lv], "fanout": self.fanout[lv],
                               "boundary": self.boundary[lv], "master": self.master[lv]})
-        return ws, self.num_spatial[0] * self.fanout[0], self.compute_accesses
+        fanout = self.loops[0].factor if self.loops[0].spatial else 1
+        return ws, self.num_spatial[0] * fanout, self.compute_accesses
 
 
 def _weighted(access: dict) -> float:

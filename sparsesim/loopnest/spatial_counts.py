@@ -27,6 +27,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from sparsesim.loopnest.counts import _vector_ratio
 from sparsesim.loopnest.density import DENSE
 from sparsesim.loopnest.ranks import COMPRESSING, word_bits
@@ -64,6 +66,8 @@ class _Move:
     fibers: list = field(default_factory=list)
     vector_ratio: float = 1.0
     spatial_instances: float = 1.0  # the instances the mapping uses (utilized ones: ``instances``)
+    occupancy_pmf: tuple = ()       # (nonzeros, probabilities) of the tile, as the counts weigh them
+    inner_to_outer: bool = False    # ranks take loops from the innermost (Sparseloop's rank-application-order)
 
     @property
     def has_md(self) -> bool:
@@ -135,39 +139,65 @@ def _assign_ranks(d: _Move, n_ranks: int, first: int, loops: list, subtiles: lis
         raise SpecError("formats: more loops than ranks (Sparseloop needs a rank per loop)")
 
 
-def _units(kind: str, max_fibers: float, fiber: int, p_cur_empty: float, p_next_empty: float):
+def _assign_ranks_inner_to_outer(d: _Move, n_ranks: int, first: int, loops: list, subtiles: list) -> None:
+    """Sparseloop's inner-to-outer rank application (representation-analyzer.cpp ApplyRanksInnerToOuter): from
+    rank ``first`` up, each rank takes the next nontrivial loop from the innermost; ranks left over are
+    dummies (fibre 1).  Flattened ranks are not ported here."""
+    if d.has_md and any(rk[3] for rk in d.ranks):
+        raise SpecError("formats: flattened ranks with inner-to-outer application are not ported (spatial path)")
+    j, r = 0, first
+    while r < n_ranks:
+        while j < len(loops) and loops[j][1] <= 1:
+            j += 1
+        if j == len(loops):
+            break
+        d.subnest.append([tuple(loops[j])])
+        d.subtile.append(subtiles[j])
+        j, r = j + 1, r + 1
+    for _ in range(r, n_ranks):
+        d.subnest.append([])
+        d.subtile.append(subtiles[0])
+    if any(lp[1] > 1 for lp in loops[j:]):
+        raise SpecError("formats: more loops than ranks (Sparseloop needs a rank per loop)")
+
+
+def _units(kind: str, max_fibers: float, fiber: int, p_cur_empty: np.ndarray, p_next_empty: np.ndarray,
+           bitmask_per_position: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(metadata, payload) units of one rank, per tile occupancy (arrays over it)
+    (workload/format-models/*.cpp GetOccupancy)."""
     fibers = max_fibers * (1 - p_cur_empty)
     if kind == "UOP":
-        return 0.0, fibers * (fiber + 1)
+        return np.zeros_like(fibers), fibers * (fiber + 1)
     if kind == "RLE":
         n = fiber * (1 - p_next_empty) * fibers
         return n, n
     if kind == "CP":
-        n = math.ceil(fiber * (1 - p_next_empty)) * fibers
+        n = np.ceil(fiber * (1 - p_next_empty)) * fibers
         return n, n
-    if kind == "B":
-        return fibers * fiber, fibers * math.ceil(fiber * (1 - p_next_empty))
+    if kind == "B":     # payload = metadata: inferred, the 2022 artifact (Convention.bitmask_payload_per_position)
+        md = fibers * fiber
+        return md, (md if bitmask_per_position else fibers * np.ceil(fiber * (1 - p_next_empty)))
     raise SpecError(f"format: {kind!r} is not modelled in spatial designs")
 
 
-def _units_given(d: _Move, nnz: int) -> list[list[float]]:
-    """Per rank (metadata, payload) units of a tile holding ``nnz`` (GetMetaDataTileOccupancyGivenDataTile)."""
-    out, max_fibers, cur = [], 1, d.shape
+def _units_given(d: _Move, nnz: np.ndarray, bitmask_per_position: bool) -> np.ndarray:
+    """Per rank (metadata, payload) units of a tile holding each of ``nnz`` nonzeros: shape (len(nnz),
+    ranks, 2) (tiling-tile-info.cpp GetMetaDataTileOccupancyGivenDataTile)."""
+    out = np.zeros((len(nnz), len(d.ranks), 2))
+    max_fibers, cur = 1, d.shape
     top = len(d.ranks) - 1
     for r in range(top, -1, -1):
         fiber, nxt = d.fibers[r], d.subtile[r]
-        if fiber == 1 and r != top:
-            occ = [0.0, 0.0]
-        else:
-            occ = list(_units(d.ranks[r][0], max_fibers, fiber, d.model.p_empty_within(cur, d.shape, nnz),
-                              d.model.p_empty_within(nxt, d.shape, nnz)))
-        out.insert(0, occ)
+        if fiber != 1 or r == (0 if d.inner_to_outer else top):
+            out[:, r, 0], out[:, r, 1] = _units(d.ranks[r][0], max_fibers, fiber,
+                                                d.model.p_empty_within_all(cur, d.shape, nnz),
+                                                d.model.p_empty_within_all(nxt, d.shape, nnz), bitmask_per_position)
         max_fibers *= fiber
         cur = nxt
-    for occ in out:
-        if occ[0] or occ[1]:
-            occ[1] = 0.0
-            break
+    held = (out[:, :, 0] != 0) | (out[:, :, 1] != 0)        # the innermost rank holding anything: no payload
+    inner = np.argmax(held, axis=1)
+    rows = np.flatnonzero(held.any(axis=1))
+    out[rows, inner[rows], 1] = 0.0
     return out
 
 
@@ -211,7 +241,8 @@ def _define_formats(ctx: _Context, moves: dict, t: int, nlevels: int) -> None:
             for x in loops:
                 x[1], below[x[0]] = x[1] * below[x[0]], 1
         n_ranks = len(d.ranks) if d.has_md else 1
-        _assign_ranks(d, n_ranks, (len(cd.ranks) if cd.has_md else 1) if pretile else 0, loops, subtiles)
+        assign = _assign_ranks_inner_to_outer if d.inner_to_outer else _assign_ranks
+        assign(d, n_ranks, (len(cd.ranks) if cd.has_md else 1) if pretile else 0, loops, subtiles)
         if pretile:
             d.subnest[:0] = cd.subnest
             d.subtile[:0] = cd.subtile[:len(cd.subnest) + 1]
@@ -226,20 +257,31 @@ def _define_formats(ctx: _Context, moves: dict, t: int, nlevels: int) -> None:
             d.fibers.append(ctx.size(t, [x - 1 for x in ext]))
 
 
-def _expect(d: _Move, parent_md: bool, tensor_size: int, lvl: StorageLevel, tensor) -> None:
+def _expect(d: _Move, parent_md: bool, tensor_size: int, lvl: StorageLevel, tensor,
+            bitmask_per_position: bool = False, position_skipped: bool = False, vector_width: bool = True) -> None:
     """Expected occupancy, density, per-rank units over the tile's occupancy distribution, and the data
-    vectors' ratio of a compressed tile (buffer.cpp ComputeVectorAccesses, :func:`counts._vector_ratio`)."""
+    vectors' ratio of a compressed tile (buffer.cpp ComputeVectorAccesses, :func:`counts._vector_ratio`).
+
+    Below a level with metadata a tile that may be empty is conditioned on holding a nonzero (the utilized
+    instances scale by 1 - P(empty)); a tensor the level position-skips is not, for its data and instances,
+    but is for its metadata (**inferred** from the 2022 artifact's Fig. 15 DSTC outputs: WD-0.25 L4 LRF B
+    fills 141558 on 4.0 instances, its rank-0 metadata fills 520901)."""
     occ = d.model.occupancy(d.shape, tensor_size)
-    p = list(occ.p)
-    if parent_md and occ.may_be_empty:
+    nnz, p = np.asarray(occ.nnz), np.asarray(occ.p)
+    cond = p.copy()
+    if occ.may_be_empty:        # Timeloop drops its first nonzero probability (P(0) where the tile may be empty)
+        cond[0], cond[1:] = 0.0, p[1:] / (1.0 - p[0])
+    if parent_md and occ.may_be_empty and not position_skipped:
         d.instances *= 1.0 - p[0]
-        p = [0.0] + [x / (1.0 - p[0]) for x in p[1:]]
-    d.occupancy = math.fsum(pk * k for pk, k in zip(p, occ.nnz))
+        p = cond
+    d.occupancy = math.fsum((p * nnz).tolist())
     d.density = d.occupancy / d.shape
-    d.vector_ratio = _vector_ratio(lvl, tensor, occ, d.shape, d.density)
+    d.occupancy_pmf = (nnz, p)
+    d.vector_ratio = _vector_ratio(lvl, tensor, occ, d.shape, d.density) if vector_width else 1.0
     if d.has_md:
-        per_k = [_units_given(d, k) for k in occ.nnz]
-        d.units = [[math.fsum(pk * u[r][c] for pk, u in zip(p, per_k)) for c in (0, 1)] for r in range(len(d.ranks))]
+        per_k = _units_given(d, nnz, bitmask_per_position)
+        weights = cond if (parent_md or position_skipped) and occ.may_be_empty else p
+        d.units = [[math.fsum((weights * per_k[:, r, c]).tolist()) for c in (0, 1)] for r in range(len(d.ranks))]
 
 
 def _ineffectual(ctx: _Context, moves: dict, level: int, tgt: int, conds: list[int]) -> tuple[float, int]:
@@ -433,6 +475,7 @@ def _moves(design: Design, w: Workload, dense: dict, dims: list) -> dict:
                       held[pos - 1] if pos else None, held[pos + 1] if pos + 1 < len(held) else None,
                       specs if (compressed or len(specs) > 1) else (), compressed)
             d.spatial_instances = float(sc.instances)
+            d.inner_to_outer = t.name in lvl.inner_to_outer
             d.fg = {op: 0 for op in OPS} | {"random_read": sc.reads, "random_fill": sc.fills,
                                            "random_update": sc.updates}
             d.fmt = {op: [] for op in MD_OPS}
@@ -445,9 +488,13 @@ def _sparse(design: Design, w: Workload, moves: dict, ctx: _Context, computes: f
     nlevels, nt = len(design.levels), len(w.tensors)
     for t in range(nt):
         _define_formats(ctx, moves, t, nlevels)
+    algorithmic, names = computes, [t.name for t in w.tensors]
+    skips = {(lv, names.index(o.target)) for lv, lvl in enumerate(design.levels) for o in lvl.action_opts
+             if o.kind == "position_skipping"}
     for (lv, t), d in moves.items():
         _expect(d, d.parent is not None and moves[(d.parent, t)].has_md, ctx.sizes[t][0], design.levels[lv],
-                w.tensors[t])
+                w.tensors[t], design.convention.bitmask_payload_per_position, (lv, t) in skips,
+                design.convention.vector_width_correction)
         if d.has_md:
             for op, n in (("random_metadata_read", d.reads), ("random_metadata_fill", d.fills),
                           ("random_metadata_update", d.updates)):
@@ -463,7 +510,7 @@ def _sparse(design: Design, w: Workload, moves: dict, ctx: _Context, computes: f
     safs = {}
     for lv, lvl in enumerate(design.levels):
         for opt in lvl.action_opts:
-            if opt.kind == "skipping_spatial":
+            if opt.kind in ("skipping_spatial", "position_skipping"):
                 continue
             tgt = names.index(opt.target)
             p, tl = _ineffectual(ctx, moves, lv, tgt, [names.index(c) for c in opt.condition_on])
@@ -501,7 +548,44 @@ def _sparse(design: Design, w: Workload, moves: dict, ctx: _Context, computes: f
             if w.tensors[t].output:
                 d.fg["compression_count"] += parent.fg["random_update"]
             d.fg["decompression_count"] += d.fg["random_fill"]
-    return _compute_actions(design, w, moves, computes, leaders, ctx.sizes), busy
+    random, gated, skipped = _compute_actions(design, w, moves, computes, leaders, ctx.sizes)
+    if skips:
+        random, share = _position_skipping(ctx, moves, skips, algorithmic)
+        busy *= share
+    return (random, gated, skipped), busy
+
+
+def _position_skipping(ctx: _Context, moves: dict, skips: set, computes: float) -> tuple[int, float]:
+    """``position_skipping`` (Sparseloop's position-skipping, condition-on []: a level walks its operands in
+    compressed position space, spread over its spatial fan-out).  **Inferred** from the 2022 artifact's
+    Fig. 15 DSTC outputs (absent from every public Timeloop; /work/briefs/out/fig1315_rules.md S3.3), where
+    every count it touches matches to one access.
+
+    Per level, each skipped tensor t with a format there: S_t = the level's spatial loops over t; n = its tile's
+    nonzeros given n > 0; busy share u_t = E[n / (ceil(n / S_t) S_t)], chunk ratio ec_t = E[ceil(n / S_t)] /
+    (tile / S_t).  Every tensor's reads there scale by the other skipped tensors' chunk ratios (ceil); the
+    computes are ceil(total x the product of the skipped tiles' expected densities); the compute's busy
+    instances scale by the product of the u_t.  Returns (random computes, busy share)."""
+    share, density = 1.0, 1.0
+    for lv in sorted({lv for lv, _ in skips}):
+        ratios = {}
+        for t in sorted(t for j, t in skips if j == lv):
+            d = moves.get((lv, t))
+            if d is None or not d.has_md:
+                continue
+            spread = math.prod(lp.factor for lp in ctx.subs[lv] if lp.spatial and lp.dim in ctx.projs[t].dims())
+            nnz, p = d.occupancy_pmf
+            n, pn = nnz[nnz > 0].astype(float), p[nnz > 0]
+            pn = pn / pn.sum()
+            chunks = np.ceil(n / spread)
+            share *= float(np.sum(pn * n / (chunks * spread)))
+            ratios[t] = float(np.sum(pn * chunks)) / (d.shape / spread)
+            density *= d.density
+        for (j, t), d in moves.items():
+            factor = math.prod(r for o, r in ratios.items() if o != t)
+            if j == lv and factor != 1.0:
+                d.fg["random_read"] = math.ceil(d.fg["random_read"] * factor)
+    return math.ceil(computes * density), share
 
 
 def moves_by_level(moves: dict, t: int) -> dict:

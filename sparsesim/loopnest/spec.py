@@ -34,8 +34,9 @@ STORAGE_OP_ACTIONS = {
 }
 FORMAT_KINDS = ("UOP", "CP", "B", "RLE")
 # skipping_spatial: fewer instances work (Sparseloop storage-gs-analyzer.cpp CalculateSpatialOptimizationImpact);
-# spatial designs only (:mod:`sparsesim.loopnest.spatial_counts`)
-OPT_KINDS = ("gating", "skipping", "skipping_spatial")
+# position_skipping: the 2022 artifact's DSTC SAF (inferred from its outputs, absent from public Timeloop);
+# both spatial designs only (:mod:`sparsesim.loopnest.spatial_counts`)
+OPT_KINDS = ("gating", "skipping", "skipping_spatial", "position_skipping")
 
 
 class SpecError(ValueError):
@@ -189,6 +190,15 @@ class Convention:
       rounded to 1e-6 and clamped into [0, 1] (later source); the 2022 artifact does neither;
     * ``cp_rounds_coordinates``: a CP rank's coordinates per fibre are rounded up (later source,
       coordinate-payload.cpp GetOccupancy); the 2022 artifact's Fig. 1 outputs count 1.5 for 128 x 0.0117.
+    * ``bitmask_payload_per_position``: a B rank's payload units equal its metadata units (a unit per
+      position of each nonempty fibre).  **Inferred** from the 2022 artifact's Fig. 15 DSTC outputs (131072
+      payload units in WD-0.25 L4, where the public source's fibres x ceil(fibre x P(nonempty below)) gives
+      131040); public Timeloop (bitmask.cpp GetOccupancy) counts the nonempty positions.  Whole-access
+      engine only.
+    * ``vector_width_correction``: a compressed tile small against the level's vector is read in whole
+      vectors, ceil(k / block) (buffer.cpp ComputeVectorAccesses, public source).  The 2022 artifact's
+      build does not apply it: its Fig. 15 DSTC LRF (2-word vectors, 64-element tiles, where the public
+      source scales by about 1.016) prices the nonzeros naively (**inferred** from those outputs).
     """
 
     name: str
@@ -199,13 +209,16 @@ class Convention:
     rle_counts_empty_fibers: bool = False
     compute_clamps_states: bool = False
     cp_rounds_coordinates: bool = False
+    bitmask_payload_per_position: bool = False
+    vector_width_correction: bool = True
 
 
 SPARSELOOP_2022 = Convention("sparseloop-2022", False, False, True)   # the MICRO 2022 artifact's Timeloop
 TIMELOOP_04 = Convention("timeloop-0.4", True, True, False)           # Timeloop v0.4 (its tutorials' outputs)
 # The same 2022 build, counted in whole accesses (its Fig. 12 outputs are reproduced exactly this way; its
 # Fig. 1 outputs are reproduced by the expected-value counts of SPARSELOOP_2022).
-SPARSELOOP_2022_COUNTS = Convention("sparseloop-2022-counts", False, False, True, integer_counts=True)
+SPARSELOOP_2022_COUNTS = Convention("sparseloop-2022-counts", False, False, True, integer_counts=True,
+                                    bitmask_payload_per_position=True, vector_width_correction=False)
 # Timeloop built from source at commit a9c5115 (benchmarks/timeloop_build.sh, the generated grid's oracle): the
 # same whole-access counts, with its own source's RLE (run-length-encoding.cpp GetOccupancy weighs by the
 # fibre's P(nonempty)), CP (rounds each fibre's coordinates up) and compute model (compute-gs-analyzer.cpp rounds the operand states to 1e-6, clamps).

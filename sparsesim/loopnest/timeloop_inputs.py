@@ -29,13 +29,24 @@ def _keys(obj):
     return obj
 
 
-def _yaml(path) -> dict:
+def _drop(obj, keys: tuple[str, ...]):
+    """``obj`` without the mapping keys ``keys`` (spelt exactly so), at any depth."""
+    if isinstance(obj, dict):
+        return {k: _drop(v, keys) for k, v in obj.items() if k not in keys}
+    if isinstance(obj, list):
+        return [_drop(v, keys) for v in obj]
+    return obj
+
+
+def _yaml(path, ignore: tuple[str, ...] = ()) -> dict:
+    """The file's keys with ``_`` for ``-``; ``ignore``: keys (as spelt in the file) a parser never reads."""
     with open(path) as f:
-        return _keys(yaml.safe_load(f) or {})
+        return _keys(_drop(yaml.safe_load(f) or {}, ignore))
 
 
 def _base(name: str) -> str:
-    return re.sub(r"\[.*\]$", "", str(name)).split(".")[-1]
+    """A component's own name: ``system.SM.Sub[0..3].MAC[0..255]`` is ``MAC``."""
+    return re.sub(r"\[[^\]]*\]", "", str(name)).split(".")[-1]
 
 
 def _components(node: dict, out: list) -> list:

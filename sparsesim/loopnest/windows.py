@@ -57,9 +57,6 @@ class PointSet:
             cur = [piece for a in cur for piece in _minus(a, b)]
         return PointSet(tuple(b for b in cur if box_size(b) > 0))
 
-    def same(self, other: PointSet) -> bool:
-        return len(self.boxes) == len(other.boxes) and all(b in other.boxes for b in self.boxes)
-
     def shifted(self, by: tuple[int, ...]) -> PointSet:
         return PointSet(tuple((tuple(x + d for x, d in zip(lo, by)), tuple(x + d for x, d in zip(hi, by)))
                               for lo, hi in self.boxes))
