@@ -158,8 +158,10 @@ def test_event_and_closed_form_engines_agree(layer, hw):
     event = simulate([layer], hw, record_timeline=False)[0]
     tiles = row["tiles"]
     # the same unequal tiles and the same double-buffered schedule; the event engine may differ by where the
-    # last tile's stores land and, above the closed form, by stores queueing between a burst's loads
-    assert event.cycles >= row["cycles"] * (1 - 1.5 / tiles - 0.02)
+    # last tile's stores land and, above the closed form, by stores queueing between a burst's loads; below it
+    # by up to one DRAM latency, which the closed form charges once in full and the event engine overlaps with
+    # other transfers (found by hypothesis: 1x5 OS array, 37-cycle latency, 684 vs 721 cycles; equal at latency 0)
+    assert event.cycles >= row["cycles"] * (1 - 1.5 / tiles - 0.02) - hw.dram.latency_cycles
     assert event.stall_cycles == pytest.approx(event.cycles - row["compute_cycles"])
 
 
