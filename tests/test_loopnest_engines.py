@@ -43,3 +43,16 @@ def test_the_spatial_engine_refuses_fig12s_flattened_ranks_rather_than_miscount(
         evaluate_counts(design, w)
         with pytest.raises(SpecError, match="flattened ranks with inner-to-outer"):
             evaluate_spatial(design, w)
+
+
+def test_a_vector_width_outside_timeloops_table_is_refused_where_the_correction_applies():
+    """Timeloop a9c5115 has vector-width thresholds for 2-32 words only (buffer.hpp), and throws on others."""
+    import dataclasses
+
+    from sparsesim.loopnest.spec import SpecError
+    case = next(c for c in GRIDS if c["fixture"] == "grid" and any(
+        lv.get("formats") for lv in c["design"]["levels"]))
+    design, w = design_from_dict(case["design"]), workload_from_dict(case["workload"])
+    wide = tuple(dataclasses.replace(lv, block_words=64) if lv.formats else lv for lv in design.levels)
+    with pytest.raises(SpecError, match="block_words: 64 has no vector-width threshold"):
+        evaluate_counts(dataclasses.replace(design, levels=wide), w)

@@ -169,10 +169,12 @@ def _vector_ratio(lvl, t: Tensor, occ, tile: int, density: float) -> float:
     if block <= 1 or not tile or density >= 1.0 or not any(f.kind in COMPRESSING for f in lvl.format_of(t.name)):
         return 1.0
     column = math.floor(density / 0.1) - 1 if density >= 0.1 else 0
-    thresholds = VECTOR_WIDTH_THRESHOLDS.get(block)
-    if thresholds is None or thresholds[column] <= tile // block:
-        return 1.0    # a width outside the table: a9c5115 throws (map::at); the artifact's Fig. 15 (64-word
-                      # vectors) is counted naively, as its outputs show
+    if block not in VECTOR_WIDTH_THRESHOLDS:      # Timeloop a9c5115 throws here too (map::at)
+        raise SpecError(f"{lvl.name}.block_words: {block} has no vector-width threshold in Timeloop's table "
+                        f"(one of {sorted(VECTOR_WIDTH_THRESHOLDS)}); count it under a convention without "
+                        f"the vector-width correction")
+    if VECTOR_WIDTH_THRESHOLDS[block][column] <= tile // block:
+        return 1.0
     total = math.fsum(math.ceil(k / block) * p for k, p in zip(occ.nnz, occ.p) if k >= 1)
     return total / (tile * density / block)
 
