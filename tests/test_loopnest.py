@@ -223,15 +223,15 @@ def test_fig1_under_whole_access_counts_is_pinned():
 
 def test_a9c5115_rules():
     """Rules the generated grid needed (docs/validation.md section 14c)."""
-    from sparsesim.loopnest.counts import _round6, _vector_ratio
+    from sparsesim.loopnest.counts import _round6, vector_ratio
     assert Hypergeometric(1.0).occupancy(32, 256).may_be_empty     # uint64 underflow: smallest occupancy 0
     assert not Hypergeometric(0.5).occupancy(256, 256).may_be_empty
     assert _round6(0.1015625) == 0.101563                          # C's round(): halves away from zero
     lvl = StorageLevel("DRAM", frozenset({"A"}), block_words=8, formats=(("A", (RankFormat("CP"),)),))
     occ = FixedStructured(0.25).occupancy(64, 1024)                # 16 nonzeros: 2 vectors, as naive
-    assert _vector_ratio(lvl, Tensor("A", ("M",)), occ, 64, 0.25) == pytest.approx(1.0)
+    assert vector_ratio(lvl, Tensor("A", ("M",)), occ, 64, 0.25) == pytest.approx(1.0)
     occ = FixedStructured(0.2).occupancy(64, 1024)                 # 12 or 13 nonzeros: 2 vectors, not 1.6
-    assert _vector_ratio(lvl, Tensor("A", ("M",)), occ, 64, 0.2) == pytest.approx(2 / 1.6)
+    assert vector_ratio(lvl, Tensor("A", ("M",)), occ, 64, 0.2) == pytest.approx(2 / 1.6)
 
 
 def test_whole_access_counts_refuse_exact_masks():

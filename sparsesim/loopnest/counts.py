@@ -150,7 +150,7 @@ def tile_stats(design: Design, w: Workload, t: Tensor, level: int, tile: int) ->
              for k in occ.nnz]
     units = np.array([[math.fsum(pk * u[r][c] for pk, u in zip(p, per_k)) for c in (0, 1)]
                       for r in range(len(ranks))]).reshape(len(ranks), 2)
-    ratio = _vector_ratio(design.levels[level], t, occ, tile, density) if design.convention.vector_width_correction else 1.0
+    ratio = vector_ratio(design.levels[level], t, occ, tile, density) if design.convention.vector_width_correction else 1.0
     return TileStats(ranks, density, units, utilized, ratio)
 
 
@@ -161,7 +161,7 @@ VECTOR_WIDTH_THRESHOLDS = {2: (251, 125, 84, 63, 51, 42, 36, 32, 28, 1), 4: (375
                            32: (485, 243, 162, 122, 97, 81, 70, 61, 52, 1)}
 
 
-def _vector_ratio(lvl, t: Tensor, occ, tile: int, density: float) -> float:
+def vector_ratio(lvl, t: Tensor, occ, tile: int, density: float) -> float:
     """A compressed tile read in vectors of ``block_words``: its nonzeros fill ceil(k / block) vectors, not
     k / block, when the tile is small against the vector (buffer.cpp ComputeVectorAccesses): the factor
     E[ceil(k / block)] / (tile x density / block) over the tile's (unconditioned) occupancy, else 1."""

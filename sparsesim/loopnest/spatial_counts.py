@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sparsesim.loopnest.counts import _vector_ratio
+from sparsesim.loopnest.counts import vector_ratio
 from sparsesim.loopnest.density import DENSE
 from sparsesim.loopnest.ranks import COMPRESSING, word_bits
 from sparsesim.loopnest.result import LevelCost, LoopnestResult, TensorCounts
@@ -260,7 +260,7 @@ def _define_formats(ctx: _Context, moves: dict, t: int, nlevels: int) -> None:
 def _expect(d: _Move, parent_md: bool, tensor_size: int, lvl: StorageLevel, tensor,
             bitmask_per_position: bool = False, position_skipped: bool = False, vector_width: bool = True) -> None:
     """Expected occupancy, density, per-rank units over the tile's occupancy distribution, and the data
-    vectors' ratio of a compressed tile (buffer.cpp ComputeVectorAccesses, :func:`counts._vector_ratio`).
+    vectors' ratio of a compressed tile (buffer.cpp ComputeVectorAccesses, :func:`counts.vector_ratio`).
 
     Below a level with metadata a tile that may be empty is conditioned on holding a nonzero (the utilized
     instances scale by 1 - P(empty)); a tensor the level position-skips is not, for its data and instances,
@@ -277,7 +277,7 @@ def _expect(d: _Move, parent_md: bool, tensor_size: int, lvl: StorageLevel, tens
     d.occupancy = math.fsum((p * nnz).tolist())
     d.density = d.occupancy / d.shape
     d.occupancy_pmf = (nnz, p)
-    d.vector_ratio = _vector_ratio(lvl, tensor, occ, d.shape, d.density) if vector_width else 1.0
+    d.vector_ratio = vector_ratio(lvl, tensor, occ, d.shape, d.density) if vector_width else 1.0
     if d.has_md:
         per_k = _units_given(d, nnz, bitmask_per_position)
         weights = cond if (parent_md or position_skipped) and occ.may_be_empty else p
