@@ -152,7 +152,11 @@ class Trace:
 # where it has one); any op torch's flop registry counts and ``_HANDLERS`` does not price joins them
 FUSED_MAC_OPS = ("aten._native_multi_head_attention", "aten._transformer_encoder_layer_fwd",
                  "aten.mkldnn_convolution", "aten.mkldnn_linear", "aten._flash_attention_forward",
-                 "aten._efficient_attention_forward", "aten.addr", "aten.addbmm")
+                 "aten._efficient_attention_forward", "aten.addr", "aten.addbmm",
+                 # sparse and quantized products (FlopCounterMode counts none of them): listed, never vector work
+                 "aten._sparse_addmm", "aten._sparse_mm", "aten.sspaddmm", "aten._sparse_sparse_matmul",
+                 "aten.smm", "quantized.linear", "quantized.linear_dynamic", "quantized.conv2d",
+                 "quantized.conv1d", "quantized.conv3d")
 
 
 # single-input ops that copy their input's elements (views are recognised by ``is_view``)

@@ -174,3 +174,23 @@ def test_untraceable_model_names_the_op():
 
     with pytest.raises(TraceError, match=r"tracing failed at aten\.mm"):
         trace_model(Bad(), torch.randn(2, 4))
+
+
+def test_a_sparse_product_is_listed_unpriced_not_counted_as_vector_work():
+    """torch.sparse.mm reaches aten._sparse_addmm, which FlopCounterMode does not count either: it is named."""
+    import torch
+    from torch import nn
+
+    from sparsesim.trace import trace_model
+
+    class SparseProduct(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(8, 8))
+
+        def forward(self, x):
+            return torch.sparse.mm(self.w.to_sparse(), x)
+
+    trace = trace_model(SparseProduct(), torch.randn(8, 4))
+    assert [u.op for u in trace.unpriced] == ["aten._sparse_addmm"]
+    assert "aten._sparse_addmm (share unknown)" in trace.share_line()
