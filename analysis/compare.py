@@ -47,12 +47,15 @@ from pruning.user_model import load_artifact_as
 from sparsecodesign.fileio import OutputLock, atomic_write_json
 
 from .compare_config import (
+    COUPLED,
     CompareConfig,
     CompareError,
     budget_independent,
     budget_modes,
+    check_coupled,
     compared_model,
     layer_plan,
+    pooled,
     preflight,
     prune_config,
     split_validation,
@@ -143,7 +146,7 @@ def probe_dir(ctx: _Search, structure: str, ratio: float, budget: str) -> Path:
     that fits one layer only is searched once, under the deciding budget: ``search_all``)."""
     if structure == "nm":
         return ctx.out / "runs" / "nm_nm"
-    return ctx.out / "runs" / f"{structure}_{'g' if budget == 'global' else ''}{ratio:.4f}"
+    return ctx.out / "runs" / f"{structure}_{'g' if pooled(structure, budget) else ''}{ratio:.4f}"
 
 
 def prune_probe(ctx: _Search, structure: str, ratio: float, budget: str) -> Path:
@@ -151,11 +154,13 @@ def prune_probe(ctx: _Search, structure: str, ratio: float, budget: str) -> Path
     cfg = ctx.cfg
     run_dir = probe_dir(ctx, structure, ratio, budget)
     if not (run_dir / "manifest.json").exists():
-        pooled = budget == "global" and structure != "nm"
-        layers = layer_plan(ctx.model0, structure, ratio, cfg, "global" if pooled else "uniform")
+        shared = pooled(structure, budget)
+        layers = layer_plan(ctx.model0, structure, ratio, cfg, "global" if shared else "uniform")
         torch.manual_seed(cfg.seed)
         m = load_artifact_as(ctx.dense_dir, cfg.model, cfg.input_shape).model
-        run_prune(m, ctx.data, prune_config(cfg, layers, budget_ratio=ratio if pooled else None), run_dir,
+        coupled = (structure, ratio) if structure in COUPLED else None
+        run_prune(m, ctx.data, prune_config(cfg, layers, budget_ratio=ratio if shared else None, coupled=coupled),
+                  run_dir,
                   model_name=cfg.model, resume=True, progress=ctx.progress, log=lambda s: None)
     return run_dir
 
@@ -264,6 +269,7 @@ def _run_compare(cfg: CompareConfig, out: Path, accs: list[Accelerator], log: Ca
     n_val, n_test = len(search_data.test_y), len(full.test_y)
     torch.manual_seed(cfg.seed)
     model0 = compared_model(cfg, data)
+    check_coupled(model0, cfg.structures)
     log(f"[workloads] {workloads_line(cfg, model0, getattr(model0, 'input_shape', None) or data.input_shape)}")
 
     # 1. dense baseline (all layers dense at the chosen bits, trained on the search split)

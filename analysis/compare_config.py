@@ -18,13 +18,16 @@ from torch import nn
 
 from accel_models.hardware import Accelerator, preset_names
 from pruning.config import PruneConfig
+from pruning.coupled_projection import KINDS as COUPLED
+from pruning.coupled_projection import CoupledError, coupled_sets
 from pruning.data import DATASETS, Dataset
-from pruning.models import MODELS, prunable_layers
+from pruning.models import MODELS, TRACED, prunable_layers
 from pruning.structures import Structure, StructureError
 from pruning.user_model import ModelSpecError, build_for_data, parse_input_shape, spec_form
 from sparsecodesign.fileio import as_tuple, short
 
-STRUCTURES = ("nonstructured", "filter", "channel", "column", "block", "nm")
+STRUCTURES = ("nonstructured", "filter", "channel", "column", "block", "nm")   # the default list
+ALLOWED_STRUCTURES = STRUCTURES + COUPLED   # heads, neurons: a transformer's coupled groups (pruning.coupled)
 BUDGETS = ("global", "uniform", "both")
 DEFAULT_PRESETS = ("tpu_like", "eyeriss_like", "eie_like", "sigma_like", "scnn_like", "nm_asic", "fpga_small",
                    "fpga_large", "fpga_sparse")
@@ -101,12 +104,12 @@ class CompareConfig:
     hil_probes: int = 4                 # most ADMM runs the hardware-in-the-loop scale search may spend
     jobs: int = 1                       # structure searches run at once (processes, 1 torch thread each if > 1)
     workloads: str = "traced"           # your model (a spec): traced (every GEMM it runs) or modules (its
-                                        # Conv2d/Linear list); a zoo model is priced from its module list
+                                        # Conv2d/Linear list); a zoo CNN is priced from its module list (vit_tiny traced)
 
     @property
     def traced(self) -> bool:
         """Priced from the trace: your model (a spec, not a zoo name) with ``workloads`` traced."""
-        return self.workloads == "traced" and self.model not in MODELS
+        return self.workloads == "traced" and (self.model not in MODELS or self.model in TRACED)
 
     @classmethod
     def from_dict(cls, data) -> "CompareConfig":
@@ -147,8 +150,8 @@ class CompareConfig:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, str) or not v):
                 raise CompareError(f"compare config: {name}={short(v)}; allowed: text or null")
-        _items("structures", self.structures, lambda s: isinstance(s, str) and s in STRUCTURES,
-               ", ".join(STRUCTURES))
+        _items("structures", self.structures, lambda s: isinstance(s, str) and s in ALLOWED_STRUCTURES,
+               ", ".join(ALLOWED_STRUCTURES))
         known = set(preset_names())
         _items("presets", self.presets, lambda p: isinstance(p, str) and (p in known or p.endswith((".yaml", ".yml"))),
                f"preset names ({', '.join(sorted(known))}) or .yaml files")
@@ -269,22 +272,42 @@ def budget_modes(cfg: CompareConfig) -> tuple[str, ...]:
     return ("global", "uniform") if cfg.budget == "both" else (cfg.budget,)
 
 
+def pooled(structure: str, budget: str) -> bool:
+    """Whether a probe of ``structure`` shares a whole-network budget: under ``global``, every structure but the
+    fixed N:M pattern and the coupled ones (one ratio per head / neuron set)."""
+    return budget == "global" and structure != "nm" and structure not in COUPLED
+
+
+def check_coupled(model: nn.Module, structures) -> None:
+    """A coupled structure the model cannot carry (no heads, a packed in_proj) is refused before any training."""
+    for s in structures:
+        if s in COUPLED:
+            try:
+                coupled_sets(model, s)
+            except CoupledError as e:
+                raise CompareError(f"compare config: structures: {e}") from None
+
+
 def layer_plan(model: nn.Module, structure: str, ratio: float, cfg: CompareConfig, budget: str = "uniform") -> dict:
     """Per-layer YAML fields: the structure where it fits; dense (same bits) where it cannot apply.
 
-    ``budget="global"``: pooled layers carry no ratio (``prune_config`` adds the whole-network budget)."""
+    ``budget="global"``: pooled layers carry no ratio (``prune_config`` adds the whole-network budget).  A coupled
+    structure (heads, neurons) leaves every layer dense here: ``prune_config(coupled=...)`` adds its members."""
     layers = prunable_layers(model)
     last = list(layers)[-1]
     plan = {}
     for name, mod in layers.items():
         spec: dict = {"type": structure} if budget == "global" else {"type": structure, "ratio": float(ratio)}
+        if structure in COUPLED:
+            spec = {"type": "dense"}
         if structure == "block":
             spec["block"] = list(cfg.block)
         if structure == "nm":
             spec = {"type": "nm", "nm": list(cfg.nm)}
         try:
-            Structure(structure, 0.0 if structure == "nm" else ratio, block=cfg.block, n=cfg.nm[0],
-                      m=cfg.nm[1]).check_shape(tuple(mod.weight.shape), name)
+            if structure not in COUPLED:
+                Structure(structure, 0.0 if structure == "nm" else ratio, block=cfg.block, n=cfg.nm[0],
+                          m=cfg.nm[1]).check_shape(tuple(mod.weight.shape), name)
         except StructureError:
             spec = {"type": "dense"}
         if name == last and structure == "filter":  # filters of the classifier are the classes
@@ -298,16 +321,19 @@ def layer_plan(model: nn.Module, structure: str, ratio: float, cfg: CompareConfi
 def budget_independent(model: nn.Module, structure: str, cfg: CompareConfig) -> bool:
     """Whether the global and uniform budgets make the same runs: N:M (a fixed pattern in every layer), or a
     structure that fits one layer only (a whole-network budget over one layer is that layer's ratio)."""
-    if structure == "nm":
+    if structure == "nm" or structure in COUPLED:
         return True
     plan = layer_plan(model, structure, 0.5, cfg, "uniform")
     return sum(spec["type"] != "dense" for spec in plan.values()) <= 1
 
 
 def prune_config(cfg: CompareConfig, layers: dict, pretrain: int = 0, rounds: int | None = None,
-                 budget_ratio: float | None = None) -> PruneConfig:
+                 budget_ratio: float | None = None, coupled: tuple[str, float] | None = None) -> PruneConfig:
+    """The pruning job of one probe; ``coupled=(kind, ratio)`` prunes that share of the heads / neurons."""
     budget = {} if budget_ratio is None else {"budget": {"ratio": float(budget_ratio),
                                                          "min_keep": cfg.budget_min_keep}}
+    if coupled is not None:
+        budget["coupled"] = {"kind": coupled[0], "ratio": float(coupled[1])}
     return PruneConfig.from_dict({**budget,
         "method": "admm", "seed": cfg.seed, "pretrain_epochs": pretrain,
         "retrain_epochs": cfg.retrain_epochs if rounds is None or rounds else 0,

@@ -18,9 +18,10 @@ from matplotlib.ticker import MaxNLocator, NullFormatter
 from .matrix import CostMatrix
 
 COLORS = {"dense": "#7f7f7f", "nonstructured": "#d62728", "filter": "#1f77b4", "channel": "#2ca02c",
-          "column": "#9467bd", "block": "#ff7f0e", "nm": "#17becf", "mixed": "#000000"}
+          "column": "#9467bd", "block": "#ff7f0e", "nm": "#17becf", "heads": "#bcbd22",
+          "neurons": "#8c564b", "mixed": "#000000"}
 MARKERS = {"dense": "o", "nonstructured": "X", "filter": "s", "channel": "^", "column": "v", "block": "D",
-           "nm": "P", "mixed": "*"}
+           "nm": "P", "heads": "h", "neurons": "p", "mixed": "*"}
 ENERGY_PARTS = [("energy_dram_pj", "DRAM", "#4e79a7"), ("energy_sram_pj", "SRAM", "#f28e2b"),
                 ("energy_rf_pj", "RF", "#e15759"), ("energy_mac_pj", "MAC", "#76b7b2"),
                 ("energy_index_pj", "index", "#59a14f"), ("energy_clock_pj", "clock", "#b07aa1")]

@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 
 TERM_LABELS = {"work": "work", "dram_per_mac": "DRAM per MAC", "on_chip_per_mac": "on-chip per MAC"}
-STRUCTURED = ("filter", "channel", "column", "block", "nm")
+STRUCTURED = ("filter", "channel", "column", "block", "nm", "heads", "neurons")
 ELIGIBLE = ("dense", "matched")
 VALIDATION_ONLY = "validation only"
 TERMS = {"energy": ("energy_pj", "energy_dram_pj", "dram_per_mac", "on_chip_per_mac"),

@@ -35,6 +35,8 @@ from torch import nn
 from .budget import Allocation, GlobalBudget, budget_constraints
 from .config import LayerPlan
 from .constraint import Constraint
+from .coupled import CoupledGroups
+from .coupled_projection import project_coupled
 from .quantizers import Quantizer
 from .structures import Structure
 
@@ -56,10 +58,12 @@ class ADMM:
     """The ADMM state (Z, U, rho) of a set of layers and its updates; ``pruning.lifecycle.Pruner`` drives it.
 
     With a ``budget`` the Z-update is the exact projection onto the whole-network set of
-    ``pruning.budget`` in the norm ``sum_l rho_l ||.||^2`` that ADMM minimises."""
+    ``pruning.budget`` in the norm ``sum_l rho_l ||.||^2`` that ADMM minimises; with ``coupled`` sets
+    (heads, neurons) their member layers are projected jointly (``pruning.coupled_projection``)."""
 
     def __init__(self, model: nn.Module, plans: dict[str, LayerPlan], rho_multiplier: float = 1.3,
-                 rho_max: float = 10.0, budget: GlobalBudget | None = None):
+                 rho_max: float = 10.0, budget: GlobalBudget | None = None,
+                 coupled: tuple[CoupledGroups, ...] = ()):
         modules = dict(model.named_modules())
         self.params = {name: modules[name].weight for name in plans}
         self.constraints: dict[str, Constraint] = {
@@ -68,12 +72,14 @@ class ADMM:
         self.rho_multiplier = rho_multiplier
         self.rho_max = rho_max
         self.budget = budget
+        self.coupled = tuple(coupled)
         self.allocation: Allocation | None = None
         self.Z: dict[str, torch.Tensor] = {}
         self.U: dict[str, torch.Tensor] = {}
         self._shift: dict[str, torch.Tensor] = {}  # U - Z, constant between updates
+        z0 = self.project({n: w.detach() for n, w in self.params.items()})
         for name, w in self.params.items():
-            self.Z[name] = self.constraints[name].project(w)[0].clone()
+            self.Z[name] = z0[name].clone()
             self.U[name] = torch.zeros_like(w)
             self._shift[name] = self.U[name] - self.Z[name]
 
@@ -84,15 +90,22 @@ class ADMM:
 
     # -------------------------------------------------------------- update
     @torch.no_grad()
+    def project(self, v: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Z = the projection of ``v`` onto every layer's set (coupled members jointly)."""
+        joint = project_coupled(self.coupled, self.constraints, v, self.rho) if self.coupled else {}
+        return {n: joint[n][0] if n in joint else self.constraints[n].project(t)[0] for n, t in v.items()}
+
+    @torch.no_grad()
     def update(self) -> list[Residual]:
         """Z- and U-updates, then rho grows (U rescaled); returns the residuals of the round."""
+        v = {n: w.detach() + self.U[n] for n, w in self.params.items()}
         if self.budget is not None:  # share the budget out for this Z-update
-            v = {n: w.detach() + self.U[n] for n, w in self.params.items()}
             self.constraints, self.allocation = budget_constraints(self.budget, self.constraints, v, self.rho)
+        projected = self.project(v)
         out = []
         for name, w in self.params.items():
             z_prev = self.Z[name]
-            z = self.constraints[name].project(w + self.U[name])[0]
+            z = projected[name]
             self.U[name].add_(w - z)
             rho = self.rho[name]
             primal = float(torch.linalg.vector_norm(w - z))

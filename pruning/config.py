@@ -23,6 +23,9 @@ from sparsecodesign.fileio import YamlError, as_tuple, load_unique_yaml, short
 
 from .budget import POOLED, BudgetError, GlobalBudget
 from .constraint import Constraint
+from .coupled import CoupledGroups
+from .coupled_projection import KINDS as COUPLED_KINDS
+from .coupled_projection import CoupledError, coupled_sets, member_layers
 from .quantizers import SCHEMES, Quantizer
 from .structures import KINDS, Structure
 
@@ -198,6 +201,15 @@ class DistillConfig:
 
 
 @dataclass(frozen=True)
+class CoupledConfig:
+    """Coupled structures (``pruning.coupled_projection``): a fraction ``ratio`` of the model's attention heads
+    (``kind: heads``) or FFN neurons (``kind: neurons``) pruned in every block, each group across all its layers."""
+
+    kind: str = "heads"
+    ratio: float = 0.5
+
+
+@dataclass(frozen=True)
 class PruneConfig:
     method: str = "admm"
     seed: int = 0
@@ -211,6 +223,7 @@ class PruneConfig:
     layers: tuple[tuple[str, LayerSpec], ...] = ()
     budget: GlobalBudget | None = None   # one whole-network ratio shared out across layers (pruning.budget)
     distill: DistillConfig | None = None # retraining distils from the dense model (None: labels only)
+    coupled: CoupledConfig | None = None # heads / FFN neurons pruned across their layers (None: none)
 
     # --------------------------------------------------------------- parsing
     @classmethod
@@ -218,7 +231,7 @@ class PruneConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"config: expected a mapping of fields, got {short(data)}")
         top = {"method", "seed", "pretrain_epochs", "retrain_epochs", "retrain_lr", "group_lasso",
-               "train", "admm", "defaults", "layers", "prune_ratios", "budget", "distill"}
+               "train", "admm", "defaults", "layers", "prune_ratios", "budget", "distill", "coupled"}
         _check_keys("config", data, top)
         method = _choice("config", "method", data.get("method", "admm"), METHODS)
         train = _train(_sub(TrainConfig, "train", data.get("train", {})))
@@ -253,8 +266,9 @@ class PruneConfig:
         budget = _budget(data.get("budget"), layers)
         _rho_within_max(admm, defaults, layers)
         distill = _distill(data.get("distill"))
+        coupled = _coupled(data.get("coupled"), budget)
         return cls(method=method, train=train, admm=admm, defaults=defaults, layers=tuple(layers), budget=budget,
-                   distill=distill, **kw)
+                   distill=distill, coupled=coupled, **kw)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "PruneConfig":
@@ -263,7 +277,7 @@ class PruneConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["layers"] = {name: asdict(spec) for name, spec in self.layers}
-        for optional in ("budget", "distill"):
+        for optional in ("budget", "distill", "coupled"):
             if getattr(self, optional) is None:
                 d.pop(optional)
         return _plain(d)
@@ -304,7 +318,37 @@ class PruneConfig:
                 except ValueError as e:
                     raise ConfigError(str(e)) from None
                 plans[name] = LayerPlan(name, constraint, float(spec.rho if spec.rho is not None else self.admm.rho))
+        if self.coupled is not None:
+            plans.update(self._coupled_plans(model, plans))
         return plans
+
+    def coupled_groups(self, model: nn.Module) -> tuple[CoupledGroups, ...]:
+        """The model's coupled sets this config prunes (none without ``coupled``)."""
+        if self.coupled is None:
+            return ()
+        try:
+            return coupled_sets(model, self.coupled.kind)
+        except CoupledError as e:
+            raise ConfigError(str(e)) from None
+
+    def _coupled_plans(self, model: nn.Module, plans: dict[str, LayerPlan]) -> dict[str, LayerPlan]:
+        """Each member layer of the coupled sets at the set's ratio; its bits from its own entry (if dense) or
+        ``defaults``; a member given another structure is refused."""
+        try:
+            structures = member_layers(self.coupled_groups(model), model, self.coupled.ratio)
+        except CoupledError as e:
+            raise ConfigError(str(e)) from None
+        out = {}
+        for name, structure in structures.items():
+            given = plans.get(name)
+            if given is not None and given.constraint.prunes:
+                raise ConfigError(f"layer {name!r} is in a coupled set ({self.coupled.kind}) and also has type "
+                                  f"{given.constraint.structure.kind!r}; allowed: dense or leave it out")
+            quantizer = given.constraint.quantizer if given is not None else \
+                self.defaults.constraint("defaults").quantizer
+            rho = given.rho if given is not None else float(self.defaults.rho or self.admm.rho)
+            out[name] = LayerPlan(name, Constraint(structure, quantizer), rho)
+        return out
 
 
 def _budget(data, layers: list[tuple[str, LayerSpec]]) -> GlobalBudget | None:
@@ -328,6 +372,19 @@ def _budget(data, layers: list[tuple[str, LayerSpec]]) -> GlobalBudget | None:
             raise ConfigError(f"layer {name!r}: field 'ratio'={spec.ratio} conflicts with 'budget' (the budget "
                               "shares out per-layer ratios); remove one")
     return budget
+
+
+def _coupled(data, budget: GlobalBudget | None) -> CoupledConfig | None:
+    """``coupled: {kind: heads, ratio: 0.5}``; absent or null: none.  One ratio per set, so no budget beside it."""
+    if data is None:
+        return None
+    c = _sub(CoupledConfig, "coupled", data)
+    _choice("coupled", "kind", c.kind, COUPLED_KINDS)
+    _number("coupled", "ratio", c.ratio, 0, 1, hi_open=True)
+    if budget is not None:
+        raise ConfigError("coupled: a whole-network 'budget' does not apply to coupled structures (each set is "
+                          "pruned at the coupled ratio); remove one")
+    return c
 
 
 def _distill(data) -> DistillConfig | None:

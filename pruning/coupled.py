@@ -87,13 +87,42 @@ def neuron_groups(name: str, params: Mapping[str, torch.Tensor], fc1: str, fc2: 
     return CoupledGroups(name, "neurons", n, tuple(members), f"{fc2}.weight")
 
 
+# module attribute names that find_groups recognises (torch, Hugging Face and timm conventions)
+HEAD_NAMES = (("q_proj", "k_proj", "v_proj", "out_proj"), ("q_proj", "k_proj", "v_proj", "o_proj"))
+HEAD_COUNT_NAMES = ("num_heads", "n_heads", "num_attention_heads")
+FFN_NAMES = (("linear1", "linear2"), ("fc1", "fc2"))
+
+
+def _linears(m: nn.Module, names: tuple[str, ...]) -> bool:
+    return all(isinstance(getattr(m, a, None), nn.Linear) for a in names)
+
+
+def _head_count(m: nn.Module) -> int | None:
+    for a in HEAD_COUNT_NAMES:
+        n = getattr(m, a, None)
+        if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+            return n
+    return None
+
+
 def find_groups(model: nn.Module) -> tuple[CoupledGroups, ...]:
-    """Heads of every ``nn.MultiheadAttention`` with a packed ``in_proj_weight`` and neurons of every
-    module with ``linear1``/``linear2`` Linears (``nn.TransformerEncoderLayer``/``DecoderLayer``)."""
+    """Every coupled set of the model, in module order:
+
+    * heads of every ``nn.MultiheadAttention`` with a packed ``in_proj_weight``, and of every module with
+      ``q_proj``/``k_proj``/``v_proj`` and ``out_proj`` (or ``o_proj``) Linears and a head count
+      (``num_heads``, ``n_heads`` or ``num_attention_heads``);
+    * neurons of every module with ``linear1``/``linear2`` (``nn.TransformerEncoderLayer``/``DecoderLayer``)
+      or ``fc1``/``fc2`` Linears."""
     params = dict(model.named_parameters())
     out = []
     for name, m in model.named_modules():
         p = f"{name}." if name else ""
+        heads = next((names for names in HEAD_NAMES if _linears(m, names)), None)
+        ffn = next((names for names in FFN_NAMES if _linears(m, names)), None)
+        if heads is not None and _head_count(m) is not None:
+            out.append(head_groups(name or "(model)", params, *(p + a for a in heads), _head_count(m)))
+        if ffn is not None:
+            out.append(neuron_groups(name or "(model)", params, *(p + a for a in ffn)))
         if isinstance(m, nn.MultiheadAttention) and m.in_proj_weight is not None:
             e, dh = m.embed_dim, m.head_dim
             members = [Member(f"{p}in_proj_weight", 0, t * e, dh) for t in range(3)]
@@ -101,8 +130,6 @@ def find_groups(model: nn.Module) -> tuple[CoupledGroups, ...]:
                 members += [Member(f"{p}in_proj_bias", 0, t * e, dh) for t in range(3)]
             members.append(Member(f"{p}out_proj.weight", 1, 0, dh))
             out.append(CoupledGroups(name or "(model)", "heads", m.num_heads, tuple(members), f"{p}out_proj.weight"))
-        elif isinstance(getattr(m, "linear1", None), nn.Linear) and isinstance(getattr(m, "linear2", None), nn.Linear):
-            out.append(neuron_groups(name or "(model)", params, f"{p}linear1", f"{p}linear2"))
     return tuple(out)
 
 

@@ -34,6 +34,8 @@ from .admm import ADMM, Residual, constraint_from_dict
 from .budget import Allocation, GlobalBudget, budget_constraints
 from .config import LayerPlan
 from .constraint import Constraint
+from .coupled import CoupledGroups
+from .coupled_projection import bias_masks, project_coupled
 from .masking import apply_masks, bake, is_masked
 from .purification import coupled_masks
 
@@ -56,8 +58,9 @@ class HardPrune:
 class Pruner:
     def __init__(self, model: nn.Module, plans: dict[str, LayerPlan], *, rho_multiplier: float = 1.3,
                  rho_max: float = 10.0, eps: float | None = None, budget: GlobalBudget | None = None,
-                 example: torch.Tensor | None = None):
+                 example: torch.Tensor | None = None, coupled: tuple[CoupledGroups, ...] = ()):
         self.model = model
+        self.coupled = tuple(coupled)
         self.plans = dict(plans)
         self.rho_multiplier, self.rho_max, self.eps = rho_multiplier, rho_max, eps
         self.budget = budget
@@ -96,7 +99,8 @@ class Pruner:
         w = {n: t.detach() for n, t in self._weights().items()}
         cons = self.constraints_for(w)
         plans = {n: LayerPlan(n, cons[n], p.rho) for n, p in self.plans.items()}
-        self.admm = ADMM(self.model, plans, self.rho_multiplier, self.rho_max, budget=self.budget)
+        self.admm = ADMM(self.model, plans, self.rho_multiplier, self.rho_max, budget=self.budget,
+                         coupled=self.coupled)
         self._attach()
         self.phase = "admm"
         return self
@@ -140,14 +144,18 @@ class Pruner:
             cons = dict(self.admm.constraints)
             if self.budget is not None:
                 cons, self.allocation = budget_constraints(self.budget, cons, w)
+        joint = project_coupled(self.coupled, cons, w) if self.coupled else {}
         weight_masks = {}
         for n, c in cons.items():
-            z, mask = c.project(w[n])
+            z, mask = joint[n] if n in joint else c.project(w[n])
             w[n].copy_(z)
             weight_masks[n] = mask
         masks = {f"{n}.weight": m for n, m in weight_masks.items()}
         if self.example is not None:
             masks.update({k: v.bool() for k, v in coupled_masks(self.model, self.example, weight_masks).items()})
+        params = dict(self.model.named_parameters())
+        for k, m in bias_masks(self.coupled, masks, params).items():  # a pruned head's / neuron's bias goes too
+            masks[k] = masks[k] & m if k in masks else m
         quantizers = {f"{n}.weight": c.quantizer for n, c in cons.items() if c.quantizer is not None}
         apply_masks(self.model, masks, quantizers, fresh_tensors=distributed.active())
         self.result = HardPrune(cons, masks, self.allocation if self.budget is not None else None)

@@ -10,6 +10,11 @@ Every model carries ``input_shape`` (C, H, W) and ``num_classes``.
 | vgg16       | 3x32x32    | 14,715,584       | CIFAR VGG-16 with BatchNorm |
 | resnet18    | 3x32x32    | 11,164,352       | CIFAR ResNet-18 (3x3 stem, no max-pool) |
 | alexnet     | 3x227x227  | 60,954,656       | CaffeNet shapes incl. groups=2 (cost modeling) |
+| vit_tiny    | 1x28x28    | 18,272           | ViT: 7x7 patches (16 tokens), width 32, 4 heads, FFN 64, 2 blocks |
+
+``vit_tiny`` is a transformer: it is priced from its trace (every GEMM, the attention's score and context
+matmuls included), never from its module list, and its heads (``q_proj``/``k_proj``/``v_proj``/``out_proj``,
+``num_heads``) and FFN neurons (``fc1``/``fc2``) are the coupled structures ``heads`` and ``neurons``.
 
 LeNet-5 adds a ReLU after each pooled conv (Caffe's has none); the weight
 count is unchanged.
@@ -172,6 +177,59 @@ class AlexNet(nn.Module):
         return self.fc8(x)
 
 
+class Attention(nn.Module):
+    """Multi-head self-attention from four Linears (so heads can be pruned across Q, K, V and the output)."""
+
+    def __init__(self, dim: int, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.q_proj, self.k_proj, self.v_proj = (nn.Linear(dim, dim) for _ in range(3))
+        self.out_proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        b, t, d = x.shape
+        q, k, v = (p(x).view(b, t, self.num_heads, d // self.num_heads).transpose(1, 2)
+                   for p in (self.q_proj, self.k_proj, self.v_proj))
+        ctx = nn.functional.scaled_dot_product_attention(q, k, v)
+        return self.out_proj(ctx.transpose(1, 2).reshape(b, t, d))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: attention and a GELU MLP (``fc1``/``fc2``), each with a residual."""
+
+    def __init__(self, dim: int, num_heads: int, hidden: int):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = Attention(dim, num_heads)
+        self.fc1, self.fc2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.fc2(nn.functional.gelu(self.fc1(self.norm2(x))))
+
+
+class ViTTiny(nn.Module):
+    """A ViT for 28x28 images: 7x7 patches -> 16 tokens, mean-pooled; trains on MNIST on a CPU."""
+
+    input_shape = (1, 28, 28)
+
+    def __init__(self, num_classes: int = 10, dim: int = 32, num_heads: int = 4, hidden: int = 64,
+                 depth: int = 2, patch: int = 7):
+        super().__init__()
+        self.num_classes = num_classes
+        tokens = (self.input_shape[1] // patch) * (self.input_shape[2] // patch)
+        self.patch_embed = nn.Conv2d(self.input_shape[0], dim, patch, stride=patch)
+        self.pos = nn.Parameter(torch.zeros(1, tokens, dim))
+        nn.init.trunc_normal_(self.pos, std=0.02)
+        self.blocks = nn.Sequential(*(Block(dim, num_heads, hidden) for _ in range(depth)))
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, x):
+        x = self.patch_embed(x).flatten(2).transpose(1, 2) + self.pos
+        return self.head(self.norm(self.blocks(x)).mean(1))
+
+
 MODELS = {
     "lenet300": LeNet300,
     "lenet5": LeNet5,
@@ -179,7 +237,9 @@ MODELS = {
     "vgg16": VGG16,
     "resnet18": ResNet18,
     "alexnet": AlexNet,
+    "vit_tiny": ViTTiny,
 }
+TRACED = ("vit_tiny",)  # zoo models priced from their trace (a Linear over tokens), like your own models
 
 
 def build_model(name: str, num_classes: int | None = None) -> nn.Module:

@@ -116,6 +116,7 @@ class _Job:
         self.progress, self.log = progress and is_main(), log if is_main() else (lambda s: None)
         self.shard, self.replicas = shard(), Replicas(model)
         self.plans = cfg.resolve(model)  # raises ConfigError before any training
+        self.coupled = cfg.coupled_groups(model)
         if not self.plans:
             raise PruneError("config names no layer to prune")
         self.modules = dict(model.named_modules())
@@ -145,7 +146,7 @@ class _Job:
         budget = None if b is None else b.at(step_ratio(b.ratio, self.cfg.admm.schedule[step]))
         a = self.cfg.admm
         return Pruner(self.model, self.step_plans(step), rho_multiplier=a.rho_multiplier, rho_max=a.rho_max,
-                      eps=a.eps, budget=budget, example=self.example)
+                      eps=a.eps, budget=budget, example=self.example, coupled=self.coupled)
 
     def fresh_optimizer(self, lr: float, restore: bool = False):
         t = self.cfg.train

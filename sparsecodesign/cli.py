@@ -574,7 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "nor its module has an input_shape attribute")
     cp.add_argument("--workloads", choices=["traced", "modules"],
                     help="your model (MODULE:CALLABLE, FILE.py:CALLABLE): traced (default: every GEMM it runs) or "
-                         "modules (its Conv2d/Linear list, a Linear as one token); zoo models: their module list")
+                         "modules (its Conv2d/Linear list, a Linear as one token); zoo CNNs: their module list, vit_tiny: traced")
     cp.add_argument("--dataset", choices=sorted([*DEFAULT_MODEL, "npz"]))
     cp.add_argument("--data-dir", help="mnist, cifar10: a directory of their files; npz: FILE.npz with x_train, "
                                        "y_train, x_test, y_test")

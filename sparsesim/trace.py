@@ -75,6 +75,9 @@ class TracedGemm:
                                    # None: not measured (``trace_model(densities=False)``) or not an activation
     cache_read_elems: int = 0      # activation x activation, per instance: stationary elements from the model's inputs
     cache_write_elems: int = 0     # ... and those computed here that the model returns (appended to its cache)
+    zero_fraction: float | None = field(default=None, compare=False)  # act x act: share of a sample's instances
+                                   # with an operand that is zero in every traced sample (a pruned head), so their
+                                   # product is zero; None: not measured (``densities`` off)
 
     @property
     def macs(self) -> int:
@@ -258,6 +261,20 @@ class _Recorder:
             if storage is not None and storage.data_ptr() in ptrs:
                 self.gemms[i] = replace(g, cache_write_elems=g.M * g.K - g.cache_read_elems)
 
+    def zero_fraction(self, operands, instances: int) -> float | None:
+        """Share of one sample's ``instances`` (leading dims: samples x instances per sample) where any of
+        ``operands`` is zero in every traced sample (``densities`` on; else None)."""
+        if not self.densities or instances % self.samples:
+            return None
+        per = instances // self.samples
+        dead = None
+        for t in operands:
+            if t is None or t.numel() % instances:
+                continue
+            zero = ~(t.reshape(self.samples, per, -1) != 0).any(2).any(0)
+            dead = zero if dead is None else dead | zero
+        return None if dead is None else float(dead.sum()) / per
+
     def density(self, t) -> float | None:
         """Nonzero fraction of an activation operand (``densities`` on), else None."""
         if not self.densities or t is None or not t.numel():
@@ -287,7 +304,8 @@ def _mm(rec, a, b, op: str, batch: int = 1) -> list[TracedGemm]:
         return [TracedGemm(op, "linear" if batch == 1 else "matmul", M=int(r), K=int(k), N=int(n), batch=int(bt),
                            weight=wa, weight_matrix=a.detach(), stream_density=rec.density(b))]
     return [rec.act_x_act(TracedGemm(op, "matmul", M=int(c), K=int(k), N=int(r), batch=int(batch),
-                                     stream_density=rec.density(a), stationary_density=rec.density(b)), b)]
+                                     stream_density=rec.density(a), stationary_density=rec.density(b),
+                                     zero_fraction=rec.zero_fraction((a, b), int(batch))), b)]
 
 
 def _gemm_mm(rec, args, kwargs):
@@ -370,10 +388,13 @@ def _gemm_sdpa(rec, args, kwargs, op: str):
     q, k, v = args[:3]
     b, h, s_q, d = (int(x) for x in q.shape)
     s_k, d_v = int(k.shape[-2]), int(v.shape[-1])
+    same_heads = tuple(k.shape[:2]) == (b, h)   # grouped-query K/V (fewer heads): their zeros are not matched
     return [rec.act_x_act(TracedGemm(op, "attention_score", M=s_k, K=d, N=s_q, batch=b * h,
-                                     stream_density=rec.density(q), stationary_density=rec.density(k)), k),
+                                     stream_density=rec.density(q), stationary_density=rec.density(k),
+                                     zero_fraction=rec.zero_fraction((q, k) if same_heads else (q,), b * h)), k),
             rec.act_x_act(TracedGemm(op, "attention_context", M=d_v, K=s_k, N=s_q, batch=b * h,
-                                     stationary_density=rec.density(v)), v)]
+                                     stationary_density=rec.density(v),
+                                     zero_fraction=rec.zero_fraction((v,), b * h) if same_heads else None), v)]
 
 
 def _sdpa(op):

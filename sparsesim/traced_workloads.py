@@ -16,7 +16,10 @@ kinds are ``conv2d`` and ``linear``), keeping ``M x K x N x batch`` = the op's M
   priced at activation bits, never stored nor kept resident as weights; ``sparsesim.stationary``), with the KV
   cache it reads from the model's inputs and writes back (``cache_read_elems``, ``cache_write_elems``) and the
   streamed operand's measured nonzero fraction as ``act_density`` where a calibration batch was traced; its note
-  says so.
+  says so.  Where the calibration run shows instances with an operand that is zero in every sample (the heads a
+  heads-pruned model removed: their Q/K or V rows and biases are zero), those instances are a row of their own,
+  ``<name>.zero_heads``, whose stationary matrix is all zeros: each engine prices them by its own rule for zeros
+  (a compacting array drops them, a skipping one skips them, a gating one still spends cycles).
 
 Names: a weight GEMM is named by its parameter, the trailing ``.weight`` dropped (``layers.0.linear1``: the module
 list's row names, so both paths name a Conv2d/Linear alike); any other GEMM by the module that ran it and what it
@@ -72,15 +75,31 @@ def _weights(g: TracedGemm) -> tuple[np.ndarray, int, int]:
     return np.ascontiguousarray(w.reshape(g.M, g.K)), g.M, g.batch
 
 
-def _one(g: TracedGemm, name: str, batch: int, bits: int, density: float | None) -> list[LayerWorkload]:
+def _act_x_act(g: TracedGemm, name: str, batch: int, common: dict, zero_fraction: float | None
+               ) -> list[LayerWorkload]:
+    """An activation x activation GEMM: its live instances, and those with an all-zero operand as ``.zero_heads``."""
+    dead = 0 if zero_fraction is None else int(round(zero_fraction * g.batch))
+    act = common["act_density"]
+    # the streamed operand's nonzeros lie in the live instances: exact where it is zero in the dead ones (a pruned
+    # head's Q), else an upper bound (capped at 1)
+    live_act = min(1.0, act * g.batch / (g.batch - dead)) if dead < g.batch else act
+    parts = [(name, np.ones((g.M, g.K), np.float32), g.batch - dead, live_act, ACT_X_ACT_NOTE),
+             (f"{name}.zero_heads", np.zeros((g.M, g.K), np.float32), dead, act,
+              f"{ACT_X_ACT_NOTE}; instances with an operand zero in every calibration sample (pruned heads)")]
+    return [LayerWorkload(n, "linear", g.M, g.K, g.N, w, batch=inst * batch, input_elems=g.K * g.N,
+                          note=f"traced {g.op} {g.kind}; {note}", stationary="activations",
+                          cache_read_elems=g.cache_read_elems, cache_write_elems=g.cache_write_elems,
+                          **{**common, "act_density": a})
+            for n, w, inst, a, note in parts if inst > 0]
+
+
+def _one(g: TracedGemm, name: str, batch: int, bits: int, density: float | None,
+         zero_fraction: float | None = None) -> list[LayerWorkload]:
     """The workload(s) of one traced GEMM at ``batch`` samples."""
     act = 1.0 if density is None else float(density)
     common = {"weight_bits": bits, "groups": g.groups, "act_density": act}
     if g.weight is None:
-        return [LayerWorkload(name, "linear", g.M, g.K, g.N, np.ones((g.M, g.K), np.float32), batch=g.batch * batch,
-                              input_elems=g.K * g.N, note=f"traced {g.op} {g.kind}; {ACT_X_ACT_NOTE}",
-                              stationary="activations", cache_read_elems=g.cache_read_elems,
-                              cache_write_elems=g.cache_write_elems, **common)]
+        return _act_x_act(g, name, batch, common, zero_fraction)
     w, m, inst = _weights(g)
     geo = g.geometry
     if g.kind in ("conv2d", "conv1d"):
@@ -116,7 +135,7 @@ def workloads_from_trace(trace: Trace, batch: int = 1, weight_bits: int | dict =
     model on a calibration batch (``trace_model(..., densities=True)``), the same ops in the same order; each GEMM's
     streamed-operand nonzero fraction becomes its ``act_density``.  ``act_pattern``: measured nonzero input vectors
     by name (``measure_activations``), kept where their length is the workload's ``K``."""
-    measured = None
+    measured = zeros = None
     if densities is not None:
         def key(g):   # the op itself may differ with the batch (addmm vs mm); what it computes per sample may not
             return g.kind, g.weight, g.M, g.K, g.N
@@ -125,6 +144,7 @@ def workloads_from_trace(trace: Trace, batch: int = 1, weight_bits: int | dict =
             raise WorkloadError("the calibration run traced other GEMMs than the example run (data-dependent control "
                                 "flow); activation densities cannot be matched to the layers")
         measured = [g.stream_density for g in densities.gemms]
+        zeros = [g.zero_fraction for g in densities.gemms]
     seen: dict[str, int] = {}
     out: list[LayerWorkload] = []
     for i, g in enumerate(trace.gemms):
@@ -134,7 +154,8 @@ def workloads_from_trace(trace: Trace, batch: int = 1, weight_bits: int | dict =
         bits = weight_bits.get(name, 32) if isinstance(weight_bits, dict) else weight_bits
         if g.weight is None:
             bits = 32 if isinstance(weight_bits, dict) else weight_bits
-        for w in _one(g, name, batch, bits, None if measured is None else measured[i]):
+        for w in _one(g, name, batch, bits, None if measured is None else measured[i],
+                      None if zeros is None else zeros[i]):
             pat = (act_pattern or {}).get(w.name)
             out.append(replace(w, act_pattern=pat) if pat is not None and pat.shape[-1] == w.K else w)
     if not out:
