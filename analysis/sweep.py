@@ -474,7 +474,7 @@ def check_scheduler(scheduler: str | None) -> None:
 
 
 def _run_locked(spec: SweepSpec, out: Path, scheduler, workers, progress, client, log) -> SweepResult:
-    from tqdm.auto import tqdm
+    from pruning.progress import bar as progress_bar
 
     cache = out / "cache"
     cache.mkdir(parents=True, exist_ok=True)
@@ -507,7 +507,7 @@ def _run_locked(spec: SweepSpec, out: Path, scheduler, workers, progress, client
         if missing:
             groups.append((wl, missing))
     n_todo = sum(len(m) for _, m in groups)
-    bar = tqdm(total=n_todo, desc="sweep", unit="pt", disable=not progress)
+    bar = progress_bar(n_todo, "sweep", "pt", progress)
 
     def store(missing, rows):
         for (key, _), row in zip(missing, rows):

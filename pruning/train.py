@@ -15,8 +15,8 @@ from typing import Sequence
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from .progress import bar as progress_bar
 from .batches import BatchSource, Shard, TensorSource
 
 
@@ -73,7 +73,7 @@ def train_source(model: nn.Module, source: BatchSource, optimizer: torch.optim.O
     start = time.perf_counter()
     total = torch.zeros((), dtype=torch.float64, device=device)
     seen = 0
-    bar = tqdm(total=len(source), desc=desc, unit="img", leave=False, disable=not progress)
+    bar = progress_bar(len(source), desc, "img", progress, leave=False)
     for xb, yb in source.batches(batch_size, generator, shard):
         xb = _as_input(xb.to(device, non_blocking=True), model)
         yb = yb.to(device, non_blocking=True)
