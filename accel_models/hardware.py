@@ -55,7 +55,7 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
-from sparsecodesign.fileio import YamlError, load_unique_yaml, short
+from sparsecodesign.fileio import YamlError, load_unique_yaml, short, unknown_fields
 
 from . import engines as registry
 from .rules import (  # noqa: F401  (re-exported: the hardware module's public names)
@@ -598,8 +598,7 @@ def _check_fields(where: str, data: dict, cls) -> None:
     allowed = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - allowed, key=str)
     if unknown:
-        raise HardwareError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; "
-                            f"allowed: {', '.join(sorted(allowed))}")
+        raise HardwareError(f"{where}: {unknown_fields(unknown, allowed)}; allowed: {', '.join(sorted(allowed))}")
 
 
 def _build_pe(data) -> PEArray:
@@ -619,7 +618,7 @@ def _build_pe(data) -> PEArray:
                                 f"{engine!r}; allowed: {', '.join(allowed)}")
     unknown = sorted(set(data) - set(allowed), key=str)
     if unknown:
-        raise HardwareError(f"pe: unknown field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}")
+        raise HardwareError(f"pe: {unknown_fields(unknown, allowed)}; allowed: {', '.join(allowed)}")
     params = None
     if spec.params is not None:
         try:

@@ -24,7 +24,7 @@ from pruning.data import DATASETS, Dataset
 from pruning.models import MODELS, TRACED, prunable_layers
 from pruning.structures import Structure, StructureError
 from pruning.user_model import ModelSpecError, build_for_data, parse_input_shape, spec_form
-from sparsecodesign.fileio import as_tuple, short
+from sparsecodesign.fileio import as_tuple, short, unknown_fields
 
 STRUCTURES = ("nonstructured", "filter", "channel", "column", "block", "nm")   # the default list
 ALLOWED_STRUCTURES = STRUCTURES + COUPLED   # heads, neurons: a transformer's coupled groups (pruning.coupled)
@@ -65,6 +65,16 @@ def _items(name: str, values: tuple, check, allowed: str) -> None:
     if len(set(map(repr, values))) != len(values):
         raise CompareError(f"compare config: {name}={short(list(values))} repeats an entry; allowed: each "
                            "once")
+
+
+# the numeric fields' ranges: (lo, hi) for integers; (lo, hi, integer, lo_open, hi_open) for numbers
+INTEGER_BOUNDS = {"bisections": (0, 20), "batch": (1, 65_536), "seed": (0, MAX_SEED), "act_seed": (0, MAX_SEED),
+                  "pretrain_epochs": (0, MAX_EPOCHS), "admm_rounds": (0, 10_000), "epochs_per_round": (1, MAX_EPOCHS),
+                  "retrain_epochs": (0, MAX_EPOCHS), "batch_size": (1, 1 << 20), "calibrate_images": (0, 1_000_000),
+                  "hil_probes": (1, 8), "jobs": (1, 64)}
+NUMBER_BOUNDS = {"tolerance_pp": (0, 100, False, True, True), "validation_fraction": (0, 0.5, False, True, True),
+                 "tie_threshold": (0, 1, False, False, True), "budget_min_keep": (0, 1, False, False, True),
+                 "lr": (0, 1e3, False, True, False), "rho": (0, 1e6, False, True, False)}
 
 
 @dataclass(frozen=True)
@@ -119,7 +129,7 @@ class CompareConfig:
         allowed = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - allowed, key=str)
         if unknown:
-            raise CompareError(f"compare config: unknown field(s) {', '.join(short(k, 40) for k in unknown[:5])}; "
+            raise CompareError(f"compare config: {unknown_fields(unknown, allowed)}; "
                                f"allowed: {', '.join(sorted(allowed))}")
         return cls(**data)
 
@@ -178,19 +188,13 @@ class CompareConfig:
             raise CompareError(f"compare config: nm={list(self.nm)}; allowed: [N, M] with N <= M")
         if not isinstance(self.measure_cpu, bool):
             raise CompareError(f"compare config: measure_cpu={short(self.measure_cpu)}; allowed: true, false")
-        _num("tolerance_pp", self.tolerance_pp, 0, 100, lo_open=True, hi_open=True, what=" percentage points")
-        _num("validation_fraction", self.validation_fraction, 0, 0.5, lo_open=True, hi_open=True)
-        _num("tie_threshold", self.tie_threshold, 0, 1, hi_open=True, kind="a relative cost difference",
+        _num("tolerance_pp", self.tolerance_pp, *NUMBER_BOUNDS["tolerance_pp"], what=" percentage points")
+        _num("tie_threshold", self.tie_threshold, *NUMBER_BOUNDS["tie_threshold"], kind="a relative cost difference",
              what=", e.g. 0.05 = 5%")
-        _num("budget_min_keep", self.budget_min_keep, 0, 1, hi_open=True, kind="a fraction of groups")
-        _num("lr", self.lr, 0, 1e3, lo_open=True)
-        _num("rho", self.rho, 0, 1e6, lo_open=True)
-        for name, lo, hi in (("bisections", 0, 20), ("batch", 1, 65_536), ("seed", 0, MAX_SEED),
-                             ("act_seed", 0, MAX_SEED),
-                             ("pretrain_epochs", 0, MAX_EPOCHS), ("admm_rounds", 0, 10_000),
-                             ("epochs_per_round", 1, MAX_EPOCHS), ("retrain_epochs", 0, MAX_EPOCHS),
-                             ("batch_size", 1, 1 << 20), ("calibrate_images", 0, 1_000_000), ("hil_probes", 1, 8),
-                             ("jobs", 1, 64)):
+        _num("budget_min_keep", self.budget_min_keep, *NUMBER_BOUNDS["budget_min_keep"], kind="a fraction of groups")
+        for name in ("validation_fraction", "lr", "rho"):
+            _num(name, getattr(self, name), *NUMBER_BOUNDS[name])
+        for name, (lo, hi) in INTEGER_BOUNDS.items():
             _num(name, getattr(self, name), lo, hi, integer=True)
         if self.bits not in self.breakeven_bits:   # never a curve at a width the structures were not priced at
             raise CompareError(f"compare config: breakeven_bits={short(list(self.breakeven_bits))} leaves out "

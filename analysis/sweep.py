@@ -57,6 +57,7 @@ from sparsecodesign.fileio import (
     read_bounded_text,
     read_regular,
     short,
+    unknown_fields,
     yaml_line,
 )
 
@@ -121,7 +122,7 @@ class SweepSpec:
                    "objectives"}
         unknown = sorted(set(d) - allowed)
         if unknown:
-            raise SweepError(f"sweep: unknown field(s) {', '.join(map(repr, unknown))}; allowed: "
+            raise SweepError(f"sweep: {unknown_fields(unknown, allowed)}; allowed: "
                              f"{', '.join(sorted(allowed))}", (unknown[0],))
         if "artifact" not in d:
             raise SweepError("sweep: field 'artifact' is required (an artifact directory whose weights are re-pruned)")
@@ -137,7 +138,8 @@ class SweepSpec:
                              ("workload",))
         wk_unknown = sorted(set(work) - {"structures", "ratios", "bits", "block", "nm"})
         if wk_unknown:
-            raise SweepError(f"sweep.workload: unknown field(s) {', '.join(map(repr, wk_unknown))}; allowed: "
+            wk_allowed = ("structures", "ratios", "bits", "block", "nm")
+            raise SweepError(f"sweep.workload: {unknown_fields(wk_unknown, wk_allowed)}; allowed: "
                              "bits, block, nm, ratios, structures", ("workload", wk_unknown[0]))
         params = d.get("parameters") or {}
         if not isinstance(params, dict):

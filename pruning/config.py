@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import nn
 
-from sparsecodesign.fileio import YamlError, as_tuple, load_unique_yaml, short
+from sparsecodesign.fileio import YamlError, as_tuple, load_unique_yaml, short, unknown_fields
 
 from .budget import POOLED, BudgetError, GlobalBudget
 from .constraint import Constraint
@@ -59,8 +59,7 @@ def load_yaml(path: str | Path) -> dict:
 def _check_keys(where: str, data: dict, allowed) -> None:
     unknown = sorted(set(data) - set(allowed), key=str)
     if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {', '.join(short(k, 40) for k in unknown[:5])}"
-                          f"{' ...' if len(unknown) > 5 else ''}; allowed: {', '.join(sorted(allowed))}")
+        raise ConfigError(f"{where}: {unknown_fields(unknown, allowed)}; allowed: {', '.join(sorted(allowed))}")
 
 
 def _fmt(v) -> str:

@@ -144,6 +144,18 @@ def clip(text: str, n: int = 160) -> str:
     return text if len(text) <= n else text[: max(n - 3, 1)] + "..."
 
 
+def unknown_fields(unknown, allowed, limit: int = 5) -> str:
+    """``unknown field(s) 'tolerance' (did you mean 'tolerance_pp'?), ...``: each name with its nearest allowed one."""
+    import difflib
+
+    names = sorted(unknown, key=str)
+    items = []
+    for k in names[:limit]:
+        near = difflib.get_close_matches(str(k), [str(a) for a in allowed], n=1, cutoff=0.6)
+        items.append(short(k, 40) + (f" (did you mean {near[0]!r}?)" if near else ""))
+    return f"unknown field(s) {', '.join(items)}{' ...' if len(names) > limit else ''}"
+
+
 def as_tuple(value) -> tuple:
     """A list field's value as a tuple: a list or tuple as is, any other value as a one-element list
     (``structures: filter`` means ``[filter]``, never ``[f, i, l, t, e, r]``)."""
