@@ -213,6 +213,7 @@ def export(source, to: str, hardware="eyeriss_like", out: str | Path = "export",
     from dataclasses import replace
 
     from accel_models.hardware import Accelerator
+    from sparsecodesign.fileio import OutputLock
     from sparsesim.export import scalesim_files, timeloop_files, write_files
     from sparsesim.workload import from_artifact
 
@@ -225,7 +226,8 @@ def export(source, to: str, hardware="eyeriss_like", out: str | Path = "export",
     if act_density is not None:
         workloads = [replace(w, act_density=act_density) for w in workloads]
     files = scalesim_files(workloads, acc, scalesim_format) if to == "scalesim" else timeloop_files(workloads, acc)
-    return write_files(files, Path(out))
+    with OutputLock(out, "export"):   # one job per directory: two exports never mix their files
+        return write_files(files, Path(out))
 
 
 def presets() -> list[str]:

@@ -152,15 +152,22 @@ def _artifact_model(args: argparse.Namespace):
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from sparsecodesign.fileio import atomic_write_text, check_writable
-    from sparsesim.event_sim import replays_closed_form, simulate, timeline_rows
-
-    from . import api
+    from sparsecodesign.fileio import OutputLock, check_writable
 
     accs = _simulate_hardware(args)
     if bool(args.topology) == bool(args.artifact):
         raise ValueError("give an artifact directory or --topology FILE.csv (one of them)")
     out = check_writable(_simulate_out(args))   # before the work, not after it
+    with OutputLock(out, "simulate"):   # one job per --out: files of two runs never mix
+        return _simulate_locked(args, accs, out)
+
+
+def _simulate_locked(args: argparse.Namespace, accs: list, out: Path) -> int:
+    from sparsecodesign.fileio import atomic_write_text
+    from sparsesim.event_sim import replays_closed_form, simulate, timeline_rows
+
+    from . import api
+
     table = api.simulate(args.topology or args.artifact or None, accs, args.batch, bits=args.bits, model=args.model,
                          input_shape=args.input_shape, calibrate=args.calibrate, data_dir=args.data_dir,
                          trust_module=args.trust_module, seed=args.seed, act_seed=args.act_seed,
@@ -239,20 +246,27 @@ def _print_validation(accs) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    import json
-    from dataclasses import asdict
-
     import torch
 
-    from sparsecodesign.fileio import atomic_write_text, check_writable
-    from sparsesim.model_import import parse_input_shape
-
-    from . import api
+    from sparsecodesign.fileio import OutputLock, check_writable
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("sparsesim bench: no CUDA device on this machine; GPU runs skipped (use --device cpu)")
         return 0
     out = check_writable(args.out)   # before minutes of timing, not after them
+    with OutputLock(out, "bench"):   # one job per --out: two runs never replace each other's timings
+        return _bench_locked(args, out)
+
+
+def _bench_locked(args: argparse.Namespace, out: Path) -> int:
+    import json
+    from dataclasses import asdict
+
+    from sparsecodesign.fileio import atomic_write_text
+    from sparsesim.model_import import parse_input_shape
+
+    from . import api
+
     kind = _model_input_kind(args.artifact, args.model, args.input_shape, artifact_model=True)
     if kind == "onnx" or (kind != "artifact" and not args.model):
         raise ValueError(f"{short(args.artifact)}: bench runs a torch model; give a .pt/.pth/.safetensors checkpoint "
