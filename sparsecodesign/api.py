@@ -48,16 +48,19 @@ def prune(model, data, config, out: str | Path, *, data_dir: str | Path | None =
                              f"model= a zoo name, 'module:callable' or an nn.Module")
     cfg = _config(config, model if isinstance(model, str) else None, getattr(dataset, "name", None))
     model_name = kw.pop("model_name", None) or (model if isinstance(model, str) else None)
-    if isinstance(model, str):   # the CLI's resolver: zoo name or your callable, checked against the data
-        from pruning.user_model import build_for_data
+    from pruning.user_model import build_for_data, check_fits_data
 
+    if isinstance(model, str):   # the CLI's resolver: zoo name or your callable, checked against the data
         torch.manual_seed(cfg.seed)
         model = build_for_data(model, dataset.num_classes, dataset.input_shape,
                                dataset=getattr(dataset, "name", "data"))
-    shape = getattr(model, "input_shape", None)
-    if shape is not None and tuple(shape) != tuple(dataset.input_shape):
-        raise ValueError(f"model {model_name or type(model).__name__!r} takes inputs {tuple(shape)}, data "
-                         f"{getattr(dataset, 'name', '?')!r} has {tuple(dataset.input_shape)}")
+    else:   # your module: one forward pass on the data's shape, one score per class
+        shape = getattr(model, "input_shape", None)
+        if shape is not None and tuple(shape) != tuple(dataset.input_shape):
+            raise ValueError(f"model {model_name or type(model).__name__!r} takes inputs {tuple(shape)}, data "
+                             f"{getattr(dataset, 'name', '?')!r} has {tuple(dataset.input_shape)}")
+        check_fits_data(model, f"model {model_name or type(model).__name__!r}", dataset.num_classes,
+                        tuple(dataset.input_shape), getattr(dataset, "name", "data"))
     return run_prune(model, dataset, cfg, out, model_name=model_name, **kw)
 
 

@@ -220,13 +220,13 @@ def test_a_trusted_module_still_builds_its_own_callables(trusted_art):
 
 
 @pytest.mark.parametrize("factory, reached", [
-    ("trusted_nets:os.abort", "module os"),
-    ("trusted_nets:sys.exit", "module sys"),
-    ("trusted_nets:torch.nn.Linear", "module torch"),
-    ("trusted_nets:imported_helper", "defined in posix"),
+    ("trusted_nets:os.abort", "it is reached through module os"),
+    ("trusted_nets:sys.exit", "it is reached through module sys"),
+    ("trusted_nets:torch.nn.Linear", "it is reached through module torch"),
+    ("trusted_nets:imported_helper", "a builtin_function_or_method, not a function or class defined there"),
     ("trusted_nets:Elsewhere", "defined in trusted_nets_helpers"),
-    ("trusted_nets:Holder.abort", "defined in posix"),
-    ("trusted_nets:Net.mro", "not a function or class defined there"),
+    ("trusted_nets:Holder.abort", "a builtin_function_or_method, not a function or class defined there"),
+    ("trusted_nets:Net.mro", "a builtin_function_or_method, not a function or class defined there"),
 ])
 def test_trust_covers_only_what_the_module_defines(trusted_art, factory, reached):
     from pruning.artifact import ArtifactError, load_artifact
@@ -278,17 +278,17 @@ USER_MODELS = {
                          "def make():\n    return M()\n"),
 }
 USER_CASES = [
-    ("wrong_width.py:make", r"--model .*wrong_width.py:make: the model's output has shape \[2, 5\] on 2 samples; "
+    ("wrong_width.py:make", r"--model '.*wrong_width.py:make': the model's output has shape \[2, 5\] on 2 samples; "
                             r"allowed: \[2, 10\], one score per class of dataset 'digits' \(10 classes\)"),
-    ("wrong_channels.py:make", r"--model .*wrong_channels.py:make: a forward pass on 2 samples of dataset "
-                               r"'digits' \(shape 1,8,8\) failed: RuntimeError: .*3 channels"),
-    ("exits_at_import.py:make", r"--model .*exits_at_import.py:make: running .*exits_at_import.py failed \(it "
+    ("wrong_channels.py:make", r"--model '.*wrong_channels.py:make': a forward pass on 2 samples of dataset "
+                               r"'digits' \(shape 1,8,8\) failed \(RuntimeError: .*to have 3 channels"),
+    ("exits_at_import.py:make", r"--model '.*exits_at_import.py:make': running '.*exits_at_import.py' failed \(it "
                                 r"called sys.exit\(4\)\)"),
-    ("exits_in_factory.py:make", r"--model .*exits_in_factory.py:make: make\(\) failed \(it called sys.exit\(5\)\)"),
-    ("exits_zero.py:make", r"--model .*exits_zero.py:make: make\(\) failed \(it called sys.exit\(None\)\)"),
-    ("raises_at_import.py:make", r"--model .*raises_at_import.py:make: running .*raises_at_import.py failed "
+    ("exits_in_factory.py:make", r"--model '.*exits_in_factory.py:make': make\(\) failed \(it called sys.exit\(5\)\)"),
+    ("exits_zero.py:make", r"--model '.*exits_zero.py:make': make\(\) failed \(it called sys.exit\(None\)\)"),
+    ("raises_at_import.py:make", r"--model '.*raises_at_import.py:make': running '.*raises_at_import.py' failed "
                                  r"\(ImportError: needs a GPU build\)"),
-    ("returns_tuple.py:make", r"--model .*returns_tuple.py:make: the model's output is a tuple; allowed: a tensor "
+    ("returns_tuple.py:make", r"--model '.*returns_tuple.py:make': the model's output is a tuple; allowed: a tensor "
                               r"of shape \[2, 10\]"),
 ]
 
@@ -317,10 +317,10 @@ def test_a_module_spec_that_raises_or_exits_at_import_is_one_line(user_models, m
     from pruning.user_model import ModelSpecError, resolve_model
 
     monkeypatch.syspath_prepend(str(user_models))
-    with pytest.raises(ModelSpecError, match=r"--model 'raises_at_import:make': importing raises_at_import failed "
+    with pytest.raises(ModelSpecError, match=r"--model 'raises_at_import:make': importing 'raises_at_import' failed "
                                              r"\(ImportError: needs a GPU build\)"):
         resolve_model("raises_at_import:make")
-    with pytest.raises(ModelSpecError, match=r"--model 'exits_at_import:make': importing exits_at_import failed "
+    with pytest.raises(ModelSpecError, match=r"--model 'exits_at_import:make': importing 'exits_at_import' failed "
                                              r"\(it called sys.exit\(4\)\)"):
         resolve_model("exits_at_import:make")
 
