@@ -1,11 +1,17 @@
-"""The public functions: thin over the same code the ``sparsesim`` commands run (docs/api.md)."""
+"""The public functions: thin over the same code the ``sparsesim`` commands run (docs/api.md).
+
+Every one is ``@validated``: its arguments are checked by the rules of ``sparsecodesign.checks`` (the ones the
+command line parses its options with) before any work; a bad one is ``InputError`` naming it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Callable
 
+from .checks import InputError, validated
 from .table import CostTable
+
+__all__ = ["InputError"]   # re-exported: ``sc.InputError``
 
 
 def _config(config, model_name: str | None, dataset: str | None):
@@ -21,9 +27,10 @@ def _config(config, model_name: str | None, dataset: str | None):
     if isinstance(config, (str, Path)):
         return PruneConfig.from_yaml(config)
     raise ConfigError(f"config {str(config)[:80]!r}: allowed: a dict, a YAML path, a PruneConfig or None (the "
-                      "shipped default for the model and data set)")
+                      "shipped default for the model and data set)")   # unreachable from prune: checked first
 
 
+@validated
 def prune(model, data, config, out: str | Path, *, data_dir: str | Path | None = None, **kw):
     """Prune (and quantize) ``model`` on ``data`` into the artifact directory ``out``; returns the
     ``PruneResult`` (``out_dir``, ``dense_accuracy``, ``pruned_accuracy``, ``compression``, ``manifest``).
@@ -72,6 +79,7 @@ def _source_path(source):
     return source
 
 
+@validated
 def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, model=None, input_shape=None,
              calibrate: int = 0, data_dir=None, trust_module: str | None = None, seed: int = 0,
              act_seed: int = 0, max_exact_weights: int | None = None, workloads: str | None = None,
@@ -100,8 +108,6 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
     from analysis.simulation import hardware_list, model_workloads, price, with_act_seed, workloads_of
     from sparsesim.traced_workloads import check_mode
 
-    if isinstance(act_seed, bool) or not isinstance(act_seed, int) or not 0 <= act_seed <= 2**32 - 1:
-        raise ValueError(f"simulate: act_seed={act_seed!r}; allowed: an integer in 0..{2**32 - 1}")
     mode = check_mode(workloads)
     accs = hardware_list(hardware, log=log)
     if isinstance(source, nn.Module):
@@ -122,6 +128,7 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
     return CostTable(price(workloads, accs))
 
 
+@validated
 def bench(source, device: str = "cpu", batch: int = 8, *, repeats: int = 20, threads: int | None = None,
           wait_idle_s: float = 0.0, model=None, input_shape=None, trust_module: str | None = None,
           log: Callable[[str], None] = print) -> CostTable:
@@ -143,8 +150,6 @@ def bench(source, device: str = "cpu", batch: int = 8, *, repeats: int = 20, thr
     from analysis.bench import bench_artifact, bench_checkpoint, bench_loaded
     from sparsesim.stopwatch import MeasureError
 
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise ValueError(f"device {str(device)[:80]!r}: allowed: 'cpu', 'cuda' or 'cuda:I'")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise MeasureError(f"device {device!r}: no CUDA device is available on this machine; allowed: 'cpu'")
     batches = tuple(sorted({1, int(batch)}))
@@ -173,6 +178,7 @@ def bench(source, device: str = "cpu", batch: int = 8, *, repeats: int = 20, thr
     return CostTable(table, roofline=roof)
 
 
+@validated
 def compare(config, out: str | Path, *, log: Callable[[str], None] = print,
             progress: bool = False) -> dict:
     """Which sparsity structure wins on which platform, at matched accuracy (``sparsesim compare``); writes the
@@ -192,6 +198,7 @@ def compare(config, out: str | Path, *, log: Callable[[str], None] = print,
     return run_compare(config, out, log=log, progress=progress)
 
 
+@validated
 def sweep(spec, out: str | Path, *, scheduler: str | None = "sync", workers: int | None = None,
           progress: bool = False, log: Callable[[str], None] = print):
     """A design-space sweep (``sparsesim sweep``): ``spec`` a ``SweepSpec``, a dict of its fields or a YAML path;
@@ -206,6 +213,7 @@ def sweep(spec, out: str | Path, *, scheduler: str | None = "sync", workers: int
     return run_sweep(spec, out, scheduler=scheduler, workers=workers, progress=progress, log=log)
 
 
+@validated
 def export(source, to: str, hardware="eyeriss_like", out: str | Path = "export", *, scalesim_format: str = "conv",
            act_density: float | None = None) -> list[Path]:
     """Write an artifact's layers for another tool (``sparsesim export``): ``to="scalesim"`` (SCALE-Sim v3
@@ -220,10 +228,6 @@ def export(source, to: str, hardware="eyeriss_like", out: str | Path = "export",
     from sparsesim.export import scalesim_files, timeloop_files, write_files
     from sparsesim.workload import from_artifact
 
-    if to not in ("scalesim", "timeloop"):
-        raise ValueError(f"to={str(to)[:80]!r}; allowed: 'scalesim' or 'timeloop'")
-    if act_density is not None and not 0.0 <= act_density <= 1.0:
-        raise ValueError(f"act_density={act_density}; allowed: a number in [0, 1]")
     acc = hardware if isinstance(hardware, Accelerator) else load_hardware(hardware, log=lambda s: None)
     workloads = from_artifact(_source_path(source))
     if act_density is not None:
@@ -233,6 +237,7 @@ def export(source, to: str, hardware="eyeriss_like", out: str | Path = "export",
         return write_files(files, Path(out))
 
 
+@validated
 def presets() -> list[str]:
     """The shipped hardware presets' names (``load_hardware(name)``, ``simulate(..., hardware=name)``)."""
     from accel_models.hardware import preset_names
@@ -240,6 +245,7 @@ def presets() -> list[str]:
     return preset_names()
 
 
+@validated
 def load_hardware(name_or_yaml, log: Callable[[str], None] = print):
     """An ``Accelerator`` from a preset name or a hardware YAML (docs/hardware.md); a YAML that leaves fields to
     their defaults gets one line through ``log`` naming them."""
@@ -248,6 +254,7 @@ def load_hardware(name_or_yaml, log: Callable[[str], None] = print):
     return _load(name_or_yaml, log)
 
 
+@validated
 def load_artifact(path, model=None, *, trust_module: str | None = None):
     """The pruned model and its manifest (``pruning.artifact.load_artifact``); ``path`` may be what ``prune``
     returned."""
@@ -256,6 +263,7 @@ def load_artifact(path, model=None, *, trust_module: str | None = None):
     return _load(_source_path(path), model, trust_module=trust_module)
 
 
+@validated
 def masks(source) -> dict:
     """The kept entries of every pruned weight, keyed by **parameter name** (``"conv1.weight"``), the keys of
     ``model.state_dict()`` and of ``pruning.lifecycle.Pruner``'s masks.  ``source``: an artifact (path,

@@ -235,5 +235,5 @@ def test_every_command_is_a_shell_over_the_api(argv, function, tmp_path, monkeyp
 def test_simulate_refuses_a_bad_act_seed_naming_it(bad):
     import sparsecodesign as sc
 
-    with pytest.raises(ValueError, match=r"^simulate: act_seed=.*; allowed: an integer in 0\.\.4294967295$"):
+    with pytest.raises(sc.InputError, match=r"^simulate: act_seed=.*; allowed: an integer in 0\.\.4,294,967,295$"):
         sc.simulate("nothing.csv", "eie_like", act_seed=bad)

@@ -335,3 +335,40 @@ def test_the_api_checks_a_given_modules_output_width(tiny_digits, tmp_path):
                                          r"allowed: \[2, 10\]"):
         sc.prune(model, tiny_digits, None, tmp_path / "p", progress=False, log=lambda s: None)
     assert not (tmp_path / "p").exists()
+
+
+EXITS_IN_FORWARD = '''
+import sys
+import torch
+from torch import nn
+
+input_shape = (1, 8, 8)
+CALLS = [0]
+
+
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        CALLS[0] += 1
+        if CALLS[0] > 2:   # the checks' forward passes work (the CLI's and the API's); training's first batch exits
+            sys.exit(7)
+        return self.fc(torch.flatten(x, 1))
+
+
+def make():
+    return M()
+'''
+
+
+def test_sys_exit_from_user_code_during_the_run_is_one_line_not_a_silent_exit(tmp_path, capsys):
+    (tmp_path / "exits_later.py").write_text(EXITS_IN_FORWARD)
+    out = tmp_path / "out"
+    rc = main(["prune", "--dataset", "digits", "--model", f"{tmp_path / 'exits_later.py'}:make", "--out", str(out),
+               "--quiet"])
+    line = _one_line(capsys)
+    assert rc == 1, line
+    assert line.startswith("sparsesim prune: failed: sys.exit(7) was called during the run"), line
+    assert not (out / LOCK_NAME).exists()
