@@ -1,7 +1,7 @@
 """One validation layer for the command line and the Python API: every public function's arguments, one rule each.
 
 A *rule* (a frozen dataclass) says what a value may be and turns an allowed value into its canonical form
-(``input_shape="1,8,8"`` -> ``(1, 8, 8)``, a ``Path`` -> ``str``).  The same rule objects serve both faces:
+(``input_shape="1,8,8"`` -> ``(1, 8, 8)``, a hardware ``Path`` -> ``str``).  The same rule objects serve both faces:
 
 * the API: ``@validated`` on each public function (``sparsecodesign.api``) binds the call to the function's
   signature and checks every argument before any work, raising ``InputError`` (``sc.InputError``, a
@@ -38,7 +38,9 @@ MAX_CALIBRATE = 1_000_000
 MAX_WAIT_S = 86_400
 MAX_SWEEP_WORKERS = 256
 MAX_LOADER_WORKERS = 64
-MAX_SIDE = 65_536             # pruning.user_model.MAX_SIDE: one input dimension
+# the same values as pruning.user_model.MAX_SIDE and pruning.model_spec.IDENT, restated so that the command line
+# parses its options without importing torch (those modules do)
+MAX_SIDE = 65_536             # one input dimension
 MAX_PATH_CHARS = 4096
 IDENT = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 DEVICE = re.compile(r"cpu|cuda(:\d{1,3})?")
@@ -325,6 +327,21 @@ TEACHER = OneOf("an nn.Module", True, kinds=(MODULE,))
 NAME = OneOf("a non-empty name", True, text=True)
 HOOK = Function("a function", True)
 
+@dataclass(frozen=True)
+class Scalar(Rule):
+    """A value a table cell can equal: a string, a finite number or a bool."""
+
+    def _canon(self, value):
+        if isinstance(value, str) or isinstance(value, bool) or \
+                (isinstance(value, numbers.Real) and math.isfinite(float(value))):
+            return value
+        raise _Refused()
+
+
+TABLE = OneOf("a CostTable (what simulate or bench returned)", kinds=("sparsecodesign.table.CostTable",))
+FILE_OUT = PathArg("a file path (str or os.PathLike)", True)
+CELL = Scalar("a string, a finite number or a bool")
+
 # what ``prune(**kw)`` passes on to ``pruning.pipeline.run_prune``
 PRUNE_KEYWORDS = {"resume": FLAG, "overwrite": FLAG, "device": DEVICE_RULE, "progress": FLAG, "log": LOG,
                   "teacher": TEACHER, "model_name": NAME, "on_unit": HOOK}
@@ -349,18 +366,41 @@ FUNCTION_RULES: dict[str, dict[str, Rule | dict]] = {
 }
 
 
+def _table_rules() -> dict[str, dict]:
+    """``CostTable``'s methods (``sparsecodesign.table``): columns from ``sparsesim.results``."""
+    from sparsesim.results import ADDITIVE, COLUMNS
+
+    column = Choice(f"a column that adds over layers ({', '.join(ADDITIVE)}) or 'utilization'", False,
+                    (*ADDITIVE, "utilization"))
+    hardware = OneOf("an accelerator's name in this table", text=True)
+    return {"CostTable.concat": {"tables": TABLE}, "CostTable.select": {"hardware": hardware},
+            "CostTable.where": {"equal": {c: CELL for c in COLUMNS}},
+            "CostTable.total": {"column": column, "hardware": OneOf(hardware.allowed, True, text=True)},
+            "CostTable.to_csv": {"path": FILE_OUT}, "CostTable.to_json": {"path": FILE_OUT},
+            "CostTable.plot": {"path": FILE_OUT}}
+
+
+FUNCTION_RULES.update(_table_rules())
+SELF = ("self", "cls")
+
+
 # ================================================================ the API's decorator
 def check_call(function: str, signature: inspect.Signature, args: tuple, kwargs: dict) -> inspect.BoundArguments:
     """``args``/``kwargs`` bound to ``signature``, every argument checked by its rule and made canonical."""
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as e:   # a missing argument or an unknown keyword: name it
-        raise InputError(f"{function}: {e}; see help(sparsecodesign.{function})") from None
+        raise InputError(f"{function}: {e}; allowed: see help(sparsecodesign.{function})") from None
     bound.apply_defaults()
     rules = FUNCTION_RULES[function]
+    kinds = {p.name: p.kind for p in signature.parameters.values()}
     for name, value in list(bound.arguments.items()):
+        if name in SELF:
+            continue
         rule = rules[name]
-        if isinstance(rule, dict):   # **kw: each keyword by its own rule, an unknown one refused by name
+        if kinds[name] is inspect.Parameter.VAR_POSITIONAL:   # *tables: each by the rule
+            bound.arguments[name] = tuple(rule.check(v, f"{name}[{i}]", function) for i, v in enumerate(value))
+        elif isinstance(rule, dict):   # **kw: each keyword by its own rule, an unknown one refused by name
             for key, v in value.items():
                 if key not in rule:
                     raise InputError(f"{function}: unknown keyword {key}={short(v)}; allowed: "
@@ -373,14 +413,14 @@ def check_call(function: str, signature: inspect.Signature, args: tuple, kwargs:
 
 def validated(fn: Callable) -> Callable:
     """Check every argument of a public function by ``FUNCTION_RULES`` before it runs (``InputError``)."""
-    signature = inspect.signature(fn)
-    missing = set(signature.parameters) - set(FUNCTION_RULES[fn.__name__])
+    signature, where = inspect.signature(fn), fn.__qualname__
+    missing = set(signature.parameters) - set(FUNCTION_RULES[where]) - set(SELF)
     if missing:   # a parameter without a rule is a bug here, found at import
-        raise TypeError(f"{fn.__name__}: parameter(s) {sorted(missing)} have no rule in sparsecodesign.checks")
+        raise TypeError(f"{where}: parameter(s) {sorted(missing)} have no rule in sparsecodesign.checks")
 
     @functools.wraps(fn)
     def checked(*args, **kwargs):
-        bound = check_call(fn.__name__, signature, args, kwargs)
+        bound = check_call(where, signature, args, kwargs)
         return fn(*bound.args, **bound.kwargs)
 
     return checked

@@ -20,7 +20,9 @@ The one module of generic I/O that ``pruning``, ``sparsesim``, ``accel_models`` 
 * ``OutputLock`` guards a job's output directory: created and checked writable first (``ensure_writable``;
   ``check_writable`` checks without creating), then ``OUT/.lock`` held with ``fcntl.flock`` for the whole run
   (the kernel drops it when the process dies, so a lock left by a killed run is taken over, with a log line);
-  a second job into the same directory fails at once with an ``OutputError`` naming the holder.
+  a second job into the same directory fails at once with an ``OutputError`` naming the holder.  The lock file
+  is created ``O_EXCL | O_NOFOLLOW``: a symlink, hard link, directory or FIFO planted as ``OUT/.lock`` is refused
+  in one line, never written through.
 """
 
 from __future__ import annotations
@@ -438,6 +440,9 @@ class OutputLock:
                 return os.open(self.path, flags | os.O_CREAT | os.O_EXCL, file_mode())
             except FileExistsError:
                 pass
+            except FileNotFoundError:   # another job that had created OUT removed it again, empty: recreate it
+                ensure_writable(self.out)
+                continue
             try:
                 st = os.lstat(self.path)
             except FileNotFoundError:

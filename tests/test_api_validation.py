@@ -59,6 +59,13 @@ PLACEHOLDERS = {   # arguments that pass the checks; the work after them is stub
     "load_hardware": lambda t: (("eyeriss_like",), {}),
     "load_artifact": lambda t: ((str(t / "none"),), {}),
     "masks": lambda t: ((str(t / "none"),), {}),
+    "CostTable.concat": lambda t: ((), {}),
+    "CostTable.select": lambda t: (("eyeriss_like",), {}),
+    "CostTable.where": lambda t: ((), {}),
+    "CostTable.total": lambda t: (("cycles",), {}),
+    "CostTable.to_csv": lambda t: ((), {}),
+    "CostTable.to_json": lambda t: ((), {}),
+    "CostTable.plot": lambda t: ((), {}),
 }
 
 
@@ -98,35 +105,62 @@ def test_the_api_and_the_cli_share_the_error_type():
 
 
 # ------------------------------------------------------------- every parameter of every public function
+METHODS = ["concat", "select", "where", "total", "to_csv", "to_json", "plot"]   # CostTable's, with arguments
+PUBLIC = FUNCTIONS + [f"CostTable.{m}" for m in METHODS]
+
+
+def _function(name: str, table=None):
+    """The public callable ``name``: ``sc.simulate``, or ``CostTable.total`` bound to ``table``."""
+    if name.startswith("CostTable."):
+        method = name.partition(".")[2]
+        return getattr(sc.CostTable, method) if method == "concat" else getattr(table, method)
+    return getattr(sc, name)
+
+
 def _parameters():
-    for name in FUNCTIONS:
-        for p in inspect.signature(getattr(sc, name)).parameters.values():
-            yield name, p
+    for name in PUBLIC:
+        for p in inspect.signature(_function(name, sc.CostTable)).parameters.values():
+            if p.name not in ("self", "cls"):
+                yield name, p
 
 
 PARAMETERS = list(_parameters())
 
 
 def test_every_public_function_is_checked_and_every_parameter_has_a_rule():
-    for name in FUNCTIONS:
-        fn = getattr(sc, name)
+    for name in PUBLIC:
+        fn = _function(name, sc.CostTable)
         assert getattr(fn, "__wrapped__", None) is not None, f"{name} is not @validated"
-        assert set(inspect.signature(fn).parameters) == set(checks.FUNCTION_RULES[name]), name
+        params = set(inspect.signature(fn).parameters) - {"self", "cls"}
+        assert params == set(checks.FUNCTION_RULES[name]), name
+    public_methods = {m for m, v in vars(sc.CostTable).items() if not m.startswith("_") and callable(
+        getattr(v, "__func__", v)) and inspect.signature(getattr(sc.CostTable, m)).parameters.keys() - {"self"}}
+    assert public_methods == set(METHODS)
+
+
+@pytest.fixture
+def table(topology):
+    return sc.simulate(topology, "eyeriss_like", log=lambda s: None)
 
 
 @pytest.mark.parametrize("function, param", PARAMETERS, ids=[f"{f}.{p.name}" for f, p in PARAMETERS])
-def test_a_bad_value_of_every_parameter_is_refused_naming_it(tmp_path, topology, no_long_work, function, param):
+def test_a_bad_value_of_every_parameter_is_refused_naming_it(tmp_path, table, no_long_work, function, param):
     """``object()`` is allowed nowhere: each parameter in turn gets it, the others valid placeholders."""
+    fn = _function(function, table)
     args, kw = PLACEHOLDERS[function](tmp_path)
-    bound = inspect.signature(getattr(sc, function)).bind_partial(*args, **kw).arguments
+    bound = inspect.signature(fn).bind_partial(*args, **kw).arguments
     if param.kind is inspect.Parameter.VAR_KEYWORD:
         call, named = {**bound, **bound.pop(param.name, {}), "frobnicate": object()}, "unknown keyword frobnicate="
+    elif param.kind is inspect.Parameter.VAR_POSITIONAL:
+        call, named = {}, f"{param.name}[1]=<object"
     else:
         call, named = {**bound, param.name: object()}, f"{param.name}=<object"
-    positional = [call.pop(p.name) for p in inspect.signature(getattr(sc, function)).parameters.values()
+    positional = [call.pop(p.name) for p in inspect.signature(fn).parameters.values()
                   if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and p.name in call and p.default is p.empty]
+    if param.kind is inspect.Parameter.VAR_POSITIONAL:
+        positional = [table, object()]
     with pytest.raises(sc.InputError) as e:
-        getattr(sc, function)(*positional, **call)
+        fn(*positional, **call)
     assert str(e.value).startswith(f"{function}: {named}"), str(e.value)
     assert "; allowed: " in str(e.value) and "\n" not in str(e.value)
 
@@ -143,10 +177,10 @@ def test_every_rule_refuses_or_accepts_a_hostile_value_and_never_raises_anything
         refused = 0
         for value in BATTERY:
             try:
-                r.check(value, name, function)
+                r.check(value, name if param.kind is not inspect.Parameter.VAR_POSITIONAL else f"{name}[0]", function)
             except sc.InputError as e:
                 refused += 1
-                assert str(e).startswith(f"{function}: {name}=") and "; allowed: " in str(e), str(e)
+                assert str(e).startswith(f"{function}: {name}") and "; allowed: " in str(e), str(e)
         assert refused, f"{function}.{name} refuses none of {BATTERY}"
 
 
@@ -197,3 +231,9 @@ def _message(rule, text):
     with pytest.raises(argparse.ArgumentTypeError) as e:
         rule.option(text)
     return str(e.value)
+
+
+def test_the_restated_bounds_equal_their_sources():
+    from pruning import model_spec, user_model
+
+    assert checks.MAX_SIDE == user_model.MAX_SIDE and checks.IDENT.pattern == model_spec.IDENT.pattern
