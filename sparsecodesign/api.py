@@ -51,8 +51,8 @@ def prune(model, data, config, out: str | Path, *, data_dir: str | Path | None =
     if model is None:
         model = DEFAULT_MODEL.get(getattr(dataset, "name", ""))
         if model is None:
-            raise ValueError(f"data {str(getattr(dataset, 'name', data))[:80]!r} has no default model; allowed: "
-                             f"model= a zoo name, 'module:callable' or an nn.Module")
+            raise InputError(f"prune: model=None: data {str(getattr(dataset, 'name', data))[:80]!r} has no default "
+                             "model; allowed: model= a zoo name, 'module:callable' or an nn.Module")
     cfg = _config(config, model if isinstance(model, str) else None, getattr(dataset, "name", None))
     model_name = kw.pop("model_name", None) or (model if isinstance(model, str) else None)
     from pruning.user_model import build_for_data, check_fits_data
@@ -64,7 +64,7 @@ def prune(model, data, config, out: str | Path, *, data_dir: str | Path | None =
     else:   # your module: one forward pass on the data's shape, one score per class
         shape = getattr(model, "input_shape", None)
         if shape is not None and tuple(shape) != tuple(dataset.input_shape):
-            raise ValueError(f"model {model_name or type(model).__name__!r} takes inputs {tuple(shape)}, data "
+            raise InputError(f"model {model_name or type(model).__name__!r} takes inputs {tuple(shape)}, data "
                              f"{getattr(dataset, 'name', '?')!r} has {tuple(dataset.input_shape)}")
         check_fits_data(model, f"model {model_name or type(model).__name__!r}", dataset.num_classes,
                         tuple(dataset.input_shape), getattr(dataset, "name", "data"))
@@ -114,7 +114,7 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
         from sparsesim.model_import import example_input
 
         if model is not None:
-            raise ValueError("simulate(nn.Module, model=...): the module is the model; allowed: leave model= out")
+            raise InputError("simulate(nn.Module, model=...): the module is the model; allowed: leave model= out")
         shape = tuple(input_shape) if input_shape else None
         ws = model_workloads(source, example_input(source, shape), batch, 32 if bits is None else bits, mode, log)
         workloads = with_act_seed(ws, act_seed)
@@ -162,12 +162,12 @@ def bench(source, device: str = "cpu", batch: int = 8, *, repeats: int = 20, thr
         from sparsesim.model_import import example_input
 
         if model is not None:
-            raise ValueError("bench(nn.Module, model=...): the module is the model; allowed: leave model= out")
+            raise InputError("bench(nn.Module, model=...): the module is the model; allowed: leave model= out")
         shape = tuple(example_input(source, tuple(input_shape) if input_shape else None).shape[1:])
         table, roof = bench_loaded(source, shape, batches, **kw)
     elif isinstance(source, (str, Path)) and Path(source).suffix.lower() in (".pt", ".pth", ".safetensors"):
         if model is None:
-            raise ValueError(f"{str(source)[:80]}: a checkpoint holds no architecture; allowed: model= a spec "
+            raise InputError(f"bench: {str(source)[:80]}: a checkpoint holds no architecture; allowed: model= a spec "
                              "('module:callable', 'file.py:callable', a zoo name) or an nn.Module")
         table, roof = bench_checkpoint(source, model, tuple(input_shape) if input_shape else None, batches, **kw)
     elif model is not None:

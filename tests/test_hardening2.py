@@ -77,13 +77,15 @@ def test_a_planted_lock_is_refused_and_its_target_untouched(tmp_path, kind):
         assert not target.exists()
 
 
-@pytest.mark.parametrize("command", ["sweep", "compare"])
-def test_sweep_and_compare_refuse_a_symlinked_lock_in_one_line(tmp_path, capsys, command, zoo_art):
+@pytest.mark.parametrize("command", ["prune", "sweep", "compare"])
+def test_prune_sweep_and_compare_refuse_a_symlinked_lock_in_one_line(tmp_path, capsys, command, zoo_art):
     out, target = tmp_path / "out", tmp_path / "victim.txt"
     _plant(out, "symlink", target)
     if command == "sweep":
         (tmp_path / "s.yaml").write_text(f"artifact: {zoo_art}\n")
         argv = ["sweep", str(tmp_path / "s.yaml"), "--scheduler", "sync", "--out", str(out), "--quiet"]
+    elif command == "prune":
+        argv = ["prune", "--dataset", "digits", "--pretrain-epochs", "0", "--out", str(out), "--quiet"]
     else:
         argv = ["compare", "--out", str(out), "--structures", "filter", "--presets", "tpu_like", "--no-cpu"]
     assert main(argv) == 2
