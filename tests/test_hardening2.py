@@ -374,3 +374,25 @@ def test_sys_exit_from_user_code_during_the_run_is_one_line_not_a_silent_exit(tm
     assert rc == 1, line
     assert line.startswith("sparsesim prune: failed: sys.exit(7) was called during the run"), line
     assert not (out / LOCK_NAME).exists()
+
+
+def test_bench_of_a_model_that_cannot_take_its_input_is_one_line_before_any_timing(user_models, tmp_path, capsys):
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(user_models))
+    try:
+        import wrong_channels
+
+        torch.save(wrong_channels.make().state_dict(), tmp_path / "wc.pt")
+    finally:
+        sys.path.remove(str(user_models))
+        sys.modules.pop("wrong_channels", None)
+    rc = main(["bench", str(tmp_path / "wc.pt"), "--model", str(user_models / "wrong_channels.py:make"),
+               "--repeats", "1", "--out", str(tmp_path / "b")])
+    line = _one_line(capsys)
+    assert rc == 2, line
+    assert line.startswith("sparsesim bench: error: model Sequential: a forward pass on one sample of shape 1,8,8 "
+                           "failed (RuntimeError: "), line
+    assert "to have 3 channels" in line and not (tmp_path / "b").exists()
