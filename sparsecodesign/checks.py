@@ -244,6 +244,20 @@ def _classes(names: tuple) -> tuple[type, ...]:
 
 
 @dataclass(frozen=True)
+class DataArg(OneOf):
+    """A built-in data set's name (``pruning.data.DATASETS``, read there) or a loaded data set."""
+
+    def _one(self, value):
+        from pruning.data import DATASETS
+
+        if isinstance(value, str):
+            if value not in DATASETS:
+                raise _Refused()
+            return value
+        return super()._one(value)
+
+
+@dataclass(frozen=True)
 class InputShape(Rule):
     """One sample's shape: ``"C,H,W"`` (or ``"F"``) or a sequence of 1 to 3 integers in 1..MAX_SIDE."""
 
@@ -314,8 +328,8 @@ HARDWARE_ONE = OneOf("a preset name, a hardware YAML path or an Accelerator", ki
 HARDWARE = OneOf("a preset name, 'a,b', a hardware YAML path, an Accelerator or a non-empty list of them", True,
                  kinds=(ACCELERATOR,), path=True, many=True, fspath=True)
 HARDWARE_NAME = OneOf("a preset name or a hardware YAML path", path=True, fspath=True)
-DATA = OneOf("a data set name ('digits', 'mnist', 'cifar10', 'imagefolder', 'npz') or a pruning.data.Dataset",
-             kinds=("pruning.data.Dataset", "pruning.data.StreamDataset"), text=True)
+DATA = DataArg("a data set name ('digits', 'mnist', 'cifar10', 'imagefolder', 'npz') or a pruning.data.Dataset",
+              kinds=("pruning.data.Dataset", "pruning.data.StreamDataset"))
 PRUNE_CONFIG = OneOf("a dict, a YAML path or a PruneConfig", True, kinds=("pruning.config.PruneConfig", "builtins.dict"),
                      path=True)
 COMPARE_CONFIG = OneOf("a dict, a YAML path or a CompareConfig", True,

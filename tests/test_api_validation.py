@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import inspect
 import re
+import traceback
+from pathlib import Path
 
 import pytest
 import torch
@@ -144,8 +146,10 @@ def table(topology):
 
 
 @pytest.mark.parametrize("function, param", PARAMETERS, ids=[f"{f}.{p.name}" for f, p in PARAMETERS])
-def test_a_bad_value_of_every_parameter_is_refused_naming_it(tmp_path, table, no_long_work, function, param):
+def test_a_bad_value_of_every_parameter_is_refused_naming_it(tmp_path, table, no_long_work, function, param,
+                                                             monkeypatch):
     """``object()`` is allowed nowhere: each parameter in turn gets it, the others valid placeholders."""
+    monkeypatch.chdir(tmp_path)
     fn = _function(function, table)
     args, kw = PLACEHOLDERS[function](tmp_path)
     bound = inspect.signature(fn).bind_partial(*args, **kw).arguments
@@ -182,6 +186,44 @@ def test_every_rule_refuses_or_accepts_a_hostile_value_and_never_raises_anything
                 refused += 1
                 assert str(e).startswith(f"{function}: {name}") and "; allowed: " in str(e), str(e)
         assert refused, f"{function}.{name} refuses none of {BATTERY}"
+
+
+HOSTILE = [None, True, 0, -1, 10**12, 1.5, float("nan"), "", "x", "1,8,8", "a,b", b"x", [], ["x"], (1, 8, 8), {},
+           {"a": 1}]
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = ("pruning", "sparsesim", "accel_models", "analysis", "sparsecodesign")
+
+
+def _ours(e: BaseException) -> bool:
+    """An error of the project: its own class, or a ValueError/OSError raised by project code (one line)."""
+    if type(e).__module__.split(".")[0] in PROJECT:
+        return True
+    frames = list(traceback.walk_tb(e.__traceback__))
+    where = Path(frames[-1][0].f_code.co_filename).resolve() if frames else ROOT / "?"
+    return isinstance(e, (ValueError, OSError)) and ROOT in where.parents and "site-packages" not in str(where)
+
+
+@pytest.mark.parametrize("function, param", [(f, p) for f, p in PARAMETERS if p.kind not in (
+    inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)], ids=lambda v: getattr(v, "name", v))
+def test_hostile_values_through_the_real_functions_give_only_the_projects_errors(tmp_path, table, no_long_work,
+                                                                                  function, param, monkeypatch):
+    """Each parameter in turn gets each hostile value, the real function runs (long work stubbed): it returns,
+    or raises an error of the project in one line; never a TypeError, IndexError, AttributeError ..."""
+    monkeypatch.chdir(tmp_path)   # a relative path that is allowed ('x') is written here
+    fn = _function(function, table)
+    signature = inspect.signature(fn)
+    args, kw = PLACEHOLDERS[function](tmp_path)
+    for value in [*HOSTILE, tmp_path / "missing.yaml"]:
+        call = {**signature.bind_partial(*args, **kw).arguments, param.name: value}
+        positional = [call.pop(p.name) for p in signature.parameters.values()
+                      if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and p.name in call and p.default is p.empty]
+        try:
+            fn(*positional, **call)
+        except _Ran:
+            pass
+        except Exception as e:  # noqa: BLE001 - what the test inspects
+            assert _ours(e), f"{function}({param.name}={value!r}): {type(e).__name__}: {e}"
+            assert "\n" not in str(e) and len(str(e)) < 1000, str(e)
 
 
 # ------------------------------------------------------------- the command line parses with the same rules
@@ -236,4 +278,7 @@ def _message(rule, text):
 def test_the_restated_bounds_equal_their_sources():
     from pruning import model_spec, user_model
 
+    from pruning.data import DATASETS
+
     assert checks.MAX_SIDE == user_model.MAX_SIDE and checks.IDENT.pattern == model_spec.IDENT.pattern
+    assert all(repr(name) in checks.DATA.allowed for name in DATASETS)
