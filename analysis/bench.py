@@ -54,7 +54,10 @@ def bench_loaded(model: nn.Module, input_shape, batches=(1, 8), device: str = "c
                  threads: int | None = None, wait_idle_s: float = 0.0,
                  monitor: LoadMonitor | None = None) -> tuple[CostTable, Roofline]:
     """Roofline + per-layer timings of a loaded model with ``threads`` torch threads (default: physical cores;
-    the caller's setting restored after), after waiting up to ``wait_idle_s`` for a quiet machine."""
+    the caller's setting restored after), after waiting up to ``wait_idle_s`` for a quiet machine.  The model
+    first runs once on one zero sample (``check_forward``): one that cannot take its input fails before any
+    timing, in one line."""
+    check_forward(model, input_shape)
     before = torch.get_num_threads()
     threads = threads or default_threads()
     monitor = monitor or LoadMonitor.system(threads, cpu=device == "cpu")
@@ -68,6 +71,26 @@ def bench_loaded(model: nn.Module, input_shape, batches=(1, 8), device: str = "c
     finally:
         torch.set_num_threads(before)   # the caller's setting, as it was
     return table, roof
+
+
+def check_forward(model: nn.Module, input_shape) -> None:
+    """One forward pass of ``model`` on a zero sample of ``input_shape`` (eval mode, no gradients); a failure,
+    ``sys.exit`` included, is a ``MeasureError`` naming the model and the shape."""
+    from pruning.model_spec import code_failure
+
+    shape = tuple(int(d) for d in input_shape)
+    was_training = model.training
+    try:
+        params = next(model.parameters(), None)
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, *shape, device=params.device if params is not None else "cpu"))
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's forward failed (or exited): one line
+        raise MeasureError(f"model {type(model).__name__}: a forward pass on one sample of shape "
+                           f"{','.join(map(str, shape))} failed ({code_failure(e, 200)}); allowed: a model that "
+                           "takes that input (check --input-shape and its first layer)") from None
+    finally:
+        model.train(was_training)
 
 
 def sweep_ratio(layer: nn.Module, x: torch.Tensor, structure: str, ratios: list[float], device: str = "cpu",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import inspect
 import io
 import json
 import math
@@ -36,7 +37,7 @@ from torch import nn
 from sparsecodesign.fileio import ReadRefused, atomic_write_bytes, atomic_write_json, atomic_write_text, read_regular
 
 from .constraint import Constraint
-from .model_spec import reference
+from .model_spec import code_failure, reference
 from .models import MODELS, build_model
 from .quantizers import Quantizer
 from .structures import KINDS
@@ -658,19 +659,45 @@ def _build(ref: dict, mpath: Path, trust_module: str | None) -> nn.Module:
                             f"--trust-module {mod} (trust_module={mod!r})" + (f" or {by_spec}" if by_spec else
                                                                               " (or use a zoo model name)"))
     try:
-        obj = importlib.import_module(mod)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
+        obj = _trusted_callable(mod, attr, factory, mpath)
         model = obj()
-    except Exception as e:  # noqa: BLE001 - trusted code, but its failure is still one line
+    except ArtifactError:
+        raise
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - trusted code, but its failure is still one line
         hint = (f" (not on the Python path: run from its directory, or pass --model "
                 f"{_show(ref['spec'])})" if isinstance(e, ModuleNotFoundError) and ref.get("spec") else "")
-        raise ArtifactError(f"{mpath}: model.factory {factory!r} failed: {type(e).__name__}: {str(e)[:80]}{hint}") \
-            from e
+        raise ArtifactError(f"{mpath}: model.factory {factory!r} failed: {code_failure(e)}{hint}") from e
     if not isinstance(model, nn.Module):
         raise ArtifactError(f"{mpath}: model.factory {factory!r} returned {type(model).__name__}, not a torch "
                             "nn.Module")
     return model
+
+
+def _trusted_callable(mod: str, attr: str, factory: str, mpath: Path):
+    """``mod:attr`` resolved under exact trust: every step stays inside module ``mod`` (or a submodule of its
+    package) and the callable is a function or class *defined* there (``__module__``), never something ``mod``
+    merely imported (``os.abort``, ``sys.exit``, a helper from another package)."""
+    def refuse(why: str) -> ArtifactError:
+        return ArtifactError(f"{mpath}: model.factory {factory!r} is not defined in the trusted module {mod} "
+                             f"({why}); allowed: a function or class defined in {mod} (trust is per module: "
+                             "what it imports from elsewhere is not trusted)")
+
+    def inside(name) -> bool:
+        return isinstance(name, str) and (name == mod or name.startswith(mod + "."))
+
+    obj = importlib.import_module(mod)
+    for i, part in enumerate(attr.split(".")):
+        if not hasattr(obj, part):
+            raise ArtifactError(f"{mpath}: model.factory {factory!r}: {'.'.join([mod, *attr.split('.')[:i]])} has "
+                                f"no attribute {part!r}")
+        obj = getattr(obj, part)
+        if inspect.ismodule(obj) and not inside(obj.__name__):
+            raise refuse(f"it is reached through module {obj.__name__}")
+    if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+        raise refuse(f"a {type(obj).__name__}, not a function or class defined there")
+    if not inside(getattr(obj, "__module__", None)):
+        raise refuse(f"defined in {getattr(obj, '__module__', None)}")
+    return obj
 
 
 def load_artifact(path: str | Path, model: nn.Module | None = None, *, trust_module: str | None = None) -> Artifact:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sparsecodesign.fileio import short
+from sparsecodesign.fileio import clip, short
 
 from .models import MODELS
 
@@ -18,6 +18,14 @@ IDENT = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 class ModelSpecError(ValueError):
     """A --model / --input-shape that names no usable model."""
+
+
+def code_failure(e: BaseException, n: int = 80) -> str:
+    """What the user's code did, for a one-line message: ``it called sys.exit(3)`` (a ``SystemExit`` never ends
+    the run silently with the user's code) or ``ValueError: ...``."""
+    if isinstance(e, SystemExit):
+        return f"it called sys.exit({e.code!r})"
+    return f"{type(e).__name__}: {clip(e, n)}"
 
 
 def split_spec(spec: str) -> tuple[str, str]:

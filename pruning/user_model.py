@@ -24,7 +24,7 @@ from torch import nn
 
 from sparsecodesign.fileio import clip, short
 
-from .model_spec import IDENT, ModelSpecError, spec_form, split_spec  # noqa: F401 (ModelSpecError, spec_form: re-exported)
+from .model_spec import IDENT, ModelSpecError, code_failure, spec_form, split_spec  # noqa: F401 (re-exported)
 from .models import MODELS, build_model
 
 MAX_SIDE = 65_536
@@ -57,16 +57,20 @@ def _module(spec: str, where: str):
         sys.modules[name] = module   # classes defined there pickle and deepcopy by this name
         try:
             mod_spec.loader.exec_module(module)
-        except Exception as e:  # noqa: BLE001 - the user's file failed: one line
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's file failed (or exited): one line
             sys.modules.pop(name, None)
-            raise ModelSpecError(f"--model {short(spec)}: running {short(where)} failed "
-                                 f"({type(e).__name__}: {clip(e, 80)})") from None
+            raise ModelSpecError(f"--model {short(spec)}: running {short(where)} failed ({code_failure(e)})") from None
         return module
     try:
         return importlib.import_module(where)
     except ModuleNotFoundError as e:
+        if e.name is not None and where != e.name and not where.startswith(e.name + "."):
+            raise ModelSpecError(f"--model {short(spec)}: importing {short(where)} failed ({code_failure(e)})") \
+                from None   # the module is there; something it imports is not
         raise ModelSpecError(f"--model {short(spec)}: cannot import {short(where)} ({clip(e, 80)}); allowed: a "
                              "module on the Python path (or run from its directory) or FILE.py:CALLABLE") from None
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's module failed (or exited) at import
+        raise ModelSpecError(f"--model {short(spec)}: importing {short(where)} failed ({code_failure(e)})") from None
 
 
 def _callable(spec: str):
@@ -102,9 +106,8 @@ def resolve_model(spec: str, num_classes: int | None = None) -> nn.Module:
             model = obj(num_classes=num_classes)
         else:
             model = obj()
-    except Exception as e:  # noqa: BLE001 - the user's callable failed: one line
-        raise ModelSpecError(f"--model {short(spec)}: {short(attr)}() failed ({type(e).__name__}: {clip(e, 80)})") \
-            from None
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's callable failed (or exited): one line
+        raise ModelSpecError(f"--model {short(spec)}: {attr}() failed ({code_failure(e)})") from None
     if not isinstance(model, nn.Module):
         raise ModelSpecError(f"--model {short(spec)}: {short(attr)}() returned a {type(model).__name__}; allowed: a "
                              "callable returning a torch.nn.Module")
@@ -142,7 +145,38 @@ def build_for_data(spec: str, num_classes: int, data_shape: tuple[int, ...],
     model.input_shape = shape
     if getattr(model, "num_classes", None) is None:
         model.num_classes = num_classes
+    check_fits_data(model, f"--model {short(spec)}", num_classes, shape, dataset)
     return model
+
+
+PROBE_SAMPLES = 2   # a batch of 2: BatchNorm in eval mode and flatten(1) both see a real batch dimension
+
+
+def check_fits_data(model: nn.Module, name: str, num_classes: int, shape: tuple[int, ...], dataset: str) -> None:
+    """One forward pass on ``PROBE_SAMPLES`` zero samples of the data's shape, before any training: the model must
+    take them and give one score per class (``[2, num_classes]``).  A model that fails, exits, or answers another
+    width is a ``ModelSpecError`` naming it (``name``), the data set and what went wrong."""
+    import torch
+
+    where = f"{PROBE_SAMPLES} samples of dataset {dataset!r} (shape {','.join(map(str, shape))})"
+    was_training = model.training
+    try:
+        params = next(model.parameters(), None)
+        x = torch.zeros(PROBE_SAMPLES, *shape, device=params.device if params is not None else "cpu")
+        model.eval()
+        with torch.no_grad():
+            y = model(x)
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's forward failed (or exited): one line
+        raise ModelSpecError(f"{name}: a forward pass on {where} failed ({code_failure(e, 200)})") from None
+    finally:
+        model.train(was_training)
+    want = [PROBE_SAMPLES, num_classes]
+    if not isinstance(y, torch.Tensor):
+        raise ModelSpecError(f"{name}: the model's output is a {type(y).__name__}; allowed: a tensor of shape {want} "
+                             f"on {where} (one score per class)")
+    if list(y.shape) != want:
+        raise ModelSpecError(f"{name}: the model's output has shape {list(y.shape)} on {PROBE_SAMPLES} samples; "
+                             f"allowed: {want}, one score per class of dataset {dataset!r} ({num_classes} classes)")
 
 
 def load_artifact_as(path, spec: str, input_shape: tuple[int, ...] | None = None):

@@ -17,10 +17,11 @@ YAML, atomic writes, output locks).  The API names below load on first use, so t
 from importlib import import_module
 
 _WHERE = {"prune": "api", "simulate": "api", "bench": "api", "compare": "api", "sweep": "api", "export": "api",
-          "load_artifact": "api", "load_hardware": "api", "presets": "api", "masks": "api", "CostTable": "table"}
+          "load_artifact": "api", "load_hardware": "api", "presets": "api", "masks": "api", "CostTable": "table",
+          "InputError": "checks"}
 
 __all__ = ["prune", "simulate", "bench", "compare", "sweep", "export", "CostTable", "load_artifact", "load_hardware",
-           "presets", "masks"]
+           "presets", "masks", "InputError"]
 
 
 def __getattr__(name: str):

@@ -1,11 +1,17 @@
-"""The public functions: thin over the same code the ``sparsesim`` commands run (docs/api.md)."""
+"""The public functions: thin over the same code the ``sparsesim`` commands run (docs/api.md).
+
+Every one is ``@validated``: its arguments are checked by the rules of ``sparsecodesign.checks`` (the ones the
+command line parses its options with) before any work; a bad one is ``InputError`` naming it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Callable
 
+from .checks import InputError, validated
 from .table import CostTable
+
+__all__ = ["InputError"]   # re-exported: ``sc.InputError``
 
 
 def _config(config, model_name: str | None, dataset: str | None):
@@ -21,9 +27,10 @@ def _config(config, model_name: str | None, dataset: str | None):
     if isinstance(config, (str, Path)):
         return PruneConfig.from_yaml(config)
     raise ConfigError(f"config {str(config)[:80]!r}: allowed: a dict, a YAML path, a PruneConfig or None (the "
-                      "shipped default for the model and data set)")
+                      "shipped default for the model and data set)")   # unreachable from prune: checked first
 
 
+@validated
 def prune(model, data, config, out: str | Path, *, data_dir: str | Path | None = None, **kw):
     """Prune (and quantize) ``model`` on ``data`` into the artifact directory ``out``; returns the
     ``PruneResult`` (``out_dir``, ``dense_accuracy``, ``pruned_accuracy``, ``compression``, ``manifest``).
@@ -44,20 +51,23 @@ def prune(model, data, config, out: str | Path, *, data_dir: str | Path | None =
     if model is None:
         model = DEFAULT_MODEL.get(getattr(dataset, "name", ""))
         if model is None:
-            raise ValueError(f"data {str(getattr(dataset, 'name', data))[:80]!r} has no default model; allowed: "
-                             f"model= a zoo name, 'module:callable' or an nn.Module")
+            raise InputError(f"prune: model=None: data {str(getattr(dataset, 'name', data))[:80]!r} has no default "
+                             "model; allowed: model= a zoo name, 'module:callable' or an nn.Module")
     cfg = _config(config, model if isinstance(model, str) else None, getattr(dataset, "name", None))
     model_name = kw.pop("model_name", None) or (model if isinstance(model, str) else None)
-    if isinstance(model, str):   # the CLI's resolver: zoo name or your callable, checked against the data
-        from pruning.user_model import build_for_data
+    from pruning.user_model import build_for_data, check_fits_data
 
+    if isinstance(model, str):   # the CLI's resolver: zoo name or your callable, checked against the data
         torch.manual_seed(cfg.seed)
         model = build_for_data(model, dataset.num_classes, dataset.input_shape,
                                dataset=getattr(dataset, "name", "data"))
-    shape = getattr(model, "input_shape", None)
-    if shape is not None and tuple(shape) != tuple(dataset.input_shape):
-        raise ValueError(f"model {model_name or type(model).__name__!r} takes inputs {tuple(shape)}, data "
-                         f"{getattr(dataset, 'name', '?')!r} has {tuple(dataset.input_shape)}")
+    else:   # your module: one forward pass on the data's shape, one score per class
+        shape = getattr(model, "input_shape", None)
+        if shape is not None and tuple(shape) != tuple(dataset.input_shape):
+            raise InputError(f"model {model_name or type(model).__name__!r} takes inputs {tuple(shape)}, data "
+                             f"{getattr(dataset, 'name', '?')!r} has {tuple(dataset.input_shape)}")
+        check_fits_data(model, f"model {model_name or type(model).__name__!r}", dataset.num_classes,
+                        tuple(dataset.input_shape), getattr(dataset, "name", "data"))
     return run_prune(model, dataset, cfg, out, model_name=model_name, **kw)
 
 
@@ -69,6 +79,7 @@ def _source_path(source):
     return source
 
 
+@validated
 def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, model=None, input_shape=None,
              calibrate: int = 0, data_dir=None, trust_module: str | None = None, seed: int = 0,
              act_seed: int = 0, max_exact_weights: int | None = None, workloads: str | None = None,
@@ -97,15 +108,13 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
     from analysis.simulation import hardware_list, model_workloads, price, with_act_seed, workloads_of
     from sparsesim.traced_workloads import check_mode
 
-    if isinstance(act_seed, bool) or not isinstance(act_seed, int) or not 0 <= act_seed <= 2**32 - 1:
-        raise ValueError(f"simulate: act_seed={act_seed!r}; allowed: an integer in 0..{2**32 - 1}")
     mode = check_mode(workloads)
     accs = hardware_list(hardware, log=log)
     if isinstance(source, nn.Module):
         from sparsesim.model_import import example_input
 
         if model is not None:
-            raise ValueError("simulate(nn.Module, model=...): the module is the model; allowed: leave model= out")
+            raise InputError("simulate(nn.Module, model=...): the module is the model; allowed: leave model= out")
         shape = tuple(input_shape) if input_shape else None
         ws = model_workloads(source, example_input(source, shape), batch, 32 if bits is None else bits, mode, log)
         workloads = with_act_seed(ws, act_seed)
@@ -119,6 +128,7 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
     return CostTable(price(workloads, accs))
 
 
+@validated
 def bench(source, device: str = "cpu", batch: int = 8, *, repeats: int = 20, threads: int | None = None,
           wait_idle_s: float = 0.0, model=None, input_shape=None, trust_module: str | None = None,
           log: Callable[[str], None] = print) -> CostTable:
@@ -140,8 +150,6 @@ def bench(source, device: str = "cpu", batch: int = 8, *, repeats: int = 20, thr
     from analysis.bench import bench_artifact, bench_checkpoint, bench_loaded
     from sparsesim.stopwatch import MeasureError
 
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise ValueError(f"device {str(device)[:80]!r}: allowed: 'cpu', 'cuda' or 'cuda:I'")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise MeasureError(f"device {device!r}: no CUDA device is available on this machine; allowed: 'cpu'")
     batches = tuple(sorted({1, int(batch)}))
@@ -154,12 +162,12 @@ def bench(source, device: str = "cpu", batch: int = 8, *, repeats: int = 20, thr
         from sparsesim.model_import import example_input
 
         if model is not None:
-            raise ValueError("bench(nn.Module, model=...): the module is the model; allowed: leave model= out")
+            raise InputError("bench(nn.Module, model=...): the module is the model; allowed: leave model= out")
         shape = tuple(example_input(source, tuple(input_shape) if input_shape else None).shape[1:])
         table, roof = bench_loaded(source, shape, batches, **kw)
     elif isinstance(source, (str, Path)) and Path(source).suffix.lower() in (".pt", ".pth", ".safetensors"):
         if model is None:
-            raise ValueError(f"{str(source)[:80]}: a checkpoint holds no architecture; allowed: model= a spec "
+            raise InputError(f"bench: {str(source)[:80]}: a checkpoint holds no architecture; allowed: model= a spec "
                              "('module:callable', 'file.py:callable', a zoo name) or an nn.Module")
         table, roof = bench_checkpoint(source, model, tuple(input_shape) if input_shape else None, batches, **kw)
     elif model is not None:
@@ -170,6 +178,7 @@ def bench(source, device: str = "cpu", batch: int = 8, *, repeats: int = 20, thr
     return CostTable(table, roofline=roof)
 
 
+@validated
 def compare(config, out: str | Path, *, log: Callable[[str], None] = print,
             progress: bool = False) -> dict:
     """Which sparsity structure wins on which platform, at matched accuracy (``sparsesim compare``); writes the
@@ -189,6 +198,7 @@ def compare(config, out: str | Path, *, log: Callable[[str], None] = print,
     return run_compare(config, out, log=log, progress=progress)
 
 
+@validated
 def sweep(spec, out: str | Path, *, scheduler: str | None = "sync", workers: int | None = None,
           progress: bool = False, log: Callable[[str], None] = print):
     """A design-space sweep (``sparsesim sweep``): ``spec`` a ``SweepSpec``, a dict of its fields or a YAML path;
@@ -203,6 +213,7 @@ def sweep(spec, out: str | Path, *, scheduler: str | None = "sync", workers: int
     return run_sweep(spec, out, scheduler=scheduler, workers=workers, progress=progress, log=log)
 
 
+@validated
 def export(source, to: str, hardware="eyeriss_like", out: str | Path = "export", *, scalesim_format: str = "conv",
            act_density: float | None = None) -> list[Path]:
     """Write an artifact's layers for another tool (``sparsesim export``): ``to="scalesim"`` (SCALE-Sim v3
@@ -213,21 +224,20 @@ def export(source, to: str, hardware="eyeriss_like", out: str | Path = "export",
     from dataclasses import replace
 
     from accel_models.hardware import Accelerator
+    from sparsecodesign.fileio import OutputLock
     from sparsesim.export import scalesim_files, timeloop_files, write_files
     from sparsesim.workload import from_artifact
 
-    if to not in ("scalesim", "timeloop"):
-        raise ValueError(f"to={str(to)[:80]!r}; allowed: 'scalesim' or 'timeloop'")
-    if act_density is not None and not 0.0 <= act_density <= 1.0:
-        raise ValueError(f"act_density={act_density}; allowed: a number in [0, 1]")
     acc = hardware if isinstance(hardware, Accelerator) else load_hardware(hardware, log=lambda s: None)
     workloads = from_artifact(_source_path(source))
     if act_density is not None:
         workloads = [replace(w, act_density=act_density) for w in workloads]
     files = scalesim_files(workloads, acc, scalesim_format) if to == "scalesim" else timeloop_files(workloads, acc)
-    return write_files(files, Path(out))
+    with OutputLock(out, "export"):   # one job per directory: two exports never mix their files
+        return write_files(files, Path(out))
 
 
+@validated
 def presets() -> list[str]:
     """The shipped hardware presets' names (``load_hardware(name)``, ``simulate(..., hardware=name)``)."""
     from accel_models.hardware import preset_names
@@ -235,6 +245,7 @@ def presets() -> list[str]:
     return preset_names()
 
 
+@validated
 def load_hardware(name_or_yaml, log: Callable[[str], None] = print):
     """An ``Accelerator`` from a preset name or a hardware YAML (docs/hardware.md); a YAML that leaves fields to
     their defaults gets one line through ``log`` naming them."""
@@ -243,6 +254,7 @@ def load_hardware(name_or_yaml, log: Callable[[str], None] = print):
     return _load(name_or_yaml, log)
 
 
+@validated
 def load_artifact(path, model=None, *, trust_module: str | None = None):
     """The pruned model and its manifest (``pruning.artifact.load_artifact``); ``path`` may be what ``prune``
     returned."""
@@ -251,6 +263,7 @@ def load_artifact(path, model=None, *, trust_module: str | None = None):
     return _load(_source_path(path), model, trust_module=trust_module)
 
 
+@validated
 def masks(source) -> dict:
     """The kept entries of every pruned weight, keyed by **parameter name** (``"conv1.weight"``), the keys of
     ``model.state_dict()`` and of ``pruning.lifecycle.Pruner``'s masks.  ``source``: an artifact (path,

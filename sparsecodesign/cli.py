@@ -11,13 +11,12 @@ from pathlib import Path
 
 from analysis.simulation import DEFAULT_HW
 from pruning.defaults import DEFAULT_MODEL, default_config_path
+from sparsecodesign import checks
+from sparsecodesign.checks import MAX_BATCH, MAX_SEED, MAX_THREADS, InputError
 from sparsecodesign.fileio import clip, short
 from sparsesim.size_bounds import DEFAULT_MAX_EXACT_WEIGHTS, MAX_TOTAL_WEIGHTS
 
 USER_DATASETS = ("imagefolder", "npz")   # your own data: --model is required
-MAX_SEED = 2**32 - 1
-MAX_THREADS = 1024
-MAX_BATCH = 65_536
 
 
 def _default_config(model: str, dataset: str) -> Path:
@@ -32,7 +31,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from pruning.data import load_dataset
     from pruning.distributed import init_from_env, is_main
     from pruning.pipeline import check_output
-    from pruning.user_model import build_for_data, parse_input_shape
+    from pruning.user_model import build_for_data
 
     from . import api
 
@@ -41,7 +40,6 @@ def cmd_prune(args: argparse.Namespace) -> int:
     if args.dataset not in DEFAULT_MODEL and not args.model:
         raise ValueError(f"--dataset {args.dataset} needs --model (a zoo model taking its image size, "
                          "MODULE:CALLABLE or FILE.py:CALLABLE)")
-    given_shape = parse_input_shape(args.input_shape) if args.input_shape else None
     if args.workers is not None and args.dataset != "imagefolder":   # it would be ignored
         raise ValueError(f"--workers {args.workers}: only --dataset imagefolder reads with DataLoader workers; "
                          f"--dataset {args.dataset} is read in this process (leave --workers out)")
@@ -61,7 +59,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     data = load_dataset(args.dataset, args.data_dir,
                         **({"num_workers": args.workers or 0} if args.dataset == "imagefolder" else {}))
     torch.manual_seed(cfg.seed)
-    model = build_for_data(model_name, data.num_classes, data.input_shape, given_shape, args.dataset)
+    model = build_for_data(model_name, data.num_classes, data.input_shape, args.input_shape, args.dataset)
     if args.init:
         model = load_artifact(args.init, model).model
     if args.threads:
@@ -152,17 +150,24 @@ def _artifact_model(args: argparse.Namespace):
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from sparsecodesign.fileio import atomic_write_text, check_writable
-    from sparsesim.event_sim import replays_closed_form, simulate, timeline_rows
-
-    from . import api
+    from sparsecodesign.fileio import OutputLock, check_writable
 
     accs = _simulate_hardware(args)
     if bool(args.topology) == bool(args.artifact):
         raise ValueError("give an artifact directory or --topology FILE.csv (one of them)")
     out = check_writable(_simulate_out(args))   # before the work, not after it
+    with OutputLock(out, "simulate"):   # one job per --out: files of two runs never mix
+        return _simulate_locked(args, accs, out)
+
+
+def _simulate_locked(args: argparse.Namespace, accs: list, out: Path) -> int:
+    from sparsecodesign.fileio import atomic_write_text
+    from sparsesim.event_sim import replays_closed_form, simulate, timeline_rows
+
+    from . import api
+
     table = api.simulate(args.topology or args.artifact or None, accs, args.batch, bits=args.bits, model=args.model,
-                         input_shape=args.input_shape, calibrate=args.calibrate, data_dir=args.data_dir,
+                         input_shape=args.input_shape, calibrate=args.calibrate or 0, data_dir=args.data_dir,
                          trust_module=args.trust_module, seed=args.seed, act_seed=args.act_seed,
                          max_exact_weights=args.max_exact_weights, workloads=args.workloads).columns
     out.mkdir(parents=True, exist_ok=True)
@@ -239,27 +244,33 @@ def _print_validation(accs) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    import json
-    from dataclasses import asdict
-
     import torch
 
-    from sparsecodesign.fileio import atomic_write_text, check_writable
-    from sparsesim.model_import import parse_input_shape
-
-    from . import api
+    from sparsecodesign.fileio import OutputLock, check_writable
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("sparsesim bench: no CUDA device on this machine; GPU runs skipped (use --device cpu)")
         return 0
     out = check_writable(args.out)   # before minutes of timing, not after them
+    with OutputLock(out, "bench"):   # one job per --out: two runs never replace each other's timings
+        return _bench_locked(args, out)
+
+
+def _bench_locked(args: argparse.Namespace, out: Path) -> int:
+    import json
+    from dataclasses import asdict
+
+    from sparsecodesign.fileio import atomic_write_text
+
+    from . import api
+
     kind = _model_input_kind(args.artifact, args.model, args.input_shape, artifact_model=True)
     if kind == "onnx" or (kind != "artifact" and not args.model):
         raise ValueError(f"{short(args.artifact)}: bench runs a torch model; give a .pt/.pth/.safetensors checkpoint "
                          "with --model MODULE:CALLABLE|FILE.py:CALLABLE|ZOO_NAME (ONNX files: simulate only)")
     measured = api.bench(args.artifact, args.device, args.batch, repeats=args.repeats, threads=args.threads,
                          wait_idle_s=args.wait_idle, model=args.model, trust_module=args.trust_module,
-                         input_shape=parse_input_shape(args.input_shape) if args.input_shape else None)
+                         input_shape=args.input_shape)
     table, roof = measured.columns, measured.roofline
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "measured.csv")   # the columns of simulate's layers.csv (engine "measured")
@@ -290,7 +301,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     base = load_yaml(args.config) if args.config else {}
     over = {k: v for k, v in {
-        "model": args.model, "input_shape": args.input_shape and args.input_shape.split(","),
+        "model": args.model, "input_shape": args.input_shape and list(args.input_shape),
         "dataset": args.dataset, "data_dir": args.data_dir, "bits": args.bits,
         "tolerance_pp": args.tolerance, "seed": args.seed, "budget": args.budget,
         "tie_threshold": args.tie_threshold, "jobs": args.jobs,
@@ -343,8 +354,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from . import api
 
-    if args.act_density is not None and not 0.0 <= args.act_density <= 1.0:
-        raise ValueError(f"--act-density {args.act_density}; allowed: a number in [0, 1]")
     acc = load_accelerator(args.hardware)
     out = check_writable(args.out)
     paths = api.export(args.artifact, args.to, acc, out, scalesim_format=args.scalesim_format,
@@ -369,55 +378,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {clip(message, 300)} (see {self.prog} --help)\n")
 
 
-def _int_in(lo: int, hi: int, what: str = ""):
-    """An argparse type: an integer in lo..hi."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{short(text)} is not an integer; allowed: an integer in "
-                                             f"{lo}..{hi:,}{what}") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"{short(value)}; allowed: an integer in {lo}..{hi:,}{what}")
-        return value
-    parse.__name__ = "integer"
-    return parse
+def _int_in(lo: int, hi: int):
+    """The argparse type of an option with no API argument (a config field's override, checked again there): an
+    integer in lo..hi, by the API's rule class (``sparsecodesign.checks``)."""
+    return checks.int_in(lo, hi).option
 
 
-def _finite_float(text: str) -> float:
-    """An argparse type: a finite number (its range is the config field's, checked there)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{short(text)} is not a number; allowed: a finite number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{short(text)}; allowed: a finite number")
-    return value
-
-
-_finite_float.__name__ = "number"
-
-
-def _seconds(text: str) -> float:
-    """An argparse type: seconds to wait, 0..86400."""
-    value = _finite_float(text)
-    if not 0 <= value <= 86_400:
-        raise argparse.ArgumentTypeError(f"{short(text)}; allowed: seconds in 0..86,400")
-    return value
-
-
-_seconds.__name__ = "seconds"
-DEVICE = re.compile(r"cpu|cuda(:\d{1,3})?")
-
-
-def _device(text: str) -> str:
-    """An argparse type: cpu, cuda or cuda:N."""
-    if not DEVICE.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"{short(text)}; allowed: cpu, cuda, cuda:N")
-    return text
-
-
-_device.__name__ = "device"
+_finite_float = checks.FINITE.option
+_seconds = checks.WAIT_S.option
+_device = checks.DEVICE_RULE.option
 
 
 def _check_device(device: str) -> None:
@@ -446,9 +415,9 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 _names.__name__ = "list"
-SEED = _int_in(0, MAX_SEED)
-THREADS = _int_in(1, MAX_THREADS)
-BATCH = _int_in(1, MAX_BATCH)
+SEED = checks.SEED.option          # options with an API argument: the API's rule parses them
+THREADS = checks.THREADS.option
+BATCH = checks.BATCH.option
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -464,13 +433,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="zoo model (default: digits_cnn for digits, lenet5 for mnist; required for imagefolder and "
                          "npz) or your own: a callable returning an nn.Module (runs that code; called with "
                          "num_classes= when it takes it)")
-    pr.add_argument("--input-shape", metavar="C,H,W", help="your model's input sample shape, when neither the model "
+    pr.add_argument("--input-shape", metavar="C,H,W", type=checks.SHAPE.option, help="your model's input sample shape, when neither the model "
                                                            "nor its module has an input_shape attribute")
     pr.add_argument("--dataset", default="digits", choices=sorted([*DEFAULT_MODEL, *USER_DATASETS]))
     pr.add_argument("--data-dir", help="the data set's files (mnist, cifar10: a directory; imagefolder: DIR with "
                                        "train/<class>/*.png and test/<class>/*.png; npz: FILE.npz with x_train, "
                                        "y_train, x_test, y_test)")
-    pr.add_argument("--workers", type=_int_in(0, 64), help="imagefolder: DataLoader worker processes (0..64, "
+    pr.add_argument("--workers", type=checks.LOADER_WORKERS.option, help="imagefolder: DataLoader worker processes (0..64, "
                                                            "default 0)")
     pr.add_argument("--config", help="pruning YAML (default: a shipped config for the model)")
     pr.add_argument("--out", required=True, help="artifact directory")
@@ -500,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                "(MODULE:CALLABLE, FILE.py:CALLABLE or a zoo name; "
                                                                "runs that code), for conv geometry; artifact of "
                                                                "your model with --calibrate: its --model")
-    sm.add_argument("--input-shape", metavar="C,H,W", help="checkpoint with --model, or ONNX: one input sample's "
+    sm.add_argument("--input-shape", metavar="C,H,W", type=checks.SHAPE.option, help="checkpoint with --model, or ONNX: one input sample's "
                                                            "shape (default: the model's input_shape / the graph's)")
     sm.add_argument("--workloads", choices=["traced", "modules"],
                     help="checkpoint with --model: traced (default: every GEMM the model runs, a Linear over every "
@@ -510,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "optional Sparsity, Weight density, Activation density)")
     sm.add_argument("--seed", type=SEED, default=0, help="seed of the random masks a topology's densities ask for "
                                                          f"(0..{MAX_SEED})")
-    sm.add_argument("--max-exact-weights", type=_int_in(0, MAX_TOTAL_WEIGHTS), metavar="N",
+    sm.add_argument("--max-exact-weights", type=checks.MAX_EXACT.option, metavar="N",
                     help="topology: a memory bound, the weights drawn as exact masks (M x K summed over those layers; "
                          f"default {DEFAULT_MAX_EXACT_WEIGHTS:,}, about 5 bytes each); the largest layers beyond it "
                          "are priced from counts of the same law (statistical mode), 0 for every layer "
@@ -519,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "needs which inputs are nonzero (EIE, SCNN; "
                                                              "SCNN always draws) and --calibrate "
                                                              f"measured none (0..{MAX_SEED}; default fixed)")
-    sm.add_argument("--bits", type=_int_in(1, 32), help="weight bits of topology, checkpoint and ONNX layers "
+    sm.add_argument("--bits", type=checks.BITS.option, help="weight bits of topology, checkpoint and ONNX layers "
                                                          "(1..32; default 8 for a topology, 32 = float as stored for "
                                                          "a checkpoint or ONNX file)")
     sm.add_argument("--scalesim-config", metavar="FILE.cfg", help="hardware from a SCALE-Sim .cfg (implies the "
@@ -530,11 +499,11 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--engine", choices=["analytical", "simpy"], default="analytical",
                     help="simpy also runs the event-level engine and writes timeline.csv")
     sm.add_argument("--out", help="output directory (default ARTIFACT/sim, or TOPOLOGY_sim, FILE_sim)")
-    sm.add_argument("--calibrate", type=_int_in(1, 1_000_000), metavar="N",
+    sm.add_argument("--calibrate", type=checks.CALIBRATE_IMAGES.option, metavar="N",
                     help="measure input-activation sparsity (ReLU zeros) on N test images of the artifact's data set "
                          "(1..1000000)")
     sm.add_argument("--data-dir", help="data directory for --calibrate (mnist, cifar10)")
-    sm.add_argument("--trust-module", metavar="MODULE", help="--calibrate: import the artifact's model.factory "
+    sm.add_argument("--trust-module", metavar="MODULE", type=checks.TRUST.option, help="--calibrate: import the artifact's model.factory "
                                                              "from MODULE (code; zoo models need no flag)")
     sm.set_defaults(func=cmd_simulate)
 
@@ -546,19 +515,19 @@ def build_parser() -> argparse.ArgumentParser:
                                                                "(MODULE:CALLABLE, FILE.py:CALLABLE or a zoo name; "
                                                                "runs that code); artifact of your model: its "
                                                                "--model")
-    bn.add_argument("--input-shape", metavar="C,H,W", help="checkpoint: one input sample's shape (default: the "
+    bn.add_argument("--input-shape", metavar="C,H,W", type=checks.SHAPE.option, help="checkpoint: one input sample's shape (default: the "
                                                            "model's input_shape)")
     bn.add_argument("--device", type=_device, default="cpu", help="cpu, cuda or cuda:N (skipped with a message "
                                                                    "when no GPU exists)")
     bn.add_argument("--out", required=True, help="output directory (measured.csv, roofline.json)")
     bn.add_argument("--batch", type=BATCH, default=8, help=f"user batch, timed besides batch 1 (1..{MAX_BATCH})")
-    bn.add_argument("--repeats", type=_int_in(1, 10_000), default=20, help="timed runs per case (1..10000)")
+    bn.add_argument("--repeats", type=checks.REPEATS.option, default=20, help="timed runs per case (1..10000)")
     bn.add_argument("--threads", type=THREADS, help="torch intra-op threads (default: the physical cores this "
                                                     "process may use)")
     bn.add_argument("--wait-idle", type=_seconds, default=0.0, metavar="SECONDS",
                     help="on a loaded machine, wait up to SECONDS for it to go quiet before timing (default 0: "
                          "warn and flag the timings untrusted)")
-    bn.add_argument("--trust-module", metavar="MODULE", help="import the artifact's model.factory from MODULE "
+    bn.add_argument("--trust-module", metavar="MODULE", type=checks.TRUST.option, help="import the artifact's model.factory from MODULE "
                                                              "(code; zoo models need no flag)")
     bn.set_defaults(func=cmd_bench)
 
@@ -570,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--model", metavar="NAME|MODULE:CALLABLE|FILE.py:CALLABLE",
                     help="zoo model (default: the data set's) or your own: a callable returning an nn.Module (runs "
                          "that code, in every --jobs process; called with num_classes= when it takes it)")
-    cp.add_argument("--input-shape", metavar="C,H,W", help="your model's input sample shape, when neither the model "
+    cp.add_argument("--input-shape", metavar="C,H,W", type=checks.SHAPE.option, help="your model's input sample shape, when neither the model "
                                                            "nor its module has an input_shape attribute")
     cp.add_argument("--workloads", choices=["traced", "modules"],
                     help="your model (MODULE:CALLABLE, FILE.py:CALLABLE): traced (default: every GEMM it runs) or "
@@ -604,7 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", help="output directory (default: the YAML's name)")
     sw.add_argument("--scheduler", help="tcp://host:port of a Dask cluster; 'sync' runs in this process; "
                                         "default: a LocalCluster on this machine")
-    sw.add_argument("--workers", type=_int_in(1, 256), help="LocalCluster worker processes (1..256, default 2)")
+    sw.add_argument("--workers", type=checks.SWEEP_WORKERS.option, help="LocalCluster worker processes (1..256, default 2)")
     sw.add_argument("--quiet", action="store_true", help="no progress bar; the summary line (points, Pareto "
                                                          "front, output directory) stays")
     sw.set_defaults(func=cmd_sweep)
@@ -621,7 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "see `sparsesim presets`)")
     ex.add_argument("--scalesim-format", choices=["conv", "gemm"], default="conv",
                     help="SCALE-Sim topology format (default conv; gemm for dilated, non-square-stride layers)")
-    ex.add_argument("--act-density", type=_finite_float, metavar="D",
+    ex.add_argument("--act-density", type=checks.DENSITY.option, metavar="D",
                     help="input-activation density of every layer for Timeloop, [0, 1] (default 1.0)")
     ex.set_defaults(func=cmd_export)
 
@@ -644,8 +613,8 @@ def _bad_input_errors() -> tuple[type[BaseException], ...]:
     from sparsesim.formats import FormatError
     from sparsesim.workload import WorkloadError
 
-    return (DataError, ArtifactError, MeasureError, HardwareError, WorkloadError, FormatError, CompareError,
-            SweepError, ValueError)
+    return (InputError, DataError, ArtifactError, MeasureError, HardwareError, WorkloadError, FormatError,
+            CompareError, SweepError, ValueError)
 
 
 def _os_error(e: OSError) -> tuple[int, str]:
@@ -681,6 +650,9 @@ def _run(args: argparse.Namespace) -> tuple[int, str | None]:
         if "enforce fail" in text or "write failed" in text or "file write" in text:  # torch.save on a full disk
             return 1, f"failed: could not write a file (disk full or I/O error): {clip(text, 160)}"
         return 1, f"failed: {type(e).__name__}: {text} (run with --debug for the traceback)"
+    except SystemExit as e:  # nothing of ours exits: user code did (a --model's forward, a trusted module)
+        return 1, (f"failed: sys.exit({e.code!r}) was called during the run (by your model's or a trusted module's "
+                   "code; run with --debug for the traceback)")
     except Exception as e:  # last resort: one line, never a traceback
         return 1, f"failed: {type(e).__name__}: {e} (run with --debug for the traceback)"
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from sparsesim.results import ADDITIVE, COLUMNS, LayerCost
 from sparsesim.results import CostTable as _Columns
 
+from .checks import InputError, validated
+
 # columns that add up over layers (LayerCost.__add__); utilization is recomputed from them
 NUMERIC = ADDITIVE
 
@@ -25,6 +27,7 @@ class CostTable:
     roofline: object = None   # a measured table: the sparsesim.stopwatch.Roofline its utilization refers to
 
     @classmethod
+    @validated
     def concat(cls, *tables: "CostTable") -> "CostTable":
         """One table of the rows of every table, in order (e.g. ``simulate(...)`` and ``bench(...)``)."""
         return cls(_Columns.concat(*(t.columns for t in tables)))
@@ -48,12 +51,15 @@ class CostTable:
         """One dict per (layer, hardware), keys ``sparsesim.results.COLUMNS``."""
         return self.columns.rows()
 
+    @validated
     def select(self, hardware: str) -> "CostTable":
         """The rows of one accelerator."""
         if hardware not in self.hardware:
-            raise ValueError(f"hardware {hardware!r} not in this table; allowed: {', '.join(self.hardware)}")
+            raise InputError(f"CostTable.select: hardware={hardware!r} is not in this table; allowed: "
+                             f"{', '.join(self.hardware)}")
         return CostTable(self.columns.select(hardware))
 
+    @validated
     def where(self, **equal) -> "CostTable":
         """The rows whose columns equal the given values: ``where(engine="measured", format="csr", batch=8)``."""
         return CostTable(self.columns.where(**equal))
@@ -63,23 +69,23 @@ class CostTable:
         out: filter a measured table to one ``format`` and ``batch`` first, ``sparsesim.results.CostTable.totals``)."""
         return self.columns.totals()
 
+    @validated
     def total(self, column: str, hardware: str | None = None) -> float:
         """The model's total of one additive column (``cycles``, ``energy_pj``, ``latency_s``, ...) on one
         accelerator; ``hardware`` may be left out when the table holds one."""
-        if column not in NUMERIC + ("utilization",):
-            raise ValueError(f"column {str(column)[:80]!r}: not a column that adds over layers; allowed: "
-                             f"{', '.join(NUMERIC)}, utilization (useful MACs / (cycles x MAC units))")
         if hardware is None:
             if len(self.hardware) != 1:
-                raise ValueError(f"total({column!r}): this table holds {len(self.hardware)} accelerators; allowed: "
-                                 f"hardware= one of {', '.join(self.hardware)}")
+                raise InputError(f"CostTable.total: hardware=None but this table holds {len(self.hardware)} "
+                                 f"accelerators; allowed: one of {', '.join(self.hardware)}")
             hardware = self.hardware[0]
         return float(getattr(self.select(hardware).totals()[hardware], column))
 
+    @validated
     def to_csv(self, path: str | Path | None = None) -> str:
         """The CSV text (the columns of ``sparsesim simulate``'s layers.csv); written atomically to ``path``."""
         return self.columns.to_csv(path)
 
+    @validated
     def to_json(self, path: str | Path | None = None) -> str:
         return self.columns.to_json(path)
 
@@ -92,6 +98,7 @@ class CostTable:
                               "`pip install pandas`, or use .rows() / .to_csv(path) that need nothing") from None
         return self.columns.to_pandas()
 
+    @validated
     def plot(self, path: str | Path | None = None):
         """Per-layer latency (us) and energy (uJ) bars, one bar per accelerator; returns the matplotlib Figure,
         saved as PNG to ``path`` when given.  Uses no pyplot state (notebooks display the returned figure)."""

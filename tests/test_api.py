@@ -117,9 +117,9 @@ def test_costtable_total_plot_csv_and_pandas(artifact, tmp_path, monkeypatch):
     assert eie.total("cycles") == pytest.approx(sum(r["cycles"] for r in eie.rows()))
     assert table.total("energy_pj", "eyeriss_like") == pytest.approx(
         sum(r["energy_pj"] for r in table.rows() if r["hardware"] == "eyeriss_like"))
-    with pytest.raises(ValueError, match="holds 2 accelerators; allowed: hardware= one of eyeriss_like, eie_like"):
+    with pytest.raises(sc.InputError, match="holds 2 accelerators; allowed: one of eyeriss_like, eie_like"):
         table.total("cycles")
-    with pytest.raises(ValueError, match="'format': not a column that adds over layers"):
+    with pytest.raises(sc.InputError, match="column='format'; allowed: a column that adds over layers"):
         eie.total("format")
     rows = list(csv.DictReader(io.StringIO(table.to_csv(tmp_path / "t.csv"))))
     assert len(rows) == len(table) == 2 * len(table.layers) and (tmp_path / "t.csv").read_bytes().decode() == table.to_csv()
@@ -235,5 +235,5 @@ def test_every_command_is_a_shell_over_the_api(argv, function, tmp_path, monkeyp
 def test_simulate_refuses_a_bad_act_seed_naming_it(bad):
     import sparsecodesign as sc
 
-    with pytest.raises(ValueError, match=r"^simulate: act_seed=.*; allowed: an integer in 0\.\.4294967295$"):
+    with pytest.raises(sc.InputError, match=r"^simulate: act_seed=.*; allowed: an integer in 0\.\.4,294,967,295$"):
         sc.simulate("nothing.csv", "eie_like", act_seed=bad)

@@ -276,7 +276,7 @@ def test_cli_export_writes_both_tools_files_and_errors_are_one_line(art, tmp_pat
     capsys.readouterr()
     for argv, message in (
             (["--to", "scalesim", "--hardware", "sigma_like"], "sigma_like: pe.engine='sigma'"),
-            (["--to", "timeloop", "--act-density", "2"], "--act-density 2.0; allowed: a number in [0, 1]"),
+            (["--to", "timeloop", "--act-density", "2"], "argument --act-density: '2'; allowed: a number in [0, 1]"),
             (["--to", "ns3"], "argument --to: invalid choice")):
         assert main(["export", str(art), "--out", str(tmp_path / "x"), *argv]) == 2
         err = capsys.readouterr().err

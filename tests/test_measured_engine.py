@@ -156,7 +156,7 @@ def test_sc_bench_returns_a_costtable_with_utilization_over_the_peak(monkeypatch
         assert r["utilization"] == pytest.approx(r["achieved_gflops"] / 2.0)
         if r["layer"] != MODEL_LAYER:
             assert r["fraction_of_roofline"] == pytest.approx(r["achieved_gflops"] / r["roofline_gflops"])
-    with pytest.raises(ValueError, match="device 'gpu'.*allowed: 'cpu'"):
+    with pytest.raises(sc.InputError, match=r"^bench: device='gpu'; allowed: cpu, cuda, cuda:N$"):
         sc.bench(_tiny(), device="gpu")
     if not torch.cuda.is_available():
         with pytest.raises(MeasureError, match="no CUDA device"):
