@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import pickle
 import struct
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -394,8 +396,9 @@ def load_imagefolder(data_dir: str | os.PathLike, num_workers: int = 0, stats_im
 
 # ------------------------------------------------------------------------ .npz
 NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
-MAX_NPZ_BYTES = 4 << 30
+MAX_NPZ_BYTES = 4 << 30      # the .npz file; and, separately, its four arrays as loaded (x float32, y int64)
 MAX_CLASSES = 1 << 20
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
 def _npz_x(path: Path, key: str, a: np.ndarray) -> np.ndarray:
@@ -422,8 +425,47 @@ def _npz_y(path: Path, key: str, a: np.ndarray, n: int) -> np.ndarray:
     return a.astype(np.int64)
 
 
-def load_npz(path: str | os.PathLike) -> Dataset:
-    """x_train, y_train, x_test, y_test of one ``.npz`` (``np.load`` with ``allow_pickle=False``: no code runs).
+def _npy_header(f, path: Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) from the ``.npy`` header at the start of the open member ``f`` (at most 10,000 bytes read)."""
+    try:
+        version = np.lib.format.read_magic(f)
+        shape, _, dtype = _NPY_HEADERS[version](f)
+    except (ValueError, KeyError, EOFError) as e:
+        raise DataError(f"{path}: array {key} is not an .npy array ({type(e).__name__}: {str(e)[:80]}); allowed: "
+                        "arrays written by numpy.savez") from None
+    if dtype.hasobject:
+        raise DataError(f"{path}: array {key} has dtype object, not a readable .npz of plain arrays; allowed: "
+                        "integers or floats (no pickled objects)")
+    return shape, dtype
+
+
+def _npz_member(z, path: Path, key: str, budget: int, max_bytes: int) -> np.ndarray:
+    """One array of an open ``.npz``, its sizes checked before any of it is inflated: the zip entry's declared
+    size, then the ``.npy`` header's shape x itemsize (which must fill the entry exactly) and the size it has once
+    loaded (x as float32, y as int64) against ``budget``, the bytes left of ``max_bytes``."""
+    info = z.getinfo(f"{key}.npy" if f"{key}.npy" in z.namelist() else key)
+    if info.file_size > max_bytes:
+        raise DataError(f"{path}: array {key} is {info.file_size:,} bytes uncompressed; allowed: at most "
+                        f"{max_bytes:,} for the four arrays of a .npz")
+    with z.open(info) as f:
+        shape, dtype = _npy_header(f, path, key)
+        start = f.tell()
+    count = math.prod(shape)
+    loaded = count * (4 if key.startswith("x") else 8)
+    if loaded > budget:
+        raise DataError(f"{path}: array {key}: the header claims shape {shape} ({count:,} values, {loaded:,} bytes "
+                        f"once loaded); allowed: at most {max_bytes:,} bytes for the four arrays of a .npz")
+    if start + count * dtype.itemsize != info.file_size:
+        raise DataError(f"{path}: array {key}: the header says {shape} {dtype} ({count * dtype.itemsize:,} bytes), "
+                        f"the zip entry holds {info.file_size - start:,} bytes after it; truncated or not an .npy")
+    with z.open(info) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
+
+
+def load_npz(path: str | os.PathLike, max_bytes: int = MAX_NPZ_BYTES) -> Dataset:
+    """x_train, y_train, x_test, y_test of one ``.npz`` (numpy's ``.npy`` reader, ``allow_pickle=False``: no code
+    runs).  Bounded: the file is at most ``max_bytes``, and so are its four arrays once loaded (x as float32, y as
+    int64), checked from the zip's size fields and the ``.npy`` headers before anything is inflated.
     Images N x H x W gain a channel; x is standardised per channel with the training set's mean and std; the
     classes are 0..max label."""
     import io
@@ -432,17 +474,22 @@ def load_npz(path: str | os.PathLike) -> Dataset:
     path = Path(path)
     if path.suffix.lower() != ".npz":
         raise DataError(f"--data-dir {path}: --dataset npz reads one .npz file (arrays {', '.join(NPZ_ARRAYS)})")
-    raw = _read_regular(path, MAX_NPZ_BYTES)
+    raw = _read_regular(path, max_bytes)
+    arrays, budget = {}, max_bytes
     try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as f:
-            missing = [k for k in NPZ_ARRAYS if k not in f.files]
+        with zipfile.ZipFile(io.BytesIO(raw)) as z:
+            names = {n.removesuffix(".npy") for n in z.namelist()}
+            missing = [k for k in NPZ_ARRAYS if k not in names]
             if missing:
                 raise DataError(f"{path}: no array {missing[0]}; allowed: an .npz holding {', '.join(NPZ_ARRAYS)} "
-                                f"(it has {', '.join(f.files) or 'none'})")
-            arrays = {k: f[k] for k in NPZ_ARRAYS}
+                                f"(it has {', '.join(sorted(names)[:8]) or 'none'})")
+            for k in NPZ_ARRAYS:
+                arrays[k] = _npz_member(z, path, k, budget, max_bytes)
+                budget -= arrays[k].size * (4 if k.startswith("x") else 8)
     except DataError:
         raise
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:   # object arrays, a corrupt zip, not an npz
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError) as e:
+        # a corrupt zip or member, an unsupported compression, not an npz
         raise DataError(f"{path}: not a readable .npz of plain arrays ({type(e).__name__}: {str(e)[:80]})") from None
     tx, vx = (_npz_x(path, k, arrays[k]) for k in ("x_train", "x_test"))
     if tx.shape[1:] != vx.shape[1:]:

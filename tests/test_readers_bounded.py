@@ -1,0 +1,153 @@
+"""Every reader bounded and named (issue 24, findings 3, 4 and 8): hostile files made in tmp_path, tiny and fast.
+
+Each test reproduces one finding: a file whose header claims more than it holds, a member that inflates beyond
+the bound, an image whose pixel count is out of bounds, a FIFO where a file was expected, weights that are not
+finite real numbers.  Every refusal is one error line that names the file."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import threading
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+
+from pruning.data import DataError, load_imagefolder, load_npz
+
+
+def _within(seconds: float, fn, fifo=None):
+    """``fn()``'s result or exception, or a failure after ``seconds`` (a FIFO a reader blocks on is then opened
+    for writing, so the thread ends)."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - handed back to the test
+            box["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        if fifo is not None:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            os.close(fd)
+        t.join(5)
+        pytest.fail(f"still running after {seconds} s (a hang)")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+# ====================================================================== .npz (finding 3)
+def _npy_bytes(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+def _npz(path, members: dict[str, bytes], compress=zipfile.ZIP_DEFLATED):
+    with zipfile.ZipFile(path, "w", compression=compress) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+def _valid_members(n=8, hw=(4, 4)) -> dict[str, bytes]:
+    rng = np.random.default_rng(0)
+    return {"x_train.npy": _npy_bytes(rng.random((n, *hw), dtype=np.float32)),
+            "y_train.npy": _npy_bytes(np.arange(n) % 2),
+            "x_test.npy": _npy_bytes(rng.random((n, *hw), dtype=np.float32)),
+            "y_test.npy": _npy_bytes(np.arange(n) % 2)}
+
+
+def _npy_header(shape, descr="<f4") -> bytes:
+    """An .npy v1.0 header claiming ``shape`` (no data after it)."""
+    text = repr({"descr": descr, "fortran_order": False, "shape": tuple(shape)})
+    pad = 64 - (10 + len(text) + 1) % 64
+    text = text + " " * pad + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text.encode("latin1")
+
+
+def test_npz_header_claiming_1e9_samples_is_refused_naming_the_file_and_array(tmp_path):
+    members = _valid_members()
+    members["x_train.npy"] = _npy_header((10**9, 28, 28)) + b"\0" * 64   # a 2 KB file claiming 3 TB
+    path = _npz(tmp_path / "liar.npz", members)
+    assert path.stat().st_size < 4096
+    with pytest.raises(DataError) as e:
+        _within(20, lambda: load_npz(path))
+    msg = str(e.value)
+    assert str(path) in msg and "x_train" in msg and "10^9" not in msg
+    assert "1000000000" in msg.replace(",", "") and "allowed" in msg
+
+
+def test_npz_member_that_inflates_beyond_the_bound_is_refused_before_it_is_inflated(tmp_path):
+    members = _valid_members(hw=(32, 32))
+    members["x_train.npy"] = _npy_bytes(np.zeros((512, 32, 32), np.float32))   # 2 MiB of zeros, ~2 KB deflated
+    members["y_train.npy"] = _npy_bytes(np.arange(512) % 2)
+    path = _npz(tmp_path / "bomb.npz", members)
+    assert path.stat().st_size < 64 << 10
+    with pytest.raises(DataError, match=r"bomb\.npz: array x_train .*allowed: at most 1,048,576"):
+        load_npz(path, max_bytes=1 << 20)
+    assert load_npz(path).input_shape == (1, 32, 32)   # under the default bound it loads
+
+
+def test_npz_declared_size_above_the_bound_is_refused_unread(tmp_path):
+    """The zip's own size fields are read first: a member declaring 6.1 GB (the 6 MB file of the finding) is
+    refused without inflating a byte of it."""
+    members = _valid_members()
+    path = _npz(tmp_path / "declared.npz", members, compress=zipfile.ZIP_STORED)
+    data = bytearray(path.read_bytes())
+    # rewrite x_train.npy's uncompressed size in the central directory to 0xFFFFFFF0 (zip32's largest)
+    cd = data.find(b"PK\x01\x02")
+    while cd != -1:
+        name_len = struct.unpack_from("<H", data, cd + 28)[0]
+        if bytes(data[cd + 46: cd + 46 + name_len]) == b"x_train.npy":
+            struct.pack_into("<I", data, cd + 24, 0xFFFFFFF0)
+        cd = data.find(b"PK\x01\x02", cd + 4)
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"declared\.npz: array x_train.*4,294,967,280 bytes.*allowed: at most"):
+        load_npz(path, max_bytes=1 << 30)
+
+
+def test_npz_member_larger_than_its_declared_size_is_refused(tmp_path):
+    """A member whose zip entry understates its size is read up to the declared size only, then refused."""
+    path = _npz(tmp_path / "under.npz", _valid_members())
+    data = bytearray(path.read_bytes())
+    cd = data.find(b"PK\x01\x02")
+    while cd != -1:
+        name_len = struct.unpack_from("<H", data, cd + 28)[0]
+        if bytes(data[cd + 46: cd + 46 + name_len]) == b"y_test.npy":
+            struct.pack_into("<I", data, cd + 24, 140)
+        cd = data.find(b"PK\x01\x02", cd + 4)
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"under\.npz: .*y_test"):
+        load_npz(path)
+
+
+@pytest.mark.parametrize("member, match", [
+    (_npy_header((8, 4, 4), "|O"), "array x_train has dtype object"),
+    (b"not an npy file at all", "array x_train is not an .npy array"),
+    (_npy_header((8, 4, 4)), r"array x_train: the header says \(8, 4, 4\)"),
+])
+def test_npz_malformed_members_name_file_and_array(tmp_path, member, match):
+    members = _valid_members()
+    members["x_train.npy"] = member
+    path = _npz(tmp_path / "bad.npz", members)
+    with pytest.raises(DataError, match=r"bad\.npz: " + match):
+        load_npz(path)
+
+
+def test_npz_not_a_zip_and_fifo(tmp_path):
+    np.save(tmp_path / "plain.npy", np.zeros(3))
+    os.replace(tmp_path / "plain.npy", tmp_path / "plain.npz")   # an .npy renamed: np.load would return an array
+    with pytest.raises(DataError, match=r"plain\.npz: not a readable \.npz"):
+        load_npz(tmp_path / "plain.npz")
+    os.mkfifo(tmp_path / "fifo.npz")
+    with pytest.raises(DataError, match=r"fifo\.npz: not a regular file"):
+        _within(10, lambda: load_npz(tmp_path / "fifo.npz"), tmp_path / "fifo.npz")
