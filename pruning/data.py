@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sparsecodesign.fileio import ReadRefused, read_regular
+from sparsecodesign.fileio import ReadRefused, check_regular, read_regular
 
 from .batches import StreamSource, TensorSource
 
@@ -312,29 +312,61 @@ def load_cifar10(data_dir: str | os.PathLike) -> Dataset:
 
 
 # ----------------------------------------------------------------- ImageFolder
+MAX_IMAGE_PIXELS = 1 << 26        # any one image, read from its header before it is decoded (~200 MB as RGB bytes)
+MAX_IMAGE_FILE_BYTES = 1 << 28    # any one image file
+MAX_SAMPLE_PIXELS = 1 << 20       # the sample size taken from the first image when no input shape is given
+
+
+def _open_image(path: Path, max_pixels: int):
+    """The image at ``path``, opened from at most ``MAX_IMAGE_FILE_BYTES`` read through ``read_regular`` (a FIFO
+    or device is refused unopened) and not yet decoded: its size, from the header, is at most ``max_pixels``."""
+    import io
+    import warnings
+
+    Image = _pil_image()
+    raw = _read_regular(path, MAX_IMAGE_FILE_BYTES)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # our own bound below is lower
+            im = Image.open(io.BytesIO(raw))
+    except Image.DecompressionBombError:
+        raise DataError(f"{path}: an image of more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels; allowed: at most "
+                        f"{max_pixels:,} pixels per image") from None
+    except Exception as e:  # noqa: BLE001 - Pillow's plugins raise many types for a malformed file
+        raise DataError(f"{path}: cannot be read as an image ({type(e).__name__}: {str(e)[:80]})") from None
+    w, h = im.size
+    if w * h > max_pixels:
+        im.close()
+        raise DataError(f"{path}: a {w}x{h} image ({w * h:,} pixels); allowed: at most {max_pixels:,} pixels per "
+                        "image")
+    return im
+
+
 class ImageFiles(torch.utils.data.Dataset):
-    """Labelled image files decoded on access: grey (1 channel) or RGB, standardised per channel."""
+    """Labelled image files decoded on access: grey (1 channel) or RGB, each resized on its own to ``size`` (W, H),
+    standardised per channel; an image of more than ``max_pixels`` (its header's size) is refused undecoded."""
 
     def __init__(self, files: list[tuple[Path, int]], mode: str, size: tuple[int, int],
-                 mean: torch.Tensor | None = None, std: torch.Tensor | None = None):
+                 mean: torch.Tensor | None = None, std: torch.Tensor | None = None,
+                 max_pixels: int = MAX_IMAGE_PIXELS):
         self.files, self.mode, self.size = files, mode, size
-        self.mean, self.std = mean, std
+        self.mean, self.std, self.max_pixels = mean, std, max_pixels
 
     def __len__(self) -> int:
         return len(self.files)
 
     def raw(self, i: int) -> torch.Tensor:
-        Image = _pil_image()
-
         path, _ = self.files[i]
+        im = _open_image(path, self.max_pixels)
         try:
-            with Image.open(path) as im:
+            with im:
+                im.draft(self.mode, self.size)   # JPEG: decode at a reduced scale where that still covers size
                 im = im.convert(self.mode)
                 if im.size != self.size:
                     im = im.resize(self.size)
                 a = np.asarray(im, dtype=np.float32) / 255.0
-        except OSError as e:
-            raise DataError(f"{path}: cannot be read as an image ({e})") from None
+        except Exception as e:  # noqa: BLE001 - truncated or corrupt pixel data: Pillow raises many types
+            raise DataError(f"{path}: cannot be read as an image ({type(e).__name__}: {str(e)[:80]})") from None
         return torch.from_numpy(a[None] if a.ndim == 2 else a.transpose(2, 0, 1).copy())
 
     def __getitem__(self, i: int):
@@ -355,19 +387,50 @@ def _pil_image():
 
 
 def _image_files(split_dir: Path, classes: list[str]) -> list[tuple[Path, int]]:
+    """The images of a split; each is checked to be a regular file now (a FIFO is never opened)."""
     files = []
     for label, c in enumerate(classes):
         d = split_dir / c
         if d.is_dir():
             files += [(p, label) for p in sorted(d.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    for p, _ in files:
+        try:
+            check_regular(p, MAX_IMAGE_FILE_BYTES, "image file")
+        except ReadRefused as e:
+            raise DataError(str(e)) from None
     return files
 
 
-def load_imagefolder(data_dir: str | os.PathLike, num_workers: int = 0, stats_images: int = 512) -> StreamDataset:
+def _sample_form(first: Path, input_shape: tuple[int, ...] | None, max_pixels: int) -> tuple[str, tuple[int, int]]:
+    """(mode, (W, H)) of every sample: from ``input_shape`` (C,H,W; C 1 = grey, 3 = RGB), else from the first
+    training image, whose size must then be at most ``MAX_SAMPLE_PIXELS``."""
+    if input_shape is not None:
+        shape = tuple(input_shape)
+        if len(shape) != 3 or shape[0] not in (1, 3) or not all(isinstance(v, int) and v >= 1 for v in shape) \
+                or shape[1] * shape[2] > max_pixels:
+            raise DataError(f"--input-shape / input_shape {shape}; allowed: 1,H,W (grey) or 3,H,W (RGB) for an "
+                            f"ImageFolder, H x W at most {max_pixels:,}")
+        return ("L" if shape[0] == 1 else "RGB"), (shape[2], shape[1])
+    bound = min(max_pixels, MAX_SAMPLE_PIXELS)
+    with _open_image(first, 1 << 62) as im:   # the header only; the bound that applies is the sample's, below
+        mode, (w, h) = ("L" if im.mode in ("L", "1", "I", "I;16") else "RGB"), im.size
+    if w * h > bound:
+        raise DataError(f"{first}: the first training image is {w}x{h} ({w * h:,} pixels) and would set every "
+                        f"sample's size; allowed without --input-shape: at most {bound:,} pixels (give "
+                        "--input-shape C,H,W: every image is resized to it)")
+    return mode, (w, h)
+
+
+def load_imagefolder(data_dir: str | os.PathLike, num_workers: int = 0, stats_images: int = 512,
+                     input_shape: tuple[int, ...] | None = None,
+                     max_pixels: int = MAX_IMAGE_PIXELS) -> StreamDataset:
     """``DIR/train/<class>/*`` and ``DIR/test/<class>/*`` (or ``val``); classes are the sorted train folders.
 
-    The first training image fixes the mode (grey or RGB) and size (others are converted / resized);
-    per-channel mean and std come from up to ``stats_images`` training images spread over the set."""
+    Every image is converted and resized on its own to ``input_shape`` (C,H,W: grey for C=1, RGB for C=3); without
+    it the first training image fixes mode and size (at most ``MAX_SAMPLE_PIXELS``).  Each image's pixel count is
+    read from its header and bounded by ``max_pixels`` before it is decoded; FIFOs and devices are refused; every
+    error names the file.  Per-channel mean and std come from up to ``stats_images`` training images spread over
+    the set."""
     root = Path(data_dir)
     train_dir = root / "train"
     test_dir = next((root / s for s in ("test", "val") if (root / s).is_dir()), None)
@@ -378,18 +441,13 @@ def load_imagefolder(data_dir: str | os.PathLike, num_workers: int = 0, stats_im
     if not train or not test:
         raise DataError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) under "
                         f"{train_dir if not train else test_dir}/<class>/")
-    Image = _pil_image()
-    try:
-        with Image.open(train[0][0]) as im:
-            mode, size = ("L", im.size) if im.mode in ("L", "1", "I", "I;16") else ("RGB", im.size)
-    except OSError as e:
-        raise DataError(f"{train[0][0]}: cannot be read as an image ({str(e)[:80]})") from None
-    probe = ImageFiles(train, mode, size)
+    mode, size = _sample_form(train[0][0], input_shape, max_pixels)
+    probe = ImageFiles(train, mode, size, max_pixels=max_pixels)
     step = max(1, len(train) // stats_images)
     sample = torch.stack([probe.raw(i) for i in range(0, len(train), step)])
     mean = sample.mean((0, 2, 3)).reshape(-1, 1, 1)
     std = sample.std((0, 2, 3)).clamp_min(1e-6).reshape(-1, 1, 1)
-    sets = [ImageFiles(f, mode, size, mean, std) for f in (train, test)]
+    sets = [ImageFiles(f, mode, size, mean, std, max_pixels) for f in (train, test)]
     return StreamDataset("imagefolder", StreamSource(sets[0], num_workers), StreamSource(sets[1], num_workers),
                          len(classes), (1 if mode == "L" else 3, size[1], size[0]), tuple(classes))
 

@@ -151,3 +151,133 @@ def test_npz_not_a_zip_and_fifo(tmp_path):
     os.mkfifo(tmp_path / "fifo.npz")
     with pytest.raises(DataError, match=r"fifo\.npz: not a regular file"):
         _within(10, lambda: load_npz(tmp_path / "fifo.npz"), tmp_path / "fifo.npz")
+
+
+# ====================================================================== ImageFolder (finding 4)
+def _png(path, w: int, h: int, grey: bool = True, data: bytes | None = None) -> None:
+    """A PNG whose header says ``w`` x ``h``; its pixels are ``data`` (raw scanlines) or a deflated stub."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0 if grey else 2, 0, 0, 0)
+    idat = zlib.compress(data if data is not None else b"\0" * 64)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def _img(path, w: int, h: int, mode: str = "RGB", seed: int = 0) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    a = np.random.default_rng(seed).integers(0, 255, (h, w, 3) if mode == "RGB" else (h, w)).astype(np.uint8)
+    Image.fromarray(a, mode).save(path)
+
+
+def _folder(root, sizes_train=((6, 5), (40, 30), (7, 9)), sizes_test=((12, 12),), mode="RGB"):
+    for split, sizes in (("train", sizes_train), ("test", sizes_test)):
+        for i, (w, h) in enumerate(sizes):
+            _img(root / split / ("a" if i % 2 == 0 else "b") / f"{i}.png", w, h, mode, seed=i)
+    return root
+
+
+def test_imagefolder_resizes_each_image_independently_to_the_input_shape(tmp_path):
+    pytest.importorskip("PIL")
+    d = load_imagefolder(_folder(tmp_path), input_shape=(3, 8, 10))
+    assert d.input_shape == (3, 8, 10)
+    for source in (d.train, d.test):
+        for x, _ in source.batches(2):
+            assert tuple(x.shape[1:]) == (3, 8, 10)
+    grey = load_imagefolder(tmp_path, input_shape=(1, 4, 4))
+    x, _ = next(iter(grey.train.batches(3)))
+    assert tuple(x.shape) == (3, 1, 4, 4)
+    with pytest.raises(DataError, match=r"input_shape \(2, 4, 4\); allowed: 1,H,W \(grey\) or 3,H,W \(RGB\)"):
+        load_imagefolder(tmp_path, input_shape=(2, 4, 4))
+
+
+def test_imagefolder_first_image_of_95_megapixels_no_longer_sets_every_size(tmp_path):
+    """A 92 KB first image of 95 Mpx made every sample 95 Mpx (~12 GB a batch).  Its pixel count is read from the
+    header: without --input-shape it is refused naming the file before any image is decoded; with --input-shape
+    each image is decoded within the per-image bound or refused naming it."""
+    pytest.importorskip("PIL")
+    _folder(tmp_path)
+    big = tmp_path / "train" / "a" / "0-big.png"          # sorts first
+    _png(big, 9_800, 9_700)
+    assert big.stat().st_size < 4096
+    with pytest.raises(DataError) as e:
+        _within(20, lambda: load_imagefolder(tmp_path))
+    assert str(big) in str(e.value) and "9800x9700" in str(e.value) and "--input-shape" in str(e.value)
+    with pytest.raises(DataError, match=r"0-big\.png: a 9800x9700 image \(95,060,000 pixels\); allowed: at most "):
+        _within(20, lambda: load_imagefolder(tmp_path, input_shape=(3, 8, 8)))
+
+
+def test_imagefolder_per_image_pixel_bound_names_the_file(tmp_path):
+    pytest.importorskip("PIL")
+    _folder(tmp_path)
+    with pytest.raises(DataError, match=r"1\.png: a 40x30 image \(1,200 pixels\); allowed: at most 1,000 pixels"):
+        load_imagefolder(tmp_path, input_shape=(3, 8, 8), max_pixels=1000)
+
+
+def test_imagefolder_200_megapixel_png_is_refused_naming_the_file(tmp_path):
+    """Pillow's own decompression-bomb error (above 2 x 89 Mpx) named no file."""
+    pytest.importorskip("PIL")
+    _folder(tmp_path)
+    huge = tmp_path / "test" / "a" / "huge.png"
+    _png(huge, 20_000, 10_000)
+    with pytest.raises(DataError) as e:
+        d = load_imagefolder(tmp_path, input_shape=(3, 8, 8))
+        for _ in d.test.batches(4):
+            pass
+    assert str(huge) in str(e.value) and "allowed: at most" in str(e.value)
+
+
+def test_imagefolder_fifo_named_png_is_refused_not_waited_on(tmp_path):
+    pytest.importorskip("PIL")
+    _folder(tmp_path)
+    fifo = tmp_path / "train" / "b" / "x.png"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match=r"x\.png: not a regular file \(a device or FIFO\)"):
+        _within(10, lambda: load_imagefolder(tmp_path, input_shape=(3, 8, 8)), fifo)
+    os.unlink(fifo)
+    os.symlink("/dev/zero", fifo)
+    with pytest.raises(DataError, match=r"x\.png: not a regular file"):
+        _within(10, lambda: load_imagefolder(tmp_path, input_shape=(3, 8, 8)))
+
+
+@pytest.mark.parametrize("content", [b"", b"\x89PNG\r\n\x1a\n" + b"\0" * 40, b"GIF89a" + b"\xff" * 20])
+def test_imagefolder_corrupt_image_anywhere_names_the_file(tmp_path, content):
+    pytest.importorskip("PIL")
+    _folder(tmp_path)
+    bad = tmp_path / "test" / "b" / "zz.png"
+    bad.parent.mkdir(parents=True, exist_ok=True)
+    bad.write_bytes(content)
+    d = load_imagefolder(tmp_path, input_shape=(3, 8, 8))
+    with pytest.raises(DataError, match=r"zz\.png: cannot be read as an image"):
+        for _ in d.test.batches(4):
+            pass
+
+
+def test_imagefolder_truncated_pixels_name_the_file(tmp_path):
+    pytest.importorskip("PIL")
+    _folder(tmp_path)
+    _png(tmp_path / "test" / "b" / "short.png", 50, 50, data=b"\0" * 100)   # 100 of 2,550 scanline bytes
+    d = load_imagefolder(tmp_path, input_shape=(3, 8, 8))
+    with pytest.raises(DataError, match=r"short\.png: cannot be read as an image"):
+        for _ in d.test.batches(4):
+            pass
+
+
+def test_prune_cli_passes_input_shape_to_the_imagefolder_and_refuses_in_one_line(tmp_path, capsys):
+    pytest.importorskip("PIL")
+    from sparsecodesign.cli import main
+
+    _folder(tmp_path / "imgs")
+    _png(tmp_path / "imgs" / "train" / "a" / "0-big.png", 2_000, 1_000)
+    argv = ["prune", "--dataset", "imagefolder", "--data-dir", str(tmp_path / "imgs"), "--model", "digits_cnn",
+            "--out", str(tmp_path / "run"), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "0-big.png: the first training image is 2000x1000" in err
+    os.mkfifo(tmp_path / "imgs" / "test" / "a" / "f.png")
+    assert _within(20, lambda: main(argv + ["--input-shape", "1,8,8"])) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "f.png: not a regular file (a device or FIFO)" in err
