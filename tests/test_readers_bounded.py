@@ -281,3 +281,153 @@ def test_prune_cli_passes_input_shape_to_the_imagefolder_and_refuses_in_one_line
     assert _within(20, lambda: main(argv + ["--input-shape", "1,8,8"])) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "f.png: not a regular file (a device or FIFO)" in err
+
+
+# ====================================================================== checkpoints and ONNX (finding 8)
+def _state(weight) -> dict:
+    import torch
+
+    return {"fc1.weight": weight, "fc1.bias": torch.zeros(weight.shape[0]),
+            "fc2.weight": torch.ones(3, weight.shape[0])}
+
+
+def _save(path, state) -> None:
+    import torch
+
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save_file
+        save_file(state, str(path))
+    else:
+        torch.save(state, path)
+
+
+def _bad_weights():
+    import torch
+
+    return [(torch.tensor([[float("nan"), 1.0], [0.0, 2.0]]), "NaN or infinite"),
+            (torch.tensor([[float("-inf"), 1.0], [0.0, 2.0]]), "NaN or infinite"),
+            (torch.tensor([[1e300, 1.0], [0.0, 2.0]], dtype=torch.float64), "NaN or infinite"),
+            (torch.ones(2, 2, dtype=torch.bool), "dtype bool"),
+            (torch.ones(2, 2, dtype=torch.complex64), "dtype complex64")]
+
+
+@pytest.mark.parametrize("case", range(5))
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_checkpoint_weights_are_checked_like_an_artifacts(tmp_path, case, suffix):
+    from sparsesim.model_import import from_checkpoint
+    from sparsesim.workload import WorkloadError
+
+    weight, why = _bad_weights()[case]
+    path = tmp_path / f"w{suffix}"
+    try:
+        _save(path, _state(weight))
+    except Exception:  # noqa: BLE001 - a dtype this safetensors cannot store cannot reach the reader either
+        pytest.skip(f"{suffix} cannot store {weight.dtype}")
+    with pytest.raises(WorkloadError, match=rf"{path}: .*'fc1\.weight'.*{why}"):
+        from_checkpoint(path)
+
+
+def test_pruned_form_checkpoint_complex_weight_is_refused_not_cast(tmp_path):
+    import torch
+
+    from sparsesim.model_import import from_checkpoint, load_checkpoint_model
+    from sparsesim.workload import WorkloadError
+
+    state = {"fc1.weight_orig": torch.ones(2, 2, dtype=torch.complex64), "fc1.weight_mask": torch.ones(2, 2)}
+    torch.save(state, tmp_path / "p.pt")
+    with pytest.raises(WorkloadError, match=r"p\.pt: .*'fc1\.weight_orig'.*dtype complex64"):
+        from_checkpoint(tmp_path / "p.pt")
+    torch.save({"0.weight": torch.full((2, 2), float("nan")), "0.bias": torch.zeros(2)}, tmp_path / "n.pt")
+    with pytest.raises(WorkloadError, match=r"n\.pt: .*'0\.weight'.*NaN"):
+        load_checkpoint_model(tmp_path / "n.pt", torch.nn.Sequential(torch.nn.Linear(2, 2)))
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pth", ".safetensors", ".onnx"])
+@pytest.mark.parametrize("content", [b"", b"\x00" * 7, b"PK\x03\x04 truncated zip", os.urandom(300)])
+def test_corrupt_or_empty_model_files_name_the_file(tmp_path, suffix, content):
+    pytest.importorskip("onnx")
+    from sparsesim.model_import import from_checkpoint, from_onnx
+    from sparsesim.workload import WorkloadError
+
+    path = tmp_path / f"m{suffix}"
+    path.write_bytes(content)
+    with pytest.raises(WorkloadError, match=rf"^{path}: "):
+        (from_onnx if suffix == ".onnx" else from_checkpoint)(path)
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors", ".onnx"])
+def test_fifo_or_device_model_file_is_refused_not_waited_on(tmp_path, suffix):
+    pytest.importorskip("onnx")
+    from sparsesim.model_import import from_checkpoint, from_onnx
+    from sparsesim.workload import WorkloadError
+
+    read = from_onnx if suffix == ".onnx" else from_checkpoint
+    fifo = tmp_path / f"f{suffix}"
+    os.mkfifo(fifo)
+    with pytest.raises(WorkloadError, match=r"not a regular file \(a device or FIFO\)"):
+        _within(10, lambda: read(fifo), fifo)
+    dev = tmp_path / f"d{suffix}"
+    os.symlink("/dev/zero", dev)
+    with pytest.raises(WorkloadError, match=rf"{dev}: not a regular file"):
+        _within(10, lambda: read(dev))
+
+
+def test_resume_checkpoint_fifo_is_refused_not_waited_on(tmp_path):
+    from pruning.checkpoint import load_checkpoint
+
+    os.mkfifo(tmp_path / "checkpoint.pt")
+    with pytest.raises(Exception, match=r"checkpoint\.pt: not a regular file"):
+        _within(10, lambda: load_checkpoint(tmp_path / "checkpoint.pt"), tmp_path / "checkpoint.pt")
+
+
+def _onnx_conv(path, in_hw=(8, 8), weight=None, op="Conv"):
+    """A one-node graph: Conv of a 1 x 1 x H x W input with a 4 x 1 x 3 x 3 weight (or Gemm with a 2-D one)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    if op == "Conv":
+        w = np.ones((4, 1, 3, 3), np.float32) if weight is None else weight
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, *in_hw])
+        node = helper.make_node("Conv", ["x", "w"], ["y"], name="/conv1/Conv")
+    else:
+        w = np.ones((4, 3), np.float32) if weight is None else weight
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+        node = helper.make_node("Gemm", ["x", "w"], ["y"], name="/fc/Gemm", transB=1)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph([node], "g", [x], [y], [numpy_helper.from_array(w, "w")])
+    onnx.save(helper.make_model(graph), str(path))
+    return path
+
+
+def test_onnx_input_of_2_30_squared_is_refused_not_priced_at_411_years(tmp_path):
+    from sparsesim.model_import import from_onnx
+    from sparsesim.workload import WorkloadError
+
+    path = _onnx_conv(tmp_path / "huge.onnx", in_hw=(2**30, 2**30))
+    with pytest.raises(WorkloadError, match=rf"{path}: .*1073741824.*allowed"):
+        from_onnx(path)
+    assert len(from_onnx(_onnx_conv(tmp_path / "ok.onnx"))) == 1
+
+
+def test_onnx_cli_huge_input_exits_2_in_one_line(tmp_path, capsys):
+    from sparsecodesign.cli import main
+
+    path = _onnx_conv(tmp_path / "huge.onnx", in_hw=(2**30, 2**30))
+    assert main(["simulate", str(path), "--hw", "eyeriss_like", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "huge.onnx" in err
+
+
+@pytest.mark.parametrize("weight, why", [
+    (np.full((4, 1, 3, 3), np.nan, np.float32), "NaN or infinite"),
+    (np.full((4, 1, 3, 3), np.inf, np.float32), "NaN or infinite"),
+    (np.ones((4, 1, 3, 3), np.bool_), "dtype bool"),
+    (np.ones((4, 1, 3, 3), np.complex64), "dtype complex64"),
+])
+def test_onnx_weights_are_checked_like_an_artifacts(tmp_path, weight, why):
+    from sparsesim.model_import import from_onnx
+    from sparsesim.workload import WorkloadError
+
+    path = _onnx_conv(tmp_path / "w.onnx", weight=weight)
+    with pytest.raises(WorkloadError, match=rf"{path}: layer 'conv1': .*{why}"):
+        from_onnx(path)
