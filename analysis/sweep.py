@@ -54,6 +54,7 @@ from sparsecodesign.fileio import (
     as_tuple,
     atomic_write_json,
     atomic_write_text,
+    check_regular,
     read_bounded_text,
     read_regular,
     short,
@@ -315,6 +316,10 @@ def hardware_fingerprint(base: dict, point: dict) -> str:
 
 
 def _file_sha256(path: Path, h) -> None:
+    try:
+        check_regular(path, None, "artifact file")   # a FIFO or device is refused, never opened
+    except ReadRefused as e:
+        raise SweepError(f"sweep: field 'artifact': {e}") from None
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)

@@ -431,3 +431,31 @@ def test_onnx_weights_are_checked_like_an_artifacts(tmp_path, weight, why):
     path = _onnx_conv(tmp_path / "w.onnx", weight=weight)
     with pytest.raises(WorkloadError, match=rf"{path}: layer 'conv1': .*{why}"):
         from_onnx(path)
+
+
+# ====================================================================== every other input: one shared check
+def test_every_input_refuses_a_fifo_in_one_named_line(tmp_path):
+    """Configs, hardware files, SCALE-Sim configs, MNIST files and a sweep's artifact: each reader refuses a FIFO
+    (never opened, never waited on) with its own error class, naming the file."""
+    from accel_models.hardware import HardwareError, load_accelerator
+    from accel_models.scalesim_cfg import accelerator_from_scalesim_cfg
+    from analysis.sweep import SweepError, _artifact_digest
+    from pruning.config import ConfigError, PruneConfig
+    from pruning.data import load_mnist
+    from sparsecodesign.fileio import YamlError
+
+    def fifo(name):
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        os.mkfifo(p)
+        return p
+
+    cases = [(fifo("c.yaml"), lambda p: PruneConfig.from_yaml(p), (ConfigError, YamlError)),
+             (fifo("hw.yaml"), lambda p: load_accelerator(p), (HardwareError, YamlError)),
+             (fifo("s.cfg"), lambda p: accelerator_from_scalesim_cfg(p), HardwareError),
+             (fifo("mnist/train-images-idx3-ubyte.gz"), lambda p: load_mnist(p.parent), DataError),
+             (fifo("art/weights.safetensors"), lambda p: _artifact_digest(str(p.parent)), SweepError)]
+    (tmp_path / "art" / "manifest.json").write_text("{}")
+    for path, read, errors in cases:
+        with pytest.raises(errors, match=rf"{path}: not a regular file \(a device or FIFO\)"):
+            _within(10, lambda: read(path), path)
