@@ -99,10 +99,10 @@ def read_state(path: str | Path) -> tuple[dict, dict]:
         hint = (" (a torch.ao.pruning sparsifier's state_dict() holds a defaultdict: save its masks as a plain dict "
                 "under 'masks')" if "defaultdict" in str(e) else "")
         text = str(e).strip()
+        why = clip(text.splitlines()[-1] if text else "empty or truncated", 100)
         raise WorkloadError(f"{p}: cannot be read with torch.load(weights_only=True){hint}; allowed: a state_dict, "
                             f"or a dict of one under 'state_dict'/'model', not a pickled model "
-                            f"({type(e).__name__}: {clip(text.splitlines()[-1] if text else 'empty or truncated', 100)})"
-                            ) from None
+                            f"({type(e).__name__}: {why})") from None
     if not isinstance(data, dict):
         raise WorkloadError(f"{p}: holds a {type(data).__name__}; allowed: a state_dict, or a dict holding one "
                             f"under {' or '.join(map(repr, STATE_KEYS))}")
@@ -335,52 +335,58 @@ def from_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None, batc
         raise WorkloadError(f"{path}: layer {layer!r}: its weight {short(name)} is computed in the graph (e.g. "
                             "dequantized), not a stored tensor; allowed: a float initializer")
 
-    out, used = [], set()
-    for i, node in enumerate(graph.node):
-        if node.op_type not in ("Conv", "Gemm", "MatMul"):
-            continue
-        if node.op_type == "MatMul" and node.input[1] not in inits and node.input[1] not in consts:
-            continue   # activation x activation (attention scores): no weight to price
-        name = _onnx_layer_name(node, node.input[1], i)
-        name = name if name not in used else f"{name}_{i}"
-        used.add(name)
-        try:
-            w = checked_weight(node.input[1], stored(node.input[1], name))
-        except WorkloadError as e:
-            raise WorkloadError(f"{path}: layer {name!r}: {e}") from None
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        if node.op_type == "Conv":
-            if w.ndim != 4:
-                raise WorkloadError(f"{path}: layer {name!r}: a {w.ndim - 2}-D convolution; allowed: 2-D (Conv2d)")
-            in_dims = shapes.get(node.input[0])
-            if not in_dims or len(in_dims) != 4 or not all(in_dims[2:]):
-                raise WorkloadError(f"{path}: layer {name!r}: the conv's input height/width is unknown in the graph "
-                                    f"(shape {in_dims}); give --input-shape C,H,W")
-            kernel = list(attrs.get("kernel_shape", w.shape[2:]))
-            stride = list(attrs.get("strides", [1, 1]))
-            dilation = list(attrs.get("dilations", [1, 1]))
-            groups = int(attrs.get("group", 1))
-            in_hw = [int(v) for v in in_dims[2:]]
-            begin, end = _conv_pads(attrs, in_hw, kernel, stride, dilation)
-            out_hw = [(h + b + e - d * (k - 1) - 1) // s + 1
-                      for h, b, e, k, s, d in zip(in_hw, begin, end, kernel, stride, dilation)]
-            entry = {"kind": "conv2d", "in_channels": int(w.shape[1] * groups), "out_channels": int(w.shape[0]),
-                     "kernel": kernel, "stride": stride, "padding": begin, "dilation": dilation, "groups": groups,
-                     "input_hw": in_hw, "output_hw": out_hw,
-                     "gemm": {"M": int(w.shape[0]), "K": int(np.prod(w.shape[1:])), "N": out_hw[0] * out_hw[1],
-                              "groups": groups}}
-            if end != begin:
-                entry["padding_end"] = end
-        else:
-            if w.ndim != 2:
-                raise WorkloadError(f"{path}: layer {name!r}: a {w.ndim}-D {node.op_type} weight; allowed: 2-D")
-            if node.op_type == "MatMul" or not attrs.get("transB", 0):
-                w = w.T   # stored (in, out): the GEMM view is (out, in)
-            entry = {"kind": "linear", "in_features": int(w.shape[1]), "out_features": int(w.shape[0]),
-                     "gemm": {"M": int(w.shape[0]), "K": int(w.shape[1]), "N": 1, "groups": 1}}
-        _check_geometry(path, name, entry, list(w.shape))
-        out.append(_entry_workload({"name": name, **entry, "bits": weight_bits}, np.ascontiguousarray(w), batch,
-                                   None))
+    try:   # a protobuf holds anything: names that are bytes, attributes of the wrong type, missing inputs
+        out, used = [], set()
+        for i, node in enumerate(graph.node):
+            if node.op_type not in ("Conv", "Gemm", "MatMul"):
+                continue
+            if node.op_type == "MatMul" and node.input[1] not in inits and node.input[1] not in consts:
+                continue   # activation x activation (attention scores): no weight to price
+            name = _onnx_layer_name(node, node.input[1], i)
+            name = name if name not in used else f"{name}_{i}"
+            used.add(name)
+            try:
+                w = checked_weight(node.input[1], stored(node.input[1], name))
+            except WorkloadError as e:
+                raise WorkloadError(f"{path}: layer {name!r}: {e}") from None
+            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            if node.op_type == "Conv":
+                if w.ndim != 4:
+                    raise WorkloadError(f"{path}: layer {name!r}: a {w.ndim - 2}-D convolution; allowed: 2-D (Conv2d)")
+                in_dims = shapes.get(node.input[0])
+                if not in_dims or len(in_dims) != 4 or not all(in_dims[2:]):
+                    raise WorkloadError(f"{path}: layer {name!r}: the conv's input height/width is unknown in the "
+                                        f"graph (shape {in_dims}); give --input-shape C,H,W")
+                kernel = list(attrs.get("kernel_shape", w.shape[2:]))
+                stride = list(attrs.get("strides", [1, 1]))
+                dilation = list(attrs.get("dilations", [1, 1]))
+                groups = int(attrs.get("group", 1))
+                in_hw = [int(v) for v in in_dims[2:]]
+                begin, end = _conv_pads(attrs, in_hw, kernel, stride, dilation)
+                out_hw = [(h + b + e - d * (k - 1) - 1) // s + 1
+                          for h, b, e, k, s, d in zip(in_hw, begin, end, kernel, stride, dilation)]
+                entry = {"kind": "conv2d", "in_channels": int(w.shape[1] * groups), "out_channels": int(w.shape[0]),
+                         "kernel": kernel, "stride": stride, "padding": begin, "dilation": dilation, "groups": groups,
+                         "input_hw": in_hw, "output_hw": out_hw,
+                         "gemm": {"M": int(w.shape[0]), "K": int(np.prod(w.shape[1:])), "N": out_hw[0] * out_hw[1],
+                                  "groups": groups}}
+                if end != begin:
+                    entry["padding_end"] = end
+            else:
+                if w.ndim != 2:
+                    raise WorkloadError(f"{path}: layer {name!r}: a {w.ndim}-D {node.op_type} weight; allowed: 2-D")
+                if node.op_type == "MatMul" or not attrs.get("transB", 0):
+                    w = w.T   # stored (in, out): the GEMM view is (out, in)
+                entry = {"kind": "linear", "in_features": int(w.shape[1]), "out_features": int(w.shape[0]),
+                         "gemm": {"M": int(w.shape[0]), "K": int(w.shape[1]), "N": 1, "groups": 1}}
+            _check_geometry(path, name, entry, list(w.shape))
+            out.append(_entry_workload({"name": name, **entry, "bits": weight_bits}, np.ascontiguousarray(w), batch,
+                                       None))
+    except WorkloadError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, StopIteration, OverflowError) as e:
+        raise WorkloadError(f"{path}: a malformed graph node ({type(e).__name__}: {clip(e, 100)}); allowed: a "
+                            "graph onnx.checker.check_model accepts") from None
     if not out:
         raise WorkloadError(f"{path}: the graph has no Conv, Gemm or MatMul node with a stored weight")
     return out
