@@ -333,6 +333,8 @@ def _open_image(path: Path, max_pixels: int):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # our own bound below is lower
             im = Image.open(io.BytesIO(raw))
+    except Image.UnidentifiedImageError:
+        raise DataError(f"{path}: cannot be read as an image (not a format Pillow knows, or corrupt)") from None
     except Image.DecompressionBombError:
         raise DataError(f"{path}: an image of more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels; allowed: at most "
                         f"{max_pixels:,} pixels per image") from None

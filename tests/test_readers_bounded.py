@@ -459,3 +459,14 @@ def test_every_input_refuses_a_fifo_in_one_named_line(tmp_path):
     for path, read, errors in cases:
         with pytest.raises(errors, match=rf"{path}: not a regular file \(a device or FIFO\)"):
             _within(10, lambda: read(path), path)
+
+
+def test_imagefolder_error_in_a_dataloader_worker_is_still_one_line_naming_the_file(tmp_path):
+    pytest.importorskip("PIL")
+    _folder(tmp_path)
+    (tmp_path / "test" / "a" / "zz.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    d = load_imagefolder(tmp_path, num_workers=1, input_shape=(3, 8, 8))
+    with pytest.raises(DataError) as e:
+        for _ in d.test.batches(4):
+            pass
+    assert "zz.png: cannot be read as an image" in str(e.value) and len(str(e.value).splitlines()) == 1
