@@ -352,7 +352,8 @@ def _validate_model(model, where) -> None:
 
 
 # ------------------------------------------------------------------ checks shared with other model files
-REAL_DTYPES = ("float64", "float32", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8")
+REAL_DTYPES = ("float64", "float32", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint64", "uint32",
+               "uint16", "uint8")
 
 
 def weight_dtype_problem(dtype) -> str | None:

@@ -301,9 +301,19 @@ def from_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None, batc
     it, e.g. where H/W are symbolic); a conv whose input size stays unknown, or whose weight is computed rather
     than stored, is an error naming the layer."""
     onnx = _onnx()
+    model = _read_onnx(onnx, Path(path))
+    try:   # a protobuf holds anything: names that are bytes, attributes of the wrong type, missing inputs
+        return _onnx_workloads(onnx, model, path, input_shape, batch, weight_bits)
+    except WorkloadError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, StopIteration, ArithmeticError) as e:
+        raise WorkloadError(f"{path}: a malformed graph ({type(e).__name__}: {clip(e, 100)}); allowed: a graph "
+                            "onnx.checker.check_model accepts") from None
+
+
+def _onnx_workloads(onnx, model, path, input_shape, batch: int, weight_bits: int) -> list[LayerWorkload]:
     from onnx import numpy_helper, shape_inference
 
-    model = _read_onnx(onnx, Path(path))
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
     consts = {n.output[0]: n for n in graph.node if n.op_type == "Constant"}
@@ -335,58 +345,52 @@ def from_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None, batc
         raise WorkloadError(f"{path}: layer {layer!r}: its weight {short(name)} is computed in the graph (e.g. "
                             "dequantized), not a stored tensor; allowed: a float initializer")
 
-    try:   # a protobuf holds anything: names that are bytes, attributes of the wrong type, missing inputs
-        out, used = [], set()
-        for i, node in enumerate(graph.node):
-            if node.op_type not in ("Conv", "Gemm", "MatMul"):
-                continue
-            if node.op_type == "MatMul" and node.input[1] not in inits and node.input[1] not in consts:
-                continue   # activation x activation (attention scores): no weight to price
-            name = _onnx_layer_name(node, node.input[1], i)
-            name = name if name not in used else f"{name}_{i}"
-            used.add(name)
-            try:
-                w = checked_weight(node.input[1], stored(node.input[1], name))
-            except WorkloadError as e:
-                raise WorkloadError(f"{path}: layer {name!r}: {e}") from None
-            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-            if node.op_type == "Conv":
-                if w.ndim != 4:
-                    raise WorkloadError(f"{path}: layer {name!r}: a {w.ndim - 2}-D convolution; allowed: 2-D (Conv2d)")
-                in_dims = shapes.get(node.input[0])
-                if not in_dims or len(in_dims) != 4 or not all(in_dims[2:]):
-                    raise WorkloadError(f"{path}: layer {name!r}: the conv's input height/width is unknown in the "
-                                        f"graph (shape {in_dims}); give --input-shape C,H,W")
-                kernel = list(attrs.get("kernel_shape", w.shape[2:]))
-                stride = list(attrs.get("strides", [1, 1]))
-                dilation = list(attrs.get("dilations", [1, 1]))
-                groups = int(attrs.get("group", 1))
-                in_hw = [int(v) for v in in_dims[2:]]
-                begin, end = _conv_pads(attrs, in_hw, kernel, stride, dilation)
-                out_hw = [(h + b + e - d * (k - 1) - 1) // s + 1
-                          for h, b, e, k, s, d in zip(in_hw, begin, end, kernel, stride, dilation)]
-                entry = {"kind": "conv2d", "in_channels": int(w.shape[1] * groups), "out_channels": int(w.shape[0]),
-                         "kernel": kernel, "stride": stride, "padding": begin, "dilation": dilation, "groups": groups,
-                         "input_hw": in_hw, "output_hw": out_hw,
-                         "gemm": {"M": int(w.shape[0]), "K": int(np.prod(w.shape[1:])), "N": out_hw[0] * out_hw[1],
-                                  "groups": groups}}
-                if end != begin:
-                    entry["padding_end"] = end
-            else:
-                if w.ndim != 2:
-                    raise WorkloadError(f"{path}: layer {name!r}: a {w.ndim}-D {node.op_type} weight; allowed: 2-D")
-                if node.op_type == "MatMul" or not attrs.get("transB", 0):
-                    w = w.T   # stored (in, out): the GEMM view is (out, in)
-                entry = {"kind": "linear", "in_features": int(w.shape[1]), "out_features": int(w.shape[0]),
-                         "gemm": {"M": int(w.shape[0]), "K": int(w.shape[1]), "N": 1, "groups": 1}}
-            _check_geometry(path, name, entry, list(w.shape))
-            out.append(_entry_workload({"name": name, **entry, "bits": weight_bits}, np.ascontiguousarray(w), batch,
-                                       None))
-    except WorkloadError:
-        raise
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError, StopIteration, OverflowError) as e:
-        raise WorkloadError(f"{path}: a malformed graph node ({type(e).__name__}: {clip(e, 100)}); allowed: a "
-                            "graph onnx.checker.check_model accepts") from None
+    out, used = [], set()
+    for i, node in enumerate(graph.node):
+        if node.op_type not in ("Conv", "Gemm", "MatMul"):
+            continue
+        if node.op_type == "MatMul" and node.input[1] not in inits and node.input[1] not in consts:
+            continue   # activation x activation (attention scores): no weight to price
+        name = _onnx_layer_name(node, node.input[1], i)
+        name = name if name not in used else f"{name}_{i}"
+        used.add(name)
+        try:
+            w = checked_weight(node.input[1], stored(node.input[1], name))
+        except WorkloadError as e:
+            raise WorkloadError(f"{path}: layer {name!r}: {e}") from None
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type == "Conv":
+            if w.ndim != 4:
+                raise WorkloadError(f"{path}: layer {name!r}: a {w.ndim - 2}-D convolution; allowed: 2-D (Conv2d)")
+            in_dims = shapes.get(node.input[0])
+            if not in_dims or len(in_dims) != 4 or not all(in_dims[2:]):
+                raise WorkloadError(f"{path}: layer {name!r}: the conv's input height/width is unknown in the "
+                                    f"graph (shape {in_dims}); give --input-shape C,H,W")
+            kernel = list(attrs.get("kernel_shape", w.shape[2:]))
+            stride = list(attrs.get("strides", [1, 1]))
+            dilation = list(attrs.get("dilations", [1, 1]))
+            groups = int(attrs.get("group", 1))
+            in_hw = [int(v) for v in in_dims[2:]]
+            begin, end = _conv_pads(attrs, in_hw, kernel, stride, dilation)
+            out_hw = [(h + b + e - d * (k - 1) - 1) // s + 1
+                      for h, b, e, k, s, d in zip(in_hw, begin, end, kernel, stride, dilation)]
+            entry = {"kind": "conv2d", "in_channels": int(w.shape[1] * groups), "out_channels": int(w.shape[0]),
+                     "kernel": kernel, "stride": stride, "padding": begin, "dilation": dilation, "groups": groups,
+                     "input_hw": in_hw, "output_hw": out_hw,
+                     "gemm": {"M": int(w.shape[0]), "K": int(np.prod(w.shape[1:])), "N": out_hw[0] * out_hw[1],
+                              "groups": groups}}
+            if end != begin:
+                entry["padding_end"] = end
+        else:
+            if w.ndim != 2:
+                raise WorkloadError(f"{path}: layer {name!r}: a {w.ndim}-D {node.op_type} weight; allowed: 2-D")
+            if node.op_type == "MatMul" or not attrs.get("transB", 0):
+                w = w.T   # stored (in, out): the GEMM view is (out, in)
+            entry = {"kind": "linear", "in_features": int(w.shape[1]), "out_features": int(w.shape[0]),
+                     "gemm": {"M": int(w.shape[0]), "K": int(w.shape[1]), "N": 1, "groups": 1}}
+        _check_geometry(path, name, entry, list(w.shape))
+        out.append(_entry_workload({"name": name, **entry, "bits": weight_bits}, np.ascontiguousarray(w), batch,
+                                   None))
     if not out:
         raise WorkloadError(f"{path}: the graph has no Conv, Gemm or MatMul node with a stored weight")
     return out

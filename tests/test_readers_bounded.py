@@ -470,3 +470,22 @@ def test_imagefolder_error_in_a_dataloader_worker_is_still_one_line_naming_the_f
         for _ in d.test.batches(4):
             pass
     assert "zz.png: cannot be read as an image" in str(e.value) and len(str(e.value).splitlines()) == 1
+
+
+def test_onnx_malformed_node_attributes_are_one_error_naming_the_file(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from sparsesim.model_import import from_onnx
+    from sparsesim.workload import WorkloadError
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    for attrs in ({"strides": [0, 0]}, {"group": 0}, {"pads": [1]}, {"kernel_shape": [3]}):
+        node = helper.make_node("Conv", ["x", "w"], ["y"], name="/conv1/Conv", **attrs)
+        graph = helper.make_graph([node], "g", [x], [y], [numpy_helper.from_array(np.ones((4, 1, 3, 3), np.float32),
+                                                                                   "w")])
+        path = tmp_path / "m.onnx"
+        onnx.save(helper.make_model(graph), str(path))
+        with pytest.raises(WorkloadError, match=rf"^{path}: "):
+            from_onnx(path)
