@@ -68,6 +68,7 @@ def _refused_address() -> str:
     (b"\x40\x00\x00\x00\x00\x00\x00\x00" + b"\x01" * 8, r"no Dask handshake within 1 s"),   # 64 announced, 8 sent
 ], indirect=["server"])
 def test_a_service_that_is_not_dask_is_one_error_within_seconds(server, match):
+    pytest.importorskip("distributed.protocol.core")   # imported once per process (seconds under load): not timed
     t = time.monotonic()
     with pytest.raises(SchedulerError, match=match):
         probe_scheduler(server.address, 1.0, 1.0)

@@ -489,3 +489,14 @@ def test_onnx_malformed_node_attributes_are_one_error_naming_the_file(tmp_path):
         onnx.save(helper.make_model(graph), str(path))
         with pytest.raises(WorkloadError, match=rf"^{path}: "):
             from_onnx(path)
+
+
+def test_simulate_cli_refuses_a_nan_checkpoint_in_one_line(tmp_path, capsys):
+    import torch
+
+    from sparsecodesign.cli import main
+
+    torch.save(_state(torch.tensor([[float("nan"), 1.0], [0.0, 2.0]])), tmp_path / "nan.pt")
+    assert main(["simulate", str(tmp_path / "nan.pt"), "--hw", "eyeriss_like", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nan.pt: weight 'fc1.weight' holds NaN or infinite values" in err
