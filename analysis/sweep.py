@@ -496,10 +496,10 @@ def _connect(scheduler: str):
         raise SweepError(str(e)) from None
     try:
         return Client(scheduler, timeout=CLIENT_TIMEOUT_S)
-    except (OSError, TimeoutError) as e:
-        raise SweepError(f"--scheduler {scheduler}: the Dask handshake succeeded but the client could not register "
-                         f"within {CLIENT_TIMEOUT_S:g} s ({type(e).__name__}: {short(str(e), 120)}); allowed: the "
-                         "address of a Dask scheduler (not a worker's)") from None
+    except Exception as e:  # noqa: BLE001 - a worker's port answers register-client with a remote TypeError
+        raise SweepError(f"--scheduler {scheduler}: a Dask service answered, but a client could not register with "
+                         f"it ({type(e).__name__}: {short(str(e), 120)}); allowed: the address of a Dask scheduler "
+                         "(not a worker's)") from None
 
 
 def _run_locked(spec: SweepSpec, out: Path, scheduler, workers, progress, client, log) -> SweepResult:

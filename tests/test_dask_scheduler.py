@@ -141,3 +141,14 @@ def test_a_sweep_on_a_real_tcp_scheduler_still_runs(tmp_path, tiny_digits):
                                   host="127.0.0.1", dashboard_address=None) as c:
         res = run_sweep(spec, tmp_path / "out", scheduler=c.scheduler_address, progress=False, log=lambda s: None)
     assert res.computed == 2 and len(res.rows) == 2
+
+
+def test_a_dask_workers_port_is_refused_as_not_a_scheduler():
+    distributed = pytest.importorskip("distributed")
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
+                                  host="127.0.0.1", dashboard_address=None) as c:
+        worker = next(iter(c.scheduler_info["workers"]))
+        with pytest.raises(sweep.SweepError, match=r"a Dask service answered, but a client could not register.*"
+                                                   r"not a worker's"):
+            sweep._connect(worker)
