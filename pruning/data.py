@@ -164,8 +164,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path}: truncated IDX header ({ndim} dimensions, {len(raw)} bytes)")
     dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     payload = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if payload.size != int(np.prod(dims)):
-        raise DataError(f"{path}: header says {dims} ({int(np.prod(dims))} bytes), payload has {payload.size}")
+    if payload.size != math.prod(dims):   # exact integers: a header's claim never wraps around
+        raise DataError(f"{path}: header says {dims} ({math.prod(dims):,} bytes), payload has {payload.size:,}")
     return payload.reshape(dims)
 
 

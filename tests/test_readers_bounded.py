@@ -500,3 +500,13 @@ def test_simulate_cli_refuses_a_nan_checkpoint_in_one_line(tmp_path, capsys):
     assert main(["simulate", str(tmp_path / "nan.pt"), "--hw", "eyeriss_like", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "nan.pt: weight 'fc1.weight' holds NaN or infinite values" in err
+
+
+def test_idx_header_whose_claimed_size_wraps_int64_is_refused(tmp_path):
+    """4 dims of 2^16 claim 2^64 bytes: numpy's int64 product wraps to 0, which an empty payload matched."""
+    from pruning.data import read_idx
+
+    path = tmp_path / "t10k-images-idx3-ubyte"
+    path.write_bytes(struct.pack(">HBB", 0, 8, 4) + struct.pack(">4I", *(1 << 16,) * 4))
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte: header says .*18,446,744,073,709,551,616 bytes"):
+        read_idx(path)
