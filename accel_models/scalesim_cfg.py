@@ -22,6 +22,8 @@ import configparser
 import re
 from pathlib import Path
 
+from sparsecodesign.fileio import ReadRefused, read_regular
+
 from .hardware import Accelerator, HardwareError, accelerator_from_dict
 
 SCALESIM_DATAFLOWS = ("ws", "os", "is")   # SCALE-Sim's three; `ci_co` is this toolkit's own
@@ -51,11 +53,12 @@ def _line_of(text: str, section: str, key: str) -> int:
 class _Cfg:
     def __init__(self, path: Path):
         self.path = path
-        if not path.is_file():
+        if not path.exists():
             raise HardwareError(f"SCALE-Sim config {path} not found")
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise HardwareError(f"{path}: {path.stat().st_size:,} bytes; allowed: at most {MAX_FILE_BYTES:,}")
-        self.text = path.read_text(errors="replace")
+        try:
+            self.text = read_regular(path, MAX_FILE_BYTES, "SCALE-Sim config").decode("utf-8", errors="replace")
+        except ReadRefused as e:   # a directory, a FIFO or device, too large: one line naming it
+            raise HardwareError(str(e)) from None
         self.cp = configparser.ConfigParser(interpolation=None)
         try:
             self.cp.read_string(self.text, source=str(path))

@@ -46,6 +46,7 @@ from pathlib import Path
 import yaml
 
 from accel_models.hardware import HardwareError, accelerator_from_dict, load_accelerator
+from analysis.dask_scheduler import SchedulerError, check_scheme, probe_scheduler
 from pruning.config import load_yaml
 from pruning.structures import KINDS
 from sparsecodesign.fileio import (
@@ -54,6 +55,7 @@ from sparsecodesign.fileio import (
     as_tuple,
     atomic_write_json,
     atomic_write_text,
+    check_regular,
     read_bounded_text,
     read_regular,
     short,
@@ -317,6 +319,10 @@ def hardware_fingerprint(base: dict, point: dict) -> str:
 
 
 def _file_sha256(path: Path, h) -> None:
+    try:
+        check_regular(path, None, "artifact file")   # a FIFO or device is refused, never opened
+    except ReadRefused as e:
+        raise SweepError(f"sweep: field 'artifact': {e}") from None
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
@@ -464,15 +470,38 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, scheduler: str | None = None
 
 
 SCHEDULER = re.compile(r"(tcp|tls)://[^\s/:]+(:\d{1,5})?/?")
+CLIENT_TIMEOUT_S = 10.0    # distributed.Client's own connect, after the probe saw a Dask handshake
 
 
 def check_scheduler(scheduler: str | None) -> None:
     """None (a LocalCluster), 'sync' or a Dask address tcp://host:port; anything else is a ``SweepError``
-    (it would silently start a LocalCluster instead)."""
+    (it would silently start a LocalCluster instead).  ``tls://`` is refused here, up front
+    (``analysis.dask_scheduler.check_scheme``: there is no option to give it certificates)."""
     if scheduler is None or scheduler == "sync" or (isinstance(scheduler, str) and SCHEDULER.fullmatch(scheduler)):
+        try:
+            check_scheme(scheduler or "")
+        except SchedulerError as e:
+            raise SweepError(str(e)) from None
         return
-    raise SweepError(f"--scheduler {short(scheduler)}; allowed: sync, tcp://host:port or tls://host:port (a Dask "
-                     "scheduler), or leave it out for a LocalCluster on this machine")
+    raise SweepError(f"--scheduler {short(scheduler)}; allowed: sync, tcp://host:port (a Dask scheduler), or "
+                     "leave it out for a LocalCluster on this machine")
+
+
+def _connect(scheduler: str):
+    """A ``distributed.Client`` of the scheduler at ``scheduler``, after ``probe_scheduler`` saw Dask's handshake
+    there (a refused port, a silent or foreign service: one SweepError within seconds, never a hang)."""
+    from distributed import Client
+
+    try:
+        probe_scheduler(scheduler)
+    except SchedulerError as e:
+        raise SweepError(str(e)) from None
+    try:
+        return Client(scheduler, timeout=CLIENT_TIMEOUT_S)
+    except Exception as e:  # noqa: BLE001 - a worker's port answers register-client with a remote TypeError
+        raise SweepError(f"--scheduler {scheduler}: a Dask service answered, but a client could not register with "
+                         f"it ({type(e).__name__}: {short(str(e), 120)}); allowed: the address of a Dask scheduler "
+                         "(not a worker's)") from None
 
 
 def _run_locked(spec: SweepSpec, out: Path, scheduler, workers, progress, client, log) -> SweepResult:
@@ -530,7 +559,7 @@ def _run_locked(spec: SweepSpec, out: Path, scheduler, workers, progress, client
             own_cluster = None
             if client is None:
                 if scheduler:
-                    client = Client(scheduler)
+                    client = _connect(scheduler)
                 else:
                     own_cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
                                                dashboard_address=None)

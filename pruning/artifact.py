@@ -49,6 +49,7 @@ MAX_WEIGHTS_BYTES = 4 << 30         # weights.safetensors larger than this is re
 MAX_HEADER_BYTES = 100 << 20        # safetensors' own header limit
 MAX_SIDE = 1 << 16                  # spatial sizes, kernels, strides, paddings
 MAX_CHANNELS = 1 << 24              # channels, features, GEMM M and K
+MAX_SAMPLE_VALUES = 1 << 26         # values in one input sample (model.input_shape, a graph's input)
 QUANT_BITS = range(1, 17)           # quantized weights; float weights say 32
 FLOAT_BITS = 32
 WEIGHT_DTYPES = ("float32",)
@@ -346,12 +347,38 @@ def _validate_model(model, where) -> None:
     if not (isinstance(shape, list) and 1 <= len(shape) <= 3):
         raise _bad(where, "model.input_shape", shape, "allowed: [C, H, W] (1 to 3 integers)")
     _ints(where, "model.input_shape", shape, len(shape), 1, MAX_SIDE)
-    if math.prod(shape) > 1 << 26:
-        raise _bad(where, "model.input_shape", shape, f"allowed: at most {1 << 26:,} values per sample")
+    if math.prod(shape) > MAX_SAMPLE_VALUES:
+        raise _bad(where, "model.input_shape", shape, f"allowed: at most {MAX_SAMPLE_VALUES:,} values per sample")
     _int(where, "model.num_classes", model.get("num_classes"), 1, 1 << 20, none=True)
 
 
-def _validate_layer(e: dict, where: str, at: str) -> None:
+# ------------------------------------------------------------------ checks shared with other model files
+REAL_DTYPES = ("float64", "float32", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint64", "uint32",
+               "uint16", "uint8")
+
+
+def weight_dtype_problem(dtype) -> str | None:
+    """Why a weight of ``dtype`` (numpy or torch) cannot be priced, or None: a weight is real numbers (floats or
+    integers); bool, complex, strings and objects are refused, never cast.  The checkpoint and ONNX readers use
+    this and ``weight_values_problem`` so their weights are held to the artifact's rules."""
+    name = str(dtype).removeprefix("torch.")
+    return None if name in REAL_DTYPES else f"has dtype {name}; allowed: real numbers ({', '.join(REAL_DTYPES)})"
+
+
+def weight_values_problem(w: np.ndarray) -> str | None:
+    """Why a weight array (as priced: float32) cannot be priced, or None: 1 to 4 dims of 1..MAX_CHANNELS, every
+    value finite (the artifact reader's rule for ``weights.safetensors``)."""
+    if not 1 <= w.ndim <= 4 or w.size == 0 or max(w.shape) > MAX_CHANNELS:
+        return f"has shape {list(w.shape)}; allowed: 1 to 4 dims of 1..{MAX_CHANNELS:,}"
+    if not np.isfinite(w).all():
+        return "holds NaN or infinite values; allowed: finite numbers"
+    return None
+
+
+def validate_geometry(e: dict, where: str, at: str) -> None:
+    """The geometry of one layer entry (kind, weight_shape, gemm, conv parameters, input/output sizes) within the
+    artifact's bounds and consistent with itself; raises ArtifactError naming ``where`` and ``at``.  The manifest
+    check runs it on every layer; the ONNX reader on every layer it builds."""
     kind = e.get("kind")
     if kind not in ("conv2d", "linear"):
         raise _bad(where, f"{at}.kind", kind, "allowed: 'conv2d' or 'linear'")
@@ -373,6 +400,11 @@ def _validate_layer(e: dict, where: str, at: str) -> None:
         _expect(where, f"{at}.out_features", e.get("out_features"), shape[0], f"weight_shape {shape}")
         _expect(where, f"{at}.gemm.N", gemm.get("N"), 1, "a linear layer's N is 1")
         _expect(where, f"{at}.gemm.groups", gemm.get("groups", 1), 1, "a linear layer has no groups")
+
+
+def _validate_layer(e: dict, where: str, at: str) -> None:
+    validate_geometry(e, where, at)
+    shape = e["weight_shape"]
     bits = e.get("bits", FLOAT_BITS)
     if isinstance(bits, bool) or bits not in (*QUANT_BITS, FLOAT_BITS) or not isinstance(bits, int):
         raise _bad(where, f"{at}.bits", bits, f"allowed: {QUANT_BITS[0]}..{QUANT_BITS[-1]} (quantized) or "
@@ -535,8 +567,9 @@ def _check_layer_weights(m: dict, mpath: Path, wpath: Path, data: bytearray, ind
         if t.dtype != "F32":
             raise ArtifactError(f"{wpath}: tensor {key!r} is {t.dtype}; manifest {at}.weight_dtype says float32")
         w = _numpy(data, t)
-        if not np.isfinite(w).all():
-            raise ArtifactError(f"{wpath}: tensor {key!r} holds NaN or infinite values")
+        problem = weight_values_problem(w)
+        if problem:
+            raise ArtifactError(f"{wpath}: tensor {key!r} {problem}")
         nz = w[w != 0]
         _expect(str(mpath), f"{at}.nonzeros", e["nonzeros"], int(nz.size), f"counted in {key!r}")
         if "achieved_ratio" in e:

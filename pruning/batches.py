@@ -62,4 +62,25 @@ class StreamSource:
 
     def batches(self, batch_size, generator=None, shard=Shard()):
         sampler = [b.tolist() for b in index_batches(len(self), batch_size, generator, shard)]
-        yield from DataLoader(self.dataset, batch_sampler=sampler, num_workers=self.num_workers)
+        try:
+            yield from DataLoader(self.dataset, batch_sampler=sampler, num_workers=self.num_workers)
+        except Exception as e:
+            raise _worker_error(e) from None
+
+
+def _worker_error(e: Exception) -> Exception:
+    """An error a DataLoader worker raised, as the worker raised it: torch re-raises it with the worker's whole
+    traceback as its message; the error's own line (naming the file, e.g. ``pruning.data.DataError: x.png: ...``)
+    is the last one."""
+    text = str(e)
+    if "Original Traceback" not in text:
+        return e
+    last = [line for line in text.splitlines() if line.strip()][-1]
+    for prefix in (f"{type(e).__module__}.{type(e).__qualname__}: ", f"{type(e).__qualname__}: "):
+        if last.startswith(prefix):
+            last = last[len(prefix):]
+            break
+    try:
+        return type(e)(last)
+    except Exception:  # noqa: BLE001 - an error type that takes other arguments: keep torch's
+        return e

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import torch
 
-from sparsecodesign.fileio import file_mode
+from sparsecodesign.fileio import file_mode, read_regular
+
+MAX_CHECKPOINT_BYTES = 16 << 30   # a run's checkpoint: model, optimizer state, teacher and masks
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
@@ -28,5 +30,10 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Load with ``weights_only=True``: tensors and plain containers only, no code."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load with ``weights_only=True``: tensors and plain containers only, no code.  Read through the bounded
+    reader first (``read_regular``: a FIFO or device is refused, ``ReadRefused`` naming the file, never waited on);
+    the caller names the file in any other error (``pruning.pipeline``)."""
+    import io
+
+    raw = read_regular(path, MAX_CHECKPOINT_BYTES, "checkpoint")
+    return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)

@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import pickle
 import struct
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from sparsecodesign.fileio import ReadRefused, read_regular
+from sparsecodesign.fileio import ReadRefused, check_regular, read_regular
 
 from .batches import StreamSource, TensorSource
 
@@ -138,6 +140,10 @@ def _read_regular(path: Path, cap: int, opener=None) -> bytes:
 
 # ----------------------------------------------------------------------- MNIST
 def _sha256(path: Path) -> str:
+    try:
+        check_regular(path, None, "data file")   # a FIFO named like an MNIST file is refused, never opened
+    except ReadRefused as e:
+        raise DataError(str(e)) from None
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -158,8 +164,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path}: truncated IDX header ({ndim} dimensions, {len(raw)} bytes)")
     dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     payload = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if payload.size != int(np.prod(dims)):
-        raise DataError(f"{path}: header says {dims} ({int(np.prod(dims))} bytes), payload has {payload.size}")
+    if payload.size != math.prod(dims):   # exact integers: a header's claim never wraps around
+        raise DataError(f"{path}: header says {dims} ({math.prod(dims):,} bytes), payload has {payload.size:,}")
     return payload.reshape(dims)
 
 
@@ -310,29 +316,63 @@ def load_cifar10(data_dir: str | os.PathLike) -> Dataset:
 
 
 # ----------------------------------------------------------------- ImageFolder
+MAX_IMAGE_PIXELS = 1 << 26        # any one image, read from its header before it is decoded (~200 MB as RGB bytes)
+MAX_IMAGE_FILE_BYTES = 1 << 28    # any one image file
+MAX_SAMPLE_PIXELS = 1 << 20       # the sample size taken from the first image when no input shape is given
+
+
+def _open_image(path: Path, max_pixels: int):
+    """The image at ``path``, opened from at most ``MAX_IMAGE_FILE_BYTES`` read through ``read_regular`` (a FIFO
+    or device is refused unopened) and not yet decoded: its size, from the header, is at most ``max_pixels``."""
+    import io
+    import warnings
+
+    Image = _pil_image()
+    raw = _read_regular(path, MAX_IMAGE_FILE_BYTES)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # our own bound below is lower
+            im = Image.open(io.BytesIO(raw))
+    except Image.UnidentifiedImageError:
+        raise DataError(f"{path}: cannot be read as an image (not a format Pillow knows, or corrupt)") from None
+    except Image.DecompressionBombError:
+        raise DataError(f"{path}: an image of more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels; allowed: at most "
+                        f"{max_pixels:,} pixels per image") from None
+    except Exception as e:  # noqa: BLE001 - Pillow's plugins raise many types for a malformed file
+        raise DataError(f"{path}: cannot be read as an image ({type(e).__name__}: {str(e)[:80]})") from None
+    w, h = im.size
+    if w * h > max_pixels:
+        im.close()
+        raise DataError(f"{path}: a {w}x{h} image ({w * h:,} pixels); allowed: at most {max_pixels:,} pixels per "
+                        "image")
+    return im
+
+
 class ImageFiles(torch.utils.data.Dataset):
-    """Labelled image files decoded on access: grey (1 channel) or RGB, standardised per channel."""
+    """Labelled image files decoded on access: grey (1 channel) or RGB, each resized on its own to ``size`` (W, H),
+    standardised per channel; an image of more than ``max_pixels`` (its header's size) is refused undecoded."""
 
     def __init__(self, files: list[tuple[Path, int]], mode: str, size: tuple[int, int],
-                 mean: torch.Tensor | None = None, std: torch.Tensor | None = None):
+                 mean: torch.Tensor | None = None, std: torch.Tensor | None = None,
+                 max_pixels: int = MAX_IMAGE_PIXELS):
         self.files, self.mode, self.size = files, mode, size
-        self.mean, self.std = mean, std
+        self.mean, self.std, self.max_pixels = mean, std, max_pixels
 
     def __len__(self) -> int:
         return len(self.files)
 
     def raw(self, i: int) -> torch.Tensor:
-        Image = _pil_image()
-
         path, _ = self.files[i]
+        im = _open_image(path, self.max_pixels)
         try:
-            with Image.open(path) as im:
+            with im:
+                im.draft(self.mode, self.size)   # JPEG: decode at a reduced scale where that still covers size
                 im = im.convert(self.mode)
                 if im.size != self.size:
                     im = im.resize(self.size)
                 a = np.asarray(im, dtype=np.float32) / 255.0
-        except OSError as e:
-            raise DataError(f"{path}: cannot be read as an image ({e})") from None
+        except Exception as e:  # noqa: BLE001 - truncated or corrupt pixel data: Pillow raises many types
+            raise DataError(f"{path}: cannot be read as an image ({type(e).__name__}: {str(e)[:80]})") from None
         return torch.from_numpy(a[None] if a.ndim == 2 else a.transpose(2, 0, 1).copy())
 
     def __getitem__(self, i: int):
@@ -353,19 +393,50 @@ def _pil_image():
 
 
 def _image_files(split_dir: Path, classes: list[str]) -> list[tuple[Path, int]]:
+    """The images of a split; each is checked to be a regular file now (a FIFO is never opened)."""
     files = []
     for label, c in enumerate(classes):
         d = split_dir / c
         if d.is_dir():
             files += [(p, label) for p in sorted(d.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    for p, _ in files:
+        try:
+            check_regular(p, MAX_IMAGE_FILE_BYTES, "image file")
+        except ReadRefused as e:
+            raise DataError(str(e)) from None
     return files
 
 
-def load_imagefolder(data_dir: str | os.PathLike, num_workers: int = 0, stats_images: int = 512) -> StreamDataset:
+def _sample_form(first: Path, input_shape: tuple[int, ...] | None, max_pixels: int) -> tuple[str, tuple[int, int]]:
+    """(mode, (W, H)) of every sample: from ``input_shape`` (C,H,W; C 1 = grey, 3 = RGB), else from the first
+    training image, whose size must then be at most ``MAX_SAMPLE_PIXELS``."""
+    if input_shape is not None:
+        shape = tuple(input_shape)
+        if len(shape) != 3 or shape[0] not in (1, 3) or not all(isinstance(v, int) and v >= 1 for v in shape) \
+                or shape[1] * shape[2] > max_pixels:
+            raise DataError(f"--input-shape / input_shape {shape}; allowed: 1,H,W (grey) or 3,H,W (RGB) for an "
+                            f"ImageFolder, H x W at most {max_pixels:,}")
+        return ("L" if shape[0] == 1 else "RGB"), (shape[2], shape[1])
+    bound = min(max_pixels, MAX_SAMPLE_PIXELS)
+    with _open_image(first, 1 << 62) as im:   # the header only; the bound that applies is the sample's, below
+        mode, (w, h) = ("L" if im.mode in ("L", "1", "I", "I;16") else "RGB"), im.size
+    if w * h > bound:
+        raise DataError(f"{first}: the first training image is {w}x{h} ({w * h:,} pixels) and would set every "
+                        f"sample's size; allowed without --input-shape: at most {bound:,} pixels (give "
+                        "--input-shape C,H,W: every image is resized to it)")
+    return mode, (w, h)
+
+
+def load_imagefolder(data_dir: str | os.PathLike, num_workers: int = 0, stats_images: int = 512,
+                     input_shape: tuple[int, ...] | None = None,
+                     max_pixels: int = MAX_IMAGE_PIXELS) -> StreamDataset:
     """``DIR/train/<class>/*`` and ``DIR/test/<class>/*`` (or ``val``); classes are the sorted train folders.
 
-    The first training image fixes the mode (grey or RGB) and size (others are converted / resized);
-    per-channel mean and std come from up to ``stats_images`` training images spread over the set."""
+    Every image is converted and resized on its own to ``input_shape`` (C,H,W: grey for C=1, RGB for C=3); without
+    it the first training image fixes mode and size (at most ``MAX_SAMPLE_PIXELS``).  Each image's pixel count is
+    read from its header and bounded by ``max_pixels`` before it is decoded; FIFOs and devices are refused; every
+    error names the file.  Per-channel mean and std come from up to ``stats_images`` training images spread over
+    the set."""
     root = Path(data_dir)
     train_dir = root / "train"
     test_dir = next((root / s for s in ("test", "val") if (root / s).is_dir()), None)
@@ -376,26 +447,22 @@ def load_imagefolder(data_dir: str | os.PathLike, num_workers: int = 0, stats_im
     if not train or not test:
         raise DataError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) under "
                         f"{train_dir if not train else test_dir}/<class>/")
-    Image = _pil_image()
-    try:
-        with Image.open(train[0][0]) as im:
-            mode, size = ("L", im.size) if im.mode in ("L", "1", "I", "I;16") else ("RGB", im.size)
-    except OSError as e:
-        raise DataError(f"{train[0][0]}: cannot be read as an image ({str(e)[:80]})") from None
-    probe = ImageFiles(train, mode, size)
+    mode, size = _sample_form(train[0][0], input_shape, max_pixels)
+    probe = ImageFiles(train, mode, size, max_pixels=max_pixels)
     step = max(1, len(train) // stats_images)
     sample = torch.stack([probe.raw(i) for i in range(0, len(train), step)])
     mean = sample.mean((0, 2, 3)).reshape(-1, 1, 1)
     std = sample.std((0, 2, 3)).clamp_min(1e-6).reshape(-1, 1, 1)
-    sets = [ImageFiles(f, mode, size, mean, std) for f in (train, test)]
+    sets = [ImageFiles(f, mode, size, mean, std, max_pixels) for f in (train, test)]
     return StreamDataset("imagefolder", StreamSource(sets[0], num_workers), StreamSource(sets[1], num_workers),
                          len(classes), (1 if mode == "L" else 3, size[1], size[0]), tuple(classes))
 
 
 # ------------------------------------------------------------------------ .npz
 NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
-MAX_NPZ_BYTES = 4 << 30
+MAX_NPZ_BYTES = 4 << 30      # the .npz file; and, separately, its four arrays as loaded (x float32, y int64)
 MAX_CLASSES = 1 << 20
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
 def _npz_x(path: Path, key: str, a: np.ndarray) -> np.ndarray:
@@ -422,8 +489,47 @@ def _npz_y(path: Path, key: str, a: np.ndarray, n: int) -> np.ndarray:
     return a.astype(np.int64)
 
 
-def load_npz(path: str | os.PathLike) -> Dataset:
-    """x_train, y_train, x_test, y_test of one ``.npz`` (``np.load`` with ``allow_pickle=False``: no code runs).
+def _npy_header(f, path: Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) from the ``.npy`` header at the start of the open member ``f`` (at most 10,000 bytes read)."""
+    try:
+        version = np.lib.format.read_magic(f)
+        shape, _, dtype = _NPY_HEADERS[version](f)
+    except (ValueError, KeyError, EOFError) as e:
+        raise DataError(f"{path}: array {key} is not an .npy array ({type(e).__name__}: {str(e)[:80]}); allowed: "
+                        "arrays written by numpy.savez") from None
+    if dtype.hasobject:
+        raise DataError(f"{path}: array {key} has dtype object, not a readable .npz of plain arrays; allowed: "
+                        "integers or floats (no pickled objects)")
+    return shape, dtype
+
+
+def _npz_member(z, path: Path, key: str, budget: int, max_bytes: int) -> np.ndarray:
+    """One array of an open ``.npz``, its sizes checked before any of it is inflated: the zip entry's declared
+    size, then the ``.npy`` header's shape x itemsize (which must fill the entry exactly) and the size it has once
+    loaded (x as float32, y as int64) against ``budget``, the bytes left of ``max_bytes``."""
+    info = z.getinfo(f"{key}.npy" if f"{key}.npy" in z.namelist() else key)
+    if info.file_size > max_bytes:
+        raise DataError(f"{path}: array {key} is {info.file_size:,} bytes uncompressed; allowed: at most "
+                        f"{max_bytes:,} for the four arrays of a .npz")
+    with z.open(info) as f:
+        shape, dtype = _npy_header(f, path, key)
+        start = f.tell()
+    count = math.prod(shape)
+    loaded = count * (4 if key.startswith("x") else 8)
+    if loaded > budget:
+        raise DataError(f"{path}: array {key}: the header claims shape {shape} ({count:,} values, {loaded:,} bytes "
+                        f"once loaded); allowed: at most {max_bytes:,} bytes for the four arrays of a .npz")
+    if start + count * dtype.itemsize != info.file_size:
+        raise DataError(f"{path}: array {key}: the header says {shape} {dtype} ({count * dtype.itemsize:,} bytes), "
+                        f"the zip entry holds {info.file_size - start:,} bytes after it; truncated or not an .npy")
+    with z.open(info) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
+
+
+def load_npz(path: str | os.PathLike, max_bytes: int = MAX_NPZ_BYTES) -> Dataset:
+    """x_train, y_train, x_test, y_test of one ``.npz`` (numpy's ``.npy`` reader, ``allow_pickle=False``: no code
+    runs).  Bounded: the file is at most ``max_bytes``, and so are its four arrays once loaded (x as float32, y as
+    int64), checked from the zip's size fields and the ``.npy`` headers before anything is inflated.
     Images N x H x W gain a channel; x is standardised per channel with the training set's mean and std; the
     classes are 0..max label."""
     import io
@@ -432,17 +538,22 @@ def load_npz(path: str | os.PathLike) -> Dataset:
     path = Path(path)
     if path.suffix.lower() != ".npz":
         raise DataError(f"--data-dir {path}: --dataset npz reads one .npz file (arrays {', '.join(NPZ_ARRAYS)})")
-    raw = _read_regular(path, MAX_NPZ_BYTES)
+    raw = _read_regular(path, max_bytes)
+    arrays, budget = {}, max_bytes
     try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as f:
-            missing = [k for k in NPZ_ARRAYS if k not in f.files]
+        with zipfile.ZipFile(io.BytesIO(raw)) as z:
+            names = {n.removesuffix(".npy") for n in z.namelist()}
+            missing = [k for k in NPZ_ARRAYS if k not in names]
             if missing:
                 raise DataError(f"{path}: no array {missing[0]}; allowed: an .npz holding {', '.join(NPZ_ARRAYS)} "
-                                f"(it has {', '.join(f.files) or 'none'})")
-            arrays = {k: f[k] for k in NPZ_ARRAYS}
+                                f"(it has {', '.join(sorted(names)[:8]) or 'none'})")
+            for k in NPZ_ARRAYS:
+                arrays[k] = _npz_member(z, path, k, budget, max_bytes)
+                budget -= arrays[k].size * (4 if k.startswith("x") else 8)
     except DataError:
         raise
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:   # object arrays, a corrupt zip, not an npz
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError) as e:
+        # a corrupt zip or member, an unsupported compression, not an npz
         raise DataError(f"{path}: not a readable .npz of plain arrays ({type(e).__name__}: {str(e)[:80]})") from None
     tx, vx = (_npz_x(path, k, arrays[k]) for k in ("x_train", "x_test"))
     if tx.shape[1:] != vx.shape[1:]:

@@ -5,7 +5,9 @@ The one module of generic I/O that ``pruning``, ``sparsesim``, ``accel_models`` 
 
 * ``read_regular`` reads a regular file of at most ``cap`` bytes or refuses in one line (``ReadRefused``):
   a link to ``/dev/zero``, a FIFO, a directory or a huge file never fills memory.  Callers turn the
-  refusal into their own error class (``ArtifactError``, ``DataError`` ...) with ``str(e)``.
+  refusal into their own error class (``ArtifactError``, ``DataError`` ...) with ``str(e)``.  It is the one
+  reader of every input file (configs, data, images, checkpoints, ONNX graphs, artifacts); ``check_regular`` is
+  the same check without opening, for a file a library must open by name.
 * ``load_unique_yaml`` / ``loads_unique_yaml`` read YAML strictly: safe tags only (no Python objects), at most
   ``MAX_YAML_BYTES`` of UTF-8, duplicate keys are errors (merge keys ``<<: *base`` work, the mapping's own keys
   win), aliases expand to at most ``MAX_YAML_NODES`` nodes and never recursively, ``1e-3`` is a number
@@ -62,13 +64,11 @@ def read_regular(path: str | os.PathLike, cap: int, what: str = "file", opener=N
     except OSError as e:
         raise ReadRefused(f"{path}: cannot open the {what}: {e.strerror or type(e).__name__}") from None
     st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or (opener is None and st.st_size > cap):
+    try:
+        _refuse_irregular(path, st, None if opener is not None else cap, what)
+    except ReadRefused:
         os.close(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise ReadRefused(f"{path}: a directory; expected a {what}")
-        if not stat.S_ISREG(st.st_mode):
-            raise ReadRefused(f"{path}: not a regular file (a device or FIFO); expected a {what}")
-        raise ReadRefused(f"{path}: {st.st_size:,} bytes; allowed: at most {cap:,} for a {what}")
+        raise
     with os.fdopen(fd, "rb", buffering=0) as f:
         try:
             raw = _read_all(f, st.st_size) if opener is None else _read_wrapped(f, opener, cap)
@@ -80,6 +80,30 @@ def read_regular(path: str | os.PathLike, cap: int, what: str = "file", opener=N
         more = " uncompressed" if opener is not None else ""
         raise ReadRefused(f"{path}: more than {cap:,} bytes{more}; allowed: at most {cap:,} for a {what}")
     return bytes(raw) if opener is not None else raw
+
+
+def _refuse_irregular(path: Path, st: os.stat_result, cap: int | None, what: str) -> None:
+    if stat.S_ISDIR(st.st_mode):
+        raise ReadRefused(f"{path}: a directory; expected a {what}")
+    if not stat.S_ISREG(st.st_mode):
+        raise ReadRefused(f"{path}: not a regular file (a device or FIFO); expected a {what}")
+    if cap is not None and st.st_size > cap:
+        raise ReadRefused(f"{path}: {st.st_size:,} bytes; allowed: at most {cap:,} for a {what}")
+
+
+def check_regular(path: str | os.PathLike, cap: int | None = None, what: str = "file") -> int:
+    """The size of the regular file ``path`` (links followed), checked as ``read_regular`` checks it but without
+    opening it (a FIFO is never opened, so nothing blocks): for files another library opens by name, and for
+    listings checked before any is read.  ``cap`` None: any size."""
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ReadRefused(f"{path}: {what} not found") from None
+    except OSError as e:
+        raise ReadRefused(f"{path}: cannot open the {what}: {e.strerror or type(e).__name__}") from None
+    _refuse_irregular(path, st, cap, what)
+    return st.st_size
 
 
 def _read_all(f, size: int) -> bytearray:

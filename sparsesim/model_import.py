@@ -22,10 +22,19 @@ from pathlib import Path
 
 import numpy as np
 
-from sparsecodesign.fileio import clip, short
-from sparsesim.workload import LayerWorkload, WorkloadError, _entry_workload, effective_state, from_state_dict
+from sparsecodesign.fileio import ReadRefused, check_regular, clip, read_regular, short
+from sparsesim.workload import (
+    LayerWorkload,
+    WorkloadError,
+    _entry_workload,
+    checked_weight,
+    effective_state,
+    from_state_dict,
+)
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
+MAX_CHECKPOINT_BYTES = 4 << 30     # a checkpoint file (an artifact's weights.safetensors has the same bound)
+MAX_ONNX_BYTES = 2 << 30           # an ONNX protobuf (protobuf's own limit); external data files: 4 GiB each
 ONNX_SUFFIXES = (".onnx",)
 STATE_KEYS = ("state_dict", "model")
 MAX_SIDE = 65_536
@@ -59,29 +68,41 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
 
 
 # ------------------------------------------------------------------ checkpoints
+def _read_file(p: Path, cap: int, what: str) -> bytes:
+    """The bytes of a model file through the one bounded reader (``read_regular``: a FIFO or device is refused
+    unopened, nothing beyond ``cap`` is read); its refusal as a WorkloadError naming the file."""
+    try:
+        return read_regular(p, cap, what)
+    except ReadRefused as e:
+        raise WorkloadError(str(e)) from None
+
+
 def read_state(path: str | Path) -> tuple[dict, dict]:
-    """(state dict, torch.ao.pruning masks by tensor fqn) of a ``.pt``/``.pth``/``.safetensors`` file."""
+    """(state dict, torch.ao.pruning masks by tensor fqn) of a ``.pt``/``.pth``/``.safetensors`` file, read through
+    the bounded reader (at most ``MAX_CHECKPOINT_BYTES``); any unreadable file is one WorkloadError naming it."""
+    import io
+
     import torch
 
     p = Path(path)
+    raw = _read_file(p, MAX_CHECKPOINT_BYTES, "checkpoint")
     if p.suffix.lower() == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from safetensors.torch import load
 
         try:
-            return dict(load_file(str(p))), {}
-        except (SafetensorError, ValueError) as e:
+            return dict(load(bytes(raw))), {}
+        except Exception as e:  # noqa: BLE001 - SafetensorError, or a header safetensors itself cannot parse
             raise WorkloadError(f"{p}: not a readable safetensors file ({clip(e, 120)})") from None
     try:
-        data = torch.load(p, map_location="cpu", weights_only=True)
-    except (OSError, EOFError):
-        raise
-    except Exception as e:  # UnpicklingError for a pickled model or any non-tensor object
+        data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - UnpicklingError for a pickled model, EOFError, a corrupt zip ...
         hint = (" (a torch.ao.pruning sparsifier's state_dict() holds a defaultdict: save its masks as a plain dict "
                 "under 'masks')" if "defaultdict" in str(e) else "")
+        text = str(e).strip()
+        why = clip(text.splitlines()[-1] if text else "empty or truncated", 100)
         raise WorkloadError(f"{p}: cannot be read with torch.load(weights_only=True){hint}; allowed: a state_dict, "
                             f"or a dict of one under 'state_dict'/'model', not a pickled model "
-                            f"({clip(str(e).splitlines()[-1] if str(e) else e, 100)})") from None
+                            f"({type(e).__name__}: {why})") from None
     if not isinstance(data, dict):
         raise WorkloadError(f"{p}: holds a {type(data).__name__}; allowed: a state_dict, or a dict holding one "
                             f"under {' or '.join(map(repr, STATE_KEYS))}")
@@ -121,6 +142,11 @@ def example_input(model, input_shape: tuple[int, ...] | None):
     if not shape:
         raise WorkloadError(f"model {type(model).__name__} has no input_shape: give --input-shape C,H,W (the conv "
                             "geometry comes from one forward pass)")
+    from pruning.artifact import MAX_SAMPLE_VALUES
+
+    if math.prod(shape) > MAX_SAMPLE_VALUES:
+        raise WorkloadError(f"input shape {','.join(map(str, shape))}: {math.prod(shape):,} values per sample; "
+                            f"allowed: at most {MAX_SAMPLE_VALUES:,} (as an artifact's model.input_shape)")
     return torch.zeros(1, *shape)
 
 
@@ -154,7 +180,11 @@ def load_checkpoint_model(path: str | Path, model):
     import torch
 
     state, masks = read_state(path)
-    plain = {k: torch.as_tensor(v) for k, v in effective_state(state, masks).items()}
+    try:
+        plain = {k: torch.as_tensor(checked_weight(k, v) if k.endswith(".weight") else v)
+                 for k, v in effective_state(state, masks).items()}
+    except WorkloadError as e:
+        raise WorkloadError(f"{path}: {e}") from None
     try:
         res = model.load_state_dict(plain, strict=False)
     except RuntimeError as e:
@@ -175,6 +205,55 @@ def _onnx():
         raise WorkloadError("reading ONNX files needs the onnx package: pip install 'sparsecodesign[onnx]' "
                             "(or pip install onnx)") from None
     return onnx
+
+
+def _read_onnx(onnx, path: Path):
+    """The ModelProto of ``path``, read through the bounded reader; external data files (a model over 2 GB) are
+    checked as regular files of at most ``MAX_CHECKPOINT_BYTES`` before onnx opens them by name."""
+    from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_model, uses_external_data
+
+    raw = _read_file(path, MAX_ONNX_BYTES, "ONNX model")
+    try:
+        model = onnx.load_model_from_string(bytes(raw))
+    except Exception as e:  # noqa: BLE001 - DecodeError and friends: not an ONNX protobuf
+        raise WorkloadError(f"{path}: not a readable ONNX model ({type(e).__name__}: {clip(e, 120)})") from None
+    external = [t for t in model.graph.initializer if uses_external_data(t)]
+    if external:
+        try:
+            for t in external:
+                check_regular(path.parent / ExternalDataInfo(t).location, MAX_CHECKPOINT_BYTES, "ONNX external data")
+            load_external_data_for_model(model, str(path.parent))
+        except ReadRefused as e:
+            raise WorkloadError(f"{path}: {e}") from None
+        except Exception as e:  # noqa: BLE001 - a location outside the directory, a short file ...
+            raise WorkloadError(f"{path}: its external data cannot be read ({type(e).__name__}: {clip(e, 120)})") \
+                from None
+    return model
+
+
+def _check_graph_inputs(path, inputs) -> None:
+    """Each graph input holds at most ``MAX_SAMPLE_VALUES`` values per sample (the batch dim left out), as an
+    artifact's ``model.input_shape``; symbolic dims are left to ``--input-shape``."""
+    from pruning.artifact import MAX_SAMPLE_VALUES
+
+    for i in inputs:
+        dims = _onnx_dims(i) or []
+        known = [d for d in dims[1:] if d]
+        if known and (math.prod(known) > MAX_SAMPLE_VALUES or any(d < 0 for d in known)):
+            raise WorkloadError(f"{path}: graph input {short(i.name)} has shape {dims} ({math.prod(known):,} values "
+                                f"per sample); allowed: at most {MAX_SAMPLE_VALUES:,} values per sample (as an "
+                                "artifact's model.input_shape)")
+
+
+def _check_geometry(path, name: str, entry: dict, weight_shape: list[int]) -> None:
+    """A layer built from the graph held to the artifact's geometry rules (``pruning.artifact.validate_geometry``:
+    sizes within bounds, output size and GEMM view consistent with the conv parameters)."""
+    from pruning.artifact import ArtifactError, validate_geometry
+
+    try:
+        validate_geometry({**entry, "weight_shape": weight_shape, "executed": True}, str(path), f"layer {name!r}")
+    except ArtifactError as e:
+        raise WorkloadError(str(e)) from None
 
 
 def _onnx_dims(value_info) -> list | None:
@@ -222,16 +301,25 @@ def from_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None, batc
     it, e.g. where H/W are symbolic); a conv whose input size stays unknown, or whose weight is computed rather
     than stored, is an error naming the layer."""
     onnx = _onnx()
+    model = _read_onnx(onnx, Path(path))
+    try:   # a protobuf holds anything: names that are bytes, attributes of the wrong type, missing inputs
+        return _onnx_workloads(onnx, model, path, input_shape, batch, weight_bits)
+    except WorkloadError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, StopIteration, ArithmeticError) as e:
+        raise WorkloadError(f"{path}: a malformed graph ({type(e).__name__}: {clip(e, 100)}); allowed: a graph "
+                            "onnx.checker.check_model accepts") from None
+
+
+def _onnx_workloads(onnx, model, path, input_shape, batch: int, weight_bits: int) -> list[LayerWorkload]:
     from onnx import numpy_helper, shape_inference
 
-    try:
-        model = onnx.load(str(path))
-    except Exception as e:  # DecodeError and friends: not an ONNX protobuf
-        raise WorkloadError(f"{path}: not a readable ONNX model ({clip(e, 120)})") from None
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
     consts = {n.output[0]: n for n in graph.node if n.op_type == "Constant"}
     inputs = [i for i in graph.input if i.name not in inits]
+    if input_shape is None:
+        _check_graph_inputs(path, inputs)
     if input_shape is not None:
         if len(inputs) != 1:
             raise WorkloadError(f"{path}: --input-shape needs a graph with one input; it has "
@@ -266,15 +354,18 @@ def from_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None, batc
         name = _onnx_layer_name(node, node.input[1], i)
         name = name if name not in used else f"{name}_{i}"
         used.add(name)
-        w = np.asarray(stored(node.input[1], name), dtype=np.float32)
+        try:
+            w = checked_weight(node.input[1], stored(node.input[1], name))
+        except WorkloadError as e:
+            raise WorkloadError(f"{path}: layer {name!r}: {e}") from None
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         if node.op_type == "Conv":
             if w.ndim != 4:
                 raise WorkloadError(f"{path}: layer {name!r}: a {w.ndim - 2}-D convolution; allowed: 2-D (Conv2d)")
             in_dims = shapes.get(node.input[0])
             if not in_dims or len(in_dims) != 4 or not all(in_dims[2:]):
-                raise WorkloadError(f"{path}: layer {name!r}: the conv's input height/width is unknown in the graph "
-                                    f"(shape {in_dims}); give --input-shape C,H,W")
+                raise WorkloadError(f"{path}: layer {name!r}: the conv's input height/width is unknown in the "
+                                    f"graph (shape {in_dims}); give --input-shape C,H,W")
             kernel = list(attrs.get("kernel_shape", w.shape[2:]))
             stride = list(attrs.get("strides", [1, 1]))
             dilation = list(attrs.get("dilations", [1, 1]))
@@ -297,6 +388,7 @@ def from_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None, batc
                 w = w.T   # stored (in, out): the GEMM view is (out, in)
             entry = {"kind": "linear", "in_features": int(w.shape[1]), "out_features": int(w.shape[0]),
                      "gemm": {"M": int(w.shape[0]), "K": int(w.shape[1]), "N": 1, "groups": 1}}
+        _check_geometry(path, name, entry, list(w.shape))
         out.append(_entry_workload({"name": name, **entry, "bits": weight_bits}, np.ascontiguousarray(w), batch,
                                    None))
     if not out:

@@ -377,6 +377,8 @@ def effective_state(state: dict, masks: dict | None = None) -> dict[str, np.ndar
     masks = masks or {}
     out: dict[str, np.ndarray] = {}
     for key, value in state.items():
+        if key.endswith(("weight", "weight_orig", ".original")):   # what becomes a weight: never cast from
+            _check_weight_dtype(key, value)                        # bool or complex (float() would drop parts)
         if PARAMETRIZED in key:
             prefix, _, rest = key.partition(PARAMETRIZED)
             tensor, _, leaf = rest.partition(".")
@@ -407,6 +409,27 @@ def effective_state(state: dict, masks: dict | None = None) -> dict[str, np.ndar
     return out
 
 
+def _check_weight_dtype(key: str, value) -> None:
+    from pruning.artifact import weight_dtype_problem
+
+    problem = weight_dtype_problem(getattr(value, "dtype", type(value).__name__))
+    if problem:
+        raise WorkloadError(f"weight {key!r} {problem}")
+
+
+def checked_weight(key: str, value) -> np.ndarray:
+    """A weight as priced (float32 numpy), held to the artifact reader's rules (``pruning.artifact``: real dtype,
+    bounded shape, finite values); a WorkloadError naming ``key`` otherwise."""
+    from pruning.artifact import weight_values_problem
+
+    _check_weight_dtype(key, value)
+    w = _dense(value)
+    problem = weight_values_problem(w)
+    if problem:
+        raise WorkloadError(f"weight {key!r} {problem + (' (as float32)' if 'NaN' in problem else '')}")
+    return w
+
+
 def _geometry_workload(name: str, geo: dict, weights: dict, batch: int, weight_bits: int) -> LayerWorkload:
     """The workload of one layer of a model's geometry with its weights from a state dict (shapes checked)."""
     w = weights.get(name)
@@ -414,7 +437,7 @@ def _geometry_workload(name: str, geo: dict, weights: dict, batch: int, weight_b
         raise WorkloadError(f"layer {name!r}: the model has this {geo['kind']} but the state dict holds no "
                             f"'{name}.weight' (nor its pruned forms); its layers: "
                             f"{clip(', '.join(weights), 200)}")
-    w = _dense(w)
+    w = checked_weight(f"{name}.weight", w)
     if list(w.shape) != list(geo["weight_shape"]):
         raise WorkloadError(f"layer {name!r}: state dict weight {tuple(w.shape)}, the model's "
                             f"{tuple(geo['weight_shape'])}; allowed: the model the state dict was saved from")
@@ -437,15 +460,16 @@ def from_state_dict(state: dict, geometry: dict[str, dict] | None = None, batch:
         return [_geometry_workload(name, geo, weights, batch, weight_bits) for name, geo in geometry.items()]
     out = []
     for name, value in weights.items():
-        w = _dense(value)
-        if w.ndim == 4:
-            raise WorkloadError(f"layer {name!r}: a conv weight {tuple(w.shape)} with no geometry (input size, "
+        shape = tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
+        if len(shape) == 4:
+            raise WorkloadError(f"layer {name!r}: a conv weight {shape} with no geometry (input size, "
                                 "stride, padding); give the model (--model MODULE:CALLABLE or a zoo name, with "
                                 "--input-shape C,H,W) or an ONNX file")
-        if w.ndim not in (1, 2):
-            raise WorkloadError(f"layer {name!r}: a {w.ndim}-D weight {tuple(w.shape)}; allowed: Conv2d (4-D, with "
+        if len(shape) not in (1, 2):
+            raise WorkloadError(f"layer {name!r}: a {len(shape)}-D weight {shape}; allowed: Conv2d (4-D, with "
                                 "the model for its geometry) and Linear (2-D)")
-        if w.ndim == 2:
+        if len(shape) == 2:
+            w = checked_weight(f"{name}.weight", value)
             entry = {"name": name, "kind": "linear", "bits": weight_bits, "in_features": w.shape[1],
                      "out_features": w.shape[0], "gemm": {"M": w.shape[0], "K": w.shape[1], "N": 1, "groups": 1}}
             out.append(_entry_workload(entry, w, batch, None))

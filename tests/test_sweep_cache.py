@@ -210,4 +210,5 @@ def test_a_scheduler_that_is_not_sync_or_a_dask_address_is_refused_not_replaced_
         run_sweep(_spec(artifact, "fpga_small"), tmp_path / "out", scheduler=scheduler, progress=False)
     assert not (tmp_path / "out").exists()
     sweep.check_scheduler("tcp://10.0.0.1:8786")
-    sweep.check_scheduler("tls://scheduler.example.org:8786")
+    with pytest.raises(sweep.SweepError, match="tls:// is not supported"):   # no certificates: refused up front
+        sweep.check_scheduler("tls://scheduler.example.org:8786")
