@@ -57,7 +57,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         from pruning.data import download_mnist
         download_mnist(args.data_dir)  # each file SHA-256 checked; needs a network
     data = load_dataset(args.dataset, args.data_dir,
-                        **({"num_workers": args.workers or 0, "input_shape": given_shape}
+                        **({"num_workers": args.workers or 0, "input_shape": args.input_shape}
                            if args.dataset == "imagefolder" else {}))
     torch.manual_seed(cfg.seed)
     model = build_for_data(model_name, data.num_classes, data.input_shape, args.input_shape, args.dataset)
