@@ -27,6 +27,7 @@ run resumes where it stopped.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import time
 from collections.abc import Callable
@@ -58,6 +59,7 @@ from .compare_config import (
     pooled,
     preflight,
     prune_config,
+    resume_conflicts,
     split_validation,
 )
 from .report_data import ChosenModel, build_tables, chosen_model, layer_ratios, priced_verdicts, workloads_line
@@ -255,10 +257,28 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, log: Callable[[str], No
         return _run_compare(cfg, Path(out_dir), list(accs), log, progress)
 
 
+def check_resume(out: Path, cfg: CompareConfig) -> None:
+    """A run resumed into ``out`` with other training settings than its cached runs were made with is refused
+    (they would be reused as if made with the new ones); settings that only change selection or pricing are fine."""
+    old_path = out / "configs" / "compare.json"
+    if not (old_path.is_file() and (out / "runs").is_dir()):
+        return
+    try:
+        old = json.loads(old_path.read_text())
+    except (OSError, ValueError):
+        raise CompareError(f"{old_path} is unreadable, so the runs in {out / 'runs'} cannot be matched to this "
+                           "config; allowed: a new --out, or remove that directory") from None
+    changed = resume_conflicts(old if isinstance(old, dict) else {}, cfg)
+    if changed:
+        raise CompareError(f"{out} holds runs made with other settings ({'; '.join(changed)}); resuming would reuse "
+                           "them as if made with these; allowed: the same settings, or a new --out")
+
+
 def _run_compare(cfg: CompareConfig, out: Path, accs: list[Accelerator], log: Callable[[str], None],
                  progress: bool) -> dict:
     t0 = time.perf_counter()
     (out / "configs").mkdir(parents=True, exist_ok=True)
+    check_resume(out, cfg)
     atomic_write_json(out / "configs" / "compare.json", cfg.to_dict())
     data = load_dataset(cfg.dataset, cfg.data_dir)
     if not isinstance(data, Dataset):

@@ -271,6 +271,23 @@ def split_validation(data: Dataset, fraction: float, seed: int) -> tuple[Dataset
     return search, data
 
 
+# fields that change what a cached probe (one structure at one ratio under one budget) or the dense run holds
+PROBE_FIELDS = ("model", "input_shape", "dataset", "data_dir", "bits", "block", "nm", "seed", "validation_fraction",
+                "pretrain_epochs", "admm_rounds", "epochs_per_round", "retrain_epochs", "lr", "batch_size", "rho",
+                "budget_min_keep")
+
+
+def resume_conflicts(old: dict, cfg: CompareConfig) -> list[str]:
+    """``field: old -> new`` for each field a resumed run would silently reuse stale pruned runs for: the runs
+    already in the output directory were made with ``old`` (its configs/compare.json)."""
+    new = cfg.to_dict()
+
+    def norm(v):
+        return list(v) if isinstance(v, (list, tuple)) else v
+    return [f"{k}: {short(norm(old.get(k)), 40)} -> {short(norm(new[k]), 40)}" for k in PROBE_FIELDS
+            if k in old and norm(old[k]) != norm(new[k])]
+
+
 def budget_modes(cfg: CompareConfig) -> tuple[str, ...]:
     """The searches to run, the deciding one first."""
     return ("global", "uniform") if cfg.budget == "both" else (cfg.budget,)

@@ -366,3 +366,24 @@ def test_an_on_chip_verdict_names_the_clock_networks_share():
     assert "the clock network (per cycle) is 60% of its energy vs 30%" in text
     no_clock = explain({**win, "energy_clock_pj": 0.0}, {**other, "energy_clock_pj": float("nan")}, split)[1]
     assert "clock" not in no_clock
+
+
+def test_a_resumed_compare_with_other_training_settings_is_refused(tmp_path):
+    """Cached runs are keyed by structure, ratio and budget only: resuming with other training settings would reuse
+    them as if made with the new ones, so compare refuses naming the fields; selection/pricing fields are fine."""
+    import json
+
+    from analysis.compare import check_resume
+    from analysis.compare_config import CompareConfig, CompareError
+
+    out = tmp_path / "c"
+    (out / "configs").mkdir(parents=True)
+    (out / "runs").mkdir()
+    old = CompareConfig(admm_rounds=4, bits=8)
+    (out / "configs" / "compare.json").write_text(json.dumps(old.to_dict()))
+    check_resume(out, CompareConfig(admm_rounds=4, bits=8, tolerance_pp=0.5, presets=("tpu_like",), jobs=2))
+    with pytest.raises(CompareError, match=r"bits: 8 -> 4; admm_rounds: 4 -> 2"):
+        check_resume(out, CompareConfig(admm_rounds=2, bits=4))
+    (out / "configs" / "compare.json").write_text("{not json")
+    with pytest.raises(CompareError, match="unreadable"):
+        check_resume(out, old)
