@@ -603,19 +603,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# error classes by module: a module's errors can only be raised once it was imported, so the CLI looks them up in
+# sys.modules when an error arrives and never imports torch (through pruning/analysis) just to name them
+PRUNE_ERRORS = (("pruning.pipeline", "PruneError"),)
+BAD_INPUT_ERRORS = (("pruning.data", "DataError"), ("pruning.artifact", "ArtifactError"),
+                    ("sparsesim.stopwatch", "MeasureError"), ("accel_models.hardware", "HardwareError"),
+                    ("sparsesim.workload", "WorkloadError"), ("sparsesim.formats", "FormatError"),
+                    ("analysis.compare_config", "CompareError"), ("analysis.sweep", "SweepError"))
+
+
+def _loaded(names) -> tuple[type[BaseException], ...]:
+    found = (getattr(sys.modules.get(mod), cls, None) for mod, cls in names)
+    return tuple(c for c in found if isinstance(c, type))
+
+
 def _bad_input_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean the input is wrong (exit 2); their messages name the file, field or option."""
-    from accel_models.hardware import HardwareError
-    from sparsesim.stopwatch import MeasureError
-    from analysis.compare_config import CompareError
-    from analysis.sweep import SweepError
-    from pruning.artifact import ArtifactError
-    from pruning.data import DataError
-    from sparsesim.formats import FormatError
-    from sparsesim.workload import WorkloadError
-
-    return (InputError, DataError, ArtifactError, MeasureError, HardwareError, WorkloadError, FormatError,
-            CompareError, SweepError, ValueError)
+    return (InputError, *_loaded(BAD_INPUT_ERRORS), ValueError)
 
 
 def _os_error(e: OSError) -> tuple[int, str]:
@@ -632,13 +636,11 @@ def _os_error(e: OSError) -> tuple[int, str]:
 
 def _run(args: argparse.Namespace) -> tuple[int, str | None]:
     """Run the subcommand: (exit code, the one error line after ``sparsesim <command>: `` or None)."""
-    from pruning.pipeline import PruneError
-
     try:
         return args.func(args), None
     except KeyboardInterrupt:
         return 130, "interrupted (finished work is kept; rerun to continue)"
-    except PruneError as e:
+    except _loaded(PRUNE_ERRORS) as e:
         return 1, f"failed: {e}"
     except _bad_input_errors() as e:
         return 2, f"error: {e}"
