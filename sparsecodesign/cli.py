@@ -14,6 +14,7 @@ from pruning.defaults import DEFAULT_MODEL, default_config_path
 from sparsecodesign import checks
 from sparsecodesign.checks import MAX_BATCH, MAX_SEED, MAX_THREADS, InputError
 from sparsecodesign.fileio import clip, short
+from sparsecodesign.threads import quiet_openmp, set_torch_threads
 from sparsesim.size_bounds import DEFAULT_MAX_EXACT_WEIGHTS, MAX_TOTAL_WEIGHTS
 
 USER_DATASETS = ("imagefolder", "npz")   # your own data: --model is required
@@ -63,10 +64,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
     model = build_for_data(model_name, data.num_classes, data.input_shape, args.input_shape, args.dataset)
     if args.init:
         model = load_artifact(args.init, model).model
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = set_torch_threads(args.threads)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
-    log(f"prune: model {model_name}, dataset {args.dataset}, config {cfg_path}, out {args.out}")
+    log(f"prune: model {model_name}, dataset {args.dataset}, config {cfg_path}, out {args.out}, "
+        f"{threads} torch thread(s){'' if args.threads else ' (the free cores now; --threads to set)'}")
     res = api.prune(model, data, cfg, args.out, model_name=model_name, resume=args.resume,
                     overwrite=args.overwrite, device=args.device, progress=not args.quiet, log=log)
     if args.quiet and is_main():   # the result in one line (without --quiet the log's last line says it)
@@ -316,9 +317,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if "model" not in data and isinstance(dataset, str) and dataset in DEFAULT_MODEL:
         data["model"] = DEFAULT_MODEL[dataset]
     cfg = CompareConfig.from_dict(data)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = set_torch_threads(args.threads)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
+    log(f"[plan] {threads} torch thread(s){'' if args.threads else ' (the free cores now; --threads to set)'}")
     summary = api.compare(cfg, args.out, log=log, progress=not args.quiet)
     if args.quiet:   # one line: where the report is and the verdict in short
         print(compare_line(summary, Path(args.out)))
@@ -455,7 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                          "--init)")
     pr.add_argument("--seed", type=SEED, help=f"override the config (0..{MAX_SEED})")
     pr.add_argument("--device", type=_device, default="cpu", help="cpu, cuda or cuda:N")
-    pr.add_argument("--threads", type=THREADS, help=f"torch intra-op threads (1..{MAX_THREADS})")
+    pr.add_argument("--threads", type=THREADS, help=f"torch intra-op threads (1..{MAX_THREADS}; default: the cores "
+                                                    "free when the run starts)")
     pr.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines; one line at the end: "
                                                          "artifact, compression, accuracy and loss")
     pr.set_defaults(func=cmd_prune)
@@ -563,7 +565,8 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--presets", type=_names, help="comma-separated hardware presets (or .yaml files)")
     cp.add_argument("--no-cpu", action="store_true", help="skip the measured CPU runs")
     cp.add_argument("--seed", type=SEED, help=f"0..{MAX_SEED}")
-    cp.add_argument("--threads", type=THREADS, help=f"torch intra-op threads (1..{MAX_THREADS})")
+    cp.add_argument("--threads", type=THREADS, help=f"torch intra-op threads (1..{MAX_THREADS}; default: the cores "
+                                                    "free when the run starts)")
     cp.add_argument("--quiet", action="store_true", help="no progress lines or bars; one line at the end: the "
                                                          "report path and the winner per platform")
     cp.set_defaults(func=cmd_compare)
@@ -680,6 +683,7 @@ def main(argv: list[str] | None = None) -> int:
                            f"(see sparsesim {args.command} --help)\n")
     except SystemExit as e:  # --help, or a bad option (argparse printed its one line)
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    quiet_openmp()   # before any command imports torch
     if getattr(args, "debug", False):
         return args.func(args)
     code, message = _run(args)
