@@ -131,6 +131,8 @@ def layer_variants(layer: nn.Module, x: torch.Tensor, device: str) -> dict[str, 
     is_conv = isinstance(layer, nn.Conv2d)
     if is_conv and layer.groups != 1:
         raise MeasureError("grouped convolutions are timed dense only")
+    if not is_conv and x.dim() != 2:   # a Linear over tokens (batch, tokens, ...): the one GEMM over all of them
+        x = x.reshape(-1, x.shape[-1])
     out: dict[str, Variant] = {}
     if is_conv:
         with torch.no_grad():
@@ -261,6 +263,8 @@ def run_layer(name: str, layer: nn.Module, x: torch.Tensor, device: str, repeats
     timer = timer or timer_for(device)
     w = layer.weight.detach()
     nnz = int((w != 0).sum())
+    if not isinstance(layer, nn.Conv2d) and x.dim() != 2:   # a Linear over tokens: its GEMM over every row
+        x = x.reshape(-1, x.shape[-1])
     with torch.no_grad():
         ref = layer(x)
         variants = layer_variants(layer, x, device)

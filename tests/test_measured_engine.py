@@ -161,3 +161,17 @@ def test_sc_bench_returns_a_costtable_with_utilization_over_the_peak(monkeypatch
     if not torch.cuda.is_available():
         with pytest.raises(MeasureError, match="no CUDA device"):
             sc.bench(_tiny(), device="cuda")
+
+
+def test_a_linear_over_tokens_is_timed_as_one_gemm_over_every_row():
+    """A transformer's Linear sees (batch, tokens, features): every variant runs the GEMM over batch x tokens rows
+    and agrees with the dense layer (it used to fail in x.t() on a 3-D input)."""
+    from sparsesim.measured import run_layer
+
+    torch.manual_seed(0)
+    lin = nn.Linear(32, 64)
+    with torch.no_grad():
+        lin.weight[::2] = 0
+    runs = run_layer("l", lin, torch.randn(4, 16, 32), "cpu", repeats=2, warmup=1)
+    assert {r.variant for r in runs} >= {"dense", "csr", "compact"}
+    assert all(r.batch == 64 for r in runs)
