@@ -27,7 +27,7 @@ from sparsesim.traced_workloads import module_share_line, traced_workloads
 from sparsesim.workload import from_artifact, from_model, measure_activations
 
 from .bench import break_even
-from .compare_config import CompareError, layer_plan, prune_config, split_validation
+from .compare_config import COUPLED, CompareError, layer_plan, prune_config, split_validation
 from .search import loss_pp, loss_within, scale_search
 from .simulation import with_act_seed
 from .stats import Accuracy
@@ -321,10 +321,12 @@ def cpu_sweep(cfg, dense_dir: Path) -> list[dict]:
 
 
 # ------------------------------------------------------- hardware in the loop
-def cheapest_per_layer(layer_tables: dict, structures: list[str], preset: str) -> dict[str, str]:
-    """Per layer, the structure whose model spends the least simulated energy in that layer on ``preset``."""
+def cheapest_per_layer(layer_tables: dict, structures: list[str], preset: str,
+                       layers: list[str] | None = None) -> dict[str, str]:
+    """Per layer (``layers``, default every priced row), the structure whose model spends the least simulated
+    energy in that layer on ``preset``."""
     energy = {s: {r["layer"]: r["energy_pj"] for r in layer_tables[s].select(preset).rows()} for s in structures}
-    layers = list(energy[structures[0]])
+    layers = list(energy[structures[0]]) if layers is None else [n for n in layers if n in energy[structures[0]]]
     return {layer: min(structures, key=lambda s: energy[s][layer]) for layer in layers}
 
 
@@ -376,13 +378,15 @@ def hardware_in_the_loop(cfg, out: Path, models: list[ChosenModel], layer_tables
     if preset not in [a.name for a in accs]:
         log(f"[hil] preset {preset!r} is not among the simulated presets; skipped")
         return None
-    candidates = {m.structure: m for m in models if m.status == MATCHED}
+    # a per-layer mix of coupled groups (heads, neurons) would break them apart: they are not candidates
+    candidates = {m.structure: m for m in models if m.status == MATCHED and m.structure not in COUPLED}
     if not candidates:
-        log("[hil] no structure is matched on validation and test; skipped")
+        log("[hil] no per-layer structure is matched on validation and test; skipped")
         return None
     model0 = build_for_data(cfg.model, full.num_classes, full.input_shape, cfg.input_shape, cfg.dataset)
-    per_layer = cheapest_per_layer(layer_tables, list(candidates), preset)
     ratios = {s: layer_ratios(m.path) for s, m in candidates.items()}
+    # the pruned layers only (a traced table also has rows without weights: attention's score and context)
+    per_layer = cheapest_per_layer(layer_tables, list(candidates), preset, list(next(iter(ratios.values()))))
     search_data, _ = split_validation(full, cfg.validation_fraction, cfg.seed)
 
     def evaluate(scale: float) -> float:

@@ -322,8 +322,9 @@ class CSRLinear(nn.Module):
             h = (x.shape[2] + 2 * lay.padding[0] - lay.dilation[0] * (lay.kernel_size[0] - 1) - 1) // lay.stride[0] + 1
             w = (x.shape[3] + 2 * lay.padding[1] - lay.dilation[1] * (lay.kernel_size[1] - 1) - 1) // lay.stride[1] + 1
             return fold_gemm_output(y, x.shape[0], (h, w))
-        y = torch.sparse.mm(self.csr, x.t())
-        return (y if b is None else y + b[:, None]).t()
+        lead = x.shape[:-1]   # a Linear over tokens: one spmm over every row
+        y = torch.sparse.mm(self.csr, x.reshape(-1, x.shape[-1]).t())
+        return (y if b is None else y + b[:, None]).t().reshape(*lead, -1)
 
 
 def csr_model(model: nn.Module) -> nn.Module:

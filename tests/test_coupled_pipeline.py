@@ -179,3 +179,27 @@ def test_pruned_heads_are_priced_as_zero_instances_with_the_macs_kept():
     assert sum(w.M * w.K * w.N * w.batch for w in ws) == sum(flop_counter_macs(model, example).values())
     ws_dense, _ = traced_workloads(_vit(2), example, calibration=calib)   # nothing pruned: no zero rows
     assert not any(w.name.endswith(".zero_heads") for w in ws_dense)
+
+
+def test_hil_mixes_per_layer_structures_only_and_only_pruned_layers():
+    """Hardware in the loop mixes structures layer by layer: coupled groups are not candidates (a per-layer mix
+    would split a head), and a traced table's weightless rows (attention's score/context) are not layers to mix."""
+    from analysis.report_data import cheapest_per_layer
+    from sparsesim.results import CostTable  # noqa: F401  (the type the tables are)
+
+    class _Table:
+        def __init__(self, energy):
+            self.energy = energy
+
+        def select(self, preset):
+            return self
+
+        def rows(self):
+            return [{"layer": k, "energy_pj": v} for k, v in self.energy.items()]
+
+    tables = {"nonstructured": _Table({"fc1": 1.0, "fc2": 5.0, "attn.score": 9.0}),
+              "nm": _Table({"fc1": 2.0, "fc2": 3.0, "attn.score": 1.0})}
+    assert cheapest_per_layer(tables, ["nonstructured", "nm"], "p") == {"fc1": "nonstructured", "fc2": "nm",
+                                                                          "attn.score": "nm"}
+    assert cheapest_per_layer(tables, ["nonstructured", "nm"], "p", ["fc1", "fc2"]) == {"fc1": "nonstructured",
+                                                                                          "fc2": "nm"}
