@@ -622,7 +622,16 @@ def evaluate_group(artifact: str, bases: dict, workload: tuple, hw_points: list[
                                                                                         for w in ws), 1)),
               "structure_layers": ",".join(applied) or "none"}
     accs = [build_accelerator(bases[p["base"]], overrides(p), name=f"point{i}") for i, p in enumerate(hw_points)]
-    totals = evaluate(ws, accs).totals()
+    try:
+        totals = evaluate(ws, accs).totals()
+    except HardwareError as e:   # named by base design and values, not by this task's internal point number
+        msg = str(e)
+        at = re.match(r"point(\d+): ", msg)
+        if at:
+            p = hw_points[int(at[1])]
+            msg = f"base_hw {p['base']!r} at point {overrides(p)}: {msg[at.end():]}"
+        raise SweepError(f"sweep: workload {structure_label(workload, block, nm)!r} ratio {workload[1]} bits "
+                         f"{bits}: {msg}") from None
     return [{**point_labels(p, workload), **{k: getattr(totals[a.name], k) for k in COST_KEYS}, **labels}
             for p, a in zip(hw_points, accs)]
 

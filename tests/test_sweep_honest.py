@@ -196,6 +196,12 @@ def test_a_bit_width_that_fits_no_base_fails_before_any_point_runs(artifact, tmp
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "line 7" in err[0] and "bits 16 does not fit base_hw 'fpga_small'" in err[0]
     assert not (tmp_path / "out" / "cache").exists()   # nothing ran
+    # a task that still meets a width its design cannot take names the base design, point and layer, not "point0"
+    base = {"fpga_small": load_accelerator("fpga_small").to_dict()}
+    with pytest.raises(SweepError, match=r"^sweep: workload 'nonstructured' ratio 0.5 bits 16: base_hw 'fpga_small' "
+                                         r"at point \{'pe.rows': 8\}: layer 'conv1': pe: weights of 16 bits"):
+        sweep.evaluate_group(str(artifact), base, ("nonstructured", 0.5, 16), [{"base": "fpga_small", "pe.rows": 8}],
+                             1, (4, 4), (2, 4))
 
 
 def test_an_8_bit_artifact_on_an_int4_array_names_the_layer_and_bits_4_prices_it(artifact, tmp_path, capsys):
