@@ -276,7 +276,7 @@ def resolved_yaml(acc: Accelerator, source: str = "") -> str:
 
 
 # ------------------------------------------------------------ defaults a file used
-def _applies(rule: Rule, obj, acc: Accelerator) -> bool:
+def rule_applies(rule: Rule, obj, acc: Accelerator) -> bool:
     """Whether the model reads a field under ``rule`` on ``obj`` (its section; dotted keys from ``acc``)."""
     if rule.used_when is None:
         return True
@@ -301,15 +301,15 @@ def defaults_used(data: dict, acc: Accelerator) -> tuple[tuple[str, object], ...
                 out.append((name, getattr(acc, name)))
             continue
         sec = getattr(acc, name)
-        if sec is None or not _applies(rule, acc, acc):
+        if sec is None or not rule_applies(rule, acc, acc):
             continue
         given = data.get(name) if isinstance(data.get(name), dict) else {}
         out += [(f"{name}.{f}", getattr(sec, f)) for f, r in type(sec).RULES.items()
-                if f not in given and not r.optional and _applies(r, sec, acc)]
+                if f not in given and not r.optional and rule_applies(r, sec, acc)]
         params = getattr(sec, "params", None)     # pe: the engine's own fields
         if params is not None:
             out += [(f"{name}.{f}", getattr(params, f)) for f, r in type(params).RULES.items()
-                    if f not in given and not r.optional and _applies(r, sec, acc)]
+                    if f not in given and not r.optional and rule_applies(r, sec, acc)]
     return tuple(out)
 
 

@@ -157,8 +157,12 @@ def workloads_of(source=None, *, topology=None, model=None, input_shape=None, ba
         density, patterns = measure_activations(art.model, data.test_x[:calibrate])
         log("input-activation density (calibration, " + f"{min(calibrate, len(data.test_x))} images): "
             + ", ".join(f"{k} {v:.2f}" for k, v in density.items()))
-    return (from_artifact(source, batch=batch, act_density=density, act_pattern=patterns, act_seed=act_seed),
-            default_out_dir(source))
+    ws = from_artifact(source, batch=batch, act_density=density, act_pattern=patterns, act_seed=act_seed,
+                       weight_bits=bits)
+    if bits is not None:
+        log(f"{source}: every layer priced at {bits}-bit weights (--bits), not at the widths the artifact records; "
+            "its weight values and zeros are kept as they are (the width changes, no re-quantization)")
+    return ws, default_out_dir(source)
 
 
 def model_workloads(model, example, batch: int, weight_bits, mode: str = "traced",

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import yaml
 
-from accel_models.hardware import HardwareError, accelerator_from_dict, load_accelerator
+from accel_models.hardware import MAX_NAME_CHARS, HardwareError, accelerator_from_dict, load_accelerator
 from analysis.dask_scheduler import SchedulerError, check_scheme, probe_scheduler
 from pruning.config import load_yaml
 from pruning.structures import KINDS
@@ -63,7 +63,7 @@ from sparsecodesign.fileio import (
     yaml_line,
 )
 
-CACHE_SCHEMA = "sweep-3"  # the layout of a cache entry and its key
+CACHE_SCHEMA = "sweep-4"  # the layout of a cache entry and its key
 # Source whose every byte enters the cost-model version: the simulator, the hardware models (presets excluded:
 # their content enters each point's key), the projections that re-prune the weights, and this module.
 COST_MODEL_SOURCES = ("sparsesim", "accel_models", "pruning/structures.py", "pruning/constraint.py",
@@ -76,6 +76,14 @@ MAX_CACHE_ENTRY_BYTES = 1 << 20  # one point's costs are ~500 bytes of JSON
 COST_KEYS = ("energy_pj", "latency_s", "cycles", "stall_cycles", "storage_bits", "dram_bits", "utilization",
              "energy_dram_pj", "energy_sram_pj", "energy_rf_pj", "energy_mac_pj", "energy_index_pj", "energy_clock_pj")
 OBJECTIVES = ("energy_pj", "latency_s", "cycles", "storage_bits", "dram_bits")
+# What a row's weights are, measured on them: the fraction of the priced weights that are nonzero, and the layers
+# whose weights have the row's structure (dense/artifact: every layer; a block or N:M that does not divide a
+# layer's matrix leaves that layer as the artifact has it; "none": the row is the artifact's weights unchanged).
+ROW_KEYS = ("weight_density", "structure_layers")
+# dense: every weight nonzero (the dense reference); artifact: the artifact's weights as pruned; the rest: the
+# artifact's weights re-pruned by the structure's exact projection at the row's ratio.
+STRUCTURES = (*KINDS, "artifact")
+REPRUNED = tuple(k for k in KINDS if k not in ("dense", "nm"))   # structures re-pruned at the row's ratio
 
 
 def _beside(entry, base_dir: Path):
@@ -209,13 +217,12 @@ class SweepSpec:
         for path, values in self.parameters.items():
             if not isinstance(values, list) or not values:
                 raise SweepError(f"sweep.parameters: {path!r} must be a non-empty list of values", ("parameters", path))
-            if path.count(".") > 1 or (path.split(".")[0] not in ("pe", "glb", "rf", "dram") and "." in path) \
-                    or ("." not in path and path not in ("clock_hz", "energy_scale")):
-                raise SweepError(f"sweep.parameters: {path!r} unknown; allowed: pe.*, glb.*, rf.*, dram.*, "
-                                 "clock_hz, energy_scale", ("parameters", path))
+            why = parameter_refusal(path)
+            if why:
+                raise SweepError(f"sweep.parameters: {path!r} {why}", ("parameters", path))
         for i, s in enumerate(self.structures):
-            if s not in KINDS:
-                raise SweepError(f"sweep.workload: structure {s!r} unknown; allowed: {', '.join(KINDS)}",
+            if s not in STRUCTURES:
+                raise SweepError(f"sweep.workload: structure {s!r} unknown; allowed: {', '.join(STRUCTURES)}",
                                  ("workload", "structures", i))
         for i, r in enumerate(self.ratios):
             if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r < 1:
@@ -232,12 +239,26 @@ class SweepSpec:
             raise SweepError(f"sweep: {n_points:,} hardware points ({self.mode}); allowed: at most {MAX_POINTS:,} "
                              "per sweep (fewer values, or mode: random with fewer samples)", ("parameters",))
         bases = self.base_dicts()
-        for point in self.hw_points():  # every hardware point must be a valid description
+        for point in self.hw_points():  # every hardware point must be a valid description that reads every
+            shown = point if len(bases) > 1 else overrides(point)   # swept field and takes every bit width
             try:
-                build_accelerator(bases[point["base"]], overrides(point))
+                acc = build_accelerator(bases[point["base"]], overrides(point))
             except HardwareError as e:
-                shown = point if len(bases) > 1 else overrides(point)
                 raise SweepError(f"sweep point {shown}: {e}", self._culprit(bases[point["base"]], point)) from None
+            for path in overrides(point):
+                why = ignored_by(acc, path)
+                if why:
+                    raise SweepError(f"sweep.parameters: {path!r} is ignored by base_hw {point['base']!r} at point "
+                                     f"{shown} ({why}): every value would price the same point; allowed: fields "
+                                     "the design reads (docs/hardware.md says when each is read)", ("parameters", path))
+            widest = max(acc.pe.weight_bits)
+            for i, b in enumerate(self.bits):
+                if b != FLOAT_BITS and b > widest:
+                    raise SweepError(f"sweep.workload: bits {b} does not fit base_hw {point['base']!r} at point "
+                                     f"{shown} (pe.weight_bits={list(acc.pe.weight_bits)}: weights of at most "
+                                     f"{widest} bits); allowed: bits of 1..{widest} or {FLOAT_BITS} (float, priced "
+                                     "at the widest width), or a design whose pe.weight_bits reaches it",
+                                     ("workload", "bits", i))
 
     def _culprit(self, base: dict, point: dict) -> tuple:
         """Where a refused hardware point comes from: the first parameter whose value alone is refused, with that
@@ -249,6 +270,24 @@ class SweepSpec:
                 values = self.parameters[path]
                 return ("parameters", path, next(i for i, v in enumerate(values) if v == value))
         return ("parameters",)
+
+    def manifest(self) -> dict:
+        """The artifact's manifest, read now (validated, bounded)."""
+        from pruning.artifact import ArtifactError, read_manifest
+
+        try:
+            return read_manifest(self.artifact)
+        except ArtifactError as e:
+            raise SweepError(f"sweep: field 'artifact': {e}", ("artifact",)) from None
+
+    def artifact_layers(self) -> tuple[tuple[str, tuple], ...]:
+        """(name, weight shape) of the artifact's layers, from its manifest."""
+        return tuple((e["name"], tuple(e["weight_shape"])) for e in self.manifest()["layers"])
+
+    def artifact_ratio(self) -> float:
+        """The fraction of the artifact's weights that are zero (its manifest's totals), rounded to 6 digits."""
+        t = self.manifest()["totals"]
+        return round(1 - t["nonzeros"] / max(t["weights"], 1), 6)
 
     # ------------------------------------------------------------ points
     def bases(self) -> tuple[str, ...]:
@@ -280,14 +319,91 @@ class SweepSpec:
         return [{"base": b, **p} for b in self.bases() for p in points]
 
     def workloads(self) -> list[tuple[str, float, int]]:
+        """(structure, ratio, bits) of every row; ``nm`` at its ratio 1 - N/M, ``dense`` at 0, ``artifact`` at the
+        artifact's own pruned fraction (manifest totals)."""
         out = []
         for s, r, b in itertools.product(self.structures, self.ratios, self.bits):
             if s == "nm":
                 r = 1 - self.nm[0] / self.nm[1]
             if s == "dense":
                 r = 0.0
+            if s == "artifact":
+                r = self.artifact_ratio()
             out.append((s, float(r), int(b)))
         return list(dict.fromkeys(out))
+
+
+FLOAT_BITS = 32   # float weights: priced at the widest width each array accepts (as compare's preflight)
+LABEL_FIELDS = ("name", "description")
+# Sections that no cost reads: sweeping them would price every value the same (the hardware loader only checks
+# that an FPGA design fits fpga.part).
+COSTLESS_SECTIONS = {"fpga": "sets only the FPGA resource check (the design must fit fpga.part: DSPs, BRAM, "
+                             "LUTs); no cost reads it, so every value would price the same point"}
+
+
+def sweepable_top_fields() -> tuple[str, ...]:
+    """The hardware description's top-level scalar fields a sweep may vary (not a section, not a label)."""
+    from dataclasses import fields as dc_fields
+
+    from accel_models.hardware import SECTIONS, Accelerator
+
+    return tuple(f.name for f in dc_fields(Accelerator) if f.name not in SECTIONS and f.name not in LABEL_FIELDS)
+
+
+def parameter_refusal(path: str) -> str:
+    """Why a sweep parameter's dotted path is refused by its form alone ("" when it is accepted; whether the
+    field exists and is read by the design is checked on each hardware point: ``ignored_by``)."""
+    from accel_models.hardware import SECTIONS
+
+    sec, dot, key = path.partition(".")
+    allowed = (f"allowed: <section>.<field> with section {', '.join(s for s in SECTIONS if s not in COSTLESS_SECTIONS)}"
+               f", or {', '.join(sweepable_top_fields())}")
+    if not dot:
+        if path in LABEL_FIELDS:
+            return "is a label: no cost reads it (each point is named by its values, in the row's hw.* columns)"
+        if path in SECTIONS:
+            return f"is a section: sweep its fields ({path}.<field>, docs/hardware.md)"
+        return "" if path in sweepable_top_fields() else f"unknown; {allowed}"
+    if sec in COSTLESS_SECTIONS:
+        return COSTLESS_SECTIONS[sec]
+    if sec not in SECTIONS or "." in key or not key:
+        return f"unknown; {allowed}"
+    return ""
+
+
+def ignored_by(acc, path: str) -> str:
+    """Why the design ``acc`` (a point with ``path`` set) does not read ``path`` ("" when it does): its section or
+    field is read only under another setting (the ``used_when`` of its ``Rule``, docs/hardware.md), or
+    ``dram.kind`` is only a label because ``dram.energy_pj_per_bit`` is given."""
+    from accel_models.hardware import Accelerator
+    from accel_models.reference import rule_applies
+
+    sec, _, key = path.partition(".")
+    if not key:
+        return ""
+    where = Accelerator.RULES[sec]
+    if not rule_applies(where, acc, acc):
+        k, values = where.used_when
+        return f"section {sec} is read only when {k} is {' or '.join(map(str, values))}; this design has {k}=" \
+               f"{_value_at(acc, k)!r}"
+    obj = getattr(acc, sec)
+    rules = obj.all_rules() if hasattr(obj, "all_rules") else obj.RULES
+    rule = rules.get(key)
+    if rule is not None and not rule_applies(rule, obj, acc):
+        k, values = rule.used_when
+        node = acc if "." in k else obj
+        shown = k if "." in k else f"{sec}.{k}"
+        return f"{path} is read only when {shown} is {' or '.join(map(str, values))}; this design has {shown}=" \
+               f"{_value_at(node, k)!r}"
+    if path == "dram.kind" and acc.dram.energy_pj_per_bit is not None:
+        return f"dram.kind is only a label when dram.energy_pj_per_bit is given ({acc.dram.energy_pj_per_bit})"
+    return ""
+
+
+def _value_at(node, dotted: str):
+    for part in dotted.split("."):
+        node = getattr(node, part)
+    return node
 
 
 def overrides(point: dict) -> dict:
@@ -306,8 +422,19 @@ def build_accelerator(base: dict, overrides: dict, name: str | None = None):
             d[sec][key] = value
         else:
             d[path] = value
-    d["name"] = name or "hw[" + ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) + "]"
+    d["name"] = name or point_name(overrides)
     return accelerator_from_dict(d)
+
+
+def point_name(overrides: dict) -> str:
+    """A hardware point's name: ``hw[k=v,...]`` when it fits the hardware name limit (``MAX_NAME_CHARS``), else
+    ``hw#`` and 16 hex digits of the SHA-256 of its overrides (canonical JSON): short and stable for any number of
+    parameters.  The full values are the row's ``hw.*`` columns either way."""
+    full = "hw[" + ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) + "]"
+    if len(full) <= MAX_NAME_CHARS:
+        return full
+    blob = json.dumps(overrides, sort_keys=True, default=str).encode()
+    return "hw#" + hashlib.sha256(blob).hexdigest()[:16]
 
 
 def hardware_fingerprint(base: dict, point: dict) -> str:
@@ -384,7 +511,11 @@ def read_cached(path: Path, point: dict, workload: tuple) -> dict:
            or (isinstance(data.get(k), float) and math.isnan(data[k]))]
     if bad:
         raise ValueError(f"missing or non-numeric {', '.join(bad[:3])}")
-    return {**point_labels(point, workload), **{k: data[k] for k in COST_KEYS}}
+    density, layers = data.get("weight_density"), data.get("structure_layers")
+    if isinstance(density, bool) or not isinstance(density, (int, float)) or not 0 <= density <= 1 \
+            or not isinstance(layers, str):
+        raise ValueError("missing weight_density or structure_layers")
+    return {**point_labels(point, workload), **{k: data[k] for k in (*COST_KEYS, *ROW_KEYS)}}
 
 
 def _discard_entry(path: Path) -> None:
@@ -400,6 +531,66 @@ def _discard_entry(path: Path) -> None:
                          "JSON file: remove it and rerun") from None
 
 
+# ---------------------------------------------------------- structures
+def _structure(workload: tuple, block: tuple, nm: tuple):
+    from pruning.structures import Structure
+
+    structure, ratio, _ = workload
+    return Structure(structure, 0.0 if structure == "nm" else ratio, block=block, n=nm[0], m=nm[1])
+
+
+def structure_layers(layers, workload: tuple, block: tuple, nm: tuple) -> tuple[str, ...]:
+    """The layers (of ``(name, weight shape)`` pairs) whose weights get ``workload``'s structure: every layer for
+    ``dense`` and ``artifact``, else those whose shape the structure divides (``Structure.check_shape``)."""
+    from pruning.structures import StructureError
+
+    if workload[0] in ("dense", "artifact"):
+        return tuple(name for name, _ in layers)
+    s = _structure(workload, block, nm)
+    out = []
+    for name, shape in layers:
+        try:
+            s.check_shape(tuple(shape), name)
+        except StructureError:
+            continue
+        out.append(name)
+    return tuple(out)
+
+
+def structure_label(workload: tuple, block: tuple, nm: tuple) -> str:
+    structure = workload[0]
+    if structure == "block":
+        return f"block {block[0]}x{block[1]}"
+    return f"nm {nm[0]}:{nm[1]}" if structure == "nm" else structure
+
+
+def structure_warnings(spec: "SweepSpec") -> list[str]:
+    """One line per structure that leaves some layer (or every layer) as the artifact has it, before any point
+    runs; the rows say the same in their ``structure_layers`` column."""
+    layers = spec.artifact_layers()
+    out = []
+    pruned = {e["name"]: e.get("achieved_ratio") or 0.0 for e in spec.manifest()["layers"]}
+    low = [r for s, r, _ in spec.workloads() if s in REPRUNED and r < max(pruned.values()) - 0.01]
+    if low:
+        shown = ", ".join(f"{n} {v:.2f}" for n, v in pruned.items() if v > min(low) + 0.01)
+        out.append(f"sweep: warning: the artifact's weights are pruned already ({shown}); re-pruning them at ratio "
+                   f"{', '.join(map(str, sorted(set(low))))} keeps them at least that sparse (a cost sweep on the "
+                   "artifact's weights, not on dense ones): column weight_density is the nonzero fraction priced")
+    for wl in {w[0]: w for w in reversed(spec.workloads())}.values():   # one workload per structure
+        applied = structure_layers(layers, wl, spec.block, spec.nm)
+        if len(applied) == len(layers):
+            continue
+        label = structure_label(wl, spec.block, spec.nm)
+        left = [f"{n} {'x'.join(map(str, shape))}" for n, shape in layers if n not in applied]
+        if not applied:
+            out.append(f"sweep: warning: structure {label!r} fits no layer of {spec.artifact} ({', '.join(left)}): "
+                       "its rows are the artifact's weights unchanged (column structure_layers: none)")
+        else:
+            out.append(f"sweep: warning: structure {label!r} fits {len(applied)} of {len(layers)} layers; "
+                       f"{', '.join(left)} keep the artifact's weights (column structure_layers)")
+    return out
+
+
 # ----------------------------------------------------------------- task
 def evaluate_group(artifact: str, bases: dict, workload: tuple, hw_points: list[dict], batch: int,
                    block: tuple, nm: tuple) -> list[dict]:
@@ -410,26 +601,38 @@ def evaluate_group(artifact: str, bases: dict, workload: tuple, hw_points: list[
     import torch
 
     from pruning.constraint import Constraint
-    from pruning.structures import Structure, StructureError
     from sparsesim.analytical import evaluate
     from sparsesim.workload import from_artifact
 
-    structure, ratio, bits = workload
+    structure, _, bits = workload
+    applied = []
 
     def project(name, w):   # the artifact's weights re-pruned to this point's structure; no model code runs
+        if structure == "artifact" or not structure_layers(((name, w.shape),), workload, block, nm):
+            return w        # the artifact's weights as pruned; a layer the structure does not divide stays as is
+        applied.append(name)
         if structure == "dense":
-            return w
-        s = Structure(structure, 0.0 if structure == "nm" else ratio, block=block, n=nm[0], m=nm[1])
-        try:
-            s.check_shape(tuple(w.shape), name)
-        except StructureError:
-            return w   # layers the structure cannot apply to stay dense
-        return Constraint(s).project(torch.from_numpy(np.array(w)))[0].numpy()
+            return np.ones(w.shape, dtype=np.float32)   # every weight nonzero: the dense reference
+        return Constraint(_structure(workload, block, nm)).project(torch.from_numpy(np.array(w)))[0].numpy()
 
     ws = from_artifact(artifact, batch=batch, weight_bits=bits, transform=project)
+    if structure == "artifact":
+        applied = [w.name for w in ws]
+    labels = {"weight_density": float(sum(np.count_nonzero(w.weights) for w in ws) / max(sum(w.weights.size
+                                                                                        for w in ws), 1)),
+              "structure_layers": ",".join(applied) or "none"}
     accs = [build_accelerator(bases[p["base"]], overrides(p), name=f"point{i}") for i, p in enumerate(hw_points)]
-    totals = evaluate(ws, accs).totals()
-    return [{**point_labels(p, workload), **{k: getattr(totals[a.name], k) for k in COST_KEYS}}
+    try:
+        totals = evaluate(ws, accs).totals()
+    except HardwareError as e:   # named by base design and values, not by this task's internal point number
+        msg = str(e)
+        at = re.match(r"point(\d+): ", msg)
+        if at:
+            p = hw_points[int(at[1])]
+            msg = f"base_hw {p['base']!r} at point {overrides(p)}: {msg[at.end():]}"
+        raise SweepError(f"sweep: workload {structure_label(workload, block, nm)!r} ratio {workload[1]} bits "
+                         f"{bits}: {msg}") from None
+    return [{**point_labels(p, workload), **{k: getattr(totals[a.name], k) for k in COST_KEYS}, **labels}
             for p, a in zip(hw_points, accs)]
 
 
@@ -509,6 +712,8 @@ def _run_locked(spec: SweepSpec, out: Path, scheduler, workers, progress, client
 
     cache = out / "cache"
     cache.mkdir(parents=True, exist_ok=True)
+    for line in structure_warnings(spec):
+        log(line)
     digest = _artifact_digest(spec.artifact)
     bases = spec.base_dicts()
     hw = spec.hw_points()
@@ -581,7 +786,7 @@ def _run_locked(spec: SweepSpec, out: Path, scheduler, workers, progress, client
                     own_cluster.close()
     bar.close()
     # labels from this run's points (a cached entry may have been computed under another base name)
-    rows = [{**point_labels(p, wl), **{k: cached_rows[key][k] for k in COST_KEYS}}
+    rows = [{**point_labels(p, wl), **{k: cached_rows[key][k] for k in (*COST_KEYS, *ROW_KEYS)}}
             for wl in spec.workloads() for p, key in zip(hw, keys[wl])]
     front = pareto_front(rows, spec.objectives)
     write_tables(out, rows, front, spec)

@@ -491,9 +491,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "needs which inputs are nonzero (EIE, SCNN; "
                                                              "SCNN always draws) and --calibrate "
                                                              f"measured none (0..{MAX_SEED}; default fixed)")
-    sm.add_argument("--bits", type=checks.BITS.option, help="weight bits of topology, checkpoint and ONNX layers "
-                                                         "(1..32; default 8 for a topology, 32 = float as stored for "
-                                                         "a checkpoint or ONNX file)")
+    sm.add_argument("--bits", type=checks.BITS.option, help="weight bits of every layer (1..32; default 8 for a "
+                                                         "topology, 32 = float as stored for a checkpoint or ONNX "
+                                                         "file, an artifact's own widths; on an artifact the width "
+                                                         "changes, its values and zeros are kept)")
     sm.add_argument("--scalesim-config", metavar="FILE.cfg", help="hardware from a SCALE-Sim .cfg (implies the "
                                                                    "SCALE-Sim convention; cycles incl. prefetch)")
     sm.add_argument("--hw", help="preset name(s), comma-separated, or a YAML file "

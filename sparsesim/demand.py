@@ -136,16 +136,20 @@ def layer_stats(w: LayerWorkload) -> LayerStats:
     return w.cache["stats"]
 
 
-def storage_width(hw: HardwareArrays, weight_bits: int, idx: np.ndarray) -> np.ndarray:
+def storage_width(hw: HardwareArrays, weight_bits: int, idx: np.ndarray, layer: str = "") -> np.ndarray:
     """Value width per config.  Unquantized float32 layers are taken as post-training quantized to
-    the PE's widest weight width; a quantized layer wider than the PE accepts is an error."""
+    the PE's widest weight width; a quantized layer wider than the PE accepts is an error naming ``layer``."""
     widest = hw.widest_bits[idx]
     want = np.minimum(weight_bits, widest) if weight_bits == 32 else np.full(idx.size, weight_bits)
     b = hw.storage_table[idx, want.astype(int)]
     if (b == 0).any():
         i = int(idx[np.nonzero(b == 0)[0][0]])
-        raise HardwareError(f"{hw.names[i]}: pe: weights of {weight_bits} bits exceed the widest supported "
-                            f"weight_bits={int(hw.widest_bits[i])}")
+        at = f"layer {layer!r}: " if layer else ""
+        raise HardwareError(f"{hw.names[i]}: {at}pe: weights of {weight_bits} bits exceed the widest supported "
+                            f"weight_bits={int(hw.widest_bits[i])}; allowed: weights of at most "
+                            f"{int(hw.widest_bits[i])} bits (price them narrower: simulate --bits, sweep "
+                            "workload.bits), or a design whose pe.weight_bits reaches "
+                            f"{weight_bits}")
     return b
 
 

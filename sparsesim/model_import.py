@@ -328,11 +328,21 @@ def _onnx_workloads(onnx, model, path, input_shape, batch: int, weight_bits: int
         if len(dims) != len(input_shape) + 1:
             raise WorkloadError(f"{path}: --input-shape {','.join(map(str, input_shape))} has {len(input_shape)} "
                                 f"dims; the graph input {inputs[0].name!r} takes {len(dims) - 1} besides the batch")
+        exported = ",".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in dims[1:])
         for d, v in zip(dims, (1, *input_shape)):
             d.dim_value = v
+        # honoured everywhere: shapes stored in the graph for the exported input are dropped and inferred again
+        # from the new one, strictly, so a layer that fixes the old size (a Gemm after a Flatten) is an error
+        del graph.value_info[:]
+        for o in graph.output:
+            o.type.tensor_type.ClearField("shape")
     try:
-        inferred = shape_inference.infer_shapes(model)
+        inferred = shape_inference.infer_shapes(model, strict_mode=input_shape is not None)
     except Exception as e:
+        if input_shape is not None:
+            raise WorkloadError(f"{path}: --input-shape {','.join(map(str, input_shape))} does not fit the graph, "
+                                f"exported for {exported} ({clip(e, 160)}); allowed: a shape every layer of the graph "
+                                "accepts (its exported one, or any where its sizes are not fixed)") from None
         raise WorkloadError(f"{path}: ONNX shape inference failed ({clip(e, 120)})") from None
     shapes = {v.name: _onnx_dims(v) for v in (*inferred.graph.input, *inferred.graph.value_info,
                                                 *inferred.graph.output)}

@@ -164,7 +164,7 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
     ea = hw.engine_arrays("eie", eie_arrays)
     s = layer_stats(w)
     n_cols = float(w.columns)
-    b = storage_width(hw, w.weight_bits, idx)
+    b = storage_width(hw, w.weight_bits, idx, w.name)
     n = idx.size
     configs, inv = hw.once(("eie", idx.tobytes()), lambda: queue_configs(hw, idx))
     cycles_of = vector_cycles(w, configs)

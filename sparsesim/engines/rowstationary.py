@@ -316,7 +316,7 @@ def _column(ps: list[dict], name: str) -> np.ndarray:
 def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDemand:
     s = layer_stats(w)
     n = idx.size
-    b = storage_width(hw, w.weight_bits, idx)
+    b = storage_width(hw, w.weight_bits, idx, w.name)
     ps = plans(w, hw, idx)
     col = lambda name: _column(ps, name)  # noqa: E731
     macs = col("macs")

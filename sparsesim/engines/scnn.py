@@ -116,7 +116,7 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
     sa = hw.engine_arrays("scnn", scnn_arrays)
     s = layer_stats(w)
     n = idx.size
-    b = storage_width(hw, w.weight_bits, idx)
+    b = storage_width(hw, w.weight_bits, idx, w.name)
     uniq, inv = hw.once(("scnn", idx.tobytes()), lambda: int_groups(
         np.stack([hw.rows[idx], hw.cols[idx], sa["cart_f"][idx], sa["cart_i"][idx], sa["channel_group"][idx],
                   hw.index_bits[idx]], 1)))

@@ -128,7 +128,7 @@ def demand(w: LayerWorkload, hw: HardwareArrays, idx: np.ndarray) -> ComputeDema
     s = layer_stats(w)
     n = idx.size
     n_cols = float(w.columns)
-    b = storage_width(hw, w.weight_bits, idx)
+    b = storage_width(hw, w.weight_bits, idx, w.name)
     uniq, inv = hw.once(("sigma", idx.tobytes()), lambda: int_groups(
         np.stack([hw.pes[idx], sa["dist_bw"][idx], sa["red_bw"][idx], sa["iter_overhead"][idx]], 1)))
     per_key = np.array([sigma_cycles(w, *k) for k in uniq]).reshape(len(uniq), 2)[inv]

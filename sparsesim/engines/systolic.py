@@ -98,7 +98,7 @@ def demands(workloads, hw: HardwareArrays, idx: np.ndarray) -> ComputeDemand:
     kept_in = np.repeat(np.array([st.kept_input_fraction for st in stats], dtype=float), m)
     n_cols = per_layer(lambda w: float(w.columns), float)
     density = per_layer(lambda w: w.act_density, float)
-    b = np.concatenate([storage_width(hw, w.weight_bits, idx) for w in workloads])
+    b = np.concatenate([storage_width(hw, w.weight_bits, idx, w.name) for w in workloads])
     nm_ok = np.tile(hw.engine[idx] == "nm", len(workloads)) & np.concatenate([nm_fit(w, hw, idx) for w in workloads])
     idx = np.tile(idx, len(workloads))
     rows, cols, df = hw.rows[idx], hw.cols[idx], hw.dataflow[idx]
