@@ -278,16 +278,46 @@ def timeloop_mapper() -> dict:
                        "diagnostics": False}}
 
 
+class Quoted(str):
+    """A string value written double-quoted: timeloopfe (through Accelergy's ``parse_expression_for_arithmetic``)
+    evaluates every unquoted string under ``attributes`` as a Python expression (``65nm`` and ``LPDDR4`` fail) and
+    any other unquoted string that fails its type check; a quoted one it keeps as the string."""
+
+
+def quote_strings(obj):
+    """``obj`` with every string value (not mapping keys) made ``Quoted``; ``Tagged`` nodes keep their tag."""
+    if isinstance(obj, Tagged):
+        return Tagged(obj.tag, {k: quote_strings(v) for k, v in obj.items()})
+    if isinstance(obj, dict):
+        return {k: quote_strings(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [quote_strings(v) for v in obj]
+    return Quoted(obj) if isinstance(obj, str) else obj
+
+
 class _Dumper(yaml.SafeDumper):
-    pass
+    """Flow style for a list or mapping of scalars only (quoted scalars included, which PyYAML's
+    ``default_flow_style=None`` would write one per line)."""
+
+    def represent_sequence(self, tag, sequence, flow_style=None):
+        node = super().represent_sequence(tag, sequence, flow_style)
+        node.flow_style = all(isinstance(n, yaml.ScalarNode) for n in node.value)
+        return node
+
+    def represent_mapping(self, tag, mapping, flow_style=None):
+        node = super().represent_mapping(tag, mapping, flow_style)
+        node.flow_style = all(isinstance(v, yaml.ScalarNode) for _, v in node.value)
+        return node
 
 
 _Dumper.add_representer(Tagged, lambda d, data: d.represent_mapping(data.tag, dict(data)))
+_Dumper.add_representer(Quoted, lambda d, data: d.represent_scalar("tag:yaml.org,2002:str", str(data), style='"'))
 
 
 def to_yaml(obj: dict) -> str:
-    """YAML text of an export section (keys in insertion order; ``Tagged`` nodes carry their tag)."""
-    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=None, width=120)
+    """YAML text of an export section (keys in insertion order; ``Tagged`` nodes carry their tag; every string value
+    double-quoted, so that timeloopfe reads it as a string, not as an expression)."""
+    return yaml.dump(quote_strings(obj), Dumper=_Dumper, sort_keys=False, width=120)
 
 
 def problem_file_name(name: str) -> str:
