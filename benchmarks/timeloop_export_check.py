@@ -69,7 +69,8 @@ for problem in sys.argv[4:]:
     except Exception as exc:
         row["processed"] = why(exc)
     if mapper and row["processed"] == "ok":
-        spec.mapper.timeout, spec.mapper.victory_condition, spec.mapper.num_threads = 2000, 50, 2
+        spec.mapper.timeout, spec.mapper.victory_condition, spec.mapper.num_threads, spec.mapper.search_size = (
+            500, 50, 2, 500)
         log = layer_out / "timeloop-mapper.log"
         try:
             stats = tl.call_mapper(spec, output_dir=str(layer_out), log_to=str(log))

@@ -285,6 +285,28 @@ def test_timeloop_export_quotes_every_string_so_timeloopfe_reads_strings(art, hw
     assert '    attributes: {technology: "' in files["arch.yaml"]          # one line per leaf mapping, as before
 
 
+@pytest.mark.parametrize("hw", preset_names())
+def test_timeloop_storage_widths_are_whole_words(art, hw):
+    """Timeloop asserts ``width % (datawidth * block_size) == 0`` and, with timeloopfe's ``cluster_size: 1``,
+    ``block_size * datawidth == width`` on every storage level; the exported 29-bit DRAM of 16-bit words (eyeriss_like)
+    and 32-bit registers of 8-bit words stopped a Timeloop build with those checks before it mapped anything."""
+    acc = load_accelerator(hw)
+    arch = yaml.load(timeloop_files(from_artifact(art), acc)["arch.yaml"], Loader=_TagLoader)["architecture"]
+
+    def leaves(nodes):
+        for n in nodes:
+            yield from leaves(n["nodes"]) if "nodes" in n else [n]
+
+    storage = [n for n in leaves(arch["nodes"]) if n.get("class") in ("DRAM", "SRAM", "regfile")]
+    assert len(storage) == (5 if acc.memory.organization == "per_operand" else 3)
+    for n in storage:
+        a = n["attributes"]
+        assert a["width"] == a["block_size"] * a["datawidth"], (n["name"], a)
+    dram = storage[0]["attributes"]
+    assert dram["shared_bandwidth"] == pytest.approx(acc.dram.bandwidth_bits_per_cycle / acc.pe.act_bits)
+    assert abs(dram["width"] - acc.dram.bandwidth_bits_per_cycle) < acc.pe.act_bits     # the nearest whole word
+
+
 @pytest.mark.parametrize("hw", ["eyeriss_like", "tpu_like", "eie_like", "sparse_tc_like"])
 def test_timeloopfe_processes_every_exported_layer_when_installed(art, hw, tmp_path):
     """What ``timeloopfe.v4.call_mapper`` runs before Timeloop (parsing, processors, v4 -> v3), on every layer;
