@@ -219,11 +219,20 @@ class Tagged(dict):
         self.tag = tag
 
 
+def word_aligned(width_bits: float, datawidth: int) -> tuple[int, int]:
+    """(width, block_size) of a Timeloop storage level: ``width`` rounded to a whole number of ``datawidth`` words
+    (at least one).  Timeloop's ``BufferLevel::ParseSpecs`` asserts ``width % (datawidth * block_size) == 0`` and,
+    with ``cluster_size`` given (timeloopfe writes 1 on every level), ``block_size * datawidth * cluster_size ==
+    width``; a 29-bit DRAM of 16-bit words or a 32-bit register of 8-bit words stops it."""
+    words = max(1, round(width_bits / datawidth))
+    return words * datawidth, words
+
+
 def _sram(name: str, buf, datawidth: int, keep: list[str] | None, double_buffered: bool) -> Tagged:
+    width, block = word_aligned(buf.width_bits, datawidth)
     node = {"name": name, "class": "SRAM",
-            "attributes": {"depth": max(1, buf.capacity_bytes * 8 // buf.width_bits), "width": buf.width_bits,
-                           "n_banks": buf.banks, "datawidth": datawidth, "block_size": max(1, buf.width_bits
-                                                                                          // datawidth),
+            "attributes": {"depth": max(1, buf.capacity_bytes * 8 // width), "width": width, "n_banks": buf.banks,
+                           "datawidth": datawidth, "block_size": block,
                            "multiple_buffering": 2 if double_buffered else 1}}
     if keep is not None:
         node["constraints"] = {"dataspace": {"keep": keep, "bypass": [t for t in TENSORS if t not in keep]}}
@@ -239,8 +248,9 @@ def timeloop_architecture(acc: Accelerator) -> dict:
     nodes: list = [Tagged("!Container", {"name": "system", "attributes": {
         "technology": tech, "global_cycle_seconds": 1.0 / acc.clock_hz}})]
     dram_bits = acc.dram.bandwidth_bits_per_cycle
+    dram_width, dram_block = word_aligned(dram_bits, word)
     nodes.append(Tagged("!Component", {"name": "DRAM", "class": "DRAM", "attributes": {
-        "type": acc.dram.kind.upper(), "width": max(1, round(dram_bits)), "datawidth": word,
+        "type": acc.dram.kind.upper(), "width": dram_width, "datawidth": word, "block_size": dram_block,
         "shared_bandwidth": dram_bits / word}}))
     nodes.append(Tagged("!Container", {"name": "chip", "attributes": {"technology": tech}}))
     double = acc.memory.double_buffered
@@ -256,9 +266,11 @@ def timeloop_architecture(acc: Accelerator) -> dict:
         pe["constraints"] = {"spatial": dict(mapping["spatial"])}
     nodes.append(Tagged("!Container", pe))
     keep = mapping["keep"] if mapping else "Weights"
+    rf_word = max(acc.pe.weight_bits) if keep == "Weights" else word
+    rf_width, rf_block = word_aligned(acc.rf.width_bits, rf_word)
     reg = {"name": "pe_rf", "class": "regfile", "attributes": {
-        "depth": max(1, acc.rf.capacity_bytes * 8 // acc.rf.width_bits), "width": acc.rf.width_bits,
-        "datawidth": max(acc.pe.weight_bits) if keep == "Weights" else word, "block_size": 1},
+        "depth": max(1, acc.rf.capacity_bytes * 8 // rf_width), "width": rf_width, "datawidth": rf_word,
+        "block_size": rf_block},
         "constraints": {"dataspace": {"keep": [keep], "bypass": [t for t in TENSORS if t != keep]}}}
     if mapping:
         reg["constraints"]["temporal"] = {"factors": list(mapping["temporal"])}
@@ -278,16 +290,46 @@ def timeloop_mapper() -> dict:
                        "diagnostics": False}}
 
 
+class Quoted(str):
+    """A string value written double-quoted: timeloopfe (through Accelergy's ``parse_expression_for_arithmetic``)
+    evaluates every unquoted string under ``attributes`` as a Python expression (``65nm`` and ``LPDDR4`` fail) and
+    any other unquoted string that fails its type check; a quoted one it keeps as the string."""
+
+
+def quote_strings(obj):
+    """``obj`` with every string value (not mapping keys) made ``Quoted``; ``Tagged`` nodes keep their tag."""
+    if isinstance(obj, Tagged):
+        return Tagged(obj.tag, {k: quote_strings(v) for k, v in obj.items()})
+    if isinstance(obj, dict):
+        return {k: quote_strings(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [quote_strings(v) for v in obj]
+    return Quoted(obj) if isinstance(obj, str) else obj
+
+
 class _Dumper(yaml.SafeDumper):
-    pass
+    """Flow style for a list or mapping of scalars only (quoted scalars included, which PyYAML's
+    ``default_flow_style=None`` would write one per line)."""
+
+    def represent_sequence(self, tag, sequence, flow_style=None):
+        node = super().represent_sequence(tag, sequence, flow_style)
+        node.flow_style = all(isinstance(n, yaml.ScalarNode) for n in node.value)
+        return node
+
+    def represent_mapping(self, tag, mapping, flow_style=None):
+        node = super().represent_mapping(tag, mapping, flow_style)
+        node.flow_style = all(isinstance(v, yaml.ScalarNode) for _, v in node.value)
+        return node
 
 
 _Dumper.add_representer(Tagged, lambda d, data: d.represent_mapping(data.tag, dict(data)))
+_Dumper.add_representer(Quoted, lambda d, data: d.represent_scalar("tag:yaml.org,2002:str", str(data), style='"'))
 
 
 def to_yaml(obj: dict) -> str:
-    """YAML text of an export section (keys in insertion order; ``Tagged`` nodes carry their tag)."""
-    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=None, width=120)
+    """YAML text of an export section (keys in insertion order; ``Tagged`` nodes carry their tag; every string value
+    double-quoted, so that timeloopfe reads it as a string, not as an expression)."""
+    return yaml.dump(quote_strings(obj), Dumper=_Dumper, sort_keys=False, width=120)
 
 
 def problem_file_name(name: str) -> str:

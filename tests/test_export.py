@@ -3,6 +3,7 @@ same layers and hardware; the Timeloop YAML follows the timeloopfe v4 spec and c
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -256,11 +257,70 @@ def test_timeloop_architecture_follows_the_spec(art, hw, tmp_path):
     assert yaml.safe_load(files["mapper.yaml"])["mapper"]["version"] == 0.4
 
 
-def test_timeloopfe_accepts_the_export_when_installed(art, tmp_path):
-    tl = pytest.importorskip("timeloopfe.v4")   # not a dependency; present only where a user installed it
-    paths = write_files(timeloop_files(from_artifact(art), load_accelerator("eyeriss_like")), tmp_path)
-    spec = tl.Specification.from_yaml_files([str(p) for p in paths if p.name in ("arch.yaml", "problem_a.yaml")])
-    assert spec.problem.instance["M"] == 4
+def _plain_strings(node, path=""):
+    """(path, value) of every string value written unquoted (plain style) in a composed YAML document; mapping keys
+    are not values."""
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            yield from _plain_strings(v, f"{path}.{k.value}")
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            yield from _plain_strings(v, f"{path}[{i}]")
+    elif node.tag == "tag:yaml.org,2002:str" and node.style is None:
+        yield path, node.value
+
+
+@pytest.mark.parametrize("hw", preset_names())
+def test_timeloop_export_quotes_every_string_so_timeloopfe_reads_strings(art, hw):
+    """timeloopfe evaluates an unquoted string under ``attributes`` (and any unquoted string that fails its type
+    check) as a Python expression: ``technology: 65nm`` and ``type: LPDDR4`` failed its processing (issue 25).  Every
+    string value is written double-quoted; the data read back is unchanged."""
+    acc = load_accelerator(hw)
+    files = timeloop_files(from_artifact(art), acc)
+    for name, text in files.items():
+        assert list(_plain_strings(yaml.compose(text, Loader=_TagLoader))) == [], name
+    arch = yaml.load(files["arch.yaml"], Loader=_TagLoader)["architecture"]["nodes"]
+    assert arch[0]["attributes"]["technology"] == f"{acc.tech_node_nm}nm"
+    assert arch[1]["attributes"]["type"] == acc.dram.kind.upper()
+    assert '    attributes: {technology: "' in files["arch.yaml"]          # one line per leaf mapping, as before
+
+
+@pytest.mark.parametrize("hw", preset_names())
+def test_timeloop_storage_widths_are_whole_words(art, hw):
+    """Timeloop asserts ``width % (datawidth * block_size) == 0`` and, with timeloopfe's ``cluster_size: 1``,
+    ``block_size * datawidth == width`` on every storage level; the exported 29-bit DRAM of 16-bit words (eyeriss_like)
+    and 32-bit registers of 8-bit words stopped a Timeloop build with those checks before it mapped anything."""
+    acc = load_accelerator(hw)
+    arch = yaml.load(timeloop_files(from_artifact(art), acc)["arch.yaml"], Loader=_TagLoader)["architecture"]
+
+    def leaves(nodes):
+        for n in nodes:
+            yield from leaves(n["nodes"]) if "nodes" in n else [n]
+
+    storage = [n for n in leaves(arch["nodes"]) if n.get("class") in ("DRAM", "SRAM", "regfile")]
+    assert len(storage) == (5 if acc.memory.organization == "per_operand" else 3)
+    for n in storage:
+        a = n["attributes"]
+        assert a["width"] == a["block_size"] * a["datawidth"], (n["name"], a)
+    dram = storage[0]["attributes"]
+    assert dram["shared_bandwidth"] == pytest.approx(acc.dram.bandwidth_bits_per_cycle / acc.pe.act_bits)
+    assert abs(dram["width"] - acc.dram.bandwidth_bits_per_cycle) < acc.pe.act_bits     # the nearest whole word
+
+
+@pytest.mark.parametrize("hw", ["eyeriss_like", "tpu_like", "eie_like", "sparse_tc_like"])
+def test_timeloopfe_processes_every_exported_layer_when_installed(art, hw, tmp_path):
+    """What ``timeloopfe.v4.call_mapper`` runs before Timeloop (parsing, processors, v4 -> v3), on every layer;
+    shared and per-operand buffers, gating and skipping, WS and OS constraints, an engine without a dataflow."""
+    pytest.importorskip("timeloopfe.v4")   # not a dependency; present only where a user built it (docs/export.md)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from timeloop_export_check import process_export
+
+    workloads = from_artifact(art)
+    write_files(timeloop_files(workloads, load_accelerator(hw)), tmp_path / "export")
+    rows = process_export(sys.executable, tmp_path / "export", [f"problem_{w.name}.yaml" for w in workloads],
+                          tmp_path / "out", mapper=False)
+    assert [r["processed"] for r in rows] == ["ok"] * len(workloads), rows
+    assert "technology: \"" in (tmp_path / "out" / "problem_a" / "parsed-processed-input.yaml").read_text()
 
 
 # ------------------------------------------------------------------ CLI
