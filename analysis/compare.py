@@ -336,9 +336,23 @@ def _run_compare(cfg: CompareConfig, out: Path, accs: list[Accelerator], log: Ca
     log("[step 4/4] report and plots")
     write_report(out, summary, log)
     summary["wall_s"] = time.perf_counter() - t0
+    summary["runs_s"] = runs_seconds(out / "runs")
     atomic_write_json(out / "summary.json", _jsonable(summary))
     log(f"compare finished in {summary['wall_s']:.0f} s: {out / 'report.md'}, {out / 'report.html'}")
     return summary
+
+
+def runs_seconds(runs: Path) -> float:
+    """The pruning runs' own recorded time (every phase of every run in ``runs``, cached ones included): what the
+    comparison cost in training, however many invocations it took (``wall_s`` is this invocation's)."""
+    total = 0.0
+    for manifest in sorted(runs.glob("*/manifest.json")):
+        try:
+            timings = json.loads(manifest.read_text()).get("timings_s") or {}
+        except (OSError, ValueError):
+            continue
+        total += sum(float(v) for k, v in timings.items() if k != "total_this_process" and isinstance(v, (int, float)))
+    return total
 
 
 def _jsonable(x):

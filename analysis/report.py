@@ -93,7 +93,10 @@ def _intro(summary: dict) -> list[str]:
 def _rules(summary: dict) -> list[str]:
     cfg, res = summary["config"], summary["resolution"]
     tol = cfg["tolerance_pp"]
-    intro = (f"Weights {cfg['bits']}-bit; batch {cfg['batch']}; wall time {summary.get('wall_s', 0):.0f} s. "
+    runs_s = summary.get("runs_s")
+    spent = (f"; the pruning runs took {runs_s:.0f} s in all (cached ones included; this invocation "
+             f"{summary.get('wall_s', 0):.0f} s wall)" if runs_s else f"; wall time {summary.get('wall_s', 0):.0f} s")
+    intro = (f"Weights {cfg['bits']}-bit; batch {cfg['batch']}{spent}. "
              f"A structure is **matched** when its validation accuracy stays within {tol} percentage points (pp) of "
              f"dense ({_acc(summary['baseline_val'])}) at the highest ratio the search found, and its test accuracy "
              f"also stays within {tol} pp of dense ({_acc(summary['baseline_test'])}); a structure that passes on "

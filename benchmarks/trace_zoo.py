@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pruning.models import build_model
 from sparsesim.trace import flop_counter_macs, trace_model
 
 
@@ -124,7 +125,8 @@ def zoo(small: bool):
             ("vit_b_16", tv("vit_b_16", size=32 if small else 224, **({"image_size": 32} if small else {}))),
             ("convnext_tiny", tv("convnext_tiny")),
             ("transformer_encoder", encoder), ("transformer_decoder", decoder),
-            ("gpt2_prefill_128", gpt2(False)), ("gpt2_decode_kv128", gpt2(True))]
+            ("gpt2_prefill_128", gpt2(False)), ("gpt2_decode_kv128", gpt2(True)),
+            ("vit_tiny (ours)", lambda: (build_model("vit_tiny").eval(), (torch.randn(1, 1, 28, 28),)))]
 
 
 def check(build):

@@ -387,3 +387,18 @@ def test_a_resumed_compare_with_other_training_settings_is_refused(tmp_path):
     (out / "configs" / "compare.json").write_text("{not json")
     with pytest.raises(CompareError, match="unreadable"):
         check_resume(out, old)
+
+
+def test_the_runs_time_counts_every_cached_run_once(tmp_path):
+    """A resumed report says what the pruning runs cost in all, not only the resumed invocation's wall time."""
+    import json
+
+    from analysis.compare import runs_seconds
+
+    for name, timings in (("dense", {"pretrain": 100.0, "total_this_process": 100.0}),
+                          ("nm_nm", {"admm": 30.0, "retrain": 20.0, "total_this_process": 5.0})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(json.dumps({"timings_s": timings}))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "manifest.json").write_text("{")
+    assert runs_seconds(tmp_path) == 150.0
