@@ -94,8 +94,22 @@ def refit(w: torch.Tensor, h: torch.Tensor, mask: torch.Tensor, damp_rel: float 
         vv = (v[:, :, None] & v[:, None, :]).to(torch.float64)
         a = hd[ix[:, :, None], ix[:, None, :]] * vv + torch.diag_embed((~v).to(torch.float64))
         b = torch.gather(rhs[r0:r0 + rows], 1, ix) * v
-        out[r0:r0 + rows].scatter_(1, ix, torch.linalg.solve(a, b[..., None])[..., 0] * v)
+        out[r0:r0 + rows].scatter_(1, ix, _spd_solve(a, b) * v)
     return out.to(w.dtype)
+
+
+def _spd_solve(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a x = b`` for a batch of symmetric matrices: Cholesky where ``a`` is positive definite, the
+    least-squares (minimum-norm) solution one matrix at a time where it is not.
+
+    Not ``torch.linalg.solve``: batched LU on CPU fails for matrices above ~128 rows with torch 2.13
+    and its oneMKL ("Pivots given to lu_solve must all be greater or equal to 1").
+    """
+    chol, info = torch.linalg.cholesky_ex(a)
+    x = torch.cholesky_solve(b[..., None], chol)[..., 0]
+    for i in torch.nonzero(info).flatten().tolist():
+        x[i] = torch.linalg.lstsq(a[i], b[i, :, None], driver="gelsd").solution[:, 0]
+    return x
 
 
 def _nonsingular(h: torch.Tensor) -> torch.Tensor:

@@ -133,6 +133,24 @@ def test_refit_gathers_each_row_on_its_support():
     assert torch.equal(refit(w, h, torch.zeros_like(mask)), torch.zeros_like(w))
 
 
+def test_refit_on_wide_layers_and_singular_supports():
+    """Supports above 128 inputs (batched LU fails there with torch 2.13's oneMKL; Cholesky does not),
+    and a support wider than the calibration tokens (H_SS singular, no damping: least squares)."""
+    w, x = correlated(11, n_in=300, n_out=5, tokens=1000)
+    h = gram(x)
+    mask = Structure("nonstructured", 0.3).keep_mask(w.double() ** 2)
+    w3 = refit(w, h, mask)
+    for r in range(w.shape[0]):
+        s = mask[r]
+        sol = torch.linalg.lstsq(x.double()[:, s], x.double() @ w.double()[r]).solution
+        assert torch.allclose(w3[r, s].double(), sol, atol=1e-5)
+    x_few = x[:100]  # 100 tokens, about 210 kept inputs per row
+    h_few = gram(x_few)
+    w4 = refit(w.double(), h_few, mask)
+    assert bool(torch.isfinite(w4).all()) and torch.equal(w4 != 0, mask)
+    assert reconstruction_error(w, w4, h_few) <= reconstruction_error(w, w * mask, h_few) * 1e-6
+
+
 def obs_sequential(w, h, mask):
     """SparseGPT's update written out: column by column, each pruned weight's error spread over the
     later columns with the explicit inverse of H restricted to them (no Cholesky, no blocks)."""
