@@ -186,8 +186,11 @@ def prune_encoder_(model: nn.Module, inputs: DenseInputs, target: str, structure
 
 def run(model: nn.Module, calibration: Sequence[Batch], evaluation: Sequence[Batch],
         targets: dict[str, Structure] = TARGETS, methods: Sequence[str] = METHOD_NAMES,
-        progress: bool = False) -> tuple[list[LayerRow], list[ModelRow]]:
-    """Every (target, method) on a fresh copy of the dense ``model``; ``model`` itself is not changed."""
+        progress: bool = False, done: Callable[[list[LayerRow], list[ModelRow]], None] | None = None,
+        ) -> tuple[list[LayerRow], list[ModelRow]]:
+    """Every (target, method) on a fresh copy of the dense ``model``; ``model`` itself is not changed.
+
+    ``done(layer_rows, model_rows)`` is called with the rows so far after each (target, method)."""
     names = encoder_linears(model)
     inputs = dense_inputs(model, names, calibration, evaluation)
     dense = sentence_embeddings(model, evaluation)
@@ -204,6 +207,8 @@ def run(model: nn.Module, calibration: Sequence[Batch], evaluation: Sequence[Bat
                                        statistics.fmean(r.error_rel_eval for r in rows),
                                        float(cos.mean()), float(cos.min()), seconds))
             layer_rows += rows
+            if done is not None:
+                done(layer_rows, model_rows)
             if progress:
                 r = model_rows[-1]
                 print(f"  {target:>4} {method:<10} mean rel. error {r.error_rel_mean:.4f}  "
@@ -371,11 +376,14 @@ def main(argv: Sequence[str] | None = None) -> tuple[list[LayerRow], list[ModelR
     print(f"model: {'tiny random BERT' if a.tiny else 'all-MiniLM-L6-v2'}; {len(encoder_linears(model))} encoder "
           f"Linears; texts: {len(calibration)} calibration ({n_cal} tokens), {len(evaluation)} evaluation; "
           f"torch threads {torch.get_num_threads()}; 1-min load {load0:.2f} on {os.cpu_count()} CPUs", flush=True)
+
+    def save(layer_rows, model_rows):  # after every (target, method): a cut-short run keeps what it did
+        write_csv(layer_rows, a.csv)
+        write_csv(model_rows, a.csv.with_name(a.csv.stem + "_summary.csv"))
+
     layer_rows, model_rows = run(model, calibration, evaluation, {t: TARGETS[t] for t in a.targets}, a.methods,
-                                 progress=not a.quiet)
+                                 progress=not a.quiet, done=save)
     wall = time.perf_counter() - t0
-    write_csv(layer_rows, a.csv)
-    write_csv(model_rows, a.csv.with_name(a.csv.stem + "_summary.csv"))
     print(summary_table(layer_rows, model_rows))
     for t in a.targets:
         wins, total = admm_wins(layer_rows, t)

@@ -91,8 +91,8 @@ def refit(w: torch.Tensor, h: torch.Tensor, mask: torch.Tensor, damp_rel: float 
     rows = max(1, chunk_elems // (k_max * k_max))
     for r0 in range(0, w.shape[0], rows):
         ix, v = idx[r0:r0 + rows], valid[r0:r0 + rows]
-        vv = (v[:, :, None] & v[:, None, :]).to(torch.float64)
-        a = hd[ix[:, :, None], ix[:, None, :]] * vv + torch.diag_embed((~v).to(torch.float64))
+        a = hd[ix[:, :, None], ix[:, None, :]].masked_fill_(~(v[:, :, None] & v[:, None, :]), 0.0)
+        a.diagonal(dim1=1, dim2=2).masked_fill_(~v, 1.0)
         b = torch.gather(rhs[r0:r0 + rows], 1, ix) * v
         out[r0:r0 + rows].scatter_(1, ix, _spd_solve(a, b) * v)
     return out.to(w.dtype)
