@@ -102,8 +102,8 @@ def _spd_solve(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a x = b`` for a batch of symmetric matrices: Cholesky where ``a`` is positive definite, the
     least-squares (minimum-norm) solution one matrix at a time where it is not.
 
-    Not ``torch.linalg.solve``: batched LU on CPU fails for matrices above ~128 rows with torch 2.13
-    and its oneMKL ("Pivots given to lu_solve must all be greater or equal to 1").
+    Not ``torch.linalg.solve``: batched LU on CPU fails for matrices above ~128 rows with torch 2.13's
+    oneMKL on 2 threads ("Pivots given to lu_solve must all be greater or equal to 1"; 1 thread works).
     """
     chol, info = torch.linalg.cholesky_ex(a)
     x = torch.cholesky_solve(b[..., None], chol)[..., 0]

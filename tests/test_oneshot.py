@@ -134,8 +134,8 @@ def test_refit_gathers_each_row_on_its_support():
 
 
 def test_refit_on_wide_layers_and_singular_supports():
-    """Supports above 128 inputs (batched LU fails there with torch 2.13's oneMKL; Cholesky does not),
-    and a support wider than the calibration tokens (H_SS singular, no damping: least squares)."""
+    """Supports above 128 inputs (batched LU fails there with torch 2.13's oneMKL on 2 threads; Cholesky does
+    not), and a support wider than the calibration tokens (H_SS singular, no damping: least squares)."""
     w, x = correlated(11, n_in=300, n_out=5, tokens=1000)
     h = gram(x)
     mask = Structure("nonstructured", 0.3).keep_mask(w.double() ** 2)
