@@ -246,6 +246,13 @@ def write_csv(rows: Sequence, path: Path) -> None:
             wr.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in asdict(r).items()})
 
 
+def read_layer_csv(path: Path) -> list[LayerRow]:
+    """The rows ``write_csv`` wrote (floats at 6 significant digits)."""
+    cast = {f.name: {"int": int, "float": float}.get(str(f.type), str) for f in fields(LayerRow)}
+    with open(path, newline="") as fh:
+        return [LayerRow(**{k: cast[k](v) for k, v in r.items()}) for r in csv.DictReader(fh)]
+
+
 # ------------------------------------------------------------------ models
 class HiddenStates(nn.Module):
     """A Hugging Face encoder called as ``model(input_ids, attention_mask)``, returning the token states."""

@@ -89,3 +89,20 @@ def test_missing_wheel_is_one_line_naming_the_extra(monkeypatch):
     with pytest.raises(SystemExit) as exc:
         bench.load_minilm()
     assert "'.[minilm]'" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_csv_round_trip(tmp_path):
+    row = bench.LayerRow("70%", "admm", "encoder.layer.0.output.dense", 0, "fc2", 384, 1536, 2396, 0.7,
+                         0.000412345678, 0.00139, 61.25)
+    bench.write_csv([row], tmp_path / "l.csv")
+    back = bench.read_layer_csv(tmp_path / "l.csv")[0]
+    assert back.block == 0 and back.in_features == 1536 and back.error_rel == pytest.approx(row.error_rel, rel=1e-5)
+
+
+def test_committed_minilm_table_meets_the_acceptance_point():
+    """The committed MiniLM run (docs/results.md section 6): ADMM's calibration error <= SparseGPT's
+    on 36 of 36 encoder Linears at 70% non-structured (the issue asks for >= 90%)."""
+    rows = bench.read_layer_csv(Path(__file__).resolve().parents[1] / "benchmarks/results/minilm_layers.csv")
+    assert {(r.target, r.method) for r in rows} == {(t, m) for t in bench.TARGETS for m in bench.METHOD_NAMES}
+    wins, total = bench.admm_wins(rows, "70%")
+    assert (wins, total) == (36, 36) and wins >= 0.9 * total
