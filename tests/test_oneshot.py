@@ -113,6 +113,44 @@ def test_refit_is_the_least_squares_optimum():
         assert torch.allclose(w3[r, s].double(), sol, atol=1e-5)
 
 
+def test_refit_gathers_each_row_on_its_support():
+    """Rows with different support sizes (none, one, all): the gathered solve equals the full-size
+    system with the identity on the pruned coordinates, in small chunks as in one."""
+    w, x = correlated(10, n_in=20, n_out=6, tokens=100)
+    h = gram(x)
+    g = torch.Generator().manual_seed(10)
+    mask = torch.rand(6, 20, generator=g) < torch.tensor([0.0, 0.05, 0.3, 0.6, 0.9, 1.01])[:, None]
+    mask[1] = False
+    mask[1, 7] = True
+    hd = damped(h, 0.01)
+    m = mask.double()
+    a = m[:, :, None] * hd[None] * m[:, None, :] + torch.diag_embed(1.0 - m)
+    full = torch.linalg.solve(a, ((w.double() @ hd) * m)[..., None])[..., 0] * m
+    for chunk in (1 << 24, 50):
+        w3 = refit(w.double(), h, mask, damp_rel=0.01, chunk_elems=chunk)
+        assert torch.allclose(w3, full, atol=1e-12, rtol=1e-10)
+        assert torch.equal(w3[0], torch.zeros(20, dtype=torch.float64)) and bool((w3[5] != 0).all())
+    assert torch.equal(refit(w, h, torch.zeros_like(mask)), torch.zeros_like(w))
+
+
+def test_refit_on_wide_layers_and_singular_supports():
+    """Supports above 128 inputs (batched LU fails there with torch 2.13's oneMKL on 2 threads; Cholesky does
+    not), and a support wider than the calibration tokens (H_SS singular, no damping: least squares)."""
+    w, x = correlated(11, n_in=300, n_out=5, tokens=1000)
+    h = gram(x)
+    mask = Structure("nonstructured", 0.3).keep_mask(w.double() ** 2)
+    w3 = refit(w, h, mask)
+    for r in range(w.shape[0]):
+        s = mask[r]
+        sol = torch.linalg.lstsq(x.double()[:, s], x.double() @ w.double()[r]).solution
+        assert torch.allclose(w3[r, s].double(), sol, atol=1e-5)
+    x_few = x[:100]  # 100 tokens, about 210 kept inputs per row
+    h_few = gram(x_few)
+    w4 = refit(w.double(), h_few, mask)
+    assert bool(torch.isfinite(w4).all()) and torch.equal(w4 != 0, mask)
+    assert reconstruction_error(w, w4, h_few) <= reconstruction_error(w, w * mask, h_few) * 1e-6
+
+
 def obs_sequential(w, h, mask):
     """SparseGPT's update written out: column by column, each pruned weight's error spread over the
     later columns with the explicit inverse of H restricted to them (no Cholesky, no blocks)."""
