@@ -50,6 +50,7 @@ from sparsecodesign.fileio import OutputLock, atomic_write_json
 from .compare_config import (
     COUPLED,
     CompareConfig,
+    achievable_ratio,
     CompareError,
     budget_independent,
     budget_modes,
@@ -170,8 +171,10 @@ def prune_probe(ctx: _Search, structure: str, ratio: float, budget: str) -> Path
 def search_structure(ctx: _Search, structure: str, budget: str) -> dict:
     """The highest ratio of ``structure`` within the tolerance on validation, with every probe."""
     cfg, probes = ctx.cfg, {}
+    snap = (lambda r: achievable_ratio(ctx.model0, structure, r)) if structure in COUPLED else (lambda r: r)
 
     def evaluate_ratio(r: float) -> float:
+        r = snap(r)   # a coupled structure prunes whole groups: the ratio it really reaches
         try:
             probes[r] = prune_probe(ctx, structure, r, budget)
         except BudgetError as e:   # a whole-network ratio no pruning can reach (every layer at its minimum)
@@ -190,8 +193,8 @@ def search_structure(ctx: _Search, structure: str, budget: str) -> dict:
         points = [(r, acc, ok)]
     else:
         res = matched_ratio(evaluate_ratio, ctx.baseline, cfg.tolerance_pp / 100, cfg.ladder, cfg.bisections)
-        chosen = (res.ratio, res.accuracy)
-        points = [(p.ratio, p.accuracy, p.within) for p in res.points]
+        chosen = (None if res.ratio is None else snap(res.ratio), res.accuracy)
+        points = list({snap(p.ratio): (snap(p.ratio), p.accuracy, p.within) for p in res.points}.values())
     if chosen[0] is None:
         ctx.log(f"[{structure}, {budget}] no ratio within {cfg.tolerance_pp} pp; it is left out of the comparison")
     return {"budget": budget, "ratio": chosen[0], "val_accuracy": chosen[1], "points": points,

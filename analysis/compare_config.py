@@ -23,6 +23,7 @@ from pruning.coupled_projection import CoupledError, coupled_sets
 from pruning.data import DATASETS, Dataset
 from pruning.models import MODELS, TRACED, prunable_layers
 from pruning.structures import Structure, StructureError
+from pruning.topk import keep_count
 from pruning.user_model import ModelSpecError, build_for_data, parse_input_shape, spec_form
 from sparsecodesign.fileio import as_tuple, short, unknown_fields
 
@@ -297,6 +298,13 @@ def pooled(structure: str, budget: str) -> bool:
     """Whether a probe of ``structure`` shares a whole-network budget: under ``global``, every structure but the
     fixed N:M pattern and the coupled ones (one ratio per head / neuron set)."""
     return budget == "global" and structure != "nm" and structure not in COUPLED
+
+
+def achievable_ratio(model: nn.Module, structure: str, ratio: float) -> float:
+    """The ratio a coupled structure really prunes when asked for ``ratio``: whole groups, at least one kept
+    (4 heads: 0.25, 0.5 or 0.75; asked 0.99 it keeps 1 head, 0.75).  Sets of different sizes: the first set's."""
+    n = coupled_sets(model, structure)[0].n_groups
+    return round(1.0 - keep_count(n, ratio) / n, 6)
 
 
 def check_coupled(model: nn.Module, structures) -> None:

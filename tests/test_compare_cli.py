@@ -98,7 +98,9 @@ def test_compare_quiet_prints_one_line_with_the_report_path_and_winners(tmp_path
     assert out == [f"compare: {tmp_path / 'report.md'}; winners: eie_like non-structured, tpu_like filter=channel"]
     assert seen["progress"] is False
     assert main(["compare", "--out", str(tmp_path)]) == 0   # without --quiet: the log and bars
-    assert capsys.readouterr().out.splitlines() == ["a progress line"] and seen["progress"] is True
+    lines = capsys.readouterr().out.splitlines()   # the threads line, then the log
+    assert lines[0].startswith("[plan] ") and "torch thread(s)" in lines[0]
+    assert lines[1:] == ["a progress line"] and seen["progress"] is True
 
 
 def test_prune_quiet_line_names_artifact_compression_accuracy_and_loss(tmp_path, capsys, monkeypatch):

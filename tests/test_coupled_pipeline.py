@@ -203,3 +203,14 @@ def test_hil_mixes_per_layer_structures_only_and_only_pruned_layers():
                                                                           "attn.score": "nm"}
     assert cheapest_per_layer(tables, ["nonstructured", "nm"], "p", ["fc1", "fc2"]) == {"fc1": "nonstructured",
                                                                                           "fc2": "nm"}
+
+
+def test_a_coupled_search_reports_the_ratio_it_really_reached():
+    """4 heads: asked 0.9 or 0.99 the pruning keeps one head, 0.75; 64 neurons: 0.9 keeps 6, 0.90625."""
+    from analysis.compare_config import achievable_ratio
+
+    model = _vit()
+    assert [achievable_ratio(model, "heads", r) for r in (0.25, 0.5, 0.6, 0.75, 0.9, 0.99)] == \
+        [0.25, 0.5, 0.5, 0.75, 0.75, 0.75]
+    assert achievable_ratio(model, "neurons", 0.9) == 0.90625
+    assert achievable_ratio(model, "neurons", 0.99) == round(1 - 1 / 64, 6)
