@@ -3,6 +3,7 @@ figure of report.md / report.html."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -13,7 +14,9 @@ from hypothesis import strategies as st
 
 from analysis.matrix import cost_matrix
 from analysis.plots import log_ticks
-from analysis.report import _html, write_report
+from analysis.matrix import ZERO_MARKS
+from analysis.matrix_html import matrix_table
+from analysis.report import _html, weak_dense_warning, write_report
 
 # a real `compare` summary (digits, nonstructured + filter, eie_like + fpga_small + cpu, both budgets; the CPU
 # timed on a loaded machine), written by run_compare with the settings of test_compare_end_to_end_small
@@ -107,8 +110,11 @@ def _matrix_winners(m) -> dict[str, set[str]]:
 def test_the_matrix_winners_and_ties_are_the_verdicts(make):
     summary = make()
     m = cost_matrix(summary)
-    assert _matrix_winners(m) == _verdict_winners(summary)
+    untrusted = {p for (s, p), c in m.cells.items() if c.untrusted}
+    assert _matrix_winners(m) == {p: set() if p in untrusted else w for p, w in _verdict_winners(summary).items()}
     for p, winners in _verdict_winners(summary).items():
+        if p in untrusted:
+            continue
         assert all(m.cells[(s, p)].tied == (len(winners) > 1) for s in winners)
         dense = next(r for r in summary["rows"] if r["platform"] == p and r["structure"] == "dense")
         key = "energy_pj" if m.metrics[p] == "energy" else "latency_s"
@@ -139,8 +145,10 @@ def test_the_report_reads_matrix_verdicts_figures_then_rules_and_tables(tmp_path
     intro = md[:md.index("![")]
     assert len(intro) < 600 and "Newcombe" not in intro               # the rules come after the figures
     html = (tmp_path / "report.html").read_text()
-    first = re.search(r"<figure><img [^>]*><figcaption>([^<]*)</figcaption>", html)
-    assert first.group(1).startswith("Which structure wins where") and first.start() < html.index("<table>")
+    first = html.index("<figure id='matrix'")                        # the matrix, drawn as a table, leads
+    assert first < html.index("<img") and first < html.index("<table>")
+    assert html.index("<caption>Which structure wins where") > first
+    assert "structure_matrix" not in html and html.count("<img") == 5   # the PNG is in report.md only
     assert html.rindex("<img") < html.index("<table>")               # every table after every figure
     # each section holding a table is folded; the verdicts are not
     folded = re.findall(r"<details>\n<summary><h2>([^<]*)</h2></summary>", html)
@@ -156,3 +164,72 @@ def test_log_ticks_are_few_plain_and_inside_the_range(lo, span):
     ticks = log_ticks(lo, hi)
     assert 2 <= len(ticks) <= 7
     assert ticks == sorted(ticks) and all(lo <= t <= hi for t in ticks)
+
+
+def test_untrusted_timings_are_shown_but_never_boxed_as_a_winner(tmp_path):
+    """Issue 25, finding 4: a boxed '0.76*?' on a loaded CPU; the values stay, the box goes, the mark is explained."""
+    m = cost_matrix(json.loads(SMALL.read_text()))
+    cpu = next(p for p in m.platforms if p.startswith("cpu"))
+    assert not any(c.winner for (s, p), c in m.cells.items() if p == cpu)
+    assert any(c.winner for (s, p), c in m.cells.items() if p != cpu)
+    table = matrix_table(m)
+    cells = re.findall(r"<td class='(\w+)'[^>]*>([^<]*)<", table)
+    assert any(cls == "untrusted" and text.endswith("?") for cls, text in cells)
+    assert not any(text.endswith("?*") or text.endswith("*?") for _, text in cells)
+    assert "untrusted timings: no winner" in table and "no winner is declared there" in table
+
+
+def _two_platforms():
+    """Platform tiny: every ratio tiny (0.01-0.04, as scnn_like); platform big: ratios near 1."""
+    s = _summary()
+    s["rows"] = [_row("dense", "tiny", 100.0), _row("nonstructured", "tiny", 1.0), _row("filter", "tiny", 4.0),
+                 _row("dense", "big", 100.0), _row("nonstructured", "big", 80.0), _row("filter", "big", 90.0)]
+    s["rows"][0]["zero_handling"], s["rows"][3]["zero_handling"] = "skips", "gates"
+    s["structures"] = {k: v for k, v in s["structures"].items() if k in ("nonstructured", "filter")}
+    s["verdicts"] = [{"platform": "tiny", "metric": "energy", "winner": "nonstructured", "tied": []},
+                     {"platform": "big", "metric": "energy", "winner": "nonstructured", "tied": []}]
+    return s
+
+
+def test_the_html_matrix_colours_each_column_against_its_own_dense_and_marks_zero_skipping():
+    """Issue 25, finding 3: one colour scale saturated by scnn_like flattened the others; nothing marked which
+    engines skip zeros."""
+    m = cost_matrix(_two_platforms())
+    assert m.zeros == {"tiny": "skips", "big": "gates"}
+    table = matrix_table(m)
+    colours = dict(re.findall(r"<td class='\w+' style='background:(#[0-9a-f]{6})[^>]*>([^<]*)<", table)[i][::-1]
+                   for i in range(6))
+    # each column's cheapest model gets the column's full green, however far apart the two columns' ratios are
+    assert colours["0.01*"] == colours["0.8*"] != "#ffffff" and colours["1"] == "#ffffff"
+    heads = re.findall(r"<th class='plat'[^>]*>([^<]*)<", table)
+    assert heads == [f"tiny {ZERO_MARKS['skips'][0]}", f"big {ZERO_MARKS['gates'][0]}"]
+    legend = html.unescape(table.split("<figcaption>")[1])                       # the legend says what each means
+    assert ZERO_MARKS["skips"][1] in legend and ZERO_MARKS["gates"][1] in legend
+
+
+def test_the_report_html_draws_the_matrix_as_a_table(tmp_path):
+    write_report(tmp_path, json.loads(SMALL.read_text()), log=lambda s: None)
+    html = (tmp_path / "report.html").read_text()
+    assert "<table class='matrix'>" in html and "](structure_matrix.png)" in (tmp_path / "report.md").read_text()
+
+
+def test_a_dense_reference_weaker_than_the_pruned_models_is_warned_about(tmp_path):
+    """Issue 25, finding 5: an undertrained dense model makes every pruned model 'matched'."""
+    s = json.loads(SMALL.read_text())
+    assert weak_dense_warning(s) is None
+    s["baseline_val"] = {**s["baseline_val"], "accuracy": 0.95}   # both pruned models (99.30%, 96.50%) beat it
+    text = weak_dense_warning(s)
+    assert "dense scores 95.00% and non-structured 99.30% (+4.30 pp), filter 96.50% (+1.50 pp)" in text
+    assert "2 of 2 models beat it" in text and "vacuous" in text
+    s["config"] = {**s["config"], "tolerance_pp": 2.0}
+    assert "non-structured beats it by more than the 2.0 pp tolerance" in weak_dense_warning(s)
+    s["structures"]["filter"]["val"] = {**s["structures"]["filter"]["val"], "accuracy": 0.9}
+    assert weak_dense_warning(s) is not None                   # one far above is enough
+    s["structures"]["nonstructured"]["val"] = {**s["structures"]["nonstructured"]["val"], "accuracy": 0.96}
+    assert weak_dense_warning(s) is None                       # 1 of 2 above, by 1 pp < 2 pp: no warning
+    s["config"] = {**s["config"], "tolerance_pp": 0.5}
+    logged = []
+    write_report(tmp_path, s, log=logged.append)
+    assert "looks weaker" in (tmp_path / "report.md").read_text().split("![")[0]    # before the first figure
+    assert "looks weaker" in (tmp_path / "report.html").read_text()
+    assert any("looks weaker" in line for line in logged)
