@@ -338,8 +338,9 @@ def write_report(out: Path, summary: dict, log=print) -> None:
         "storage": plots.storage(rows, out),
         "breakeven": plots.breakeven(summary["breakeven"], out, bits=summary["config"].get("bits")),
         "pareto": plots.pareto(summary["pareto"], out),
-        "simmeas": plots.sim_vs_measured(rows, out),
     }
+    if any(r["kind"] == "cpu" and r.get("speedup_vs_dense") for r in rows):   # --no-cpu: no empty axes embedded
+        figs["simmeas"] = plots.sim_vs_measured(rows, out)
     captions = {"matrix": "Which structure wins where: cost relative to dense and to the best structured model",
                 "energy": "Energy breakdown", "storage": "Storage with index and padding overhead",
                 "breakeven": "Speedup vs pruning ratio, break-even marked", "pareto": "Accuracy vs energy",
@@ -349,6 +350,8 @@ def write_report(out: Path, summary: dict, log=print) -> None:
     md = _intro(summary) + (["", weak] if weak else []) + ["", image["matrix"], ""] + _verdicts(summary) + \
         ["", "## Figures", ""]
     md += [image[k] for k in figs if k != "matrix"]
+    if "simmeas" not in figs:
+        md += ["", "(No measured CPU latency in this run, so no simulated-vs-measured figure.)"]
     md += [""] + _rules(summary) + ["", CONFIGS_LINE, ""] + _matched(summary) + [""] + \
         _results(rows, summary["structures"]) + [""] + _breakeven(summary)
     for other in summary.get("beside", []):

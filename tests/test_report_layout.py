@@ -233,3 +233,14 @@ def test_a_dense_reference_weaker_than_the_pruned_models_is_warned_about(tmp_pat
     assert "looks weaker" in (tmp_path / "report.md").read_text().split("![")[0]    # before the first figure
     assert "looks weaker" in (tmp_path / "report.html").read_text()
     assert any("looks weaker" in line for line in logged)
+
+
+def test_no_empty_sim_vs_measured_figure_without_a_cpu_run(tmp_path):
+    """Issue 25, finding 7: with --no-cpu an empty sim_vs_measured.png was embedded."""
+    s = json.loads(SMALL.read_text())
+    s["rows"] = [r for r in s["rows"] if r["kind"] not in ("cpu", "gpu")]
+    s["verdicts"] = [v for v in s["verdicts"] if v["kind"] not in ("cpu", "gpu")]
+    write_report(tmp_path, s, log=lambda s: None)
+    md = (tmp_path / "report.md").read_text()
+    assert "sim_vs_measured" not in md and "no simulated-vs-measured figure" in md
+    assert "Simulated vs measured" not in (tmp_path / "report.html").read_text()
