@@ -337,7 +337,7 @@ def write_report(out: Path, summary: dict, log=print) -> None:
         "energy": plots.energy_breakdown(rows, out),
         "storage": plots.storage(rows, out),
         "breakeven": plots.breakeven(summary["breakeven"], out, bits=summary["config"].get("bits")),
-        "pareto": plots.pareto(summary["pareto"], out),
+        "pareto": plots.pareto(summary["pareto"], out, summary["config"].get("tolerance_pp", 1.0)),
     }
     if any(r["kind"] == "cpu" and r.get("speedup_vs_dense") for r in rows):   # --no-cpu: no empty axes embedded
         figs["simmeas"] = plots.sim_vs_measured(rows, out)

@@ -244,3 +244,56 @@ def test_no_empty_sim_vs_measured_figure_without_a_cpu_run(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "sim_vs_measured" not in md and "no simulated-vs-measured figure" in md
     assert "Simulated vs measured" not in (tmp_path / "report.html").read_text()
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures each plot function saves, by file name (``_save`` still writes them)."""
+    import analysis.plots as plots
+
+    figs, save = {}, plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path, *a: (figs.__setitem__(path.name, fig), save(fig, path, *a))[1])
+    return figs
+
+
+def test_untrusted_cpu_timings_do_not_set_the_speed_up_axes(tmp_path, drawn):
+    """Issue 25, finding 7: untrusted CPU points (up to 4,000x) set the speed-up axis."""
+    from analysis.plots import breakeven, sim_vs_measured
+
+    s = json.loads(SMALL.read_text())
+    for m in s["breakeven"]["cpu_sweep"]:
+        m["timing_trusted"] = False
+    s["breakeven"]["cpu_sweep"][-1]["csr_speedup"] = 4000.0
+    breakeven(s["breakeven"], tmp_path)
+    lo, hi = drawn["speedup_vs_ratio.png"].axes[1].get_ylim()
+    assert hi < 100 and "beyond the axis drawn at its edge" in drawn["speedup_vs_ratio.png"]._suptitle.get_text().replace("\n", " ")
+    rows = s["rows"]
+    cpu = [r for r in rows if r["kind"] == "cpu" and r["structure"] != "dense"]
+    cpu[0]["speedup_vs_dense"], cpu[0]["timing_trusted"] = 4000.0, False
+    sim_vs_measured(rows, tmp_path)
+    assert drawn["sim_vs_measured.png"].axes[0].get_xlim()[1] < 100
+
+
+def test_a_failed_probe_does_not_set_the_accuracy_axis(tmp_path, drawn):
+    """Issue 25, finding 7: one failed probe (22%) set the accuracy axis of the Pareto figure."""
+    from analysis.plots import accuracy_floor_pct, pareto
+
+    pts = json.loads(SMALL.read_text())["pareto"]   # two probes failed there: filter 0.75 (20%), non-str. 0.99 (21%)
+    floor = accuracy_floor_pct(pts, 0.5)
+    assert floor > 90
+    pareto(pts, tmp_path, 0.5)
+    fig = drawn["pareto.png"]
+    assert all(ax.get_ylim()[0] > 90 for ax in fig.axes if ax.get_title())
+    assert "2 probe(s) below" in fig._suptitle.get_text().replace("\n", " ")
+
+
+def test_colours_mean_one_thing_across_adjacent_figures():
+    """Issue 25, finding 7: 'index' was red in storage and green in energy; platforms took structures' blues."""
+    from analysis.plots import COLORS, ENERGY_PARTS, PLATFORM_PALETTE, STORAGE_PARTS, platform_colors
+
+    meaning: dict[str, set] = {}
+    for _, name, colour in ENERGY_PARTS + STORAGE_PARTS:
+        meaning.setdefault(colour, set()).add(name)
+    assert all(len(names) == 1 for names in meaning.values()), meaning
+    assert not set(PLATFORM_PALETTE) & set(COLORS.values())
+    assert platform_colors(["a", "b", "a"]) == {"a": PLATFORM_PALETTE[0], "b": PLATFORM_PALETTE[1]}
