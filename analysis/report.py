@@ -156,8 +156,33 @@ def matched_line(structures: dict) -> str:
     return text + (f"; no ratio within the tolerance: {', '.join(missing)}" if missing else "") + "."
 
 
+def compression_note(summary: dict) -> str | None:
+    """The matched line's 'Nx' explained by its parts: compression counts weights (all / nonzero); the bits each
+    platform stores add its format's index, padding and pointers, so per structure the range of dense's stored
+    bits / the model's over the simulated platforms (None: no simulated storage)."""
+    sim = [r for r in summary["rows"] if r.get("kind") not in ("cpu", "gpu") and r.get("storage_bits")]
+    dense = {r["platform"]: r["storage_bits"] for r in sim if r["structure"] == "dense"}
+    parts = []
+    for s, info in summary["structures"].items():
+        vs = {r["platform"]: dense[r["platform"]] / r["storage_bits"] for r in sim
+              if r["structure"] == s and r["platform"] in dense}
+        if not vs or not info.get("compression"):
+            continue
+        lo, hi = min(vs, key=vs.get), max(vs, key=vs.get)
+        span = (f"{vs[lo]:.3g}x ({lo})" if lo == hi or f"{vs[lo]:.3g}" == f"{vs[hi]:.3g}"
+                else f"{vs[lo]:.3g}x ({lo}) to {vs[hi]:.3g}x ({hi})")
+        parts.append(f"{label(s)} {info['compression']:.3g}x in weights, {span} in stored bits")
+    if not parts:
+        return None
+    return ("Compression counts weights (all / nonzero); the bits a platform stores add its format's index, "
+            "padding and pointers, so against the dense model's stored bits on the same platform: "
+            + "; ".join(parts) + ".")
+
+
 def _verdicts(summary: dict) -> list[str]:
-    return ["## Verdict per platform", "", matched_line(summary["structures"]), ""] + \
+    note = compression_note(summary)
+    return ["## Verdict per platform", "", matched_line(summary["structures"])
+            + (" " + note if note else ""), ""] + \
         [f"- {v['text']}" for v in summary["verdicts"]] + ["", VERDICT_NOTE] + _across(summary)
 
 

@@ -16,7 +16,7 @@ from analysis.matrix import cost_matrix
 from analysis.plots import log_ticks
 from analysis.matrix import ZERO_MARKS
 from analysis.matrix_html import matrix_table
-from analysis.report import _html, weak_dense_warning, write_report
+from analysis.report import _html, compression_note, weak_dense_warning, write_report
 
 # a real `compare` summary (digits, nonstructured + filter, eie_like + fpga_small + cpu, both budgets; the CPU
 # timed on a loaded machine), written by run_compare with the settings of test_compare_end_to_end_small
@@ -297,3 +297,16 @@ def test_colours_mean_one_thing_across_adjacent_figures():
     assert all(len(names) == 1 for names in meaning.values()), meaning
     assert not set(PLATFORM_PALETTE) & set(COLORS.values())
     assert platform_colors(["a", "b", "a"]) == {"a": PLATFORM_PALETTE[0], "b": PLATFORM_PALETTE[1]}
+
+
+def test_the_compression_headline_is_explained_by_the_stored_bits():
+    """Issue 25, finding 7: a '33.3x' beside a model that stores 1.4x fewer bits than dense on a platform."""
+    s = json.loads(SMALL.read_text())
+    sim = [r for r in s["rows"] if r["kind"] not in ("cpu", "gpu")]
+    dense = {r["platform"]: r["storage_bits"] for r in sim if r["structure"] == "dense"}
+    ns = {r["platform"]: dense[r["platform"]] / r["storage_bits"] for r in sim if r["structure"] == "nonstructured"}
+    note = compression_note(s)
+    lo, hi = min(ns, key=ns.get), max(ns, key=ns.get)
+    assert (f"non-structured {s['structures']['nonstructured']['compression']:.3g}x in weights, "
+            f"{ns[lo]:.3g}x ({lo}) to {ns[hi]:.3g}x ({hi}) in stored bits") in note
+    assert note.startswith("Compression counts weights (all / nonzero)")
