@@ -126,22 +126,32 @@ def _stacked(rows, parts, path: Path, title: str, unit: str, scale: float) -> Pa
     sim = [r for r in rows if r["kind"] not in ("cpu", "gpu")]
     platforms = list(dict.fromkeys(r["platform"] for r in sim))
     fig, axes = _grid(len(platforms))
+    flagged = any(r.get("accuracy_status") == "validation only" for r in sim)
     for ax, plat in zip(axes, platforms):
         pr = [r for r in sim if r["platform"] == plat]
-        names = [r["structure"] for r in pr]
+        # a model matched on validation only is marked here too, not only in the matrix
+        names = [r["structure"] + (" (val. only)" if r.get("accuracy_status") == "validation only" else "")
+                 for r in pr]
         bottom = [0.0] * len(pr)
         for key, label, color in parts:
             vals = [(r.get(key) or 0) / scale for r in pr]
             ax.bar(names, vals, bottom=bottom, color=color, label=label)
             bottom = [b + v for b, v in zip(bottom, vals)]
-        ax.set_ylim(0, max(bottom + [1e-12]) * 1.08)
+        index_key = next(k for k, label, _ in parts if label == "index")
+        for x, (r, total) in enumerate(zip(pr, bottom)):   # a thin index segment is named by its share
+            share = (r.get(index_key) or 0) / scale / total if total else 0.0
+            if share:
+                ax.text(x, total, f"idx {share:.0%}" if share >= 0.005 else "idx <1%", ha="center",
+                        va="bottom", fontsize=6, color=dict((lb, c) for _, lb, c in parts)["index"])
+        ax.set_ylim(0, max(bottom + [1e-12]) * 1.15)
         ax.set_title(plat, fontsize=10)
         ax.set_ylabel(unit, fontsize=8)
         ax.tick_params(axis="x", rotation=60, labelsize=8)
         ax.tick_params(axis="y", labelsize=8)
     handles = [Patch(color=c) for _, _, c in parts]
     legend_in = _legend_below(fig, handles, [label for _, label, _ in parts], len(parts))
-    _title(fig, title)
+    _title(fig, title + "; idx: the index share above each bar" + ("; (val. only): matched on validation only, "
+                                                                  "never a winner" if flagged else ""))
     return _save(fig, path, legend_in)
 
 

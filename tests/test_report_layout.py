@@ -310,3 +310,25 @@ def test_the_compression_headline_is_explained_by_the_stored_bits():
     assert (f"non-structured {s['structures']['nonstructured']['compression']:.3g}x in weights, "
             f"{ns[lo]:.3g}x ({lo}) to {ns[hi]:.3g}x ({hi}) in stored bits") in note
     assert note.startswith("Compression counts weights (all / nonzero)")
+
+
+def test_breakdowns_name_the_index_share_and_mark_validation_only_models(tmp_path, drawn):
+    """Issue 25, finding 7: the index energy segment was never visible; validation-only models were marked only
+    in the matrix."""
+    from analysis.plots import energy_breakdown
+
+    s = json.loads(SMALL.read_text())
+    rows = [dict(r) for r in s["rows"]]
+    for r in rows:
+        if r["structure"] == "filter":
+            r["accuracy_status"] = "validation only"
+    energy_breakdown(rows, tmp_path)
+    fig = drawn["energy_breakdown.png"]
+    eie = next(ax for ax in fig.axes if ax.get_title() == "eie_like")
+    ns = next(r for r in rows if r["platform"] == "eie_like" and r["structure"] == "nonstructured")
+    share = ns["energy_index_pj"] / sum(ns.get(k) or 0 for k in ("energy_dram_pj", "energy_sram_pj", "energy_rf_pj",
+                                                                  "energy_mac_pj", "energy_index_pj",
+                                                                  "energy_clock_pj"))
+    assert share > 0 and any(t.get_text() in (f"idx {share:.0%}", "idx <1%") for t in eie.texts)
+    assert "filter (val. only)" in [t.get_text() for t in eie.get_xticklabels()]
+    assert "matched on validation only" in fig._suptitle.get_text().replace("\n", " ")
