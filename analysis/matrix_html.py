@@ -34,11 +34,11 @@ def _column_span(m: CostMatrix, p: str) -> float:
 def _header(m: CostMatrix, p: str) -> str:
     zero = (m.zeros or {}).get(p)
     mark = ZERO_MARKS[zero][0] if zero else ""
-    metric = m.metrics[p] + (", unvalidated" if p in m.unvalidated else "")
+    metric = m.metrics[p] + ("<br>unvalidated" if p in m.unvalidated else "")   # one short word a line: narrow
     untrusted = any(c.untrusted for (s, q), c in m.cells.items() if q == p)
-    note = "<br><small>untrusted timings: no winner</small>" if untrusted else ""
+    note = "<br><small>untrusted timings:<br>no winner</small>" if untrusted else ""
     title = f' title="{html.escape(ZERO_MARKS[zero][1])}"' if zero else ""
-    return (f"<th class='plat'{title}>{html.escape(p)} {mark}<br><small>{html.escape(metric)}</small>{note}</th>")
+    return f"<th class='plat'{title}>{html.escape(p)} {mark}<br><small>{metric}</small>{note}</th>"
 
 
 def _cell(m: CostMatrix, s: str, p: str, span: float) -> str:
@@ -46,7 +46,7 @@ def _cell(m: CostMatrix, s: str, p: str, span: float) -> str:
     if c is None:
         return "<td class='none'>-</td>"
     text = f"{c.vs_dense:.3g}" + ("?" if c.untrusted else "") + ("*" if c.winner else "")
-    small = "" if c.vs_best_structured is None else f"<br><small>{c.vs_best_structured:.3g} vs best str.</small>"
+    small = "" if c.vs_best_structured is None else f"<br><small>{c.vs_best_structured:.3g}</small>"
     style = [f"background:{_shade(c.vs_dense, span)}"]
     if c.winner:
         style.append("outline:3px " + ("dashed" if c.tied else "solid") + " #000;outline-offset:-3px;font-weight:bold")

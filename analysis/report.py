@@ -437,10 +437,10 @@ def _html(md: str, figs: dict, tables: dict | None = None) -> str:
             out.append(f"<p>{_inline(line)}</p>")
     if in_table:
         out.append("</table>")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
+    style = ("body{font-family:sans-serif;max-width:1240px;margin:auto;padding:1em}"
              "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px}"
              "details{margin:1em 0}summary h2{display:inline}summary{cursor:pointer}"
-             "table.matrix{font-size:14px}table.matrix td{text-align:center;min-width:4.5em}"
+             "table.matrix{font-size:14px;width:max-content}table.matrix td{text-align:center;min-width:4em}"
              "table.matrix th.row{text-align:left;font-weight:normal;white-space:nowrap}"
              "table.matrix caption{font-weight:bold;text-align:left}figcaption{font-size:13px}")
     return f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>" + \

@@ -62,10 +62,29 @@ def render(page: Path, width_px: int = 1280) -> dict:
     return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
 
 
+def _ten_platforms(summary: dict) -> dict:
+    """The fixture's simulated platforms copied under the nine simulated presets' names (plus its CPU): a matrix as
+    wide as the default compare's (LeNet-5's rendered at 76% of its width in a 1100 px page before)."""
+    names = ["tpu_like", "eyeriss_like", "eie_like", "sigma_like", "scnn_like", "nm_asic", "fpga_small",
+             "fpga_large", "fpga_sparse"]
+    sim = [p for p in dict.fromkeys(r["platform"] for r in summary["rows"]) if not p.startswith("cpu")]
+    copy = {n: sim[i % len(sim)] for i, n in enumerate(names)}
+    rows = [{**r, "platform": n} for n, src in copy.items() for r in summary["rows"] if r["platform"] == src]
+    verdicts = [{**v, "platform": n} for n, src in copy.items() for v in summary["verdicts"] if v["platform"] == src]
+    cpu = [r for r in summary["rows"] if r["platform"].startswith("cpu")]
+    # row labels as long as with 10,000 test images
+    structures = {k: {**v, "test": {**v["test"], "n": 10000}} for k, v in summary["structures"].items()}
+    return {**summary, "structures": structures, "baseline_test": {**summary["baseline_test"], "n": 10000},
+            "rows": rows + cpu, "verdicts": verdicts + [v for v in summary["verdicts"]
+                                                                  if v["platform"].startswith("cpu")]}
+
+
 @pytest.mark.skipif(BROWSER is None, reason="no headless Chromium (apt-get install chromium-headless-shell)")
-@pytest.mark.parametrize("cpu", [True, False], ids=["with-cpu", "no-cpu"])
-def test_the_rendered_report_shows_the_matrix_at_full_width_and_no_empty_figure(tmp_path, cpu):
+@pytest.mark.parametrize("cpu,wide", [(True, False), (False, False), (True, True)], ids=["with-cpu", "no-cpu", "wide"])
+def test_the_rendered_report_shows_the_matrix_at_full_width_and_no_empty_figure(tmp_path, cpu, wide):
     summary = json.loads(SMALL.read_text())
+    if wide:
+        summary = _ten_platforms(summary)
     if not cpu:   # as with --no-cpu: no measured rows
         summary["rows"] = [r for r in summary["rows"] if r["kind"] not in ("cpu", "gpu")]
         summary["verdicts"] = [v for v in summary["verdicts"] if v["kind"] not in ("cpu", "gpu")]
@@ -73,6 +92,7 @@ def test_the_rendered_report_shows_the_matrix_at_full_width_and_no_empty_figure(
     write_report(tmp_path, summary, log=lambda s: None)
     seen = render(tmp_path / "report.html")
     assert seen["table_w"] >= 0.9 * seen["natural_w"], seen           # the matrix is not scaled down
+    assert seen["table_w"] <= 1280, seen                               # and fits a 1280 px window
     assert seen["min_font_px"] >= 11, seen                             # its labels are readable
     assert seen["imgs"], seen
     for img in seen["imgs"]:
