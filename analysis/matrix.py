@@ -1,7 +1,8 @@
 """The report's first picture, as data: structure x platform, cost relative to dense and to the best structured
 model, the winner and ties marked (from the verdicts), validation-only models flagged.
 
-Pure: ``cost_matrix(summary)`` reads a compare summary (``summary.json``) and nothing else;
+Pure: ``cost_matrix(summary)`` reads a compare summary (``summary.json``) and nothing else (an older summary
+without the rows' ``zero_handling``: the preset of the platform's name);
 ``analysis.plots.structure_matrix`` draws it.
 """
 
@@ -34,6 +35,36 @@ class CostMatrix:
     title: str
     caption: str
     unvalidated: frozenset = frozenset()   # platforms whose compared cost no reference reproduces
+    zeros: dict = None                     # platform -> 'skips' | 'gates' | 'computes' zeros; None: unknown
+
+
+ZERO_MARKS = {"skips": ("\u2298", "skips zeros: its engine does no work for a zero weight (or activation)"),
+              "gates": ("\u25d0", "gates zeros: a zero operand's MAC still takes its cycle, at a fraction of the "
+                                  "energy"),
+              "computes": ("", "zeros are computed like any other value")}
+
+
+def zero_handling(row: dict) -> str | None:
+    """'skips', 'gates' or 'computes': what a platform's engine does with zeros, from the row's
+    ``zero_handling`` column (written by ``report_data``); a summary without it: the preset of the same name, else
+    None (measured platforms: None)."""
+    mode = row.get("zero_handling")
+    if mode is None and not str(row.get("engine", "")).startswith("measured"):
+        from accel_models.hardware import HardwareError, load_accelerator, preset_names
+
+        if row["platform"] in preset_names():
+            try:
+                mode = zero_mode(load_accelerator(row["platform"]))
+            except HardwareError:
+                return None
+    return mode
+
+
+def zero_mode(a) -> str:
+    """An accelerator's zero handling in the report's three words (a sparse engine skips zero weights)."""
+    if a.pe.sparse or a.pe.zero_handling == "skipping":
+        return "skips"
+    return "gates" if a.pe.zero_handling == "gating" else "computes"
 
 
 def _interval(test: dict | None) -> str:
@@ -73,6 +104,8 @@ def cost_matrix(summary: dict) -> CostMatrix:
         best_s = min(matched_s) if matched_s else None
         v = verdicts[p]
         winners = set(v.get("tied") or []) | ({v["winner"]} if v.get("winner") else set())
+        if v.get("declared") is False or any(q == p for _, q in untrusted):
+            winners = set()   # untrusted timings: shown, never boxed as a winner
         for s in structures:
             c = cost.get((s, p))
             if not c or not dense:
@@ -93,9 +126,10 @@ def cost_matrix(summary: dict) -> CostMatrix:
                     "(docs/validation.md); its verdict says so.")
     if untrusted & set(cells):
         caption += (" ?: a measured latency (or its dense reference) timed on a loaded machine or with dispersed "
-                    "runs; that ratio may not hold on a quiet machine.")
+                    "runs; that ratio may not hold on a quiet machine, so no winner is declared there (none boxed).")
     return CostMatrix(structures, platforms, metrics, cells,
                       {s: _row_label(s, summary["structures"].get(s), summary.get("baseline_test"))
                        for s in structures},
                       f"Which structure wins where ({budget} budget, matched accuracy): cost relative to dense",
-                      caption, unvalidated)
+                      caption, unvalidated,
+                      {p: zero_handling(next(r for r in summary["rows"] if r["platform"] == p)) for p in platforms})

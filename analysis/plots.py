@@ -25,8 +25,40 @@ MARKERS = {"dense": "o", "nonstructured": "X", "filter": "s", "channel": "^", "c
 ENERGY_PARTS = [("energy_dram_pj", "DRAM", "#4e79a7"), ("energy_sram_pj", "SRAM", "#f28e2b"),
                 ("energy_rf_pj", "RF", "#e15759"), ("energy_mac_pj", "MAC", "#76b7b2"),
                 ("energy_index_pj", "index", "#59a14f"), ("energy_clock_pj", "clock", "#b07aa1")]
-STORAGE_PARTS = [("storage_weight_bits", "weights", "#4e79a7"), ("storage_index_bits", "index", "#e15759"),
-                 ("storage_padding_bits", "padding", "#f28e2b"), ("storage_pointer_bits", "pointers", "#59a14f")]
+# index has one colour in both breakdowns; no other colour is used in both with two meanings (issue 25, finding 7)
+STORAGE_PARTS = [("storage_weight_bits", "weights", "#bab0ac"), ("storage_index_bits", "index", "#59a14f"),
+                 ("storage_padding_bits", "padding", "#edc948"), ("storage_pointer_bits", "pointers", "#9c755f")]
+# platforms (lines, scatter colours) never take a structure's colour: 'blue' is filter in every figure
+PLATFORM_PALETTE = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#000080",
+                    "#8b0000", "#e377c2")
+
+
+def platform_colors(platforms) -> dict[str, str]:
+    """One colour per platform, by its order in the comparison (the same in every figure that colours platforms)."""
+    return {p: PLATFORM_PALETTE[i % len(PLATFORM_PALETTE)] for i, p in enumerate(dict.fromkeys(platforms))}
+
+
+def log_range(trusted: list[float], margin: float = 1.3) -> tuple[float, float] | None:
+    """A log axis's limits from the values that may set it (untrusted timings and failed probes may not), widened
+    by ``margin`` either side; None when there is none."""
+    vals = [v for v in trusted if v and v > 0 and math.isfinite(v)]
+    return (min(vals) / margin, max(vals) * margin) if vals else None
+
+
+def clipped(values: list[float], lo: float, hi: float) -> list[float]:
+    """Values pinned inside [lo, hi] (drawn at the axis's edge with a marker that says so)."""
+    return [min(max(v, lo), hi) for v in values]
+
+
+def accuracy_floor_pct(points: list[dict], tolerance_pp: float) -> float | None:
+    """The accuracy axis's lower limit (%): the lowest probe within ``max(10 x tolerance, 5)`` pp of dense sets it,
+    a failed probe far below does not (it is drawn at the floor, marked); None: no dense point."""
+    dense = [p["val_accuracy"] * 100 for p in points if p["structure"] == "dense"]
+    if not dense:
+        return None
+    floor = max(dense) - max(10 * tolerance_pp, 5.0)
+    near = [p["val_accuracy"] * 100 for p in points if p["val_accuracy"] * 100 >= floor]
+    return min(near) - 0.1 * max(10 * tolerance_pp, 5.0)
 DPI = 110
 
 
@@ -94,22 +126,32 @@ def _stacked(rows, parts, path: Path, title: str, unit: str, scale: float) -> Pa
     sim = [r for r in rows if r["kind"] not in ("cpu", "gpu")]
     platforms = list(dict.fromkeys(r["platform"] for r in sim))
     fig, axes = _grid(len(platforms))
+    flagged = any(r.get("accuracy_status") == "validation only" for r in sim)
     for ax, plat in zip(axes, platforms):
         pr = [r for r in sim if r["platform"] == plat]
-        names = [r["structure"] for r in pr]
+        # a model matched on validation only is marked here too, not only in the matrix
+        names = [r["structure"] + (" (val. only)" if r.get("accuracy_status") == "validation only" else "")
+                 for r in pr]
         bottom = [0.0] * len(pr)
         for key, label, color in parts:
             vals = [(r.get(key) or 0) / scale for r in pr]
             ax.bar(names, vals, bottom=bottom, color=color, label=label)
             bottom = [b + v for b, v in zip(bottom, vals)]
-        ax.set_ylim(0, max(bottom + [1e-12]) * 1.08)
+        index_key = next(k for k, label, _ in parts if label == "index")
+        for x, (r, total) in enumerate(zip(pr, bottom)):   # a thin index segment is named by its share
+            share = (r.get(index_key) or 0) / scale / total if total else 0.0
+            if share:
+                ax.text(x, total, f"idx {share:.0%}" if share >= 0.005 else "idx <1%", ha="center",
+                        va="bottom", fontsize=6, color=dict((lb, c) for _, lb, c in parts)["index"])
+        ax.set_ylim(0, max(bottom + [1e-12]) * 1.15)
         ax.set_title(plat, fontsize=10)
         ax.set_ylabel(unit, fontsize=8)
         ax.tick_params(axis="x", rotation=60, labelsize=8)
         ax.tick_params(axis="y", labelsize=8)
     handles = [Patch(color=c) for _, _, c in parts]
     legend_in = _legend_below(fig, handles, [label for _, label, _ in parts], len(parts))
-    _title(fig, title)
+    _title(fig, title + "; idx: the index share above each bar" + ("; (val. only): matched on validation only, "
+                                                                  "never a winner" if flagged else ""))
     return _save(fig, path, legend_in)
 
 
@@ -133,50 +175,71 @@ def breakeven(curves: dict, out: Path, measured: list[dict] | None = None, bits:
     fig = Figure(figsize=(12, 5.4))
     axes = fig.subplots(1, 2)
     lines = {}
+    colour = platform_colors(data["curves"])
+    clipped_any = False
     for ax, key, label in ((axes[0], "energy_pj", "energy saving (dense / non-structured)"),
                            (axes[1], "cycles", "speed-up in cycles (dense / non-structured)")):
         for plat, c in data["curves"].items():
             base = data["reference"][plat][key]
             sp = [base / v for v in c[key]]
-            line, = ax.plot(ratios, sp, marker="o", ms=3)
+            line, = ax.plot(ratios, sp, marker="o", ms=3, color=colour[plat])
             lines[plat] = line
             be = data["breakeven"][plat].get(f"{key}_vs_dense")
             if be is not None:
                 ax.axvline(be, color=line.get_color(), ls=":", lw=1)
                 ax.plot([be], [1.0], marker="x", color=line.get_color(), ms=8)
         measured = measured if measured is not None else curves.get("cpu_sweep")
+        sim_values = [base / v for plat, c in data["curves"].items()
+                      for base in [data["reference"][plat][key]] for v in c[key] if v]
+        trusted = [m for m in (measured or []) if m.get("timing_trusted") is not False]
+        lo, hi = log_range(sim_values + [1.0] + ([m["csr_speedup"] for m in trusted] if key == "cycles" else []))
         if measured and key == "cycles":
-            lines["CPU measured (CSR)"], = ax.plot([m["ratio"] for m in measured],
-                                                   [m["csr_speedup"] for m in measured], "k--", marker="s")
+            lines["CPU measured (CSR)"], = ax.plot([m["ratio"] for m in trusted],
+                                                   [m["csr_speedup"] for m in trusted], "k--", marker="s")
             loaded = [m for m in measured if m.get("timing_trusted") is False]
-            if loaded:
-                lines["CPU, timed on a loaded machine"], = ax.plot(
-                    [m["ratio"] for m in loaded], [m["csr_speedup"] for m in loaded], ls="none", marker="s",
-                    mfc="white", mec="k", ms=7)
+            if loaded:   # shown, pinned inside the axis (they do not set it): '^'/'v' at the edge when outside
+                ys = [m["csr_speedup"] for m in loaded]
+                for y, at in zip(ys, clipped(ys, lo, hi)):
+                    clipped_any |= y != at
+                lines["CPU, timed on a loaded machine (untrusted; at the edge: beyond the axis)"], = ax.plot(
+                    [m["ratio"] for m in loaded], clipped(ys, lo, hi), ls="none", marker="s", mfc="white",
+                    mec="k", ms=7)
             lines["ideal 1/(1-r)"], = ax.plot([m["ratio"] for m in measured], [m["ideal_speedup"] for m in measured],
                                               color="0.6", lw=1)
         ax.axhline(1.0, color="k", lw=0.8)
         ax.set_yscale("log")
+        ax.set_ylim(lo, hi)
         _log_axis(ax.yaxis)
         ax.set_xlabel("non-structured pruning ratio")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     legend_in = _legend_below(fig, list(lines.values()), list(lines), min(6, len(lines)))
     _title(fig, f"Non-structured sparsity vs the dense model on each platform's dense counterpart, "
-                f"{bits}-bit weights (x: break-even)")
+                f"{bits}-bit weights (x: break-even)"
+           + ("; untrusted CPU timings beyond the axis drawn at its edge" if clipped_any else ""))
     return _save(fig, out / "speedup_vs_ratio.png", legend_in)
 
 
-def pareto(points: list[dict], out: Path) -> Path:
+def pareto(points: list[dict], out: Path, tolerance_pp: float = 1.0) -> Path:
+    """Validation accuracy vs energy per platform; the accuracy axis spans dense down to the probes within
+    ``max(10 x tolerance, 5)`` pp of it (``accuracy_floor_pct``): a failed probe far below sits at the floor as 'v'."""
     platforms = list(dict.fromkeys(p["platform"] for p in points))
     fig, axes = _grid(len(platforms))
     seen = {}
+    floor = accuracy_floor_pct(points, tolerance_pp)
+    below = [p for p in points if floor is not None and p["val_accuracy"] * 100 < floor]
     for ax, plat in zip(axes, platforms):
         pts = [p for p in points if p["platform"] == plat]
         for s in dict.fromkeys(p["structure"] for p in pts):
             sp = [p for p in pts if p["structure"] == s]
-            seen[s] = ax.scatter([p["energy_pj"] / 1e6 for p in sp], [p["val_accuracy"] * 100 for p in sp],
+            acc = [p["val_accuracy"] * 100 for p in sp]
+            low = [a < floor for a in acc] if floor is not None else [False] * len(acc)
+            seen[s] = ax.scatter([p["energy_pj"] / 1e6 for p, lw in zip(sp, low) if not lw],
+                                 [a for a, lw in zip(acc, low) if not lw],
                                  color=COLORS.get(s, "k"), marker=MARKERS.get(s, "o"), s=20)
+            if any(low):
+                ax.scatter([p["energy_pj"] / 1e6 for p, lw in zip(sp, low) if lw], [floor] * sum(low),
+                           color=COLORS.get(s, "k"), marker="v", s=28)
         front, best = [], -1.0
         for p in sorted(pts, key=lambda p: p["energy_pj"]):
             if p["val_accuracy"] > best:
@@ -186,13 +249,19 @@ def pareto(points: list[dict], out: Path) -> Path:
                 color="k", lw=0.8)
         ax.set_xscale("log")
         _log_axis(ax.xaxis)
+        if floor is not None:
+            top = max(p["val_accuracy"] * 100 for p in points)
+            ax.set_ylim(floor - 0.02 * (top - floor + 1e-9), top + 0.05 * (top - floor + 1e-9))
         ax.set_title(plat, fontsize=10)
         ax.set_xlabel("energy (uJ)", fontsize=8)
         ax.set_ylabel("val. accuracy (%)", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.tick_params(axis="x", rotation=30)
     legend_in = _legend_below(fig, list(seen.values()), list(seen), min(7, len(seen)))
-    _title(fig, "Accuracy vs energy: every probed pruning run, Pareto front in black")
+    n_below = len({(p["structure"], p["ratio"]) for p in below})
+    _title(fig, "Accuracy vs energy: every probed pruning run, Pareto front in black"
+           + (f"; v: {n_below} probe(s) below {floor:.1f}% (failed, far from dense) drawn at the floor"
+              if n_below else ""))
     return _save(fig, out / "pareto.png", legend_in)
 
 
@@ -203,16 +272,17 @@ def sim_vs_measured(rows: list[dict], out: Path) -> Path:
            and r.get("speedup_vs_dense")]
     fig = Figure(figsize=(8.5, 6.6))
     ax = fig.subplots()
-    platforms = list(dict.fromkeys(r["platform"] for r in sim))
-    palette = [f"C{i}" for i in range(10)]
-    for i, plat in enumerate(platforms):
+    platforms = list(dict.fromkeys(r["platform"] for r in rows if r["kind"] not in ("cpu", "gpu")))
+    colour = platform_colors(platforms)
+    platforms = [p for p in platforms if any(r["platform"] == p for r in sim)]
+    trusted = [cpu[s]["speedup_vs_dense"] for s in cpu if cpu[s].get("timing_trusted") is not False]
+    lo, hi = log_range([r["speedup_vs_dense"] for r in sim] + trusted, 1.5) or (0.1, 10)
+    for plat in platforms:
         for r in (r for r in sim if r["platform"] == plat):
-            hollow = cpu[r["structure"]].get("timing_trusted") is False
-            ax.scatter(cpu[r["structure"]]["speedup_vs_dense"], r["speedup_vs_dense"], s=30,
-                       facecolors="none" if hollow else palette[i % 10], edgecolors=palette[i % 10],
+            hollow = cpu[r["structure"]].get("timing_trusted") is False   # untrusted: hollow, pinned inside
+            ax.scatter(clipped([cpu[r["structure"]]["speedup_vs_dense"]], lo, hi), r["speedup_vs_dense"], s=30,
+                       facecolors="none" if hollow else colour[plat], edgecolors=colour[plat],
                        marker=MARKERS.get(r["structure"], "o"))
-    values = [v for r in sim for v in (r["speedup_vs_dense"], cpu[r["structure"]]["speedup_vs_dense"]) if v > 0]
-    lo, hi = (min(values) / 1.5, max(values) * 1.5) if values else (0.1, 10)
     ax.plot([lo, hi], [lo, hi], "k:", lw=0.8)
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
@@ -226,7 +296,7 @@ def sim_vs_measured(rows: list[dict], out: Path) -> Path:
     structures = list(dict.fromkeys(r["structure"] for r in sim))
     # two legends side by side under the axes: colour keys the platform, marker the structure
     ncol = 3
-    fig.legend([Patch(color=palette[i % 10]) for i in range(len(platforms))], platforms, loc="lower left",
+    fig.legend([Patch(color=colour[p]) for p in platforms], platforms, loc="lower left",
                bbox_to_anchor=(0.01, 0.0), ncol=ncol, fontsize=8, frameon=False, title="platform (colour)",
                title_fontsize=8)
     fig.legend([ax.scatter([], [], color="k", marker=MARKERS.get(s, "o")) for s in structures], structures,
@@ -235,7 +305,8 @@ def sim_vs_measured(rows: list[dict], out: Path) -> Path:
     rows = max(-(-len(platforms) // ncol), -(-len(structures) // ncol)) + 1
     loaded = any(r.get("timing_trusted") is False for r in cpu.values())
     _title(fig, "Simulated accelerators vs measured CPU, speed-up over dense (dotted: equal)"
-           + ("; hollow: CPU timed on a loaded machine" if loaded else ""))
+           + ("; hollow: CPU timed on a loaded machine (untrusted: it does not set the axis; beyond it, drawn "
+              "at its edge)" if loaded else ""))
     return _save(fig, out / "sim_vs_measured.png", 0.15 + LEGEND_ROW_IN * rows)
 
 

@@ -11,6 +11,7 @@ from sparsecodesign.fileio import atomic_write_text
 
 from . import plots
 from .matrix import cost_matrix
+from .matrix_html import matrix_table
 from .stats import Accuracy, Resolution
 from .verdict import label
 
@@ -90,6 +91,24 @@ def _intro(summary: dict) -> list[str]:
             "models and every table follow the figures."]
 
 
+def weak_dense_warning(summary: dict) -> str | None:
+    """Issue 25, finding 5: when a pruned model beats dense on validation by more than the tolerance, or most
+    matched models beat it at all, the dense reference is weak and "matched accuracy" says little; None otherwise."""
+    tol, base = summary["config"]["tolerance_pp"], summary["baseline_val"]["accuracy"]
+    found = {s: r for s, r in summary["structures"].items() if r.get("ratio") is not None and r.get("val")}
+    above = {s: 100 * (r["val"]["accuracy"] - base) for s, r in found.items() if r["val"]["accuracy"] > base}
+    far = [s for s, pp in above.items() if pp > tol]
+    if not found or not (far or len(above) > len(found) / 2):
+        return None
+    beats = ", ".join(f"{label(s)} {100 * found[s]['val']['accuracy']:.2f}% ({pp:+.2f} pp)" for s, pp in above.items())
+    why = (f"{', '.join(label(s) for s in far)} beat{'s' if len(far) == 1 else ''} it by more than the {tol} pp "
+           "tolerance" if far else f"{len(above)} of {len(found)} models beat it")
+    return (f"**Warning: the dense reference looks weaker than the pruned models.** On validation, dense scores "
+            f"{100 * base:.2f}% and {beats}: {why}. \"Matched accuracy\" (within {tol} pp of dense) is then "
+            "vacuous: a pruned model only has to match an undertrained model. Train dense longer "
+            "(`pretrain_epochs`) before reading the verdicts.")
+
+
 def _rules(summary: dict) -> list[str]:
     cfg, res = summary["config"], summary["resolution"]
     tol = cfg["tolerance_pp"]
@@ -137,8 +156,33 @@ def matched_line(structures: dict) -> str:
     return text + (f"; no ratio within the tolerance: {', '.join(missing)}" if missing else "") + "."
 
 
+def compression_note(summary: dict) -> str | None:
+    """The matched line's 'Nx' explained by its parts: compression counts weights (all / nonzero); the bits each
+    platform stores add its format's index, padding and pointers, so per structure the range of dense's stored
+    bits / the model's over the simulated platforms (None: no simulated storage)."""
+    sim = [r for r in summary["rows"] if r.get("kind") not in ("cpu", "gpu") and r.get("storage_bits")]
+    dense = {r["platform"]: r["storage_bits"] for r in sim if r["structure"] == "dense"}
+    parts = []
+    for s, info in summary["structures"].items():
+        vs = {r["platform"]: dense[r["platform"]] / r["storage_bits"] for r in sim
+              if r["structure"] == s and r["platform"] in dense}
+        if not vs or not info.get("compression"):
+            continue
+        lo, hi = min(vs, key=vs.get), max(vs, key=vs.get)
+        span = (f"{vs[lo]:.3g}x ({lo})" if lo == hi or f"{vs[lo]:.3g}" == f"{vs[hi]:.3g}"
+                else f"{vs[lo]:.3g}x ({lo}) to {vs[hi]:.3g}x ({hi})")
+        parts.append(f"{label(s)} {info['compression']:.3g}x in weights, {span} in stored bits")
+    if not parts:
+        return None
+    return ("Compression counts weights (all / nonzero); the bits a platform stores add its format's index, "
+            "padding and pointers, so against the dense model's stored bits on the same platform: "
+            + "; ".join(parts) + ".")
+
+
 def _verdicts(summary: dict) -> list[str]:
-    return ["## Verdict per platform", "", matched_line(summary["structures"]), ""] + \
+    note = compression_note(summary)
+    return ["## Verdict per platform", "", matched_line(summary["structures"])
+            + (" " + note if note else ""), ""] + \
         [f"- {v['text']}" for v in summary["verdicts"]] + ["", VERDICT_NOTE] + _across(summary)
 
 
@@ -312,22 +356,27 @@ def _mix_vs_single(hil: dict) -> str:
 def write_report(out: Path, summary: dict, log=print) -> None:
     """report.md and report.html: the structure x platform matrix first, then the verdicts, the other figures, and
     the rules and long tables last (results.csv holds every number)."""
-    rows = summary["rows"]
+    rows, matrix = summary["rows"], cost_matrix(summary)
     figs = {
-        "matrix": plots.structure_matrix(cost_matrix(summary), out),
+        "matrix": plots.structure_matrix(matrix, out),
         "energy": plots.energy_breakdown(rows, out),
         "storage": plots.storage(rows, out),
         "breakeven": plots.breakeven(summary["breakeven"], out, bits=summary["config"].get("bits")),
-        "pareto": plots.pareto(summary["pareto"], out),
-        "simmeas": plots.sim_vs_measured(rows, out),
+        "pareto": plots.pareto(summary["pareto"], out, summary["config"].get("tolerance_pp", 1.0)),
     }
+    if any(r["kind"] == "cpu" and r.get("speedup_vs_dense") for r in rows):   # --no-cpu: no empty axes embedded
+        figs["simmeas"] = plots.sim_vs_measured(rows, out)
     captions = {"matrix": "Which structure wins where: cost relative to dense and to the best structured model",
                 "energy": "Energy breakdown", "storage": "Storage with index and padding overhead",
                 "breakeven": "Speedup vs pruning ratio, break-even marked", "pareto": "Accuracy vs energy",
                 "simmeas": "Simulated vs measured CPU speedup"}
     image = {k: f"![{captions[k]}]({p.name})" for k, p in figs.items()}
-    md = _intro(summary) + ["", image["matrix"], ""] + _verdicts(summary) + ["", "## Figures", ""]
+    weak = weak_dense_warning(summary)
+    md = _intro(summary) + (["", weak] if weak else []) + ["", image["matrix"], ""] + _verdicts(summary) + \
+        ["", "## Figures", ""]
     md += [image[k] for k in figs if k != "matrix"]
+    if "simmeas" not in figs:
+        md += ["", "(No measured CPU latency in this run, so no simulated-vs-measured figure.)"]
     md += [""] + _rules(summary) + ["", CONFIGS_LINE, ""] + _matched(summary) + [""] + \
         _results(rows, summary["structures"]) + [""] + _breakeven(summary)
     for other in summary.get("beside", []):
@@ -336,7 +385,9 @@ def write_report(out: Path, summary: dict, log=print) -> None:
         md += [""] + _hil(summary["hil"], summary)
     text = "\n".join(md) + "\n"
     atomic_write_text(out / "report.md", text)
-    atomic_write_text(out / "report.html", _html(text, figs))
+    atomic_write_text(out / "report.html", _html(text, figs, {"matrix": matrix_table(matrix)}))
+    if weak:
+        log("[report] " + weak.replace("**", "").replace("`", ""))
     log(f"[report] {out / 'report.md'}")
 
 
@@ -348,8 +399,10 @@ def _inline(text: str) -> str:
     return re.sub(r"`(.+?)`", r"<code>\1</code>", t)
 
 
-def _html(md: str, figs: dict) -> str:
-    """Minimal markdown -> HTML (headings, lists, tables, images inlined as data URIs)."""
+def _html(md: str, figs: dict, tables: dict | None = None) -> str:
+    """Minimal markdown -> HTML (headings, lists, tables, images inlined as data URIs; a figure named in ``tables``
+    is replaced by that HTML, drawn at the page's own resolution)."""
+    tables = tables or {}
     out, in_table = [], False
     for line in md.splitlines():
         if line.startswith("|"):
@@ -368,6 +421,10 @@ def _html(md: str, figs: dict) -> str:
             in_table = False
         if line.startswith("!["):
             name = line[line.index("(") + 1 : -1]
+            key = next(k for k, p in figs.items() if p.name == name)
+            if key in tables:
+                out.append(tables[key])
+                continue
             data = base64.b64encode((Path(figs[next(k for k, p in figs.items() if p.name == name)])).read_bytes())
             out.append(f'<figure><img src="data:image/png;base64,{data.decode()}" style="max-width:100%">'
                        f"<figcaption>{html.escape(line[2:line.index(']')])}</figcaption></figure>")
@@ -380,9 +437,12 @@ def _html(md: str, figs: dict) -> str:
             out.append(f"<p>{_inline(line)}</p>")
     if in_table:
         out.append("</table>")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
+    style = ("body{font-family:sans-serif;max-width:1240px;margin:auto;padding:1em}"
              "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px}"
-             "details{margin:1em 0}summary h2{display:inline}summary{cursor:pointer}")
+             "details{margin:1em 0}summary h2{display:inline}summary{cursor:pointer}"
+             "table.matrix{font-size:14px;width:max-content}table.matrix td{text-align:center;min-width:4em}"
+             "table.matrix th.row{text-align:left;font-weight:normal;white-space:nowrap}"
+             "table.matrix caption{font-weight:bold;text-align:left}figcaption{font-size:13px}")
     return f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>" + \
         "\n".join(_fold_tables(_lists(out))) + "</body></html>\n"
 

@@ -28,6 +28,7 @@ from sparsesim.workload import from_artifact, from_model, measure_activations
 
 from .bench import break_even
 from .compare_config import COUPLED, CompareError, layer_plan, prune_config, split_validation
+from .matrix import zero_mode
 from .search import loss_pp, loss_within, scale_search
 from .simulation import with_act_seed
 from .stats import Accuracy
@@ -117,7 +118,7 @@ def _sim_rows(cfg, chosen: ChosenModel, accs, calibration) -> tuple[list[dict], 
                  "energy_rf_pj", "energy_mac_pj", "energy_index_pj", "energy_clock_pj", "cycles", "compute_cycles",
                  "stall_cycles", "latency_s", "utilization")
     rows = [{"model": cfg.model, "structure": chosen.structure, "platform": a.name, "kind": a.platform,
-             "engine": a.pe.engine, "ratio": chosen.ratio, "compression": m["totals"]["compression"],
+             "engine": a.pe.engine, "zero_handling": zero_mode(a), "ratio": chosen.ratio, "compression": m["totals"]["compression"],
              **chosen.accuracy_columns(), "weight_bits": cfg.bits,
              **{k: getattr(totals[a.name], k) for k in cost_keys}, **_validation_columns(a), "note": ""}
             for a in accs]

@@ -220,6 +220,11 @@ def platform_verdict(prow: list[dict], threshold: float) -> dict | None:
     if not eligible:
         return None
     best, tied, text = _opening(platform, eligible, key, metric, threshold)
+    untrusted = [r for r in priced if measured and r.get("timing_trusted") is False]
+    declared = not any(r.get("accuracy_status") in ELIGIBLE for r in untrusted)
+    if not declared:   # shown, never declared: the order of untrusted timings may not hold on a quiet machine
+        text = (f"On {platform}, no winner is declared (untrusted timings; as timed, "
+                + text[len(f"On {platform}, "):].replace(" wins on ", " is the cheapest on ") + ")")
     ns, best_s = _pair(priced, key)
     pair_text, pair_tie = _pair_clause(ns, best_s, key, threshold)
     details, why = pair_details(ns, best_s, key, pair_tie) if ns and best_s and not measured else ({}, "")
@@ -227,13 +232,36 @@ def platform_verdict(prow: list[dict], threshold: float) -> dict | None:
         why = ("Measured latency, no hardware factors (non-structured runs as CSR, structured models as "
                "compacted dense layers)")
     flags = _flag_clauses([r for r in priced if r.get("accuracy_status") == VALIDATION_ONLY], best, key)
-    flags += _untrusted_clause([r for r in priced if measured and r.get("timing_trusted") is False])
+    flags += _untrusted_clause(untrusted)
     unvalidated = [] if measured else _unvalidated_clause(best, metric)
-    sentences = [text + pair_text] + ([why] if why else []) + flags + unvalidated
-    return {"platform": platform, "kind": kind, "metric": metric, "winner": best["structure"],
+    versus = [] if measured else _versus_dense(best, eligible)
+    sentences = [text + pair_text] + versus + ([why] if why else []) + flags + unvalidated
+    return {"platform": platform, "kind": kind, "metric": metric, "winner": best["structure"], "declared": declared,
             "unvalidated": [q for q in (best.get("unvalidated") or "").split(", ") if q],
             "tied": [r["structure"] for r in tied], "tie_threshold": threshold, "flags": flags, **details,
             "text": ". ".join(sentences) + "."}
+
+
+def _versus_dense(best: dict, eligible: list[dict]) -> list[str]:
+    """The headline 'Nx less than dense' explained by its parts: the same exact split as *Why*, winner vs dense."""
+    dense = next((r for r in eligible if r["structure"] == "dense"), None)
+    needed = ("macs_useful", "energy_pj", "energy_dram_pj")
+    if dense is None or best is dense or not all(r.get(k) is not None for r in (best, dense) for k in needed):
+        return []
+    split = cost_split(best, dense, "energy")
+    if not split:
+        return []
+    parts = " x ".join(f"{math.exp(v):.2f} ({TERM_LABELS[k]})" for k, v in split.items())
+    return [f"Versus dense: the {dense['energy_pj'] / best['energy_pj']:.2f}x splits as {parts} "
+            f"(dense {dense['energy_pj'] / 1e6:.3g} uJ, {dense['macs_useful']:.3g} useful MACs; "
+            f"{label(best['structure'])} {best['energy_pj'] / 1e6:.3g} uJ, {best['macs_useful']:.3g})"]
+
+
+def short_verdict(v: dict) -> str:
+    """'eie_like non-structured' (ties joined by '='); a measured platform whose timings are untrusted keeps its
+    mark: 'cpu (2 threads) channel? (untrusted, no winner)' (the one line of ``compare --quiet``)."""
+    names = "=".join(label(s) for s in v.get("tied") or [v["winner"]])
+    return f"{v['platform']} {names}" + ("" if v.get("declared", True) else "? (untrusted, no winner)")
 
 
 def pair_details(ns: dict, best_s: dict, key: str, tie: bool) -> tuple[dict, str]:

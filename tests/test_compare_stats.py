@@ -1,6 +1,7 @@
 """The compare's numbers: accuracy intervals, resolution, ties, self-explaining verdicts, searches on noisy curves."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -402,3 +403,30 @@ def test_the_runs_time_counts_every_cached_run_once(tmp_path):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "manifest.json").write_text("{")
     assert runs_seconds(tmp_path) == 150.0
+
+
+def test_no_winner_is_declared_on_untrusted_timings():
+    """Finding 4 of issue 25: a boxed '0.76*?' on a loaded CPU. The order is shown, never declared."""
+    from analysis.verdict import short_verdict
+
+    rows = [dense(kind="cpu", platform="cpu (2 threads)", latency_s=2e-3),
+            row("filter", 1.0, kind="cpu", platform="cpu (2 threads)", latency_s=1e-3)]
+    rows[1]["timing_trusted"], rows[1]["timing_note"] = False, "IQR 35% of the median"
+    (v,) = make_verdicts(rows, 0.05)
+    assert v["declared"] is False and "wins" not in v["text"].split(".")[0]
+    assert v["text"].startswith("On cpu (2 threads), no winner is declared (untrusted timings; as timed, filter")
+    assert short_verdict(v) == "cpu (2 threads) filter? (untrusted, no winner)"
+    rows[1]["timing_trusted"] = True
+    (v,) = make_verdicts(rows, 0.05)
+    assert v["declared"] is True and short_verdict(v) == "cpu (2 threads) filter"
+
+
+def test_the_headline_ratio_vs_dense_is_explained_by_its_parts():
+    """Finding 7 of issue 25: 'Nx less than dense' with no parts. The exact split multiplies back to it."""
+    rows = [dense(), row("nonstructured", 300.0, util=0.05), row("filter", 100.0, macs=1e6, dram_share=0.25)]
+    (v,) = make_verdicts(rows, 0.05)
+    assert "10.00x less than dense" in v["text"]
+    m = re.search(r"Versus dense: the 10.00x splits as ([\d.]+) \(work\) x ([\d.]+) \(DRAM per MAC\) x "
+                  r"([\d.]+) \(on-chip per MAC\)", v["text"])
+    assert m and math.prod(float(x) for x in m.groups()) == pytest.approx(10.0, rel=0.01)
+    assert float(m.group(1)) == pytest.approx(4.0)   # dense does 4e6 useful MACs, filter 1e6
