@@ -329,10 +329,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def compare_line(summary: dict, out: Path) -> str:
     """'compare: OUT/report.md; winners: eie_like non-structured, tpu_like filter, ...' (ties joined by '='; a
     platform without a matched candidate is left out, as in the report)."""
-    from analysis.verdict import label
+    from analysis.verdict import short_verdict
 
-    short_verdicts = [f"{v['platform']} {'='.join(label(s) for s in v.get('tied') or [v['winner']])}"
-                      for v in summary["verdicts"]]
+    short_verdicts = [short_verdict(v) for v in summary["verdicts"]]   # untrusted timings keep their mark
     return f"compare: {out / 'report.md'}; winners: {', '.join(short_verdicts) or 'none matched'}"
 
 

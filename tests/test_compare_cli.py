@@ -174,3 +174,10 @@ def test_report_names_each_ratio_with_its_structure_and_compression():
     text = "\n".join(_beside({"budget": "global", "structures": structures, "baseline_val": None,
                               "baseline_test": None}, other))
     assert "| filter | 0.925 (11.9x) | 0.75 (3.9x) |" in text
+
+
+def test_the_quiet_line_keeps_the_untrusted_mark(tmp_path):
+    summary = {"verdicts": [{"platform": "eie_like", "winner": "nonstructured"},
+                            {"platform": "cpu (2 threads)", "winner": "channel", "declared": False}]}
+    assert compare_line(summary, tmp_path).endswith(
+        "winners: eie_like non-structured, cpu (2 threads) channel? (untrusted, no winner)")
