@@ -196,7 +196,7 @@ def _simulate_locked(args: argparse.Namespace, accs: list, out: Path) -> int:
               f"{r['energy_pj'] / 1e6:10.3f} {r['energy_dram_pj'] / max(r['energy_pj'], 1e-12) * 100:7.1f} "
               f"{r['energy_clock_pj'] / max(r['energy_pj'], 1e-12) * 100:7.1f}")
     _print_validation(accs)
-    drawing = sorted({a.pe.engine for a in accs} & {"eie", "scnn"})
+    drawing = sorted({a.pe.engine for a in accs} & set(checks.DRAWING_ENGINES))
     if drawing:
         measured = "measured with --calibrate (eie only), else " if not args.topology else ""
         print(f"\n({' and '.join(drawing)} engine: which input activations are nonzero is {measured}drawn with the "
