@@ -7,7 +7,8 @@ before it:
 * ``<!-- example: needs-mnist -->``: its commands read MNIST (run by ``benchmarks/docs_examples.py`` where MNIST is);
 * ``<!-- example: slow -->``: it runs for more than 30 s on these inputs (run by ``benchmarks/docs_examples.py``);
 * ``<!-- example: needs-gpu -->``: it needs a CUDA device;
-* ``<!-- example: needs-tool -->``: it installs or runs another program (pip, a venv, SCALE-Sim, ZigZag, STONNE,
+* ``<!-- example: needs-tool -->``: it installs (``pip install``/``python -m venv`` lines: known by content, so
+  README.md opens with its commands) or runs another program (pip, a venv, SCALE-Sim, ZigZag, STONNE,
   timeloopfe);
 * ``<!-- example: reproduction -->``: a reproduction script of docs/validation.md whose figures its section quotes
   (run by ``benchmarks/docs_examples.py``; some write fixtures, so it runs them into a scratch copy).
@@ -94,6 +95,8 @@ def kind(b: Block) -> str:
     if b.lang == "python":
         return "python"
     cmds = commands(b.body)
+    if cmds and all(c.startswith(("pip install", "python -m venv")) for c in cmds):
+        return "needs-tool"   # installing (README's first lines, which must open the file): pip, not this test
     return "command" if cmds and all(is_command(c) for c in cmds) else "unmarked"
 
 
