@@ -170,7 +170,7 @@ def prune_probe(ctx: _Search, structure: str, ratio: float, budget: str) -> Path
 
 def search_structure(ctx: _Search, structure: str, budget: str) -> dict:
     """The highest ratio of ``structure`` within the tolerance on validation, with every probe."""
-    cfg, probes = ctx.cfg, {}
+    cfg, probes, infeasible = ctx.cfg, {}, set()
     snap = (lambda r: achievable_ratio(ctx.model0, structure, r)) if structure in COUPLED else (lambda r: r)
 
     def evaluate_ratio(r: float) -> float:
@@ -179,6 +179,7 @@ def search_structure(ctx: _Search, structure: str, budget: str) -> dict:
             probes[r] = prune_probe(ctx, structure, r, budget)
         except BudgetError as e:   # a whole-network ratio no pruning can reach (every layer at its minimum)
             ctx.log(f"[{structure}, {budget}] ratio {r:.3f}: infeasible ({e}); counted as outside the tolerance")
+            infeasible.add(r)
             return 0.0
         acc = read_manifest(probes[r])["accuracy"]["pruned"]
         ctx.log(f"[{structure}, {budget}] ratio {r:.3f}: validation accuracy "
@@ -193,8 +194,13 @@ def search_structure(ctx: _Search, structure: str, budget: str) -> dict:
         points = [(r, acc, ok)]
     else:
         res = matched_ratio(evaluate_ratio, ctx.baseline, cfg.tolerance_pp / 100, cfg.ladder, cfg.bisections)
+        # an unreachable ratio is outside the tolerance even where a baseline within the tolerance of 0 accuracy
+        # (a chance-level dense model) would count its 0.0 as matched: the highest reachable match instead
+        points = list({snap(p.ratio): (snap(p.ratio), p.accuracy, p.within and snap(p.ratio) not in infeasible)
+                       for p in res.points}.values())
         chosen = (None if res.ratio is None else snap(res.ratio), res.accuracy)
-        points = list({snap(p.ratio): (snap(p.ratio), p.accuracy, p.within) for p in res.points}.values())
+        if chosen[0] in infeasible:
+            chosen = max(((r, a) for r, a, ok in points if ok), default=(None, None))
     if chosen[0] is None:
         ctx.log(f"[{structure}, {budget}] no ratio within {cfg.tolerance_pp} pp; it is left out of the comparison")
     return {"budget": budget, "ratio": chosen[0], "val_accuracy": chosen[1], "points": points,

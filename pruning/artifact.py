@@ -681,6 +681,10 @@ def _build(ref: dict, mpath: Path, trust_module: str | None) -> nn.Module:
     """The model a manifest names: a zoo model, or a factory whose module the caller trusts by name."""
     factory = ref.get("factory")
     if _is_zoo(ref):
+        if trust_module is not None:   # it would be ignored: refused, naming both
+            raise ArtifactError(f"{mpath}: --trust-module {trust_module} (trust_module=) has no effect with the zoo "
+                                f"model {_show(ref['name'])} (built from its name, no code imported); allowed: leave "
+                                "--trust-module out")
         return build_model(ref["name"], ref.get("num_classes"))
     by_spec = f"--model {_show(ref['spec'])}" if ref.get("spec") else ""
     if not factory:
@@ -739,6 +743,10 @@ def load_artifact(path: str | Path, model: nn.Module | None = None, *, trust_mod
     A zoo model is built from its name.  A manifest's ``module:Callable`` factory is imported and called only
     when ``trust_module`` names exactly that module; otherwise ArtifactError, and nothing is imported."""
     path, manifest, data, index, _ = _read(path)
+    if model is not None and trust_module is not None:   # it would be ignored: refused, naming both
+        raise ArtifactError(f"{path}: --trust-module {trust_module} (trust_module=) has no effect with a model given "
+                            "(--model, or model=): that model is the one loaded, no factory is imported; allowed: "
+                            "leave --trust-module out")
     if model is None:
         model = _build(manifest["model"], path / "manifest.json", trust_module)
     wpath = path / "weights.safetensors"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from .checks import InputError, validated
+from .checks import InputError, given, refuse_unused, validated
 from .table import CostTable
 
 __all__ = ["InputError"]   # re-exported: ``sc.InputError``
@@ -47,6 +47,8 @@ def prune(model, data, config, out: str | Path, *, data_dir: str | Path | None =
     from pruning.defaults import DEFAULT_MODEL
     from pruning.pipeline import run_prune
 
+    refuse_unused("prune", {"data": data if isinstance(data, str) else f"a loaded {type(data).__name__}",
+                            "data_dir": data_dir})
     dataset = load_dataset(data, data_dir) if isinstance(data, str) else data
     if model is None:
         model = DEFAULT_MODEL.get(getattr(dataset, "name", ""))
@@ -110,6 +112,18 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
 
     mode = check_mode(workloads)
     accs = hardware_list(hardware, log=log)
+    topology = isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".csv"
+    if not isinstance(source, nn.Module) and not topology:
+        from sparsesim.model_import import input_kind
+
+        kind = input_kind(_source_path(source))
+    else:
+        kind = "module" if isinstance(source, nn.Module) else "topology"
+    refuse_unused("simulate", {**given("simulate", {
+        "model": model, "input_shape": input_shape, "calibrate": calibrate, "data_dir": data_dir,
+        "trust_module": trust_module, "seed": seed, "max_exact_weights": max_exact_weights, "workloads": workloads,
+        "bits": bits, "act_seed": act_seed}), "kind": kind, "source": type(source).__name__ if kind == "module"
+        else _source_path(source), "engines": {a.pe.engine for a in accs}, "hardware": [a.name for a in accs]})
     if isinstance(source, nn.Module):
         from sparsesim.model_import import example_input
 
@@ -118,7 +132,7 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
         shape = tuple(input_shape) if input_shape else None
         ws = model_workloads(source, example_input(source, shape), batch, 32 if bits is None else bits, mode, log)
         workloads = with_act_seed(ws, act_seed)
-    elif isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".csv":   # a SCALE-Sim topology
+    elif topology:   # a SCALE-Sim topology
         workloads, _ = workloads_of(topology=source, batch=batch, bits=bits, seed=seed, act_seed=act_seed,
                                     max_exact_weights=max_exact_weights, workloads=workloads, log=log)
     else:
@@ -153,6 +167,15 @@ def bench(source, device: str = "cpu", batch: int = 8, *, repeats: int = 20, thr
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise MeasureError(f"device {device!r}: no CUDA device is available on this machine; allowed: 'cpu'")
     batches = tuple(sorted({1, int(batch)}))
+    if isinstance(source, nn.Module):
+        kind = "module"
+    else:
+        from sparsesim.model_import import input_kind
+
+        kind = input_kind(_source_path(source))
+    refuse_unused("bench", {**given("bench", {"trust_module": trust_module, "input_shape": input_shape,
+                                              "model": model}),
+                            "kind": kind, "source": type(source).__name__ if kind == "module" else _source_path(source)})
     if isinstance(model, str):   # a spec: the user's own code, named by them
         from sparsesim.model_import import load_model
 
@@ -206,6 +229,7 @@ def sweep(spec, out: str | Path, *, scheduler: str | None = "sync", workers: int
     local Dask cluster) or ``"tcp://host:port"``.  Returns the ``SweepResult`` (``rows``, ``pareto``, ``out``)."""
     from analysis.sweep import SweepSpec, run_sweep
 
+    refuse_unused("sweep", {"workers": workers, "scheduler": scheduler})
     if isinstance(spec, (str, Path)):
         spec = SweepSpec.from_yaml(spec)
     elif isinstance(spec, dict):
@@ -214,10 +238,11 @@ def sweep(spec, out: str | Path, *, scheduler: str | None = "sync", workers: int
 
 
 @validated
-def export(source, to: str, hardware="eyeriss_like", out: str | Path = "export", *, scalesim_format: str = "conv",
-           act_density: float | None = None) -> list[Path]:
+def export(source, to: str, hardware="eyeriss_like", out: str | Path = "export", *,
+           scalesim_format: str | None = None, act_density: float | None = None) -> list[Path]:
     """Write an artifact's layers for another tool (``sparsesim export``): ``to="scalesim"`` (SCALE-Sim v3
-    topology.csv, layout.csv, scalesim.cfg; ``scalesim_format="gemm"`` for layers the conv format cannot say) or
+    topology.csv, layout.csv, scalesim.cfg; ``scalesim_format="gemm"`` for layers the conv format cannot say, default
+    ``"conv"``) or
     ``"timeloop"`` (timeloopfe v4 arch.yaml, mapper.yaml, one problem_<layer>.yaml each, with the artifact's
     weight densities); ``hardware`` a preset name, YAML path or ``Accelerator``; ``act_density`` overrides every
     layer's input-activation density (0..1).  Returns the files written (docs/export.md)."""
@@ -228,11 +253,12 @@ def export(source, to: str, hardware="eyeriss_like", out: str | Path = "export",
     from sparsesim.export import scalesim_files, timeloop_files, write_files
     from sparsesim.workload import from_artifact
 
+    refuse_unused("export", {"to": to, "scalesim_format": scalesim_format, "act_density": act_density})
     acc = hardware if isinstance(hardware, Accelerator) else load_hardware(hardware, log=lambda s: None)
     workloads = from_artifact(_source_path(source))
     if act_density is not None:
         workloads = [replace(w, act_density=act_density) for w in workloads]
-    files = scalesim_files(workloads, acc, scalesim_format) if to == "scalesim" else timeloop_files(workloads, acc)
+    files = scalesim_files(workloads, acc, scalesim_format or "conv") if to == "scalesim" else timeloop_files(workloads, acc)
     with OutputLock(out, "export"):   # one job per directory: two exports never mix their files
         return write_files(files, Path(out))
 

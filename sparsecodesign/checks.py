@@ -28,7 +28,7 @@ from typing import Callable
 
 from sparsesim.size_bounds import MAX_TOTAL_WEIGHTS
 
-from .fileio import short
+from .fileio import clip, short
 
 MAX_SEED = 2**32 - 1
 MAX_THREADS = 1024
@@ -372,7 +372,7 @@ FUNCTION_RULES: dict[str, dict[str, Rule | dict]] = {
     "sweep": {"spec": SWEEP_SPEC, "out": OUT, "scheduler": SCHEDULER, "workers": SWEEP_WORKERS, "progress": FLAG,
               "log": LOG},
     "export": {"source": SOURCE_FILE, "to": choice("scalesim", "timeloop"), "hardware": HARDWARE_ONE, "out": OUT,
-               "scalesim_format": choice("conv", "gemm"), "act_density": DENSITY},
+               "scalesim_format": choice("conv", "gemm", optional=True), "act_density": DENSITY},
     "presets": {},
     "load_hardware": {"name_or_yaml": HARDWARE_NAME, "log": LOG},
     "load_artifact": {"path": SOURCE_FILE, "model": MODEL_IN, "trust_module": TRUST},
@@ -428,6 +428,7 @@ def check_call(function: str, signature: inspect.Signature, args: tuple, kwargs:
 def validated(fn: Callable) -> Callable:
     """Check every argument of a public function by ``FUNCTION_RULES`` before it runs (``InputError``)."""
     signature, where = inspect.signature(fn), fn.__qualname__
+    SIGNATURES[where] = signature
     missing = set(signature.parameters) - set(FUNCTION_RULES[where]) - set(SELF)
     if missing:   # a parameter without a rule is a bug here, found at import
         raise TypeError(f"{where}: parameter(s) {sorted(missing)} have no rule in sparsecodesign.checks")
@@ -438,3 +439,128 @@ def validated(fn: Callable) -> Callable:
         return fn(*bound.args, **bound.kwargs)
 
     return checked
+
+
+# ================================================================ options with no effect in a combination
+DRAWING_ENGINES = ("eie", "scnn")
+FILE_DATASETS = ("mnist", "cifar10", "imagefolder", "npz")   # pruning.data's data sets read from --data-dir   # the engines that draw input-activation patterns from act_seed
+CLI_NAMES = {"hardware": "--hw", "wait_idle_s": "--wait-idle", "data": "--dataset"}
+
+
+@dataclass(frozen=True)
+class Unused:
+    """``option`` has no effect where ``when(call)`` holds, because of ``partner`` (another option, or the kind of
+    source): the call is refused naming both, never run with the option silently dropped (the CLI's exit 2).
+
+    ``call`` holds the given values by parameter name plus ``kind`` (the source: artifact, checkpoint, onnx,
+    topology or module) and ``engines`` (of the hardware) where the function has them."""
+
+    option: str
+    partner: str
+    when: Callable[[dict], bool]
+    why: str
+
+
+def _kind(*kinds: str) -> Callable[[dict], bool]:
+    return lambda c: c.get("kind") in kinds
+
+
+def _without(name: str) -> Callable[[dict], bool]:
+    return lambda c: c.get(name) is None
+
+
+UNUSED: dict[str, tuple[Unused, ...]] = {
+    "simulate": (
+        Unused("model", "source", _kind("topology"), "a topology lists its layers; no model code runs"),
+        Unused("input_shape", "source", _kind("topology"), "a topology gives every layer's geometry"),
+        Unused("input_shape", "source", lambda c: c.get("kind") == "checkpoint" and c.get("model") is None,
+               "without a model a checkpoint is priced from its weight shapes alone; give the model for conv "
+               "geometry"),
+        Unused("calibrate", "source", _kind("topology", "module"), "calibration needs an artifact's data set"),
+        Unused("data_dir", "calibrate", _without("calibrate"), "only calibration reads data"),
+        Unused("trust_module", "calibrate", _without("calibrate"), "simulate runs an artifact's model code only "
+                                                                   "to calibrate"),
+        Unused("trust_module", "model", lambda c: c.get("model") is not None, "the model you give is the one "
+                                                                              "that runs"),
+        Unused("seed", "source", lambda c: c.get("kind") != "topology", "it seeds the weight masks a topology's "
+                                                                         "densities ask for"),
+        Unused("max_exact_weights", "source", lambda c: c.get("kind") != "topology", "it bounds a topology's "
+                                                                                     "drawn weights"),
+        Unused("workloads", "source", lambda c: not (c.get("kind") == "module" or
+                                                     (c.get("kind") == "checkpoint" and c.get("model") is not None)),
+               "only a model you give (a checkpoint with its model, or an nn.Module) is traced or listed; this "
+               "source is priced from its own layer list"),
+        Unused("bits", "source", _kind("artifact"), "an artifact records each layer's bits"),
+        Unused("act_seed", "hardware", lambda c: not set(c.get("engines", ())) & set(DRAWING_ENGINES),
+               f"only the {' and '.join(DRAWING_ENGINES)} engines draw input-activation patterns"),
+    ),
+    "bench": (
+        Unused("trust_module", "source", lambda c: c.get("kind") != "artifact",
+               "only an artifact's recorded model.factory is imported under trust"),
+        Unused("trust_module", "model", lambda c: c.get("kind") == "artifact" and c.get("model") is not None,
+               "the model you give is the one that runs"),
+        Unused("input_shape", "source", _kind("artifact"), "an artifact records its input shape"),
+    ),
+    "sweep": (
+        Unused("workers", "scheduler", lambda c: c.get("scheduler") is not None,
+               "workers sets the size of the local Dask cluster started when no scheduler is given"),
+    ),
+    "export": (
+        Unused("scalesim_format", "to", lambda c: c.get("to") != "scalesim", "it is SCALE-Sim's topology format"),
+        Unused("act_density", "to", lambda c: c.get("to") != "timeloop",
+               "SCALE-Sim files carry no activation density; only the Timeloop problems do"),
+    ),
+    "prune": (
+        Unused("data_dir", "data", lambda c: c.get("data") not in FILE_DATASETS,
+               "only mnist, cifar10, imagefolder and npz are read from files; digits is scikit-learn's, a loaded "
+               "data set is already read"),
+    ),
+}
+
+
+def _shown(name: str, value, cli: bool) -> str:
+    if name == "source":
+        kind = {"topology": "a topology", "artifact": "an artifact", "checkpoint": "a checkpoint",
+                "onnx": "an ONNX file", "module": "an nn.Module"}.get(value[0], value[0])
+        if cli:
+            return f"--topology {clip(value[1], 120)}" if value[0] == "topology" else f"{kind} {clip(value[1], 120)}"
+        return f"source={short(value[1])} ({kind})"
+    if cli:
+        flag = CLI_NAMES.get(name, "--" + name.replace("_", "-"))
+        text = ",".join(map(str, value)) if isinstance(value, (tuple, list)) else value
+        return flag if value is True else f"{flag} {clip(text, 120)}"
+    return f"{name}={short(value)}"
+
+
+def refuse_unused(function: str, call: dict, cli: bool = False) -> None:
+    """``InputError`` for the first option in ``call`` (given values; None = not given) that has no effect in this
+    combination (``UNUSED``), naming it and its partner as the CLI or the API spells them."""
+    for rule in UNUSED.get(function, ()):
+        value = call.get(rule.option)
+        if value is None or not rule.when(call):
+            continue
+        if rule.partner == "source":
+            partner = "with " + _shown("source", (call.get("kind"), call.get("source")), cli)
+        elif call.get(rule.partner) is None:
+            partner = "without " + (CLI_NAMES.get(rule.partner, "--" + rule.partner.replace("_", "-")) if cli
+                                    else rule.partner)
+        else:
+            partner = "with " + _shown(rule.partner, call[rule.partner], cli)
+        leave = CLI_NAMES.get(rule.option, "--" + rule.option.replace("_", "-")) if cli else f"{rule.option}="
+        where = "" if cli else f"{function}: "
+        raise InputError(f"{where}{_shown(rule.option, value, cli)} has no effect {partner} ({rule.why}); "
+                         f"allowed: leave {leave} out")
+
+
+def given(function: str, values: dict) -> dict:
+    """The API's arguments that differ from the function's defaults (what the caller chose), by name."""
+    signature = SIGNATURES[function]
+    defaults = {k: p.default for k, p in signature.parameters.items()}
+    return {k: v for k, v in values.items() if k not in defaults or not _same(v, defaults[k])}
+
+
+def _same(value, default) -> bool:
+    return value is default or (type(value) is type(default) and value == default)
+
+
+SIGNATURES: dict[str, inspect.Signature] = {}

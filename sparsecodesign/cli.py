@@ -44,6 +44,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     if args.workers is not None and args.dataset != "imagefolder":   # it would be ignored
         raise ValueError(f"--workers {args.workers}: only --dataset imagefolder reads with DataLoader workers; "
                          f"--dataset {args.dataset} is read in this process (leave --workers out)")
+    checks.refuse_unused("prune", {"data": args.dataset, "data_dir": args.data_dir}, cli=True)
     model_name = args.model or DEFAULT_MODEL[args.dataset]
     cfg_path = Path(args.config) if args.config else _default_config(model_name, args.dataset)
     cfg = PruneConfig.from_yaml(cfg_path)
@@ -125,8 +126,8 @@ def _simulate_workloads(args: argparse.Namespace):
 
     return workloads_of(args.artifact or None, topology=args.topology or None, model=args.model,
                         input_shape=args.input_shape, batch=args.batch, bits=args.bits, calibrate=args.calibrate,
-                        data_dir=args.data_dir, trust_module=args.trust_module, seed=args.seed,
-                        act_seed=args.act_seed, max_exact_weights=args.max_exact_weights, workloads=args.workloads,
+                        data_dir=args.data_dir, trust_module=args.trust_module, seed=args.seed or 0,
+                        act_seed=args.act_seed or 0, max_exact_weights=args.max_exact_weights, workloads=args.workloads,
                         log=lambda s: None)
 
 
@@ -154,9 +155,17 @@ def _artifact_model(args: argparse.Namespace):
 def cmd_simulate(args: argparse.Namespace) -> int:
     from sparsecodesign.fileio import OutputLock, check_writable
 
+    from sparsesim.model_import import input_kind
+
     accs = _simulate_hardware(args)
     if bool(args.topology) == bool(args.artifact):
         raise ValueError("give an artifact directory or --topology FILE.csv (one of them)")
+    checks.refuse_unused("simulate", {   # an option this source or hardware would ignore: refused, naming both
+        **{k: getattr(args, k) for k in ("model", "input_shape", "calibrate", "data_dir", "trust_module", "seed",
+                                         "max_exact_weights", "workloads", "bits", "act_seed")},
+        "kind": "topology" if args.topology else input_kind(args.artifact),
+        "source": args.topology or args.artifact, "engines": {a.pe.engine for a in accs},
+        "hardware": ",".join(a.name for a in accs)}, cli=True)
     out = check_writable(_simulate_out(args))   # before the work, not after it
     with OutputLock(out, "simulate"):   # one job per --out: files of two runs never mix
         return _simulate_locked(args, accs, out)
@@ -170,7 +179,7 @@ def _simulate_locked(args: argparse.Namespace, accs: list, out: Path) -> int:
 
     table = api.simulate(args.topology or args.artifact or None, accs, args.batch, bits=args.bits, model=args.model,
                          input_shape=args.input_shape, calibrate=args.calibrate or 0, data_dir=args.data_dir,
-                         trust_module=args.trust_module, seed=args.seed, act_seed=args.act_seed,
+                         trust_module=args.trust_module, seed=args.seed or 0, act_seed=args.act_seed or 0,
                          max_exact_weights=args.max_exact_weights, workloads=args.workloads).columns
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "layers.csv")
@@ -188,11 +197,11 @@ def _simulate_locked(args: argparse.Namespace, accs: list, out: Path) -> int:
               f"{r['energy_pj'] / 1e6:10.3f} {r['energy_dram_pj'] / max(r['energy_pj'], 1e-12) * 100:7.1f} "
               f"{r['energy_clock_pj'] / max(r['energy_pj'], 1e-12) * 100:7.1f}")
     _print_validation(accs)
-    drawing = sorted({a.pe.engine for a in accs} & {"eie", "scnn"})
+    drawing = sorted({a.pe.engine for a in accs} & set(checks.DRAWING_ENGINES))
     if drawing:
         measured = "measured with --calibrate (eie only), else " if not args.topology else ""
         print(f"\n({' and '.join(drawing)} engine: which input activations are nonzero is {measured}drawn with the "
-              f"layer's density from --act-seed {args.act_seed}; rerun with other seeds for the spread: under 3% on "
+              f"layer's density from --act-seed {args.act_seed or 0}; rerun with other seeds for the spread: under 3% on "
               "EIE's Table IV layers (docs/validation.md section 3), more on small layers)")
     conventions = sorted({a.memory.convention for a in accs} - {"native"})
     if conventions:
@@ -270,6 +279,8 @@ def _bench_locked(args: argparse.Namespace, out: Path) -> int:
     if kind == "onnx" or (kind != "artifact" and not args.model):
         raise ValueError(f"{short(args.artifact)}: bench runs a torch model; give a .pt/.pth/.safetensors checkpoint "
                          "with --model MODULE:CALLABLE|FILE.py:CALLABLE|ZOO_NAME (ONNX files: simulate only)")
+    checks.refuse_unused("bench", {"kind": kind, "source": args.artifact, "model": args.model,
+                                   "trust_module": args.trust_module, "input_shape": args.input_shape}, cli=True)
     measured = api.bench(args.artifact, args.device, args.batch, repeats=args.repeats, threads=args.threads,
                          wait_idle_s=args.wait_idle, model=args.model, trust_module=args.trust_module,
                          input_shape=args.input_shape)
@@ -311,6 +322,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "measure_cpu": False if args.no_cpu else None, "workloads": args.workloads}.items() if v is not None}
     data = {**base, **over}
     dataset = data.get("dataset", "digits")
+    _refuse_zoo_workloads(args.workloads, data.get("model", DEFAULT_MODEL.get(dataset) if isinstance(dataset, str)
+                                                   else None))
     if "model" not in data and dataset == "npz":
         raise ValueError("--dataset npz needs --model (a zoo model taking its sample shape, MODULE:CALLABLE or "
                          "FILE.py:CALLABLE; or model: in --config)")
@@ -324,6 +337,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.quiet:   # one line: where the report is and the verdict in short
         print(compare_line(summary, Path(args.out)))
     return 0
+
+
+def _refuse_zoo_workloads(workloads: str | None, model) -> None:
+    """``compare --workloads`` with a zoo CNN: it is priced from its module list either way (the flag would be
+    ignored)."""
+    from pruning.models import MODELS, TRACED
+
+    if workloads is not None and isinstance(model, str) and model in MODELS and model not in TRACED:
+        raise checks.InputError(f"--workloads {workloads} has no effect with --model {model} (a zoo CNN is priced "
+                                "from its module list; --workloads chooses for your own model or vit_tiny); allowed: "
+                                "leave --workloads out")
 
 
 def compare_line(summary: dict, out: Path) -> str:
@@ -341,6 +365,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from . import api
 
     check_scheduler(args.scheduler)
+    checks.refuse_unused("sweep", {"workers": args.workers, "scheduler": args.scheduler}, cli=True)
     spec = SweepSpec.from_yaml(args.spec)
     out = Path(args.out) if args.out else Path(args.spec).with_suffix("")
     res = api.sweep(spec, out, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
@@ -355,6 +380,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from . import api
 
+    checks.refuse_unused("export", {"to": args.to, "scalesim_format": args.scalesim_format,
+                                    "act_density": args.act_density}, cli=True)
     acc = load_accelerator(args.hardware)
     out = check_writable(args.out)
     paths = api.export(args.artifact, args.to, acc, out, scalesim_format=args.scalesim_format,
@@ -479,14 +506,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "list, a Linear as one token); both print the priced share of the model's FLOPs")
     sm.add_argument("--topology", metavar="FILE.csv", help="SCALE-Sim v3 topology file (conv or GEMM format; "
                                                            "optional Sparsity, Weight density, Activation density)")
-    sm.add_argument("--seed", type=SEED, default=0, help="seed of the random masks a topology's densities ask for "
+    sm.add_argument("--seed", type=SEED, help="seed of the random masks a topology's densities ask for "
                                                          f"(0..{MAX_SEED})")
     sm.add_argument("--max-exact-weights", type=checks.MAX_EXACT.option, metavar="N",
                     help="topology: a memory bound, the weights drawn as exact masks (M x K summed over those layers; "
                          f"default {DEFAULT_MAX_EXACT_WEIGHTS:,}, about 5 bytes each); the largest layers beyond it "
                          "are priced from counts of the same law (statistical mode), 0 for every layer "
                          f"(0..{MAX_TOTAL_WEIGHTS:,})")
-    sm.add_argument("--act-seed", type=SEED, default=0, help="seed of the activation patterns drawn where an engine "
+    sm.add_argument("--act-seed", type=SEED, help="seed of the activation patterns drawn where an engine "
                                                              "needs which inputs are nonzero (EIE, SCNN; "
                                                              "SCNN always draws) and --calibrate "
                                                              f"measured none (0..{MAX_SEED}; default fixed)")
@@ -592,7 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", required=True, help="output directory (created; files in it are replaced)")
     ex.add_argument("--hw", "--hardware", dest="hardware", default=DEFAULT_HW, help=f"preset name or YAML file (default {DEFAULT_HW}; "
                                                            "see `sparsesim presets`)")
-    ex.add_argument("--scalesim-format", choices=["conv", "gemm"], default="conv",
+    ex.add_argument("--scalesim-format", choices=["conv", "gemm"],
                     help="SCALE-Sim topology format (default conv; gemm for dilated, non-square-stride layers)")
     ex.add_argument("--act-density", type=checks.DENSITY.option, metavar="D",
                     help="input-activation density of every layer for Timeloop, [0, 1] (default 1.0)")

@@ -294,6 +294,26 @@ def test_an_infeasible_global_ratio_counts_as_a_failure_not_a_crash(monkeypatch,
     assert all(ok is False for r, _, ok in res["points"] if r >= 0.98)
 
 
+def test_an_infeasible_ratio_is_never_chosen_even_when_the_baseline_is_at_chance(monkeypatch, tmp_path):
+    """A dense baseline within the tolerance of 0 accuracy (a one-epoch model on 4 validation images, found by
+    the docs examples' run) made the infeasible cap's 0.0 'matched': compare failed with KeyError: 0.99."""
+    from analysis import compare as C
+    from pruning.budget import BudgetError
+
+    def probe(ctx, structure, r, budget):
+        if r >= 0.98:
+            raise BudgetError(f"budget ratio={r} keeps 0 weights; allowed: ratio <= 0.75")
+        return tmp_path / f"{r}"
+
+    monkeypatch.setattr(C, "prune_probe", probe)
+    monkeypatch.setattr(C, "read_manifest", lambda d: {"accuracy": {"pruned": 0.0}})
+    cfg = CompareConfig.from_dict({"ladder": [0.5, 0.9], "bisections": 0})
+    ctx = C._Search(cfg, tmp_path, None, tmp_path, None, 0.0, 4, 10, lambda s: None, False)
+    res = C.search_structure(ctx, "filter", "global")
+    assert res["ratio"] == 0.9 and res["dir"] == str(tmp_path / "0.9")
+    assert [ok for r, _, ok in res["points"] if r >= 0.98] == [False]
+
+
 def test_a_structure_that_fits_one_layer_is_searched_once_for_both_budgets(monkeypatch, tmp_path):
     """LeNet-5 with 4x4 blocks: only fc1 takes them, so its global budget is fc1's ratio (the same runs);
     N:M is a fixed pattern.  Both are searched once and serve both budgets; every other structure twice."""
