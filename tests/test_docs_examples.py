@@ -126,13 +126,7 @@ def yaml_reader(data: dict):
     return CompareConfig.from_dict
 
 
-FINDING_2 = pytest.mark.xfail(reason="issue 24 finding 2: docs/sweep.md's example is refused (a point's generated "
-                                      "hardware name exceeds 80 characters); part C fixes analysis/sweep.py",
-                               strict=False)
-
-
-@pytest.mark.parametrize("block", [pytest.param(b, marks=FINDING_2) if b.doc == "docs/sweep.md" else b
-                                   for b in ALL if kind(b) == "yaml"], ids=lambda b: b.id)
+@pytest.mark.parametrize("block", [b for b in ALL if kind(b) == "yaml"], ids=lambda b: b.id)
 def test_yaml_examples_parse_with_their_reader(block, tmp_path, monkeypatch):
     from sparsecodesign.fileio import loads_unique_yaml
 
