@@ -490,7 +490,6 @@ UNUSED: dict[str, tuple[Unused, ...]] = {
                                                      (c.get("kind") == "checkpoint" and c.get("model") is not None)),
                "only a model you give (a checkpoint with its model, or an nn.Module) is traced or listed; this "
                "source is priced from its own layer list"),
-        Unused("bits", "source", _kind("artifact"), "an artifact records each layer's bits"),
         Unused("act_seed", "hardware", lambda c: not set(c.get("engines", ())) & set(DRAWING_ENGINES),
                f"only the {' and '.join(DRAWING_ENGINES)} engines draw input-activation patterns"),
     ),

@@ -164,10 +164,11 @@ def test_compare_end_to_end_small(tmp_path):
     rows = (tmp_path / "results.csv").read_text().splitlines()
     assert len(rows) == 1 + 3 * 3  # (dense, 2 structures) x (2 presets + cpu)
     html = (tmp_path / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 6
-    # the structure x platform matrix leads: the first picture, before any table and before the verdicts
-    assert html.index("data:image/png;base64,") < html.index("<table>")
-    assert html.index("data:image/png;base64,") < html.index("Verdict per platform")
+    assert html.count("data:image/png;base64,") == 5   # the five plots; the matrix is an HTML table
+    # the structure x platform matrix leads: before any other table, any picture and the verdicts
+    assert html.index("<table class='matrix'>") < html.index("<table>")
+    assert html.index("<table class='matrix'>") < html.index("data:image/png;base64,")
+    assert html.index("<table class='matrix'>") < html.index("Verdict per platform")
     assert {v["platform"] for v in summary["verdicts"]} >= {"eie_like", "fpga_small"}
     report = (tmp_path / "report.md").read_text()
     assert "wins" in report or "tie on" in report

@@ -46,7 +46,6 @@ CLI_CASES = [
     (["simulate", "{r}/art", "--seed", "3"], "--seed 3", "with an artifact"),
     (["simulate", "{r}/art", "--seed", "0"], "--seed 0", "with an artifact"),   # given is given, default or not
     (["simulate", "{r}/art", "--max-exact-weights", "5"], "--max-exact-weights 5", "with an artifact"),
-    (["simulate", "{r}/art", "--bits", "4"], "--bits 4", "with an artifact"),
     (["simulate", "{r}/art", "--workloads", "modules"], "--workloads modules", "with an artifact"),
     (["simulate", "{r}/art", "--data-dir", "{r}"], "--data-dir", "without --calibrate"),
     (["simulate", "{r}/art", "--trust-module", "nets"], "--trust-module nets", "without --calibrate"),
@@ -87,7 +86,6 @@ API_CASES = [
     ("simulate", ("{r}/t.csv",), {"input_shape": "1,8,8"}, r"input_shape=\(1, 8, 8\) has no effect with source="),
     ("simulate", ("{r}/t.csv",), {"data_dir": "{r}"}, r"data_dir=.* has no effect without calibrate"),
     ("simulate", ("{r}/art",), {"seed": 3}, r"seed=3 has no effect with source=.*\(an artifact\)"),
-    ("simulate", ("{r}/art",), {"bits": 4}, r"bits=4 has no effect with source=.*\(an artifact\)"),
     ("simulate", ("{r}/art",), {"max_exact_weights": 9}, r"max_exact_weights=9 has no effect"),
     ("simulate", ("{r}/art",), {"act_seed": 2}, r"act_seed=2 has no effect with hardware=\['eyeriss_like'\]"),
     ("simulate", ("{r}/art",), {"trust_module": "nets"}, r"trust_module='nets' has no effect without calibrate"),
