@@ -12,6 +12,6 @@ def default_config_path(model: str, dataset: str) -> Path:
     """The shipped pruning job for a zoo model on a data set (``generic_nonstructured.yaml`` for any other)."""
     from importlib import resources
 
-    name = {("digits_cnn", "digits"): "digits_default.yaml", ("lenet5", "mnist"): "lenet5_mnist_admm.yaml"}.get(
+    name = {("digits_cnn", "digits"): "digits_default.yaml", ("lenet5", "mnist"): "lenet5_mnist_authors.yaml"}.get(
         (model, dataset), "generic_nonstructured.yaml")
     return Path(str(resources.files("pruning") / "configs" / name))
