@@ -46,7 +46,7 @@ from torch import nn
 
 from sparsecodesign.fileio import OutputError, OutputLock, ensure_writable
 
-from .admm import with_ratio
+from .admm import convergence_summary, with_ratio
 from .artifact import read_manifest, save_artifact
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ConfigError, LayerPlan, PruneConfig, changed_fields, step_ratio
@@ -500,6 +500,9 @@ def _finish(job: _Job, out: Path, model_name: str | None) -> PruneResult:
     final_c = job.pruner.finalize()
     model, state = job.model, job.state
     pruned_acc = job.evaluate()
+    convergence = convergence_summary(state["convergence"], job.cfg.admm.eps)
+    if convergence is not None:
+        job.log(f"ADMM convergence: {convergence['text']}")
     extra = {
         "dataset": job.data.name,
         "method": job.cfg.method,
@@ -508,6 +511,7 @@ def _finish(job: _Job, out: Path, model_name: str | None) -> PruneResult:
         "timings_s": state["timings"],
         "config": job.cfg.to_dict(),
         "admm_convergence": state["convergence"],
+        "admm_convergence_summary": convergence,
         "budget_allocation": state["allocations"][-1] if state["allocations"] else None,
         "coupled_zeroed": state.get("coupled_zeroed", {}),
         "purification": _purification(model, job.example),
