@@ -47,7 +47,7 @@ from torch import nn
 from sparsecodesign.fileio import OutputError, OutputLock, ensure_writable
 
 from .admm import convergence_summary, with_ratio
-from .artifact import read_manifest, save_artifact
+from .artifact import read_manifest, save_artifact, storage_headline
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ConfigError, LayerPlan, PruneConfig, changed_fields, step_ratio
 from .data import Dataset, StreamDataset
@@ -323,7 +323,8 @@ def _allocation_dict(a) -> dict:
 def run_prune(model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig, out_dir: str | Path, *,
               model_name: str | None = None, resume: bool = False, overwrite: bool = False, device: str = "cpu",
               progress: bool = True, log: Callable[[str], None] = print,
-              on_unit: Callable[[tuple], None] | None = None, teacher: nn.Module | None = None) -> PruneResult:
+              on_unit: Callable[[tuple], None] | None = None, teacher: nn.Module | None = None,
+              storage: Callable[[dict], dict] | None = None) -> PruneResult:
     """Run the whole job; write the artifact to ``out_dir``.  Validates the config first.
 
     With ``cfg.distill``, masked retraining distils from ``teacher`` (default: the model as it stands when
@@ -332,7 +333,10 @@ def run_prune(model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig,
     ``out_dir`` holding a run already (a checkpoint or an artifact): ``resume=True`` continues it,
     ``overwrite=True`` discards it; neither raises ``OutputError``.  Under ``torchrun`` (a process group
     initialised, e.g. by ``pruning.distributed.init_from_env``) every process runs this with the same
-    arguments; the first one locks the directory and writes."""
+    arguments; the first one locks the directory and writes.
+
+    ``storage``: the pricer of the weights' storage in real formats that ``save_artifact`` keeps as
+    ``totals.storage`` and the last log line reports (``sparsesim.storage.price_storage``; the API passes it)."""
     if resume and overwrite:
         raise OutputError("resume and overwrite (--resume, --overwrite) exclude each other; allowed: one of them")
     out = Path(out_dir)
@@ -345,7 +349,7 @@ def run_prune(model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig,
         teacher = prepare_for_speed(teacher.to(device)).eval()
     job = _Job(model, data, cfg, device, progress, log, teacher)
     with OutputLock(out, "prune", log) if is_main() else nullcontext():
-        return _run_locked(job, out, model_name, resume, overwrite, on_unit)
+        return _run_locked(job, out, model_name, resume, overwrite, on_unit, storage)
 
 
 def check_output(out_dir: str | Path, resume: bool = False, overwrite: bool = False) -> Path:
@@ -368,7 +372,7 @@ def check_output(out_dir: str | Path, resume: bool = False, overwrite: bool = Fa
 
 
 def _run_locked(job: _Job, out: Path, model_name: str | None, resume: bool, overwrite: bool,
-                on_unit: Callable[[tuple], None] | None) -> PruneResult:
+                on_unit: Callable[[tuple], None] | None, storage: Callable[[dict], dict] | None) -> PruneResult:
     cfg, log, model = job.cfg, job.log, job.model
     ckpt_path = out / "checkpoint.pt"
     units = _units(cfg)
@@ -424,7 +428,7 @@ def _run_locked(job: _Job, out: Path, model_name: str | None, resume: bool, over
         if on_unit is not None:
             on_unit(unit)
     job.state["timings"]["total_this_process"] = time.perf_counter() - t_start
-    return _finish(job, out, model_name)
+    return _finish(job, out, model_name, storage)
 
 
 def _check_finite(model: nn.Module, unit: tuple) -> None:
@@ -495,7 +499,7 @@ def _rescale_admm(ck: dict, old: dict, cfg: PruneConfig, model: nn.Module) -> No
             admm["rho"][n] = target
 
 
-def _finish(job: _Job, out: Path, model_name: str | None) -> PruneResult:
+def _finish(job: _Job, out: Path, model_name: str | None, storage: Callable[[dict], dict] | None) -> PruneResult:
     """Bake masks and levels into plain weights, purify, write the artifact."""
     final_c = job.pruner.finalize()
     model, state = job.model, job.state
@@ -518,11 +522,11 @@ def _finish(job: _Job, out: Path, model_name: str | None) -> PruneResult:
     }
     if is_main():
         save_artifact(out, model, model_name=model_name, constraints=final_c, example=job.example, extra=extra,
-                      log_rows=state["log"])
+                      log_rows=state["log"], storage=storage)
     barrier()
     manifest = read_manifest(out)
-    job.log(f"accuracy {state['dense_acc']:.4f} -> {pruned_acc:.4f}, compression "
-            f"{manifest['totals']['compression']:.1f}x; artifact in {out}")
+    job.log(f"accuracy {state['dense_acc']:.4f} -> {pruned_acc:.4f}, {storage_headline(manifest['totals'])}; "
+            f"artifact in {out}")
     return PruneResult(out, state["dense_acc"], pruned_acc, manifest["totals"]["compression"], manifest)
 
 

@@ -68,7 +68,9 @@ def prune(model, data, config, out: str | Path, *, data_dir: str | Path | None =
                              f"{getattr(dataset, 'name', '?')!r} has {tuple(dataset.input_shape)}")
         check_fits_data(model, f"model {model_name or type(model).__name__!r}", dataset.num_classes,
                         tuple(dataset.input_shape), getattr(dataset, "name", "data"))
-    return run_prune(model, dataset, cfg, out, model_name=model_name, **kw)
+    from sparsesim.storage import price_storage
+
+    return run_prune(model, dataset, cfg, out, model_name=model_name, storage=price_storage, **kw)
 
 
 def _source_path(source):

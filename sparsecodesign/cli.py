@@ -76,10 +76,13 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def prune_line(res) -> str:
-    """One line of a finished prune: artifact, compression, accuracies and the loss (pp, positive = worse)."""
+    """One line of a finished prune: artifact, storage (with index bits) and nominal reductions, accuracies and the
+    loss (pp, positive = worse)."""
     from analysis.search import loss_pp
+    from pruning.artifact import storage_headline
 
-    return (f"prune: {res.out_dir}: compression {res.compression:.1f}x, accuracy {res.pruned_accuracy:.2%} "
+    totals = res.manifest.get("totals") or {"compression": res.compression}
+    return (f"prune: {res.out_dir}: {storage_headline(totals)}, accuracy {res.pruned_accuracy:.2%} "
             f"(dense {res.dense_accuracy:.2%}, loss {loss_pp(res.dense_accuracy, res.pruned_accuracy):+.2f} pp)")
 
 
