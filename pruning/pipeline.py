@@ -26,8 +26,10 @@ Methods (same budget, same framework, for honest comparison):
 * ``group_lasso`` structured sparsity learning: train with a group-lasso penalty
                   over the structure's groups, then prune (Wen et al. 2016)
 
-Accuracies measured during the job use ``data.test`` (the caller passes a
-validation split there when the test set must stay unseen, as ``compare`` does).
+Accuracies measured during the job use ``data.test``: the caller passes a validation split there
+when the test set must stay unseen (``compare``; ``sparsesim prune`` and ``sc.prune`` by default, split by
+``pruning.data.split_validation``) and may pass the real test set as ``test``, evaluated only to be reported
+(the dense model when pruning starts, the saved weights at the end) and recorded beside the validation ones.
 Data come as batch sources (``pruning.batches``): tensors, or a streamed set.
 """
 
@@ -77,6 +79,8 @@ class PruneResult:
     pruned_accuracy: float
     compression: float
     manifest: dict
+    test_dense_accuracy: float | None = None     # with a held-out validation split: the test set, reported only
+    test_pruned_accuracy: float | None = None
 
 
 def _units(cfg: PruneConfig) -> list[tuple]:
@@ -108,8 +112,8 @@ class _Job:
     """State of one prune job between units (everything a checkpoint must carry is in ``self.state``)."""
 
     def __init__(self, model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig, device: str,
-                 progress: bool, log, teacher: nn.Module | None = None):
-        self.model, self.data, self.cfg = model, data, cfg
+                 progress: bool, log, teacher: nn.Module | None = None, test=None):
+        self.model, self.data, self.cfg, self.test = model, data, cfg, test
         # distillation: the caller's teacher, or a copy of the model holding its weights when pruning starts
         self.teacher_given = teacher is not None
         self.teacher = teacher if teacher is not None or cfg.distill is None else copy.deepcopy(model)
@@ -166,6 +170,8 @@ class _Job:
             return
         self.state["dense_acc"] = self.evaluate()
         self.log(f"dense accuracy {self.state['dense_acc']:.4f}")
+        if self.test is not None:   # reported only: no decision reads it
+            self.state["dense_test_acc"] = evaluate_source(self.model, self.test)
         if self.teacher is not None and not self.teacher_given:
             self.state["teacher"] = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             self.teacher.load_state_dict(self.state["teacher"])
@@ -324,7 +330,7 @@ def run_prune(model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig,
               model_name: str | None = None, resume: bool = False, overwrite: bool = False, device: str = "cpu",
               progress: bool = True, log: Callable[[str], None] = print,
               on_unit: Callable[[tuple], None] | None = None, teacher: nn.Module | None = None,
-              storage: Callable[[dict], dict] | None = None) -> PruneResult:
+              storage: Callable[[dict], dict] | None = None, test=None) -> PruneResult:
     """Run the whole job; write the artifact to ``out_dir``.  Validates the config first.
 
     With ``cfg.distill``, masked retraining distils from ``teacher`` (default: the model as it stands when
@@ -334,6 +340,9 @@ def run_prune(model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig,
     ``overwrite=True`` discards it; neither raises ``OutputError``.  Under ``torchrun`` (a process group
     initialised, e.g. by ``pruning.distributed.init_from_env``) every process runs this with the same
     arguments; the first one locks the directory and writes.
+
+    ``test``: a batch source (the real test set when ``data.test`` is a validation split) evaluated only to be
+    reported, never for a decision: ``manifest.accuracy.test``.
 
     ``storage``: the pricer of the weights' storage in real formats that ``save_artifact`` keeps as
     ``totals.storage`` and the last log line reports (``sparsesim.storage.price_storage``; the API passes it)."""
@@ -347,7 +356,7 @@ def run_prune(model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig,
             raise ConfigError("a teacher was given but the config has no 'distill' section; allowed: add "
                               "distill: {weight, temperature} or leave the teacher out")
         teacher = prepare_for_speed(teacher.to(device)).eval()
-    job = _Job(model, data, cfg, device, progress, log, teacher)
+    job = _Job(model, data, cfg, device, progress, log, teacher, test)
     with OutputLock(out, "prune", log) if is_main() else nullcontext():
         return _run_locked(job, out, model_name, resume, overwrite, on_unit, storage)
 
@@ -504,6 +513,11 @@ def _finish(job: _Job, out: Path, model_name: str | None, storage: Callable[[dic
     final_c = job.pruner.finalize()
     model, state = job.model, job.state
     pruned_acc = job.evaluate()
+    accuracy = {"dense": state["dense_acc"], "pruned": pruned_acc}
+    if job.test is not None:
+        accuracy.update(split="validation", n=len(job.data.test),
+                        test={"dense": state.get("dense_test_acc"), "pruned": evaluate_source(model, job.test),
+                              "n": len(job.test)})
     convergence = convergence_summary(state["convergence"], job.cfg.admm.eps)
     if convergence is not None:
         job.log(f"ADMM convergence: {convergence['text']}")
@@ -511,7 +525,7 @@ def _finish(job: _Job, out: Path, model_name: str | None, storage: Callable[[dic
         "dataset": job.data.name,
         "method": job.cfg.method,
         "seed": job.cfg.seed,
-        "accuracy": {"dense": state["dense_acc"], "pruned": pruned_acc},
+        "accuracy": accuracy,
         "timings_s": state["timings"],
         "config": job.cfg.to_dict(),
         "admm_convergence": state["convergence"],
@@ -525,9 +539,12 @@ def _finish(job: _Job, out: Path, model_name: str | None, storage: Callable[[dic
                       log_rows=state["log"], storage=storage)
     barrier()
     manifest = read_manifest(out)
-    job.log(f"accuracy {state['dense_acc']:.4f} -> {pruned_acc:.4f}, {storage_headline(manifest['totals'])}; "
+    test = accuracy.get("test")
+    seen = "" if test is None else f" on validation; test (reported only) {test['dense']:.4f} -> {test['pruned']:.4f}"
+    job.log(f"accuracy {state['dense_acc']:.4f} -> {pruned_acc:.4f}{seen}, {storage_headline(manifest['totals'])}; "
             f"artifact in {out}")
-    return PruneResult(out, state["dense_acc"], pruned_acc, manifest["totals"]["compression"], manifest)
+    return PruneResult(out, state["dense_acc"], pruned_acc, manifest["totals"]["compression"], manifest,
+                       *((test["dense"], test["pruned"]) if test else ()))
 
 
 def _purification(model: nn.Module, example: torch.Tensor) -> dict | None:
