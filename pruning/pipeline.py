@@ -130,9 +130,14 @@ class _Job:
         self.pruner: Pruner | None = None
         self.state: dict = {"done": 0, "log": [], "dense_acc": None, "timings": {}, "optimizer": None,
                             "pruner": None, "pruner_step": None, "ended_steps": [], "convergence": [],
-                            "allocations": [], "teacher": None}
+                            "allocations": [], "teacher": None, "measured_on": self.measured_on()}
 
     # ---------------------------------------------------------------- helpers
+    def measured_on(self) -> dict:
+        """What the job trains and measures on, in sizes: a resume must see the same split."""
+        return {"train": len(self.data.train), "measured": len(self.data.test),
+                "test": None if self.test is None else len(self.test)}
+
     def evaluate(self) -> float:
         return evaluate_source(self.model, self.data.test)
 
@@ -186,6 +191,11 @@ class _Job:
 
     def restore(self, ck: dict) -> None:
         """Resume: the pruner's parametrizations first, then the model's (and generator's) state."""
+        was, now = ck["state"].get("measured_on"), self.measured_on()
+        if was is not None and was != now:
+            raise PruneError(f"the checkpoint was made with {was} (training / measured / reported test images), "
+                             f"this run has {now}; resume with the same data and --validation-fraction, or pass "
+                             "--overwrite")
         self.state = ck["state"]
         if self.state["pruner"] is not None:
             self.pruner = self.new_pruner(self.state["pruner_step"])

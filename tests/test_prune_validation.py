@@ -65,3 +65,25 @@ def test_cli_flag(tmp_path, monkeypatch):
     except SystemExit:
         pass
     assert seen["validation_fraction"] == 0.25
+
+
+def test_a_resume_with_another_split_is_refused(tiny_digits, tmp_path):
+    import pytest
+
+    import sparsecodesign as sc
+    from pruning.pipeline import PruneError
+
+    stop = {"pretrain_epochs": 2, **{k: v for k, v in CFG.items() if k != "pretrain_epochs"}}
+
+    class Stop(Exception):
+        pass
+
+    def on_unit(unit):
+        raise Stop()
+    with pytest.raises(Stop):
+        sc.prune("digits_cnn", tiny_digits, stop, tmp_path, progress=False, log=lambda s: None, on_unit=on_unit)
+    with pytest.raises(PruneError, match="validation-fraction"):
+        sc.prune("digits_cnn", tiny_digits, stop, tmp_path, progress=False, log=lambda s: None, resume=True,
+                 validation_fraction=0.2)
+    res = sc.prune("digits_cnn", tiny_digits, stop, tmp_path, progress=False, log=lambda s: None, resume=True)
+    assert res.manifest["accuracy"]["split"] == "validation"
