@@ -46,6 +46,7 @@ from pruning.models import prunable_layers
 from pruning.pipeline import run_prune
 from pruning.user_model import load_artifact_as
 from sparsecodesign.fileio import OutputLock, atomic_write_json
+from sparsesim.storage import price_storage
 
 from .compare_config import (
     COUPLED,
@@ -164,7 +165,7 @@ def prune_probe(ctx: _Search, structure: str, ratio: float, budget: str) -> Path
         coupled = (structure, ratio) if structure in COUPLED else None
         run_prune(m, ctx.data, prune_config(cfg, layers, budget_ratio=ratio if shared else None, coupled=coupled),
                   run_dir,
-                  model_name=cfg.model, resume=True, progress=ctx.progress, log=lambda s: None)
+                  model_name=cfg.model, resume=True, progress=ctx.progress, log=lambda s: None, storage=price_storage)
     return run_dir
 
 

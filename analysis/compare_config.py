@@ -13,14 +13,13 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
-import torch
 from torch import nn
 
 from accel_models.hardware import Accelerator, preset_names
 from pruning.config import PruneConfig
 from pruning.coupled_projection import KINDS as COUPLED
 from pruning.coupled_projection import CoupledError, coupled_sets
-from pruning.data import DATASETS, Dataset
+from pruning.data import DATASETS, Dataset, split_validation  # noqa: F401 (compare, report_data import it here)
 from pruning.models import MODELS, TRACED, prunable_layers
 from pruning.structures import Structure, StructureError
 from pruning.topk import keep_count
@@ -265,17 +264,6 @@ def preflight(cfg: CompareConfig, log: Callable[[str], None] = print) -> tuple[A
 
 
 # ------------------------------------------------------------------ helpers
-def split_validation(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
-    """(search data: train minus validation, tested on validation), (final data: full train, real test)."""
-    g = torch.Generator().manual_seed(seed + 1)
-    perm = torch.randperm(len(data.train_y), generator=g)
-    n_val = max(1, int(len(perm) * fraction))
-    val, tr = perm[:n_val], perm[n_val:]
-    search = Dataset(data.name, data.train_x[tr], data.train_y[tr], data.train_x[val], data.train_y[val],
-                     data.num_classes)
-    return search, data
-
-
 # fields that change what a cached probe (one structure at one ratio under one budget) or the dense run holds
 PROBE_FIELDS = ("model", "input_shape", "dataset", "data_dir", "bits", "block", "nm", "seed", "validation_fraction",
                 "pretrain_epochs", "admm_rounds", "epochs_per_round", "retrain_epochs", "lr", "batch_size", "rho",

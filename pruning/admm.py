@@ -54,6 +54,27 @@ class Residual:
         return self.primal_rel <= eps and self.dual_rel <= eps
 
 
+
+def convergence_summary(steps: list[dict], eps: float | None) -> dict | None:
+    """Whether ADMM met its stated criterion, from the per-step records the pipeline keeps (``admm_convergence``:
+    each step's end residuals per layer); if not, by how much: the worst layer's relative primal and dual
+    residuals at the end of a step, and the larger of the two over ``eps``.  None when no ADMM step ran."""
+    if not steps:
+        return None
+    rows = [(c["step"], name, r["primal_rel"], r["dual_rel"]) for c in steps for name, r in c["layers"].items()]
+    step, layer, primal, dual = max(rows, key=lambda t: max(t[2], t[3]))
+    worst = {"step": step, "layer": layer, "primal_rel": primal, "dual_rel": dual,
+             "times_eps": None if eps is None else max(primal, dual) / eps}
+    met_steps = sum(bool(c["converged"]) for c in steps)
+    where = f"worst layer {layer} at the end of step {step + 1}: relative primal {primal:.3g}, dual {dual:.3g}"
+    if eps is None:
+        met, text = None, f"no criterion stated (admm.eps unset; every step ran its rounds); {where}"
+    else:
+        met = met_steps == len(steps)
+        text = (f"eps {eps:g} {'met' if met else 'not met'}: {met_steps} of {len(steps)} steps converged; {where} "
+                f"({worst['times_eps']:.3g}x eps)")
+    return {"eps": eps, "met": met, "steps": len(steps), "steps_met": met_steps, "worst": worst, "text": text}
+
 class ADMM:
     """The ADMM state (Z, U, rho) of a set of layers and its updates; ``pruning.lifecycle.Pruner`` drives it.
 

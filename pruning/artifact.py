@@ -162,16 +162,39 @@ def model_reference(model: nn.Module, name: str | None) -> dict:
     return {"name": name or cls.__name__, "factory": f"{cls.__module__}:{cls.__qualname__}"}
 
 
+def storage_headline(totals: dict) -> str:
+    """The artifact's reductions in words, each labelled: the storage priced with index/pointer bits first (where
+    ``totals.storage`` holds it), then the nominal figures the papers report (weights / nonzeros; dense fp32 bits
+    over nonzeros x bits), never a bare "compression"."""
+    nominal = f"{totals['compression']:.1f}x fewer weights (nominal: weights / nonzeros, no index bits)"
+    st = totals.get("storage")
+    if not st:
+        return nominal
+    formats = sorted(set(st["cheapest"]["per_layer"].values()))
+    return (f"storage {st['cheapest']['reduction']:.1f}x with index/pointer bits (sparsesim formats, cheapest per "
+            f"layer: {', '.join(formats)}); {nominal}, {st['nominal_reduction']:.0f}x in value bits (nominal)")
+
+
 def save_artifact(out_dir: str | Path, model: nn.Module, *, model_name: str | None,
                   constraints: dict[str, Constraint], example: torch.Tensor, extra: dict,
-                  log_rows: list[dict]) -> Path:
-    """Write weights, manifest and log atomically; returns the directory."""
+                  log_rows: list[dict], storage=None) -> Path:
+    """Write weights, manifest and log atomically; returns the directory.
+
+    ``storage``: a pricer of the weights' storage in real formats (``sparsesim.storage.price_storage``: takes
+    ``{layer: (GEMM matrix M x K as numpy, value bits)}``, returns a JSON-ready dict), kept as ``totals.storage``;
+    ``pruning`` imports no simulator, so the caller passes it (``sparsecodesign.prune`` does)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     layers = layer_entries(model, example, constraints)
     total = sum(e["weight_shape"][0] * e["gemm"]["K"] for e in layers)
     nnz = sum(e["nonzeros"] for e in layers)
+    totals = {"weights": total, "nonzeros": nnz, "compression": total / max(nnz, 1),
+              "weight_bits_dense_fp32": 32 * total}
+    if storage is not None:
+        modules = dict(model.named_modules())
+        totals["storage"] = storage({e["name"]: (modules[e["name"]].weight.detach().cpu().reshape(
+            e["weight_shape"][0], -1).numpy(), e["bits"]) for e in layers})
     manifest = {
         "format": FORMAT,
         "version": VERSION,
@@ -179,8 +202,7 @@ def save_artifact(out_dir: str | Path, model: nn.Module, *, model_name: str | No
         "model": {**model_reference(model, model_name), "input_shape": list(example.shape[1:]),
                   "num_classes": getattr(model, "num_classes", None)},
         "layers": layers,
-        "totals": {"weights": total, "nonzeros": nnz, "compression": total / max(nnz, 1),
-                   "weight_bits_dense_fp32": 32 * total},
+        "totals": totals,
         "environment": {"torch": torch.__version__, "python": platform.python_version()},
         **extra,
     }
@@ -490,6 +512,27 @@ def _validate_totals(totals, layers, where) -> None:
     if "weight_bits_dense_fp32" in totals:
         _expect(where, "totals.weight_bits_dense_fp32", totals["weight_bits_dense_fp32"], 32 * weights,
                 "32 x weights")
+    if "storage" in totals:
+        _validate_storage(totals["storage"], layers, weights, where)
+
+
+def _validate_storage(st, layers, weights: int, where: str) -> None:
+    """``totals.storage`` (``save_artifact``'s ``storage``): its counts agree with the layers; each reduction is the
+    fp32 reference over its bits (the format bits themselves need the simulator's encoders to check)."""
+    if not isinstance(st, dict) or not isinstance(st.get("cheapest"), dict) or not isinstance(st.get("formats"), dict):
+        raise _bad(where, "totals.storage", st, "allowed: an object {reference_bits, value_bits, nominal_reduction, "
+                                                "formats, cheapest}")
+    _expect(where, "totals.storage.reference_bits", st.get("reference_bits"), 32 * weights, "32 x weights")
+    values = sum(e["nonzeros"] * e.get("bits", FLOAT_BITS) for e in layers)
+    _expect(where, "totals.storage.value_bits", st.get("value_bits"), values, "the layers' nonzeros x bits")
+    for at, entry in [("cheapest", st["cheapest"]), *((f"formats.{f}", v) for f, v in st["formats"].items()),
+                      ("nominal", {"bits": values, "reduction": st.get("nominal_reduction")})]:
+        bits, red = (entry.get("bits"), entry.get("reduction")) if isinstance(entry, dict) else (None, None)
+        _int(where, f"totals.storage.{at}.bits", bits, 0, 1 << 62)
+        _number(where, f"totals.storage.{at}.reduction", red, 0, 1e300)
+        if not math.isclose(red, 32 * weights / max(bits, 1), rel_tol=1e-9):
+            raise _bad(where, f"totals.storage.{at}.reduction", red, f"expected {32 * weights / max(bits, 1):.6g} "
+                       "(32 x weights / bits)")
 
 
 def _safetensors_index(wpath: Path, data: bytearray) -> dict[str, _Tensor]:

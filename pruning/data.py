@@ -89,6 +89,25 @@ class StreamDataset:
     classes: tuple[str, ...] = ()
 
 
+def split_validation(data: Dataset | StreamDataset, fraction: float, seed: int):
+    """(search data: train minus a held-out validation split, tested on that split; the data as given: full
+    train, real test).  ``fraction`` of the training samples, drawn with ``seed``; a streamed set is split by
+    index (``torch.utils.data.Subset``), nothing is loaded."""
+    g = torch.Generator().manual_seed(seed + 1)
+    n = len(data.train_y) if isinstance(data, Dataset) else len(data.train)
+    perm = torch.randperm(n, generator=g)
+    n_val = max(1, int(n * fraction))
+    val, tr = perm[:n_val], perm[n_val:]
+    if isinstance(data, Dataset):
+        return Dataset(data.name, data.train_x[tr], data.train_y[tr], data.train_x[val], data.train_y[val],
+                       data.num_classes), data
+    src = data.train
+
+    def part(idx):
+        return StreamSource(torch.utils.data.Subset(src.dataset, idx.tolist()), src.num_workers)
+    return StreamDataset(data.name, part(tr), part(val), data.num_classes, data.input_shape, data.classes), data
+
+
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, **kw) -> Dataset:
     if name == "digits":
         return load_digits(**kw)

@@ -26,8 +26,10 @@ Methods (same budget, same framework, for honest comparison):
 * ``group_lasso`` structured sparsity learning: train with a group-lasso penalty
                   over the structure's groups, then prune (Wen et al. 2016)
 
-Accuracies measured during the job use ``data.test`` (the caller passes a
-validation split there when the test set must stay unseen, as ``compare`` does).
+Accuracies measured during the job use ``data.test``: the caller passes a validation split there
+when the test set must stay unseen (``compare``; ``sparsesim prune`` and ``sc.prune`` by default, split by
+``pruning.data.split_validation``) and may pass the real test set as ``test``, evaluated only to be reported
+(the dense model when pruning starts, the saved weights at the end) and recorded beside the validation ones.
 Data come as batch sources (``pruning.batches``): tensors, or a streamed set.
 """
 
@@ -46,8 +48,8 @@ from torch import nn
 
 from sparsecodesign.fileio import OutputError, OutputLock, ensure_writable
 
-from .admm import with_ratio
-from .artifact import read_manifest, save_artifact
+from .admm import convergence_summary, with_ratio
+from .artifact import read_manifest, save_artifact, storage_headline
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ConfigError, LayerPlan, PruneConfig, changed_fields, step_ratio
 from .data import Dataset, StreamDataset
@@ -77,6 +79,8 @@ class PruneResult:
     pruned_accuracy: float
     compression: float
     manifest: dict
+    test_dense_accuracy: float | None = None     # with a held-out validation split: the test set, reported only
+    test_pruned_accuracy: float | None = None
 
 
 def _units(cfg: PruneConfig) -> list[tuple]:
@@ -108,8 +112,8 @@ class _Job:
     """State of one prune job between units (everything a checkpoint must carry is in ``self.state``)."""
 
     def __init__(self, model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig, device: str,
-                 progress: bool, log, teacher: nn.Module | None = None):
-        self.model, self.data, self.cfg = model, data, cfg
+                 progress: bool, log, teacher: nn.Module | None = None, test=None):
+        self.model, self.data, self.cfg, self.test = model, data, cfg, test
         # distillation: the caller's teacher, or a copy of the model holding its weights when pruning starts
         self.teacher_given = teacher is not None
         self.teacher = teacher if teacher is not None or cfg.distill is None else copy.deepcopy(model)
@@ -126,9 +130,14 @@ class _Job:
         self.pruner: Pruner | None = None
         self.state: dict = {"done": 0, "log": [], "dense_acc": None, "timings": {}, "optimizer": None,
                             "pruner": None, "pruner_step": None, "ended_steps": [], "convergence": [],
-                            "allocations": [], "teacher": None}
+                            "allocations": [], "teacher": None, "measured_on": self.measured_on()}
 
     # ---------------------------------------------------------------- helpers
+    def measured_on(self) -> dict:
+        """What the job trains and measures on, in sizes: a resume must see the same split."""
+        return {"train": len(self.data.train), "measured": len(self.data.test),
+                "test": None if self.test is None else len(self.test)}
+
     def evaluate(self) -> float:
         return evaluate_source(self.model, self.data.test)
 
@@ -166,6 +175,8 @@ class _Job:
             return
         self.state["dense_acc"] = self.evaluate()
         self.log(f"dense accuracy {self.state['dense_acc']:.4f}")
+        if self.test is not None:   # reported only: no decision reads it
+            self.state["dense_test_acc"] = evaluate_source(self.model, self.test)
         if self.teacher is not None and not self.teacher_given:
             self.state["teacher"] = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             self.teacher.load_state_dict(self.state["teacher"])
@@ -180,6 +191,11 @@ class _Job:
 
     def restore(self, ck: dict) -> None:
         """Resume: the pruner's parametrizations first, then the model's (and generator's) state."""
+        was, now = ck["state"].get("measured_on"), self.measured_on()
+        if was is not None and was != now:
+            raise PruneError(f"the checkpoint was made with {was} (training / measured / reported test images), "
+                             f"this run has {now}; resume with the same data and --validation-fraction, or pass "
+                             "--overwrite")
         self.state = ck["state"]
         if self.state["pruner"] is not None:
             self.pruner = self.new_pruner(self.state["pruner_step"])
@@ -323,7 +339,8 @@ def _allocation_dict(a) -> dict:
 def run_prune(model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig, out_dir: str | Path, *,
               model_name: str | None = None, resume: bool = False, overwrite: bool = False, device: str = "cpu",
               progress: bool = True, log: Callable[[str], None] = print,
-              on_unit: Callable[[tuple], None] | None = None, teacher: nn.Module | None = None) -> PruneResult:
+              on_unit: Callable[[tuple], None] | None = None, teacher: nn.Module | None = None,
+              storage: Callable[[dict], dict] | None = None, test=None) -> PruneResult:
     """Run the whole job; write the artifact to ``out_dir``.  Validates the config first.
 
     With ``cfg.distill``, masked retraining distils from ``teacher`` (default: the model as it stands when
@@ -332,7 +349,13 @@ def run_prune(model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig,
     ``out_dir`` holding a run already (a checkpoint or an artifact): ``resume=True`` continues it,
     ``overwrite=True`` discards it; neither raises ``OutputError``.  Under ``torchrun`` (a process group
     initialised, e.g. by ``pruning.distributed.init_from_env``) every process runs this with the same
-    arguments; the first one locks the directory and writes."""
+    arguments; the first one locks the directory and writes.
+
+    ``test``: a batch source (the real test set when ``data.test`` is a validation split) evaluated only to be
+    reported, never for a decision: ``manifest.accuracy.test``.
+
+    ``storage``: the pricer of the weights' storage in real formats that ``save_artifact`` keeps as
+    ``totals.storage`` and the last log line reports (``sparsesim.storage.price_storage``; the API passes it)."""
     if resume and overwrite:
         raise OutputError("resume and overwrite (--resume, --overwrite) exclude each other; allowed: one of them")
     out = Path(out_dir)
@@ -343,9 +366,9 @@ def run_prune(model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig,
             raise ConfigError("a teacher was given but the config has no 'distill' section; allowed: add "
                               "distill: {weight, temperature} or leave the teacher out")
         teacher = prepare_for_speed(teacher.to(device)).eval()
-    job = _Job(model, data, cfg, device, progress, log, teacher)
+    job = _Job(model, data, cfg, device, progress, log, teacher, test)
     with OutputLock(out, "prune", log) if is_main() else nullcontext():
-        return _run_locked(job, out, model_name, resume, overwrite, on_unit)
+        return _run_locked(job, out, model_name, resume, overwrite, on_unit, storage)
 
 
 def check_output(out_dir: str | Path, resume: bool = False, overwrite: bool = False) -> Path:
@@ -368,7 +391,7 @@ def check_output(out_dir: str | Path, resume: bool = False, overwrite: bool = Fa
 
 
 def _run_locked(job: _Job, out: Path, model_name: str | None, resume: bool, overwrite: bool,
-                on_unit: Callable[[tuple], None] | None) -> PruneResult:
+                on_unit: Callable[[tuple], None] | None, storage: Callable[[dict], dict] | None) -> PruneResult:
     cfg, log, model = job.cfg, job.log, job.model
     ckpt_path = out / "checkpoint.pt"
     units = _units(cfg)
@@ -424,7 +447,7 @@ def _run_locked(job: _Job, out: Path, model_name: str | None, resume: bool, over
         if on_unit is not None:
             on_unit(unit)
     job.state["timings"]["total_this_process"] = time.perf_counter() - t_start
-    return _finish(job, out, model_name)
+    return _finish(job, out, model_name, storage)
 
 
 def _check_finite(model: nn.Module, unit: tuple) -> None:
@@ -495,31 +518,43 @@ def _rescale_admm(ck: dict, old: dict, cfg: PruneConfig, model: nn.Module) -> No
             admm["rho"][n] = target
 
 
-def _finish(job: _Job, out: Path, model_name: str | None) -> PruneResult:
+def _finish(job: _Job, out: Path, model_name: str | None, storage: Callable[[dict], dict] | None) -> PruneResult:
     """Bake masks and levels into plain weights, purify, write the artifact."""
     final_c = job.pruner.finalize()
     model, state = job.model, job.state
     pruned_acc = job.evaluate()
+    accuracy = {"dense": state["dense_acc"], "pruned": pruned_acc}
+    if job.test is not None:
+        accuracy.update(split="validation", n=len(job.data.test),
+                        test={"dense": state.get("dense_test_acc"), "pruned": evaluate_source(model, job.test),
+                              "n": len(job.test)})
+    convergence = convergence_summary(state["convergence"], job.cfg.admm.eps)
+    if convergence is not None:
+        job.log(f"ADMM convergence: {convergence['text']}")
     extra = {
         "dataset": job.data.name,
         "method": job.cfg.method,
         "seed": job.cfg.seed,
-        "accuracy": {"dense": state["dense_acc"], "pruned": pruned_acc},
+        "accuracy": accuracy,
         "timings_s": state["timings"],
         "config": job.cfg.to_dict(),
         "admm_convergence": state["convergence"],
+        "admm_convergence_summary": convergence,
         "budget_allocation": state["allocations"][-1] if state["allocations"] else None,
         "coupled_zeroed": state.get("coupled_zeroed", {}),
         "purification": _purification(model, job.example),
     }
     if is_main():
         save_artifact(out, model, model_name=model_name, constraints=final_c, example=job.example, extra=extra,
-                      log_rows=state["log"])
+                      log_rows=state["log"], storage=storage)
     barrier()
     manifest = read_manifest(out)
-    job.log(f"accuracy {state['dense_acc']:.4f} -> {pruned_acc:.4f}, compression "
-            f"{manifest['totals']['compression']:.1f}x; artifact in {out}")
-    return PruneResult(out, state["dense_acc"], pruned_acc, manifest["totals"]["compression"], manifest)
+    test = accuracy.get("test")
+    seen = "" if test is None else f" on validation; test (reported only) {test['dense']:.4f} -> {test['pruned']:.4f}"
+    job.log(f"accuracy {state['dense_acc']:.4f} -> {pruned_acc:.4f}{seen}, {storage_headline(manifest['totals'])}; "
+            f"artifact in {out}")
+    return PruneResult(out, state["dense_acc"], pruned_acc, manifest["totals"]["compression"], manifest,
+                       *((test["dense"], test["pruned"]) if test else ()))
 
 
 def _purification(model: nn.Module, example: torch.Tensor) -> dict | None:

@@ -31,7 +31,8 @@ def _config(config, model_name: str | None, dataset: str | None):
 
 
 @validated
-def prune(model, data, config, out: str | Path, *, data_dir: str | Path | None = None, **kw):
+def prune(model, data, config, out: str | Path, *, data_dir: str | Path | None = None,
+          validation_fraction: float | None = None, **kw):
     """Prune (and quantize) ``model`` on ``data`` into the artifact directory ``out``; returns the
     ``PruneResult`` (``out_dir``, ``dense_accuracy``, ``pruned_accuracy``, ``compression``, ``manifest``).
 
@@ -39,12 +40,16 @@ def prune(model, data, config, out: str | Path, *, data_dir: str | Path | None =
     ``nn.Module`` (it needs an ``input_shape`` attribute or a first layer that fixes it).  ``data``: a built-in
     data set name (``"digits"``; ``"mnist"``, ``"cifar10"``, ``"imagefolder"`` with ``data_dir``) or a
     ``pruning.data.Dataset``.  ``config``: a dict, a YAML path, a ``PruneConfig``, or None for the shipped default.
+    ``validation_fraction``: the share of the training data held out as the validation split (default
+    ``pruning.defaults.VALIDATION_FRACTION``, 0.1; a seeded draw, ``config.seed``); every accuracy the job measures
+    is on it and the test set is evaluated only to be reported (``PruneResult.test_*``, ``manifest.accuracy.test``);
+    0 trains on all of it and measures on the test set, as before.
     Other keywords go to ``pruning.pipeline.run_prune`` (``resume``, ``overwrite``, ``device``, ``progress``,
     ``log``, ``teacher``; ``model_name`` names an ``nn.Module`` in the artifact, as the CLI's ``--model`` does)."""
     import torch
 
-    from pruning.data import load_dataset
-    from pruning.defaults import DEFAULT_MODEL
+    from pruning.data import load_dataset, split_validation
+    from pruning.defaults import DEFAULT_MODEL, VALIDATION_FRACTION
     from pruning.pipeline import run_prune
 
     refuse_unused("prune", {"data": data if isinstance(data, str) else f"a loaded {type(data).__name__}",
@@ -70,7 +75,18 @@ def prune(model, data, config, out: str | Path, *, data_dir: str | Path | None =
                              f"{getattr(dataset, 'name', '?')!r} has {tuple(dataset.input_shape)}")
         check_fits_data(model, f"model {model_name or type(model).__name__!r}", dataset.num_classes,
                         tuple(dataset.input_shape), getattr(dataset, "name", "data"))
-    return run_prune(model, dataset, cfg, out, model_name=model_name, **kw)
+    from sparsesim.storage import price_storage
+
+    fraction = VALIDATION_FRACTION if validation_fraction is None else validation_fraction
+    if fraction > 0:
+        search, full = split_validation(dataset, fraction, cfg.seed)
+        n_val, n_train = len(search.test), len(full.train)
+        (kw.get("log") or print)(f"prune: validation split {n_val} of {n_train} training images (fraction "
+                                 f"{fraction:g}, seed {cfg.seed}): every accuracy below is on it; the test set "
+                                 f"({len(full.test)}) is evaluated only to be reported")
+        return run_prune(model, search, cfg, out, model_name=model_name, storage=price_storage, test=full.test,
+                         **kw)
+    return run_prune(model, dataset, cfg, out, model_name=model_name, storage=price_storage, **kw)
 
 
 def _source_path(source):

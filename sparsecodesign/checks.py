@@ -304,6 +304,7 @@ SWEEP_WORKERS = int_in(1, MAX_SWEEP_WORKERS, optional=True)
 LOADER_WORKERS = int_in(0, MAX_LOADER_WORKERS)             # prune --workers (imagefolder's DataLoader)
 WAIT_S = NumberIn(f"seconds in 0..{MAX_WAIT_S:,}", False, 0.0, float(MAX_WAIT_S))
 DENSITY = NumberIn("a number in [0, 1]", True, 0.0, 1.0)
+VALIDATION_FRACTION = NumberIn("a fraction in [0, 0.5] (0: no validation split)", True, 0.0, 0.5)
 FINITE = NumberIn("a finite number")
 DEVICE_RULE = Pattern("cpu, cuda, cuda:N", False, DEVICE, 16)
 TRUST = Pattern("a module name (package.module)", True, IDENT, 200)
@@ -362,7 +363,7 @@ PRUNE_KEYWORDS = {"resume": FLAG, "overwrite": FLAG, "device": DEVICE_RULE, "pro
 
 FUNCTION_RULES: dict[str, dict[str, Rule | dict]] = {
     "prune": {"model": MODEL, "data": DATA, "config": PRUNE_CONFIG, "out": OUT, "data_dir": DATA_DIR,
-              "kw": PRUNE_KEYWORDS},
+              "validation_fraction": VALIDATION_FRACTION, "kw": PRUNE_KEYWORDS},
     "simulate": {"source": SOURCE_ANY, "hardware": HARDWARE, "batch": BATCH, "bits": BITS, "model": MODEL,
                  "input_shape": SHAPE, "calibrate": CALIBRATE, "data_dir": DATA_DIR, "trust_module": TRUST,
                  "seed": SEED, "act_seed": SEED, "max_exact_weights": MAX_EXACT, "workloads": WORKLOADS, "log": LOG},

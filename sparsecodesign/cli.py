@@ -69,7 +69,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
     log(f"prune: model {model_name}, dataset {args.dataset}, config {cfg_path}, out {args.out}, "
         f"{threads} torch thread(s){'' if args.threads else ' (the free cores now; --threads to set)'}")
-    res = api.prune(model, data, cfg, args.out, model_name=model_name, resume=args.resume,
+    res = api.prune(model, data, cfg, args.out, validation_fraction=args.validation_fraction,
+                    model_name=model_name, resume=args.resume,
                     overwrite=args.overwrite, device=args.device, progress=not args.quiet, log=log)
     if args.quiet and is_main():   # the result in one line (without --quiet the log's last line says it)
         print(prune_line(res))
@@ -77,10 +78,18 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def prune_line(res) -> str:
-    """One line of a finished prune: artifact, compression, accuracies and the loss (pp, positive = worse)."""
+    """One line of a finished prune: artifact, storage (with index bits) and nominal reductions, accuracies and the
+    loss (pp, positive = worse)."""
     from analysis.search import loss_pp
+    from pruning.artifact import storage_headline
 
-    return (f"prune: {res.out_dir}: compression {res.compression:.1f}x, accuracy {res.pruned_accuracy:.2%} "
+    totals = res.manifest.get("totals") or {"compression": res.compression}
+    if res.test_pruned_accuracy is not None:   # a validation split: test reported, validation beside it
+        return (f"prune: {res.out_dir}: {storage_headline(totals)}, test accuracy {res.test_pruned_accuracy:.2%} "
+                f"(dense {res.test_dense_accuracy:.2%}, loss "
+                f"{loss_pp(res.test_dense_accuracy, res.test_pruned_accuracy):+.2f} pp), validation "
+                f"{res.pruned_accuracy:.2%} (dense {res.dense_accuracy:.2%})")
+    return (f"prune: {res.out_dir}: {storage_headline(totals)}, accuracy {res.pruned_accuracy:.2%} "
             f"(dense {res.dense_accuracy:.2%}, loss {loss_pp(res.dense_accuracy, res.pruned_accuracy):+.2f} pp)")
 
 
@@ -477,6 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "(without it or --resume such an OUT is refused)")
     pr.add_argument("--download", action="store_true", help="fetch missing MNIST files into --data-dir (verified)")
     pr.add_argument("--init", help="start from the weights of an artifact directory")
+    pr.add_argument("--validation-fraction", type=checks.VALIDATION_FRACTION.option,
+                    help="share of the training data held out for every accuracy the job measures (default 0.1; "
+                         "0: none, accuracies on test); the test set is then only reported")
     pr.add_argument("--method", choices=["admm", "magnitude", "group_lasso"], help="override the config")
     pr.add_argument("--pretrain-epochs", type=_int_in(0, 100_000), help="override the config (0..100000; 0 with "
                                                                          "--init)")

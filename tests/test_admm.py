@@ -179,3 +179,34 @@ def test_quantizer_without_pruning_in_a_lifecycle():
     assert torch.isclose(lin.weight.reshape(-1)[:, None], levels[None], rtol=1e-6, atol=1e-12).any(1).all()
     pruner.finalize()
     assert isinstance(lin.weight, nn.Parameter)
+
+
+def test_convergence_summary_says_whether_eps_was_met_and_by_how_much():
+    from pruning.admm import convergence_summary
+
+    steps = [{"step": 0, "rounds": 2, "converged": True, "eps": 0.01,
+              "layers": {"fc1": {"primal_rel": 0.004, "dual_rel": 0.009}}},
+             {"step": 1, "rounds": 4, "converged": False, "eps": 0.01,
+              "layers": {"fc1": {"primal_rel": 0.034, "dual_rel": 0.012}, "fc2": {"primal_rel": 0.02,
+                                                                                   "dual_rel": 0.05}}}]
+    s = convergence_summary(steps, 0.01)
+    assert (s["met"], s["steps"], s["steps_met"]) == (False, 2, 1)
+    assert s["worst"] == {"step": 1, "layer": "fc2", "primal_rel": 0.02, "dual_rel": 0.05, "times_eps": 5.0}
+    assert "not met" in s["text"] and "1 of 2 steps" in s["text"] and "fc2" in s["text"] and "5x eps" in s["text"]
+    ok = convergence_summary(steps[:1], 0.01)
+    assert ok["met"] and ok["worst"]["times_eps"] == pytest.approx(0.9) and "met" in ok["text"]
+    free = convergence_summary(steps, None)
+    assert free["met"] is None and "no criterion" in free["text"]
+    assert convergence_summary([], 0.01) is None
+
+
+def test_pipeline_log_and_manifest_state_the_convergence_criterion(tiny_digits, tmp_path):
+    cfg = {"seed": 1, "pretrain_epochs": 1, "retrain_epochs": 1, "train": {"optimizer": "sgd", "lr": 0.05,
+                                                                          "batch_size": 32},
+           "admm": {"rounds": 1, "rho": 0.01, "eps": 1e-6}, "layers": {"fc2": {"type": "nonstructured", "ratio": 0.5}}}
+    lines = []
+    res = run_prune(build_model("digits_cnn"), tiny_digits, PruneConfig.from_dict(cfg), tmp_path, progress=False,
+                    log=lines.append)
+    s = res.manifest["admm_convergence_summary"]
+    assert s["met"] is False and s["eps"] == 1e-6 and s["worst"]["layer"] == "fc2" and s["worst"]["times_eps"] > 1
+    assert any(line.startswith("ADMM convergence: eps 1e-06 not met") for line in lines)

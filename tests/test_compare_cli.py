@@ -110,8 +110,8 @@ def test_prune_quiet_line_names_artifact_compression_accuracy_and_loss(tmp_path,
     cfg.write_text("pretrain_epochs: 0\n")
     assert main(["prune", "--dataset", "digits", "--config", str(cfg), "--out", str(tmp_path / "o"), "--quiet"]) == 0
     assert capsys.readouterr().out.splitlines() == [prune_line(res)]
-    assert prune_line(res) == (f"prune: {tmp_path / 'art'}: compression 12.5x, accuracy 95.00% (dense 98.00%, "
-                               "loss +3.00 pp)")
+    assert prune_line(res) == (f"prune: {tmp_path / 'art'}: 12.5x fewer weights (nominal: weights / nonzeros, no "
+                               "index bits), accuracy 95.00% (dense 98.00%, loss +3.00 pp)")
     assert "winners: none matched" in compare_line({"verdicts": []}, tmp_path)
 
 
