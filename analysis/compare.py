@@ -57,11 +57,13 @@ from .compare_config import (
     budget_modes,
     check_coupled,
     compared_model,
+    probe_epochs,
     layer_plan,
     pooled,
     preflight,
     prune_config,
     resume_conflicts,
+    training_budget,
     split_validation,
 )
 from .report_data import ChosenModel, build_tables, chosen_model, layer_ratios, priced_verdicts, workloads_line
@@ -313,6 +315,7 @@ def _run_compare(cfg: CompareConfig, out: Path, accs: list[Accelerator], log: Ca
                   dense_dir, model_name=cfg.model, resume=True, progress=progress, log=lambda s: None)
     dense_m = read_manifest(dense_dir)
     baseline = dense_m["accuracy"]["pruned"]
+    log(time_estimate(cfg, dense_m))
     log(f"[dense] validation accuracy {Accuracy.from_fraction(baseline, n_val).text()}")
     log(resolution(n_val, baseline, cfg.tolerance_pp).sentence("validation").replace("**", ""))
 
@@ -350,6 +353,20 @@ def _run_compare(cfg: CompareConfig, out: Path, accs: list[Accelerator], log: Ca
     atomic_write_json(out / "summary.json", _jsonable(summary))
     log(f"compare finished in {summary['wall_s']:.0f} s: {out / 'report.md'}, {out / 'report.html'}")
     return summary
+
+
+def time_estimate(cfg: CompareConfig, dense_manifest: dict) -> str:
+    """``[plan]`` line after the dense model: the rest of the run's training at the dense model's seconds per epoch
+    (an upper bound in epochs; probes train a little slower, with the ADMM penalty and masks)."""
+    seconds = float((dense_manifest.get("timings_s") or {}).get("pretrain") or 0.0)
+    if cfg.pretrain_epochs == 0 or seconds <= 0:
+        return "[plan] no dense training was timed: no time estimate"
+    per_epoch = seconds / cfg.pretrain_epochs
+    probes, epochs = training_budget(cfg)
+    rest = (epochs - cfg.pretrain_epochs) * per_epoch
+    return (f"[plan] the dense model trained at {per_epoch:.1f} s per epoch: the searches take at most about "
+            f"{rest / 60:.1f} min ({probes} probe(s) x {probe_epochs(cfg)} epoch(s); fewer when a search stops early "
+            "or a run is cached)")
 
 
 def runs_seconds(runs: Path) -> float:

@@ -260,7 +260,26 @@ def preflight(cfg: CompareConfig, log: Callable[[str], None] = print) -> tuple[A
     be = ", ".join(map(str, cfg.breakeven_bits))
     log(f"[plan] {len(cfg.structures)} structure(s) at {cfg.bits}-bit weights on {len(accs)} platform(s); "
         f"break-even curves at {be} bits (breakeven_bits; when left out it follows bits)")
+    probes, epochs = training_budget(cfg)
+    log(f"[plan] at most {probes} pruning probe(s) x {probe_epochs(cfg)} epoch(s) + {cfg.pretrain_epochs} dense "
+        f"epoch(s) = {epochs} training epochs (cached runs are reused; a time estimate follows the dense model)")
     return tuple(accs)
+
+
+def probe_epochs(cfg: CompareConfig) -> int:
+    """Training epochs of one ADMM probe: the rounds' epochs, then the masked retraining."""
+    return cfg.admm_rounds * cfg.epochs_per_round + cfg.retrain_epochs
+
+
+def training_budget(cfg: CompareConfig) -> tuple[int, int]:
+    """(most probes, most training epochs) the run can take: per search the ladder, the cap and the bisections
+    (N:M one probe), each structure under each budget mode unless it is budget-independent (N:M, coupled), plus
+    the hardware-in-the-loop probes; the dense model's epochs on top.  An upper bound: searches stop early."""
+    modes = len(budget_modes(cfg))
+    per_search = len(cfg.ladder) + 1 + cfg.bisections
+    probes = sum(1 if s == "nm" else per_search * (1 if s in COUPLED else modes) for s in cfg.structures)
+    probes += cfg.hil_probes if cfg.hil_preset else 0
+    return probes, probes * probe_epochs(cfg) + cfg.pretrain_epochs
 
 
 # ------------------------------------------------------------------ helpers

@@ -313,6 +313,11 @@ def _bench_locked(args: argparse.Namespace, out: Path) -> int:
     return 0
 
 
+# compare --quick: fewer probes and epochs, no CPU timing, no hardware in the loop (each may be set again)
+QUICK = {"ladder": [0.5, 0.75, 0.9], "bisections": 0, "admm_rounds": 2, "retrain_epochs": 3, "measure_cpu": False,
+         "hil_preset": None}
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     import torch
 
@@ -329,7 +334,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "tie_threshold": args.tie_threshold, "jobs": args.jobs,
         "structures": args.structures, "presets": args.presets,
         "measure_cpu": False if args.no_cpu else None, "workloads": args.workloads}.items() if v is not None}
-    data = {**base, **over}
+    data = {**(QUICK if args.quick else {}), **base, **over}   # --quick: defaults a --config or flag may override
     dataset = data.get("dataset", "digits")
     _refuse_zoo_workloads(args.workloads, data.get("model", DEFAULT_MODEL.get(dataset) if isinstance(dataset, str)
                                                    else None))
@@ -342,6 +347,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     threads = set_torch_threads(args.threads)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
     log(f"[plan] {threads} torch thread(s){'' if args.threads else ' (the free cores now; --threads to set)'}")
+    if args.quick:
+        log("[plan] --quick: a first look (" + ", ".join(f"{k} {v}" for k, v in QUICK.items()) + "); rerun "
+            "without it, into another --out, for the report you publish")
     summary = api.compare(cfg, args.out, log=log, progress=not args.quiet)
     if args.quiet:   # one line: where the report is and the verdict in short
         print(compare_line(summary, Path(args.out)))
@@ -603,6 +611,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "column,block,nm")
     cp.add_argument("--presets", type=_names, help="comma-separated hardware presets (or .yaml files)")
     cp.add_argument("--no-cpu", action="store_true", help="skip the measured CPU runs")
+    cp.add_argument("--quick", action="store_true", help="a first look: ladder 0.5/0.75/0.9 without bisections, 2 "
+                    "ADMM rounds, 3 retraining epochs, no CPU timing or hardware in the loop (a --config or flag "
+                    "still overrides each)")
     cp.add_argument("--seed", type=SEED, help=f"0..{MAX_SEED}")
     cp.add_argument("--threads", type=THREADS, help=f"torch intra-op threads (1..{MAX_THREADS}; default: the cores "
                                                     "free when the run starts)")
