@@ -446,6 +446,11 @@ def _validate_layer(e: dict, where: str, at: str) -> None:
         raise _bad(where, f"{at}.sparsity", sp, "allowed: {type, ratio} with type one of " + ", ".join(KINDS))
     if "ratio" in sp:
         _number(where, f"{at}.sparsity.ratio", sp["ratio"], 0.0, 1.0)
+    for key in ("nm", "block"):   # read by the simulator when present (an N:M pattern, a block shape)
+        v = sp.get(key)
+        if v is not None and not (isinstance(v, list) and len(v) == 2 and all(
+                isinstance(i, int) and not isinstance(i, bool) and i >= 1 for i in v)):
+            raise _bad(where, f"{at}.sparsity.{key}", v, "allowed: two positive integers")
     _int(where, f"{at}.nonzeros", e.get("nonzeros"), 0, math.prod(shape))
     levels = e.get("levels")
     if levels is not None and not (isinstance(levels, list) and all(

@@ -495,3 +495,21 @@ def test_a_level_stored_as_neighbouring_float32_values_is_one_level(zoo_art, tmp
     save_file({**state, "conv2.weight": w.contiguous()}, str(path / "weights.safetensors"))
     with pytest.raises(ArtifactError, match="not a level"):
         read_artifact(path)
+
+
+@pytest.mark.parametrize("value", [True, 3, [2], [2, 4, 8], ["2", "4"], [0, 4], [2.0, 4]])
+def test_a_manifests_nm_or_block_field_of_the_wrong_shape_is_refused(zoo_art, tmp_path, value):
+    """Found by the fuzz test above: sparsity.nm = true reached the simulator as a TypeError."""
+    import shutil
+
+    from pruning.artifact import ArtifactError, read_manifest
+
+    art = tmp_path / "a"
+    shutil.copytree(zoo_art, art)
+    m = json.loads((art / "manifest.json").read_text())
+    for key in ("nm", "block"):
+        m["layers"][0]["sparsity"][key] = value
+        (art / "manifest.json").write_text(json.dumps(m))
+        with pytest.raises(ArtifactError, match=f"sparsity.{key}"):
+            read_manifest(art)
+        del m["layers"][0]["sparsity"][key]
