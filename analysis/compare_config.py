@@ -9,6 +9,7 @@ pruning job of one probe (``prune_config``).  The search (``analysis.compare``) 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -16,7 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from torch import nn
 
 from accel_models.hardware import Accelerator, preset_names
-from pruning.config import PruneConfig
+from pruning.config import PruneConfig, changed_fields
 from pruning.coupled_projection import KINDS as COUPLED
 from pruning.coupled_projection import CoupledError, coupled_sets
 from pruning.data import DATASETS, Dataset, split_validation  # noqa: F401 (compare, report_data import it here)
@@ -292,12 +293,9 @@ PROBE_FIELDS = ("model", "input_shape", "dataset", "data_dir", "bits", "block", 
 def resume_conflicts(old: dict, cfg: CompareConfig) -> list[str]:
     """``field: old -> new`` for each field a resumed run would silently reuse stale pruned runs for: the runs
     already in the output directory were made with ``old`` (its configs/compare.json)."""
-    new = cfg.to_dict()
-
-    def norm(v):
-        return list(v) if isinstance(v, (list, tuple)) else v
-    return [f"{k}: {short(norm(old.get(k)), 40)} -> {short(norm(new[k]), 40)}" for k in PROBE_FIELDS
-            if k in old and norm(old[k]) != norm(new[k])]
+    new = json.loads(json.dumps(cfg.to_dict()))   # as the stored config reads back (tuples are lists)
+    diff = changed_fields({k: old[k] for k in PROBE_FIELDS if k in old}, {k: new[k] for k in PROBE_FIELDS if k in old})
+    return [f"{k}: {short(diff[k][0], 40)} -> {short(diff[k][1], 40)}" for k in PROBE_FIELDS if k in diff]
 
 
 def budget_modes(cfg: CompareConfig) -> tuple[str, ...]:

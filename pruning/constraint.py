@@ -55,6 +55,17 @@ class Constraint:
             mask = self.structure.keep_mask(gain.clamp(min=0)) & (gain > 0)
         return q * mask, mask
 
+    def project_on(self, w: torch.Tensor, support: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(z, mask)``: the closest point to ``w`` whose nonzeros lie in a given ``support`` (chosen elsewhere, e.g.
+        jointly across layers): ``w`` there, or its level where an entry has a positive gain (as in ``project``)."""
+        w = w.detach()
+        support = support.to(w.device)
+        if self.quantizer is None:
+            return w * support, support
+        q = self.quantizer.quantize(w)
+        mask = support & ((2 * w - q) * q > 0)
+        return q * mask, mask
+
     def gains(self, w: torch.Tensor) -> torch.Tensor:
         """Per weight, how much keeping it lowers the squared error (``w^2``; with a quantizer the positive
         part of ``w^2 - (w - q(w))^2``): the values a group's worth is summed from."""

@@ -102,20 +102,8 @@ def project_coupled(sets: tuple[CoupledGroups, ...], constraints: Mapping[str, C
         masks = keep_masks(replace(cg, members=members), {mb.param: tensors[n] for mb, n in zip(members, names)},
                            k, gains)
         for mb, n in zip(members, names):
-            out[n] = project_on_support(constraints[n], tensors[n], masks[mb.param])
+            out[n] = constraints[n].project_on(tensors[n], masks[mb.param])
     return out
-
-
-def project_on_support(constraint: Constraint, w: torch.Tensor, support: torch.Tensor
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The closest point to ``w`` whose nonzeros lie in ``support`` (on the quantizer's levels if any)."""
-    w = w.detach()
-    support = support.to(w.device)
-    if constraint.quantizer is None:
-        return w * support, support
-    q = constraint.quantizer.quantize(w)
-    mask = support & ((2 * w - q) * q > 0)  # inside a kept group an entry with no gain is better zero
-    return q * mask, mask
 
 
 def bias_masks(sets: tuple[CoupledGroups, ...], weight_masks: Mapping[str, torch.Tensor],
