@@ -123,7 +123,8 @@ def _to_csr(w2: torch.Tensor) -> torch.Tensor:
 
 
 def layer_variants(layer: nn.Module, x: torch.Tensor, device: str) -> dict[str, Variant]:
-    """Every variant that applies to this layer, by name (``FORMATS``)."""
+    """Every variant that applies to this layer, by name (``FORMATS``); a Linear's ``x`` is 2-D (``run_layer``
+    flattens a Linear over tokens to its one GEMM over every row)."""
     w = layer.weight.detach()
     m = w.shape[0]
     w2 = w.reshape(m, -1)
@@ -131,8 +132,6 @@ def layer_variants(layer: nn.Module, x: torch.Tensor, device: str) -> dict[str, 
     is_conv = isinstance(layer, nn.Conv2d)
     if is_conv and layer.groups != 1:
         raise MeasureError("grouped convolutions are timed dense only")
-    if not is_conv and x.dim() != 2:   # a Linear over tokens (batch, tokens, ...): the one GEMM over all of them
-        x = x.reshape(-1, x.shape[-1])
     out: dict[str, Variant] = {}
     if is_conv:
         with torch.no_grad():
