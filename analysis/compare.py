@@ -31,7 +31,8 @@ import json
 import multiprocessing
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,11 @@ from .compare_config import (
     CompareError,
     budget_independent,
     budget_modes,
+    COST_LADDER_STEPS,
     check_coupled,
+    cost_budget,
+    cost_platforms,
+    is_cost,
     compared_model,
     probe_epochs,
     layer_plan,
@@ -66,10 +71,12 @@ from .compare_config import (
     training_budget,
     split_validation,
 )
-from .report_data import ChosenModel, build_tables, chosen_model, layer_ratios, priced_verdicts, workloads_line
+from .report_data import (ChosenModel, build_tables, chosen_model, layer_ratios, priced_verdicts, workloads_line,
+                          write_results_csv)
+from .cost_curves import cost_curves, share_searches
 from .search import loss_pp, loss_within, matched_ratio
 from .stats import Accuracy, resolution
-from .verdict import across_budgets
+from .verdict import across_budgets, every_rule, make_verdicts
 
 
 def final_test_accuracy(path: Path, data: Dataset, cfg: CompareConfig) -> Accuracy:
@@ -121,6 +128,42 @@ def beside_summary(cfg: CompareConfig, searched: dict, budget: str, dense_dir: P
                            for s, r in searched[budget].items()}}
 
 
+def cost_rule_summary(cfg: CompareConfig, searched: dict[str, dict[str, dict]], models: list[ChosenModel],
+                      full: Dataset, n_val: int, accs, calibration) -> dict:
+    """The cost rule: each platform priced with its own cost-aware models (platforms with the same models priced
+    together), verdicts judged as everywhere else."""
+    dense = models[0]
+    chosen: dict[str, ChosenModel] = {}
+
+    def model_of(structure: str, result: dict) -> ChosenModel | None:
+        if not result.get("dir"):
+            return None
+        if result["dir"] not in chosen:   # its ratio: the share of weights pruned (a cost search's is of cost)
+            path = Path(result["dir"])
+            ratio = result["ratio"] if structure == "nm" or structure in COUPLED else \
+                round(1.0 - 1.0 / read_manifest(path)["totals"]["compression"], 6)
+            chosen[result["dir"]] = chosen_model(
+                structure, ratio, path, Accuracy.from_fraction(result["val_accuracy"], n_val),
+                final_test_accuracy(path, full, cfg), dense.test, cfg.tolerance_pp, dense.val)
+        return chosen[result["dir"]]
+
+    groups: dict[tuple, list] = {}
+    for a in accs:
+        if a.name in searched:
+            ms = [m for m in (model_of(s, r) for s, r in searched[a.name].items()) if m is not None]
+            groups.setdefault(tuple(str(m.path) for m in ms), [[], ms])[0].append(a)
+    rows = []
+    for platforms, ms in groups.values():
+        rows += priced_verdicts(cfg, [dense, *ms], platforms, calibration)[0]
+    for r in rows:
+        r["budget"] = "cost"
+    platforms = {p: {s: {"ratio": r.get("ratio"), "dir": r.get("dir"), "shared_with": r.get("shared_with"),
+                         "note": r.get("cost_note", ""), "points": [list(x) for x in r.get("points", [])]}
+                     for s, r in by_s.items()} for p, by_s in searched.items()}
+    return {"budget": "cost", "metric": cfg.cost_metric, "rows": rows,
+            "verdicts": make_verdicts(rows, cfg.tie_threshold), "platforms": platforms}
+
+
 def accuracy_summary(cfg: CompareConfig, models: list[ChosenModel], n_val: int, n_test: int) -> dict:
     """n, dense accuracies with intervals, and whether each set resolves the tolerance."""
     dense = models[0]
@@ -145,6 +188,8 @@ class _Search:
     num_classes: int
     log: Callable[[str], None]
     progress: bool
+    curves: dict = field(default_factory=dict)   # (structure, cost budget) -> CostCurves of that platform
+    accs: tuple = ()                             # the priced platforms, in the order of cfg.presets
 
 
 def probe_dir(ctx: _Search, structure: str, ratio: float, budget: str) -> Path:
@@ -152,6 +197,10 @@ def probe_dir(ctx: _Search, structure: str, ratio: float, budget: str) -> Path:
     that fits one layer only is searched once, under the deciding budget: ``search_all``)."""
     if structure == "nm":
         return ctx.out / "runs" / "nm_nm"
+    if is_cost(budget):   # cost@platform: the platform's name made safe for a directory, the metric if not energy
+        platform = re.sub(r"[^A-Za-z0-9_.-]", "_", budget[len("cost@"):])[:48]
+        metric = "" if ctx.cfg.cost_metric == "energy" else f"-{ctx.cfg.cost_metric}"
+        return ctx.out / "runs" / f"{structure}_c-{platform}{metric}_{ratio:.4f}"
     return ctx.out / "runs" / f"{structure}_{'g' if pooled(structure, budget) else ''}{ratio:.4f}"
 
 
@@ -165,14 +214,17 @@ def prune_probe(ctx: _Search, structure: str, ratio: float, budget: str) -> Path
         torch.manual_seed(cfg.seed)
         m = load_artifact_as(ctx.dense_dir, cfg.model, cfg.input_shape).model
         coupled = (structure, ratio) if structure in COUPLED else None
-        run_prune(m, ctx.data, prune_config(cfg, layers, budget_ratio=ratio if shared else None, coupled=coupled),
+        cost = ctx.curves[(structure, budget)] if is_cost(budget) else None
+        run_prune(m, ctx.data, prune_config(cfg, layers, budget_ratio=ratio if shared else None, coupled=coupled,
+                                            cost=cost),
                   run_dir,
                   model_name=cfg.model, resume=True, progress=ctx.progress, log=lambda s: None, storage=price_storage)
     return run_dir
 
 
-def search_structure(ctx: _Search, structure: str, budget: str) -> dict:
-    """The highest ratio of ``structure`` within the tolerance on validation, with every probe."""
+def search_structure(ctx: _Search, structure: str, budget: str, ladder: tuple[float, ...] | None = None) -> dict:
+    """The highest ratio of ``structure`` within the tolerance on validation, with every probe (``ladder``: the
+    config's unless given)."""
     cfg, probes, infeasible = ctx.cfg, {}, set()
     snap = (lambda r: achievable_ratio(ctx.model0, structure, r)) if structure in COUPLED else (lambda r: r)
 
@@ -196,7 +248,7 @@ def search_structure(ctx: _Search, structure: str, budget: str) -> dict:
         chosen = (r, acc) if ok else (None, None)
         points = [(r, acc, ok)]
     else:
-        res = matched_ratio(evaluate_ratio, ctx.baseline, cfg.tolerance_pp / 100, cfg.ladder, cfg.bisections)
+        res = matched_ratio(evaluate_ratio, ctx.baseline, cfg.tolerance_pp / 100, ladder or cfg.ladder, cfg.bisections)
         # an unreachable ratio is outside the tolerance even where a baseline within the tolerance of 0 accuracy
         # (a chance-level dense model) would count its 0.0 as matched: the highest reachable match instead
         points = list({snap(p.ratio): (snap(p.ratio), p.accuracy, p.within and snap(p.ratio) not in infeasible)
@@ -218,7 +270,7 @@ def search_all(ctx: _Search) -> dict[str, dict[str, dict]]:
 
     With ``cfg.jobs > 1`` the searches run in that many processes, one torch thread each (results then
     differ from ``jobs=1`` by floating-point order only)."""
-    cfg, modes = ctx.cfg, budget_modes(ctx.cfg)
+    cfg, modes = ctx.cfg, tuple(m for m in budget_modes(ctx.cfg) if m != "cost")
     shared = [s for s in cfg.structures if len(modes) > 1 and budget_independent(ctx.model0, s, cfg)]
     tasks = [(m, s) for m in modes for s in cfg.structures if not (s in shared and m != modes[0])]
     ctx.log(f"[step 2/4] matched-accuracy search: {len(tasks)} search(es) ({', '.join(cfg.structures)}; budget "
@@ -241,19 +293,102 @@ def search_all(ctx: _Search) -> dict[str, dict[str, dict]]:
     for m in modes[1:]:
         searched[m].update({s: {**searched[modes[0]][s], "budget": m, "shared_with": modes[0]} for s in shared})
         searched[m] = {s: searched[m][s] for s in cfg.structures}
+    if "cost" in budget_modes(cfg):
+        searched["cost"] = cost_searches(ctx, searched[modes[0]])
     return searched
 
 
-def _search_in_process(cfg: CompareConfig, out: str, budget: str, structure: str) -> dict:
-    """``search_structure`` in a worker process: data and dense model reloaded, lines printed."""
+# ------------------------------------------------------------- cost budgets
+def cost_searches(ctx: _Search, reference: dict[str, dict]) -> dict[str, dict[str, dict]]:
+    """Per cost platform and structure, the matched search under a budget counted in that platform's cost
+    (``pruning.cost_budget``; curves from ``analysis.cost_curves``).  Platforms whose curves give the same
+    allocations share one search; N:M and coupled structures, and a structure pruning saves nothing with on a
+    platform, keep ``reference``'s result (the same runs: their ratio is not shared out by any budget).  With
+    ``cfg.jobs > 1`` the searches run in that many processes, like the others."""
+    cfg = ctx.cfg
+    accs = [a for src, a in zip(cfg.presets, ctx.accs) if src in cost_platforms(cfg)]
+    art = load_artifact_as(ctx.dense_dir, cfg.model, cfg.input_shape)
+    calibration = ctx.data.test_x[: cfg.calibrate_images] if cfg.calibrate_images else None
+    out: dict[str, dict[str, dict]] = {a.name: {} for a in accs}
+    ctx.log(f"[cost] cost-aware budgets ({cfg.cost_metric}) on {len(accs)} platform(s): per-layer cost curves, then "
+            "a search per platform (platforms whose curves give the same allocations share one)")
+    tasks, follow = [], []   # (structure, budget, ladder, curves); (platform, structure, leader)
+    for s in cfg.structures:
+        plan = layer_plan(art.model, s, 0.5, cfg, "global")
+        layers = [n for n, spec in plan.items() if spec["type"] == s]
+        if s == "nm" or s in COUPLED or not layers:
+            for a in accs:
+                out[a.name][s] = {**reference[s], "budget": cost_budget(a.name), "shared_with": "global",
+                                  "cost_note": "a fixed pattern or coupled groups: no budget to share out"}
+            continue
+        per = cost_curves(cfg, art.model, s, layers, accs, art.manifest["model"]["input_shape"], calibration,
+                          cfg.cost_metric)
+        for platform, pc in share_searches(per, art.model, s, layers, cfg).items():
+            if pc.curves is None:
+                ctx.log(f"[cost] {s} on {platform}: no density of it is cheaper than dense there; its global model "
+                        "stands for it")
+                out[platform][s] = {**reference[s], "budget": cost_budget(platform), "shared_with": "global",
+                                    "cost_note": "pruning saves nothing on this platform"}
+            elif pc.search_for != platform:
+                follow.append((platform, s, pc.search_for))
+            else:
+                tasks.append((s, cost_budget(platform), cost_ladder(pc.curves, reference[s]), pc.curves))
+    ctx.log(f"[cost] {len(tasks)} cost search(es)" + (f", {len(follow)} platform(s) sharing one" if follow else ""))
+    found = _run_cost_tasks(ctx, tasks)
+    for (s, budget, _, curves), res in zip(tasks, found):
+        out[budget[len("cost@"):]][s] = {**res, "curves": curves.to_dict()}
+    for platform, s, leader in follow:
+        out[platform][s] = {**out[leader][s], "shared_with": cost_budget(leader)}
+    return out
+
+
+def _run_cost_tasks(ctx: _Search, tasks: list) -> list[dict]:
+    """Each (structure, budget, ladder, curves) search, here or in ``cfg.jobs`` processes."""
+    for s, budget, ladder, curves in tasks:
+        ctx.curves[(s, budget)] = curves
+    if ctx.cfg.jobs == 1 or len(tasks) < 2:
+        out = []
+        for i, (s, budget, ladder, _) in enumerate(tasks, 1):
+            ctx.log(f"[cost search {i}/{len(tasks)}] {s} on {budget[len('cost@'):]}, from {ladder[0]:.3f} of the "
+                    f"reducible {ctx.cfg.cost_metric} (the global model's share)")
+            out.append(search_structure(ctx, s, budget, ladder))
+        return out
+    with multiprocessing.get_context("spawn").Pool(ctx.cfg.jobs) as pool:
+        return pool.starmap(_search_in_process, [(ctx.cfg, str(ctx.out), b, s, ladder, {(s, b): c})
+                                                 for s, b, ladder, c in tasks], chunksize=1)
+
+
+def cost_ladder(curves, reference: dict) -> tuple[float, ...]:
+    """A cost search's ladder: the share of the platform's reducible cost the reference (global) model removes,
+    where the cost-aware allocation keeps at least the value the global one kept at the same cost, then two steps
+    toward the cheapest (the config's ladder's count, ``COST_LADDER_STEPS``)."""
+    import numpy as np
+
+    start = 0.5
+    if reference.get("dir"):
+        ratios = layer_ratios(Path(reference["dir"]))
+        names = list(curves.layers)
+        dense = sum(curves.layers[n][-1] for n in names)
+        cheapest = sum(min(curves.layers[n]) for n in names)
+        cost = sum(float(curves.at(n, np.array([1.0 - ratios.get(n, 0.0)]))[0]) for n in names)
+        if dense > cheapest:
+            start = min(max((dense - cost) / (dense - cheapest), 0.05), 0.9)
+    steps = [start + (1 - start) * f for f in (0.0, 0.5, 0.8)][:COST_LADDER_STEPS]
+    return tuple(round(r, 4) for r in steps)
+
+
+def _search_in_process(cfg: CompareConfig, out: str, budget: str, structure: str,
+                       ladder: tuple[float, ...] | None = None, curves: dict | None = None) -> dict:
+    """``search_structure`` in a worker process: data and dense model reloaded, lines printed (``curves``: a cost
+    search's platform curves)."""
     torch.set_num_threads(1)
     data = load_dataset(cfg.dataset, cfg.data_dir)
     search_data, _ = split_validation(data, cfg.validation_fraction, cfg.seed)
     dense_dir = Path(out) / "runs" / "dense"
     ctx = _Search(cfg, Path(out), compared_model(cfg, data), dense_dir, search_data,
                   read_manifest(dense_dir)["accuracy"]["pruned"], len(search_data.test_y), data.num_classes,
-                  lambda line: print(line, flush=True), False)
-    return search_structure(ctx, structure, budget)
+                  lambda line: print(line, flush=True), False, dict(curves or {}))
+    return search_structure(ctx, structure, budget, ladder)
 
 
 # --------------------------------------------------------------------- run
@@ -320,7 +455,8 @@ def _run_compare(cfg: CompareConfig, out: Path, accs: list[Accelerator], log: Ca
     log(resolution(n_val, baseline, cfg.tolerance_pp).sentence("validation").replace("**", ""))
 
     # 2. matched-accuracy search per structure (per budget mode)
-    ctx = _Search(cfg, out, model0, dense_dir, search_data, baseline, n_val, data.num_classes, log, progress)
+    ctx = _Search(cfg, out, model0, dense_dir, search_data, baseline, n_val, data.num_classes, log, progress,
+                  accs=tuple(accs))
     searched = search_all(ctx)
     mode = budget_modes(cfg)[0]
     results = searched[mode]
@@ -338,11 +474,26 @@ def _run_compare(cfg: CompareConfig, out: Path, accs: list[Accelerator], log: Ca
     tables = build_tables(cfg, out, models, results, accs, full, log, calibration)
     structures = {s: structure_summary(r, by_structure.get(s), n_val, baseline) for s, r in results.items()}
     beside = [beside_summary(cfg, searched, b, dense_dir, full, n_val, accs, calibration)
-              for b in budget_modes(cfg)[1:]]
+              for b in budget_modes(cfg)[1:] if b != "cost"]
     summary = {"config": cfg.to_dict(), **accuracy_summary(cfg, models, n_val, n_test), "budget": mode,
                "structures": structures, "beside": beside, **tables, "wall_s": time.perf_counter() - t0}
-    if beside:   # the cheapest matched model on each platform, whichever search found it
-        summary["across_budgets"] = across_budgets({mode: tables["rows"], **{b["budget"]: b["rows"] for b in beside}},
+    rule_rows = {mode: tables["rows"], **{b["budget"]: b["rows"] for b in beside}}
+    for r in tables["rows"]:
+        r["budget"] = mode
+    if "cost" in searched:
+        log(f"[cost] pricing each platform's cost-aware models")
+        summary["cost_rule"] = cost_rule_summary(cfg, searched["cost"], models, full, n_val, accs, calibration)
+        rule_rows["cost"] = summary["cost_rule"]["rows"]
+        if cfg.budget == "cost":   # the cost rule decides on the simulated platforms; measured ones keep global's
+            summary["rows"] = rule_rows["cost"] + [r for r in tables["rows"] if r.get("kind") in ("cpu", "gpu")]
+            summary["verdicts"] = make_verdicts(summary["rows"], cfg.tie_threshold)
+            summary["budget"] = "cost"
+    write_results_csv(out / "results.csv", summary["rows"])
+    summary["rules"] = every_rule(rule_rows, cfg.tie_threshold)
+    if len(rule_rows) > 1:   # the cheapest matched model on each platform, whichever search found it
+        deciding = summary["budget"]
+        summary["across_budgets"] = across_budgets({deciding: rule_rows[deciding],
+                                                    **{b: r for b, r in rule_rows.items() if b != deciding}},
                                                    cfg.tie_threshold)
     atomic_write_json(out / "summary.json", _jsonable(summary))
     from .report import write_report

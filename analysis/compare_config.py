@@ -18,6 +18,7 @@ from torch import nn
 
 from accel_models.hardware import Accelerator, preset_names
 from pruning.config import PruneConfig, changed_fields
+from pruning.cost_budget import CostCurves
 from pruning.coupled_projection import KINDS as COUPLED
 from pruning.coupled_projection import CoupledError, coupled_sets
 from pruning.data import DATASETS, Dataset, split_validation  # noqa: F401 (compare, report_data import it here)
@@ -29,7 +30,8 @@ from sparsecodesign.fileio import as_tuple, short, unknown_fields
 
 STRUCTURES = ("nonstructured", "filter", "channel", "column", "block", "nm")   # the default list
 ALLOWED_STRUCTURES = STRUCTURES + COUPLED   # heads, neurons: a transformer's coupled groups (pruning.coupled)
-BUDGETS = ("global", "uniform", "both")
+BUDGETS = ("global", "uniform", "cost", "both", "all")
+COST_METRICS = ("energy", "latency", "edp")   # what a cost-aware budget minimises (analysis.cost_curves)
 DEFAULT_PRESETS = ("tpu_like", "eyeriss_like", "eie_like", "sigma_like", "scnn_like", "nm_asic", "fpga_small",
                    "fpga_large", "fpga_sparse")
 
@@ -38,7 +40,7 @@ class CompareError(ValueError):
     pass
 
 
-LIST_FIELDS = ("structures", "presets", "ladder", "breakeven_bits")  # a scalar is a one-element list
+LIST_FIELDS = ("structures", "presets", "ladder", "breakeven_bits", "cost_presets")  # a scalar is a one-element list
 MAX_SEED = 2**32 - 1
 MAX_EPOCHS = 100_000
 
@@ -109,8 +111,13 @@ class CompareConfig:
     calibrate_images: int = 256         # validation images that measure input-activation density (0: dense)
     tie_threshold: float = 0.05         # relative cost difference below which two models tie (0.05 = 5%)
     budget: str = "global"              # global: one whole-network ratio shared out per layer (exact ADMM
-                                        # projection); uniform: the same ratio in every layer; both: global
-                                        # decides, uniform reported beside it
+                                        # projection); uniform: the same ratio in every layer; cost: per
+                                        # platform, a whole-network budget counted in that platform's cost
+                                        # (the global search runs too, for the CPU and break-even); both:
+                                        # global decides, uniform beside it; all: global decides, uniform
+                                        # and cost beside it, and the verdict under every rule
+    cost_metric: str = "energy"         # cost budgets: energy, latency (cycles) or edp (first-order E x D)
+    cost_presets: tuple[str, ...] | None = None   # cost budgets: the platforms searched (null: every preset)
     budget_min_keep: float = 0.0        # global: each layer keeps at least this fraction of its groups
     hil_probes: int = 4                 # most ADMM runs the hardware-in-the-loop scale search may spend
     jobs: int = 1                       # structure searches run at once (processes, 1 torch thread each if > 1)
@@ -139,6 +146,8 @@ class CompareConfig:
             object.__setattr__(self, "breakeven_bits", self.bits)
         for name in LIST_FIELDS + ("block", "nm"):
             v = getattr(self, name)
+            if v is None:   # cost_presets: null means every preset
+                continue
             object.__setattr__(self, name, as_tuple(v) if name in LIST_FIELDS else
                                (tuple(v) if isinstance(v, list) else v))
         if not (isinstance(self.model, str) and (self.model in MODELS or spec_form(self.model))):
@@ -153,7 +162,8 @@ class CompareConfig:
                                                                           "compare config: input_shape"))
             except ModelSpecError as e:
                 raise CompareError(str(e)) from None
-        for name, allowed in (("dataset", DATASETS), ("budget", BUDGETS), ("workloads", ("traced", "modules"))):
+        for name, allowed in (("dataset", DATASETS), ("budget", BUDGETS), ("workloads", ("traced", "modules")),
+                              ("cost_metric", COST_METRICS)):
             v = getattr(self, name)
             if not isinstance(v, str) or v not in allowed:
                 raise CompareError(f"compare config: {name}={short(v)}; allowed: {', '.join(allowed)}")
@@ -170,6 +180,15 @@ class CompareConfig:
         known = set(preset_names())
         _items("presets", self.presets, lambda p: isinstance(p, str) and (p in known or p.endswith((".yaml", ".yml"))),
                f"preset names ({', '.join(sorted(known))}) or .yaml files")
+        if self.budget not in ("cost", "all"):   # a cost-budget option with no cost search has no effect
+            for name, default in (("cost_metric", "energy"), ("cost_presets", None)):
+                if getattr(self, name) != default:
+                    raise CompareError(f"compare config: {name}={short(getattr(self, name))} has no effect with "
+                                       f"budget={self.budget!r} (no cost-aware search); allowed: budget cost or all, "
+                                       f"or leave {name} out")
+        if self.cost_presets is not None:
+            _items("cost_presets", self.cost_presets, lambda p: isinstance(p, str) and p in self.presets,
+                   f"entries of presets ({', '.join(self.presets)})")
         if self.hil_preset is not None and self.hil_preset not in known and not self.hil_preset.endswith(
                 (".yaml", ".yml")):
             raise CompareError(f"compare config: hil_preset={short(self.hil_preset)}; allowed: null, "
@@ -276,9 +295,12 @@ def training_budget(cfg: CompareConfig) -> tuple[int, int]:
     """(most probes, most training epochs) the run can take: per search the ladder, the cap and the bisections
     (N:M one probe), each structure under each budget mode unless it is budget-independent (N:M, coupled), plus
     the hardware-in-the-loop probes; the dense model's epochs on top.  An upper bound: searches stop early."""
-    modes = len(budget_modes(cfg))
+    modes = len([m for m in budget_modes(cfg) if m != "cost"])
     per_search = len(cfg.ladder) + 1 + cfg.bisections
     probes = sum(1 if s == "nm" else per_search * (1 if s in COUPLED else modes) for s in cfg.structures)
+    if "cost" in budget_modes(cfg):   # a search per platform (fewer where platforms share one: analysis.cost_curves)
+        per_cost = COST_LADDER_STEPS + 1 + cfg.bisections
+        probes += per_cost * len(cost_platforms(cfg)) * sum(s != "nm" and s not in COUPLED for s in cfg.structures)
     probes += cfg.hil_probes if cfg.hil_preset else 0
     return probes, probes * probe_epochs(cfg) + cfg.pretrain_epochs
 
@@ -298,15 +320,38 @@ def resume_conflicts(old: dict, cfg: CompareConfig) -> list[str]:
     return [f"{k}: {short(diff[k][0], 40)} -> {short(diff[k][1], 40)}" for k in PROBE_FIELDS if k in diff]
 
 
+COST_LADDER_STEPS = 3   # a cost search's ladder: from the global model's cost share upward (analysis.compare)
+
+
+def cost_platforms(cfg: CompareConfig) -> tuple[str, ...]:
+    """The presets a cost budget searches (names as given in ``presets``)."""
+    return cfg.cost_presets if cfg.cost_presets is not None else cfg.presets
+
+
+MODES = {"global": ("global",), "uniform": ("uniform",), "cost": ("global", "cost"), "both": ("global", "uniform"),
+         "all": ("global", "uniform", "cost")}
+COST_PREFIX = "cost@"
+
+
 def budget_modes(cfg: CompareConfig) -> tuple[str, ...]:
-    """The searches to run, the deciding one first."""
-    return ("global", "uniform") if cfg.budget == "both" else (cfg.budget,)
+    """The searches to run, the one whose models the per-structure tables use first (``cost`` needs the global
+    search beside it: the CPU, break-even and HIL price one model per structure)."""
+    return MODES[cfg.budget]
+
+
+def cost_budget(platform: str) -> str:
+    """The budget name of a cost-aware search for ``platform`` (``cost@eie_like``)."""
+    return COST_PREFIX + platform
+
+
+def is_cost(budget: str) -> bool:
+    return budget.startswith(COST_PREFIX)
 
 
 def pooled(structure: str, budget: str) -> bool:
-    """Whether a probe of ``structure`` shares a whole-network budget: under ``global``, every structure but the
-    fixed N:M pattern and the coupled ones (one ratio per head / neuron set)."""
-    return budget == "global" and structure != "nm" and structure not in COUPLED
+    """Whether a probe of ``structure`` shares a whole-network budget: under ``global`` or a cost budget, every
+    structure but the fixed N:M pattern and the coupled ones (one ratio per head / neuron set)."""
+    return (budget == "global" or is_cost(budget)) and structure != "nm" and structure not in COUPLED
 
 
 def achievable_ratio(model: nn.Module, structure: str, ratio: float) -> float:
@@ -366,10 +411,13 @@ def budget_independent(model: nn.Module, structure: str, cfg: CompareConfig) -> 
 
 
 def prune_config(cfg: CompareConfig, layers: dict, pretrain: int = 0, rounds: int | None = None,
-                 budget_ratio: float | None = None, coupled: tuple[str, float] | None = None) -> PruneConfig:
-    """The pruning job of one probe; ``coupled=(kind, ratio)`` prunes that share of the heads / neurons."""
+                 budget_ratio: float | None = None, coupled: tuple[str, float] | None = None,
+                 cost: CostCurves | None = None) -> PruneConfig:
+    """The pruning job of one probe; ``coupled=(kind, ratio)`` prunes that share of the heads / neurons; ``cost``:
+    the whole-network budget counts that platform's cost (``pruning.cost_budget``)."""
     budget = {} if budget_ratio is None else {"budget": {"ratio": float(budget_ratio),
-                                                         "min_keep": cfg.budget_min_keep}}
+                                                         "min_keep": cfg.budget_min_keep,
+                                                         **({} if cost is None else {"cost": cost.to_dict()})}}
     if coupled is not None:
         budget["coupled"] = {"kind": coupled[0], "ratio": float(coupled[1])}
     return PruneConfig.from_dict({**budget,

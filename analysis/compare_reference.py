@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, fields
 
-from .compare_config import ALLOWED_STRUCTURES, BUDGETS, INTEGER_BOUNDS, NUMBER_BOUNDS, CompareConfig
+from .compare_config import COST_METRICS, ALLOWED_STRUCTURES, BUDGETS, INTEGER_BOUNDS, NUMBER_BOUNDS, CompareConfig
 
 REGENERATE = "python -m analysis.compare_reference > docs/compare_config.md"
 
@@ -69,10 +69,21 @@ FIELD_DOCS: dict[str, FieldDoc] = {
                                  "one forward pass"),
     "tie_threshold": FieldDoc("fraction", "", "relative cost difference below which two models tie"),
     "budget": FieldDoc("", ", ".join(BUDGETS),
-                       "global: one whole-network ratio shared out per layer; uniform: the same ratio in every "
-                       "layer; both: global decides, uniform beside it (N:M and coupled structures: searched once)",
-                       "both: twice the searches"),
-    "budget_min_keep": FieldDoc("fraction", "", "global budget: each layer keeps at least this share"),
+                       "global: one whole-network ratio of weights shared out per layer; uniform: the same ratio "
+                       "in every layer; cost: per platform, a whole-network budget of that platform's cost "
+                       "(pruning.cost_budget; the global search runs too, for the CPU, break-even and HIL); both: "
+                       "global decides, uniform beside it; all: global decides, uniform and cost beside it (N:M "
+                       "and coupled structures: searched once); the report gives the verdict under every rule "
+                       "searched",
+                       "both: twice the searches; cost and all: one more search per structure and platform "
+                       "(fewer where platforms share one)"),
+    "cost_metric": FieldDoc("", ", ".join(COST_METRICS),
+                            "what a cost budget minimises: energy (pJ), latency (cycles) or edp (each layer's "
+                            "E/E0 + L/L0: a first-order energy-delay product); verdicts compare energy",
+                            "none (9 pricing passes per structure for the curves)"),
+    "cost_presets": FieldDoc("", "entries of presets, or null (every preset)",
+                             "the platforms a cost budget searches", "one search per platform and structure"),
+    "budget_min_keep": FieldDoc("fraction", "", "global and cost budgets: each layer keeps at least this share"),
     "hil_probes": FieldDoc("probes", "", "most ADMM runs of the hardware-in-the-loop search",
                            PROBE),
     "jobs": FieldDoc("processes", "", "structure searches run at once (1 torch thread each when > 1)",

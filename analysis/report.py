@@ -13,6 +13,7 @@ from . import plots
 from .matrix import cost_matrix
 from .matrix_html import matrix_table
 from .stats import Accuracy, Resolution
+from .report_rules import cost_rule_section, every_rule_section
 from .verdict import label
 
 
@@ -193,15 +194,16 @@ def _across(summary: dict) -> list[str]:
     if not rows:
         return []
     if not better:
-        return ["", f"**Across both budgets**: on every platform the {rows[0]['deciding_budget']}-budget winner is "
-                    "also the cheapest matched model (or ties it)."]
+        return ["", f"**Across the budget rules**: on every platform the {rows[0]['deciding_budget']}-budget winner "
+                    "is also the cheapest matched model (or ties it)."]
     lines = [f"- {r['platform']}: {label(r['cheapest_structure'])} {r['cheapest_ratio']:.3g} "
              f"({r['cheapest_compression']:.1f}x) from the {r['cheapest_budget']} search costs "
              f"{r['cheapest_energy_pj'] / 1e6:.3g} uJ, {r['factor']:.2f}x less than the {r['deciding_budget']} "
              f"winner ({label(r['deciding_winner'])}, {r['deciding_energy_pj'] / 1e6:.3g} uJ)" for r in better]
-    return ["", f"**Across both budgets, a cheaper matched model** on {len(better)} of {len(rows)} simulated "
-                f"platforms: the {rows[0]['deciding_budget']} budget counts weights, not the energy each layer costs, "
-                "so the other search can find a cheaper model (summary.json `across_budgets`):", ""] + lines
+    return ["", f"**Across the budget rules, a cheaper matched model** on {len(better)} of {len(rows)} simulated "
+                f"platforms: the {rows[0]['deciding_budget']} rule does not count the cost each layer has on the "
+                "platform, so another rule's search can find a cheaper model (summary.json `across_budgets`):",
+            ""] + lines
 
 
 BUDGET_TEXT = {
@@ -209,6 +211,9 @@ BUDGET_TEXT = {
               "weights pruned, shared out across layers by the exact ADMM projection onto the whole-network set "
               "(ECCV'18; docs/config.md), so each layer gets its own ratio (table below).",
     "uniform": "**Budget: uniform.** Each structure's ratio is applied to every layer alike (groups pruned per layer).",
+    "cost": "**Budget: cost.** The verdicts on simulated platforms come from each platform's cost-aware search "
+            "(section *Cost-aware searches*); the tables below are the global search's, whose models the CPU, "
+            "break-even curves and hardware in the loop use.",
 }
 
 
@@ -373,7 +378,7 @@ def write_report(out: Path, summary: dict, log=print) -> None:
     image = {k: f"![{captions[k]}]({p.name})" for k, p in figs.items()}
     weak = weak_dense_warning(summary)
     md = _intro(summary) + (["", weak] if weak else []) + ["", image["matrix"], ""] + _verdicts(summary) + \
-        ["", "## Figures", ""]
+        [""] + every_rule_section(summary) + ["", "## Figures", ""]
     md += [image[k] for k in figs if k != "matrix"]
     if "simmeas" not in figs:
         md += ["", "(No measured CPU latency in this run, so no simulated-vs-measured figure.)"]
@@ -381,6 +386,7 @@ def write_report(out: Path, summary: dict, log=print) -> None:
         _results(rows, summary["structures"]) + [""] + _breakeven(summary)
     for other in summary.get("beside", []):
         md += [""] + _beside(summary, other)
+    md += [""] + cost_rule_section(summary)
     if summary.get("hil"):
         md += [""] + _hil(summary["hil"], summary)
     text = "\n".join(md) + "\n"

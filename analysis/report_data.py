@@ -34,7 +34,7 @@ from .simulation import with_act_seed
 from .stats import Accuracy
 from .verdict import STRUCTURED, make_verdicts
 
-ROW_KEYS = ["model", "structure", "platform", "kind", "engine", "ratio", "compression", "accuracy_status",
+ROW_KEYS = ["model", "structure", "budget", "platform", "kind", "engine", "ratio", "compression", "accuracy_status",
             "val_accuracy", "n_val", "val_ci_low", "val_ci_high", "val_loss_pp", "test_accuracy", "n_test", "test_ci_low",
             "test_ci_high", "test_loss_pp", "weight_bits", "storage_bits", "storage_weight_bits",
             "storage_index_bits", "storage_padding_bits", "storage_pointer_bits", "macs_useful", "energy_pj",
@@ -182,7 +182,7 @@ def build_tables(cfg, out: Path, models: list[ChosenModel], results: dict, accs:
         r["speedup_vs_dense"] = d["latency_s"] / r["latency_s"] if d and r.get("latency_s") else None
         r["energy_vs_dense"] = (r["energy_pj"] / d["energy_pj"] if d and r.get("energy_pj") is not None
                                 and d.get("energy_pj") else None)
-    _write_csv(out / "results.csv", rows)
+    write_results_csv(out / "results.csv", rows)
     pareto = pareto_points(cfg, results, dense, dense_by_platform, accs, calibration)
     breakeven = breakeven_curves(cfg, dense.path, accs, rows, results, calibration)
     if cfg.measure_cpu:
@@ -224,7 +224,7 @@ def pareto_points(cfg, results: dict, dense: ChosenModel, dense_by_platform: dic
     return pareto
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
+def write_results_csv(path: Path, rows: list[dict]) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=ROW_KEYS, extrasaction="ignore")
     w.writeheader()

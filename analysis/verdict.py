@@ -317,3 +317,60 @@ def across_budgets(budget_rows: dict[str, list[dict]], threshold: float) -> list
                     "cheapest_ratio": low.get("ratio"), "cheapest_compression": low.get("compression"),
                     "factor": factor, "tie": is_tie(win["energy_pj"], low["energy_pj"], threshold)})
     return out
+
+
+# ------------------------------------------------------------ every budget rule
+RULES = ("uniform", "global", "cost")
+RULE_TEXT = {"uniform": "uniform (the same ratio in every layer)",
+             "global": "global (one whole-network budget of weights)",
+             "cost": "cost (a whole-network budget of this platform's cost)"}
+
+
+def _answer(v: dict) -> tuple[str, float | None]:
+    """The tool's question on one verdict: ('non-structured' | 'structured' | 'tie' | 'n/a', ns / best structured)."""
+    pair = v.get("pair")
+    if not pair:
+        return "n/a", None
+    ns_over = pair["cost_ratio"] if pair["winner"] != "nonstructured" else 1 / pair["cost_ratio"]
+    if pair["tie"]:
+        return "tie", ns_over
+    return ("non-structured" if pair["winner"] == "nonstructured" else "structured"), ns_over
+
+
+def _cell(v: dict | None) -> dict | None:
+    if v is None:
+        return None
+    answer, ns_over = _answer(v)
+    pair = v.get("pair") or {}
+    models = {s: f"{label(s)} {f['ratio']:.3g} ({f['compression']:.1f}x)" for s, f in (v.get("factors") or {}).items()}
+    return {"winner": "=".join(v.get("tied") or [v["winner"]]), "answer": answer, "ns_over_structured": ns_over,
+            "structured": pair.get("other") if pair.get("winner") == "nonstructured" else pair.get("winner"),
+            "models": models}
+
+
+def every_rule(rule_rows: dict[str, list[dict]], threshold: float) -> dict:
+    """Per simulated platform, the winner and the non-structured-vs-structured answer under each budget rule that
+    was searched (uniform, global, cost), whether each holds under all of them, and a sentence per flip with the
+    numbers that flip it.  ``rule_rows``: each rule's priced rows (``results.csv`` rows)."""
+    rules = [r for r in RULES if r in rule_rows]
+    verdicts = {rule: {v["platform"]: v for v in make_verdicts(
+        [r for r in rule_rows[rule] if r.get("kind") not in ("cpu", "gpu")], threshold)} for rule in rules}
+    platforms = list(dict.fromkeys(p for rule in rules for p in verdicts[rule]))
+    table, flips = [], []
+    for p in platforms:
+        cells = {rule: _cell(verdicts[rule].get(p)) for rule in rules}
+        seen = [c for c in cells.values() if c]
+        same_winner = len({c["winner"] for c in seen}) == 1
+        same_answer = len({c["answer"] for c in seen}) == 1
+        table.append({"platform": p, "cells": cells, "winner_holds": same_winner, "answer_holds": same_answer})
+        if not same_answer:
+            parts = [f"{c['answer']} under {rule} (non-structured / best structured = {c['ns_over_structured']:.2f}x: "
+                     f"{c['models'].get('nonstructured', '-')} vs {c['models'].get(c['structured'], '-')})"
+                     for rule, c in cells.items() if c and c["ns_over_structured"] is not None]
+            flips.append(f"On {p} the answer flips: " + "; ".join(parts))
+    n = len(table)
+    holds = sum(t["answer_holds"] for t in table)
+    summary = (f"Under {', '.join(rules)}: the non-structured-vs-structured answer holds on {holds} of {n} platforms; "
+               f"the cheapest structure is the same on {sum(t['winner_holds'] for t in table)} of {n}")
+    missing = [r for r in RULES if r not in rules]
+    return {"rules": rules, "missing": missing, "table": table, "flips": flips, "summary": summary}

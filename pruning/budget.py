@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 from .constraint import Constraint
+from .cost_budget import CostCurveError, CostCurves, allocate_by_cost
 
 POOLED = ("nonstructured", "filter", "channel", "column", "block")
 
@@ -62,6 +63,8 @@ class GlobalBudget:
     ratio: float                    # fraction of the pooled layers' weights pruned, in total
     min_keep: float = 0.0           # fraction of each pooled layer's groups that always stays
     exact_cells: int = 200_000_000  # largest DP (capacity units x groups) solved exactly
+    cost: CostCurves | None = None  # a platform's per-layer cost curves: the budget counts cost, not weights
+                                    # (``pruning.cost_budget``; ratio = share of the reducible cost removed)
 
     def __post_init__(self):
         if isinstance(self.ratio, bool) or not isinstance(self.ratio, (int, float)) or not 0 <= self.ratio < 1:
@@ -71,6 +74,8 @@ class GlobalBudget:
             raise BudgetError(f"budget min_keep={self.min_keep!r}; allowed: a number in [0, 1]")
         if isinstance(self.exact_cells, bool) or not isinstance(self.exact_cells, int) or self.exact_cells < 0:
             raise BudgetError(f"budget exact_cells={self.exact_cells!r}; allowed: an integer >= 0")
+        if self.cost is not None and not isinstance(self.cost, CostCurves):
+            raise BudgetError(f"budget cost={type(self.cost).__name__}; allowed: CostCurves or None")
 
     def at(self, ratio: float) -> "GlobalBudget":
         return replace(self, ratio=ratio)
@@ -84,6 +89,8 @@ class Allocation:
     budget_weights: int
     objective: float                # sum_l rho_l * (sum of kept gains)
     exact: bool
+    cost: float | None = None       # a cost-aware budget: the cost the kept groups have on its platform ...
+    budget_cost: float | None = None   # ... and the budget (pruning.cost_budget; None: a weight budget)
 
     def ratios(self) -> dict[str, float]:
         """Per-layer pruning ratios that keep exactly ``kept_groups`` (``keep_count`` rounds them back)."""
@@ -214,6 +221,19 @@ def _density_greedy(classes: list[_SizeClass], room: int) -> list[int]:
     return [int(k) for k in np.bincount(cls_idx[take], minlength=len(classes))]
 
 
+def _allocate_cost(budget: GlobalBudget, values: dict[str, np.ndarray], sizes: dict[str, int],
+                   weights: dict[str, float] | None) -> Allocation:
+    """The cost-aware allocation (``pruning.cost_budget``) as an ``Allocation``."""
+    lo = {n: min_groups(len(v), budget.min_keep) for n, v in values.items()}
+    try:
+        a = allocate_by_cost(budget.ratio, values, budget.cost, lo, weights)
+    except CostCurveError as e:
+        raise BudgetError(str(e)) from None
+    groups = {n: len(v) for n, v in values.items()}
+    kept_weights = sum(a.kept_groups[n] * sizes[n] for n in values)
+    return Allocation(a.kept_groups, groups, kept_weights, kept_weights, a.objective, a.exact, a.cost, a.budget_cost)
+
+
 def budget_constraints(budget: GlobalBudget, constraints: dict[str, Constraint], tensors: dict[str, torch.Tensor],
                        weights: dict[str, float] | None = None) -> tuple[dict[str, Constraint], Allocation]:
     """Per-layer constraints whose ratios realise the exact global projection of ``tensors``.
@@ -225,7 +245,8 @@ def budget_constraints(budget: GlobalBudget, constraints: dict[str, Constraint],
         raise BudgetError("budget: no layer to pool (every layer is dense or N:M)")
     values = {n: sorted_group_values(constraints[n], tensors[n]) for n in names}
     sizes = {n: tensors[n].numel() // len(values[n]) for n in names}
-    alloc = allocate(budget, values, sizes, weights)
+    alloc = allocate(budget, values, sizes, weights) if budget.cost is None else \
+        _allocate_cost(budget, values, sizes, weights)
     out = dict(constraints)
     for n, r in alloc.ratios().items():
         out[n] = replace(constraints[n], structure=replace(constraints[n].structure, ratio=min(max(r, 0.0), 1 - 1e-12)))

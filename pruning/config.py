@@ -22,6 +22,7 @@ from torch import nn
 from sparsecodesign.fileio import YamlError, as_tuple, load_unique_yaml, short, unknown_fields
 
 from .budget import POOLED, BudgetError, GlobalBudget
+from .cost_budget import CostCurveError, CostCurves
 from .constraint import Constraint
 from .coupled import CoupledGroups
 from .coupled_projection import KINDS as COUPLED_KINDS
@@ -279,6 +280,8 @@ class PruneConfig:
         for optional in ("budget", "distill", "coupled"):
             if getattr(self, optional) is None:
                 d.pop(optional)
+        if self.budget is not None and self.budget.cost is None:
+            d["budget"].pop("cost")   # a weight budget reads as it always did
         return _plain(d)
 
     def with_overrides(self, **kw) -> "PruneConfig":
@@ -356,15 +359,16 @@ def _budget(data, layers: list[tuple[str, LayerSpec]]) -> GlobalBudget | None:
         return None
     if not isinstance(data, dict):
         raise ConfigError(f"budget: expected a mapping like {{ratio: 0.98}}, got {short(data)}")
-    _check_keys("budget", data, {"ratio", "min_keep", "exact_cells"})
+    _check_keys("budget", data, {"ratio", "min_keep", "exact_cells", "cost"})
     if "ratio" not in data:
         raise ConfigError("budget: field 'ratio' is required (the fraction of all pooled weights pruned)")
     _number("budget", "ratio", data["ratio"], 0, 1, hi_open=True)
     _number("budget", "min_keep", data.get("min_keep", 0.0), 0, 1)
     _number("budget", "exact_cells", data.get("exact_cells", 0), 0, MAX_EXACT_CELLS, integer=True)
     try:
-        budget = GlobalBudget(**data)
-    except BudgetError as e:
+        cost = None if data.get("cost") is None else CostCurves.from_dict(data["cost"])
+        budget = GlobalBudget(**{**data, "cost": cost})
+    except (BudgetError, CostCurveError) as e:
         raise ConfigError(str(e)) from None
     for name, spec in layers:
         if spec.type in POOLED and spec.ratio:

@@ -333,7 +333,8 @@ def coupled_zeroed(masks: dict[str, torch.Tensor], plans: dict) -> dict[str, dic
 
 def _allocation_dict(a) -> dict:
     return {"kept_groups": a.kept_groups, "groups": a.groups, "ratios": a.ratios(), "kept_weights": a.kept_weights,
-            "budget_weights": a.budget_weights, "exact": a.exact}
+            "budget_weights": a.budget_weights, "exact": a.exact,
+            **({} if a.cost is None else {"cost": a.cost, "budget_cost": a.budget_cost})}
 
 
 def run_prune(model: nn.Module, data: Dataset | StreamDataset, cfg: PruneConfig, out_dir: str | Path, *,

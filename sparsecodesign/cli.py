@@ -600,9 +600,11 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--bits", type=_int_in(1, 32), help="weight bit-width for every structure: 1..16, or 32 = "
                                                          "float")
     cp.add_argument("--tolerance", type=_finite_float, help="accuracy loss allowed, percentage points (0, 100)")
-    cp.add_argument("--budget", choices=["global", "uniform", "both"],
+    cp.add_argument("--budget", choices=["global", "uniform", "cost", "both", "all"],
                     help="global (default): one whole-network ratio per structure, shared out per layer; uniform: "
-                         "the same ratio in every layer; both: global decides, uniform reported beside")
+                         "the same ratio in every layer; cost: per platform, a whole-network budget of that "
+                         "platform's cost (cost_metric in a --config); both: global decides, uniform beside; all: "
+                         "global decides, uniform and cost beside, and the verdict under every rule")
     cp.add_argument("--jobs", type=_int_in(1, 64), help="structure searches run at once (processes; 1..64, "
                                                          "default 1)")
     cp.add_argument("--tie-threshold", type=_finite_float, help="relative cost difference below which models tie, "

@@ -199,7 +199,7 @@ def test_compare_config_errors():
         CompareConfig(structures=("diagonal",))
     with pytest.raises(CompareError, match="tolerance_pp"):
         CompareConfig(tolerance_pp=0)
-    with pytest.raises(CompareError, match="budget='layerwise'; allowed: global, uniform, both"):
+    with pytest.raises(CompareError, match="budget='layerwise'; allowed: global, uniform, cost, both, all"):
         CompareConfig(budget="layerwise")
     with pytest.raises(CompareError, match="jobs=0; allowed: an integer in 1..64"):
         CompareConfig(jobs=0)
