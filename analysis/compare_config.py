@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from torch import nn
 
 from accel_models.hardware import Accelerator, preset_names
+from fileguard import as_tuple, short, unknown_fields
 from pruning.config import PruneConfig, changed_fields
 from pruning.coupled_projection import KINDS as COUPLED
 from pruning.coupled_projection import CoupledError, coupled_sets
@@ -25,7 +26,6 @@ from pruning.models import MODELS, TRACED, prunable_layers
 from pruning.structures import Structure, StructureError
 from pruning.topk import keep_count
 from pruning.user_model import ModelSpecError, build_for_data, parse_input_shape, spec_form
-from sparsecodesign.fileio import as_tuple, short, unknown_fields
 
 STRUCTURES = ("nonstructured", "filter", "channel", "column", "block", "nm")   # the default list
 ALLOWED_STRUCTURES = STRUCTURES + COUPLED   # heads, neurons: a transformer's coupled groups (pruning.coupled)

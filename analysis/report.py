@@ -7,7 +7,7 @@ import html
 import re
 from pathlib import Path
 
-from sparsecodesign.fileio import atomic_write_text
+from fileguard import atomic_write_text
 
 from . import plots
 from .matrix import cost_matrix

@@ -14,12 +14,12 @@ import torch
 
 from accel_models.hardware import Accelerator
 from accel_models.machine_load import LoadMonitor, wait_for_idle
+from fileguard import atomic_write_text
 from pruning.artifact import read_manifest
 from pruning.constraint import Constraint
 from pruning.structures import Structure
 from pruning.train import evaluate
 from pruning.user_model import build_for_data, load_artifact_as
-from sparsecodesign.fileio import atomic_write_text
 from sparsesim.analytical import evaluate as simulate
 from sparsesim.measured import measure_model
 from sparsesim.provenance import QUANTITIES, provenance

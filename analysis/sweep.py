@@ -22,7 +22,7 @@ N:M), the artifact's bytes (manifest and weights) and the cost-model version
 (a hash of the simulator's source, ``cost_model_version``).  Editing a hardware
 YAML recomputes exactly the points whose description changed.  A corrupt cache
 entry is named in a log line, recomputed and replaced.  ``OUT`` is locked for
-the run (``sparsecodesign.fileio.OutputLock``).  Results: ``results.csv`` (and
+the run (``fileguard.OutputLock``).  Results: ``results.csv`` (and
 ``results.parquet`` when pyarrow is installed), ``pareto.csv`` and
 ``pareto.png``.
 """
@@ -47,9 +47,7 @@ import yaml
 
 from accel_models.hardware import MAX_NAME_CHARS, HardwareError, accelerator_from_dict, load_accelerator
 from analysis.dask_scheduler import SchedulerError, check_scheme, probe_scheduler
-from pruning.config import load_yaml
-from pruning.structures import KINDS
-from sparsecodesign.fileio import (
+from fileguard import (
     OutputLock,
     ReadRefused,
     as_tuple,
@@ -62,6 +60,8 @@ from sparsecodesign.fileio import (
     unknown_fields,
     yaml_line,
 )
+from pruning.config import load_yaml
+from pruning.structures import KINDS
 
 CACHE_SCHEMA = "sweep-4"  # the layout of a cache entry and its key
 # Source whose every byte enters the cost-model version: the simulator, the hardware models (presets excluded:

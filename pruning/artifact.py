@@ -34,7 +34,7 @@ import torch
 from safetensors.torch import save as st_save
 from torch import nn
 
-from sparsecodesign.fileio import ReadRefused, atomic_write_bytes, atomic_write_json, atomic_write_text, read_regular
+from fileguard import ReadRefused, atomic_write_bytes, atomic_write_json, atomic_write_text, read_regular
 
 from .constraint import Constraint
 from .model_spec import code_failure, reference

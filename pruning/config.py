@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import nn
 
-from sparsecodesign.fileio import YamlError, as_tuple, load_unique_yaml, short, unknown_fields
+from fileguard import YamlError, as_tuple, load_unique_yaml, short, unknown_fields
 
 from .budget import POOLED, BudgetError, GlobalBudget
 from .constraint import Constraint

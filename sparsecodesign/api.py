@@ -265,7 +265,7 @@ def export(source, to: str, hardware="eyeriss_like", out: str | Path = "export",
     from dataclasses import replace
 
     from accel_models.hardware import Accelerator
-    from sparsecodesign.fileio import OutputLock
+    from fileguard import OutputLock
     from sparsesim.export import scalesim_files, timeloop_files, write_files
     from sparsesim.workload import from_artifact
 

@@ -26,9 +26,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from fileguard import clip, short
 from sparsesim.size_bounds import MAX_TOTAL_WEIGHTS
-
-from .fileio import clip, short
 
 MAX_SEED = 2**32 - 1
 MAX_THREADS = 1024

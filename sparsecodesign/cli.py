@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 from analysis.simulation import DEFAULT_HW
+from fileguard import clip, short
 from pruning.defaults import DEFAULT_MODEL, default_config_path
 from sparsecodesign import checks
 from sparsecodesign.checks import MAX_BATCH, MAX_SEED, MAX_THREADS, InputError
-from sparsecodesign.fileio import clip, short
 from sparsecodesign.threads import quiet_openmp, set_torch_threads
 from sparsesim.size_bounds import DEFAULT_MAX_EXACT_WEIGHTS, MAX_TOTAL_WEIGHTS
 
@@ -162,7 +162,7 @@ def _artifact_model(args: argparse.Namespace):
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from sparsecodesign.fileio import OutputLock, check_writable
+    from fileguard import OutputLock, check_writable
 
     from sparsesim.model_import import input_kind
 
@@ -181,7 +181,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _simulate_locked(args: argparse.Namespace, accs: list, out: Path) -> int:
-    from sparsecodesign.fileio import atomic_write_text
+    from fileguard import atomic_write_text
     from sparsesim.event_sim import replays_closed_form, simulate, timeline_rows
 
     from . import api
@@ -266,7 +266,7 @@ def _print_validation(accs) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from sparsecodesign.fileio import OutputLock, check_writable
+    from fileguard import OutputLock, check_writable
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("sparsesim bench: no CUDA device on this machine; GPU runs skipped (use --device cpu)")
@@ -280,7 +280,7 @@ def _bench_locked(args: argparse.Namespace, out: Path) -> int:
     import json
     from dataclasses import asdict
 
-    from sparsecodesign.fileio import atomic_write_text
+    from fileguard import atomic_write_text
 
     from . import api
 
@@ -393,7 +393,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from accel_models.hardware import load_accelerator
-    from sparsecodesign.fileio import check_writable
+    from fileguard import check_writable
 
     from . import api
 

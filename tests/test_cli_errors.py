@@ -7,13 +7,13 @@ import re
 
 import pytest
 
+from fileguard import YamlError, load_unique_yaml, loads_unique_yaml, short
 import sparsecodesign.cli as cli
 from accel_models.hardware import HardwareError, load_accelerator
 from sparsecodesign.cli import main
 from analysis.compare_config import CompareConfig, CompareError
 from pruning.config import ConfigError, PruneConfig
 from pruning.models import build_model
-from sparsecodesign.fileio import YamlError, load_unique_yaml, loads_unique_yaml, short
 
 CONV = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
 TOPOLOGY = CONV + "c1, 6, 6, 3, 3, 2, 4, 1,\n"

@@ -27,12 +27,12 @@ from accel_models.hardware import (
     preset_names,
 )
 from accel_models.tech import DRAM_PJ_PER_BIT, NODE_ENERGY_FACTOR
+from fileguard import load_unique_yaml
 from sparsecodesign.cli import main
 from analysis.compare_config import STRUCTURES, CompareConfig, CompareError
 from pruning.config import METHODS, ConfigError, PruneConfig
 from pruning.quantizers import SCHEMES
 from pruning.structures import KINDS
-from sparsecodesign.fileio import load_unique_yaml
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 FUZZ_IN_PROCESS = settings(max_examples=150, deadline=None)  # loaders only: about 10 ms an example
