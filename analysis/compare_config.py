@@ -26,6 +26,7 @@ from pruning.models import MODELS, TRACED, prunable_layers
 from pruning.structures import Structure, StructureError
 from pruning.topk import keep_count
 from pruning.user_model import ModelSpecError, build_for_data, parse_input_shape, spec_form
+from pruning.weight_bits import ALLOWED_BITS, FLOAT_BITS, BitsError, check_weight_bits, is_weight_bits
 
 STRUCTURES = ("nonstructured", "filter", "channel", "column", "block", "nm")   # the default list
 ALLOWED_STRUCTURES = STRUCTURES + COUPLED   # heads, neurons: a transformer's coupled groups (pruning.coupled)
@@ -179,11 +180,11 @@ class CompareConfig:
         if list(self.ladder) != sorted(self.ladder):
             raise CompareError(f"compare config: ladder={short(list(self.ladder))}; allowed: increasing "
                                "ratios")
-        if not (not isinstance(self.bits, bool) and isinstance(self.bits, int) and (1 <= self.bits <= 16
-                                                                                   or self.bits == 32)):
-            raise CompareError(f"compare config: bits={short(self.bits)}; allowed: 1..16 or 32 (float)")
-        _items("breakeven_bits", self.breakeven_bits, lambda b: not isinstance(b, bool) and isinstance(b, int)
-               and (1 <= b <= 16 or b == 32), "bit-widths 1..16 or 32")
+        try:
+            check_weight_bits(self.bits)
+        except BitsError as e:
+            raise CompareError(f"compare config: {e}") from None
+        _items("breakeven_bits", self.breakeven_bits, is_weight_bits, f"bit-widths {ALLOWED_BITS}")
         for name, hi in (("block", 65_536), ("nm", 1024)):
             v = getattr(self, name)
             if not (isinstance(v, tuple) and len(v) == 2 and all(
@@ -211,7 +212,7 @@ class CompareConfig:
 
 
 # -------------------------------------------------------------- pre-flight
-FLOAT_BITS = 32   # float weights: priced at the widest width each array accepts, so every array takes them
+# float weights (FLOAT_BITS) are priced at the widest width each array accepts, so every array takes them
 
 
 def priced_bits(cfg: CompareConfig) -> tuple[int, ...]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from fileguard import clip, short
+from pruning.weight_bits import ALLOWED_BITS, is_weight_bits
 from sparsesim.size_bounds import MAX_TOTAL_WEIGHTS
 
 MAX_SEED = 2**32 - 1
@@ -113,6 +114,26 @@ class IntIn(Rule):
 
 def int_in(lo: int, hi: int, optional: bool = False, what: str = "") -> IntIn:
     return IntIn(f"an integer in {lo}..{hi:,}{what}", optional, lo, hi)
+
+
+@dataclass(frozen=True)
+class WeightBits(Rule):
+    """A weight bit-width, by the one rule of ``pruning.weight_bits`` (1..16 quantized, or 32 float): the
+    API's ``bits=``, ``--bits`` of ``simulate`` and ``compare``; the configs check theirs with the same function."""
+
+    allowed: str = ALLOWED_BITS
+
+    def _canon(self, value) -> int:
+        if not is_weight_bits(value):
+            raise _Refused()
+        return int(value)
+
+    def option(self, text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{short(text)} is not an integer; allowed: {self.allowed}") from None
+        return Rule.option(self, value)
 
 
 @dataclass(frozen=True)
@@ -294,7 +315,7 @@ class Scheduler(Rule):
 SEED = int_in(0, MAX_SEED)
 BATCH = int_in(1, MAX_BATCH)
 THREADS = int_in(1, MAX_THREADS, optional=True)
-BITS = int_in(1, 32, optional=True)
+BITS = WeightBits(optional=True)
 REPEATS = int_in(1, MAX_REPEATS)
 CALIBRATE = int_in(0, MAX_CALIBRATE, what=" (0: none)")
 CALIBRATE_IMAGES = int_in(1, MAX_CALIBRATE)               # --calibrate N: the option given means N >= 1

@@ -537,10 +537,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "needs which inputs are nonzero (EIE, SCNN; "
                                                              "SCNN always draws) and --calibrate "
                                                              f"measured none (0..{MAX_SEED}; default fixed)")
-    sm.add_argument("--bits", type=checks.BITS.option, help="weight bits of every layer (1..32; default 8 for a "
-                                                         "topology, 32 = float as stored for a checkpoint or ONNX "
-                                                         "file, an artifact's own widths; on an artifact the width "
-                                                         "changes, its values and zeros are kept)")
+    sm.add_argument("--bits", type=checks.BITS.option, help="weight bits of every layer (1..16, or 32 = float; "
+                                                         "default 8 for a topology, 32 as stored for a checkpoint "
+                                                         "or ONNX file, an artifact's own widths; on an artifact the "
+                                                         "width changes, its values and zeros are kept)")
     sm.add_argument("--scalesim-config", metavar="FILE.cfg", help="hardware from a SCALE-Sim .cfg (implies the "
                                                                    "SCALE-Sim convention; cycles incl. prefetch)")
     sm.add_argument("--hw", help="preset name(s), comma-separated, or a YAML file "
@@ -597,8 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--dataset", choices=sorted([*DEFAULT_MODEL, "npz"]))
     cp.add_argument("--data-dir", help="mnist, cifar10: a directory of their files; npz: FILE.npz with x_train, "
                                        "y_train, x_test, y_test")
-    cp.add_argument("--bits", type=_int_in(1, 32), help="weight bit-width for every structure: 1..16, or 32 = "
-                                                         "float")
+    cp.add_argument("--bits", type=checks.BITS.option, help="weight bit-width for every structure: 1..16, or "
+                                                              "32 = float")
     cp.add_argument("--tolerance", type=_finite_float, help="accuracy loss allowed, percentage points (0, 100)")
     cp.add_argument("--budget", choices=["global", "uniform", "both"],
                     help="global (default): one whole-network ratio per structure, shared out per layer; uniform: "
