@@ -23,6 +23,7 @@ import math
 import numbers
 import os
 import re
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -258,9 +259,15 @@ class OneOf(Rule):
 
 
 def _classes(names: tuple) -> tuple[type, ...]:
-    from importlib import import_module
-
-    return tuple(getattr(import_module(n.rpartition(".")[0]), n.rpartition(".")[2]) for n in names)
+    """The classes named ``"module.Class"`` whose modules are loaded.  A value can be an instance of a class only
+    once the class's module has been imported, so a class of a module nobody imported matches nothing and is not
+    imported for the check (checking a path never imports torch for ``torch.nn.Module``)."""
+    found = []
+    for name in names:
+        module, _, cls = name.rpartition(".")
+        if module in sys.modules:
+            found.append(getattr(sys.modules[module], cls))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
