@@ -100,8 +100,9 @@ def _intro(summary: dict) -> list[str]:
     resolved = "resolves" if res["validation"].get("resolved") else "does NOT resolve"
     plats = len(summary["verdicts"])
     return [f"# Sparsity structures compared: {cfg['model']} on {cfg['dataset']}", "",
-            f"{priced_bits(summary)} weights, {summary.get('budget', 'uniform')} budget, {plats} platforms. Each structure "
-            f"is pruned to the highest ratio whose accuracy stays within {cfg['tolerance_pp']} pp of dense on "
+            f"{priced_bits(summary)} weights, {summary.get('budget', 'uniform')} budget, {plats} platforms. "
+            f"Each structure is pruned to the highest ratio whose accuracy stays within {cfg['tolerance_pp']} pp of "
+            "dense on "
             f"{res['validation']['n']} validation images (which {resolved} the tolerance) and on "
             f"{res['test']['n']} test images; costs within {cfg['tie_threshold']:.0%} tie. The rules, the matched "
             "models and every table follow the figures."]
