@@ -55,7 +55,7 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
-from sparsecodesign.fileio import YamlError, load_unique_yaml, short, unknown_fields
+from fileguard import YamlError, load_unique_yaml, short, unknown_fields
 
 from . import engines as registry
 from .rules import (  # noqa: F401  (re-exported: the hardware module's public names)

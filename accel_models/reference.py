@@ -19,7 +19,7 @@ from dataclasses import MISSING, fields
 
 import yaml
 
-from sparsecodesign.fileio import loads_unique_yaml
+from fileguard import loads_unique_yaml
 
 from .engines import ENGINE_REGISTRY
 from .hardware import CROSS_FIELD_RULES, ENGINES, FPGA_PARTS, SECTIONS, Accelerator, PEArray, Rule, preset_names

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from sparsecodesign.fileio import short
+from fileguard import short
 
 # Bounds that keep every model's memory and time finite; each field's range is its Rule (docs/hardware.md).
 MAX_ARRAY_SIDE = 65_536

@@ -22,7 +22,7 @@ import configparser
 import re
 from pathlib import Path
 
-from sparsecodesign.fileio import ReadRefused, read_regular
+from fileguard import ReadRefused, read_regular
 
 from .hardware import Accelerator, HardwareError, accelerator_from_dict
 

@@ -40,13 +40,13 @@ import torch
 from torch import nn
 
 from accel_models.hardware import Accelerator
+from fileguard import OutputLock, atomic_write_json
 from pruning.artifact import read_manifest
 from pruning.budget import BudgetError
 from pruning.data import DATASETS, Dataset, load_dataset
 from pruning.models import prunable_layers
 from pruning.pipeline import run_prune
 from pruning.user_model import load_artifact_as
-from sparsecodesign.fileio import OutputLock, atomic_write_json
 from sparsesim.storage import price_storage
 
 from .compare_config import (

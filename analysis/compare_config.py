@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from torch import nn
 
 from accel_models.hardware import Accelerator, preset_names
+from fileguard import as_tuple, short, unknown_fields
 from pruning.config import PruneConfig, changed_fields
 from pruning.cost_budget import CostCurves
 from pruning.coupled_projection import KINDS as COUPLED
@@ -26,7 +27,7 @@ from pruning.models import MODELS, TRACED, prunable_layers
 from pruning.structures import Structure, StructureError
 from pruning.topk import keep_count
 from pruning.user_model import ModelSpecError, build_for_data, parse_input_shape, spec_form
-from sparsecodesign.fileio import as_tuple, short, unknown_fields
+from pruning.weight_bits import ALLOWED_BITS, FLOAT_BITS, BitsError, check_weight_bits, is_weight_bits
 
 STRUCTURES = ("nonstructured", "filter", "channel", "column", "block", "nm")   # the default list
 ALLOWED_STRUCTURES = STRUCTURES + COUPLED   # heads, neurons: a transformer's coupled groups (pruning.coupled)
@@ -198,11 +199,11 @@ class CompareConfig:
         if list(self.ladder) != sorted(self.ladder):
             raise CompareError(f"compare config: ladder={short(list(self.ladder))}; allowed: increasing "
                                "ratios")
-        if not (not isinstance(self.bits, bool) and isinstance(self.bits, int) and (1 <= self.bits <= 16
-                                                                                   or self.bits == 32)):
-            raise CompareError(f"compare config: bits={short(self.bits)}; allowed: 1..16 or 32 (float)")
-        _items("breakeven_bits", self.breakeven_bits, lambda b: not isinstance(b, bool) and isinstance(b, int)
-               and (1 <= b <= 16 or b == 32), "bit-widths 1..16 or 32")
+        try:
+            check_weight_bits(self.bits)
+        except BitsError as e:
+            raise CompareError(f"compare config: {e}") from None
+        _items("breakeven_bits", self.breakeven_bits, is_weight_bits, f"bit-widths {ALLOWED_BITS}")
         for name, hi in (("block", 65_536), ("nm", 1024)):
             v = getattr(self, name)
             if not (isinstance(v, tuple) and len(v) == 2 and all(
@@ -230,7 +231,7 @@ class CompareConfig:
 
 
 # -------------------------------------------------------------- pre-flight
-FLOAT_BITS = 32   # float weights: priced at the widest width each array accepts, so every array takes them
+# float weights (FLOAT_BITS) are priced at the widest width each array accepts, so every array takes them
 
 
 def priced_bits(cfg: CompareConfig) -> tuple[int, ...]:

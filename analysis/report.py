@@ -7,7 +7,7 @@ import html
 import re
 from pathlib import Path
 
-from sparsecodesign.fileio import atomic_write_text
+from fileguard import atomic_write_text
 
 from . import plots
 from .matrix import cost_matrix
@@ -79,14 +79,31 @@ COST_NOTE = ("Costs follow each preset's memory convention (native unless the YA
 CONFIGS_LINE = "Configs: `configs/compare.json`; per-run pruning configs in each `runs/*/manifest.json`."
 
 
+def priced_bits(summary: dict) -> str:
+    """The weight widths the priced rows carry (each artifact's own, ``results.csv`` ``weight_bits`` and
+    ``weight_bits_mixed``), never the config's ``bits`` re-read: ``"8-bit"``; ``"mixed 4..8-bit"``; where the
+    models differ, each named (``"dense 32-bit, filter 8-bit"``).  The config's width where no row was priced."""
+    held: dict[str, str] = {}
+    for r in summary.get("rows", []):
+        if r.get("kind") not in ("cpu", "gpu") and r.get("weight_bits") is not None:
+            mixed = r.get("weight_bits_mixed") or ""
+            held.setdefault(r["structure"], f"mixed {mixed}-bit" if mixed else f"{r['weight_bits']}-bit")
+    if not held:
+        return f"{summary['config']['bits']}-bit"
+    if len(set(held.values())) == 1:
+        return next(iter(held.values()))
+    return ", ".join(f"{label(s)} {b}" for s, b in held.items())
+
+
 def _intro(summary: dict) -> list[str]:
     """Title and one short paragraph: what was compared, how matched, how many images decide."""
     cfg, res = summary["config"], summary["resolution"]
     resolved = "resolves" if res["validation"].get("resolved") else "does NOT resolve"
     plats = len(summary["verdicts"])
     return [f"# Sparsity structures compared: {cfg['model']} on {cfg['dataset']}", "",
-            f"{cfg['bits']}-bit weights, {summary.get('budget', 'uniform')} budget, {plats} platforms. Each structure "
-            f"is pruned to the highest ratio whose accuracy stays within {cfg['tolerance_pp']} pp of dense on "
+            f"{priced_bits(summary)} weights, {summary.get('budget', 'uniform')} budget, {plats} platforms. "
+            f"Each structure is pruned to the highest ratio whose accuracy stays within {cfg['tolerance_pp']} pp of "
+            "dense on "
             f"{res['validation']['n']} validation images (which {resolved} the tolerance) and on "
             f"{res['test']['n']} test images; costs within {cfg['tie_threshold']:.0%} tie. The rules, the matched "
             "models and every table follow the figures."]
@@ -116,7 +133,7 @@ def _rules(summary: dict) -> list[str]:
     runs_s = summary.get("runs_s")
     spent = (f"; the pruning runs took {runs_s:.0f} s in all (cached ones included; this invocation "
              f"{summary.get('wall_s', 0):.0f} s wall)" if runs_s else f"; wall time {summary.get('wall_s', 0):.0f} s")
-    intro = (f"Weights {cfg['bits']}-bit; batch {cfg['batch']}{spent}. "
+    intro = (f"Weights {priced_bits(summary)} (as the priced artifacts hold them); batch {cfg['batch']}{spent}. "
              f"A structure is **matched** when its validation accuracy stays within {tol} percentage points (pp) of "
              f"dense ({_acc(summary['baseline_val'])}) at the highest ratio the search found, and its test accuracy "
              f"also stays within {tol} pp of dense ({_acc(summary['baseline_test'])}); a structure that passes on "

@@ -14,12 +14,13 @@ import torch
 
 from accel_models.hardware import Accelerator
 from accel_models.machine_load import LoadMonitor, wait_for_idle
+from fileguard import atomic_write_text
 from pruning.artifact import read_manifest
 from pruning.constraint import Constraint
 from pruning.structures import Structure
 from pruning.train import evaluate
 from pruning.user_model import build_for_data, load_artifact_as
-from sparsecodesign.fileio import atomic_write_text
+from pruning.weight_bits import held_bits
 from sparsesim.analytical import evaluate as simulate
 from sparsesim.measured import measure_model
 from sparsesim.provenance import QUANTITIES, provenance
@@ -36,7 +37,7 @@ from .verdict import STRUCTURED, make_verdicts
 
 ROW_KEYS = ["model", "structure", "budget", "platform", "kind", "engine", "ratio", "compression", "accuracy_status",
             "val_accuracy", "n_val", "val_ci_low", "val_ci_high", "val_loss_pp", "test_accuracy", "n_test", "test_ci_low",
-            "test_ci_high", "test_loss_pp", "weight_bits", "storage_bits", "storage_weight_bits",
+            "test_ci_high", "test_loss_pp", "weight_bits", "weight_bits_mixed", "storage_bits", "storage_weight_bits",
             "storage_index_bits", "storage_padding_bits", "storage_pointer_bits", "macs_useful", "energy_pj",
             "energy_dram_pj", "energy_sram_pj", "energy_rf_pj", "energy_mac_pj", "energy_index_pj",
             "energy_clock_pj", "cycles", "compute_cycles", "stall_cycles", "latency_s", "latency_p25_s", "latency_p75_s", "latency_iqr_rel",
@@ -111,6 +112,7 @@ def workloads_line(cfg, model, input_shape) -> str:
 
 def _sim_rows(cfg, chosen: ChosenModel, accs, calibration) -> tuple[list[dict], object]:
     m = read_manifest(chosen.path)
+    held = held_bits(m["layers"])   # the widths priced: the artifact's own (a mixed one: its widest, and the range)
     table = simulate(priced_workloads(cfg, chosen.path, calibration), accs)
     totals = table.totals()
     cost_keys = ("storage_bits", "storage_weight_bits", "storage_index_bits", "storage_padding_bits",
@@ -119,7 +121,8 @@ def _sim_rows(cfg, chosen: ChosenModel, accs, calibration) -> tuple[list[dict], 
                  "stall_cycles", "latency_s", "utilization")
     rows = [{"model": cfg.model, "structure": chosen.structure, "platform": a.name, "kind": a.platform,
              "engine": a.pe.engine, "zero_handling": zero_mode(a), "ratio": chosen.ratio, "compression": m["totals"]["compression"],
-             **chosen.accuracy_columns(), "weight_bits": cfg.bits,
+             **chosen.accuracy_columns(), "weight_bits": held.widest,
+             "weight_bits_mixed": held.mixed_text(),
              **{k: getattr(totals[a.name], k) for k in cost_keys}, **_validation_columns(a), "note": ""}
             for a in accs]
     return rows, table

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from sparsecodesign.fileio import short
+from fileguard import short
 
 DEFAULT_HW = "eyeriss_like"
 

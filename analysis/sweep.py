@@ -22,7 +22,7 @@ N:M), the artifact's bytes (manifest and weights) and the cost-model version
 (a hash of the simulator's source, ``cost_model_version``).  Editing a hardware
 YAML recomputes exactly the points whose description changed.  A corrupt cache
 entry is named in a log line, recomputed and replaced.  ``OUT`` is locked for
-the run (``sparsecodesign.fileio.OutputLock``).  Results: ``results.csv`` (and
+the run (``fileguard.OutputLock``).  Results: ``results.csv`` (and
 ``results.parquet`` when pyarrow is installed), ``pareto.csv`` and
 ``pareto.png``.
 """
@@ -47,9 +47,7 @@ import yaml
 
 from accel_models.hardware import MAX_NAME_CHARS, HardwareError, accelerator_from_dict, load_accelerator
 from analysis.dask_scheduler import SchedulerError, check_scheme, probe_scheduler
-from pruning.config import load_yaml
-from pruning.structures import KINDS
-from sparsecodesign.fileio import (
+from fileguard import (
     OutputLock,
     ReadRefused,
     as_tuple,
@@ -62,6 +60,9 @@ from sparsecodesign.fileio import (
     unknown_fields,
     yaml_line,
 )
+from pruning.config import load_yaml
+from pruning.structures import KINDS
+from pruning.weight_bits import FLOAT_BITS, bits_refusal, is_weight_bits
 
 CACHE_SCHEMA = "sweep-4"  # the layout of a cache entry and its key
 # Source whose every byte enters the cost-model version: the simulator, the hardware models (presets excluded:
@@ -228,8 +229,8 @@ class SweepSpec:
             if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r < 1:
                 raise SweepError(f"sweep.workload: ratio {r!r}; allowed: numbers in [0, 1)", ("workload", "ratios", i))
         for i, b in enumerate(self.bits):
-            if isinstance(b, bool) or not isinstance(b, int) or not (1 <= b <= 16 or b == 32):
-                raise SweepError(f"sweep.workload: bits {b!r}; allowed: 1..16 or 32", ("workload", "bits", i))
+            if not is_weight_bits(b):
+                raise SweepError(f"sweep.workload: {bits_refusal(b)}", ("workload", "bits", i))
         for i, o in enumerate(self.objectives):
             if o not in OBJECTIVES:
                 raise SweepError(f"sweep: objective {o!r}; allowed: {', '.join(OBJECTIVES)}", ("objectives", i))
@@ -333,7 +334,7 @@ class SweepSpec:
         return list(dict.fromkeys(out))
 
 
-FLOAT_BITS = 32   # float weights: priced at the widest width each array accepts (as compare's preflight)
+# float weights (FLOAT_BITS) are priced at the widest width each array accepts (as compare's preflight)
 LABEL_FIELDS = ("name", "description")
 # Sections that no cost reads: sweeping them would price every value the same (the hardware loader only checks
 # that an FPGA design fits fpga.part).

@@ -34,13 +34,14 @@ import torch
 from safetensors.torch import save as st_save
 from torch import nn
 
-from sparsecodesign.fileio import ReadRefused, atomic_write_bytes, atomic_write_json, atomic_write_text, read_regular
+from fileguard import ReadRefused, atomic_write_bytes, atomic_write_json, atomic_write_text, read_regular
 
 from .constraint import Constraint
 from .model_spec import code_failure, reference
 from .models import MODELS, build_model
 from .quantizers import Quantizer
 from .structures import KINDS
+from .weight_bits import ALLOWED_BITS, FLOAT_BITS, QUANT_BITS, is_weight_bits
 
 FORMAT = "sparsecodesign.pruned-model"
 VERSION = 1
@@ -50,8 +51,6 @@ MAX_HEADER_BYTES = 100 << 20        # safetensors' own header limit
 MAX_SIDE = 1 << 16                  # spatial sizes, kernels, strides, paddings
 MAX_CHANNELS = 1 << 24              # channels, features, GEMM M and K
 MAX_SAMPLE_VALUES = 1 << 26         # values in one input sample (model.input_shape, a graph's input)
-QUANT_BITS = range(1, 17)           # quantized weights; float weights say 32
-FLOAT_BITS = 32
 WEIGHT_DTYPES = ("float32",)
 LOG_COLUMNS = ("stage", "step", "round", "epoch", "layer", "lr", "rho", "loss", "test_acc",
                "primal_residual", "dual_residual", "seconds")
@@ -428,9 +427,8 @@ def _validate_layer(e: dict, where: str, at: str) -> None:
     validate_geometry(e, where, at)
     shape = e["weight_shape"]
     bits = e.get("bits", FLOAT_BITS)
-    if isinstance(bits, bool) or bits not in (*QUANT_BITS, FLOAT_BITS) or not isinstance(bits, int):
-        raise _bad(where, f"{at}.bits", bits, f"allowed: {QUANT_BITS[0]}..{QUANT_BITS[-1]} (quantized) or "
-                                              f"{FLOAT_BITS} (float)")
+    if not is_weight_bits(bits):
+        raise _bad(where, f"{at}.bits", bits, f"allowed: {ALLOWED_BITS}")
     q = e.get("quantizer")
     if q is None and bits != FLOAT_BITS:
         raise _bad(where, f"{at}.bits", bits, f"expected {FLOAT_BITS}: a layer without a quantizer holds float "

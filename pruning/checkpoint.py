@@ -1,4 +1,4 @@
-"""``weights_only`` checkpoints of a pruning run, written atomically (generic file I/O: ``sparsecodesign.fileio``)."""
+"""``weights_only`` checkpoints of a pruning run, written atomically (generic file I/O: ``fileguard``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from sparsecodesign.fileio import file_mode, read_regular
+from fileguard import file_mode, read_regular
 
 MAX_CHECKPOINT_BYTES = 16 << 30   # a run's checkpoint: model, optimizer state, teacher and masks
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import nn
 
-from sparsecodesign.fileio import YamlError, as_tuple, load_unique_yaml, short, unknown_fields
+from fileguard import YamlError, as_tuple, load_unique_yaml, short, unknown_fields
 
 from .budget import POOLED, BudgetError, GlobalBudget
 from .cost_budget import CostCurveError, CostCurves
@@ -29,6 +29,7 @@ from .coupled_projection import KINDS as COUPLED_KINDS
 from .coupled_projection import CoupledError, coupled_sets, member_layers
 from .quantizers import SCHEMES, Quantizer
 from .structures import KINDS, Structure
+from .weight_bits import FLOAT_BITS, BitsError, check_weight_bits
 
 METHODS = ("admm", "magnitude", "group_lasso")
 MAX_SEED = 2**32 - 1
@@ -141,12 +142,16 @@ class LayerSpec:
         if self.nm[0] > self.nm[1]:
             raise ConfigError(f"{where}: field 'nm'={list(self.nm)}; allowed: N <= M")
         if self.bits is not None:
-            _number(where, "bits", self.bits, 1, 16, integer=True)
+            try:
+                check_weight_bits(self.bits, "field 'bits'")   # the house form of this file's messages
+            except BitsError as e:
+                raise ConfigError(f"{where}: {e}") from None
         _choice(where, "quant", self.quant, SCHEMES)
         _bool(where, "zero_level", self.zero_level)
         if self.rho is not None:
             _number(where, "rho", self.rho, 0, lo_open=True)
-        return replace(self, block=tuple(self.block), nm=tuple(self.nm))
+        bits = None if self.bits == FLOAT_BITS else self.bits   # 32: float weights, no quantizer
+        return replace(self, block=tuple(self.block), nm=tuple(self.nm), bits=bits)
 
     def constraint(self, where: str) -> Constraint:
         try:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sparsecodesign.fileio import ReadRefused, check_regular, read_regular
+from fileguard import ReadRefused, check_regular, read_regular
 
 from .batches import StreamSource, TensorSource
 

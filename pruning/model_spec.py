@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sparsecodesign.fileio import clip, short
+from fileguard import clip, short
 
 from .models import MODELS
 

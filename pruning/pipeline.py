@@ -8,7 +8,7 @@ and, with the same seed and thread count, reaches the same weights as an
 uninterrupted run.
 
 Nothing finished is lost: ``OUT`` is checked writable and locked for the run
-(``sparsecodesign.fileio.OutputLock``: a second job into it fails at once); a
+(``fileguard.OutputLock``: a second job into it fails at once); a
 directory that already holds a run (checkpoint or artifact) is resumed with
 ``resume=True`` or discarded with ``overwrite=True``, and refused otherwise.
 A resume may change the training hyperparameters (``RESUMABLE_FIELDS``: the
@@ -46,7 +46,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from sparsecodesign.fileio import OutputError, OutputLock, ensure_writable
+from fileguard import OutputError, OutputLock, ensure_writable
 
 from .admm import convergence_summary, with_ratio
 from .artifact import read_manifest, save_artifact, storage_headline

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from torch import nn
 
-from sparsecodesign.fileio import clip, short
+from fileguard import clip, short
 
 from .model_spec import IDENT, ModelSpecError, code_failure, spec_form, split_spec  # noqa: F401 (re-exported)
 from .models import MODELS, build_model

@@ -5,6 +5,7 @@ command line parses its options with) before any work; a bad one is ``InputError
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -97,6 +98,12 @@ def _source_path(source):
     return source
 
 
+def _is_module(value) -> bool:
+    """``value`` is an ``nn.Module``, told without importing torch: an instance exists only once torch is loaded."""
+    nn = sys.modules.get("torch.nn")
+    return nn is not None and isinstance(value, nn.Module)
+
+
 @validated
 def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, model=None, input_shape=None,
              calibrate: int = 0, data_dir=None, trust_module: str | None = None, seed: int = 0,
@@ -121,26 +128,25 @@ def simulate(source, hardware=None, batch: int = 1, *, bits: int | None = None, 
     ``"modules"`` (its Conv2d/Linear list, a Linear as one token); either logs one line with the priced share of
     the model's FLOPs.  Artifacts, ONNX files and topologies are priced from their layer lists.  Writes nothing:
     ``CostTable.to_csv(path)``."""
-    from torch import nn
-
     from analysis.simulation import hardware_list, model_workloads, price, with_act_seed, workloads_of
     from sparsesim.traced_workloads import check_mode
 
     mode = check_mode(workloads)
     accs = hardware_list(hardware, log=log)
     topology = isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".csv"
-    if not isinstance(source, nn.Module) and not topology:
+    is_module = _is_module(source)   # pricing an artifact, ONNX file or topology never imports torch
+    if not is_module and not topology:
         from sparsesim.model_import import input_kind
 
         kind = input_kind(_source_path(source))
     else:
-        kind = "module" if isinstance(source, nn.Module) else "topology"
+        kind = "module" if is_module else "topology"
     refuse_unused("simulate", {**given("simulate", {
         "model": model, "input_shape": input_shape, "calibrate": calibrate, "data_dir": data_dir,
         "trust_module": trust_module, "seed": seed, "max_exact_weights": max_exact_weights, "workloads": workloads,
         "bits": bits, "act_seed": act_seed}), "kind": kind, "source": type(source).__name__ if kind == "module"
         else _source_path(source), "engines": {a.pe.engine for a in accs}, "hardware": [a.name for a in accs]})
-    if isinstance(source, nn.Module):
+    if is_module:
         from sparsesim.model_import import example_input
 
         if model is not None:
@@ -265,7 +271,7 @@ def export(source, to: str, hardware="eyeriss_like", out: str | Path = "export",
     from dataclasses import replace
 
     from accel_models.hardware import Accelerator
-    from sparsecodesign.fileio import OutputLock
+    from fileguard import OutputLock
     from sparsesim.export import scalesim_files, timeloop_files, write_files
     from sparsesim.workload import from_artifact
 

@@ -23,12 +23,13 @@ import math
 import numbers
 import os
 import re
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
+from fileguard import clip, short
+from pruning.weight_bits import ALLOWED_BITS, is_weight_bits
 from sparsesim.size_bounds import MAX_TOTAL_WEIGHTS
-
-from .fileio import clip, short
 
 MAX_SEED = 2**32 - 1
 MAX_THREADS = 1024
@@ -114,6 +115,26 @@ class IntIn(Rule):
 
 def int_in(lo: int, hi: int, optional: bool = False, what: str = "") -> IntIn:
     return IntIn(f"an integer in {lo}..{hi:,}{what}", optional, lo, hi)
+
+
+@dataclass(frozen=True)
+class WeightBits(Rule):
+    """A weight bit-width, by the one rule of ``pruning.weight_bits`` (1..16 quantized, or 32 float): the
+    API's ``bits=``, ``--bits`` of ``simulate`` and ``compare``; the configs check theirs with the same function."""
+
+    allowed: str = ALLOWED_BITS
+
+    def _canon(self, value) -> int:
+        if not is_weight_bits(value):
+            raise _Refused()
+        return int(value)
+
+    def option(self, text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{short(text)} is not an integer; allowed: {self.allowed}") from None
+        return Rule.option(self, value)
 
 
 @dataclass(frozen=True)
@@ -238,9 +259,15 @@ class OneOf(Rule):
 
 
 def _classes(names: tuple) -> tuple[type, ...]:
-    from importlib import import_module
-
-    return tuple(getattr(import_module(n.rpartition(".")[0]), n.rpartition(".")[2]) for n in names)
+    """The classes named ``"module.Class"`` whose modules are loaded.  A value can be an instance of a class only
+    once the class's module has been imported, so a class of a module nobody imported matches nothing and is not
+    imported for the check (checking a path never imports torch for ``torch.nn.Module``)."""
+    found = []
+    for name in names:
+        module, _, cls = name.rpartition(".")
+        if module in sys.modules:
+            found.append(getattr(sys.modules[module], cls))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -295,7 +322,7 @@ class Scheduler(Rule):
 SEED = int_in(0, MAX_SEED)
 BATCH = int_in(1, MAX_BATCH)
 THREADS = int_in(1, MAX_THREADS, optional=True)
-BITS = int_in(1, 32, optional=True)
+BITS = WeightBits(optional=True)
 REPEATS = int_in(1, MAX_REPEATS)
 CALIBRATE = int_in(0, MAX_CALIBRATE, what=" (0: none)")
 CALIBRATE_IMAGES = int_in(1, MAX_CALIBRATE)               # --calibrate N: the option given means N >= 1

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 from analysis.simulation import DEFAULT_HW
+from fileguard import clip, short
 from pruning.defaults import DEFAULT_MODEL, default_config_path
 from sparsecodesign import checks
 from sparsecodesign.checks import MAX_BATCH, MAX_SEED, MAX_THREADS, InputError
-from sparsecodesign.fileio import clip, short
 from sparsecodesign.threads import quiet_openmp, set_torch_threads
 from sparsesim.size_bounds import DEFAULT_MAX_EXACT_WEIGHTS, MAX_TOTAL_WEIGHTS
 
@@ -162,7 +162,7 @@ def _artifact_model(args: argparse.Namespace):
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from sparsecodesign.fileio import OutputLock, check_writable
+    from fileguard import OutputLock, check_writable
 
     from sparsesim.model_import import input_kind
 
@@ -181,7 +181,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _simulate_locked(args: argparse.Namespace, accs: list, out: Path) -> int:
-    from sparsecodesign.fileio import atomic_write_text
+    from fileguard import atomic_write_text
     from sparsesim.event_sim import replays_closed_form, simulate, timeline_rows
 
     from . import api
@@ -266,7 +266,7 @@ def _print_validation(accs) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from sparsecodesign.fileio import OutputLock, check_writable
+    from fileguard import OutputLock, check_writable
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("sparsesim bench: no CUDA device on this machine; GPU runs skipped (use --device cpu)")
@@ -280,7 +280,7 @@ def _bench_locked(args: argparse.Namespace, out: Path) -> int:
     import json
     from dataclasses import asdict
 
-    from sparsecodesign.fileio import atomic_write_text
+    from fileguard import atomic_write_text
 
     from . import api
 
@@ -393,7 +393,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from accel_models.hardware import load_accelerator
-    from sparsecodesign.fileio import check_writable
+    from fileguard import check_writable
 
     from . import api
 
@@ -537,10 +537,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "needs which inputs are nonzero (EIE, SCNN; "
                                                              "SCNN always draws) and --calibrate "
                                                              f"measured none (0..{MAX_SEED}; default fixed)")
-    sm.add_argument("--bits", type=checks.BITS.option, help="weight bits of every layer (1..32; default 8 for a "
-                                                         "topology, 32 = float as stored for a checkpoint or ONNX "
-                                                         "file, an artifact's own widths; on an artifact the width "
-                                                         "changes, its values and zeros are kept)")
+    sm.add_argument("--bits", type=checks.BITS.option, help="weight bits of every layer (1..16, or 32 = float; "
+                                                         "default 8 for a topology, 32 as stored for a checkpoint "
+                                                         "or ONNX file, an artifact's own widths; on an artifact the "
+                                                         "width changes, its values and zeros are kept)")
     sm.add_argument("--scalesim-config", metavar="FILE.cfg", help="hardware from a SCALE-Sim .cfg (implies the "
                                                                    "SCALE-Sim convention; cycles incl. prefetch)")
     sm.add_argument("--hw", help="preset name(s), comma-separated, or a YAML file "
@@ -597,8 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--dataset", choices=sorted([*DEFAULT_MODEL, "npz"]))
     cp.add_argument("--data-dir", help="mnist, cifar10: a directory of their files; npz: FILE.npz with x_train, "
                                        "y_train, x_test, y_test")
-    cp.add_argument("--bits", type=_int_in(1, 32), help="weight bit-width for every structure: 1..16, or 32 = "
-                                                         "float")
+    cp.add_argument("--bits", type=checks.BITS.option, help="weight bit-width for every structure: 1..16, or "
+                                                              "32 = float")
     cp.add_argument("--tolerance", type=_finite_float, help="accuracy loss allowed, percentage points (0, 100)")
     cp.add_argument("--budget", choices=["global", "uniform", "cost", "both", "all"],
                     help="global (default): one whole-network ratio per structure, shared out per layer; uniform: "

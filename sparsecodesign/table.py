@@ -130,7 +130,7 @@ class CostTable:
         if path is not None:
             import io
 
-            from sparsecodesign.fileio import atomic_write_bytes
+            from fileguard import atomic_write_bytes
 
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")

@@ -357,7 +357,7 @@ def timeloop_files(workloads: list[LayerWorkload], acc: Accelerator) -> dict[str
 
 def write_files(files: dict[str, str], out: str | Path) -> list[Path]:
     """Write each file atomically into ``out`` (created); the paths written."""
-    from sparsecodesign.fileio import atomic_write_text
+    from fileguard import atomic_write_text
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

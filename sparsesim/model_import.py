@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sparsecodesign.fileio import ReadRefused, check_regular, clip, read_regular, short
+from fileguard import ReadRefused, check_regular, clip, read_regular, short
 from sparsesim.workload import (
     LayerWorkload,
     WorkloadError,

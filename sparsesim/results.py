@@ -240,7 +240,7 @@ class CostTable:
             w.writerow(r)
         text = buf.getvalue()
         if path is not None:
-            from sparsecodesign.fileio import atomic_write_text
+            from fileguard import atomic_write_text
             atomic_write_text(path, text)
         return text
 
@@ -250,7 +250,7 @@ class CostTable:
                 for r in self.rows()]
         text = json.dumps(rows, indent=1)
         if path is not None:
-            from sparsecodesign.fileio import atomic_write_text
+            from fileguard import atomic_write_text
             atomic_write_text(path, text + "\n")
         return text
 

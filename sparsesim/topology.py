@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sparsecodesign.fileio import ReadRefused, read_regular
+from fileguard import ReadRefused, read_regular
 
 from .pattern import WeightPattern
 from .size_bounds import DEFAULT_MAX_EXACT_WEIGHTS, MAX_EXACT_OPTION, MAX_TOTAL_WEIGHTS

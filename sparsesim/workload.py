@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sparsecodesign.fileio import clip, short
+from fileguard import clip, short
 
 from .pattern import WeightPattern
 

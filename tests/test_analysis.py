@@ -136,7 +136,7 @@ workload:
     ("base_hw: fpga_small", "base_hw: fpga_small\nsamples: -3", 3, r"field 'samples'=-3; allowed: an integer"),
     ("artifact: art\n", "", 1, r"field 'artifact' is required"),                                      # missing
     ("pe.rows: [4, 8]", "pe.rowz: [4, 8]", 4, r"sweep point \{.*'pe.rowz': 4.*\}: pe: unknown field\(s\) 'rowz'"),
-    ("bits: [8]", "bits: 40", 9, r"bits 40; allowed: 1..16 or 32"),                                   # a scalar
+    ("bits: [8]", "bits: 40", 9, r"bits=40; allowed: 1..16 \(quantized\) or 32 \(float\)"),        # a scalar
 ])
 def test_bad_sweep_files_name_file_line_and_field(tmp_path, capsys, old, new, line, pattern):
     (tmp_path / "art").mkdir()

@@ -36,7 +36,7 @@ def topology(tmp_path):
 ISSUE_CASES = [
     ("simulate", {"batch": 10**12}, r"^simulate: batch=1000000000000; allowed: an integer in 1\.\.65,536$"),
     ("simulate", {"batch": True}, r"^simulate: batch=True; allowed: an integer in 1\.\.65,536$"),
-    ("simulate", {"bits": 0}, r"^simulate: bits=0; allowed: an integer in 1\.\.32 or None$"),
+    ("simulate", {"bits": 0}, r"^simulate: bits=0; allowed: 1\.\.16 \(quantized\) or 32 \(float\) or None$"),
     ("simulate", {"calibrate": -5}, r"^simulate: calibrate=-5; allowed: an integer in 0\.\.1,000,000 \(0: none\)$"),
     ("simulate", {"hardware": []}, r"^simulate: hardware=\[\] \(an empty list\); allowed: "),
     ("simulate", {"input_shape": "0,8,8"}, r"^simulate: input_shape='0,8,8'; allowed: C,H,W"),

@@ -7,13 +7,13 @@ import re
 
 import pytest
 
+from fileguard import YamlError, load_unique_yaml, loads_unique_yaml, short
 import sparsecodesign.cli as cli
 from accel_models.hardware import HardwareError, load_accelerator
 from sparsecodesign.cli import main
 from analysis.compare_config import CompareConfig, CompareError
 from pruning.config import ConfigError, PruneConfig
 from pruning.models import build_model
-from sparsecodesign.fileio import YamlError, load_unique_yaml, loads_unique_yaml, short
 
 CONV = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
 TOPOLOGY = CONV + "c1, 6, 6, 3, 3, 2, 4, 1,\n"
@@ -117,7 +117,7 @@ CASES = [
     (["prune", "--pretrain-epochs", "x"], 2, r"argument --pretrain-epochs: 'x' is not an integer"),
     (["prune", "--workers", "-1"], 2, r"argument --workers: -1"),
     (["simulate", "--batch", "0"], 2, r"argument --batch: 0; allowed: an integer in 1..65,536"),
-    (["simulate", "--bits", "0"], 2, r"argument --bits: 0; allowed: an integer in 1..32"),
+    (["simulate", "--bits", "0"], 2, r"argument --bits: 0; allowed: 1..16 \(quantized\) or 32 \(float\)"),
     (["simulate", "--calibrate", "0"], 2, r"argument --calibrate: 0"),
     (["bench", "x", "--out", "o", "--batch", "0"], 2, r"argument --batch: 0"),
     (["bench", "x", "--out", "o", "--repeats", "0"], 2, r"argument --repeats: 0"),
@@ -128,7 +128,7 @@ CASES = [
                                            r"100\)"),
     (["compare", "--tie-threshold", "inf"], 2, r"argument --tie-threshold: 'inf'"),
     (["compare", "--jobs", "0"], 2, r"argument --jobs: 0; allowed: an integer in 1..64"),
-    (["compare", "--bits", "20"], 2, r"compare config: bits=20; allowed: 1..16 or 32"),
+    (["compare", "--bits", "20"], 2, r"argument --bits: 20; allowed: 1..16 \(quantized\) or 32 \(float\)"),
     (["compare", "--structures", ","], 2, r"argument --structures: ',' names nothing"),
     (["compare", "--structures", "filter,,nm"], 2, r"argument --structures: 'filter,,nm' has an empty name"),
     (["compare", "--structures", "diagonal"], 2, r"compare config: structures has 'diagonal'"),

@@ -5,8 +5,8 @@ import pytest
 from accel_models.hardware import HardwareError, accelerator_from_dict
 from analysis.compare_config import CompareConfig, CompareError
 from analysis.sweep import SweepError, SweepSpec
+from fileguard import unknown_fields
 from pruning.config import ConfigError, PruneConfig
-from sparsecodesign.fileio import unknown_fields
 
 
 def test_the_nearest_allowed_name_is_offered_and_far_names_get_none():

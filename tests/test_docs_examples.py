@@ -128,7 +128,7 @@ def yaml_reader(data: dict):
 
 @pytest.mark.parametrize("block", [b for b in ALL if kind(b) == "yaml"], ids=lambda b: b.id)
 def test_yaml_examples_parse_with_their_reader(block, tmp_path, monkeypatch):
-    from sparsecodesign.fileio import loads_unique_yaml
+    from fileguard import loads_unique_yaml
 
     data = loads_unique_yaml(block.body)
     monkeypatch.chdir(tmp_path)

@@ -27,12 +27,12 @@ from accel_models.hardware import (
     preset_names,
 )
 from accel_models.tech import DRAM_PJ_PER_BIT, NODE_ENERGY_FACTOR
+from fileguard import load_unique_yaml
 from sparsecodesign.cli import main
 from analysis.compare_config import STRUCTURES, CompareConfig, CompareError
 from pruning.config import METHODS, ConfigError, PruneConfig
 from pruning.quantizers import SCHEMES
 from pruning.structures import KINDS
-from sparsecodesign.fileio import load_unique_yaml
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 FUZZ_IN_PROCESS = settings(max_examples=150, deadline=None)  # loaders only: about 10 ms an example
@@ -105,8 +105,9 @@ def is_bool(v) -> bool:
 POSITIVE = num_in(0, math.inf, lo_open=True)
 RHO = num_in(0, 1.0, lo_open=True)        # an initial rho is at most VALID_PRUNE's admm.rho_max (1.0)
 RHO_MAX = num_in(0.01, math.inf)          # rho_max at least VALID_PRUNE's largest initial rho (fc1's 0.01)
+WEIGHT_BITS = _with_edges(lambda v: is_int(v) and (1 <= v <= 16 or v == 32), [0, 1, 16, 17, 31, 32, 33, 8.0])
 LAYER = {"type": one_of(*KINDS), "ratio": num_in(0, 1, hi_open=True), "block": pair(65_536),
-         "nm": pair(1024, ordered=True), "bits": opt(int_in(1, 16)), "quant": one_of(*SCHEMES),
+         "nm": pair(1024, ordered=True), "bits": opt(WEIGHT_BITS), "quant": one_of(*SCHEMES),
          "zero_level": is_bool, "rho": opt(RHO)}
 PRUNE = {
     ("method",): one_of(*METHODS), ("seed",): int_in(0, 2**32 - 1), ("pretrain_epochs",): int_in(0, 100_000),
@@ -393,8 +394,13 @@ option_text = st.one_of(st.sampled_from([str(v) for v in EDGES]), st.integers(-1
                                          "eie_like", "eie_like,eie_like", "tpu_like,eie_like", "abc"]),
                         st.text(alphabet="0123456789-+.,e ", max_size=6))
 
-SIMULATE = {"--batch": _int_text(1, 65_536), "--bits": _int_text(1, 32), "--seed": _int_text(0, 2**32 - 1),
-            "--act-seed": _int_text(0, 2**32 - 1)}
+def _bits_text(text) -> bool:
+    """A weight bit-width as documented: 1..16, or 32 (float)."""
+    return _int_text(1, 32)(text) and (int(text) <= 16 or int(text) == 32)
+
+
+SIMULATE = {"--batch": _int_text(1, 65_536), "--bits": _bits_text,
+            "--seed": _int_text(0, 2**32 - 1), "--act-seed": _int_text(0, 2**32 - 1)}
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -445,7 +451,7 @@ COMPARE_OPTIONS = {
     "--tolerance": lambda t: _float_text(t) and 0 < float(t) < 100,
     "--tie-threshold": lambda t: _float_text(t) and 0 <= float(t) < 1,
     "--jobs": _int_text(1, 64), "--seed": _int_text(0, 2**32 - 1), "--threads": _int_text(1, 1024),
-    "--bits": lambda t: _int_text(1, 32)(t) and (int(t) <= 16 or int(t) == 32),
+    "--bits": _bits_text,
     "--structures": _names_text(STRUCTURES), "--presets": _names_text(preset_names()),
 }
 

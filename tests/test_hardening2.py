@@ -9,8 +9,8 @@ import socket
 
 import pytest
 
+from fileguard import LOCK_NAME, OutputError, OutputLock
 from sparsecodesign.cli import main
-from sparsecodesign.fileio import LOCK_NAME, OutputError, OutputLock
 
 TOPOLOGY = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
             "c1, 8, 8, 3, 3, 2, 4, 1,\n")

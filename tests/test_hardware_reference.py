@@ -31,8 +31,8 @@ from accel_models.reference import (
     hardware_reference,
     resolved_yaml,
 )
+from fileguard import load_unique_yaml, loads_unique_yaml
 from sparsecodesign.cli import main
-from sparsecodesign.fileio import load_unique_yaml, loads_unique_yaml
 
 PARAMS = {e: ENGINE_REGISTRY[e].params for e in ENGINES if ENGINE_REGISTRY[e].params is not None}
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "hardware.md"

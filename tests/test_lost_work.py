@@ -9,13 +9,13 @@ import time
 import pytest
 import torch
 
+from fileguard import LOCK_NAME, OutputError, OutputLock, atomic_write_json, current_umask
 from sparsecodesign.cli import main
 from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.config import ConfigError, PruneConfig
 from pruning.data import Dataset
 from pruning.models import build_model
 from pruning.pipeline import PruneError, resume_changes, run_prune
-from sparsecodesign.fileio import LOCK_NAME, OutputError, OutputLock, atomic_write_json, current_umask
 
 TINY = {
     "seed": 3, "pretrain_epochs": 2, "retrain_epochs": 1,
@@ -155,7 +155,7 @@ def test_unwritable_out_by_permission_is_named(tmp_path, monkeypatch):
     def denied(*a, **k):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("sparsecodesign.fileio.tempfile.mkstemp", denied)
+    monkeypatch.setattr("fileguard.writing.tempfile.mkstemp", denied)
     with pytest.raises(OutputError, match=r"not writable \(Permission denied\)"):
         OutputLock(tmp_path / "out").acquire()
 

@@ -138,7 +138,7 @@ def test_baselines_reach_the_same_constraint_sets(tiny_digits, tmp_path, method)
     ({"bn1": {"ratio": 0.5}}, r"layer 'bn1' is BatchNorm2d; allowed: Conv2d, Linear"),
     ({"conv1": {"type": "nm", "nm": [2, 4]}}, r"layer 'conv1'.*nm 2:4.*K=9"),
     ({"fc2": {"type": "block", "block": [3, 3], "ratio": 0.5}}, r"layer 'fc2'.*block 3x3 does not divide"),
-    ({"fc1": {"ratio": 0.5, "bits": 0}}, r"layer 'fc1'.*'bits'=0.*>= 1"),
+    ({"fc1": {"ratio": 0.5, "bits": 0}}, r"layer 'fc1': field 'bits'=0; allowed: 1..16 \(quantized\)"),
     ({"fc1": {"ratio": 0.5, "typ": "filter"}}, r"layer 'fc1'.*unknown field.*'typ'"),
     ({"re:conv[5-9]": {"ratio": 0.5}}, r"pattern 're:conv\[5-9\]' matches no"),
     ({"fc1": {"type": "diagonal"}}, r"layer 'fc1'.*'type'='diagonal'"),

@@ -442,7 +442,7 @@ def test_every_input_refuses_a_fifo_in_one_named_line(tmp_path):
     from analysis.sweep import SweepError, _artifact_digest
     from pruning.config import ConfigError, PruneConfig
     from pruning.data import load_mnist
-    from sparsecodesign.fileio import YamlError
+    from fileguard import YamlError
 
     def fifo(name):
         p = tmp_path / name

@@ -11,11 +11,11 @@ from safetensors.torch import load_file, save_file
 from accel_models.hardware import _presets_dir
 from analysis import sweep
 from analysis.sweep import SweepSpec, run_sweep
+from fileguard import OutputError, OutputLock
 from pruning.config import PruneConfig
 from pruning.data import Dataset
 from pruning.models import build_model
 from pruning.pipeline import run_prune
-from sparsecodesign.fileio import OutputError, OutputLock
 
 
 @pytest.fixture(scope="module")
