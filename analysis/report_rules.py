@@ -18,6 +18,8 @@ EVERY_RULE_NOTE = ("A budget rule decides how a structure's pruning is shared ou
 def _cell(c: dict | None) -> str:
     if c is None:
         return "no matched model"
+    if c.get("not_searched"):
+        return "not searched (cost_presets)"
     ratio = "" if c["ns_over_structured"] is None else f" ({c['ns_over_structured']:.2f}x)"
     return f"{' = '.join(label(w) for w in c['winner'].split('='))}; {c['answer']}{ratio}"
 

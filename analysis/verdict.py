@@ -358,15 +358,16 @@ def every_rule(rule_rows: dict[str, list[dict]], threshold: float) -> dict:
     platforms = list(dict.fromkeys(p for rule in rules for p in verdicts[rule]))
     table, flips = [], []
     for p in platforms:
-        cells = {rule: _cell(verdicts[rule].get(p)) for rule in rules}
-        seen = [c for c in cells.values() if c]
+        priced = {rule for rule in rules if any(r["platform"] == p for r in rule_rows[rule])}
+        cells = {rule: _cell(verdicts[rule].get(p)) if rule in priced else {"not_searched": True} for rule in rules}
+        seen = [c for c in cells.values() if c and not c.get("not_searched")]
         same_winner = len({c["winner"] for c in seen}) == 1
         same_answer = len({c["answer"] for c in seen}) == 1
         table.append({"platform": p, "cells": cells, "winner_holds": same_winner, "answer_holds": same_answer})
         if not same_answer:
             parts = [f"{c['answer']} under {rule} (non-structured / best structured = {c['ns_over_structured']:.2f}x: "
                      f"{c['models'].get('nonstructured', '-')} vs {c['models'].get(c['structured'], '-')})"
-                     for rule, c in cells.items() if c and c["ns_over_structured"] is not None]
+                     for rule, c in cells.items() if c in seen and c["ns_over_structured"] is not None]
             flips.append(f"On {p} the answer flips: " + "; ".join(parts))
     n = len(table)
     holds = sum(t["answer_holds"] for t in table)

@@ -138,3 +138,14 @@ def test_every_rule_says_what_holds_and_what_flips_with_the_numbers():
     assert by["b"]["cells"]["uniform"]["ns_over_structured"] == pytest.approx(1.4)
     assert len(out["flips"]) == 1 and "On b the answer flips" in out["flips"][0] and "1.40x" in out["flips"][0]
     assert "holds on 1 of 2 platforms" in out["summary"]
+
+
+def test_a_platform_the_cost_rule_did_not_search_is_said_and_left_out_of_holds():
+    dense = [_row(p, "dense", 100.0, "dense", 0.0, 1.0) for p in ("a", "b")]
+    rules = {"global": dense + [_row("a", "nonstructured", 30.0), _row("a", "filter", 60.0),
+                                _row("b", "nonstructured", 45.0), _row("b", "filter", 50.0)],
+             "cost": [_row("a", "dense", 100.0, "dense", 0.0, 1.0), _row("a", "nonstructured", 20.0),
+                      _row("a", "filter", 40.0)]}
+    by = {t["platform"]: t for t in every_rule(rules, 0.05)["table"]}
+    assert by["b"]["cells"]["cost"] == {"not_searched": True}
+    assert by["b"]["answer_holds"] and by["a"]["answer_holds"]
