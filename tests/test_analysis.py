@@ -8,7 +8,7 @@ import torch
 
 from analysis.compare import run_compare
 from analysis.compare_config import CompareConfig, CompareError
-from analysis.search import matched_ratio
+from analysis.search import PointRule, matched_ratio
 from analysis.sweep import SweepError, SweepSpec, run_sweep
 from pruning.config import PruneConfig
 from pruning.models import build_model
@@ -28,7 +28,7 @@ def curve(boundary):
 @pytest.mark.parametrize("boundary", [0.62, 0.8, 0.93])
 def test_search_finds_the_boundary_of_a_synthetic_curve(boundary):
     acc, calls = curve(boundary)
-    res = matched_ratio(acc, 0.99, 0.01, ladder=(0.5, 0.75, 0.9), bisections=8)
+    res = matched_ratio(acc, PointRule(0.99, 0.01), ladder=(0.5, 0.75, 0.9), bisections=8)
     edge = boundary + 0.005  # loss reaches 1 pp here
     assert res.ratio <= edge + 1e-9 and edge - res.ratio < 0.15 / 2**8 + 1e-9
     assert 0.99 - res.accuracy <= 0.01 + 1e-12
@@ -37,14 +37,14 @@ def test_search_finds_the_boundary_of_a_synthetic_curve(boundary):
 
 def test_search_edge_cases():
     acc, _ = curve(0.0)
-    assert matched_ratio(acc, 0.99, 0.001, ladder=(0.5,)).ratio is None  # nothing passes
+    assert matched_ratio(acc, PointRule(0.99, 0.001), ladder=(0.5,)).ratio is None  # nothing passes
     low, calls = curve(0.3)   # the lowest rung fails: the search bisects below it
-    res = matched_ratio(low, 0.99, 0.01, ladder=(0.75, 0.9), bisections=3)
+    res = matched_ratio(low, PointRule(0.99, 0.01), ladder=(0.75, 0.9), bisections=3)
     assert calls == [0.75, 0.375, 0.1875, 0.28125] and res.ratio == 0.28125
-    res = matched_ratio(lambda r: 0.99, 0.99, 0.01, ladder=(0.5, 0.9), max_ratio=0.97)
+    res = matched_ratio(lambda r: 0.99, PointRule(0.99, 0.01), ladder=(0.5, 0.9), max_ratio=0.97)
     assert res.ratio == 0.97  # everything passes: the cap
     with pytest.raises(ValueError, match="ladder"):
-        matched_ratio(acc, 0.99, 0.01, ladder=(0.9, 0.5))
+        matched_ratio(acc, PointRule(0.99, 0.01), ladder=(0.9, 0.5))
 
 
 @pytest.fixture(scope="module")
