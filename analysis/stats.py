@@ -193,7 +193,8 @@ class Resolution:
                   f"the paired test cannot pass even a model that changes no image (bound "
                   f"{self.unchanged_bound_pp:.2f} pp)")
         if self.resolved:
-            return f"The {split} set resolves the {self.tolerance_pp:g} pp tolerance: {self.n} images, {step}; {paired}."
+            return (f"The {split} set resolves the {self.tolerance_pp:g} pp tolerance: {self.n} images, {step}; "
+                    f"{paired}.")
         return (f"**The {split} set is too small to resolve the {self.tolerance_pp:g} pp tolerance**: {self.n} images, "
                 f"{step}; {paired}; the tolerance comes down to {self.tolerance_images} image(s), so read accuracies "
                 "on this set as indicative.")

@@ -78,11 +78,11 @@ def test_bound_orders_and_monotonicity(table):
 def test_one_sided_coverage_by_exact_enumeration(n, p_lost, p_gained):
     """Over every table of n images, the probability that the upper bound covers the true loss: ~95% (0.948 to
     0.967 here; an asymptotic bound, so not exactly)."""
-    d, cover = p_lost - p_gained, 0.0
+    d, cover, probs = p_lost - p_gained, 0.0, [p_lost, p_gained, 1 - p_lost - p_gained]
     for lost in range(n + 1):
         for gained in range(n + 1 - lost):
             if PairedLoss(lost, gained, n).upper_bound() >= d - 1e-12:
-                cover += multinomial.pmf([lost, gained, n - lost - gained], n, [p_lost, p_gained, 1 - p_lost - p_gained])
+                cover += multinomial.pmf([lost, gained, n - lost - gained], n, probs)
     assert 0.94 <= cover <= 0.98
 
 
