@@ -253,8 +253,7 @@ def dense_counterpart(a: Accelerator) -> Accelerator:
 
 def breakeven_curves(cfg, dense_dir: Path, accs, rows, results, calibration=None) -> dict:
     """Per platform and bit-width: costs of non-structured sparsity vs ratio (magnitude masks on the
-    trained dense weights), and the ratios where it beats dense and the best structured model matched on
-    validation and test.
+    trained dense weights), and the ratios where it beats dense and the best matched structured model.
 
     Dense reference: storage = plain dense bits (M*K*b); energy and cycles = the dense model on the
     platform's dense counterpart (same PEs, memories and clock; a dense datapath), as the ADMM-NN

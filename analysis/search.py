@@ -80,10 +80,6 @@ class PairedRule:
     dense_correct: np.ndarray
     tolerance: float
 
-    @property
-    def baseline(self) -> float:
-        return float(np.mean(self.dense_correct))
-
     def paired(self, correct) -> PairedLoss:
         return PairedLoss.from_correct(self.dense_correct, correct)
 

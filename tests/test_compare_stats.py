@@ -12,7 +12,7 @@ from scipy.stats import binomtest
 from analysis.compare_config import CompareConfig, CompareError
 from analysis.report import _hil
 from analysis.report_data import ChosenModel, chosen_model
-from analysis.search import PairedRule, PointRule, matched_ratio, scale_search
+from analysis.search import PointRule, matched_ratio, scale_search
 from analysis.stats import Accuracy, PairedLoss, resolution, wilson_interval
 from analysis.verdict import cost_split, is_tie, make_verdicts, split_log_ratio
 
