@@ -106,7 +106,8 @@ def structure_summary(result: dict, chosen: ChosenModel | None, n_val: int, base
         out.update(status=chosen.status, val=chosen.val.to_dict(), test=chosen.test.to_dict(),
                    val_loss_pp=chosen.val_loss_pp, test_loss_pp=chosen.test_loss_pp,
                    test_loss_ci95_pp=chosen.test_loss_ci95_pp, test_over_tolerance=chosen.test_over_tolerance,
-                   compression=read_manifest(chosen.path)["totals"]["compression"], layer_ratios=layer_ratios(chosen.path))
+                   compression=read_manifest(chosen.path)["totals"]["compression"],
+                   layer_ratios=layer_ratios(chosen.path))
     return out
 
 

@@ -87,8 +87,8 @@ def _intro(summary: dict) -> list[str]:
             f"{cfg['bits']}-bit weights, {summary.get('budget', 'uniform')} budget, {plats} platforms. Each structure "
             f"is pruned to the highest ratio that is non-inferior to dense at {cfg['tolerance_pp']} pp on "
             f"{res['validation']['n']} validation images (a paired per-image test; the set {resolved} the tolerance); "
-            f"{res['test']['n']} test images are reported, not a gate; costs within {cfg['tie_threshold']:.0%} tie. The rules, the matched "
-            "models and every table follow the figures."]
+            f"{res['test']['n']} test images are reported, not a gate; costs within {cfg['tie_threshold']:.0%} tie. "
+            "The rules, the matched models and every table follow the figures."]
 
 
 def weak_dense_warning(summary: dict) -> str | None:

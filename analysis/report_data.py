@@ -37,7 +37,8 @@ from .verdict import STRUCTURED, make_verdicts
 
 ROW_KEYS = ["model", "structure", "platform", "kind", "engine", "ratio", "compression", "accuracy_status",
             "val_accuracy", "n_val", "val_ci_low", "val_ci_high", "val_loss_pp", "test_accuracy", "n_test", "test_ci_low",
-            "test_ci_high", "test_loss_pp", "test_loss_ci_low_pp", "test_loss_ci_high_pp", "test_over_tolerance", "weight_bits", "storage_bits", "storage_weight_bits",
+            "test_ci_high", "test_loss_pp", "test_loss_ci_low_pp", "test_loss_ci_high_pp", "test_over_tolerance",
+            "weight_bits", "storage_bits", "storage_weight_bits",
             "storage_index_bits", "storage_padding_bits", "storage_pointer_bits", "macs_useful", "energy_pj",
             "energy_dram_pj", "energy_sram_pj", "energy_rf_pj", "energy_mac_pj", "energy_index_pj",
             "energy_clock_pj", "cycles", "compute_cycles", "stall_cycles", "latency_s", "latency_p25_s", "latency_p75_s", "latency_iqr_rel",
@@ -68,7 +69,8 @@ class ChosenModel:
         return {"accuracy_status": self.status, "val_accuracy": self.val.fraction, "n_val": self.val.n,
                 "val_ci_low": vl, "val_ci_high": vh, "val_loss_pp": self.val_loss_pp, "test_accuracy": self.test.fraction, "n_test": self.test.n,
                 "test_ci_low": tl, "test_ci_high": th, "test_loss_pp": self.test_loss_pp,
-                "test_loss_ci_low_pp": ci[0], "test_loss_ci_high_pp": ci[1], "test_over_tolerance": self.test_over_tolerance}
+                "test_loss_ci_low_pp": ci[0], "test_loss_ci_high_pp": ci[1],
+                "test_over_tolerance": self.test_over_tolerance}
 
 
 def _loaded(cfg, path: Path):
