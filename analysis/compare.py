@@ -6,13 +6,14 @@
    split of the training data for every accuracy decision.
 2. For each structure (non-structured, filter, channel, column, block, N:M) at
    the same weight bit-width, search the highest pruning ratio whose validation
-   accuracy loss stays within the tolerance (``analysis.search``); every probe is
-   an ADMM prune + masked retrain from the dense weights, cached as an artifact.
-   A structure is *matched* only if its test accuracy is also within the
-   tolerance of the dense model's; otherwise it is flagged "validation only"
-   and never declared a winner.  Every accuracy carries its n and a 95% Wilson
-   interval, and the summary says whether n resolves the tolerance
-   (``analysis.stats``).
+   is non-inferior to dense at the tolerance on validation (``analysis.search``
+   with a paired per-image test, ``PairedRule``); every probe is an ADMM prune +
+   masked retrain from the dense weights, cached as an artifact (with its
+   per-image correctness, ``analysis.correctness``).  *Matched* is decided on
+   validation only; the test accuracy, its paired loss and interval are
+   reported, never a gate, and a test loss over the tolerance is flagged.
+   Every accuracy carries its n and a 95% Wilson interval, and the summary says
+   whether n resolves the tolerance (``analysis.stats``).
 3. Price the dense model and every probed artifact on every hardware preset
    (analytical engine; each model's input-activation density measured on
    ``calibrate_images`` validation images, so zero-skipping engines see the
@@ -73,31 +74,28 @@ from .compare_config import (
 )
 from .report_data import (ChosenModel, build_tables, chosen_model, layer_ratios, priced_verdicts, workloads_line,
                           write_results_csv)
+from .correctness import correct_on_test, correct_on_validation
 from .cost_curves import cost_curves, share_searches
-from .search import loss_pp, loss_within, matched_ratio
-from .stats import Accuracy, resolution
+from .search import PairedRule, loss_pp, matched_ratio
+from .stats import Accuracy, PairedLoss, resolution
 from .verdict import across_budgets, every_rule, make_verdicts
-
-
-def final_test_accuracy(path: Path, data: Dataset, cfg: CompareConfig) -> Accuracy:
-    from pruning.train import evaluate
-
-    model = load_artifact_as(path, cfg.model, cfg.input_shape).model
-    return Accuracy.from_fraction(evaluate(model, data.test_x, data.test_y), len(data.test_y))
 
 
 def chosen_models(cfg: CompareConfig, dense_dir: Path, results: dict, full: Dataset,
                   n_val: int) -> list[ChosenModel]:
-    """The dense model, then each structure at its matched ratio, with validation and test accuracies."""
+    """The dense model, then each structure at its matched ratio, with validation and test accuracies (the test
+    loss with its paired interval)."""
 
-    dense_test = final_test_accuracy(dense_dir, full, cfg)
+    dense_correct = correct_on_test(cfg, dense_dir, full)
+    dense_test = Accuracy(int(dense_correct.sum()), len(dense_correct))
     dense_val = Accuracy.from_fraction(read_manifest(dense_dir)["accuracy"]["pruned"], n_val)
     models = [chosen_model("dense", 0.0, dense_dir, dense_val, dense_test, dense_test, cfg.tolerance_pp, dense_val)]
     for s, r in results.items():
         if r["dir"]:
+            correct = correct_on_test(cfg, r["dir"], full)
             models.append(chosen_model(s, r["ratio"], Path(r["dir"]), Accuracy.from_fraction(r["val_accuracy"], n_val),
-                                       final_test_accuracy(Path(r["dir"]), full, cfg), dense_test, cfg.tolerance_pp,
-                                       dense_val))
+                                       Accuracy(int(correct.sum()), len(correct)), dense_test, cfg.tolerance_pp,
+                                       dense_val, PairedLoss.from_correct(dense_correct, correct)))
     return models
 
 
@@ -106,12 +104,16 @@ def structure_summary(result: dict, chosen: ChosenModel | None, n_val: int, base
     (positive = worse than dense), status, compression and the per-layer ratios it reached."""
 
     points = [{"ratio": r, "val": Accuracy.from_fraction(a, n_val).to_dict(), "val_loss_pp": loss_pp(baseline_val, a),
-               "within": ok} for r, a, ok in result["points"]]
+               "val_loss_upper95_pp": None if up is None else up * 100, "within": ok}
+              for r, a, ok, up in result["points"]]
     out = {**result, "points": points, "status": "not matched", "val": None, "test": None, "val_loss_pp": None,
-           "test_loss_pp": None, "compression": None, "layer_ratios": None}
+           "test_loss_pp": None, "test_loss_ci95_pp": None, "test_over_tolerance": None, "compression": None,
+           "layer_ratios": None}
     if chosen is not None:
         out.update(status=chosen.status, val=chosen.val.to_dict(), test=chosen.test.to_dict(),
-                   val_loss_pp=chosen.val_loss_pp, test_loss_pp=chosen.test_loss_pp, compression=read_manifest(chosen.path)["totals"]["compression"],
+                   val_loss_pp=chosen.val_loss_pp, test_loss_pp=chosen.test_loss_pp,
+                   test_loss_ci95_pp=chosen.test_loss_ci95_pp, test_over_tolerance=chosen.test_over_tolerance,
+                   compression=read_manifest(chosen.path)["totals"]["compression"],
                    layer_ratios=layer_ratios(chosen.path))
     return out
 
@@ -133,6 +135,7 @@ def cost_rule_summary(cfg: CompareConfig, searched: dict[str, dict[str, dict]], 
     """The cost rule: each platform priced with its own cost-aware models (platforms with the same models priced
     together), verdicts judged as everywhere else."""
     dense = models[0]
+    dense_correct = correct_on_test(cfg, dense.path, full)
     chosen: dict[str, ChosenModel] = {}
 
     def model_of(structure: str, result: dict) -> ChosenModel | None:
@@ -142,9 +145,11 @@ def cost_rule_summary(cfg: CompareConfig, searched: dict[str, dict[str, dict]], 
             path = Path(result["dir"])
             ratio = result["ratio"] if structure == "nm" or structure in COUPLED else \
                 round(1.0 - 1.0 / read_manifest(path)["totals"]["compression"], 6)
+            correct = correct_on_test(cfg, path, full)
             chosen[result["dir"]] = chosen_model(
                 structure, ratio, path, Accuracy.from_fraction(result["val_accuracy"], n_val),
-                final_test_accuracy(path, full, cfg), dense.test, cfg.tolerance_pp, dense.val)
+                Accuracy(int(correct.sum()), len(correct)), dense.test, cfg.tolerance_pp, dense.val,
+                PairedLoss.from_correct(dense_correct, correct))
         return chosen[result["dir"]]
 
     groups: dict[tuple, list] = {}
@@ -169,8 +174,8 @@ def accuracy_summary(cfg: CompareConfig, models: list[ChosenModel], n_val: int, 
     dense = models[0]
     return {"n_val": n_val, "n_test": n_test, "baseline_val_accuracy": dense.val.fraction,
             "baseline_val": dense.val.to_dict(), "baseline_test": dense.test.to_dict(),
-            "resolution": {"validation": resolution(n_val, dense.val.fraction, cfg.tolerance_pp).to_dict(),
-                           "test": resolution(n_test, dense.test.fraction, cfg.tolerance_pp).to_dict()}}
+            "resolution": {"validation": resolution(n_val, cfg.tolerance_pp).to_dict(),
+                           "test": resolution(n_test, cfg.tolerance_pp).to_dict()}}
 
 
 # ------------------------------------------------------------------ search
@@ -223,41 +228,44 @@ def prune_probe(ctx: _Search, structure: str, ratio: float, budget: str) -> Path
 
 
 def search_structure(ctx: _Search, structure: str, budget: str, ladder: tuple[float, ...] | None = None) -> dict:
-    """The highest ratio of ``structure`` within the tolerance on validation, with every probe (``ladder``: the
-    config's unless given)."""
+    """The highest ratio of ``structure`` non-inferior to dense at the tolerance on validation (the paired
+    per-image test, ``PairedRule``), with every probe (``ladder``: the config's unless given)."""
     cfg, probes, infeasible = ctx.cfg, {}, set()
     snap = (lambda r: achievable_ratio(ctx.model0, structure, r)) if structure in COUPLED else (lambda r: r)
+    rule = PairedRule(correct_on_validation(cfg, ctx.dense_dir, ctx.data), cfg.tolerance_pp / 100)
 
-    def evaluate_ratio(r: float) -> float:
+    def evaluate_ratio(r: float) -> np.ndarray:
         r = snap(r)   # a coupled structure prunes whole groups: the ratio it really reaches
         try:
             probes[r] = prune_probe(ctx, structure, r, budget)
         except BudgetError as e:   # a whole-network ratio no pruning can reach (every layer at its minimum)
             ctx.log(f"[{structure}, {budget}] ratio {r:.3f}: infeasible ({e}); counted as outside the tolerance")
             infeasible.add(r)
-            return 0.0
-        acc = read_manifest(probes[r])["accuracy"]["pruned"]
+            return np.zeros(ctx.n_val, dtype=bool)
+        correct = correct_on_validation(cfg, probes[r], ctx.data)
+        pair = rule.paired(correct)
         ctx.log(f"[{structure}, {budget}] ratio {r:.3f}: validation accuracy "
-                f"{Accuracy.from_fraction(acc, ctx.n_val).text()}, loss {loss_pp(ctx.baseline, acc):+.2f} pp")
-        return acc
+                f"{Accuracy(int(correct.sum()), ctx.n_val).text()}, loss {pair.loss * 100:+.2f} pp, upper 95% "
+                f"bound {pair.upper_bound() * 100:.2f} pp ({pair.lost} image(s) lost, {pair.gained} gained)")
+        return correct
 
     if structure == "nm":  # fixed pattern: one probe
         r = 1 - cfg.nm[0] / cfg.nm[1]
-        acc = evaluate_ratio(r)
-        ok = loss_within(ctx.baseline, acc, cfg.tolerance_pp / 100)
+        acc, ok, upper = rule.judge(evaluate_ratio(r))
         chosen = (r, acc) if ok else (None, None)
-        points = [(r, acc, ok)]
+        points = [(r, acc, ok, upper)]
     else:
-        res = matched_ratio(evaluate_ratio, ctx.baseline, cfg.tolerance_pp / 100, ladder or cfg.ladder, cfg.bisections)
+        res = matched_ratio(evaluate_ratio, rule, ladder or cfg.ladder, cfg.bisections)
         # an unreachable ratio is outside the tolerance even where a baseline within the tolerance of 0 accuracy
         # (a chance-level dense model) would count its 0.0 as matched: the highest reachable match instead
-        points = list({snap(p.ratio): (snap(p.ratio), p.accuracy, p.within and snap(p.ratio) not in infeasible)
-                       for p in res.points}.values())
+        points = list({snap(p.ratio): (snap(p.ratio), p.accuracy, p.within and snap(p.ratio) not in infeasible,
+                                       p.loss_upper) for p in res.points}.values())
         chosen = (None if res.ratio is None else snap(res.ratio), res.accuracy)
         if chosen[0] in infeasible:
-            chosen = max(((r, a) for r, a, ok in points if ok), default=(None, None))
+            chosen = max(((r, a) for r, a, ok, _ in points if ok), default=(None, None))
     if chosen[0] is None:
-        ctx.log(f"[{structure}, {budget}] no ratio within {cfg.tolerance_pp} pp; it is left out of the comparison")
+        ctx.log(f"[{structure}, {budget}] no ratio non-inferior at {cfg.tolerance_pp} pp; it is left out of the "
+                "comparison")
     return {"budget": budget, "ratio": chosen[0], "val_accuracy": chosen[1], "points": points,
             "dir": str(probes[chosen[0]]) if chosen[0] is not None else None,
             "probe_dirs": {f"{r:.6f}": str(p) for r, p in probes.items()}}
@@ -452,7 +460,7 @@ def _run_compare(cfg: CompareConfig, out: Path, accs: list[Accelerator], log: Ca
     baseline = dense_m["accuracy"]["pruned"]
     log(time_estimate(cfg, dense_m))
     log(f"[dense] validation accuracy {Accuracy.from_fraction(baseline, n_val).text()}")
-    log(resolution(n_val, baseline, cfg.tolerance_pp).sentence("validation").replace("**", ""))
+    log(resolution(n_val, cfg.tolerance_pp).sentence("validation").replace("**", ""))
 
     # 2. matched-accuracy search per structure (per budget mode)
     ctx = _Search(cfg, out, model0, dense_dir, search_data, baseline, n_val, data.num_classes, log, progress,
@@ -461,15 +469,15 @@ def _run_compare(cfg: CompareConfig, out: Path, accs: list[Accelerator], log: Ca
     mode = budget_modes(cfg)[0]
     results = searched[mode]
 
-    # 3. test accuracy of the chosen models (matched = within tolerance on test too), price, measure
+    # 3. test accuracy of the chosen models (reported, never a gate), price, measure
     log(f"[step 3/4] test accuracies; pricing on {len(accs)} platform(s)" + (", CPU measurement" if cfg.measure_cpu
         else "") + "; break-even curves" + ("; hardware in the loop" if cfg.hil_preset else ""))
     models = chosen_models(cfg, dense_dir, results, full, n_val)
     by_structure = {m.structure: m for m in models}
     for m in models[1:]:
-        if m.status != "matched":
-            log(f"[{m.structure}] matched on validation only: test loss {m.test_loss_pp:+.2f} pp vs dense "
-                f"(tolerance {cfg.tolerance_pp:g} pp)")
+        if m.test_over_tolerance:
+            log(f"[{m.structure}] flag: test loss {m.test_loss_pp:+.2f} pp vs dense, over the {cfg.tolerance_pp:g} pp "
+                "tolerance (matched on validation; test is reported, not a gate)")
     calibration = search_data.test_x[: cfg.calibrate_images] if cfg.calibrate_images else None
     tables = build_tables(cfg, out, models, results, accs, full, log, calibration)
     structures = {s: structure_summary(r, by_structure.get(s), n_val, baseline) for s, r in results.items()}

@@ -83,7 +83,8 @@ def _row_label(s: str, r: dict | None, dense_test: dict | None = None) -> str:
         return f"{label(s)}: no ratio within the tolerance"
     comp = f" ({r['compression']:.1f}x)" if r.get("compression") else ""
     interval = _interval(r.get("test"))
-    flag = " (validation only)" if r.get("status") == "validation only" else ""
+    flag = (" (validation only)" if r.get("status") == "validation only"   # summaries made before the paired test
+            else " (test flag)" if r.get("test_over_tolerance") else "")
     return f"{label(s)} {r['ratio']:.3g}{comp}{flag}{interval}"
 
 

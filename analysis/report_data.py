@@ -1,7 +1,8 @@
 """Numbers behind the comparison report: results.csv rows, Pareto points, break-even curves, HIL, verdicts.
 
-Every row carries its accuracies with n and 95% Wilson bounds and an ``accuracy_status`` (dense, matched, or
-validation only); verdicts come from ``analysis.verdict``."""
+Every row carries its accuracies with n and 95% Wilson bounds, an ``accuracy_status`` (dense or matched: decided
+on validation only) and the test loss with its paired 95% interval and ``test_over_tolerance`` (a flag, never a
+gate); verdicts come from ``analysis.verdict``."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from fileguard import atomic_write_text
 from pruning.artifact import read_manifest
 from pruning.constraint import Constraint
 from pruning.structures import Structure
-from pruning.train import evaluate
 from pruning.user_model import build_for_data, load_artifact_as
 from pruning.weight_bits import held_bits
 from sparsesim.analytical import evaluate as simulate
@@ -30,21 +30,23 @@ from sparsesim.workload import from_artifact, from_model, measure_activations
 from .bench import break_even
 from .compare_config import COUPLED, CompareError, layer_plan, prune_config, split_validation
 from .matrix import zero_mode
-from .search import loss_pp, loss_within, scale_search
+from .correctness import correct_on_test, correct_on_validation
+from .search import PairedRule, loss_pp, loss_within, scale_search
 from .simulation import with_act_seed
-from .stats import Accuracy
+from .stats import Accuracy, PairedLoss
 from .verdict import STRUCTURED, make_verdicts
 
 ROW_KEYS = ["model", "structure", "budget", "platform", "kind", "engine", "ratio", "compression", "accuracy_status",
             "val_accuracy", "n_val", "val_ci_low", "val_ci_high", "val_loss_pp", "test_accuracy", "n_test", "test_ci_low",
-            "test_ci_high", "test_loss_pp", "weight_bits", "weight_bits_mixed", "storage_bits", "storage_weight_bits",
+            "test_ci_high", "test_loss_pp", "test_loss_ci_low_pp", "test_loss_ci_high_pp", "test_over_tolerance",
+            "weight_bits", "weight_bits_mixed", "storage_bits", "storage_weight_bits",
             "storage_index_bits", "storage_padding_bits", "storage_pointer_bits", "macs_useful", "energy_pj",
             "energy_dram_pj", "energy_sram_pj", "energy_rf_pj", "energy_mac_pj", "energy_index_pj",
             "energy_clock_pj", "cycles", "compute_cycles", "stall_cycles", "latency_s", "latency_p25_s", "latency_p75_s", "latency_iqr_rel",
             "threads", "timing_trusted", "timing_note", "utilization", "energy_vs_dense", "speedup_vs_dense", "cycles_validated_by",
             "traffic_validated_by", "energy_validated_by", "unvalidated", "note"]
 BREAKEVEN_RATIOS = [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99]
-DENSE, MATCHED, VALIDATION_ONLY = "dense", "matched", "validation only"
+DENSE, MATCHED = "dense", "matched"
 
 
 @dataclass(frozen=True)
@@ -56,15 +58,20 @@ class ChosenModel:
     path: Path
     val: Accuracy
     test: Accuracy
-    status: str                 # dense | matched (validation and test) | validation only
+    status: str                 # dense | matched (decided on validation by the paired test; test is no gate)
     test_loss_pp: float         # loss: dense test accuracy minus this model's, pp (positive = worse than dense)
     val_loss_pp: float | None = None   # the same on validation (None: the dense validation accuracy not given)
+    test_loss_ci95_pp: tuple[float, float] | None = None   # Tango's paired 95% interval of the test loss, pp
+    test_over_tolerance: bool = False  # test loss above the tolerance: flagged in the report, not disqualified
 
     def accuracy_columns(self) -> dict:
         (vl, vh), (tl, th) = self.val.ci95, self.test.ci95
+        ci = self.test_loss_ci95_pp or (None, None)
         return {"accuracy_status": self.status, "val_accuracy": self.val.fraction, "n_val": self.val.n,
                 "val_ci_low": vl, "val_ci_high": vh, "val_loss_pp": self.val_loss_pp, "test_accuracy": self.test.fraction, "n_test": self.test.n,
-                "test_ci_low": tl, "test_ci_high": th, "test_loss_pp": self.test_loss_pp}
+                "test_ci_low": tl, "test_ci_high": th, "test_loss_pp": self.test_loss_pp,
+                "test_loss_ci_low_pp": ci[0], "test_loss_ci_high_pp": ci[1],
+                "test_over_tolerance": self.test_over_tolerance}
 
 
 def _loaded(cfg, path: Path):
@@ -73,15 +80,16 @@ def _loaded(cfg, path: Path):
 
 
 def chosen_model(structure: str, ratio: float, path: Path, val: Accuracy, test: Accuracy, dense_test: Accuracy,
-                 tolerance_pp: float, dense_val: Accuracy | None = None) -> ChosenModel:
-    """Status: matched only if the test accuracy is also within the tolerance of the dense model's; losses in pp,
-    positive = worse than dense (``analysis.search.loss_pp``)."""
-    if structure == DENSE:
-        status = DENSE
-    else:
-        status = MATCHED if loss_within(dense_test.fraction, test.fraction, tolerance_pp / 100) else VALIDATION_ONLY
+                 tolerance_pp: float, dense_val: Accuracy | None = None,
+                 test_pair: PairedLoss | None = None) -> ChosenModel:
+    """A model the search matched on validation: status ``matched`` (``dense`` for dense) whatever its test
+    accuracy.  The test loss (pp, positive = worse than dense: ``analysis.search.loss_pp``), its paired 95%
+    interval (``test_pair``: dense vs this model on the test images) and ``test_over_tolerance`` are reported."""
+    status = DENSE if structure == DENSE else MATCHED
+    over = structure != DENSE and not loss_within(dense_test.fraction, test.fraction, tolerance_pp / 100)
+    ci = None if test_pair is None else tuple(v * 100 for v in test_pair.interval())
     return ChosenModel(structure, ratio, Path(path), val, test, status, loss_pp(dense_test.fraction, test.fraction),
-                       None if dense_val is None else loss_pp(dense_val.fraction, val.fraction))
+                       None if dense_val is None else loss_pp(dense_val.fraction, val.fraction), ci, over)
 
 
 def priced_workloads(cfg, path: Path, calibration, log=None):
@@ -250,8 +258,7 @@ def dense_counterpart(a: Accelerator) -> Accelerator:
 
 def breakeven_curves(cfg, dense_dir: Path, accs, rows, results, calibration=None) -> dict:
     """Per platform and bit-width: costs of non-structured sparsity vs ratio (magnitude masks on the
-    trained dense weights), and the ratios where it beats dense and the best structured model matched on
-    validation and test.
+    trained dense weights), and the ratios where it beats dense and the best matched structured model.
 
     Dense reference: storage = plain dense bits (M*K*b); energy and cycles = the dense model on the
     platform's dense counterpart (same PEs, memories and clock; a dense datapath), as the ADMM-NN
@@ -373,9 +380,10 @@ def _hil_probe(cfg, run_dir: Path, dense_path: Path, search_data, plan: dict) ->
 
 def hardware_in_the_loop(cfg, out: Path, models: list[ChosenModel], layer_tables, accs, full, log,
                          calibration=None) -> dict | None:
-    """Per layer the structure with the least simulated energy on ``cfg.hil_preset`` (among the structures
-    matched on validation and test); then the highest common scale of their matched ratios whose mix stays
-    within the tolerance on validation (``scale_search``, at most ``cfg.hil_probes`` ADMM runs)."""
+    """Per layer the structure with the least simulated energy on ``cfg.hil_preset`` (among the matched
+    structures); then the highest common scale of their matched ratios whose mix is non-inferior to dense at the
+    tolerance on validation (the paired test, ``scale_search`` with ``PairedRule``, at most ``cfg.hil_probes``
+    ADMM runs)."""
 
 
     preset, dense = cfg.hil_preset, models[0]
@@ -385,26 +393,30 @@ def hardware_in_the_loop(cfg, out: Path, models: list[ChosenModel], layer_tables
     # a per-layer mix of coupled groups (heads, neurons) would break them apart: they are not candidates
     candidates = {m.structure: m for m in models if m.status == MATCHED and m.structure not in COUPLED}
     if not candidates:
-        log("[hil] no per-layer structure is matched on validation and test; skipped")
+        log("[hil] no per-layer structure is matched; skipped")
         return None
     model0 = build_for_data(cfg.model, full.num_classes, full.input_shape, cfg.input_shape, cfg.dataset)
     ratios = {s: layer_ratios(m.path) for s, m in candidates.items()}
     # the pruned layers only (a traced table also has rows without weights: attention's score and context)
     per_layer = cheapest_per_layer(layer_tables, list(candidates), preset, list(next(iter(ratios.values()))))
     search_data, _ = split_validation(full, cfg.validation_fraction, cfg.seed)
+    rule = PairedRule(correct_on_validation(cfg, dense.path, search_data), cfg.tolerance_pp / 100)
 
-    def evaluate(scale: float) -> float:
-        acc = _hil_probe(cfg, out / "runs" / f"hil_s{scale:.4f}", dense.path, search_data,
-                         mix_plan(model0, per_layer, ratios, scale, cfg))
-        log(f"[hil] scale {scale:.4f}: validation accuracy {Accuracy.from_fraction(acc, dense.val.n).text()}, "
-            f"loss {loss_pp(dense.val.fraction, acc):+.2f} pp")
-        return acc
+    def evaluate(scale: float):
+        run_dir = out / "runs" / f"hil_s{scale:.4f}"
+        _hil_probe(cfg, run_dir, dense.path, search_data, mix_plan(model0, per_layer, ratios, scale, cfg))
+        correct = correct_on_validation(cfg, run_dir, search_data)
+        pair = rule.paired(correct)
+        log(f"[hil] scale {scale:.4f}: validation accuracy {Accuracy(int(correct.sum()), len(correct)).text()}, "
+            f"loss {pair.loss * 100:+.2f} pp, upper 95% bound {pair.upper_bound() * 100:.2f} pp")
+        return correct
 
-    found = scale_search(evaluate, dense.val.fraction, cfg.tolerance_pp / 100, cfg.hil_probes)
+    found = scale_search(evaluate, rule, cfg.hil_probes)
     trail = [{"scale": p.ratio, "layers": {k: _plan_label(v) for k, v in
                                             mix_plan(model0, per_layer, ratios, p.ratio, cfg).items()},
               "val": Accuracy.from_fraction(p.accuracy, dense.val.n).to_dict(),
-              "val_loss_pp": loss_pp(dense.val.fraction, p.accuracy), "within": p.within}
+              "val_loss_pp": loss_pp(dense.val.fraction, p.accuracy), "val_loss_upper95_pp": p.loss_upper * 100,
+              "within": p.within}
              for p in found.points]
     singles = {s: layer_tables[s].select(preset).totals()[preset].energy_pj for s in candidates}
     best_single = min(singles, key=singles.get)
@@ -422,10 +434,16 @@ def hardware_in_the_loop(cfg, out: Path, models: list[ChosenModel], layer_tables
 
 
 def _price_mix(cfg, run_dir: Path, scale: float, dense: ChosenModel, accs, preset: str, full, calibration) -> dict:
-    """The chosen mix: accuracies (validation, test, status) and its cost on ``preset``."""
+    """The chosen mix: accuracies (validation, test with its paired loss interval, status, test flag) and its cost
+    on ``preset``."""
     val = Accuracy.from_fraction(read_manifest(run_dir)["accuracy"]["pruned"], dense.val.n)
-    test = Accuracy.from_fraction(evaluate(_loaded(cfg, run_dir).model, full.test_x, full.test_y), len(full.test_y))
-    mix = chosen_model("hil", scale, run_dir, val, test, dense.test, cfg.tolerance_pp, dense.val)
+    correct, dense_correct = correct_on_test(cfg, run_dir, full), correct_on_test(cfg, dense.path, full)
+    test = Accuracy(int(correct.sum()), len(correct))
+    mix = chosen_model("hil", scale, run_dir, val, test, dense.test, cfg.tolerance_pp, dense.val,
+                       PairedLoss.from_correct(dense_correct, correct))
     cost = simulate(priced_workloads(cfg, run_dir, calibration), [a for a in accs if a.name == preset]).totals()[preset]
     return {"scale": scale, "dir": str(run_dir), "val": val.to_dict(), "test": test.to_dict(), "status": mix.status,
-            "val_loss_pp": mix.val_loss_pp, "test_loss_pp": mix.test_loss_pp, "energy_pj": cost.energy_pj, "latency_s": cost.latency_s}
+            "val_loss_pp": mix.val_loss_pp, "test_loss_pp": mix.test_loss_pp,
+            "test_loss_ci95_pp": mix.test_loss_ci95_pp, "test_over_tolerance": mix.test_over_tolerance,
+            "energy_pj": cost.energy_pj, "latency_s": cost.latency_s}
+

@@ -1,12 +1,10 @@
 """Per-platform verdicts that explain themselves from the numbers.
 
-Candidates: the dense model and every structure matched on validation AND test
-(``accuracy_status`` 'dense' or 'matched'); a structure matched on validation
-only never wins, and a "Flag:" sentence says so when it would have.  The
-non-structured vs structured comparison answers the tool's question even when
-non-structured is matched on validation only (its name then carries
-"(validation only)" and a flag follows); the best structured model is taken
-among the matched ones first.
+Candidates: the dense model and every matched structure (``accuracy_status``
+'dense' or 'matched'; matched is decided on validation by the paired test).
+Test is reported, never a gate: a candidate whose test loss exceeds the
+tolerance (``test_over_tolerance``) stays a candidate, and a "Flag:" sentence
+names it with its test loss and interval when it wins or is non-structured.
 
 Ties: two costs tie when the larger is at most ``threshold`` (relative) above
 the smaller, ``max <= min * (1 + threshold)`` (symmetric by construction).
@@ -37,7 +35,6 @@ import math
 TERM_LABELS = {"work": "work", "dram_per_mac": "DRAM per MAC", "on_chip_per_mac": "on-chip per MAC"}
 STRUCTURED = ("filter", "channel", "column", "block", "nm", "heads", "neurons")
 ELIGIBLE = ("dense", "matched")
-VALIDATION_ONLY = "validation only"
 TERMS = {"energy": ("energy_pj", "energy_dram_pj", "dram_per_mac", "on_chip_per_mac"),
          "cycles": ("cycles", "stall_cycles", "stall_per_mac", "compute_per_mac")}
 
@@ -135,16 +132,16 @@ def explain(win: dict, other: dict, split: dict[str, float]) -> tuple[str, str]:
     return decisive, f"Why: {reason}; the {total:.2f}x splits as {parts}"
 
 
-def _flag_clauses(flagged: list[dict], winner: dict, key: str) -> list[str]:
-    """Structures matched on validation only that would have appeared in the line (non-structured, or cheaper)."""
+def _test_flags(priced: list[dict], shown: set[str]) -> list[str]:
+    """The models in the line (winner, ties, non-structured, the best structured) whose test loss exceeds the
+    tolerance: named with the loss and its paired interval, never disqualified (test is not a clean hold-out)."""
     out = []
-    for r in flagged:
-        loss = f"matched on validation only (test loss {r['test_loss_pp']:+.2f} pp vs dense)"
-        if r[key] < winner[key]:
-            out.append(f"Flag: {label(r['structure'])} would cost {winner[key] / r[key]:.2f}x less than "
-                       f"{label(winner['structure'])} but is {loss}, so it cannot win")
-        elif r["structure"] == "nonstructured":
-            out.append(f"Flag: non-structured is {loss}")
+    for r in priced:
+        if r.get("test_over_tolerance") and r["structure"] in shown:
+            lo, hi = r.get("test_loss_ci_low_pp"), r.get("test_loss_ci_high_pp")
+            ci = f", 95% interval [{lo:+.2f}, {hi:+.2f}]" if lo is not None and hi is not None else ""
+            out.append(f"Flag: {label(r['structure'])}'s test loss is {r['test_loss_pp']:+.2f} pp vs dense{ci}, over "
+                       "the tolerance (matched on validation; test is reported, not a gate)")
     return out
 
 
@@ -184,15 +181,14 @@ def _opening(platform: str, eligible: list[dict], key: str, metric: str, thresho
 
 
 def _name(r: dict) -> str:
-    return label(r["structure"]) + (" (validation only)" if r["accuracy_status"] == VALIDATION_ONLY else "")
+    return label(r["structure"])
 
 
 def _pair(priced: list[dict], key: str) -> tuple[dict | None, dict | None]:
-    """Non-structured (whatever its status; flagged in the text) and the best structured model, matched ones first."""
-    ns = next((r for r in priced if r["structure"] == "nonstructured"), None)
-    structured = [r for r in priced if r["structure"] in STRUCTURED]
-    pool = [r for r in structured if r["accuracy_status"] in ELIGIBLE] or structured
-    return ns, min(pool, key=lambda r: r[key], default=None)
+    """Non-structured and the best structured model among the candidates."""
+    eligible = [r for r in priced if r.get("accuracy_status") in ELIGIBLE]
+    ns = next((r for r in eligible if r["structure"] == "nonstructured"), None)
+    return ns, min((r for r in eligible if r["structure"] in STRUCTURED), key=lambda r: r[key], default=None)
 
 
 def _pair_clause(ns: dict | None, best_s: dict | None, key: str, threshold: float) -> tuple[str, bool]:
@@ -231,7 +227,8 @@ def platform_verdict(prow: list[dict], threshold: float) -> dict | None:
     if measured and ns and best_s:
         why = ("Measured latency, no hardware factors (non-structured runs as CSR, structured models as "
                "compacted dense layers)")
-    flags = _flag_clauses([r for r in priced if r.get("accuracy_status") == VALIDATION_ONLY], best, key)
+    shown = {r["structure"] for r in tied} | {r["structure"] for r in (best, ns, best_s) if r is not None}
+    flags = _test_flags(eligible, shown)
     flags += _untrusted_clause(untrusted)
     unvalidated = [] if measured else _unvalidated_clause(best, metric)
     versus = [] if measured else _versus_dense(best, eligible)

@@ -599,7 +599,8 @@ def build_parser() -> argparse.ArgumentParser:
                                        "y_train, x_test, y_test")
     cp.add_argument("--bits", type=checks.BITS.option, help="weight bit-width for every structure: 1..16, or "
                                                               "32 = float")
-    cp.add_argument("--tolerance", type=_finite_float, help="accuracy loss allowed, percentage points (0, 100)")
+    cp.add_argument("--tolerance", type=_finite_float, help="non-inferiority margin on validation (paired test), "
+                                                            "percentage points (0, 100)")
     cp.add_argument("--budget", choices=["global", "uniform", "cost", "both", "all"],
                     help="global (default): one whole-network ratio per structure, shared out per layer; uniform: "
                          "the same ratio in every layer; cost: per platform, a whole-network budget of that "

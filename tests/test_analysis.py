@@ -2,13 +2,14 @@
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import torch
 
 from analysis.compare import run_compare
 from analysis.compare_config import CompareConfig, CompareError
-from analysis.search import matched_ratio
+from analysis.search import PointRule, matched_ratio
 from analysis.sweep import SweepError, SweepSpec, run_sweep
 from pruning.config import PruneConfig
 from pruning.models import build_model
@@ -28,7 +29,7 @@ def curve(boundary):
 @pytest.mark.parametrize("boundary", [0.62, 0.8, 0.93])
 def test_search_finds_the_boundary_of_a_synthetic_curve(boundary):
     acc, calls = curve(boundary)
-    res = matched_ratio(acc, 0.99, 0.01, ladder=(0.5, 0.75, 0.9), bisections=8)
+    res = matched_ratio(acc, PointRule(0.99, 0.01), ladder=(0.5, 0.75, 0.9), bisections=8)
     edge = boundary + 0.005  # loss reaches 1 pp here
     assert res.ratio <= edge + 1e-9 and edge - res.ratio < 0.15 / 2**8 + 1e-9
     assert 0.99 - res.accuracy <= 0.01 + 1e-12
@@ -37,14 +38,14 @@ def test_search_finds_the_boundary_of_a_synthetic_curve(boundary):
 
 def test_search_edge_cases():
     acc, _ = curve(0.0)
-    assert matched_ratio(acc, 0.99, 0.001, ladder=(0.5,)).ratio is None  # nothing passes
+    assert matched_ratio(acc, PointRule(0.99, 0.001), ladder=(0.5,)).ratio is None  # nothing passes
     low, calls = curve(0.3)   # the lowest rung fails: the search bisects below it
-    res = matched_ratio(low, 0.99, 0.01, ladder=(0.75, 0.9), bisections=3)
+    res = matched_ratio(low, PointRule(0.99, 0.01), ladder=(0.75, 0.9), bisections=3)
     assert calls == [0.75, 0.375, 0.1875, 0.28125] and res.ratio == 0.28125
-    res = matched_ratio(lambda r: 0.99, 0.99, 0.01, ladder=(0.5, 0.9), max_ratio=0.97)
+    res = matched_ratio(lambda r: 0.99, PointRule(0.99, 0.01), ladder=(0.5, 0.9), max_ratio=0.97)
     assert res.ratio == 0.97  # everything passes: the cap
     with pytest.raises(ValueError, match="ladder"):
-        matched_ratio(acc, 0.99, 0.01, ladder=(0.9, 0.5))
+        matched_ratio(acc, PointRule(0.99, 0.01), ladder=(0.9, 0.5))
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +156,7 @@ def test_bad_sweep_files_name_file_line_and_field(tmp_path, capsys, old, new, li
 
 def test_compare_end_to_end_small(tmp_path):
     cfg = CompareConfig(structures=("nonstructured", "filter"), presets=("eie_like", "fpga_small"),
-                        pretrain_epochs=4, admm_rounds=1, retrain_epochs=1, ladder=(0.5, 0.75), bisections=0,
+                        pretrain_epochs=4, admm_rounds=1, retrain_epochs=1, ladder=(0.25, 0.5), bisections=0,
                         tolerance_pp=5.0, hil_preset="eie_like", budget="both")
     summary = run_compare(cfg, tmp_path, log=lambda s: None)
     for f in ("report.md", "report.html", "results.csv", "energy_breakdown.png", "storage.png",
@@ -172,12 +173,16 @@ def test_compare_end_to_end_small(tmp_path):
     assert {v["platform"] for v in summary["verdicts"]} >= {"eie_like", "fpga_small"}
     report = (tmp_path / "report.md").read_text()
     assert "wins" in report or "tie on" in report
-    assert "n=143" in report and "resolve" in report  # accuracies carry n; the resolution sentence
+    assert "n=575" in report and "resolve" in report  # accuracies carry n; the resolution sentence
     saved = json.loads((tmp_path / "summary.json").read_text())
-    assert (saved["n_val"], saved["n_test"]) == (143, 359)
-    assert {r["status"] for r in saved["structures"].values()} <= {"matched", "validation only", "not matched"}
+    assert (saved["n_val"], saved["n_test"]) == (575, 359) and saved["resolution"]["validation"]["resolved"]
+    assert {r["status"] for r in saved["structures"].values()} <= {"matched", "not matched"}   # test: no gate
+    for r in saved["structures"].values():   # matched = the paired bound within the tolerance, probe by probe
+        assert all(p["within"] == (p["val_loss_upper95_pp"] <= cfg.tolerance_pp + 1e-9) for p in r["points"])
+        assert all((Path(d) / "val_correct.npy").is_file() for d in r["probe_dirs"].values())
     hil = saved["hil"]
     assert hil["preset"] == "eie_like" and 1 <= len(hil["trail"]) <= cfg.hil_probes
+    assert all(t["within"] == (t["val_loss_upper95_pp"] <= cfg.tolerance_pp + 1e-9) for t in hil["trail"])  # paired
     if hil["chosen"] is not None:  # only a mix within the tolerance is reported
         assert next(t for t in hil["trail"] if t["scale"] == hil["chosen"]["scale"])["within"]
     # per-layer budgets decide; the uniform search is reported beside it

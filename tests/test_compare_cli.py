@@ -128,13 +128,13 @@ def worse_than_dense_summary(tmp_path):
 def test_a_model_worse_than_dense_has_a_positive_loss_everywhere(tmp_path, monkeypatch):
     dense, filt = worse_than_dense_summary(tmp_path)
     assert loss_pp(0.98, 0.95) == pytest.approx(3.0) and loss_pp(0.95, 0.98) < 0
-    assert (filt.status, filt.test_loss_pp, filt.val_loss_pp) == ("validation only", pytest.approx(3.0),
-                                                                  pytest.approx(8.0))
+    assert (filt.status, filt.test_loss_pp, filt.val_loss_pp) == ("matched", pytest.approx(3.0), pytest.approx(8.0))
+    assert filt.test_over_tolerance   # flagged, never a gate
     cols = filt.accuracy_columns()   # results.csv columns
     assert cols["test_loss_pp"] > 0 and cols["val_loss_pp"] > 0
     monkeypatch.setattr(compare, "layer_ratios", lambda p: {"fc1": 0.9})
     monkeypatch.setattr(compare, "read_manifest", lambda p: {"totals": {"compression": 10.0}})
-    result = {"budget": "global", "ratio": 0.9, "val_accuracy": 0.90, "points": [(0.9, 0.90, False)], "dir": "x",
+    result = {"budget": "global", "ratio": 0.9, "val_accuracy": 0.90, "points": [(0.9, 0.90, False, 0.11)], "dir": "x",
               "probe_dirs": {}}
     s = structure_summary(result, filt, 200, dense.val.fraction)   # summary.json entry
     assert s["test_loss_pp"] > 0 and s["val_loss_pp"] > 0 and s["points"][0]["val_loss_pp"] == pytest.approx(8.0)
@@ -148,18 +148,19 @@ def test_a_model_worse_than_dense_has_a_positive_loss_everywhere(tmp_path, monke
            "trail": [{"scale": 1.0, "layers": {"fc1": "filter 0.900"}, "val": filt.val.to_dict(), "val_loss_pp": 8.0,
                       "within": False}],
            "chosen": {"scale": 1.0, "energy_pj": 1e6, "val": filt.val.to_dict(), "test": filt.test.to_dict(),
-                      "status": "validation only", "test_loss_pp": filt.test_loss_pp}}
+                      "status": "matched", "test_loss_pp": filt.test_loss_pp, "test_over_tolerance": True}}
     hil_text = "\n".join(_hil(hil, {**summary, "config": {"tolerance_pp": 1.0}}))
     assert "test loss +3.00 pp" in hil_text and "| +8.00 |" in hil_text
     assert "| fc1 | filter | 0.9 (10.0x) |" in hil_text   # the structure's ratio with its compression
     row = {"structure": "filter", "platform": "p", "kind": "asic", "engine": "e", "ratio": 0.9, "compression": 10.0,
-           "accuracy_status": filt.status, "test_loss_pp": filt.test_loss_pp, "energy_pj": 1.0, "latency_s": 1.0,
+           "accuracy_status": filt.status, "test_loss_pp": filt.test_loss_pp, "test_over_tolerance": True,
+           "energy_pj": 1.0, "latency_s": 1.0,
            "storage_bits": 1.0, "storage_index_bits": 0.0, "storage_padding_bits": 0.0, "storage_pointer_bits": 0.0,
            "macs_useful": 1.0, "energy_dram_pj": 0.5, "cycles": 1.0, "stall_cycles": 0.0, "utilization": 1.0}
     dense_row = {**row, "structure": "dense", "ratio": 0.0, "compression": 1.0, "accuracy_status": "dense",
                  "test_loss_pp": 0.0, "energy_pj": 2.0}
     (v,) = make_verdicts([dense_row, row], 0.05)
-    assert "test loss +3.00 pp vs dense" in v["text"]
+    assert "test loss is +3.00 pp vs dense" in v["text"]
 
 
 def test_report_names_each_ratio_with_its_structure_and_compression():
