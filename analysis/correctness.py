@@ -17,7 +17,7 @@ from torch import nn
 
 from pruning.artifact import read_manifest
 from pruning.user_model import load_artifact_as
-from sparsecodesign.fileio import ReadRefused, atomic_write_bytes, read_regular
+from fileguard import ReadRefused, atomic_write_bytes, read_regular
 
 CORRECT_FILE = "val_correct.npy"
 

@@ -2,7 +2,7 @@
 
 Probes here are one-shot (no ADMM rounds, no retraining: the hard prune of the dense weights with the budget's
 allocation), so every per-layer allocation can be judged the same way: the grid prunes each of the 4 layers of
-the digits CNN to each of 3 ratios (81 models), keeps those within the tolerance on validation, and prices them
+the digits CNN to each of 3 ratios (81 models), keeps those compare's paired rule matches on validation, and prices them
 on eie_like on their real patterns.  The cost-aware search must reach at least the grid's cheapest matched model,
 and beat the weight-counting (global) and uniform searches on that platform."""
 
@@ -18,7 +18,8 @@ from accel_models.hardware import load_accelerator
 from pruning.constraint import Constraint
 from pruning.data import load_dataset
 from pruning.structures import Structure
-from pruning.train import evaluate
+from analysis.correctness import per_image_correct
+from analysis.search import PairedRule
 from pruning.user_model import load_artifact_as
 from sparsesim.analytical import evaluate as simulate
 from sparsesim.workload import from_model
@@ -45,7 +46,7 @@ def test_cost_budget_reaches_the_cheapest_matched_allocation_of_a_grid(compared)
     search, _ = split_validation(data, cfg.validation_fraction, cfg.seed)
     art = load_artifact_as(out / "runs" / "dense", cfg.model)
     model, shape = art.model, art.manifest["model"]["input_shape"]
-    baseline = evaluate(model, search.test_x, search.test_y)
+    rule = PairedRule(per_image_correct(model, search.test_x, search.test_y), cfg.tolerance_pp / 100)
     layers = [n for n, m in model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
     modules = dict(model.named_modules())
     dense = {n: modules[n].weight.detach().clone() for n in layers}
@@ -56,8 +57,8 @@ def test_cost_budget_reaches_the_cheapest_matched_allocation_of_a_grid(compared)
         with torch.no_grad():
             for n, r in zip(layers, ratios):
                 modules[n].weight.copy_(Constraint(Structure("nonstructured", r)).project(dense[n])[0] if r else dense[n])
-        if baseline - evaluate(model, search.test_x, search.test_y) > cfg.tolerance_pp / 100 + 1e-12:
-            continue
+        if not rule.judge(per_image_correct(model, search.test_x, search.test_y))[1]:
+            continue   # not non-inferior on validation: compare's own rule (analysis.search.PairedRule)
         ws = from_model(model, torch.zeros(1, *shape), batch=cfg.batch, weight_bits=32, calibration=calibration)
         best = min(best, simulate(ws, [eie]).totals()["eie_like"].energy_pj)
     ours = energy(summary["cost_rule"]["rows"], "eie_like")
