@@ -131,9 +131,10 @@ def beside_summary(cfg: CompareConfig, searched: dict, budget: str, dense_dir: P
 
 
 def cost_rule_summary(cfg: CompareConfig, searched: dict[str, dict[str, dict]], models: list[ChosenModel],
-                      full: Dataset, n_val: int, accs, calibration) -> dict:
+                      full: Dataset, n_val: int, accs, calibration, other_rows: dict[str, list[dict]]) -> dict:
     """The cost rule: each platform priced with its own cost-aware models (platforms with the same models priced
-    together), verdicts judged as everywhere else."""
+    together), each kept only where no other rule's matched allocation of the structure is cheaper there
+    (``cheapest_allocations``); verdicts judged as everywhere else."""
     dense = models[0]
     dense_correct = correct_on_test(cfg, dense.path, full)
     chosen: dict[str, ChosenModel] = {}
@@ -161,12 +162,40 @@ def cost_rule_summary(cfg: CompareConfig, searched: dict[str, dict[str, dict]], 
     for platforms, ms in groups.values():
         rows += priced_verdicts(cfg, [dense, *ms], platforms, calibration)[0]
     for r in rows:
-        r["budget"] = "cost"
+        r["budget"], r["found_by"] = "cost", "cost"
+    rows = cheapest_allocations(rows, other_rows, cfg.cost_metric)
     platforms = {p: {s: {"ratio": r.get("ratio"), "dir": r.get("dir"), "shared_with": r.get("shared_with"),
                          "note": r.get("cost_note", ""), "points": [list(x) for x in r.get("points", [])]}
                      for s, r in by_s.items()} for p, by_s in searched.items()}
     return {"budget": "cost", "metric": cfg.cost_metric, "rows": rows,
             "verdicts": make_verdicts(rows, cfg.tie_threshold), "platforms": platforms}
+
+
+COST_KEY = {"energy": "energy_pj", "latency": "cycles", "edp": None}
+
+
+def cheapest_allocations(cost_rows: list[dict], other_rows: dict[str, list[dict]], metric: str) -> list[dict]:
+    """The cost rule's row of each (platform, structure): the cheapest matched allocation of that structure on
+    that platform among the cost-aware search's and the other rules' (each an allocation of the same structure
+    matched at the same tolerance, priced on its real pattern; the cost-aware projection ranks groups across
+    layers by weight magnitude, which can miss an allocation another rule found).  ``found_by`` names the search
+    that found it."""
+    key = COST_KEY[metric]
+
+    def cost(r: dict) -> float:
+        return r["energy_pj"] * r["cycles"] if key is None else r[key]
+
+    platforms = {r["platform"] for r in cost_rows}
+    best = {(r["platform"], r["structure"]): r for r in cost_rows}
+    for rule, rows in other_rows.items():
+        for r in rows:
+            k = (r["platform"], r["structure"])
+            if r["platform"] not in platforms or r["structure"] == "dense" or r.get("kind") in ("cpu", "gpu") \
+                    or r.get("accuracy_status") != "matched" or r.get("energy_pj") is None:
+                continue
+            if k not in best or cost(r) < cost(best[k]) * (1 - 1e-9):
+                best[k] = {**r, "budget": "cost", "found_by": rule}
+    return list(best.values())
 
 
 def accuracy_summary(cfg: CompareConfig, models: list[ChosenModel], n_val: int, n_test: int) -> dict:
@@ -490,7 +519,8 @@ def _run_compare(cfg: CompareConfig, out: Path, accs: list[Accelerator], log: Ca
         r["budget"] = mode
     if "cost" in searched:
         log(f"[cost] pricing each platform's cost-aware models")
-        summary["cost_rule"] = cost_rule_summary(cfg, searched["cost"], models, full, n_val, accs, calibration)
+        summary["cost_rule"] = cost_rule_summary(cfg, searched["cost"], models, full, n_val, accs, calibration,
+                                                 dict(rule_rows))
         rule_rows["cost"] = summary["cost_rule"]["rows"]
         if cfg.budget == "cost":   # the cost rule decides on the simulated platforms; measured ones keep global's
             summary["rows"] = rule_rows["cost"] + [r for r in tables["rows"] if r.get("kind") in ("cpu", "gpu")]

@@ -57,7 +57,10 @@ def cost_rule_section(summary: dict) -> list[str]:
             shared = r.get("shared_with") or ""
             source = ("global search (" + r["note"] + ")" if shared == "global" else
                       f"the search for {shared[len('cost@'):]}" if shared else "its own search")
-            body.append([platform, label(s), "-" if r.get("ratio") is None else f"{r['ratio']:.3f}",
+            if row is not None and row.get("found_by") not in (None, "cost"):
+                source = f"the {row['found_by']} search's model (cheaper here than the cost search's)"
+            own = row is None or row.get("found_by") in (None, "cost")
+            body.append([platform, label(s), "-" if r.get("ratio") is None or not own else f"{r['ratio']:.3f}",
                          "-" if row is None else f"{row['compression']:.1f}x",
                          "-" if row is None else row["accuracy_status"],
                          "-" if row is None or row.get("energy_vs_dense") is None else f"{row['energy_vs_dense']:.3f}",
@@ -66,7 +69,9 @@ def cost_rule_section(summary: dict) -> list[str]:
             f"Each platform's budget counts its own {cost['metric']} per layer (cost curves from the analytical engine: "
             "each layer priced with the structure's pattern at 9 densities); the ratio is the share of the reducible "
             "cost removed (0 = dense, 1 = the cheapest the structure allows there). Platforms whose curves lead to "
-            "the same per-layer allocations share one search. A layer's curve is measured with every layer at the "
+            "the same per-layer allocations share one search. The cost rule keeps, per platform and structure, the "
+            "cheapest matched allocation any search found (column *from*): the projection ranks groups across "
+            "layers by weight magnitude, which can miss an allocation the uniform or global search found. A layer's curve is measured with every layer at the "
             "same density (a model assumption where one layer's pruning changes its neighbour's cost); the models "
             "below are priced on their real patterns.", "",
             _table(["platform", "structure", "cost ratio", "compression", "status", "energy vs dense", "from"], body)]

@@ -63,8 +63,12 @@ def test_cost_budget_reaches_the_cheapest_matched_allocation_of_a_grid(compared)
         best = min(best, simulate(ws, [eie]).totals()["eie_like"].energy_pj)
     ours = energy(summary["cost_rule"]["rows"], "eie_like")
     assert np.isfinite(best)
+    # the cost search's own model, not one another rule found (the cost rule keeps the cheapest of all)
+    assert next(r["found_by"] for r in summary["cost_rule"]["rows"]
+                if r["platform"] == "eie_like" and r["structure"] == "nonstructured") == "cost"
     assert ours <= best * 1.02, (ours, best)
-    # and at least as cheap as what the weight-counting and uniform searches found on this platform
+    # and at least as cheap as what the weight-counting and uniform searches found on this platform (the search
+    # itself beat them: found_by is "cost" above)
     uniform = next(b for b in summary["beside"] if b["budget"] == "uniform")
     assert ours <= energy(summary["rows"], "eie_like") * 1.0001
     assert ours <= energy(uniform["rows"], "eie_like") * 1.0001
@@ -150,3 +154,17 @@ def test_a_platform_the_cost_rule_did_not_search_is_said_and_left_out_of_holds()
     by = {t["platform"]: t for t in every_rule(rules, 0.05)["table"]}
     assert by["b"]["cells"]["cost"] == {"not_searched": True}
     assert by["b"]["answer_holds"] and by["a"]["answer_holds"]
+
+
+def test_the_cost_rule_keeps_the_cheapest_matched_allocation_any_search_found():
+    from analysis.compare import cheapest_allocations
+
+    cost = [_row("a", "dense", 100.0, "dense", 0.0, 1.0), {**_row("a", "filter", 60.0), "found_by": "cost"},
+            {**_row("a", "nonstructured", 30.0), "found_by": "cost"}]
+    other = {"global": [_row("a", "filter", 50.0), _row("a", "nonstructured", 35.0), _row("b", "filter", 1.0)],
+             "uniform": [_row("a", "filter", 55.0), _row("a", "column", 70.0)]}
+    out = {r["structure"]: r for r in cheapest_allocations(cost, other, "energy")}
+    assert out["filter"]["energy_pj"] == 50.0 and out["filter"]["found_by"] == "global"
+    assert out["nonstructured"]["found_by"] == "cost"
+    assert out["column"]["found_by"] == "uniform" and out["column"]["budget"] == "cost"
+    assert all(r["platform"] == "a" for r in out.values())   # b has no cost search
