@@ -96,3 +96,21 @@ def test_the_shared_files_match_the_published_payloads():
     raw = _read_idx_bytes(d / "t10k-labels-idx1-ubyte.gz")
     assert hashlib.sha256(raw).hexdigest() == FASHION_MNIST_SHA256["t10k-labels-idx1-ubyte"]
     assert np.bincount(np.frombuffer(raw, np.uint8, offset=8)).tolist() == [1000] * 10
+
+
+@pytest.mark.parametrize("model", ["lenet5", "resnet8"])
+def test_the_shipped_fashion_mnist_compare_configs(model):
+    """benchmarks/compare_fmnist_<model>.yaml: valid compare configs with the issue's tolerance, and the commands that
+    run them in their header (the compare, 4-bit, and the seeds script)."""
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"compare_fmnist_{model}.yaml"
+    text = path.read_text()
+    cfg = CompareConfig.from_dict(yaml.safe_load(text))
+    assert (cfg.model, cfg.dataset, cfg.bits, cfg.tolerance_pp, cfg.budget) == (model, "fashion_mnist", 8, 0.5,
+                                                                                  "global")
+    header = "\n".join(line for line in text.splitlines() if line.startswith("#"))
+    assert f"--config benchmarks/compare_fmnist_{model}.yaml" in header and "--bits 4" in header
+    assert "benchmarks/compare_seeds.py" in header and "--seeds 0,1,2 --bits 8,4" in header
