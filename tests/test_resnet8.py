@@ -15,14 +15,15 @@ from pruning.purification import compact, coupled_masks, purify
 from pruning.structures import Structure
 from sparsesim.trace import flop_counter_macs, trace_model
 
-MACS_PER_IMAGE = 9_345_920   # 9 convolutions + the Linear at width 16, 1x28x28 (FlopCounterMode / 2)
+MACS_PER_IMAGE = 2_364_864   # 9 convolutions + the Linear at width 8, 1x28x28 (FlopCounterMode / 2)
 
 
 def test_shapes_weights_and_macs():
     model = build_model("resnet8").eval()
     layers = prunable_layers(model)
     assert len(layers) == 10 and sum(isinstance(m, nn.Conv2d) for m in layers.values()) == 9
-    assert sum(m.weight.numel() for m in layers.values()) == 77_072
+    assert sum(m.weight.numel() for m in layers.values()) == 19_464
+    assert sum(m.weight.numel() for m in prunable_layers(build_model("resnet8").__class__(10, 16)).values()) == 77_072
     x = torch.randn(2, 1, 28, 28)
     assert model(x).shape == (2, 10)
     assert build_model("resnet8", 7)(x).shape == (2, 7)
@@ -30,7 +31,7 @@ def test_shapes_weights_and_macs():
         trace = trace_model(model, x[:1])
     assert trace.macs_by_op() == flop_counter_macs(model, (x[:1],))
     assert sum(trace.macs_by_op().values()) == MACS_PER_IMAGE
-    assert layers["layer3.conv2"].weight.shape == (64, 64, 3, 3)
+    assert layers["layer3.conv2"].weight.shape == (32, 32, 3, 3)
 
 
 def test_the_module_list_workloads_price_every_mac():
@@ -46,7 +47,7 @@ DENSE_IN_PLAN = {"nonstructured": set(), "filter": {"fc"}, "channel": set(), "co
                  "block": {"conv1", "fc"}, "nm": {"conv1"}}
 
 
-def _tiny_fashion(n_train=64, n_test=32):
+def _tiny_fashion(n_train=32, n_test=16):
     g = torch.Generator().manual_seed(0)
     return Dataset("fashion_mnist", torch.randn(n_train, 1, 28, 28, generator=g),
                    torch.randint(0, 10, (n_train,), generator=g), torch.randn(n_test, 1, 28, 28, generator=g),
@@ -94,12 +95,12 @@ def test_filter_pruning_purifies_exactly_across_the_residual_adds():
             dict(model.named_parameters())[pname].mul_(pm)
     report = purify(model, example)
     inner = {tuple(s["producers"]): len(s["channels"]) for s in report.removable}
-    assert inner[("layer1.conv1",)] == 8 and inner[("layer2.conv1",)] == 16 and inner[("layer3.conv1",)] == 32
+    assert inner[("layer1.conv1",)] == 4 and inner[("layer2.conv1",)] == 8 and inner[("layer3.conv1",)] == 16
     residual = [s for s in report.removable + report.pinned if "layer2.conv2" in s["producers"]][0]
     assert "layer2.shortcut.0" in residual["producers"]   # the add couples the block's output with its shortcut
     assert residual.get("channels", []) == []              # the shortcut still writes those channels
     small = compact(model, example, report).eval()
-    assert small.layer3.conv1.out_channels == 32 and small.layer2.conv2.out_channels == 32
+    assert small.layer3.conv1.out_channels == 16 and small.layer2.conv2.out_channels == 16
     x = torch.randn(3, 1, 28, 28)
     with torch.no_grad():
         assert (small(x) - model(x)).abs().max() < 1e-4
