@@ -174,7 +174,7 @@ class CompareConfig:
                 raise CompareError(f"compare config: {name}={short(v)}; allowed: text or null")
         if self.data_dir is not None and self.dataset == "digits":   # it would be ignored: refused, naming both
             raise CompareError(f"compare config: data_dir={short(self.data_dir)} has no effect with dataset='digits' "
-                               "(scikit-learn's, built in; mnist, cifar10 and npz are read from data_dir); allowed: "
+                               "(scikit-learn's, built in; mnist, fashion_mnist, cifar10 and npz are read from data_dir); allowed: "
                                "leave data_dir out")
         _items("structures", self.structures, lambda s: isinstance(s, str) and s in ALLOWED_STRUCTURES,
                ", ".join(ALLOWED_STRUCTURES))

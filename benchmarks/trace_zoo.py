@@ -126,7 +126,8 @@ def zoo(small: bool):
             ("convnext_tiny", tv("convnext_tiny")),
             ("transformer_encoder", encoder), ("transformer_decoder", decoder),
             ("gpt2_prefill_128", gpt2(False)), ("gpt2_decode_kv128", gpt2(True)),
-            ("vit_tiny (ours)", lambda: (build_model("vit_tiny").eval(), (torch.randn(1, 1, 28, 28),)))]
+            ("vit_tiny (ours)", lambda: (build_model("vit_tiny").eval(), (torch.randn(1, 1, 28, 28),))),
+            ("resnet8 (ours)", lambda: (build_model("resnet8").eval(), (torch.randn(1, 1, 28, 28),)))]
 
 
 def check(build):

@@ -2,6 +2,8 @@
 
 * ``digits``      - scikit-learn's bundled 8x8 digits (the embedded default; no files)
 * ``mnist``       - the four IDX files (``.gz`` or raw) in a directory, SHA-256 verified
+* ``fashion_mnist`` - Fashion-MNIST's four IDX files (MNIST's names, sizes and format), same loader; the
+                    decompressed bytes are SHA-256 verified (gzip wrappers differ between mirrors)
 * ``cifar10``     - the python pickled batches (``data_batch_1..5``, ``test_batch``),
                     read by a restricted unpickler that admits only arrays (no code runs)
 * ``imagefolder`` - ``DIR/train/<class>/*.png|jpg`` and ``DIR/test/<class>/...``
@@ -47,7 +49,20 @@ MNIST_SHA256 = {
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
 MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",)
-DATASETS = ("digits", "mnist", "cifar10", "imagefolder", "npz")
+# Fashion-MNIST (Xiao, Rasul & Vollgraf 2017, arXiv:1708.07747): MNIST's four file names and IDX format.  SHA-256 of
+# the *decompressed* files, computed from ../shared/data/fashion-mnist (Debian's dataset-fashion-mnist); its README
+# gives the MD5s of the same decompressed bytes.  Checked on the payload because the .gz wrappers differ between
+# mirrors while the bytes inside do not.
+FASHION_MNIST_SHA256 = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot")
+FASHION_MNIST_MEAN_STD = (0.2860, 0.3530)   # of the 60,000 training images' pixels / 255, computed from the files
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "imagefolder", "npz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -63,6 +78,7 @@ class Dataset:
     test_x: torch.Tensor
     test_y: torch.Tensor
     num_classes: int
+    classes: tuple[str, ...] = ()   # class names where the data set has them (label i is classes[i])
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -100,7 +116,7 @@ def split_validation(data: Dataset | StreamDataset, fraction: float, seed: int):
     val, tr = perm[:n_val], perm[n_val:]
     if isinstance(data, Dataset):
         return Dataset(data.name, data.train_x[tr], data.train_y[tr], data.train_x[val], data.train_y[val],
-                       data.num_classes), data
+                       data.num_classes, data.classes), data
     src = data.train
 
     def part(idx):
@@ -116,7 +132,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, **kw) -> 
     if data_dir is None:
         raise ValueError(f"dataset {name!r} needs --data-dir (" + ("FILE.npz" if name == "npz" else
                                                                   "a directory with its files") + ")")
-    loader = {"mnist": load_mnist, "cifar10": load_cifar10, "imagefolder": load_imagefolder, "npz": load_npz}[name]
+    loader = {"mnist": load_mnist, "fashion_mnist": load_fashion_mnist, "cifar10": load_cifar10, "imagefolder": load_imagefolder, "npz": load_npz}[name]
     return loader(data_dir, **kw)
 
 
@@ -173,7 +189,14 @@ def _sha256(path: Path) -> str:
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Parse an IDX file (optionally gzip'ed): magic, dims, big-endian uint8 payload."""
     path = Path(path)
-    raw = _read_regular(path, MAX_IDX_BYTES, gzip.open if path.suffix == ".gz" else None)
+    return _parse_idx(_read_idx_bytes(path), path)
+
+
+def _read_idx_bytes(path: Path) -> bytes:
+    return _read_regular(path, MAX_IDX_BYTES, gzip.open if path.suffix == ".gz" else None)
+
+
+def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
     if len(raw) < 4:
         raise DataError(f"{path}: too short for an IDX header")
     zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
@@ -188,11 +211,11 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return payload.reshape(dims)
 
 
-def _find(data_dir: Path, stem: str) -> Path:
+def _find(data_dir: Path, stem: str, what: str = "MNIST") -> Path:
     for cand in (data_dir / f"{stem}.gz", data_dir / stem):
         if cand.exists():
             return cand
-    raise DataError(f"MNIST file {stem}(.gz) not found in {data_dir}")
+    raise DataError(f"{what} file {stem}(.gz) not found in {data_dir}")
 
 
 def load_mnist(data_dir: str | os.PathLike, verify: bool = True, sha256: dict | None = None) -> Dataset:
@@ -213,6 +236,36 @@ def load_mnist(data_dir: str | os.PathLike, verify: bool = True, sha256: dict | 
     to_y = lambda a: torch.tensor(a, dtype=torch.long)  # noqa: E731
     return Dataset("mnist", to_x(arrays["train_images"]), to_y(arrays["train_labels"]),
                    to_x(arrays["test_images"]), to_y(arrays["test_labels"]), 10)
+
+
+def load_fashion_mnist(data_dir: str | os.PathLike, verify: bool = True, sha256: dict | None = None) -> Dataset:
+    """Fashion-MNIST from its IDX files (``.gz`` or raw): MNIST's reader; each file's decompressed bytes are checked
+    against ``FASHION_MNIST_SHA256`` (or ``sha256``, keyed by the file name without ``.gz``); pixels standardized
+    with the training set's mean and standard deviation."""
+    data_dir = Path(data_dir)
+    sums = FASHION_MNIST_SHA256 if sha256 is None else sha256
+    arrays = {}
+    for key, stem in MNIST_FILES.items():
+        path = _find(data_dir, stem, "Fashion-MNIST")
+        raw = _read_idx_bytes(path)
+        if verify and stem in sums and hashlib.sha256(raw).hexdigest() != sums[stem]:
+            raise DataError(f"{path}: SHA-256 of the decompressed bytes does not match Fashion-MNIST's "
+                            "(corrupt, or not the published file)")
+        arrays[key] = _parse_idx(raw, path)
+    for split in ("train", "test"):
+        if arrays[f"{split}_images"].ndim != 3 or arrays[f"{split}_labels"].ndim != 1:
+            raise DataError(f"Fashion-MNIST {split}: images of shape {arrays[f'{split}_images'].shape} and labels of "
+                            f"shape {arrays[f'{split}_labels'].shape}; allowed: N x H x W images, N labels")
+        if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
+            raise DataError(f"Fashion-MNIST {split}: {len(arrays[f'{split}_images'])} images but "
+                            f"{len(arrays[f'{split}_labels'])} labels")
+        if arrays[f"{split}_labels"].size and int(arrays[f"{split}_labels"].max()) >= len(FASHION_MNIST_CLASSES):
+            raise DataError(f"Fashion-MNIST {split}: label {int(arrays[f'{split}_labels'].max())}; allowed: 0..9")
+    mean, std = FASHION_MNIST_MEAN_STD
+    to_x = lambda a: (torch.tensor(a, dtype=torch.float32)[:, None] / 255.0 - mean) / std  # noqa: E731
+    to_y = lambda a: torch.tensor(a, dtype=torch.long)  # noqa: E731
+    return Dataset("fashion_mnist", to_x(arrays["train_images"]), to_y(arrays["train_labels"]),
+                   to_x(arrays["test_images"]), to_y(arrays["test_labels"]), 10, FASHION_MNIST_CLASSES)
 
 
 def download_mnist(data_dir: str | os.PathLike, mirrors=MNIST_MIRRORS, sha256: dict | None = None) -> Path:

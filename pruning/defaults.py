@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DEFAULT_MODEL = {"digits": "digits_cnn", "mnist": "lenet5", "cifar10": "vgg16"}   # zoo model per built-in data set
+DEFAULT_MODEL = {"digits": "digits_cnn", "mnist": "lenet5", "fashion_mnist": "lenet5", "cifar10": "vgg16"}   # zoo model per built-in data set
 # ``sparsesim prune``'s validation split: this fraction of the training images (a seeded draw) is held out, every
 # accuracy the job measures is on it, and the test set is only reported (as compare's ``validation_fraction``)
 VALIDATION_FRACTION = 0.1

@@ -9,6 +9,7 @@ Every model carries ``input_shape`` (C, H, W) and ``num_classes``.
 | digits_cnn  | 1x8x8      | 51,808           | small CNN with BatchNorm for sklearn digits |
 | vgg16       | 3x32x32    | 14,715,584       | CIFAR VGG-16 with BatchNorm |
 | resnet18    | 3x32x32    | 11,164,352       | CIFAR ResNet-18 (3x3 stem, no max-pool) |
+| resnet8     | 1x28x28    | 19,464           | ResNet-8: 3x3 stem, 3 stages of one basic block (8/16/32), BN |
 | alexnet     | 3x227x227  | 60,954,656       | CaffeNet shapes incl. groups=2 (cost modeling) |
 | vit_tiny    | 1x28x28    | 18,272           | ViT: 7x7 patches (16 tokens), width 32, 4 heads, FFN 64, 2 blocks |
 
@@ -148,6 +149,32 @@ class ResNet18(nn.Module):
         return self.fc(x)
 
 
+class ResNet8(nn.Module):
+    """ResNet-8 for 28x28 greyscale images (Fashion-MNIST): a 3x3 stem and three stages of one ``BasicBlock``
+    each (widths ``width``, 2x, 4x; strides 1, 2, 2: 28 -> 14 -> 7), global average pooling, one Linear: 8 weight layers on the
+    main path (stem, 6 block convs, the Linear) and the two 1x1 projection shortcuts, every one prunable
+    (2,364,864 MACs per image at width 8, LeNet-5's 2,293,000 and a bit).  He et al. 2016's CIFAR family (6n+2
+    layers) at n=1, with projection shortcuts and a 1-channel input.  The default width, 8, is the one whose compare
+    fits the 2-core machine in an hour: width 16 trains ~3x slower (docs/results.md "Beyond MNIST")."""
+
+    input_shape = (1, 28, 28)
+
+    def __init__(self, num_classes: int = 10, width: int = 8):
+        super().__init__()
+        self.num_classes = num_classes
+        self.conv1 = nn.Conv2d(self.input_shape[0], width, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.layer1 = BasicBlock(width, width, 1)
+        self.layer2 = BasicBlock(width, 2 * width, 2)
+        self.layer3 = BasicBlock(2 * width, 4 * width, 2)
+        self.fc = nn.Linear(4 * width, num_classes)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
 class AlexNet(nn.Module):
     """CaffeNet layer shapes (227x227 input, grouped conv2/4/5); for cost modeling."""
 
@@ -236,6 +263,7 @@ MODELS = {
     "digits_cnn": DigitsCNN,
     "vgg16": VGG16,
     "resnet18": ResNet18,
+    "resnet8": ResNet8,
     "alexnet": AlexNet,
     "vit_tiny": ViTTiny,
 }

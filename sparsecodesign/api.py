@@ -39,7 +39,7 @@ def prune(model, data, config, out: str | Path, *, data_dir: str | Path | None =
 
     ``model``: a zoo name (``"digits_cnn"``, ``"lenet5"``), ``"module:callable"`` / ``"file.py:callable"``, or an
     ``nn.Module`` (it needs an ``input_shape`` attribute or a first layer that fixes it).  ``data``: a built-in
-    data set name (``"digits"``; ``"mnist"``, ``"cifar10"``, ``"imagefolder"`` with ``data_dir``) or a
+    data set name (``"digits"``; ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"``, ``"imagefolder"`` with ``data_dir``) or a
     ``pruning.data.Dataset``.  ``config``: a dict, a YAML path, a ``PruneConfig``, or None for the shipped default.
     ``validation_fraction``: the share of the training data held out as the validation split (default
     ``pruning.defaults.VALIDATION_FRACTION``, 0.1; a seeded draw, ``config.seed``); every accuracy the job measures

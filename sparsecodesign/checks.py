@@ -356,7 +356,7 @@ HARDWARE_ONE = OneOf("a preset name, a hardware YAML path or an Accelerator", ki
 HARDWARE = OneOf("a preset name, 'a,b', a hardware YAML path, an Accelerator or a non-empty list of them", True,
                  kinds=(ACCELERATOR,), path=True, many=True, fspath=True)
 HARDWARE_NAME = OneOf("a preset name or a hardware YAML path", path=True, fspath=True)
-DATA = DataArg("a data set name ('digits', 'mnist', 'cifar10', 'imagefolder', 'npz') or a pruning.data.Dataset",
+DATA = DataArg("a data set name ('digits', 'mnist', 'fashion_mnist', 'cifar10', 'imagefolder', 'npz') or a pruning.data.Dataset",
               kinds=("pruning.data.Dataset", "pruning.data.StreamDataset"))
 PRUNE_CONFIG = OneOf("a dict, a YAML path or a PruneConfig", True, kinds=("pruning.config.PruneConfig", "builtins.dict"),
                      path=True)
@@ -471,7 +471,7 @@ def validated(fn: Callable) -> Callable:
 
 # ================================================================ options with no effect in a combination
 DRAWING_ENGINES = ("eie", "scnn")
-FILE_DATASETS = ("mnist", "cifar10", "imagefolder", "npz")   # pruning.data's data sets read from --data-dir   # the engines that draw input-activation patterns from act_seed
+FILE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "imagefolder", "npz")   # pruning.data's data sets read from --data-dir   # the engines that draw input-activation patterns from act_seed
 CLI_NAMES = {"hardware": "--hw", "wait_idle_s": "--wait-idle", "data": "--dataset"}
 
 
@@ -539,7 +539,7 @@ UNUSED: dict[str, tuple[Unused, ...]] = {
     ),
     "prune": (
         Unused("data_dir", "data", lambda c: c.get("data") not in FILE_DATASETS,
-               "only mnist, cifar10, imagefolder and npz are read from files; digits is scikit-learn's, a loaded "
+               "only mnist, fashion_mnist, cifar10, imagefolder and npz are read from files; digits is scikit-learn's, a loaded "
                "data set is already read"),
     ),
 }

@@ -475,13 +475,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("prune", parents=[common],
                         help="ADMM-prune and quantize a model; write a pruned-model artifact")
     pr.add_argument("--model", metavar="NAME|MODULE:CALLABLE|FILE.py:CALLABLE",
-                    help="zoo model (default: digits_cnn for digits, lenet5 for mnist; required for imagefolder and "
+                    help="zoo model (default: digits_cnn for digits, lenet5 for mnist and fashion_mnist; required for imagefolder and "
                          "npz) or your own: a callable returning an nn.Module (runs that code; called with "
                          "num_classes= when it takes it)")
     pr.add_argument("--input-shape", metavar="C,H,W", type=checks.SHAPE.option, help="your model's input sample shape, when neither the model "
                                                            "nor its module has an input_shape attribute")
     pr.add_argument("--dataset", default="digits", choices=sorted([*DEFAULT_MODEL, *USER_DATASETS]))
-    pr.add_argument("--data-dir", help="the data set's files (mnist, cifar10: a directory; imagefolder: DIR with "
+    pr.add_argument("--data-dir", help="the data set's files (mnist, fashion_mnist, cifar10: a directory; imagefolder: DIR with "
                                        "train/<class>/*.png and test/<class>/*.png; npz: FILE.npz with x_train, "
                                        "y_train, x_test, y_test)")
     pr.add_argument("--workers", type=checks.LOADER_WORKERS.option, help="imagefolder: DataLoader worker processes (0..64, "
@@ -595,7 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="your model (MODULE:CALLABLE, FILE.py:CALLABLE): traced (default: every GEMM it runs) or "
                          "modules (its Conv2d/Linear list, a Linear as one token); zoo CNNs: their module list, vit_tiny: traced")
     cp.add_argument("--dataset", choices=sorted([*DEFAULT_MODEL, "npz"]))
-    cp.add_argument("--data-dir", help="mnist, cifar10: a directory of their files; npz: FILE.npz with x_train, "
+    cp.add_argument("--data-dir", help="mnist, fashion_mnist, cifar10: a directory of their files; npz: FILE.npz with x_train, "
                                        "y_train, x_test, y_test")
     cp.add_argument("--bits", type=checks.BITS.option, help="weight bit-width for every structure: 1..16, or "
                                                               "32 = float")
