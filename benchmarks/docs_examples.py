@@ -37,6 +37,7 @@ def shell_line(cmd: str, mnist: Path | None, tiny: bool) -> str:
         return " ".join([f"{sys.executable} -m sparsecodesign.cli", *map(_quote, argv)])
     cmd = re.sub(r"(^|\s)PYTHONPATH=\.\s", r"\1", cmd)   # this tree is on PYTHONPATH already
     if mnist is not None:
+        cmd = re.sub(r"\.\./shared/data/fashion-mnist\b", str(mnist.parent / "fashion-mnist"), cmd)  # its sibling
         cmd = re.sub(r"(\.\./shared/data/mnist|(?<=--data-dir )DIR)\b", str(mnist), cmd)
     cmd = re.sub(r"(?<![\w/])(benchmarks|tests/fixtures)/", lambda m: f"{ROOT}/{m[1]}/"
                  if m[1] == "benchmarks" else f"{m[1]}/", cmd)
