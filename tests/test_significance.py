@@ -162,3 +162,25 @@ def test_holm_invariants(p):
     assert all(q >= v - 1e-15 for q, v in zip(adj, p))                # never below the raw p
     order = sorted(range(len(p)), key=lambda i: p[i])
     assert all(adj[order[i]] <= adj[order[i + 1]] + 1e-15 for i in range(len(p) - 1))  # order kept
+
+
+# ------------------------------------------------------------------- the benchmark's budget and its verdicts
+def test_methods_benchmark_gives_every_method_the_same_budget():
+    from benchmarks.methods_significance import METHODS, TARGETS, pruned
+    from pruning.config import PruneConfig
+    for target in TARGETS:
+        configs = [PruneConfig.from_dict(pruned(m, target, 3).config).to_dict() for m in METHODS]
+        for c in configs:
+            c.pop("method")
+        assert all(c == configs[0] for c in configs[1:])
+
+
+def test_methods_benchmark_verdict_says_when_not_significant():
+    from benchmarks.methods_significance import verdict
+    base = {"target": "authors71", "method": "magnitude", "mcnemar": [mcnemar_counts(12, 9, 10000)] * 5}
+    not_sig = {**base, "paired": paired_comparison([99.1, 99.0, 99.2, 98.9, 99.1], [99.0, 99.1, 99.0, 98.9, 99.0]),
+               "p_holm": 0.6}
+    assert "ADMM's advantage is not significant" in verdict("mnist", not_sig)
+    assert "significant on 0 of 5 seeds" in verdict("mnist", not_sig)
+    sig = {**not_sig, "p_holm": 0.01}
+    assert "ADMM is better, significantly" in verdict("mnist", sig)
