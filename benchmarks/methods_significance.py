@@ -139,6 +139,7 @@ def execute(run: Run, out: str, dataset: str, data_dir: str) -> str:
     out_p, target = Path(out), Path(out) / run.name
     data = load(dataset, data_dir)
     if not (target / "manifest.json").exists():
+        wait_for(out_p / run.init) if run.init is not None else None
         torch.manual_seed(run.seed)
         model = build_model("lenet5")
         if run.init is not None:
@@ -152,6 +153,15 @@ def execute(run: Run, out: str, dataset: str, data_dir: str) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, correctness(load_artifact(target).model, data.test_x, data.test_y), allow_pickle=False)
     return run.name
+
+
+def wait_for(init: Path, timeout_s: float = 3600.0) -> None:
+    """Until the dense run a pruned run starts from has its artifact (one pool runs both; dense runs come first)."""
+    t = time.monotonic()
+    while not (init / "manifest.json").exists():
+        if time.monotonic() - t > timeout_s:
+            raise RuntimeError(f"{init}: no manifest.json after {timeout_s:.0f} s")
+        time.sleep(5)
 
 
 def check_reused(runs: list[Run], out: Path) -> None:
@@ -307,9 +317,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if not args.report_only:
-        execute_all([dense(s) for s in seeds], out, args.dataset, args.data_dir, args.jobs)
-        execute_all([pruned(m, t, s) for s in seeds for t in TARGETS for m in METHODS], out, args.dataset,
-                    args.data_dir, args.jobs)
+        # one pool, dense runs first, then the pruned runs seed by seed (a partial table has whole seeds)
+        execute_all([dense(s) for s in seeds] + [pruned(m, t, s) for s in seeds for t in TARGETS for m in METHODS],
+                    out, args.dataset, args.data_dir, args.jobs)
     print(report(args.dataset, out, seeds))
     print(f"wall this invocation {time.perf_counter() - t0:.0f} s; one thread per run, --jobs {args.jobs}")
 
