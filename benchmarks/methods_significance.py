@@ -175,6 +175,16 @@ def check_reused(runs: list[Run], out: Path) -> None:
                                  f"({'; '.join(changes[:3])}); delete that directory or choose another --out")
 
 
+def schedule(seeds: list[int], targets: list[str]) -> list[Run]:
+    """The runs in the order one pool takes them: seed s's pruned runs come after dense s and dense s + 1, so a
+    stopped job leaves whole seeds and a pruned run never waits long for its dense model."""
+    order = [dense(seeds[0])]
+    for i, s in enumerate(seeds):
+        order += [dense(seeds[i + 1])] if i + 1 < len(seeds) else []
+        order += [pruned(m, t, s) for t in targets for m in METHODS]
+    return order
+
+
 def execute_all(runs: list[Run], out: Path, dataset: str, data_dir: str, jobs: int) -> None:
     check_reused(runs, out)
     todo = [r for r in runs if not correct_path(out, r).exists()]
@@ -306,9 +316,13 @@ def main() -> None:
     ap.add_argument("--out", default="runs/methods_sig")
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--targets", default=",".join(TARGETS), help=f"of {', '.join(TARGETS)}")
     ap.add_argument("--report-only", action="store_true", help="tables from the runs that exist; trains nothing")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    if not targets or any(t not in TARGETS for t in targets):
+        raise SystemExit(f"--targets {args.targets!r}: allowed: a comma-separated subset of {', '.join(TARGETS)}")
     out = Path(args.out) / args.dataset
     try:   # read (and check) the data once before anything trains
         load(args.dataset, args.data_dir)
@@ -317,9 +331,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if not args.report_only:
-        # one pool, dense runs first, then the pruned runs seed by seed (a partial table has whole seeds)
-        execute_all([dense(s) for s in seeds] + [pruned(m, t, s) for s in seeds for t in TARGETS for m in METHODS],
-                    out, args.dataset, args.data_dir, args.jobs)
+        execute_all(schedule(seeds, targets), out, args.dataset, args.data_dir, args.jobs)
     print(report(args.dataset, out, seeds))
     print(f"wall this invocation {time.perf_counter() - t0:.0f} s; one thread per run, --jobs {args.jobs}")
 
