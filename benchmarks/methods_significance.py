@@ -280,7 +280,7 @@ def markdown(s: dict) -> str:
             mc = "; ".join(f"{x.b}/{x.c} ({x.p:.2g})" for x in c["mcnemar"])
             sig = f"{sum(x.p < 0.05 for x in c['mcnemar'])} of {len(c['mcnemar'])}"
             if p is None:
-                lines.append(row + f" | | | | | {mc} | {sig} |")
+                lines.append(row + f" | | | | {mc} | {sig} |")
                 continue
             lines.append(row + f" {p.mean_diff:+.3f} [{p.ci95[0]:+.3f}, {p.ci95[1]:+.3f}] | {p.p:.3g} | "
                                f"{c['p_holm']:.3g} | {p.dz:+.2f} [{p.dz_ci95[0]:+.2f}, {p.dz_ci95[1]:+.2f}] | "
