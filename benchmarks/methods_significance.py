@@ -203,8 +203,17 @@ def run_row(dataset: str, run: Run, out: Path) -> dict:
     return {"dataset": dataset, "run": run.name, "method": run.method, "target": run.target, "seed": run.seed,
             "compression": m["totals"]["compression"], "val_acc": m["accuracy"]["pruned"],
             "test_correct": int(correct.sum()), "test_n": int(correct.size), "test_acc": float(correct.mean()),
+            "val_after_hard_prune": hard_prune_accuracy(out / run.name),
             "admm_steps_converged": f"{sum(c['converged'] for c in conv)}/{len(conv)}" if conv else "",
+            "admm_worst_primal_rel": m["admm_convergence_summary"]["worst"]["primal_rel"] if conv else "",
             "wall_s": round(sum(v for k, v in m["timings_s"].items() if k != "total_this_process"), 1)}
+
+
+def hard_prune_accuracy(run_dir: Path) -> float | str:
+    """Validation accuracy right after the hard prune, before retraining (the run's training_log.csv)."""
+    with open(run_dir / "training_log.csv", newline="") as f:
+        acc = [r["test_acc"] for r in csv.DictReader(f) if r["stage"] == "hard_prune"]
+    return float(acc[-1]) if acc else ""
 
 
 def mean_ci(xs: list[float]) -> tuple[float, float]:
