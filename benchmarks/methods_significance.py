@@ -9,7 +9,8 @@ Reduced recipe (declared; a full authors' run is ~100 epochs, too slow for 5 see
 2 data sets on the shared 2 cores).  Sized from benchmarks/epoch_time.py on this machine under load (one
 thread, nice 19): 21.1 s per plain epoch of 60,000 images, 21.8 s with the ADMM penalty, 27.8 s distilled; so
 ~19 s / ~25 s on the 55,000 training images, ~650 s of one core per seed (dense + 6 pruned runs), ~55 min of
-one core for 5 seeds of one data set:
+one core for 5 seeds of one data set (measured later under a heavier load, load average 6-13: 8,157 s of run
+time for the MNIST table, 4,356 s wall with --jobs 2; docs/results.md):
 * dense: 4 epochs, Adam lr 1e-3, batch 256, cosine schedule (per seed; fc2 kept dense).
 * pruning phase: one step (schedule [1.0]) x 2 rounds x 1 epoch = 2 training epochs, Adam lr 1e-3 reset every
   round.
@@ -44,7 +45,7 @@ script stops naming the fields). ``--report-only`` writes the tables from the ru
 three methods done for a target).
 
 Usage: python benchmarks/methods_significance.py --dataset mnist --data-dir ../shared/data/mnist \
-           --out runs/methods_sig --seeds 0,1,2,3,4 --jobs 2
+           --out runs/methods_sig --seeds 0,1,2,3,4 --jobs 2 [--targets authors71,filter75] [--report-only]
        (--dataset fashion-mnist --data-dir ../shared/data/fashion-mnist: the same IDX format, checked against
        the data directory's SHA256SUMS)
 """
