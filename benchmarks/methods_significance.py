@@ -68,7 +68,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.significance import holm, mcnemar, paired_comparison, t_quantile  # noqa: E402
-from benchmarks.lenet5_mnist import config_changes, dense_run, effective, split  # noqa: E402
+from benchmarks.lenet5_mnist import check_reused, dense_run, split  # noqa: E402  (check_reused: any run with .name, .config)
 from pruning.artifact import load_artifact, read_manifest  # noqa: E402
 from pruning.config import PruneConfig  # noqa: E402
 from pruning.data import Dataset, DataError, load_mnist  # noqa: E402
@@ -163,17 +163,6 @@ def wait_for(init: Path, timeout_s: float = 3600.0) -> None:
         if time.monotonic() - t > timeout_s:
             raise RuntimeError(f"{init}: no manifest.json after {timeout_s:.0f} s")
         time.sleep(5)
-
-
-def check_reused(runs: list[Run], out: Path) -> None:
-    """Stop with one line if a run directory to be reused was made with another config than the run asks for."""
-    for r in runs:
-        if (out / r.name / "manifest.json").exists():
-            changes = config_changes(effective(read_manifest(out / r.name)["config"]),
-                                     effective(PruneConfig.from_dict(r.config).to_dict()))
-            if changes:
-                raise SystemExit(f"{out / r.name}: made with another config than run {r.name!r} now asks for "
-                                 f"({'; '.join(changes[:3])}); delete that directory or choose another --out")
 
 
 def schedule(seeds: list[int], targets: list[str]) -> list[Run]:
