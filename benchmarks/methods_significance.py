@@ -68,7 +68,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.significance import holm, mcnemar, paired_comparison, t_quantile  # noqa: E402
-from benchmarks.lenet5_mnist import check_reused, dense_run, split  # noqa: E402  (check_reused: any run with .name, .config)
+from benchmarks.lenet5_mnist import check_reused, dense_run, split  # noqa: E402
 from pruning.artifact import load_artifact, read_manifest  # noqa: E402
 from pruning.config import PruneConfig  # noqa: E402
 from pruning.data import Dataset, DataError, load_mnist  # noqa: E402

@@ -14,6 +14,7 @@ from pruning.pipeline import run_prune
 from pruning.purification import compact, coupled_masks, purify
 from pruning.structures import Structure
 from sparsesim.trace import flop_counter_macs, trace_model
+from test_purification import _randomize_bn   # BN statistics, scales and shifts drawn (shared helper)
 
 MACS_PER_IMAGE = 2_364_864   # 9 convolutions + the Linear at width 8, 1x28x28 (FlopCounterMode / 2)
 
@@ -69,15 +70,6 @@ def test_every_structures_global_plan_runs(structure, tmp_path):
     pruned = sum(e["weight_shape"][0] * e["gemm"]["K"] - e["nonzeros"] for e in layers.values())
     total = sum(e["weight_shape"][0] * e["gemm"]["K"] for e in layers.values())
     assert pruned / total >= (0.45 if structure != "nm" else 0.4)   # nm: the stem (dense) is 0.2% of the weights
-
-
-def _randomize_bn(model):
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            with torch.no_grad():
-                m.running_mean.uniform_(-1, 1)
-                m.running_var.uniform_(0.5, 2)
-                m.bias.uniform_(-0.5, 0.5)
 
 
 def test_filter_pruning_purifies_exactly_across_the_residual_adds():
