@@ -29,10 +29,12 @@ def every_rule_section(summary: dict) -> list[str]:
     rules = summary.get("rules")
     if not rules or not rules["table"]:
         return []
-    head = ["platform", *[f"{r}: winner; answer (ns / best structured)" for r in rules["rules"]], "answer holds",
-            "winner holds"]
+    several = len(rules["rules"]) > 1
+    head = ["platform", *[f"{r}: winner; answer (ns / best structured)" for r in rules["rules"]],
+            *(["answer holds", "winner holds"] if several else [])]
     body = [[t["platform"], *[_cell(t["cells"].get(r)) for r in rules["rules"]],
-             "yes" if t["answer_holds"] else "**flips**", "yes" if t["winner_holds"] else "no"] for t in rules["table"]]
+             *(["yes" if t["answer_holds"] else "**flips**", "yes" if t["winner_holds"] else "no"] if several else [])]
+            for t in rules["table"]]
     lines = ["## The verdict under every budget rule", "", EVERY_RULE_NOTE, "", f"**{rules['summary']}.**", "",
              _table(head, body)]
     if rules["flips"]:

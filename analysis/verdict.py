@@ -370,5 +370,8 @@ def every_rule(rule_rows: dict[str, list[dict]], threshold: float) -> dict:
     holds = sum(t["answer_holds"] for t in table)
     summary = (f"Under {', '.join(rules)}: the non-structured-vs-structured answer holds on {holds} of {n} platforms; "
                f"the cheapest structure is the same on {sum(t['winner_holds'] for t in table)} of {n}")
+    if len(rules) == 1:   # nothing to hold or flip against
+        summary = (f"Only the {rules[0]} rule was searched, so whether these verdicts survive another budget rule "
+                   "is not tested in this run")
     missing = [r for r in RULES if r not in rules]
     return {"rules": rules, "missing": missing, "table": table, "flips": flips, "summary": summary}

@@ -168,3 +168,13 @@ def test_the_cost_rule_keeps_the_cheapest_matched_allocation_any_search_found():
     assert out["nonstructured"]["found_by"] == "cost"
     assert out["column"]["found_by"] == "uniform" and out["column"]["budget"] == "cost"
     assert all(r["platform"] == "a" for r in out.values())   # b has no cost search
+
+
+def test_one_rule_claims_nothing_holds_across_rules():
+    from analysis.report_rules import every_rule_section
+
+    dense = [_row("a", "dense", 100.0, "dense", 0.0, 1.0)]
+    out = every_rule({"global": dense + [_row("a", "nonstructured", 30.0), _row("a", "filter", 60.0)]}, 0.05)
+    assert out["summary"].startswith("Only the global rule was searched")
+    text = "\n".join(every_rule_section({"rules": out}))
+    assert "answer holds" not in text and "Not searched in this run: uniform, cost" in text
