@@ -106,7 +106,10 @@ def test_zero_skipping_engines_never_costlier_as_zeros_are_added(layer, engine, 
         pe = hw.pe
         _, iterations = sigma_cycles(layer, pe.num_pes, pe.params.distribution_bw(pe), pe.params.reduction_bw(pe),
                                      pe.params.iteration_overhead_cycles)
-        slack = iterations * (layer.columns + 1)
+        # one round per iteration was falsified (2026-12-07: M=29, K=4, N=1, batch 3, a 3x4 SIGMA, 4-bit: 23 vs
+        # 18 + 4 cycles; packing one more row into an iteration also lengthens its streaming, by up to N + 1 a
+        # row): two rounds per iteration is an observed bound, not a derived one (issue note 30)
+        slack = 2 * iterations * (layer.columns + 1)
         assert b["compute_cycles"] <= a["compute_cycles"] + slack
     else:
         for key in ("cycles", "compute_cycles"):
