@@ -57,7 +57,7 @@ from .compare_config import (
     CompareError,
     budget_independent,
     budget_modes,
-    COST_LADDER_STEPS,
+    COST_LADDER_FRACTIONS,
     check_coupled,
     cost_budget,
     cost_platforms,
@@ -398,7 +398,7 @@ def _run_cost_tasks(ctx: _Search, tasks: list) -> list[dict]:
 def cost_ladder(curves, reference: dict) -> tuple[float, ...]:
     """A cost search's ladder: the share of the platform's reducible cost the reference (global) model removes,
     where the cost-aware allocation keeps at least the value the global one kept at the same cost, then two steps
-    toward the cheapest (the config's ladder's count, ``COST_LADDER_STEPS``)."""
+    toward the cheapest (``COST_LADDER_FRACTIONS`` of the way from there)."""
     import numpy as np
 
     start = 0.5
@@ -410,8 +410,7 @@ def cost_ladder(curves, reference: dict) -> tuple[float, ...]:
         cost = sum(float(curves.at(n, np.array([1.0 - ratios.get(n, 0.0)]))[0]) for n in names)
         if dense > cheapest:
             start = min(max((dense - cost) / (dense - cheapest), 0.05), 0.9)
-    steps = [start + (1 - start) * f for f in (0.0, 0.5, 0.8)][:COST_LADDER_STEPS]
-    return tuple(round(r, 4) for r in steps)
+    return tuple(round(start + (1 - start) * f, 4) for f in COST_LADDER_FRACTIONS)
 
 
 def _search_in_process(cfg: CompareConfig, out: str, budget: str, structure: str,

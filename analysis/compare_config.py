@@ -300,7 +300,7 @@ def training_budget(cfg: CompareConfig) -> tuple[int, int]:
     per_search = len(cfg.ladder) + 1 + cfg.bisections
     probes = sum(1 if s == "nm" else per_search * (1 if s in COUPLED else modes) for s in cfg.structures)
     if "cost" in budget_modes(cfg):   # a search per platform (fewer where platforms share one: analysis.cost_curves)
-        per_cost = COST_LADDER_STEPS + 1 + cfg.bisections
+        per_cost = len(COST_LADDER_FRACTIONS) + 1 + cfg.bisections
         probes += per_cost * len(cost_platforms(cfg)) * sum(s != "nm" and s not in COUPLED for s in cfg.structures)
     probes += cfg.hil_probes if cfg.hil_preset else 0
     return probes, probes * probe_epochs(cfg) + cfg.pretrain_epochs
@@ -321,7 +321,8 @@ def resume_conflicts(old: dict, cfg: CompareConfig) -> list[str]:
     return [f"{k}: {short(diff[k][0], 40)} -> {short(diff[k][1], 40)}" for k in PROBE_FIELDS if k in diff]
 
 
-COST_LADDER_STEPS = 3   # a cost search's ladder: from the global model's cost share upward (analysis.compare)
+COST_LADDER_FRACTIONS = (0.0, 0.5, 0.8)   # a cost search's ladder: from the global model's cost share s, the
+                                          # rungs s + f (1 - s) (analysis.compare.cost_ladder)
 
 
 def cost_platforms(cfg: CompareConfig) -> tuple[str, ...]:

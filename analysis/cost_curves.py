@@ -33,10 +33,10 @@ from sparsesim.analytical import evaluate as simulate
 from sparsesim.traced_workloads import traced_workloads
 from sparsesim.workload import from_model
 
+from .compare_config import COST_METRICS
 from .simulation import with_act_seed
 
 DENSITIES = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.85, 1.0)
-COST_METRICS = ("energy", "latency", "edp")
 SHARE_TOLERANCE = 0.02
 
 
@@ -54,7 +54,7 @@ def _structure(kind: str, ratio: float, cfg) -> Structure:
     return Structure(kind, ratio, block=tuple(cfg.block), n=cfg.nm[0], m=cfg.nm[1])
 
 
-def _layer_costs(table, platform: str, layers: list[str], metric: str) -> dict[str, tuple[float, float]]:
+def _layer_costs(table, platform: str, layers: list[str]) -> dict[str, tuple[float, float]]:
     """(energy_pj, cycles) per pooled layer on ``platform``, a reused module's rows summed."""
     out = {n: [0.0, 0.0] for n in layers}
     for r in table.select(platform).rows():
@@ -84,7 +84,7 @@ def cost_curves(cfg, model: torch.nn.Module, structure: str, layers: list[str], 
             ws = (traced_workloads(model, example, cfg.batch, cfg.bits, calibration)[0] if cfg.traced else
                   from_model(model, example, batch=cfg.batch, weight_bits=cfg.bits, calibration=calibration))
             table = simulate(with_act_seed(ws, cfg.act_seed), accs)
-            points.append({a.name: _layer_costs(table, a.name, layers, metric) for a in accs})
+            points.append({a.name: _layer_costs(table, a.name, layers) for a in accs})
     finally:
         with torch.no_grad():
             for n in layers:

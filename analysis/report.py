@@ -13,22 +13,10 @@ from . import plots
 from .matrix import cost_matrix
 from .matrix_html import matrix_table
 from .stats import Accuracy, Resolution
+from .markdown import fmt as _fmt
+from .markdown import md_table as _md_table
 from .report_rules import cost_rule_section, every_rule_section
 from .verdict import label
-
-
-def _fmt(v, spec=".3g"):
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return format(v, spec)
-    return str(v)
-
-
-def _md_table(head: list[str], body: list[list]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in body]
-    return "\n".join(lines)
 
 
 def _acc(d: dict | None) -> str:

@@ -176,7 +176,8 @@ def _measured_rows(cfg, chosen: ChosenModel, log, device: str = "cpu") -> list[d
 
 def build_tables(cfg, out: Path, models: list[ChosenModel], results: dict, accs: list[Accelerator], full, log,
                  calibration=None) -> dict:
-    """results.csv rows, Pareto points, break-even curves, HIL and verdicts; ``models[0]`` is the dense model."""
+    """results.csv rows (the caller writes them, ``write_results_csv``, once every budget rule is priced), Pareto
+    points, break-even curves, HIL and verdicts; ``models[0]`` is the dense model."""
     dense = models[0]
     rows: list[dict] = []
     layer_tables = {}
@@ -193,7 +194,6 @@ def build_tables(cfg, out: Path, models: list[ChosenModel], results: dict, accs:
         r["speedup_vs_dense"] = d["latency_s"] / r["latency_s"] if d and r.get("latency_s") else None
         r["energy_vs_dense"] = (r["energy_pj"] / d["energy_pj"] if d and r.get("energy_pj") is not None
                                 and d.get("energy_pj") else None)
-    write_results_csv(out / "results.csv", rows)
     pareto = pareto_points(cfg, results, dense, dense_by_platform, accs, calibration)
     breakeven = breakeven_curves(cfg, dense.path, accs, rows, results, calibration)
     if cfg.measure_cpu:

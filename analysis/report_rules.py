@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from .markdown import md_table
 from .verdict import RULE_TEXT, RULES, label
 
 EVERY_RULE_NOTE = ("A budget rule decides how a structure's pruning is shared out across layers: *uniform* gives every "
@@ -36,7 +37,7 @@ def every_rule_section(summary: dict) -> list[str]:
              *(["yes" if t["answer_holds"] else "**flips**", "yes" if t["winner_holds"] else "no"] if several else [])]
             for t in rules["table"]]
     lines = ["## The verdict under every budget rule", "", EVERY_RULE_NOTE, "", f"**{rules['summary']}.**", "",
-             _table(head, body)]
+             md_table(head, body)]
     if rules["flips"]:
         lines += ["", "Where the answer flips, and the numbers that flip it:", ""] + [f"- {f}." for f in rules["flips"]]
     if rules["missing"]:
@@ -76,9 +77,5 @@ def cost_rule_section(summary: dict) -> list[str]:
             "layers by weight magnitude, which can miss an allocation the uniform or global search found. A layer's curve is measured with every layer at the "
             "same density (a model assumption where one layer's pruning changes its neighbour's cost); the models "
             "below are priced on their real patterns.", "",
-            _table(["platform", "structure", "cost ratio", "compression", "status", "energy vs dense", "from"], body)]
+            md_table(["platform", "structure", "cost ratio", "compression", "status", "energy vs dense", "from"], body)]
 
-
-def _table(head: list[str], body: list[list]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in body])
