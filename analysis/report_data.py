@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -74,6 +75,104 @@ class ChosenModel:
                 "test_over_tolerance": self.test_over_tolerance}
 
 
+ACCURACY_KEYS = ("accuracy_status", "val_accuracy", "n_val", "val_ci_low", "val_ci_high", "val_loss_pp", "test_accuracy",
+                 "n_test", "test_ci_low", "test_ci_high", "test_loss_pp", "test_loss_ci_low_pp", "test_loss_ci_high_pp",
+                 "test_over_tolerance")
+COST_KEYS = ("storage_bits", "storage_weight_bits", "storage_index_bits", "storage_padding_bits", "storage_pointer_bits",
+             "macs_useful", "energy_pj", "energy_dram_pj", "energy_sram_pj", "energy_rf_pj", "energy_mac_pj",
+             "energy_index_pj", "energy_clock_pj", "cycles", "compute_cycles", "stall_cycles", "latency_s", "utilization")
+QUALITY_KEYS = ("threads", "load_start", "load_end", "cores", "latency_iqr_rel", "latency_max_over_min", "latency_drift",
+                "cpu_share", "timing_trusted", "timing_note")   # accel_models.machine_load's TimingQuality.to_row()
+# the keys each kind of row carries, in the order summary.json has always held them
+SIM_ROW_KEYS = ("model", "structure", "platform", "kind", "engine", "zero_handling", "ratio", "compression",
+                *ACCURACY_KEYS, "weight_bits", "weight_bits_mixed", *COST_KEYS, "cycles_validated_by",
+                "traffic_validated_by", "energy_validated_by", "unvalidated", "note")
+MEASURED_ROW_KEYS = ("model", "structure", "platform", "kind", "engine", "ratio", "compression", *ACCURACY_KEYS,
+                     "weight_bits", "latency_s", "latency_p25_s", "latency_p75_s", *QUALITY_KEYS, "note")
+MEASURED_KINDS = ("cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class PricedRow:
+    """One model on one platform: a simulated row (a preset) or a measured one (``kind`` cpu or gpu); the fields
+    are results.csv's columns (``ROW_KEYS``) and the few more summary.json holds.  ``as_row()``: the mapping."""
+
+    model: str | None = None
+    structure: str | None = None
+    budget: str | None = None   # the rule whose search found the model's allocation (deciding and cost rows)
+    platform: str | None = None
+    kind: str | None = None
+    engine: str | None = None
+    ratio: float | None = None
+    compression: float | None = None
+    accuracy_status: str | None = None
+    val_accuracy: float | None = None
+    n_val: int | None = None
+    val_ci_low: float | None = None
+    val_ci_high: float | None = None
+    val_loss_pp: float | None = None
+    test_accuracy: float | None = None
+    n_test: int | None = None
+    test_ci_low: float | None = None
+    test_ci_high: float | None = None
+    test_loss_pp: float | None = None
+    test_loss_ci_low_pp: float | None = None
+    test_loss_ci_high_pp: float | None = None
+    test_over_tolerance: bool | None = None
+    weight_bits: int | None = None
+    weight_bits_mixed: str | None = None
+    storage_bits: float | None = None
+    storage_weight_bits: float | None = None
+    storage_index_bits: float | None = None
+    storage_padding_bits: float | None = None
+    storage_pointer_bits: float | None = None
+    macs_useful: float | None = None
+    energy_pj: float | None = None
+    energy_dram_pj: float | None = None
+    energy_sram_pj: float | None = None
+    energy_rf_pj: float | None = None
+    energy_mac_pj: float | None = None
+    energy_index_pj: float | None = None
+    energy_clock_pj: float | None = None
+    cycles: float | None = None
+    compute_cycles: float | None = None
+    stall_cycles: float | None = None
+    latency_s: float | None = None
+    latency_p25_s: float | None = None
+    latency_p75_s: float | None = None
+    latency_iqr_rel: float | None = None
+    threads: int | None = None
+    timing_trusted: bool | None = None
+    timing_note: str | None = None
+    utilization: float | None = None
+    energy_vs_dense: float | None = None
+    speedup_vs_dense: float | None = None
+    cycles_validated_by: str | None = None
+    traffic_validated_by: str | None = None
+    energy_validated_by: str | None = None
+    unvalidated: str | None = None
+    note: str | None = None
+    zero_handling: str | None = None   # simulated rows: how the platform skips zeros (not a results.csv column)
+    found_by: str | None = None   # cost rule: the search that found the cheapest matched allocation (not a results.csv column)
+    load_start: float | None = None
+    load_end: float | None = None
+    cores: int | None = None
+    latency_max_over_min: float | None = None
+    latency_drift: float | None = None
+    cpu_share: float | None = None
+
+    @property
+    def measured(self) -> bool:
+        return self.kind in MEASURED_KINDS
+
+    def as_row(self) -> dict:
+        """The row's mapping for results.csv and summary.json: the keys of its kind, its cost relative to dense,
+        then its budget and finder where set."""
+        keys = (*(MEASURED_ROW_KEYS if self.measured else SIM_ROW_KEYS), "speedup_vs_dense", "energy_vs_dense",
+                *(k for k in ("budget", "found_by") if getattr(self, k) is not None))
+        return {k: getattr(self, k) for k in keys}
+
+
 def _loaded(cfg, path: Path):
     """The artifact of the compared model: a zoo model by name, the user's rebuilt from ``cfg.model``."""
     return load_artifact_as(path, cfg.model, cfg.input_shape)
@@ -118,20 +217,16 @@ def workloads_line(cfg, model, input_shape) -> str:
     return f"module-list workloads: {module_share_line(from_model(model, example), model, example)}"
 
 
-def _sim_rows(cfg, chosen: ChosenModel, accs, calibration) -> tuple[list[dict], object]:
+def _sim_rows(cfg, chosen: ChosenModel, accs, calibration) -> tuple[list[PricedRow], object]:
     m = read_manifest(chosen.path)
     held = held_bits(m["layers"])   # the widths priced: the artifact's own (a mixed one: its widest, and the range)
     table = simulate(priced_workloads(cfg, chosen.path, calibration), accs)
     totals = table.totals()
-    cost_keys = ("storage_bits", "storage_weight_bits", "storage_index_bits", "storage_padding_bits",
-                 "storage_pointer_bits", "macs_useful", "energy_pj", "energy_dram_pj", "energy_sram_pj",
-                 "energy_rf_pj", "energy_mac_pj", "energy_index_pj", "energy_clock_pj", "cycles", "compute_cycles",
-                 "stall_cycles", "latency_s", "utilization")
-    rows = [{"model": cfg.model, "structure": chosen.structure, "platform": a.name, "kind": a.platform,
-             "engine": a.pe.engine, "zero_handling": zero_mode(a), "ratio": chosen.ratio, "compression": m["totals"]["compression"],
-             **chosen.accuracy_columns(), "weight_bits": held.widest,
-             "weight_bits_mixed": held.mixed_text(),
-             **{k: getattr(totals[a.name], k) for k in cost_keys}, **_validation_columns(a), "note": ""}
+    rows = [PricedRow(model=cfg.model, structure=chosen.structure, platform=a.name, kind=a.platform,
+                      engine=a.pe.engine, zero_handling=zero_mode(a), ratio=chosen.ratio,
+                      compression=m["totals"]["compression"], **chosen.accuracy_columns(), weight_bits=held.widest,
+                      weight_bits_mixed=held.mixed_text(), **{k: getattr(totals[a.name], k) for k in COST_KEYS},
+                      **_validation_columns(a), note="")
             for a in accs]
     return rows, table
 
@@ -147,7 +242,7 @@ def measured_devices() -> list[str]:
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-def _measured_rows(cfg, chosen: ChosenModel, log, device: str = "cpu") -> list[dict]:
+def _measured_rows(cfg, chosen: ChosenModel, log, device: str = "cpu") -> list[PricedRow]:
     """Whole-model latency on a real device, the variant that suits the structure, with its quartiles and
     trust flag (a loaded machine is warned about in one line; its timings are flagged, not dropped)."""
     structure = chosen.structure
@@ -167,61 +262,62 @@ def _measured_rows(cfg, chosen: ChosenModel, log, device: str = "cpu") -> list[d
     note = "; ".join(f"{v} {d.timing.median_s * 1e6:.0f} us" for v, d in meas.items())
     t = meas[variant].timing
     platform = f"cpu ({torch.get_num_threads()} threads)" if device == "cpu" else torch.cuda.get_device_name()
-    return [{"model": cfg.model, "structure": structure, "platform": platform,
-             "kind": "cpu" if device == "cpu" else "gpu", "engine": f"measured:{variant}", "ratio": chosen.ratio,
-             "compression": art.manifest["totals"]["compression"], **chosen.accuracy_columns(), "weight_bits": 32,
-             "latency_s": t.median_s, "latency_p25_s": t.p25_s, "latency_p75_s": t.p75_s, **t.quality.to_row(),
-             "note": f"batch {cfg.batch}; {note}; fastest: {best}"}]
+    return [PricedRow(model=cfg.model, structure=structure, platform=platform,
+                      kind="cpu" if device == "cpu" else "gpu", engine=f"measured:{variant}", ratio=chosen.ratio,
+                      compression=art.manifest["totals"]["compression"], **chosen.accuracy_columns(), weight_bits=32,
+                      latency_s=t.median_s, latency_p25_s=t.p25_s, latency_p75_s=t.p75_s, **t.quality.to_row(),
+                      note=f"batch {cfg.batch}; {note}; fastest: {best}")]
 
 
-def build_tables(cfg, out: Path, models: list[ChosenModel], results: dict, accs: list[Accelerator], full, log,
-                 calibration=None) -> dict:
-    """results.csv rows (the caller writes them, ``write_results_csv``, once every budget rule is priced), Pareto
-    points, break-even curves, HIL and verdicts; ``models[0]`` is the dense model."""
-    dense = models[0]
-    rows: list[dict] = []
+def price_models(cfg, models: list[ChosenModel], accs: list[Accelerator], log=None,
+                 calibration=None) -> tuple[list[PricedRow], dict]:
+    """Every model simulated on every platform (``models[0]`` is dense), each row with its cost relative to dense
+    on the same platform; and the per-layer tables by structure (hardware in the loop reads them)."""
+    rows: list[PricedRow] = []
     layer_tables = {}
     for chosen in models:
         sim, layer_tables[chosen.structure] = _sim_rows(cfg, chosen, accs, calibration)
         rows += sim
-        if cfg.measure_cpu:
-            for device in measured_devices():
-                rows += _measured_rows(cfg, chosen, log, device)
-        log(f"[price] {chosen.structure}: ratio {chosen.ratio:.3f}, test accuracy {chosen.test.text()}")
-    dense_by_platform = {r["platform"]: r for r in rows if r["structure"] == "dense"}
-    for r in rows:
-        d = dense_by_platform.get(r["platform"])
-        r["speedup_vs_dense"] = d["latency_s"] / r["latency_s"] if d and r.get("latency_s") else None
-        r["energy_vs_dense"] = (r["energy_pj"] / d["energy_pj"] if d and r.get("energy_pj") is not None
-                                and d.get("energy_pj") else None)
-    pareto = pareto_points(cfg, results, dense, dense_by_platform, accs, calibration)
-    breakeven = breakeven_curves(cfg, dense.path, accs, rows, results, calibration)
-    if cfg.measure_cpu:
-        breakeven["cpu_sweep"] = cpu_sweep(cfg, dense.path)
-        breakeven["cpu_breakeven"] = break_even([r["ratio"] for r in breakeven["cpu_sweep"]],
-                                                [r["csr_speedup"] for r in breakeven["cpu_sweep"]])
-    hil = (hardware_in_the_loop(cfg, out, models, layer_tables, accs, full, log, calibration)
-           if cfg.hil_preset else None)
-    return {"rows": rows, "pareto": pareto, "breakeven": breakeven, "hil": hil,
-            "verdicts": make_verdicts(rows, cfg.tie_threshold)}
+        if log is not None:
+            log(f"[price] {chosen.structure}: ratio {chosen.ratio:.3f}, test accuracy {chosen.test.text()}")
+    return vs_dense(rows), layer_tables
 
 
-def priced_verdicts(cfg, models: list[ChosenModel], accs: list[Accelerator], calibration=None) -> tuple[list, list]:
+def measure_models(cfg, models: list[ChosenModel], log) -> list[PricedRow]:
+    """Every model timed on this machine's devices (CPU, and the GPU where there is one), each row with its speedup
+    over the dense model on the same device."""
+    return vs_dense([r for chosen in models for device in measured_devices()
+                     for r in _measured_rows(cfg, chosen, log, device)])
+
+
+def vs_dense(rows: list[PricedRow]) -> list[PricedRow]:
+    """Each row with ``speedup_vs_dense`` and ``energy_vs_dense``: over the dense row of its platform (None where
+    that platform has no dense row, or either cost is missing or zero)."""
+    dense = {r.platform: r for r in rows if r.structure == "dense"}
+
+    def ratio(num, den):
+        return num / den if num is not None and den else None
+
+    return [replace(r, speedup_vs_dense=ratio(getattr(dense.get(r.platform), "latency_s", None), r.latency_s)
+                    if r.latency_s else None,
+                    energy_vs_dense=ratio(r.energy_pj, getattr(dense.get(r.platform), "energy_pj", None)))
+            for r in rows]
+
+
+def priced_verdicts(cfg, models: list[ChosenModel], accs: list[Accelerator],
+                    calibration=None) -> tuple[list[PricedRow], list]:
     """Simulated rows and verdicts only (no measurement, break-even or HIL): the comparison reported beside."""
-    rows = [r for chosen in models for r in _sim_rows(cfg, chosen, accs, calibration)[0]]
-    dense_by_platform = {r["platform"]: r for r in rows if r["structure"] == "dense"}
-    for r in rows:
-        d = dense_by_platform[r["platform"]]
-        r["energy_vs_dense"] = r["energy_pj"] / d["energy_pj"] if d["energy_pj"] else None
-        r["speedup_vs_dense"] = d["latency_s"] / r["latency_s"] if r["latency_s"] else None
-    return rows, make_verdicts(rows, cfg.tie_threshold)
+    rows = price_models(cfg, models, accs, calibration=calibration)[0]
+    return rows, make_verdicts([r.as_row() for r in rows], cfg.tie_threshold)
 
 
-def pareto_points(cfg, results: dict, dense: ChosenModel, dense_by_platform: dict, accs, calibration) -> list[dict]:
-    """Every search probe on every platform (validation accuracy vs energy), plus dense."""
+def pareto_points(cfg, results: Mapping, dense: ChosenModel, rows: list[PricedRow], accs, calibration) -> list[dict]:
+    """Every search probe on every platform (validation accuracy vs energy), plus dense (``results``: structure ->
+    ``SearchOutcome``; ``rows``: the dense model's priced rows among them)."""
     pareto = []
+    dense_by_platform = {r.platform: r for r in rows if r.structure == "dense"}
     for structure, res in results.items():
-        for key, path in res["probe_dirs"].items():
+        for key, path in res.probe_dirs.items():
             acc = read_manifest(path)["accuracy"]["pruned"]
             tot = simulate(priced_workloads(cfg, path, calibration), accs).totals()
             for a in accs:
@@ -231,16 +327,17 @@ def pareto_points(cfg, results: dict, dense: ChosenModel, dense_by_platform: dic
     for a in accs:
         d = dense_by_platform[a.name]
         pareto.append({"structure": "dense", "ratio": 0.0, "val_accuracy": dense.val.fraction, "n_val": dense.val.n,
-                       "platform": a.name, "energy_pj": d["energy_pj"], "latency_s": d["latency_s"]})
+                       "platform": a.name, "energy_pj": d.energy_pj, "latency_s": d.latency_s})
     return pareto
 
 
-def write_results_csv(path: Path, rows: list[dict]) -> None:
+def write_results_csv(path: Path, rows: list[PricedRow]) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=ROW_KEYS, extrasaction="ignore")
     w.writeheader()
     for r in rows:
-        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in ROW_KEYS})
+        row = r.as_row()
+        w.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in ROW_KEYS})
     atomic_write_text(path, buf.getvalue())
 
 
@@ -267,7 +364,7 @@ def breakeven_curves(cfg, dense_dir: Path, accs, rows, results, calibration=None
     shape = art.manifest["model"]["input_shape"]
     dense_state = {k: v.clone() for k, v in art.model.state_dict().items()}
     curves: dict = {"ratios": BREAKEVEN_RATIOS, "bits": {}}
-    ns_ratio = (results.get("nonstructured") or {}).get("ratio")
+    ns_ratio = results["nonstructured"].ratio if "nonstructured" in results else None
     counterparts = [dense_counterpart(a) for a in accs]
     for bits in cfg.breakeven_bits:
         per_platform = {a.name: {"storage_bits": [], "energy_pj": [], "cycles": []} for a in accs}
@@ -299,13 +396,13 @@ def breakeven_curves(cfg, dense_dir: Path, accs, rows, results, calibration=None
             for k in ("storage_bits", "energy_pj", "cycles"):
                 gains = [reference[a.name][k] / v for v in c[k]]
                 entry[f"{k}_vs_dense"] = break_even(BREAKEVEN_RATIOS[1:], gains[1:], strict=True)
-                structured = [x for x in rows if x["platform"] == a.name and x["structure"] in STRUCTURED
-                              and x["accuracy_status"] == MATCHED and x.get(k) is not None]
+                structured = [x for x in rows if x.platform == a.name and x.structure in STRUCTURED
+                              and x.accuracy_status == MATCHED and getattr(x, k) is not None]
                 if structured:
-                    best = min(structured, key=lambda x: x[k])
-                    entry[f"{k}_vs_structured"] = break_even(BREAKEVEN_RATIOS[1:], [best[k] / v for v in c[k][1:]],
-                                                             strict=True)
-                    entry[f"best_structured_{k}"] = best["structure"]
+                    best = min(structured, key=lambda x: getattr(x, k))
+                    entry[f"{k}_vs_structured"] = break_even(BREAKEVEN_RATIOS[1:],
+                                                             [getattr(best, k) / v for v in c[k][1:]], strict=True)
+                    entry[f"best_structured_{k}"] = best.structure
             entry["nonstructured_matched_ratio"] = ns_ratio
             table[a.name] = entry
         curves["bits"][str(bits)] = {"curves": per_platform, "breakeven": table, "reference": reference}

@@ -8,7 +8,9 @@ import yaml
 
 from analysis import compare
 from sparsecodesign.cli import compare_line, main, prune_line
-from analysis.compare import structure_summary
+from analysis import compare_stages
+from analysis.compare_search import SearchOutcome
+from analysis.compare_stages import structure_summary
 from analysis.compare_config import CompareConfig, CompareError, preflight
 from analysis.report import _beside, _hil, _matched, _results, matched_line
 from analysis.report_data import chosen_model
@@ -29,7 +31,7 @@ def no_data(monkeypatch):
     """Reading data (the first step after the checks) fails the test: every refusal must come before it."""
     def refuse(*a, **k):
         raise AssertionError("data were loaded before the pre-flight check")
-    monkeypatch.setattr(compare, "load_dataset", refuse)
+    monkeypatch.setattr(compare_stages, "load_dataset", refuse)
 
 
 # ------------------------------------------------------------------ pre-flight
@@ -132,10 +134,9 @@ def test_a_model_worse_than_dense_has_a_positive_loss_everywhere(tmp_path, monke
     assert filt.test_over_tolerance   # flagged, never a gate
     cols = filt.accuracy_columns()   # results.csv columns
     assert cols["test_loss_pp"] > 0 and cols["val_loss_pp"] > 0
-    monkeypatch.setattr(compare, "layer_ratios", lambda p: {"fc1": 0.9})
-    monkeypatch.setattr(compare, "read_manifest", lambda p: {"totals": {"compression": 10.0}})
-    result = {"budget": "global", "ratio": 0.9, "val_accuracy": 0.90, "points": [(0.9, 0.90, False, 0.11)], "dir": "x",
-              "probe_dirs": {}}
+    monkeypatch.setattr(compare_stages, "layer_ratios", lambda p: {"fc1": 0.9})
+    monkeypatch.setattr(compare_stages, "read_manifest", lambda p: {"totals": {"compression": 10.0}})
+    result = SearchOutcome("global", 0.9, 0.90, ((0.9, 0.90, False, 0.11),), "x", {})
     s = structure_summary(result, filt, 200, dense.val.fraction)   # summary.json entry
     assert s["test_loss_pp"] > 0 and s["val_loss_pp"] > 0 and s["points"][0]["val_loss_pp"] == pytest.approx(8.0)
     summary = {"structures": {"filter": s}, "baseline_val": dense.val.to_dict(), "baseline_test": dense.test.to_dict(),
@@ -203,7 +204,7 @@ def test_quick_sets_first_look_defaults_that_a_config_or_flag_still_overrides(tm
 
 
 def test_the_plan_counts_the_most_probes_and_epochs():
-    from analysis.compare import time_estimate
+    from analysis.compare_stages import time_estimate
     from analysis.compare_config import CompareConfig, training_budget
 
     cfg = CompareConfig(structures=("nonstructured", "nm"), ladder=(0.5, 0.75), bisections=1, admm_rounds=2,

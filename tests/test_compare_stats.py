@@ -272,7 +272,7 @@ def test_report_says_when_no_mix_meets_the_tolerance():
 
 def test_an_infeasible_global_ratio_counts_as_a_failure_not_a_crash(monkeypatch, tmp_path):
     """Every ladder rung passes, so the search tries the 0.99 cap, which no whole-network budget can reach."""
-    from analysis import compare as C
+    from analysis import compare_search as C
     from pruning.budget import BudgetError
 
     def probe(ctx, structure, r, budget):
@@ -286,15 +286,15 @@ def test_an_infeasible_global_ratio_counts_as_a_failure_not_a_crash(monkeypatch,
     lines = []
     ctx = C._Search(cfg, tmp_path, None, tmp_path, None, 0.99, 1000, 10, lines.append, False)
     res = C.search_structure(ctx, "filter", "global")
-    assert res["ratio"] is not None and 0.9 <= res["ratio"] < 0.99
+    assert res.ratio is not None and 0.9 <= res.ratio < 0.99
     assert any("infeasible" in line and "outside the tolerance" in line for line in lines)
-    assert all(ok is False for r, _, ok, _ in res["points"] if r >= 0.98)
+    assert all(ok is False for r, _, ok, _ in res.points if r >= 0.98)
 
 
 def test_an_infeasible_ratio_is_never_chosen_even_when_the_baseline_is_at_chance(monkeypatch, tmp_path):
     """A dense baseline within the tolerance of 0 accuracy (a one-epoch model on 4 validation images, found by
     the docs examples' run) made the infeasible cap's 0.0 'matched': compare failed with KeyError: 0.99."""
-    from analysis import compare as C
+    from analysis import compare_search as C
     from pruning.budget import BudgetError
 
     def probe(ctx, structure, r, budget):
@@ -308,14 +308,14 @@ def test_an_infeasible_ratio_is_never_chosen_even_when_the_baseline_is_at_chance
     cfg = CompareConfig.from_dict({"ladder": [0.5, 0.9], "bisections": 0})
     ctx = C._Search(cfg, tmp_path, None, tmp_path, None, 0.0, 400, 10, lambda s: None, False)
     res = C.search_structure(ctx, "filter", "global")
-    assert res["ratio"] == 0.9 and res["dir"] == str(tmp_path / "0.9")
-    assert [ok for r, _, ok, _ in res["points"] if r >= 0.98] == [False]
+    assert res.ratio == 0.9 and res.dir == str(tmp_path / "0.9")
+    assert [ok for r, _, ok, _ in res.points if r >= 0.98] == [False]
 
 
 def test_a_structure_that_fits_one_layer_is_searched_once_for_both_budgets(monkeypatch, tmp_path):
     """LeNet-5 with 4x4 blocks: only fc1 takes them, so its global budget is fc1's ratio (the same runs);
     N:M is a fixed pattern.  Both are searched once and serve both budgets; every other structure twice."""
-    from analysis import compare as C
+    from analysis import compare_search as C
     from analysis.compare_config import budget_independent
     from pruning.models import build_model
 
@@ -327,7 +327,7 @@ def test_a_structure_that_fits_one_layer_is_searched_once_for_both_budgets(monke
 
     def search(ctx, structure, budget):
         calls.append((structure, budget))
-        return {"budget": budget, "ratio": 0.5, "points": [], "dir": str(tmp_path)}
+        return C.SearchOutcome(budget, 0.5, 0.9, (), str(tmp_path), {})
 
     monkeypatch.setattr(C, "search_structure", search)
     lines = []
@@ -335,8 +335,8 @@ def test_a_structure_that_fits_one_layer_is_searched_once_for_both_budgets(monke
     searched = C.search_all(ctx)
     assert sorted(calls) == sorted([(s, "global") for s in cfg.structures]
                                    + [(s, "uniform") for s in cfg.structures if s not in ("block", "nm")])
-    assert searched["uniform"]["block"] == {**searched["global"]["block"], "budget": "uniform",
-                                            "shared_with": "global"}
+    assert searched["uniform"]["block"].to_dict() == {**searched["global"]["block"].to_dict(), "budget": "uniform",
+                                                      "shared_with": "global"}
     assert list(searched["uniform"]) == list(cfg.structures)
     assert "block, nm: the same runs under both budgets, searched once" in lines[0]
 
@@ -392,7 +392,7 @@ def test_a_resumed_compare_with_other_training_settings_is_refused(tmp_path):
     them as if made with the new ones, so compare refuses naming the fields; selection/pricing fields are fine."""
     import json
 
-    from analysis.compare import check_resume
+    from analysis.compare_stages import check_resume
     from analysis.compare_config import CompareConfig, CompareError
 
     out = tmp_path / "c"
@@ -412,7 +412,7 @@ def test_the_runs_time_counts_every_cached_run_once(tmp_path):
     """A resumed report says what the pruning runs cost in all, not only the resumed invocation's wall time."""
     import json
 
-    from analysis.compare import runs_seconds
+    from analysis.compare_stages import runs_seconds
 
     for name, timings in (("dense", {"pretrain": 100.0, "total_this_process": 100.0}),
                           ("nm_nm", {"admm": 30.0, "retrain": 20.0, "total_this_process": 5.0})):

@@ -157,13 +157,17 @@ def test_a_platform_the_cost_rule_did_not_search_is_said_and_left_out_of_holds()
 
 
 def test_the_cost_rule_keeps_the_cheapest_matched_allocation_any_search_found():
-    from analysis.compare import cheapest_allocations
+    from analysis.compare_stages import cheapest_allocations
+    from analysis.report_data import PricedRow
 
-    cost = [_row("a", "dense", 100.0, "dense", 0.0, 1.0), {**_row("a", "filter", 60.0), "found_by": "cost"},
-            {**_row("a", "nonstructured", 30.0), "found_by": "cost"}]
-    other = {"global": [_row("a", "filter", 50.0), _row("a", "nonstructured", 35.0), _row("b", "filter", 1.0)],
-             "uniform": [_row("a", "filter", 55.0), _row("a", "column", 70.0)]}
-    out = {r["structure"]: r for r in cheapest_allocations(cost, other, "energy")}
+    def row(*a, **k):
+        return PricedRow(**_row(*a), **k)
+
+    cost = [row("a", "dense", 100.0, "dense", 0.0, 1.0), row("a", "filter", 60.0, found_by="cost"),
+            row("a", "nonstructured", 30.0, found_by="cost")]
+    other = {"global": [row("a", "filter", 50.0), row("a", "nonstructured", 35.0), row("b", "filter", 1.0)],
+             "uniform": [row("a", "filter", 55.0), row("a", "column", 70.0)]}
+    out = {r.structure: r.as_row() for r in cheapest_allocations(cost, other, "energy")}
     assert out["filter"]["energy_pj"] == 50.0 and out["filter"]["found_by"] == "global"
     assert out["nonstructured"]["found_by"] == "cost"
     assert out["column"]["found_by"] == "uniform" and out["column"]["budget"] == "cost"

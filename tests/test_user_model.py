@@ -11,7 +11,7 @@ import torch
 import yaml
 from torch import nn
 
-from analysis import compare
+from analysis import compare_search
 from sparsecodesign.cli import main
 from analysis.compare_config import CompareConfig, CompareError
 from pruning.data import DataError, load_dataset, load_imagefolder, load_npz
@@ -121,8 +121,8 @@ def test_compare_user_module_model_and_its_worker_rebuild(tmp_path, monkeypatch,
     # a --jobs worker gets the config (strings only) and rebuilds the model from the same spec
     cfg = pickle.loads(pickle.dumps(CompareConfig.from_dict({**COMPARE_YAML, "model": "usercnn:build",
                                                              "dataset": "npz", "data_dir": str(data)})))
-    found = compare._search_in_process(cfg, str(out), "global", "nonstructured")   # cached probe: no training
-    assert found["dir"] == summary["structures"]["nonstructured"]["dir"]
+    found = compare_search._search_in_process(cfg, str(out), "global", "nonstructured")   # cached probe: no training
+    assert found.dir == summary["structures"]["nonstructured"]["dir"]
 
 
 def test_compare_config_model_field():

@@ -101,7 +101,7 @@ def test_priced_rows_carry_the_artifacts_bits_not_the_configs(tmp_path, widths, 
     acc = Accuracy.from_fraction(0.9, 100)
     chosen = chosen_model("nonstructured", 0.5, path, acc, acc, acc, 1.0, acc)
     rows, _ = _sim_rows(cfg, chosen, [load_accelerator("eyeriss_like")], None)
-    assert [(r["weight_bits"], r["weight_bits_mixed"]) for r in rows] == [(weight_bits, mixed)]
-    assert priced_bits({"rows": rows, "config": cfg.to_dict()}) == text
-    dense_row = {**rows[0], "structure": "dense", "weight_bits": 32, "weight_bits_mixed": ""}
-    assert priced_bits({"rows": [dense_row, *rows], "config": cfg.to_dict()}) == f"dense 32-bit, non-structured {text}"
+    assert [(r.weight_bits, r.weight_bits_mixed) for r in rows] == [(weight_bits, mixed)]
+    assert priced_bits({"rows": [r.as_row() for r in rows], "config": cfg.to_dict()}) == text
+    dense_row = {**rows[0].as_row(), "structure": "dense", "weight_bits": 32, "weight_bits_mixed": ""}
+    assert priced_bits({"rows": [dense_row, *(r.as_row() for r in rows)], "config": cfg.to_dict()}) == f"dense 32-bit, non-structured {text}"
