@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+import re
+from dataclasses import asdict, dataclass, fields, replace
 
 from torch import nn
 
 from accel_models.hardware import Accelerator, preset_names
 from fileguard import as_tuple, short, unknown_fields
-from pruning.config import PruneConfig, changed_fields
+from pruning.config import ADMMConfig, ConfigError, PruneConfig, TrainConfig, changed_fields
 from pruning.cost_budget import CostCurves
 from pruning.coupled_projection import KINDS as COUPLED
 from pruning.coupled_projection import CoupledError, coupled_sets
@@ -35,6 +36,9 @@ BUDGETS = ("global", "uniform", "cost", "both", "all")
 COST_METRICS = ("energy", "latency", "edp")   # what a cost-aware budget minimises (analysis.cost_curves)
 DEFAULT_PRESETS = ("tpu_like", "eyeriss_like", "eie_like", "sigma_like", "scnn_like", "nm_asic", "fpga_small",
                    "fpga_large", "fpga_sparse")
+
+
+COMPARE_DATASETS = tuple(d for d in DATASETS if d != "imagefolder")   # held in memory (split into validation)
 
 
 class CompareError(ValueError):
@@ -71,14 +75,75 @@ def _items(name: str, values: tuple, check, allowed: str) -> None:
                            "once")
 
 
-# the numeric fields' ranges: (lo, hi) for integers; (lo, hi, integer, lo_open, hi_open) for numbers
+# the numeric fields' ranges: (lo, hi) for integers; (lo, hi, integer, lo_open, hi_open) for numbers (the
+# training recipe's fields are pruning.config's: ``Recipe``)
 INTEGER_BOUNDS = {"bisections": (0, 20), "batch": (1, 65_536), "seed": (0, MAX_SEED), "act_seed": (0, MAX_SEED),
-                  "pretrain_epochs": (0, MAX_EPOCHS), "admm_rounds": (0, 10_000), "epochs_per_round": (1, MAX_EPOCHS),
-                  "retrain_epochs": (0, MAX_EPOCHS), "batch_size": (1, 1 << 20), "calibrate_images": (0, 1_000_000),
-                  "hil_probes": (1, 8), "jobs": (1, 64)}
+                  "calibrate_images": (0, 1_000_000), "hil_probes": (1, 8), "jobs": (1, 64)}
 NUMBER_BOUNDS = {"tolerance_pp": (0, 100, False, True, True), "validation_fraction": (0, 0.5, False, True, True),
-                 "tie_threshold": (0, 1, False, False, True), "budget_min_keep": (0, 1, False, False, True),
-                 "lr": (0, 1e3, False, True, False), "rho": (0, 1e6, False, True, False)}
+                 "tie_threshold": (0, 1, False, False, True), "budget_min_keep": (0, 1, False, False, True)}
+
+# the recipe's keys as users write them (flat, in a compare YAML, a CLI flag or ``sc.compare(...)``) -> where each
+# lives in pruning.config's dataclasses (``PruneConfig``'s own field, or its ``train`` / ``admm`` section)
+RECIPE_KEYS = {"pretrain_epochs": ("config", "pretrain_epochs"), "admm_rounds": ("admm", "rounds"),
+               "epochs_per_round": ("admm", "epochs_per_round"), "retrain_epochs": ("config", "retrain_epochs"),
+               "lr": ("train", "lr"), "batch_size": ("train", "batch_size"), "rho": ("admm", "rho")}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The training every run of a comparison shares (dense, probes, hardware in the loop): pruning.config's own
+    ``TrainConfig`` and ``ADMMConfig`` and the pretrain / retrain epochs, checked by ``PruneConfig``'s checks when
+    made (an error names the user's flat key: ``compare config: lr=-1; allowed: ...``)."""
+
+    pretrain_epochs: int = 15
+    retrain_epochs: int = 6
+    train: TrainConfig = TrainConfig(optimizer="adam", lr=2e-3, batch_size=64)
+    admm: ADMMConfig = ADMMConfig(schedule=(1.0,), rounds=4, epochs_per_round=1, rho=0.05, rho_multiplier=1.3)
+
+    def __post_init__(self):
+        try:
+            PruneConfig.from_dict(self.prune_fields())
+        except ConfigError as e:
+            raise CompareError(_flat_error(str(e))) from None
+
+    @classmethod
+    def from_flat(cls, data: dict) -> "Recipe":
+        """A recipe from the flat keys (``RECIPE_KEYS``); the ones left out keep their defaults."""
+        base = cls()
+        part = {section: {f: data[k] for k, (s, f) in RECIPE_KEYS.items() if s == section and k in data}
+                for section in ("config", "train", "admm")}
+        return cls(**{**{f: getattr(base, f) for f in ("pretrain_epochs", "retrain_epochs")}, **part["config"]},
+                   train=replace(base.train, **part["train"]), admm=replace(base.admm, **part["admm"]))
+
+    def flat(self) -> dict:
+        """The flat keys, in ``RECIPE_KEYS``'s order (configs/compare.json and summary.json's config)."""
+        return {k: getattr(self if s == "config" else getattr(self, s), f) for k, (s, f) in RECIPE_KEYS.items()}
+
+    def prune_fields(self, pretrain: int | None = None, rounds: int | None = None) -> dict:
+        """The recipe as ``PruneConfig.from_dict`` fields (``pretrain``/``rounds`` in place of the recipe's)."""
+        return {"pretrain_epochs": self.pretrain_epochs if pretrain is None else pretrain,
+                "retrain_epochs": self.retrain_epochs if rounds is None or rounds else 0,
+                "train": asdict(self.train),
+                "admm": {**asdict(self.admm), "rounds": self.admm.rounds if rounds is None else rounds}}
+
+    @property
+    def probe_epochs(self) -> int:
+        """Training epochs of one ADMM probe: the rounds' epochs, then the masked retraining."""
+        return self.admm.rounds * self.admm.epochs_per_round + self.retrain_epochs
+
+
+def _flat_error(message: str) -> str:
+    """pruning.config's error line (``train: field 'lr'=-1; allowed: ...``) with the user's flat key instead."""
+    m = re.match(r"(\w+): field '(\w+)'=(.*)", message)
+    flat = {v: k for k, v in RECIPE_KEYS.items()}.get((m.group(1), m.group(2))) if m else None
+    if flat is None:   # pragma: no cover - every recipe value pruning checks has a flat key
+        return f"compare config: {message}"
+    rest = m.group(3)
+    if " exceeds admm: field 'rho_max'=" in rest:   # a compare recipe keeps pruning's default rho_max
+        value, rho_max = rest.split(" exceeds admm: field 'rho_max'=")
+        return f"compare config: {flat}={value}; allowed: a finite number > 0 and <= {rho_max.split(';')[0]} " \
+               "(pruning's admm.rho_max)"
+    return f"compare config: {flat}={rest}"
 
 
 @dataclass(frozen=True)
@@ -100,13 +165,8 @@ class CompareConfig:
     seed: int = 0
     act_seed: int = 0                   # seed of drawn activation patterns (EIE without calibration patterns; SCNN)
     validation_fraction: float = 0.4    # digits: 575 validation images, one = 0.17 pp < tolerance / 5
-    pretrain_epochs: int = 15
-    admm_rounds: int = 4
-    epochs_per_round: int = 1
-    retrain_epochs: int = 6
-    lr: float = 2e-3
-    batch_size: int = 64
-    rho: float = 0.05
+    recipe: Recipe = Recipe()           # the training recipe; written flat: pretrain_epochs, admm_rounds,
+                                        # epochs_per_round, retrain_epochs, lr, batch_size, rho (``RECIPE_KEYS``)
     breakeven_bits: tuple[int, ...] | None = None   # null: the compare's own ``bits``; a list must hold ``bits``
     hil_preset: str | None = "eie_like"
     calibrate_images: int = 256         # validation images that measure input-activation density (0: dense)
@@ -132,15 +192,22 @@ class CompareConfig:
 
     @classmethod
     def from_dict(cls, data) -> "CompareConfig":
-        """A config from a YAML mapping: unknown fields refused, list fields may be given as one scalar."""
+        """A config from a YAML mapping (the flat form of ``to_dict``; the recipe's keys flat, ``RECIPE_KEYS``):
+        unknown fields refused, list fields may be given as one scalar."""
         if not isinstance(data, dict):
             raise CompareError(f"compare config: expected a mapping of fields, got {short(data)}")
-        allowed = {f.name for f in fields(cls)}
+        allowed = set(flat_fields())
         unknown = sorted(set(data) - allowed, key=str)
         if unknown:
             raise CompareError(f"compare config: {unknown_fields(unknown, allowed)}; "
                                f"allowed: {', '.join(sorted(allowed))}")
-        return cls(**data)
+        recipe = Recipe.from_flat({k: v for k, v in data.items() if k in RECIPE_KEYS})
+        return cls(**{k: v for k, v in data.items() if k not in RECIPE_KEYS}, recipe=recipe)
+
+    @classmethod
+    def of(cls, **fields_) -> "CompareConfig":
+        """``from_dict`` with keywords: ``CompareConfig.of(pretrain_epochs=4, lr=1e-3, bits=4)``."""
+        return cls.from_dict(fields_)
 
     def __post_init__(self):
         if self.breakeven_bits is None:   # the curves follow the bit-width the structures are compared at
@@ -163,7 +230,10 @@ class CompareConfig:
                                                                           "compare config: input_shape"))
             except ModelSpecError as e:
                 raise CompareError(str(e)) from None
-        for name, allowed in (("dataset", DATASETS), ("budget", BUDGETS), ("workloads", ("traced", "modules")),
+        if self.dataset == "imagefolder":   # a streamed data set: compare splits one held in memory
+            raise CompareError(f"compare config: dataset='imagefolder': compare splits a data set held in memory; "
+                               f"allowed: {', '.join(COMPARE_DATASETS)} (write your images to an .npz for dataset npz)")
+        for name, allowed in (("dataset", COMPARE_DATASETS), ("budget", BUDGETS), ("workloads", ("traced", "modules")),
                               ("cost_metric", COST_METRICS)):
             v = getattr(self, name)
             if not isinstance(v, str) or v not in allowed:
@@ -217,8 +287,10 @@ class CompareConfig:
         _num("tie_threshold", self.tie_threshold, *NUMBER_BOUNDS["tie_threshold"], kind="a relative cost difference",
              what=", e.g. 0.05 = 5%")
         _num("budget_min_keep", self.budget_min_keep, *NUMBER_BOUNDS["budget_min_keep"], kind="a fraction of groups")
-        for name in ("validation_fraction", "lr", "rho"):
-            _num(name, getattr(self, name), *NUMBER_BOUNDS[name])
+        _num("validation_fraction", self.validation_fraction, *NUMBER_BOUNDS["validation_fraction"])
+        if not isinstance(self.recipe, Recipe):
+            raise CompareError(f"compare config: recipe={short(self.recipe)}; allowed: a Recipe (or its flat keys: "
+                               f"{', '.join(RECIPE_KEYS)})")
         for name, (lo, hi) in INTEGER_BOUNDS.items():
             _num(name, getattr(self, name), lo, hi, integer=True)
         if self.bits not in self.breakeven_bits:   # never a curve at a width the structures were not priced at
@@ -227,7 +299,16 @@ class CompareConfig:
                                "breakeven_bits out (it then follows bits)")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The flat form users write (the recipe's keys in its place), as configs/compare.json has always held."""
+        out = {}
+        for f in fields(self):
+            out.update(self.recipe.flat() if f.name == "recipe" else {f.name: getattr(self, f.name)})
+        return out
+
+
+def flat_fields() -> tuple[str, ...]:
+    """The field names a compare config is written with: the dataclass's, the recipe's flat keys in its place."""
+    return tuple(n for f in fields(CompareConfig) for n in (RECIPE_KEYS if f.name == "recipe" else (f.name,)))
 
 
 # -------------------------------------------------------------- pre-flight
@@ -282,14 +363,14 @@ def preflight(cfg: CompareConfig, log: Callable[[str], None] = print) -> tuple[A
     log(f"[plan] {len(cfg.structures)} structure(s) at {cfg.bits}-bit weights on {len(accs)} platform(s); "
         f"break-even curves at {be} bits (breakeven_bits; when left out it follows bits)")
     probes, epochs = training_budget(cfg)
-    log(f"[plan] at most {probes} pruning probe(s) x {probe_epochs(cfg)} epoch(s) + {cfg.pretrain_epochs} dense "
+    log(f"[plan] at most {probes} pruning probe(s) x {probe_epochs(cfg)} epoch(s) + {cfg.recipe.pretrain_epochs} dense "
         f"epoch(s) = {epochs} training epochs (cached runs are reused; a time estimate follows the dense model)")
     return tuple(accs)
 
 
 def probe_epochs(cfg: CompareConfig) -> int:
     """Training epochs of one ADMM probe: the rounds' epochs, then the masked retraining."""
-    return cfg.admm_rounds * cfg.epochs_per_round + cfg.retrain_epochs
+    return cfg.recipe.probe_epochs
 
 
 def training_budget(cfg: CompareConfig) -> tuple[int, int]:
@@ -303,7 +384,7 @@ def training_budget(cfg: CompareConfig) -> tuple[int, int]:
         per_cost = len(COST_LADDER_FRACTIONS) + 1 + cfg.bisections
         probes += per_cost * len(cost_platforms(cfg)) * sum(s != "nm" and s not in COUPLED for s in cfg.structures)
     probes += cfg.hil_probes if cfg.hil_preset else 0
-    return probes, probes * probe_epochs(cfg) + cfg.pretrain_epochs
+    return probes, probes * probe_epochs(cfg) + cfg.recipe.pretrain_epochs
 
 
 # ------------------------------------------------------------------ helpers
@@ -422,13 +503,8 @@ def prune_config(cfg: CompareConfig, layers: dict, pretrain: int = 0, rounds: in
                                                          **({} if cost is None else {"cost": cost.to_dict()})}}
     if coupled is not None:
         budget["coupled"] = {"kind": coupled[0], "ratio": float(coupled[1])}
-    return PruneConfig.from_dict({**budget,
-        "method": "admm", "seed": cfg.seed, "pretrain_epochs": pretrain,
-        "retrain_epochs": cfg.retrain_epochs if rounds is None or rounds else 0,
-        "train": {"optimizer": "adam", "lr": cfg.lr, "batch_size": cfg.batch_size},
-        "admm": {"schedule": [1.0], "rounds": cfg.admm_rounds if rounds is None else rounds,
-                 "epochs_per_round": cfg.epochs_per_round, "rho": cfg.rho, "rho_multiplier": 1.3},
-        "layers": layers})
+    return PruneConfig.from_dict({**budget, "method": "admm", "seed": cfg.seed,
+                                  **cfg.recipe.prune_fields(pretrain, rounds), "layers": layers})
 
 
 def compared_model(cfg: CompareConfig, data: Dataset) -> nn.Module:

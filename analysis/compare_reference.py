@@ -5,9 +5,12 @@ test fails when the page and the code differ, and when a field has no entry here
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass, fields
 
-from .compare_config import COST_METRICS, ALLOWED_STRUCTURES, BUDGETS, INTEGER_BOUNDS, NUMBER_BOUNDS, CompareConfig
+from pruning.config import MAX_BATCH, MAX_EPOCHS, MAX_ROUNDS, ADMMConfig
+
+from .compare_config import (COST_METRICS, ALLOWED_STRUCTURES, BUDGETS, INTEGER_BOUNDS, NUMBER_BOUNDS, CompareConfig,
+                             flat_fields)
 
 REGENERATE = "python -m analysis.compare_reference > docs/compare_config.md"
 
@@ -56,14 +59,20 @@ FIELD_DOCS: dict[str, FieldDoc] = {
                                     "(the default on digits: 575 images, one image = 0.17 pp, under a fifth of the "
                                     "1 pp tolerance)",
                                     "shrinks every epoch by the same share"),
-    "pretrain_epochs": FieldDoc("epochs", "", "training of the dense reference", EPOCHS),
-    "admm_rounds": FieldDoc("rounds", "", "ADMM rounds of every probe (0: prune once, then retrain)",
-                            PROBE),
-    "epochs_per_round": FieldDoc("epochs", "", "training epochs inside each ADMM round", PROBE),
-    "retrain_epochs": FieldDoc("epochs", "", "masked retraining after the hard prune", PROBE),
-    "lr": FieldDoc("", "", "Adam learning rate of every phase"),
-    "batch_size": FieldDoc("samples", "", "training mini-batch", "larger is faster per image on a CPU"),
-    "rho": FieldDoc("", "", "initial ADMM penalty (grows 1.3x a round)"),
+    # the training recipe (``Recipe``): pruning.config's fields, checked by pruning's own checks (ranges: its limits)
+    "pretrain_epochs": FieldDoc("epochs", f"integer 0..{MAX_EPOCHS:,}", "training of the dense reference (pruning's "
+                                "pretrain_epochs)", EPOCHS),
+    "admm_rounds": FieldDoc("rounds", f"integer 0..{MAX_ROUNDS:,}", "ADMM rounds of every probe (0: prune once, then "
+                            "retrain; pruning's admm.rounds)", PROBE),
+    "epochs_per_round": FieldDoc("epochs", f"integer 1..{MAX_EPOCHS:,}", "training epochs inside each ADMM round "
+                                 "(pruning's admm.epochs_per_round)", PROBE),
+    "retrain_epochs": FieldDoc("epochs", f"integer 0..{MAX_EPOCHS:,}", "masked retraining after the hard prune "
+                               "(pruning's retrain_epochs)", PROBE),
+    "lr": FieldDoc("", "> 0", "Adam learning rate of every phase (pruning's train.lr)"),
+    "batch_size": FieldDoc("samples", f"integer 1..{MAX_BATCH:,}", "training mini-batch (pruning's train.batch_size)",
+                           "larger is faster per image on a CPU"),
+    "rho": FieldDoc("", f"(0, {ADMMConfig().rho_max:g}] (pruning's admm.rho_max)",
+                    "initial ADMM penalty (grows 1.3x a round; pruning's admm.rho)"),
     "breakeven_bits": FieldDoc("bits", "a list holding bits, or null (follows bits)",
                                "weight widths of the break-even curves", "one pricing pass each"),
     "hil_preset": FieldDoc("", "a preset name or .yaml among presets, or null",
@@ -99,8 +108,7 @@ FIELD_DOCS: dict[str, FieldDoc] = {
 }
 
 
-def _default(f) -> str:
-    v = f.default if f.default is not MISSING else f.default_factory()   # type: ignore[misc]
+def _default(v) -> str:
     if v is None:
         return "null"
     if isinstance(v, bool):
@@ -122,7 +130,7 @@ def allowed_text(name: str, doc: FieldDoc) -> str:
 
 
 def compare_reference() -> str:
-    """The page: one row per field, in the dataclass's order."""
+    """The page: one row per field as users write it, in the dataclass's order (the recipe's keys flat)."""
     out = ["# `sparsesim compare` configuration reference", "",
            (f"<!-- Generated from analysis/compare_config.py by `{REGENERATE}`; do not edit by hand: "
             "tests/test_compare_reference.py fails when this page and the code differ. -->"), "",
@@ -132,9 +140,12 @@ def compare_reference() -> str:
             "budget a search of a few probes, each `admm_rounds x epochs_per_round + retrain_epochs` epochs; the "
             "`[plan]` line at the start counts them."), "",
            "| field | default | unit | allowed | meaning | time |", "|---|---|---|---|---|---|"]
-    for f in fields(CompareConfig):
-        d = FIELD_DOCS[f.name]
-        out.append(f"| `{f.name}` | `{_default(f)}` | {d.unit} | {allowed_text(f.name, d)} | {d.meaning} | {d.time} |")
+    defaults = {k: v for f in fields(CompareConfig) for k, v in
+                (f.default.flat() if f.name == "recipe" else {f.name: f.default}).items()}   # as declared
+    for name in flat_fields():
+        d = FIELD_DOCS[name]
+        out.append(f"| `{name}` | `{_default(defaults[name])}` | {d.unit} | {allowed_text(name, d)} | {d.meaning} | "
+                   f"{d.time} |")
     return "\n".join(out) + "\n"
 
 

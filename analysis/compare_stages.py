@@ -26,7 +26,7 @@ from torch import nn
 from accel_models.hardware import Accelerator
 from fileguard import atomic_write_json
 from pruning.artifact import read_manifest
-from pruning.data import DATASETS, Dataset, load_dataset
+from pruning.data import Dataset, load_dataset
 from pruning.models import prunable_layers
 from pruning.pipeline import run_prune
 
@@ -194,11 +194,7 @@ def plan(cfg: CompareConfig, out: Path, accs, log: Callable[[str], None], progre
     (out / "configs").mkdir(parents=True, exist_ok=True)
     check_resume(out, cfg)
     atomic_write_json(out / "configs" / "compare.json", cfg.to_dict())
-    data = load_dataset(cfg.dataset, cfg.data_dir)
-    if not isinstance(data, Dataset):
-        raise CompareError(f"compare config: dataset={cfg.dataset}: compare splits a data set held in memory; "
-                           f"allowed: {', '.join(d for d in DATASETS if d != 'imagefolder')} (write your images to "
-                           "an .npz for --dataset npz)")
+    data = load_dataset(cfg.dataset, cfg.data_dir)   # held in memory: CompareConfig refuses a streamed one
     search_data, full = split_validation(data, cfg.validation_fraction, cfg.seed)
     torch.manual_seed(cfg.seed)
     model0 = compared_model(cfg, data)
@@ -233,8 +229,8 @@ def prune(p: Plan) -> Pruned:
                     for n in prunable_layers(p.model0)}
     log(f"[step 1/4] dense baseline ({cfg.model} on {cfg.dataset}: {p.n_val} validation, {p.n_test} test images)")
     if not (p.dense_dir / "manifest.json").exists():
-        log(f"[dense] training {cfg.model} for {cfg.pretrain_epochs} epochs")
-        run_prune(p.model0, p.search_data, prune_config(cfg, dense_layers, cfg.pretrain_epochs, rounds=0),
+        log(f"[dense] training {cfg.model} for {cfg.recipe.pretrain_epochs} epochs")
+        run_prune(p.model0, p.search_data, prune_config(cfg, dense_layers, cfg.recipe.pretrain_epochs, rounds=0),
                   p.dense_dir, model_name=cfg.model, resume=True, progress=p.progress, log=lambda s: None)
     dense_m = read_manifest(p.dense_dir)
     baseline = dense_m["accuracy"]["pruned"]
@@ -252,11 +248,11 @@ def time_estimate(cfg: CompareConfig, dense_manifest: dict) -> str:
     """``[plan]`` line after the dense model: the rest of the run's training at the dense model's seconds per epoch
     (an upper bound in epochs; probes train a little slower, with the ADMM penalty and masks)."""
     seconds = float((dense_manifest.get("timings_s") or {}).get("pretrain") or 0.0)
-    if cfg.pretrain_epochs == 0 or seconds <= 0:
+    if cfg.recipe.pretrain_epochs == 0 or seconds <= 0:
         return "[plan] no dense training was timed: no time estimate"
-    per_epoch = seconds / cfg.pretrain_epochs
+    per_epoch = seconds / cfg.recipe.pretrain_epochs
     probes, epochs = training_budget(cfg)
-    rest = (epochs - cfg.pretrain_epochs) * per_epoch
+    rest = (epochs - cfg.recipe.pretrain_epochs) * per_epoch
     return (f"[plan] the dense model trained at {per_epoch:.1f} s per epoch: the searches take at most about "
             f"{rest / 60:.1f} min ({probes} probe(s) x {probe_epochs(cfg)} epoch(s); fewer when a search stops early "
             "or a run is cached)")

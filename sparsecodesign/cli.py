@@ -336,14 +336,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "measure_cpu": False if args.no_cpu else None, "workloads": args.workloads}.items() if v is not None}
     data = {**(QUICK if args.quick else {}), **base, **over}   # --quick: defaults a --config or flag may override
     dataset = data.get("dataset", "digits")
-    _refuse_zoo_workloads(args.workloads, data.get("model", DEFAULT_MODEL.get(dataset) if isinstance(dataset, str)
-                                                   else None))
     if "model" not in data and dataset == "npz":
         raise ValueError("--dataset npz needs --model (a zoo model taking its sample shape, MODULE:CALLABLE or "
                          "FILE.py:CALLABLE; or model: in --config)")
     if "model" not in data and isinstance(dataset, str) and dataset in DEFAULT_MODEL:
         data["model"] = DEFAULT_MODEL[dataset]
-    cfg = CompareConfig.from_dict(data)
+    cfg = CompareConfig.from_dict(data)   # checks every field, the flags' values among them
+    _refuse_zoo_workloads(args.workloads, cfg.model)
     threads = set_torch_threads(args.threads)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
     log(f"[plan] {threads} torch thread(s){'' if args.threads else ' (the free cores now; --threads to set)'}")
@@ -429,7 +428,6 @@ def _int_in(lo: int, hi: int):
     return checks.int_in(lo, hi).option
 
 
-_finite_float = checks.FINITE.option
 _seconds = checks.WAIT_S.option
 _device = checks.DEVICE_RULE.option
 
@@ -447,19 +445,23 @@ def _check_device(device: str) -> None:
                          + (f", cuda, cuda:0..{have - 1}" if have else ""))
 
 
-def _names(text: str) -> tuple[str, ...]:
-    """An argparse type: a comma-separated list of names, none empty, each once."""
-    names = tuple(n.strip() for n in text.split(","))
-    if not any(names):
-        raise argparse.ArgumentTypeError(f"{short(text)} names nothing; allowed: NAME[,NAME...]")
-    if not all(names):
-        raise argparse.ArgumentTypeError(f"{short(text)} has an empty name; allowed: NAME[,NAME...]")
-    if len(set(names)) != len(names):
-        raise argparse.ArgumentTypeError(f"{short(text)} repeats a name; allowed: each name once")
-    return names
+def _config_value(text: str):
+    """The argparse type of a compare config flag: the text as its YAML field would read (an int, a float, else the
+    text), checked by ``CompareConfig`` alone (one owner, one error line for the flag, the YAML and the API)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
-_names.__name__ = "list"
+def _config_list(text: str) -> list[str]:
+    """A compare config list flag: comma-separated names, checked by ``CompareConfig`` (empty or repeated names
+    included)."""
+    return [n.strip() for n in text.split(",")]
+
+
 SEED = checks.SEED.option          # options with an API argument: the API's rule parses them
 THREADS = checks.THREADS.option
 BATCH = checks.BATCH.option
@@ -589,35 +591,37 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--model", metavar="NAME|MODULE:CALLABLE|FILE.py:CALLABLE",
                     help="zoo model (default: the data set's) or your own: a callable returning an nn.Module (runs "
                          "that code, in every --jobs process; called with num_classes= when it takes it)")
-    cp.add_argument("--input-shape", metavar="C,H,W", type=checks.SHAPE.option, help="your model's input sample shape, when neither the model "
+    cp.add_argument("--input-shape", metavar="C,H,W", type=_config_list, help="your model's input sample shape, when neither the model "
                                                            "nor its module has an input_shape attribute")
-    cp.add_argument("--workloads", choices=["traced", "modules"],
+    cp.add_argument("--workloads", metavar="{traced,modules}",
                     help="your model (MODULE:CALLABLE, FILE.py:CALLABLE): traced (default: every GEMM it runs) or "
                          "modules (its Conv2d/Linear list, a Linear as one token); zoo CNNs: their module list, vit_tiny: traced")
-    cp.add_argument("--dataset", choices=sorted([*DEFAULT_MODEL, "npz"]))
+    cp.add_argument("--dataset", metavar="{" + ",".join(sorted([*DEFAULT_MODEL, "npz"])) + "}")
     cp.add_argument("--data-dir", help="mnist, fashion_mnist, cifar10: a directory of their files; npz: FILE.npz with x_train, "
                                        "y_train, x_test, y_test")
-    cp.add_argument("--bits", type=checks.BITS.option, help="weight bit-width for every structure: 1..16, or "
-                                                              "32 = float")
-    cp.add_argument("--tolerance", type=_finite_float, help="non-inferiority margin on validation (paired test), "
+    # compare's config flags are parsed, never checked, here: CompareConfig checks each (the line a --config YAML
+    # or sc.compare(...) with the same value gets)
+    cp.add_argument("--bits", type=_config_value, help="weight bit-width for every structure: 1..16, or "
+                                                        "32 = float")
+    cp.add_argument("--tolerance", type=_config_value, help="non-inferiority margin on validation (paired test), "
                                                             "percentage points (0, 100)")
-    cp.add_argument("--budget", choices=["global", "uniform", "cost", "both", "all"],
+    cp.add_argument("--budget", metavar="{global,uniform,cost,both,all}",
                     help="global (default): one whole-network ratio per structure, shared out per layer; uniform: "
                          "the same ratio in every layer; cost: per platform, a whole-network budget of that "
                          "platform's cost (cost_metric in a --config); both: global decides, uniform beside; all: "
                          "global decides, uniform and cost beside, and the verdict under every rule")
-    cp.add_argument("--jobs", type=_int_in(1, 64), help="structure searches run at once (processes; 1..64, "
-                                                         "default 1)")
-    cp.add_argument("--tie-threshold", type=_finite_float, help="relative cost difference below which models tie, "
+    cp.add_argument("--jobs", type=_config_value, help="structure searches run at once (processes; 1..64, "
+                                                        "default 1)")
+    cp.add_argument("--tie-threshold", type=_config_value, help="relative cost difference below which models tie, "
                                                                  "[0, 1) (default 0.05)")
-    cp.add_argument("--structures", type=_names, help="comma-separated subset of nonstructured,filter,channel,"
-                                                      "column,block,nm")
-    cp.add_argument("--presets", type=_names, help="comma-separated hardware presets (or .yaml files)")
+    cp.add_argument("--structures", type=_config_list, help="comma-separated subset of nonstructured,filter,"
+                                                            "channel,column,block,nm")
+    cp.add_argument("--presets", type=_config_list, help="comma-separated hardware presets (or .yaml files)")
     cp.add_argument("--no-cpu", action="store_true", help="skip the measured CPU runs")
     cp.add_argument("--quick", action="store_true", help="a first look: ladder 0.5/0.75/0.9 without bisections, 2 "
                     "ADMM rounds, 3 retraining epochs, no CPU timing or hardware in the loop (a --config or flag "
                     "still overrides each)")
-    cp.add_argument("--seed", type=SEED, help=f"0..{MAX_SEED}")
+    cp.add_argument("--seed", type=_config_value, help=f"0..{MAX_SEED}")
     cp.add_argument("--threads", type=THREADS, help=f"torch intra-op threads (1..{MAX_THREADS}; default: the cores "
                                                     "free when the run starts)")
     cp.add_argument("--quiet", action="store_true", help="no progress lines or bars; one line at the end: the "

@@ -155,7 +155,7 @@ def test_bad_sweep_files_name_file_line_and_field(tmp_path, capsys, old, new, li
 
 
 def test_compare_end_to_end_small(tmp_path):
-    cfg = CompareConfig(structures=("nonstructured", "filter"), presets=("eie_like", "fpga_small"),
+    cfg = CompareConfig.of(structures=("nonstructured", "filter"), presets=("eie_like", "fpga_small"),
                         pretrain_epochs=4, admm_rounds=1, retrain_epochs=1, ladder=(0.25, 0.5), bisections=0,
                         tolerance_pp=5.0, hil_preset="eie_like", budget="both")
     summary = run_compare(cfg, tmp_path, log=lambda s: None)

@@ -123,16 +123,18 @@ CASES = [
     (["bench", "x", "--out", "o", "--repeats", "0"], 2, r"argument --repeats: 0"),
     (["bench", "x", "--out", "o", "--device", "gpu"], 2, r"argument --device: 'gpu'"),
     (["bench", "x", "--out", "o", "--wait-idle", "-1"], 2, r"argument --wait-idle: '-1'; allowed: seconds in 0"),
-    (["compare", "--tolerance", "nan"], 2, r"argument --tolerance: 'nan'; allowed: a finite number"),
-    (["compare", "--tolerance", "150"], 2, r"compare config: tolerance_pp=150.0; allowed: a finite number in \(0, "
+    # compare's config flags: CompareConfig checks each (the line its YAML field gets: test_compare_stages.py)
+    (["compare", "--tolerance", "nan"], 2, r"compare config: tolerance_pp=nan; allowed: a finite number in \(0, 100\)"),
+    (["compare", "--tolerance", "150"], 2, r"compare config: tolerance_pp=150; allowed: a finite number in \(0, "
                                            r"100\)"),
-    (["compare", "--tie-threshold", "inf"], 2, r"argument --tie-threshold: 'inf'"),
-    (["compare", "--jobs", "0"], 2, r"argument --jobs: 0; allowed: an integer in 1..64"),
-    (["compare", "--bits", "20"], 2, r"argument --bits: 20; allowed: 1..16 \(quantized\) or 32 \(float\)"),
-    (["compare", "--structures", ","], 2, r"argument --structures: ',' names nothing"),
-    (["compare", "--structures", "filter,,nm"], 2, r"argument --structures: 'filter,,nm' has an empty name"),
+    (["compare", "--tie-threshold", "inf"], 2, r"compare config: tie_threshold=inf; allowed"),
+    (["compare", "--jobs", "0"], 2, r"compare config: jobs=0; allowed: an integer in 1..64"),
+    (["compare", "--bits", "20"], 2, r"compare config: bits=20; allowed: 1..16 \(quantized\) or 32 \(float\)"),
+    (["compare", "--structures", ","], 2, r"compare config: structures has ''; allowed"),
+    (["compare", "--structures", "filter,,nm"], 2, r"compare config: structures has ''; allowed"),
     (["compare", "--structures", "diagonal"], 2, r"compare config: structures has 'diagonal'"),
-    (["compare", "--presets", "tpu_like,tpu_like"], 2, r"argument --presets: 'tpu_like,tpu_like' repeats a name"),
+    (["compare", "--presets", "tpu_like,tpu_like"], 2, r"compare config: presets=\['tpu_like', 'tpu_like'\] repeats an "
+                                                       r"entry"),
     (["compare", "--presets", "tpu_v9"], 2, r"compare config: presets has 'tpu_v9'"),
     (["sweep", "{d}/s.yaml", "--workers", "0"], 2, r"argument --workers: 0"),
     (["prune", "--frobnicate"], 2, r"unrecognized arguments: --frobnicate"),

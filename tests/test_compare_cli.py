@@ -194,20 +194,20 @@ def test_quick_sets_first_look_defaults_that_a_config_or_flag_still_overrides(tm
     monkeypatch.setattr(compare, "run_compare", fake_run)
     assert main(["compare", "--out", str(tmp_path / "q"), "--quick"]) == 0
     cfg = seen["cfg"]
-    assert (cfg.bisections, cfg.admm_rounds, cfg.retrain_epochs, cfg.measure_cpu, cfg.hil_preset) == (0, 2, 3, False,
-                                                                                                      None)
+    assert (cfg.bisections, cfg.recipe.admm.rounds, cfg.recipe.retrain_epochs, cfg.measure_cpu, cfg.hil_preset) == \
+        (0, 2, 3, False, None)
     assert "--quick: a first look" in capsys.readouterr().out
     conf = tmp_path / "c.yaml"
     conf.write_text("admm_rounds: 4\n")
     assert main(["compare", "--out", str(tmp_path / "r"), "--quick", "--config", str(conf)]) == 0
-    assert seen["cfg"].admm_rounds == 4 and seen["cfg"].bisections == 0
+    assert seen["cfg"].recipe.admm.rounds == 4 and seen["cfg"].bisections == 0
 
 
 def test_the_plan_counts_the_most_probes_and_epochs():
     from analysis.compare_stages import time_estimate
     from analysis.compare_config import CompareConfig, training_budget
 
-    cfg = CompareConfig(structures=("nonstructured", "nm"), ladder=(0.5, 0.75), bisections=1, admm_rounds=2,
+    cfg = CompareConfig.of(structures=("nonstructured", "nm"), ladder=(0.5, 0.75), bisections=1, admm_rounds=2,
                         epochs_per_round=1, retrain_epochs=3, pretrain_epochs=10, hil_probes=2, budget="both")
     # nonstructured: (2 rungs + cap + 1 bisection) x 2 budgets = 8; nm: 1; hil: 2  -> 11 probes x 5 epochs + 10
     assert training_budget(cfg) == (11, 65)

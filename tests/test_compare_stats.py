@@ -398,11 +398,11 @@ def test_a_resumed_compare_with_other_training_settings_is_refused(tmp_path):
     out = tmp_path / "c"
     (out / "configs").mkdir(parents=True)
     (out / "runs").mkdir()
-    old = CompareConfig(admm_rounds=4, bits=8)
+    old = CompareConfig.of(admm_rounds=4, bits=8)
     (out / "configs" / "compare.json").write_text(json.dumps(old.to_dict()))
-    check_resume(out, CompareConfig(admm_rounds=4, bits=8, tolerance_pp=0.5, presets=("tpu_like",), jobs=2))
+    check_resume(out, CompareConfig.of(admm_rounds=4, bits=8, tolerance_pp=0.5, presets=("tpu_like",), jobs=2))
     with pytest.raises(CompareError, match=r"bits: 8 -> 4; admm_rounds: 4 -> 2"):
-        check_resume(out, CompareConfig(admm_rounds=2, bits=4))
+        check_resume(out, CompareConfig.of(admm_rounds=2, bits=4))
     (out / "configs" / "compare.json").write_text("{not json")
     with pytest.raises(CompareError, match="unreadable"):
         check_resume(out, old)

@@ -29,7 +29,7 @@ GRID = (0.0, 0.6, 0.9)
 
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
-    cfg = CompareConfig(structures=("nonstructured",), presets=("eie_like", "tpu_like"), bits=32, ladder=(0.5, 0.8),
+    cfg = CompareConfig.of(structures=("nonstructured",), presets=("eie_like", "tpu_like"), bits=32, ladder=(0.5, 0.8),
                         bisections=2, pretrain_epochs=3, admm_rounds=0, retrain_epochs=0, measure_cpu=False,
                         hil_preset=None, budget="all", calibrate_images=64)
     out = tmp_path_factory.mktemp("cost") / "c"
@@ -113,10 +113,10 @@ def test_training_budget_counts_a_cost_search_per_platform():
     base = dict(structures=("nonstructured", "nm"), ladder=(0.5, 0.75), bisections=1, admm_rounds=1,
                 epochs_per_round=1, retrain_epochs=1, pretrain_epochs=2, hil_preset=None,
                 presets=("eie_like", "tpu_like", "scnn_like"))
-    weight = training_budget(CompareConfig(**base, budget="global"))[0]          # nonstructured 4, nm 1
-    cost = training_budget(CompareConfig(**base, budget="cost"))[0]
+    weight = training_budget(CompareConfig.of(**base, budget="global"))[0]          # nonstructured 4, nm 1
+    cost = training_budget(CompareConfig.of(**base, budget="cost"))[0]
     assert (weight, cost) == (5, 5 + 3 * (3 + 1 + 1))
-    assert training_budget(CompareConfig(**base, budget="cost", cost_presets=["eie_like"]))[0] == 5 + 5
+    assert training_budget(CompareConfig.of(**base, budget="cost", cost_presets=["eie_like"]))[0] == 5 + 5
 
 
 def _row(platform, structure, energy, status="matched", ratio=0.5, compression=2.0):

@@ -461,13 +461,15 @@ COMPARE_OPTIONS = {
 def test_compare_options_are_refused_out_of_range_and_passed_in_range(tmp_path_factory, capsys, option, text):
     d = tmp_path_factory.mktemp("co")
     cfg = d / "c.yaml"
-    cfg.write_text("hil_probes: 0\n")  # the last field checked: refused after every option
+    # a field CompareConfig checks after the option's (it owns the flags' checks too): refused after every option
+    last = "hil_probes" if option == "--bits" else "breakeven_bits"
+    cfg.write_text("hil_probes: 0\n" if option == "--bits" else "breakeven_bits: [4]\n")
     rc = main(["compare", "--config", str(cfg), "--out", str(d / "out"), f"{option}={text}"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith("sparsesim compare: error: ")
     field = {"--tolerance": "tolerance_pp", "--tie-threshold": "tie_threshold"}.get(option, option.lstrip("-"))
     if COMPARE_OPTIONS[option](text):
-        assert "hil_probes" in err[0], err[0]
+        assert last in err[0], err[0]
     else:
         assert option in err[0] or f"{field}" in err[0], err[0]
     assert not (d / "out").exists()
@@ -496,8 +498,11 @@ COMPARE_FIELDS = {
     "bits": lambda v: is_int(v) and (1 <= v <= 16 or v == 32), "bisections": int_in(0, 20),
     "measure_cpu": is_bool, "batch": int_in(1, 65_536), "seed": int_in(0, 2**32 - 1),
     "act_seed": int_in(0, 2**32 - 1),
-    "validation_fraction": num_in(0, 0.5, lo_open=True, hi_open=True), "lr": num_in(0, 1e3, lo_open=True),
-    "rho": num_in(0, 1e6, lo_open=True), "calibrate_images": int_in(0, 1_000_000),
+    "validation_fraction": num_in(0, 0.5, lo_open=True, hi_open=True),
+    # the training recipe: pruning.config's ranges (lr > 0; rho up to its admm.rho_max, 10)
+    "lr": _with_edges(lambda v: is_num(v) and v > 0, [0, math.nextafter(0, 1), -1.0, 1e300]),
+    "rho": num_in(0, 10, lo_open=True), "admm_rounds": int_in(0, 10_000), "retrain_epochs": int_in(0, 100_000),
+    "batch_size": int_in(1, 1 << 20), "calibrate_images": int_in(0, 1_000_000),
     "tie_threshold": num_in(0, 1, hi_open=True), "budget_min_keep": num_in(0, 1, hi_open=True),
     "hil_probes": int_in(1, 8), "jobs": int_in(1, 64), "pretrain_epochs": int_in(0, 100_000),
     "epochs_per_round": int_in(1, 100_000), "block": pair(65_536), "nm": pair(1024, ordered=True),

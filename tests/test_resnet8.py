@@ -57,7 +57,7 @@ def _tiny_fashion(n_train=32, n_test=16):
 
 @pytest.mark.parametrize("structure", STRUCTURES)
 def test_every_structures_global_plan_runs(structure, tmp_path):
-    cfg = CompareConfig(model="resnet8", dataset="fashion_mnist", data_dir=str(tmp_path), admm_rounds=1,
+    cfg = CompareConfig.of(model="resnet8", dataset="fashion_mnist", data_dir=str(tmp_path), admm_rounds=1,
                         retrain_epochs=1, batch_size=32)
     model = build_model("resnet8")
     plan = layer_plan(model, structure, 0.5, cfg, "global")
