@@ -6,6 +6,7 @@
     measure(plan, priced) -> Measured            CPU (and GPU) rows; empty without ``measure_cpu``
     decide(plan, priced, measured) -> Decision   results.csv rows, verdicts, every rule, across budgets
     report(plan, decision) -> CompareSummary     results.csv, summary.json, report.md / report.html
+                                                 (``analysis.compare_summary``)
 
 Between stages travel dataclasses (``SearchOutcome``, ``ChosenModel``, ``PricedRow``); the mappings are made once,
 by ``CompareSummary.to_json()``, for summary.json and the report (which renders from that mapping, as a resumed
@@ -19,7 +20,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -33,9 +33,10 @@ from pruning.pipeline import run_prune
 from .compare_config import (COUPLED, CompareConfig, CompareError, budget_modes, check_coupled, compared_model,
                              probe_epochs, prune_config, resume_conflicts, split_validation, training_budget)
 from .compare_search import SearchOutcome, Searches, _Search, search_all
+from .compare_summary import CompareSummary, accuracy_summary, jsonable, runs_seconds, structure_summary
 from .correctness import correct_on_test
 from .report_data import (ChosenModel, PricedRow, breakeven_curves, chosen_model, cpu_sweep, hardware_in_the_loop,
-                          layer_ratios, measure_models, pareto_points, price_models, priced_verdicts,
+                          measure_models, pareto_points, price_models, priced_verdicts,
                           workloads_line, write_results_csv)
 from .bench import break_even
 from .stats import Accuracy, PairedLoss, resolution
@@ -104,6 +105,12 @@ class BesideRule:
     rows: tuple[PricedRow, ...]
     verdicts: list
 
+    def to_json(self, n_val: int) -> dict:
+        by_structure = {m.structure: m for m in self.models}
+        return {"budget": self.budget, "verdicts": self.verdicts, "rows": [r.as_row() for r in self.rows],
+                "structures": {s: structure_summary(r, by_structure.get(s), n_val, self.models[0].val.fraction)
+                               for s, r in self.results.items()}}
+
 
 @dataclass(frozen=True)
 class CostRule:
@@ -113,6 +120,13 @@ class CostRule:
     rows: tuple[PricedRow, ...]
     verdicts: list
     platforms: Searches
+
+    def to_json(self) -> dict:
+        platforms = {p: {s: {"ratio": r.ratio, "dir": r.dir, "shared_with": r.shared_with, "note": r.cost_note or "",
+                             "points": [list(x) for x in r.points]}
+                         for s, r in by_s.items()} for p, by_s in self.platforms.items()}
+        return {"budget": "cost", "metric": self.metric, "rows": [r.as_row() for r in self.rows],
+                "verdicts": self.verdicts, "platforms": platforms}
 
 
 @dataclass(frozen=True)
@@ -150,40 +164,6 @@ class Decision:
     verdicts: list
     rules: dict
     across_budgets: list | None
-
-
-@dataclass(frozen=True)
-class CompareSummary:
-    """What a comparison found; ``to_json()`` is summary.json, and what the report renders."""
-
-    config: dict
-    accuracy: dict                    # n_val, n_test, dense accuracies, resolution (``accuracy_summary``)
-    budget: str
-    structures: dict
-    beside: list
-    rows: tuple[PricedRow, ...]
-    pareto: list
-    breakeven: dict
-    hil: dict | None
-    verdicts: list
-    wall_s: float
-    cost_rule: dict | None
-    rules: dict
-    across_budgets: list | None
-    runs_s: float | None = None
-
-    def to_json(self) -> dict:
-        out = {"config": self.config, **self.accuracy, "budget": self.budget, "structures": self.structures,
-               "beside": self.beside, "rows": [r.as_row() for r in self.rows], "pareto": self.pareto,
-               "breakeven": self.breakeven, "hil": self.hil, "verdicts": self.verdicts, "wall_s": self.wall_s}
-        if self.cost_rule is not None:
-            out["cost_rule"] = self.cost_rule
-        out["rules"] = self.rules
-        if self.across_budgets is not None:
-            out["across_budgets"] = self.across_budgets
-        if self.runs_s is not None:
-            out["runs_s"] = self.runs_s
-        return out
 
 
 # ------------------------------------------------------------------ 1. plan
@@ -435,76 +415,6 @@ def compare_summary(p: Plan, decision: Decision, wall_s: float) -> CompareSummar
     return CompareSummary(
         cfg.to_dict(), accuracy_summary(cfg, priced.models[0], p.n_val, p.n_test), decision.budget,
         {s: structure_summary(r, by_structure.get(s), p.n_val, priced.pruned.baseline_val) for s, r in results.items()},
-        [beside_json(b, p.n_val) for b in priced.beside], decision.rows, priced.pareto, breakeven, priced.hil,
-        decision.verdicts, wall_s, None if priced.cost_rule is None else cost_rule_json(priced.cost_rule),
+        [b.to_json(p.n_val) for b in priced.beside], decision.rows, priced.pareto, breakeven, priced.hil,
+        decision.verdicts, wall_s, None if priced.cost_rule is None else priced.cost_rule.to_json(),
         decision.rules, decision.across_budgets)
-
-
-def accuracy_summary(cfg: CompareConfig, dense: ChosenModel, n_val: int, n_test: int) -> dict:
-    """n, dense accuracies with intervals, and whether each set resolves the tolerance."""
-    return {"n_val": n_val, "n_test": n_test, "baseline_val_accuracy": dense.val.fraction,
-            "baseline_val": dense.val.to_dict(), "baseline_test": dense.test.to_dict(),
-            "resolution": {"validation": resolution(n_val, cfg.tolerance_pp).to_dict(),
-                           "test": resolution(n_test, cfg.tolerance_pp).to_dict()}}
-
-
-def structure_summary(result: SearchOutcome, chosen: ChosenModel | None, n_val: int, baseline_val: float) -> dict:
-    """summary.json entry of one structure: probes and chosen model with n and 95% intervals, losses in pp
-    (positive = worse than dense), status, compression and the per-layer ratios it reached."""
-    from .search import loss_pp
-
-    points = [{"ratio": r, "val": Accuracy.from_fraction(a, n_val).to_dict(), "val_loss_pp": loss_pp(baseline_val, a),
-               "val_loss_upper95_pp": None if up is None else up * 100, "within": ok}
-              for r, a, ok, up in result.points]
-    out = {**result.to_dict(), "points": points, "status": "not matched", "val": None, "test": None,
-           "val_loss_pp": None, "test_loss_pp": None, "test_loss_ci95_pp": None, "test_over_tolerance": None,
-           "compression": None, "layer_ratios": None}
-    if chosen is not None:
-        out.update(status=chosen.status, val=chosen.val.to_dict(), test=chosen.test.to_dict(),
-                   val_loss_pp=chosen.val_loss_pp, test_loss_pp=chosen.test_loss_pp,
-                   test_loss_ci95_pp=chosen.test_loss_ci95_pp, test_over_tolerance=chosen.test_over_tolerance,
-                   compression=read_manifest(chosen.path)["totals"]["compression"],
-                   layer_ratios=layer_ratios(chosen.path))
-    return out
-
-
-def beside_json(b: BesideRule, n_val: int) -> dict:
-    by_structure = {m.structure: m for m in b.models}
-    return {"budget": b.budget, "verdicts": b.verdicts, "rows": [r.as_row() for r in b.rows],
-            "structures": {s: structure_summary(r, by_structure.get(s), n_val, b.models[0].val.fraction)
-                           for s, r in b.results.items()}}
-
-
-def cost_rule_json(c: CostRule) -> dict:
-    platforms = {p: {s: {"ratio": r.ratio, "dir": r.dir, "shared_with": r.shared_with, "note": r.cost_note or "",
-                         "points": [list(x) for x in r.points]}
-                     for s, r in by_s.items()} for p, by_s in c.platforms.items()}
-    return {"budget": "cost", "metric": c.metric, "rows": [r.as_row() for r in c.rows], "verdicts": c.verdicts,
-            "platforms": platforms}
-
-
-def runs_seconds(runs: Path) -> float:
-    """The pruning runs' own recorded time (every phase of every run in ``runs``, cached ones included): what the
-    comparison cost in training, however many invocations it took (``wall_s`` is this invocation's)."""
-    total = 0.0
-    for manifest in sorted(runs.glob("*/manifest.json")):
-        try:
-            timings = json.loads(manifest.read_text()).get("timings_s") or {}
-        except (OSError, ValueError):
-            continue
-        total += sum(float(v) for k, v in timings.items() if k != "total_this_process" and isinstance(v, (int, float)))
-    return total
-
-
-def jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if isinstance(x, (np.floating, np.integer)):
-        return x.item()
-    if isinstance(x, Path):
-        return str(x)
-    if isinstance(x, float) and not np.isfinite(x):
-        return None
-    return x

@@ -8,9 +8,9 @@ import yaml
 
 from analysis import compare
 from sparsecodesign.cli import compare_line, main, prune_line
-from analysis import compare_stages
+from analysis import compare_stages, compare_summary
 from analysis.compare_search import SearchOutcome
-from analysis.compare_stages import structure_summary
+from analysis.compare_summary import structure_summary
 from analysis.compare_config import CompareConfig, CompareError, preflight
 from analysis.report import _beside, _hil, _matched, _results, matched_line
 from analysis.report_data import chosen_model
@@ -134,8 +134,8 @@ def test_a_model_worse_than_dense_has_a_positive_loss_everywhere(tmp_path, monke
     assert filt.test_over_tolerance   # flagged, never a gate
     cols = filt.accuracy_columns()   # results.csv columns
     assert cols["test_loss_pp"] > 0 and cols["val_loss_pp"] > 0
-    monkeypatch.setattr(compare_stages, "layer_ratios", lambda p: {"fc1": 0.9})
-    monkeypatch.setattr(compare_stages, "read_manifest", lambda p: {"totals": {"compression": 10.0}})
+    monkeypatch.setattr(compare_summary, "layer_ratios", lambda p: {"fc1": 0.9})
+    monkeypatch.setattr(compare_summary, "read_manifest", lambda p: {"totals": {"compression": 10.0}})
     result = SearchOutcome("global", 0.9, 0.90, ((0.9, 0.90, False, 0.11),), "x", {})
     s = structure_summary(result, filt, 200, dense.val.fraction)   # summary.json entry
     assert s["test_loss_pp"] > 0 and s["val_loss_pp"] > 0 and s["points"][0]["val_loss_pp"] == pytest.approx(8.0)

@@ -412,7 +412,7 @@ def test_the_runs_time_counts_every_cached_run_once(tmp_path):
     """A resumed report says what the pruning runs cost in all, not only the resumed invocation's wall time."""
     import json
 
-    from analysis.compare_stages import runs_seconds
+    from analysis.compare_summary import runs_seconds
 
     for name, timings in (("dense", {"pretrain": 100.0, "total_this_process": 100.0}),
                           ("nm_nm", {"admm": 30.0, "retrain": 20.0, "total_this_process": 5.0})):
