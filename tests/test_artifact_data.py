@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file
 from torch import nn
 
-import pruning.artifact as artifact
+import pruning.artifact_read as artifact_read
 from accel_models.hardware import load_accelerator
 from sparsecodesign.cli import main
 from pruning.artifact import ArtifactError, load_artifact, read_artifact, read_manifest, save_artifact
@@ -243,10 +243,10 @@ def test_a_link_to_dev_zero_is_refused_at_once(zoo_art, tmp_path, name):
 
 
 def test_size_caps(zoo_art, tmp_path, monkeypatch):
-    monkeypatch.setattr(artifact, "MAX_WEIGHTS_BYTES", 1000)
+    monkeypatch.setattr(artifact_read, "MAX_WEIGHTS_BYTES", 1000)
     with pytest.raises(ArtifactError, match=r"weights.safetensors: [\d,]+ bytes; allowed: at most 1,000"):
         read_artifact(zoo_art)
-    monkeypatch.setattr(artifact, "MAX_MANIFEST_BYTES", 100)
+    monkeypatch.setattr(artifact_read, "MAX_MANIFEST_BYTES", 100)
     with pytest.raises(ArtifactError, match=r"manifest.json: [\d,]+ bytes; allowed: at most 100"):
         read_manifest(zoo_art)
 
