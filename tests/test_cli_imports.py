@@ -114,3 +114,11 @@ def test_a_tampered_artifact_is_refused_torch_free_in_one_line(quantized_zoo_art
     assert (torch_loaded, code, len(err)) == (False, "2", 1), err
     assert err[0].startswith("sparsesim simulate: error: ") and says in err[0], err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_artifact_reader_imports_no_torch():
+    """What the reader stands on (levels, sparsity kinds, the zoo table) is torch-free too, not just the CLI path."""
+    code = ("import sys, pruning.artifact_read, pruning.quant_levels, pruning.sparsity_kinds, pruning.zoo_geometry; "
+            "pruning.zoo_geometry.zoo_model('vgg16'); print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.stdout.strip() == "[]", run.stdout[-500:] + run.stderr[-2000:]
