@@ -143,8 +143,16 @@ def _ints(where, field, v, n, lo=1, hi=MAX_SIDE, none=False) -> None:
         raise _bad(where, field, v, f"allowed: a list of {n} integers in {lo}..{hi}" + (" or null" if none else ""))
 
 
+def _finite(v) -> bool:
+    """A JSON number that is a finite float64 (an integer past float64's range, e.g. 10**400, is not)."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
 def _number(where, field, v, lo, hi) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v) or not lo <= v <= hi:
         raise _bad(where, field, v, f"allowed: a number in [{lo}, {hi}]")
 
 
@@ -286,7 +294,7 @@ def _validate_layer(e: dict, where: str, at: str) -> None:
     _int(where, f"{at}.nonzeros", e.get("nonzeros"), 0, math.prod(shape))
     levels = e.get("levels")
     if levels is not None and not (isinstance(levels, list) and all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in levels)):
+            isinstance(x, (int, float)) and not isinstance(x, bool) and _finite(x) for x in levels)):
         raise _bad(where, f"{at}.levels", levels, "allowed: null or a list of finite numbers")
 
 
@@ -298,7 +306,7 @@ def _quantizer(q, where: str, at: str) -> tuple[str, int, bool, float]:
     if not isinstance(q.get("zero_level"), bool):
         raise _bad(where, f"{at}.zero_level", q.get("zero_level"), "allowed: true or false")
     scale = q.get("scale")
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or isinstance(scale, int) and not _finite(scale):
         raise _bad(where, f"{at}.scale", scale, "allowed: a finite number > 0")
     if isinstance(q.get("bits"), bool) or not isinstance(q.get("bits"), int):
         raise _bad(where, f"{at}.bits", q.get("bits"), f"allowed: an integer in {QUANT_BITS[0]}..{QUANT_BITS[-1]}")
@@ -344,7 +352,7 @@ def _validate_totals(totals, layers, where) -> None:
     _expect(where, "totals.weights", totals.get("weights"), weights, "the sum of the layers' weights")
     _expect(where, "totals.nonzeros", totals.get("nonzeros"), nnz, "the sum of the layers' nonzeros")
     comp = totals.get("compression")
-    if isinstance(comp, bool) or not isinstance(comp, (int, float)) or \
+    if isinstance(comp, bool) or not isinstance(comp, (int, float)) or not _finite(comp) or \
             not math.isclose(comp, weights / max(nnz, 1), rel_tol=1e-9):
         raise _bad(where, "totals.compression", comp, f"expected {weights / max(nnz, 1):.6g} (weights / nonzeros)")
     if "weight_bits_dense_fp32" in totals:
@@ -446,7 +454,8 @@ def _check_layer_weights(m: dict, mpath: Path, wpath: Path, data: bytearray, ind
         if "achieved_ratio" in e:
             ratio = 1.0 - nz.size / w.size
             r = e["achieved_ratio"]
-            if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isclose(r, ratio, abs_tol=1e-9):
+            if isinstance(r, bool) or not isinstance(r, (int, float)) or not _finite(r) \
+                    or not math.isclose(r, ratio, abs_tol=1e-9):
                 raise _bad(str(mpath), f"{at}.achieved_ratio", r, f"expected {ratio:.6g} (1 - nonzeros / weights)")
         bits = e.get("bits", FLOAT_BITS)
         if bits != FLOAT_BITS:

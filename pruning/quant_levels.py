@@ -18,6 +18,8 @@ import math
 
 import numpy as np
 
+from fileguard import short
+
 from .weight_bits import QUANT_BITS
 
 SCHEMES = ("uniform", "pow2", "binary", "ternary")
@@ -27,19 +29,19 @@ def quantizer_params(scheme: str, bits, zero_level: bool, scale) -> tuple[int, b
     """``(bits, zero_level)`` as ``scheme`` fixes them (binary: 1 bit, no zero; ternary: 2 bits, zero), after
     checking every field; ValueError naming the field, its value and what is allowed."""
     if scheme not in SCHEMES:
-        raise ValueError(f"quantizer scheme {scheme!r} unknown; allowed: {', '.join(SCHEMES)}")
+        raise ValueError(f"quantizer scheme {short(scheme)} unknown; allowed: {', '.join(SCHEMES)}")
     if scheme == "binary":
         bits, zero_level = 1, False
     elif scheme == "ternary":
         bits, zero_level = 2, True
     if not isinstance(bits, int) or bits < 1:
-        raise ValueError(f"quantizer bits={bits!r}; allowed: an integer >= 1")
+        raise ValueError(f"quantizer bits={short(bits)}; allowed: an integer >= 1")
     if bits > QUANT_BITS[-1]:
-        raise ValueError(f"quantizer bits={bits}; allowed: 1..{QUANT_BITS[-1]} (use no quantizer for float)")
+        raise ValueError(f"quantizer bits={short(bits)}; allowed: 1..{QUANT_BITS[-1]} (use no quantizer for float)")
     if zero_level and bits < 2:
         raise ValueError("quantizer with a zero level needs bits >= 2 (1 bit gives only {0})")
     if scale is not None and not (math.isfinite(scale) and scale > 0):
-        raise ValueError(f"quantizer scale={scale!r}; allowed: a finite number > 0")
+        raise ValueError(f"quantizer scale={short(scale)}; allowed: a finite number > 0")
     return bits, zero_level
 
 
