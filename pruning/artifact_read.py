@@ -2,7 +2,8 @@
 
 ``read_manifest`` parses and validates ``manifest.json`` on its own; ``read_artifact`` reads
 ``weights.safetensors`` too (its header parsed and bounded here, every tensor a numpy view of the file's bytes,
-nothing unpickled) and checks the two against each other: shapes, GEMM dims, nonzeros, the quantized layers'
+nothing unpickled; ``safetensors.numpy`` would be torch-free too, but this parser names the offset, gap or tensor
+that does not fit before anything is read) and checks the two against each other: shapes, GEMM dims, nonzeros, the quantized layers'
 values against their quantizer's levels, unique layers, version.  Neither imports torch nor any model code, so
 ``sparsesim simulate ARTIFACT`` prices an artifact torch-free (issue 25).
 
@@ -51,7 +52,6 @@ WEIGHT_DTYPES = ("float32",)
 
 class ArtifactError(RuntimeError):
     """A missing, malformed or inconsistent artifact, or one whose model factory is not trusted."""
-
 
 
 # ------------------------------------------------------------------ reading
