@@ -12,7 +12,7 @@ What replaced torch here, and why the guarantee is the same:
 * Quantizer levels come from ``pruning.quant_levels`` (numpy), the rules and level sets ``Quantizer`` itself uses;
   tests/test_quant_levels.py holds them equal to ``Quantizer.levels()`` for every scheme and bit-width.
 * A zoo model's geometry and state dict used to be compared with the model built on the meta device.  They are
-  now compared with ``pruning/zoo_table.py``, generated from the model code by ``python -m pruning.zoo_geometry``
+  now compared with ``pruning/zoo_table.py``, generated from the model code by ``python -m pruning.zoo_table_gen``
   (the same ``layer_geometry`` on the same meta build) and tested against it (tests/test_zoo_geometry.py): a
   manifest or state dict that differs from the zoo model is refused as before, with the same message, and a
   zoo model changed without regenerating the table fails that test rather than weakening the check.  Checking

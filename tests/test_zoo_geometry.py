@@ -5,7 +5,8 @@ import pytest
 from torch import nn
 
 from pruning.models import MODELS
-from pruning.zoo_geometry import REGENERATE, built_geometry, derive_table, table_source, zoo_model, zoo_names
+from pruning.zoo_geometry import REGENERATE, zoo_model, zoo_names
+from pruning.zoo_table_gen import built_geometry, derive_table, table_source
 from pruning.zoo_table import ZOO
 
 
@@ -14,7 +15,7 @@ def test_the_table_is_generated_from_the_model_code():
     fresh = derive_table()
     assert fresh == ZOO, f"pruning/zoo_table.py differs from the model code (stale or edited); run `{REGENERATE}`"
     written = {}
-    exec(table_source(fresh), written)   # what `python -m pruning.zoo_geometry` writes reads back as the table
+    exec(table_source(fresh), written)   # what `python -m pruning.zoo_table_gen` writes reads back as the table
     assert written["ZOO"] == fresh
 
 
