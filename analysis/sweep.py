@@ -69,7 +69,8 @@ CACHE_SCHEMA = "sweep-4"  # the layout of a cache entry and its key
 # their content enters each point's key), the projections that re-prune the weights, and this module.
 COST_MODEL_SOURCES = ("sparsesim", "accel_models", "pruning/structures.py", "pruning/constraint.py",
                       "pruning/quantizers.py", "pruning/topk.py", "pruning/models.py", "pruning/artifact.py",
-                      "analysis/sweep.py")
+                      "pruning/artifact_read.py", "pruning/quant_levels.py", "pruning/sparsity_kinds.py",
+                      "pruning/zoo_table.py", "analysis/sweep.py")
 MAX_POINTS = 1_000_000     # hardware points per sweep (each is validated and keyed before any work)
 MAX_SEED = 2**32 - 1
 MAX_BATCH = 65_536         # as `sparsesim simulate --batch`

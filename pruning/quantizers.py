@@ -24,12 +24,14 @@ that minimises ``||w - q(w)||^2``:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 
-SCHEMES = ("uniform", "pow2", "binary", "ternary")
+from .quant_levels import SCHEMES, quantizer_params  # noqa: F401 (SCHEMES: re-exported)
+from .quant_levels import levels as numpy_levels
+
 EXACT_FIT_EVENTS = 1 << 22
 _LLOYD_ITERS = 20
 
@@ -42,22 +44,9 @@ class Quantizer:
     scale: float | None = None
 
     def __post_init__(self) -> None:
-        if self.scheme not in SCHEMES:
-            raise ValueError(f"quantizer scheme {self.scheme!r} unknown; allowed: {', '.join(SCHEMES)}")
-        if self.scheme == "binary":
-            object.__setattr__(self, "bits", 1)
-            object.__setattr__(self, "zero_level", False)
-        if self.scheme == "ternary":
-            object.__setattr__(self, "bits", 2)
-            object.__setattr__(self, "zero_level", True)
-        if not isinstance(self.bits, int) or self.bits < 1:
-            raise ValueError(f"quantizer bits={self.bits!r}; allowed: an integer >= 1")
-        if self.bits > 16:
-            raise ValueError(f"quantizer bits={self.bits}; allowed: 1..16 (use no quantizer for float)")
-        if self.zero_level and self.bits < 2:
-            raise ValueError("quantizer with a zero level needs bits >= 2 (1 bit gives only {0})")
-        if self.scale is not None and not (math.isfinite(self.scale) and self.scale > 0):
-            raise ValueError(f"quantizer scale={self.scale!r}; allowed: a finite number > 0")
+        bits, zero_level = quantizer_params(self.scheme, self.bits, self.zero_level, self.scale)
+        object.__setattr__(self, "bits", bits)
+        object.__setattr__(self, "zero_level", zero_level)
 
     # ------------------------------------------------------------------ levels
     @property
@@ -84,6 +73,11 @@ class Quantizer:
 
     def levels(self) -> torch.Tensor:
         return self.unit_levels() * self._require_scale()
+
+    def levels_numpy(self) -> np.ndarray:
+        """``levels()`` in numpy, computed without torch (``pruning.quant_levels``, what the artifact reader checks
+        weights against); equal to ``levels()`` value for value (tests/test_quant_levels.py)."""
+        return numpy_levels(self.scheme, self.bits, self.zero_level, self._require_scale())
 
     def _require_scale(self) -> float:
         if self.scale is None:

@@ -25,9 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .sparsity_kinds import KINDS
 from .topk import keep_count, topk_mask
-
-KINDS = ("dense", "nonstructured", "filter", "channel", "column", "block", "nm")
 
 
 class StructureError(ValueError):

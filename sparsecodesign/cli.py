@@ -666,7 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
 # error classes by module: a module's errors can only be raised once it was imported, so the CLI looks them up in
 # sys.modules when an error arrives and never imports torch (through pruning/analysis) just to name them
 PRUNE_ERRORS = (("pruning.pipeline", "PruneError"),)
-BAD_INPUT_ERRORS = (("pruning.data", "DataError"), ("pruning.artifact", "ArtifactError"),
+BAD_INPUT_ERRORS = (("pruning.data", "DataError"), ("pruning.artifact_read", "ArtifactError"),
                     ("sparsesim.stopwatch", "MeasureError"), ("accel_models.hardware", "HardwareError"),
                     ("sparsesim.workload", "WorkloadError"), ("sparsesim.formats", "FormatError"),
                     ("analysis.compare_config", "CompareError"), ("analysis.sweep", "SweepError"))

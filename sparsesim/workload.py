@@ -230,12 +230,12 @@ def from_artifact(path: str | Path, batch: int = 1, act_density: dict[str, float
     """Workloads of every Conv2d/Linear in an artifact (manifest order).
 
     Reads only ``manifest.json`` and ``weights.safetensors``, validated against each other
-    (``pruning.artifact.read_artifact``: shapes, GEMM dims, bits vs the levels present, unique layers,
+    (``pruning.artifact_read.read_artifact``, torch-free: shapes, GEMM dims, bits vs the levels present, unique layers,
     version); no model code is imported.  ``weight_bits`` prices every layer at that width instead of
     the manifest's; ``transform(name, w)`` returns replacement weights of ``w``'s shape (e.g. a re-pruning),
     applied before the GEMM view is taken.  ``act_pattern``: measured nonzero inputs per layer (``measure_activations``;
     they win over a drawn pattern); ``act_seed``: the seed of the drawn ones (engines that need the pattern)."""
-    from pruning.artifact import read_artifact
+    from pruning.artifact_read import read_artifact
 
     art = read_artifact(path)
     names = [e["name"] for e in art.manifest["layers"]]

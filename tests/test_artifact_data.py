@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file
 from torch import nn
 
-import pruning.artifact as artifact
+import pruning.artifact_read as artifact_read
 from accel_models.hardware import load_accelerator
 from sparsecodesign.cli import main
 from pruning.artifact import ArtifactError, load_artifact, read_artifact, read_manifest, save_artifact
@@ -188,6 +188,7 @@ MISMATCHES = [
     (lambda m: (m["layers"][2]["quantizer"].update(scale=0.123), m["layers"][2].update(levels=None)),
      r"fc1.weight' holds .*not a level of manifest layers\[2\]"),
     (_set(["layers", 2, "quantizer", "scale"], 0.123), r"fc1\).levels'=\[.*; expected the 15 levels of quantizer"),
+    (_set(["layers", 2, "quantizer", "scale"], 10 ** 400), r"fc1\).quantizer.scale'=1000.*; allowed: a finite number"),
     (_set(["layers", 3, "levels"], [0.5, 1.0]), r"fc2\).levels'=\[0.5, 1.0\]; expected the 2 levels"),
     (_set(["layers", 0, "name"], "conv0"), r"no tensor 'conv0.weight' for manifest layers\[0\]"),
     (_set(["model", "name"], "lenet5"), r"model.input_shape'=\[1, 8, 8\]; expected \[1, 28, 28\]"),
@@ -243,10 +244,10 @@ def test_a_link_to_dev_zero_is_refused_at_once(zoo_art, tmp_path, name):
 
 
 def test_size_caps(zoo_art, tmp_path, monkeypatch):
-    monkeypatch.setattr(artifact, "MAX_WEIGHTS_BYTES", 1000)
+    monkeypatch.setattr(artifact_read, "MAX_WEIGHTS_BYTES", 1000)
     with pytest.raises(ArtifactError, match=r"weights.safetensors: [\d,]+ bytes; allowed: at most 1,000"):
         read_artifact(zoo_art)
-    monkeypatch.setattr(artifact, "MAX_MANIFEST_BYTES", 100)
+    monkeypatch.setattr(artifact_read, "MAX_MANIFEST_BYTES", 100)
     with pytest.raises(ArtifactError, match=r"manifest.json: [\d,]+ bytes; allowed: at most 100"):
         read_manifest(zoo_art)
 
@@ -513,3 +514,31 @@ def test_a_manifests_nm_or_block_field_of_the_wrong_shape_is_refused(zoo_art, tm
         with pytest.raises(ArtifactError, match=f"sparsity.{key}"):
             read_manifest(art)
         del m["layers"][0]["sparsity"][key]
+
+
+def test_a_number_past_float64s_range_anywhere_is_refused_in_one_line(zoo_art, tmp_path):
+    """Found while moving the reader (issue 25): 10**400 as achieved_ratio, a level, sparsity.ratio,
+    totals.compression or a quantizer's scale raised OverflowError (exit 1, a traceback's last line) instead of
+    naming the field."""
+    base = json.loads((zoo_art / "manifest.json").read_text())
+    numbers = [p for p in _paths(base) if _at(base, p) is not True and _at(base, p) is not False
+               and isinstance(_at(base, p), (int, float))]
+    numbers += [p + (0,) for p in _paths(base) if isinstance(_at(base, p), list) and len(_at(base, p)) > 8]
+    path = _edited(zoo_art, tmp_path / "a")
+    refused = set()
+    for p in numbers:
+        m = json.loads(json.dumps(base))
+        _at(m, p[:-1])[p[-1]] = 10 ** 400
+        (path / "manifest.json").write_text(json.dumps(m))
+        try:
+            read_artifact(path)
+        except ArtifactError as e:
+            assert "\n" not in str(e) and len(str(e)) < 400
+            refused.add(p[-1] if isinstance(p[-1], str) else p[-2])
+    assert {"achieved_ratio", "levels", "ratio", "compression", "scale"} <= refused
+
+
+def _at(obj, path):
+    for k in path:
+        obj = obj[k]
+    return obj

@@ -1,5 +1,7 @@
 """Commands that run no torch do not import it (torch's import is most of a small command's CPU time)."""
 
+import json
+import shutil
 import subprocess
 import sys
 
@@ -8,11 +10,13 @@ import pytest
 PROBE = """
 import sys
 from sparsecodesign.cli import main
+code = None
 try:
-    main({argv!r})
+    code = main({argv!r})
 except SystemExit:
     pass
 print("TORCH", "torch" in sys.modules, file=sys.stderr)
+print("CODE", code, file=sys.stderr)
 """
 
 
@@ -50,17 +54,71 @@ def test_pricing_a_topology_imports_no_torch(tmp_path):
     assert (tmp_path / "o" / "layers.csv").is_file()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 25: pricing an artifact still imports torch, for its validation, not "
-                                       "its weights (safetensors, read with numpy; no torch.load): pruning.artifact "
-                                       "imports torch at module level, checks each quantized layer's values against "
-                                       "Quantizer.levels() (torch) and a zoo model's geometry by building it on the "
-                                       "meta device")
-def test_pricing_an_artifact_imports_no_torch(tmp_path):
+@pytest.fixture(scope="module")
+def quantized_zoo_art(tmp_path_factory):
+    """A zoo artifact with 8-bit, 4-bit pow2 and binary layers: its levels are checked too (in numpy)."""
     import torch
 
     from pruning.artifact import save_artifact
+    from pruning.constraint import Constraint
     from pruning.models import build_model
+    from pruning.quantizers import Quantizer
+    from pruning.structures import Structure
 
-    art = save_artifact(tmp_path / "a", build_model("digits_cnn"), model_name="digits_cnn", constraints={},
-                        example=torch.zeros(1, 1, 8, 8), extra={}, log_rows=[])
-    assert not _imports_torch(["simulate", str(art), "--out", str(tmp_path / "o")])
+    torch.manual_seed(0)
+    model = build_model("digits_cnn").eval()
+    constraints = {"conv2": Constraint(Structure("filter", 0.5), Quantizer("uniform", 8)),
+                   "fc1": Constraint(Structure("nonstructured", 0.9), Quantizer("pow2", 4)),
+                   "fc2": Constraint(Structure("nm", 0.5, n=2, m=4), Quantizer("binary"))}
+    fitted = {}
+    with torch.no_grad():
+        for name, c in constraints.items():
+            mod = dict(model.named_modules())[name]
+            fitted[name] = c.fit(mod.weight)
+            mod.weight.copy_(fitted[name].project(mod.weight)[0])
+    return save_artifact(tmp_path_factory.mktemp("zoo") / "a", model, model_name="digits_cnn", constraints=fitted,
+                         example=torch.zeros(1, 1, 8, 8), extra={}, log_rows=[])
+
+
+def _probe(argv: list[str]) -> tuple[bool, str, list[str]]:
+    """(torch imported, the exit code, the command's stderr lines) of ``sparsesim ARGV`` in a fresh process."""
+    run = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], capture_output=True, text=True, timeout=120)
+    lines = run.stderr.strip().splitlines()
+    assert lines[-2:][0].startswith("TORCH") and lines[-1].startswith("CODE"), run.stderr[-2000:]
+    return lines[-2] == "TORCH True", lines[-1].split()[1], lines[:-2]
+
+
+def test_pricing_an_artifact_imports_no_torch(quantized_zoo_art, tmp_path):
+    """Issue 25: the reader validates an artifact in numpy (levels: pruning.quant_levels; a zoo model's geometry:
+    pruning/zoo_table.py), so simulate ARTIFACT prices it without importing torch."""
+    assert _probe(["simulate", str(quantized_zoo_art), "--out", str(tmp_path / "o")])[:2] == (False, "0")
+    assert (tmp_path / "o" / "layers.csv").is_file()
+
+
+def _tampered(src, dst, edit):
+    shutil.copytree(src, dst)
+    m = json.loads((dst / "manifest.json").read_text())
+    edit(m)
+    (dst / "manifest.json").write_text(json.dumps(m))
+    return dst
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda m: (m["layers"][2]["quantizer"].update(scale=0.123), m["layers"][2].update(levels=None)),
+     "not a level of manifest layers[2] (fc1).quantizer"),                       # the levels check (numpy)
+    (lambda m: m["model"].update(num_classes=7), "expected [7, 32] (zoo model 'digits_cnn')"),   # the zoo table
+])
+def test_a_tampered_artifact_is_refused_torch_free_in_one_line(quantized_zoo_art, tmp_path, edit, says):
+    torch_loaded, code, err = _probe(["simulate", str(_tampered(quantized_zoo_art, tmp_path / "a", edit)), "--out",
+                                      str(tmp_path / "o")])
+    assert (torch_loaded, code, len(err)) == (False, "2", 1), err
+    assert err[0].startswith("sparsesim simulate: error: ") and says in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_artifact_reader_imports_no_torch():
+    """What the reader stands on (levels, sparsity kinds, the zoo table) is torch-free too, not just the CLI path."""
+    code = ("import sys, pruning.artifact_read, pruning.quant_levels, pruning.sparsity_kinds, pruning.zoo_geometry; "
+            "pruning.zoo_geometry.zoo_model('vgg16'); print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.stdout.strip() == "[]", run.stdout[-500:] + run.stderr[-2000:]
