@@ -32,6 +32,7 @@ from pruning.pipeline import run_prune
 
 from .compare_config import (COUPLED, CompareConfig, CompareError, budget_modes, check_coupled, compared_model,
                              probe_epochs, prune_config, resume_conflicts, split_validation, training_budget)
+from .compare_results import BreakEven, HILResult, ParetoPoint
 from .compare_search import SearchOutcome, Searches, _Search, search_all
 from .compare_summary import CompareSummary, accuracy_summary, jsonable, runs_seconds, structure_summary
 from .correctness import correct_on_test
@@ -137,9 +138,9 @@ class Priced:
     pruned: Pruned
     models: tuple[ChosenModel, ...]
     rows: tuple[PricedRow, ...]       # simulated rows of the deciding rule (``budget`` set)
-    pareto: list
-    breakeven: dict
-    hil: dict | None
+    pareto: tuple[ParetoPoint, ...]
+    breakeven: BreakEven
+    hil: HILResult | None
     beside: tuple[BesideRule, ...]
     cost_rule: CostRule | None
 
@@ -262,7 +263,7 @@ def price(p: Plan, pruned: Pruned) -> Priced:
         log("[cost] pricing each platform's cost-aware models")
         others = {pruned.deciding: rows, **{b.budget: list(b.rows) for b in beside}}
         cost_rule = price_cost_rule(p, pruned.cost, models, others)
-    return Priced(pruned, tuple(models), tuple(rows), pareto, breakeven, hil, beside, cost_rule)
+    return Priced(pruned, tuple(models), tuple(rows), tuple(pareto), breakeven, hil, beside, cost_rule)
 
 
 def chosen_models(p: Plan, results: Mapping[str, SearchOutcome]) -> list[ChosenModel]:
@@ -410,11 +411,9 @@ def compare_summary(p: Plan, decision: Decision, wall_s: float) -> CompareSummar
     priced, measured, cfg = decision.priced, decision.measured, p.cfg
     results = priced.pruned.results
     by_structure = {m.structure: m for m in priced.models}
-    breakeven = priced.breakeven if measured.cpu_sweep is None else \
-        {**priced.breakeven, "cpu_sweep": measured.cpu_sweep, "cpu_breakeven": measured.cpu_breakeven}
     return CompareSummary(
         cfg.to_dict(), accuracy_summary(cfg, priced.models[0], p.n_val, p.n_test), decision.budget,
         {s: structure_summary(r, by_structure.get(s), p.n_val, priced.pruned.baseline_val) for s, r in results.items()},
-        [b.to_json(p.n_val) for b in priced.beside], decision.rows, priced.pareto, breakeven, priced.hil,
+        [b.to_json(p.n_val) for b in priced.beside], decision.rows, priced.pareto, priced.breakeven, priced.hil,
         decision.verdicts, wall_s, None if priced.cost_rule is None else priced.cost_rule.to_json(),
-        decision.rules, decision.across_budgets)
+        decision.rules, decision.across_budgets, cpu_sweep=measured.cpu_sweep, cpu_breakeven=measured.cpu_breakeven)

@@ -12,6 +12,7 @@ import numpy as np
 from pruning.artifact import read_manifest
 
 from .compare_config import CompareConfig
+from .compare_results import BreakEven, HILResult, ParetoPoint
 from .compare_search import SearchOutcome
 from .report_data import ChosenModel, PricedRow, layer_ratios
 from .search import loss_pp
@@ -28,20 +29,24 @@ class CompareSummary:
     structures: dict
     beside: list
     rows: tuple[PricedRow, ...]
-    pareto: list
-    breakeven: dict
-    hil: dict | None
+    pareto: tuple[ParetoPoint, ...]
+    breakeven: BreakEven
+    hil: HILResult | None
     verdicts: list
     wall_s: float
     cost_rule: dict | None
     rules: dict
     across_budgets: list | None
     runs_s: float | None = None
+    cpu_sweep: list | None = None     # measured speedups vs ratio on the largest layer (None: --no-cpu)
+    cpu_breakeven: float | None = None
 
     def to_json(self) -> dict:
         out = {"config": self.config, **self.accuracy, "budget": self.budget, "structures": self.structures,
-               "beside": self.beside, "rows": [r.as_row() for r in self.rows], "pareto": self.pareto,
-               "breakeven": self.breakeven, "hil": self.hil, "verdicts": self.verdicts, "wall_s": self.wall_s}
+               "beside": self.beside, "rows": [r.as_row() for r in self.rows],
+               "pareto": [x.to_json() for x in self.pareto], "breakeven": self._breakeven_json(),
+               "hil": None if self.hil is None else self.hil.to_json(), "verdicts": self.verdicts,
+               "wall_s": self.wall_s}
         if self.cost_rule is not None:
             out["cost_rule"] = self.cost_rule
         out["rules"] = self.rules
@@ -49,6 +54,12 @@ class CompareSummary:
             out["across_budgets"] = self.across_budgets
         if self.runs_s is not None:
             out["runs_s"] = self.runs_s
+        return out
+
+    def _breakeven_json(self) -> dict:
+        out = self.breakeven.to_json()
+        if self.cpu_sweep is not None:
+            out.update(cpu_sweep=self.cpu_sweep, cpu_breakeven=self.cpu_breakeven)
         return out
 
 

@@ -29,6 +29,8 @@ from sparsesim.traced_workloads import module_share_line, traced_workloads
 from sparsesim.workload import from_artifact, from_model, measure_activations
 
 from .bench import break_even
+from .compare_results import (BREAKEVEN_QUANTITIES, BreakEven, BreakEvenAtBits, BreakEvenEntry, HILMix, HILProbe,
+                              HILResult, ParetoPoint)
 from .compare_config import COUPLED, CompareError, layer_plan, prune_config, split_validation
 from .matrix import zero_mode
 from .correctness import correct_on_test, correct_on_validation
@@ -311,7 +313,8 @@ def priced_verdicts(cfg, models: list[ChosenModel], accs: list[Accelerator],
     return rows, make_verdicts([r.as_row() for r in rows], cfg.tie_threshold)
 
 
-def pareto_points(cfg, results: Mapping, dense: ChosenModel, rows: list[PricedRow], accs, calibration) -> list[dict]:
+def pareto_points(cfg, results: Mapping, dense: ChosenModel, rows: list[PricedRow], accs,
+                  calibration) -> list[ParetoPoint]:
     """Every search probe on every platform (validation accuracy vs energy), plus dense (``results``: structure ->
     ``SearchOutcome``; ``rows``: the dense model's priced rows among them)."""
     pareto = []
@@ -321,13 +324,11 @@ def pareto_points(cfg, results: Mapping, dense: ChosenModel, rows: list[PricedRo
             acc = read_manifest(path)["accuracy"]["pruned"]
             tot = simulate(priced_workloads(cfg, path, calibration), accs).totals()
             for a in accs:
-                pareto.append({"structure": structure, "ratio": float(key), "val_accuracy": acc,
-                               "n_val": dense.val.n, "platform": a.name, "energy_pj": tot[a.name].energy_pj,
-                               "latency_s": tot[a.name].latency_s})
+                pareto.append(ParetoPoint(structure, float(key), acc, dense.val.n, a.name, tot[a.name].energy_pj,
+                                          tot[a.name].latency_s))
     for a in accs:
         d = dense_by_platform[a.name]
-        pareto.append({"structure": "dense", "ratio": 0.0, "val_accuracy": dense.val.fraction, "n_val": dense.val.n,
-                       "platform": a.name, "energy_pj": d.energy_pj, "latency_s": d.latency_s})
+        pareto.append(ParetoPoint("dense", 0.0, dense.val.fraction, dense.val.n, a.name, d.energy_pj, d.latency_s))
     return pareto
 
 
@@ -353,7 +354,7 @@ def dense_counterpart(a: Accelerator) -> Accelerator:
     return replace(a, name=f"{a.name}:dense", pe=pe, fpga=None, platform="asic")
 
 
-def breakeven_curves(cfg, dense_dir: Path, accs, rows, results, calibration=None) -> dict:
+def breakeven_curves(cfg, dense_dir: Path, accs, rows, results, calibration=None) -> BreakEven:
     """Per platform and bit-width: costs of non-structured sparsity vs ratio (magnitude masks on the
     trained dense weights), and the ratios where it beats dense and the best matched structured model.
 
@@ -363,11 +364,11 @@ def breakeven_curves(cfg, dense_dir: Path, accs, rows, results, calibration=None
     art = _loaded(cfg, dense_dir)
     shape = art.manifest["model"]["input_shape"]
     dense_state = {k: v.clone() for k, v in art.model.state_dict().items()}
-    curves: dict = {"ratios": BREAKEVEN_RATIOS, "bits": {}}
+    by_bits = {}
     ns_ratio = results["nonstructured"].ratio if "nonstructured" in results else None
     counterparts = [dense_counterpart(a) for a in accs]
     for bits in cfg.breakeven_bits:
-        per_platform = {a.name: {"storage_bits": [], "energy_pj": [], "cycles": []} for a in accs}
+        per_platform = {a.name: {k: [] for k in BREAKEVEN_QUANTITIES} for a in accs}
         reference = {}
         for r in BREAKEVEN_RATIOS:
             model = art.model
@@ -387,27 +388,29 @@ def breakeven_curves(cfg, dense_dir: Path, accs, rows, results, calibration=None
                     reference[a.name] = {"storage_bits": ref[c.name].storage_weight_bits,
                                          "energy_pj": ref[c.name].energy_pj, "cycles": ref[c.name].cycles}
             for a in accs:
-                for k in ("storage_bits", "energy_pj", "cycles"):
+                for k in BREAKEVEN_QUANTITIES:
                     per_platform[a.name][k].append(getattr(tot[a.name], k))
-        table = {}
-        for a in accs:
-            c = per_platform[a.name]
-            entry = {"dense_reference": reference[a.name]}
-            for k in ("storage_bits", "energy_pj", "cycles"):
-                gains = [reference[a.name][k] / v for v in c[k]]
-                entry[f"{k}_vs_dense"] = break_even(BREAKEVEN_RATIOS[1:], gains[1:], strict=True)
-                structured = [x for x in rows if x.platform == a.name and x.structure in STRUCTURED
-                              and x.accuracy_status == MATCHED and getattr(x, k) is not None]
-                if structured:
-                    best = min(structured, key=lambda x: getattr(x, k))
-                    entry[f"{k}_vs_structured"] = break_even(BREAKEVEN_RATIOS[1:],
-                                                             [getattr(best, k) / v for v in c[k][1:]], strict=True)
-                    entry[f"best_structured_{k}"] = best.structure
-            entry["nonstructured_matched_ratio"] = ns_ratio
-            table[a.name] = entry
-        curves["bits"][str(bits)] = {"curves": per_platform, "breakeven": table, "reference": reference}
+        table = {a.name: _breakeven_entry(per_platform[a.name], reference[a.name],
+                                          [x for x in rows if x.platform == a.name], ns_ratio) for a in accs}
+        by_bits[str(bits)] = BreakEvenAtBits(per_platform, table, reference)
     art.model.load_state_dict(dense_state)
-    return curves
+    return BreakEven(tuple(BREAKEVEN_RATIOS), by_bits)
+
+
+def _breakeven_entry(curves: dict, reference: dict, rows: list[PricedRow], ns_ratio: float | None) -> BreakEvenEntry:
+    """One platform's break-even ratios against dense and against its cheapest matched structured model."""
+    vs_dense, vs_structured, best_structured = {}, {}, {}
+    for k in BREAKEVEN_QUANTITIES:
+        gains = [reference[k] / v for v in curves[k]]
+        vs_dense[k] = break_even(BREAKEVEN_RATIOS[1:], gains[1:], strict=True)
+        structured = [x for x in rows if x.structure in STRUCTURED and x.accuracy_status == MATCHED
+                      and getattr(x, k) is not None]
+        if structured:
+            best = min(structured, key=lambda x: getattr(x, k))
+            vs_structured[k] = break_even(BREAKEVEN_RATIOS[1:], [getattr(best, k) / v for v in curves[k][1:]],
+                                          strict=True)
+            best_structured[k] = best.structure
+    return BreakEvenEntry(reference, vs_dense, vs_structured, best_structured, ns_ratio)
 
 
 def cpu_sweep(cfg, dense_dir: Path) -> list[dict]:
@@ -476,7 +479,7 @@ def _hil_probe(cfg, run_dir: Path, dense_path: Path, search_data, plan: dict) ->
 
 
 def hardware_in_the_loop(cfg, out: Path, models: list[ChosenModel], layer_tables, accs, full, log,
-                         calibration=None) -> dict | None:
+                         calibration=None) -> HILResult | None:
     """Per layer the structure with the least simulated energy on ``cfg.hil_preset`` (among the matched
     structures); then the highest common scale of their matched ratios whose mix is non-inferior to dense at the
     tolerance on validation (the paired test, ``scale_search`` with ``PairedRule``, at most ``cfg.hil_probes``
@@ -509,28 +512,27 @@ def hardware_in_the_loop(cfg, out: Path, models: list[ChosenModel], layer_tables
         return correct
 
     found = scale_search(evaluate, rule, cfg.hil_probes)
-    trail = [{"scale": p.ratio, "layers": {k: _plan_label(v) for k, v in
-                                            mix_plan(model0, per_layer, ratios, p.ratio, cfg).items()},
-              "val": Accuracy.from_fraction(p.accuracy, dense.val.n).to_dict(),
-              "val_loss_pp": loss_pp(dense.val.fraction, p.accuracy), "val_loss_upper95_pp": p.loss_upper * 100,
-              "within": p.within}
-             for p in found.points]
+    trail = tuple(HILProbe(p.ratio, {k: _plan_label(v) for k, v in
+                                     mix_plan(model0, per_layer, ratios, p.ratio, cfg).items()},
+                           Accuracy.from_fraction(p.accuracy, dense.val.n), loss_pp(dense.val.fraction, p.accuracy),
+                           p.loss_upper * 100, p.within)
+                  for p in found.points)
     singles = {s: layer_tables[s].select(preset).totals()[preset].energy_pj for s in candidates}
     best_single = min(singles, key=singles.get)
-    res = {"preset": preset, "per_layer": per_layer, "trail": trail, "max_probes": cfg.hil_probes,
-           "best_single": best_single, "best_single_energy_pj": singles[best_single], "chosen": None,
-           "note": "no mix within tolerance"}
+    res = HILResult(preset, per_layer, trail, cfg.hil_probes, best_single, singles[best_single], None,
+                    "no mix within tolerance")
     if found.scale is None:
         log(f"[hil] {preset}: no mix within {cfg.tolerance_pp} pp in {len(trail)} probes")
         return res
-    res.update(chosen=_price_mix(cfg, out / "runs" / f"hil_s{found.scale:.4f}", found.scale, dense, accs, preset,
-                                 full, calibration), note="")
-    log(f"[hil] {preset}: mix at scale {found.scale:.4f}: {res['chosen']['energy_pj'] / 1e6:.3f} uJ vs best "
+    res = replace(res, chosen=_price_mix(cfg, out / "runs" / f"hil_s{found.scale:.4f}", found.scale, dense, accs,
+                                         preset, full, calibration), note="")
+    log(f"[hil] {preset}: mix at scale {found.scale:.4f}: {res.chosen.energy_pj / 1e6:.3f} uJ vs best "
         f"single {best_single} {singles[best_single] / 1e6:.3f} uJ")
     return res
 
 
-def _price_mix(cfg, run_dir: Path, scale: float, dense: ChosenModel, accs, preset: str, full, calibration) -> dict:
+def _price_mix(cfg, run_dir: Path, scale: float, dense: ChosenModel, accs, preset: str, full,
+               calibration) -> HILMix:
     """The chosen mix: accuracies (validation, test with its paired loss interval, status, test flag) and its cost
     on ``preset``."""
     val = Accuracy.from_fraction(read_manifest(run_dir)["accuracy"]["pruned"], dense.val.n)
@@ -539,8 +541,6 @@ def _price_mix(cfg, run_dir: Path, scale: float, dense: ChosenModel, accs, prese
     mix = chosen_model("hil", scale, run_dir, val, test, dense.test, cfg.tolerance_pp, dense.val,
                        PairedLoss.from_correct(dense_correct, correct))
     cost = simulate(priced_workloads(cfg, run_dir, calibration), [a for a in accs if a.name == preset]).totals()[preset]
-    return {"scale": scale, "dir": str(run_dir), "val": val.to_dict(), "test": test.to_dict(), "status": mix.status,
-            "val_loss_pp": mix.val_loss_pp, "test_loss_pp": mix.test_loss_pp,
-            "test_loss_ci95_pp": mix.test_loss_ci95_pp, "test_over_tolerance": mix.test_over_tolerance,
-            "energy_pj": cost.energy_pj, "latency_s": cost.latency_s}
+    return HILMix(scale, str(run_dir), val, test, mix.status, mix.val_loss_pp, mix.test_loss_pp,
+                  mix.test_loss_ci95_pp, mix.test_over_tolerance, cost.energy_pj, cost.latency_s)
 
