@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -82,7 +83,7 @@ class _Search:
     num_classes: int
     log: Callable[[str], None]
     progress: bool
-    curves: dict = field(default_factory=dict)   # (structure, cost budget) -> CostCurves of that platform
+    curves: Mapping = field(default_factory=lambda: MappingProxyType({}))   # (structure, cost budget) -> CostCurves
     accs: tuple = ()                             # the priced platforms, in the order of cfg.presets
 
 
@@ -242,8 +243,7 @@ def cost_searches(ctx: _Search, reference: Mapping[str, SearchOutcome]) -> dict[
 
 def _run_cost_tasks(ctx: _Search, tasks: list) -> list[SearchOutcome]:
     """Each (structure, budget, ladder, curves) search, here or in ``cfg.jobs`` processes."""
-    for s, budget, ladder, curves in tasks:
-        ctx.curves[(s, budget)] = curves
+    ctx = replace(ctx, curves=MappingProxyType({**ctx.curves, **{(s, b): c for s, b, _, c in tasks}}))
     if ctx.cfg.jobs == 1 or len(tasks) < 2:
         out = []
         for i, (s, budget, ladder, _) in enumerate(tasks, 1):
@@ -282,7 +282,7 @@ def _search_in_process(cfg: CompareConfig, out: str, budget: str, structure: str
     dense_dir = Path(out) / "runs" / "dense"
     ctx = _Search(cfg, Path(out), compared_model(cfg, data), dense_dir, search_data,
                   read_manifest(dense_dir)["accuracy"]["pruned"], len(search_data.test_y), data.num_classes,
-                  lambda line: print(line, flush=True), False, dict(curves or {}))
+                  lambda line: print(line, flush=True), False, MappingProxyType(dict(curves or {})))
     return search_structure(ctx, structure, budget, ladder)
 
 

@@ -70,6 +70,15 @@ def _describe_holder(holder: dict) -> str:
     return f"{holder.get('job', 'job')} (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, since {when})"
 
 
+def _own_worker_hint(holder: dict) -> str:
+    """Where the holder is this process's parent: a worker process (``jobs`` > 1, started by spawn) re-ran the
+    script that started the job, because the script does not guard it with ``if __name__ == "__main__":``."""
+    if holder.get("pid") != os.getppid():
+        return ""
+    return ("; this process is a worker the holder started, and it re-ran your script: put the call under "
+            "`if __name__ == \"__main__\":` (Python's spawn start method imports the main script in every worker)")
+
+
 def _read_holder(fd: int) -> dict:
     try:
         os.lseek(fd, 0, os.SEEK_SET)
@@ -172,7 +181,7 @@ class OutputLock:
                     os.close(fd)
                     raise OutputError(f"output directory {clip(self.out)} is in use by another "
                                       f"{_describe_holder(holder)}; allowed: one job per directory (wait for it or "
-                                      "choose another --out)") from None
+                                      f"choose another --out){_own_worker_hint(holder)}") from None
                 except OSError as e:
                     os.close(fd)
                     raise OutputError(f"output directory {clip(self.out)}: cannot lock {LOCK_NAME} "

@@ -396,3 +396,27 @@ def test_bench_of_a_model_that_cannot_take_its_input_is_one_line_before_any_timi
     assert line.startswith("sparsesim bench: error: model Sequential: a forward pass on one sample of shape 1,8,8 "
                            "failed (RuntimeError: "), line
     assert "to have 3 channels" in line and not (tmp_path / "b").exists()
+
+
+def _lock_in_child(out: str, queue) -> None:
+    try:
+        with OutputLock(out, "compare"):
+            queue.put("acquired")
+    except OutputError as e:
+        queue.put(str(e))
+
+
+def test_a_worker_that_reran_the_script_is_told_about_the_main_guard(tmp_path):
+    """A script without ``if __name__ == "__main__":`` that runs compare with jobs > 1: each spawned worker re-runs it
+    and meets its parent's lock; the error names the guard (an unrelated holder's error does not)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    with OutputLock(tmp_path / "out", "compare"):
+        child = ctx.Process(target=_lock_in_child, args=(str(tmp_path / "out"), queue))
+        child.start()
+        message = queue.get(timeout=60)
+        child.join(60)
+    assert "in use by another compare" in message and '__name__ == "__main__"' in message, message
+    assert "\n" not in message
