@@ -65,17 +65,13 @@ def quantized_zoo_art(tmp_path_factory):
     from pruning.quantizers import Quantizer
     from pruning.structures import Structure
 
+    from test_artifact_data import _constrain   # fit and project each constraint (shared helper)
+
     torch.manual_seed(0)
     model = build_model("digits_cnn").eval()
-    constraints = {"conv2": Constraint(Structure("filter", 0.5), Quantizer("uniform", 8)),
-                   "fc1": Constraint(Structure("nonstructured", 0.9), Quantizer("pow2", 4)),
-                   "fc2": Constraint(Structure("nm", 0.5, n=2, m=4), Quantizer("binary"))}
-    fitted = {}
-    with torch.no_grad():
-        for name, c in constraints.items():
-            mod = dict(model.named_modules())[name]
-            fitted[name] = c.fit(mod.weight)
-            mod.weight.copy_(fitted[name].project(mod.weight)[0])
+    fitted = _constrain(model, {"conv2": Constraint(Structure("filter", 0.5), Quantizer("uniform", 8)),
+                                "fc1": Constraint(Structure("nonstructured", 0.9), Quantizer("pow2", 4)),
+                                "fc2": Constraint(Structure("nm", 0.5, n=2, m=4), Quantizer("binary"))})
     return save_artifact(tmp_path_factory.mktemp("zoo") / "a", model, model_name="digits_cnn", constraints=fitted,
                          example=torch.zeros(1, 1, 8, 8), extra={}, log_rows=[])
 
