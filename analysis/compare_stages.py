@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -246,7 +247,8 @@ def price(p: Plan, pruned: Pruned) -> Priced:
     cfg, log = p.cfg, p.log
     log(f"[step 3/4] test accuracies; pricing on {len(p.accs)} platform(s)" + (", CPU measurement" if
         cfg.measure_cpu else "") + "; break-even curves" + ("; hardware in the loop" if cfg.hil_preset else ""))
-    models = chosen_models(p, pruned.results)
+    dense_correct = correct_on_test(cfg, p.dense_dir, p.full)   # once: every rule's paired test loss reads it
+    models = chosen_models(p, pruned.results, dense_correct)
     for m in models[1:]:
         if m.test_over_tolerance:
             log(f"[{m.structure}] flag: test loss {m.test_loss_pp:+.2f} pp vs dense, over the {cfg.tolerance_pp:g} pp "
@@ -257,20 +259,20 @@ def price(p: Plan, pruned: Pruned) -> Priced:
     breakeven = breakeven_curves(cfg, models[0].path, p.accs, rows, pruned.results, p.calibration)
     hil = (hardware_in_the_loop(cfg, p.out, models, layer_tables, p.accs, p.full, log, p.calibration)
            if cfg.hil_preset else None)
-    beside = tuple(beside_rule(p, b, pruned.searches[b]) for b in budget_modes(cfg)[1:] if b != "cost")
+    beside = tuple(beside_rule(p, b, pruned.searches[b], dense_correct) for b in budget_modes(cfg)[1:]
+                   if b != "cost")
     cost_rule = None
     if pruned.cost is not None:
         log("[cost] pricing each platform's cost-aware models")
         others = {pruned.deciding: rows, **{b.budget: list(b.rows) for b in beside}}
-        cost_rule = price_cost_rule(p, pruned.cost, models, others)
+        cost_rule = price_cost_rule(p, pruned.cost, models, others, dense_correct)
     return Priced(pruned, tuple(models), tuple(rows), tuple(pareto), breakeven, hil, beside, cost_rule)
 
 
-def chosen_models(p: Plan, results: Mapping[str, SearchOutcome]) -> list[ChosenModel]:
+def chosen_models(p: Plan, results: Mapping[str, SearchOutcome], dense_correct: np.ndarray) -> list[ChosenModel]:
     """The dense model, then each structure at its matched ratio, with validation and test accuracies (the test
-    loss with its paired interval)."""
+    loss with its paired interval against ``dense_correct``, the dense model's per-image test correctness)."""
     cfg = p.cfg
-    dense_correct = correct_on_test(cfg, p.dense_dir, p.full)
     dense_test = Accuracy(int(dense_correct.sum()), len(dense_correct))
     dense_val = Accuracy.from_fraction(read_manifest(p.dense_dir)["accuracy"]["pruned"], p.n_val)
     models = [chosen_model("dense", 0.0, p.dense_dir, dense_val, dense_test, dense_test, cfg.tolerance_pp, dense_val)]
@@ -283,21 +285,20 @@ def chosen_models(p: Plan, results: Mapping[str, SearchOutcome]) -> list[ChosenM
     return models
 
 
-def beside_rule(p: Plan, budget: str, results: Mapping[str, SearchOutcome]) -> BesideRule:
+def beside_rule(p: Plan, budget: str, results: Mapping[str, SearchOutcome], dense_correct: np.ndarray) -> BesideRule:
     """The other budget's search, priced and judged the same way, reported beside the deciding one."""
-    models = chosen_models(p, results)
+    models = chosen_models(p, results, dense_correct)
     rows, verdicts = priced_verdicts(p.cfg, models, list(p.accs), p.calibration)
     return BesideRule(budget, tuple(models), results, tuple(rows), verdicts)
 
 
 def price_cost_rule(p: Plan, searched: Searches, models: list[ChosenModel],
-                    other_rows: dict[str, list[PricedRow]]) -> CostRule:
+                    other_rows: dict[str, list[PricedRow]], dense_correct: np.ndarray) -> CostRule:
     """The cost rule: each platform priced with its own cost-aware models (platforms with the same models priced
     together), each kept only where no other rule's matched allocation of the structure is cheaper there
     (``cheapest_allocations``); verdicts judged as everywhere else."""
     cfg = p.cfg
     dense = models[0]
-    dense_correct = correct_on_test(cfg, dense.path, p.full)
     chosen: dict[str, ChosenModel] = {}
 
     def model_of(structure: str, result: SearchOutcome) -> ChosenModel | None:
